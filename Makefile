@@ -1,0 +1,47 @@
+# The README's commands. Each one does all of its own set-up on a fresh machine, and a second
+# run does only what changed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+CROMWELL := $(VENV)/bin/cromwell
+# Models, datasets and tool caches live inside the repository's ignored .cache folder.
+export CROMWELL_HOME := $(CURDIR)/.cache/cromwell
+
+NATIVE_SOURCES := $(shell find native -type f 2>/dev/null)
+
+.PHONY: setup demo test test-native-asan bench lint clean
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	touch $@
+
+# Build tools first (the editable install runs without build isolation), torch pinned to the
+# CPU build that lies on disk, then the package with its test and train extras.
+$(VENV)/.deps: pyproject.toml $(VENV)/.created
+	$(PIP) install --upgrade pip
+	$(PIP) install "scikit-build-core>=0.10" "pybind11>=2.12" torch==2.13.0
+	$(PIP) install --no-build-isolation -Cbuild-dir=build -e '.[train,test]'
+	touch $@
+
+# Rebuild the extension when any native source changes.
+$(VENV)/.native: $(VENV)/.deps $(NATIVE_SOURCES)
+	$(PIP) install --no-build-isolation --no-deps -Cbuild-dir=build -e .
+	touch $@
+
+setup: $(VENV)/.native
+
+demo: setup
+	$(CROMWELL) cpu
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+clean:
+	rm -rf build $(VENV) .cache

@@ -1,0 +1,1 @@
+"""Cromwell's application layer: workspaces, edits and the front doors (LSP, HTTP, CLI)."""

@@ -1,0 +1,56 @@
+// Bindings for the machine itself: CPU features, the thread pool, the scalar switch.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bind_util.h"
+#include "cpu_features.h"
+#include "dot.h"
+#include "threadpool.h"
+
+namespace py = pybind11;
+
+namespace cromwell::bind {
+
+void bind_core(py::module_& m) {
+  m.def("cpu_features", [] {
+    const CpuFeatures& f = cpu_features();
+    py::dict d;
+    d["sse42"] = f.sse42;
+    d["avx"] = f.avx;
+    d["avx2"] = f.avx2;
+    d["fma"] = f.fma;
+    d["f16c"] = f.f16c;
+    d["bmi2"] = f.bmi2;
+    d["avx512f"] = f.avx512f;
+    d["avx512vnni"] = f.avx512vnni;
+    d["os_saves_ymm"] = f.os_saves_ymm;
+    d["l1d_bytes"] = f.l1d_bytes;
+    d["l2_bytes"] = f.l2_bytes;
+    d["l3_bytes"] = f.l3_bytes;
+    d["physical_cores"] = f.physical_cores;
+    d["logical_cores"] = f.logical_cores;
+    d["kernels"] = use_avx2() ? "avx2" : "scalar";
+    return d;
+  }, "What this CPU offers, read once with CPUID, and which kernel set is in use.");
+  m.def("set_force_scalar", &set_force_scalar, py::arg("force"),
+        "Force the portable scalar kernels (for tests), or go back to the best available.");
+  m.def("force_scalar", &force_scalar);
+  m.def("set_num_threads", &set_num_threads, py::arg("n"),
+        "Size of the kernel thread pool; n <= 0 means the physical core count.");
+  m.def("num_threads", &num_threads);
+  m.def("set_pinning", &set_pinning, py::arg("pin"), "Pin pool workers to CPUs.");
+  m.def("dot_f32", [](const py::handle& a_obj, const py::handle& b_obj) {
+    auto a = contiguous<float>(a_obj, "a");
+    auto b = contiguous<float>(b_obj, "b");
+    if (a.ndim() != 1 || b.ndim() != 1 || a.shape(0) != b.shape(0)) {
+      throw py::value_error("dot_f32: expected two 1-D float32 arrays of the same length");
+    }
+    const float* pa = a.data();
+    const float* pb = b.data();
+    const int64_t n = a.shape(0);
+    py::gil_scoped_release release;
+    return dot_f32(pa, pb, n);
+  }, py::arg("a"), py::arg("b"));
+}
+
+}  // namespace cromwell::bind

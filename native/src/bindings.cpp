@@ -1,0 +1,13 @@
+// The extension module engine._native: one bind_* function per area of kernels.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace cromwell::bind {
+void bind_core(py::module_& m);
+}  // namespace cromwell::bind
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "Cromwell's native kernels: AVX2/FMA with scalar fallbacks, chosen by CPUID.";
+  cromwell::bind::bind_core(m);
+}

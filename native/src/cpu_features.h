@@ -1,0 +1,33 @@
+// CPU detection: which instruction sets this machine has, read once with CPUID.
+#pragma once
+#include <cstdint>
+
+namespace cromwell {
+
+struct CpuFeatures {
+  bool sse42 = false;
+  bool avx = false;
+  bool avx2 = false;
+  bool fma = false;
+  bool f16c = false;
+  bool bmi2 = false;
+  bool avx512f = false;
+  bool avx512vnni = false;
+  bool os_saves_ymm = false;  // XGETBV: the OS preserves the upper halves of YMM registers
+  int64_t l1d_bytes = 0;
+  int64_t l2_bytes = 0;
+  int64_t l3_bytes = 0;
+  int physical_cores = 1;
+  int logical_cores = 1;
+};
+
+// Detected once, on first use; the same object afterwards.
+const CpuFeatures& cpu_features();
+
+// True when the AVX2+FMA+F16C kernels may run: the CPU has them, the OS saves YMM state and the
+// scalar path has not been forced (set_force_scalar, or CROMWELL_FORCE_SCALAR=1 at import).
+bool use_avx2();
+void set_force_scalar(bool force);
+bool force_scalar();
+
+}  // namespace cromwell

@@ -1,0 +1,45 @@
+"""The native module imports, reports the CPU and dispatches; the scalar switch works."""
+
+import numpy as np
+import pytest
+
+from engine import _native
+
+
+def test_cpu_features_reports_instruction_sets_and_caches() -> None:
+    f = _native.cpu_features()
+    for key in ("avx2", "fma", "f16c", "bmi2", "avx512f", "avx512vnni"):
+        assert isinstance(f[key], bool)
+    assert f["physical_cores"] >= 1
+    assert f["logical_cores"] >= f["physical_cores"]
+    assert f["kernels"] in ("avx2", "scalar")
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 15, 16, 33, 1000])
+@pytest.mark.parametrize("scalar", [False, True])
+def test_dot_f32_matches_numpy(n: int, scalar: bool) -> None:
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    _native.set_force_scalar(scalar)
+    try:
+        got = _native.dot_f32(a, b)
+    finally:
+        _native.set_force_scalar(False)
+    want = float(np.dot(a.astype(np.float64), b.astype(np.float64)))
+    assert abs(got - want) <= 1e-5 * (1 + np.abs(a * b).sum())
+
+
+def test_bad_input_is_a_value_error_that_says_what_was_expected() -> None:
+    with pytest.raises(ValueError, match="float32"):
+        _native.dot_f32(np.zeros(3, np.float64), np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="same length"):
+        _native.dot_f32(np.zeros(3, np.float32), np.zeros(4, np.float32))
+
+
+def test_thread_count_is_settable() -> None:
+    before = _native.num_threads()
+    _native.set_num_threads(1)
+    assert _native.num_threads() == 1
+    _native.set_num_threads(0)
+    assert _native.num_threads() == before
