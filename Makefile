@@ -30,7 +30,12 @@ $(VENV)/.native: $(VENV)/.deps $(NATIVE_SOURCES)
 	$(PIP) install --no-build-isolation --no-deps -Cbuild-dir=build -e .
 	touch $@
 
-setup: $(VENV)/.native
+DEFAULT_MODEL := $(CROMWELL_HOME)/models/SmolLM2-135M-Instruct.Q4_1.gguf
+
+$(DEFAULT_MODEL): | $(VENV)/.deps
+	$(CROMWELL) models fetch
+
+setup: $(VENV)/.native $(DEFAULT_MODEL)
 
 demo: setup
 	$(CROMWELL) cpu

