@@ -1,6 +1,6 @@
-"""The PyTorch definition of Cromwell VL-JEPA (training and reference for the runtime)."""
+"""The PyTorch definition of Cromwell VL-JEPA (training, and the reference for the runtime).
 
-from engine.model.budget import COMPONENTS, count_parameters
-from engine.model.vljepa import VLJEPA
-
-__all__ = ["COMPONENTS", "VLJEPA", "count_parameters"]
+Import the pieces from their modules (`engine.model.vljepa.VLJEPA`, ...). This file imports
+nothing, so torch-free code (the runtime, the exporter) can use `engine.model.gguf_names`
+without pulling torch in.
+"""

@@ -34,3 +34,18 @@ def parameter_counts(cfg: ModelConfig) -> dict[str, int]:
     with torch.device("meta"):
         model = VLJEPA(cfg, ema_target=False)
     return count_parameters(model)
+
+
+def budget_rows(cfg: ModelConfig, counts: dict[str, int]) -> list[tuple[str, int, int | None]]:
+    """(component, parameters, seed budget or None) per line of `cromwell info`, then the total.
+    The seed budgets the LM head inside its AR head; here it has its own line and no budget."""
+    budgets = {
+        "vision": cfg.vision.budget,
+        "language": cfg.language.budget,
+        "fusion": cfg.fusion.budget,
+        "jepa": cfg.jepa.budget,
+        "ar_head": cfg.autoregressive.budget,
+        "lm_head": None,
+    }
+    rows = [(name, counts[name], budgets[name]) for name in COMPONENTS]
+    return [*rows, ("total", sum(counts.values()), cfg.budget)]
