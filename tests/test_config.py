@@ -137,3 +137,27 @@ def test_missing_preset_and_bad_yaml(tmp_path: Path) -> None:
     path.write_text("model: 3\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(path)
+
+
+# Seed design §3.1, its base configuration, key by key.
+SEED_KEYS = {
+    "": ["name", "architecture", "parameters", "attention_type", "rotary_pct", "rotary_base",
+         "hidden_act", "norm_type", "epsilon", "initializer_range", "use_cache",
+         "tie_word_embeddings"],
+    "vision": ["encoder_type", "stem_channels", "cnn_blocks", "vit_blocks", "vision_hidden_dim",
+               "vision_attention_heads", "window_size", "parameters"],
+    "language": ["vocab_size", "hidden_size", "intermediate_size", "num_layers",
+                 "num_attention_heads", "max_position_embeddings", "parameters"],
+    "fusion": ["joint_dim", "num_fusion_blocks", "num_attention_heads", "parameters"],
+    "jepa": ["hidden_dim", "num_context_layers", "prediction_steps", "parameters"],
+    "autoregressive": ["hidden_size", "intermediate_size", "num_layers", "num_attention_heads",
+                       "parameters"],
+}
+
+
+def test_300m_file_spells_out_every_seed_field() -> None:
+    model = yaml.safe_load((CONFIG_DIR / "cromwell-300m.yaml").read_text())["model"]
+    for section, keys in SEED_KEYS.items():
+        present = model if not section else model[section]
+        missing = [k for k in keys if k not in present]
+        assert not missing, f"{section or 'model'} lacks {missing}"
