@@ -219,6 +219,10 @@ def test_bad_prompt_len_and_overlong_input(cfg: ModelConfig) -> None:
         model(tokens(cfg), image(), prompt_len=T + 1)
     with pytest.raises(ValueError, match="prompt_len"):
         model(tokens(cfg), image(), prompt_len=torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match="integer ids"):
+        model(torch.zeros(2, T))
+    with pytest.raises(ValueError, match="batch"):
+        model(tokens(cfg), image(B=3))
     too_long = torch.zeros(1, cfg.language.max_position_embeddings + 1, dtype=torch.long)
     with pytest.raises(ValueError, match="max_position_embeddings"):
         model(too_long)

@@ -44,7 +44,9 @@ def encode(vision: VisionEncoder, language: LanguageEncoder, fusion: Fusion,
 class VLJEPA(nn.Module):
     def __init__(self, cfg: ModelConfig, ema_target: bool = True) -> None:
         """`ema_target=False` leaves out the EMA copy (inference, parameter counts); the JEPA
-        loss then cannot be computed."""
+        loss then cannot be computed. The copy is made at init and takes no gradient: after
+        loading weights, `update_ema(0.0)` copies them into it; an optimiser takes the
+        parameters with `requires_grad`, and an exporter skips the `target.` keys."""
         super().__init__()
         self.cfg = cfg
         self.vision = VisionEncoder(cfg)
@@ -74,6 +76,8 @@ class VLJEPA(nn.Module):
         stream may read (int or (B,), default 0; see fusion.py for the causality rule);
         targets (B, T) next tokens with IGNORE_INDEX holes -> (logits (B, T, V), losses)."""
         prompt = self._prompt_len(tokens, prompt_len)  # (B,)
+        if image is not None and image.shape[0] != tokens.shape[0]:
+            raise ValueError(f"image batch {image.shape[0]} != token batch {tokens.shape[0]}")
         h, z = encode(self.vision, self.language, self.fusion, tokens, image, prompt)
         logits = self.lm_head(self.ar_head(h))  # (B, T, V)
         if targets is None:
@@ -101,6 +105,9 @@ class VLJEPA(nn.Module):
 
     def _prompt_len(self, tokens: torch.Tensor, prompt_len: int | torch.Tensor | None
                     ) -> torch.Tensor:
+        if tokens.dim() != 2 or tokens.is_floating_point():
+            raise ValueError(f"tokens must be integer ids (B, T), got {tuple(tokens.shape)} "
+                             f"{tokens.dtype}")
         B, T = tokens.shape
         if prompt_len is None:
             prompt_len = 0
