@@ -308,7 +308,9 @@ def _type_ok(value: Any, hint: Any) -> tuple[bool, Any]:
                 return True, float(value)
             except ValueError:
                 return False, value
-        return isinstance(value, (int, float)) and not isinstance(value, bool), float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True, float(value)
+        return False, value
     if hint is str:
         return isinstance(value, str), value
     if origin is list:
@@ -327,7 +329,9 @@ def _type_ok(value: Any, hint: Any) -> tuple[bool, Any]:
 
 
 def _type_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+    if typing.get_origin(hint) is not None:
+        return str(hint).replace("typing.", "")
+    return hint.__name__
 
 
 def _build(cls: type, data: Any, where: str, source: str) -> Any:

@@ -92,6 +92,11 @@ def _tiny_with(tmp_path: Path, section: str | None, key: str, value: object) -> 
         (None, "tie_word_embeddings", True, "model.tie_word_embeddings", "hidden_size"),
         ("language", "hidden_size", "big", "model.language.hidden_size", "expected int"),
         (None, "use_cache", "yes", "model.use_cache", "expected bool"),
+        (None, "epsilon", {"a": 1}, "model.epsilon", "expected float"),
+        (None, "epsilon", True, "model.epsilon", "expected float"),
+        ("vision", "image_mean", ["red", 0.4, 0.4], "model.vision.image_mean",
+         "expected list[float]"),
+        ("vision", "image_std", [0.2, 0.2], "model.vision.image_std", "3 values"),
         ("vision", "parameters", "lots", "model.vision.parameters", "count"),
     ],
 )
