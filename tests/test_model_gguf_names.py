@@ -63,3 +63,13 @@ def test_qk_permutation_round_trips_and_keeps_attention_scores() -> None:
     ggml = interleaved_rope(hf_to_gguf_qk(w_q, n_heads)) @ interleaved_rope(
         hf_to_gguf_qk(w_k, n_heads)).transpose(1, 2)
     assert torch.allclose(ours, ggml, atol=1e-4)
+
+
+def test_config_and_name_map_import_without_torch() -> None:
+    """The torch-free runtime and exporter use these two modules."""
+    import subprocess
+    import sys
+
+    code = ("import sys, engine.config, engine.model.gguf_names; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
