@@ -29,8 +29,8 @@ _EOG_TEXTS = frozenset(
     {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}
 )
 
-# Above this many characters `count` cuts the text at line starts and counts the pieces in
-# parallel; every supported pre-tokenizer ends a word at "\n" followed by a non-space.
+# Above this many characters `encode` and `count` cut the text at line starts (see
+# _line_chunks) and encode the pieces in parallel.
 _COUNT_CHUNK_CHARS = 1 << 15
 
 
@@ -111,7 +111,11 @@ class CodeTokenizer:
         (llama.cpp's add_special); `parse_special=False` encodes special-token texts as plain
         text."""
         tok = self._tok if parse_special else self._literal_twin()
-        ids: list[int] = tok.encode(text, add_special_tokens=False).ids
+        ids: list[int]
+        if len(text) <= _COUNT_CHUNK_CHARS or not self._chunkable():
+            ids = tok.encode(text, add_special_tokens=False).ids
+        else:
+            ids = [i for e in tok.encode_batch_fast(_line_chunks(text), False) for i in e.ids]
         if add_special:
             if self.add_bos and self.bos_id is not None:
                 ids.insert(0, self.bos_id)
@@ -127,9 +131,13 @@ class CodeTokenizer:
 
     def count(self, text: str) -> int:
         """Number of tokens `encode(text)` gives, without building the id list in Python."""
-        if len(text) <= _COUNT_CHUNK_CHARS:
+        if len(text) <= _COUNT_CHUNK_CHARS or not self._chunkable():
             return len(self._tok.encode_batch_fast([text], add_special_tokens=False)[0])
         return sum(len(e) for e in self._tok.encode_batch_fast(_line_chunks(text), False))
+
+    def _chunkable(self) -> bool:
+        # An added token holding a newline could straddle a cut.
+        return not any("\n" in t.content for t in self._tok.get_added_tokens_decoder().values())
 
     def _literal_twin(self) -> Tokenizer:
         if self._literal is None:
@@ -246,18 +254,24 @@ def from_gguf(source: str | Path | Mapping[str, Any] | Any) -> CodeTokenizer:
 
 
 def _line_chunks(text: str) -> list[str]:
-    """`text` cut into pieces of about _COUNT_CHUNK_CHARS, each cut just after a "\n" that is
-    followed by a non-whitespace character (a word boundary for every pre-tokenizer here)."""
+    """`text` cut into pieces of about _COUNT_CHUNK_CHARS. Each cut falls just after a "\n"
+    with a non-whitespace character on both sides: there every supported pre-tokenizer ends
+    a word, and the newline's own word is "\n" whether the text goes on or not (a whitespace
+    run before the cut would be cut differently by the GPT-2 regex's `\\s+(?!\\S)`)."""
     chunks: list[str] = []
     start = 0
     while len(text) - start > _COUNT_CHUNK_CHARS:
         cut = start + _COUNT_CHUNK_CHARS
-        while cut < len(text) and not (text[cut - 1] == "\n" and not text[cut].isspace()):
+        while cut < len(text) and not _is_cut_point(text, cut):
             cut += 1
         chunks.append(text[start:cut])
         start = cut
     chunks.append(text[start:])
     return chunks
+
+
+def _is_cut_point(text: str, i: int) -> bool:
+    return text[i - 1] == "\n" and not text[i].isspace() and not text[i - 2].isspace()
 
 
 def _bytes_to_unicode() -> dict[int, str]:

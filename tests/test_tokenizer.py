@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tokenizer_snippets import LONG_TEXT
 
 from engine.tokenizer import CodeTokenizer, load_cromwell_bpe
 from engine.tokenizers import code_corpus, cromwell_bpe
@@ -112,10 +113,12 @@ def test_token_bytes_concatenate_to_the_text(tok: CodeTokenizer) -> None:
         tok.token_bytes(10**9)
 
 
-def test_count_of_long_text_matches_encode(tok: CodeTokenizer) -> None:
-    text = (ROOT / "engine" / "tokenizer.py").read_text() * 12  # above the chunking threshold
-    assert len(text) > 1 << 15
-    assert tok.count(text) == len(tok.encode(text))
+def test_long_text_encoded_in_chunks_is_encoded_whole(tok: CodeTokenizer) -> None:
+    assert len(LONG_TEXT) > 1 << 16  # above the chunking threshold
+    whole = tok.hf_tokenizer.encode(LONG_TEXT, add_special_tokens=False).ids
+    assert tok.encode(LONG_TEXT) == whole
+    assert tok.count(LONG_TEXT) == len(whole)
+    assert tok.decode(whole) == LONG_TEXT
 
 
 def test_chat_template(tok: CodeTokenizer) -> None:

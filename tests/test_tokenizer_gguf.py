@@ -8,7 +8,13 @@ from pathlib import Path
 
 import gguf
 import pytest
-from tokenizer_snippets import REFERENCE_PRES, SMOLLM_DIGIT_CASES, SNIPPETS, write_vocab_gguf
+from tokenizer_snippets import (
+    LONG_TEXT,
+    REFERENCE_PRES,
+    SMOLLM_DIGIT_CASES,
+    SNIPPETS,
+    write_vocab_gguf,
+)
 
 from engine.runtime import model_store
 from engine.tokenizer import CodeTokenizer, extend_with_cromwell_tokens, from_gguf
@@ -112,6 +118,12 @@ def test_ids_match_live_llama_cpp(smollm, smollm_path) -> None:
     llm = llama_cpp.Llama(model_path=str(smollm_path), vocab_only=True, verbose=False)
     for text in SNIPPETS + SMOLLM_DIGIT_CASES:
         assert smollm.encode(text) == llm.tokenize(text.encode(), add_bos=False, special=True)
+
+
+def test_long_text_encoded_in_chunks_is_encoded_whole(smollm: CodeTokenizer) -> None:
+    whole = smollm.hf_tokenizer.encode(LONG_TEXT, add_special_tokens=False).ids
+    assert smollm.encode(LONG_TEXT) == whole
+    assert smollm.count(LONG_TEXT) == len(whole)
 
 
 # --- metadata -----------------------------------------------------------------------------

@@ -33,6 +33,13 @@ SNIPPETS: list[str] = [
     "a" * 100 + " " + "9" * 50,
 ]
 
+# Long enough for encode/count to cut it into chunks, with the whitespace around newlines that
+# makes a careless cut change the ids.
+LONG_TEXT = "".join(
+    f"def f{i}(x):  \n\treturn x + {i}\t\r\n\n  \n# 注释 {i} 😀\nclass C{i}: pass \n"
+    for i in range(2000)
+)
+
 # Snippets on which llama.cpp's `smollm` pre-tokenizer (digits isolated first) and a plain
 # GPT-2 regex cut differently: whitespace runs directly before a digit.
 SMOLLM_DIGIT_CASES: list[str] = [
