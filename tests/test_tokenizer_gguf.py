@@ -39,6 +39,11 @@ def smollm(smollm_path: Path) -> CodeTokenizer:
 
 
 @pytest.fixture(scope="module")
+def smollm_reader(smollm_path: Path) -> gguf.GGUFReader:
+    return gguf.GGUFReader(str(smollm_path))
+
+
+@pytest.fixture(scope="module")
 def smollm_meta(smollm_path: Path) -> dict:
     return read_metadata(smollm_path, "tokenizer.")
 
@@ -146,16 +151,15 @@ def test_add_bos_from_metadata(smollm_meta: dict) -> None:
     assert plain.encode("x", add_special=True) == plain.encode("x")
 
 
-def test_reader_and_mapping_sources_agree(smollm, smollm_path, smollm_meta) -> None:
-    reader = gguf.GGUFReader(str(smollm_path))
+def test_reader_and_mapping_sources_agree(smollm, smollm_reader, smollm_meta) -> None:
     text = SNIPPETS[1]
-    assert from_gguf(reader).encode(text) == smollm.encode(text)
+    assert from_gguf(smollm_reader).encode(text) == smollm.encode(text)
     assert from_gguf(smollm_meta).encode(text) == smollm.encode(text)
 
 
-def test_fast_metadata_reader_equals_gguf_reader(smollm_path: Path) -> None:
+def test_fast_metadata_reader_equals_gguf_reader(smollm_path: Path, smollm_reader) -> None:
     ours = read_metadata(smollm_path)
-    reader = gguf.GGUFReader(str(smollm_path))
+    reader = smollm_reader
     for key, field in reader.fields.items():
         if not key.startswith("GGUF."):
             assert ours[key] == pytest.approx(field.contents()), key
