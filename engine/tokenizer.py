@@ -87,6 +87,14 @@ class CodeTokenizer:
             ids.add(self.eos_id)
         return frozenset(ids)
 
+    @property
+    def missing_bytes(self) -> frozenset[int]:
+        """Bytes with no token of their own. Text containing one cannot round-trip: it is
+        dropped when no larger token covers it, as llama.cpp drops it. Empty for the Cromwell
+        BPE; SmolLM2 lacks a few control characters (e.g. 0x1d) and bytes that UTF-8 never
+        uses."""
+        return frozenset(b for b, c in _bytes_to_unicode().items() if self.token_to_id(c) is None)
+
     def token_to_id(self, token: str) -> int | None:
         return self._tok.token_to_id(token)
 

@@ -54,6 +54,7 @@ def test_round_trip_any_text(tok: CodeTokenizer, text: str) -> None:
 
 def test_vocabulary_size_and_special_ids(tok: CodeTokenizer) -> None:
     assert tok.vocab_size == cromwell_bpe.VOCAB_SIZE
+    assert tok.missing_bytes == frozenset()  # every byte has a token: nothing is ever lost
     for i, t in enumerate(cromwell_bpe.CROMWELL_SPECIAL_TOKENS):
         assert tok.token_to_id(t) == i
     assert tok.special_tokens == {t: i for i, t in enumerate(cromwell_bpe.CROMWELL_SPECIAL_TOKENS)}

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import gguf
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tokenizer_snippets import (
     LONG_TEXT,
     REFERENCE_PRES,
@@ -80,7 +82,8 @@ def _transformers_from(path: Path):  # noqa: ANN202
 @pytest.mark.parametrize("text", SNIPPETS)
 def test_smollm2_ids_match_transformers(smollm, transformers_tokenizer, text: str) -> None:
     assert smollm.encode(text) == transformers_tokenizer.encode(text, add_special_tokens=False)
-    assert smollm.decode(smollm.encode(text)) == text
+    if smollm.missing_bytes.isdisjoint(text.encode()):
+        assert smollm.decode(smollm.encode(text)) == text
 
 
 @pytest.mark.parametrize("pre", ["qwen2", "llama-bpe", "gpt-2"])
@@ -273,3 +276,24 @@ def test_cromwell_bpe_round_trips_through_gguf(tmp_path: Path) -> None:
     for text in SNIPPETS:
         assert back.encode(text) == tok.encode(text)
     assert (back.bos_id, back.eos_id, back.pad_id, back.add_bos) == (1, 2, 0, True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=120))
+def test_smollm2_round_trip_any_text(smollm: CodeTokenizer, text: str) -> None:
+    ids = smollm.encode(text, parse_special=False)
+    if smollm.missing_bytes.isdisjoint(text.encode()):
+        assert smollm.decode(ids) == text
+    else:  # bytes SmolLM2 has no token for are dropped (as llama.cpp does), nothing else
+        kept = bytes(b for b in text.encode() if b not in smollm.missing_bytes)
+        assert b"".join(smollm.token_bytes(i) for i in ids) == kept
+
+
+def test_smollm2_missing_bytes(smollm: CodeTokenizer) -> None:
+    assert {0x04, 0x06, 0x13, 0x14, 0x16, 0x1D} <= smollm.missing_bytes
+    assert smollm.missing_bytes.isdisjoint(b"\t\n\r !~")
+
+
+def test_smollm2_control_text_can_be_encoded_literally(smollm: CodeTokenizer) -> None:
+    ids = smollm.encode("<|im_start|>", parse_special=False)
+    assert 1 not in ids and smollm.decode(ids) == "<|im_start|>"

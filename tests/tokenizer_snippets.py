@@ -29,6 +29,7 @@ SNIPPETS: list[str] = [
     "    Args:\n        x: the input.\n    \"\"\"\n",
     "diff --git a/f.py b/f.py\n@@ -1,3 +1,4 @@\n-old line\n+new line\n context\n",
     "<|endoftext|>",
+    "control \x1d\x04 bytes SmolLM2 has no token for\x7f\x00",
     "",
     "a" * 100 + " " + "9" * 50,
 ]
