@@ -31,7 +31,7 @@ _EOG_TEXTS = frozenset(
 
 # Above this many characters `encode` and `count` cut the text at line starts (see
 # _line_chunks) and encode the pieces in parallel.
-_COUNT_CHUNK_CHARS = 1 << 15
+_CHUNK_CHARS = 1 << 15
 
 
 class CodeTokenizer:
@@ -52,6 +52,7 @@ class CodeTokenizer:
         self._tok = tokenizer
         self._literal: Tokenizer | None = None  # a twin that spells special tokens out
         self._byte_decoder = {c: b for b, c in _bytes_to_unicode().items()}
+        self._added: dict[int, AddedToken] = tokenizer.get_added_tokens_decoder()
         self.name = name
         self.bos_id = bos_id
         self.eos_id = eos_id
@@ -77,7 +78,7 @@ class CodeTokenizer:
     @property
     def special_tokens(self) -> dict[str, int]:
         """Every special (control) token, text -> id."""
-        return {t.content: i for i, t in self._tok.get_added_tokens_decoder().items() if t.special}
+        return {t.content: i for i, t in self._added.items() if t.special}
 
     @property
     def eog_ids(self) -> frozenset[int]:
@@ -107,7 +108,7 @@ class CodeTokenizer:
         text = self._tok.id_to_token(token_id)
         if text is None:
             raise ValueError(f"token id {token_id} is outside the vocabulary of {self.name}")
-        added = self._tok.get_added_tokens_decoder().get(token_id)
+        added = self._added.get(token_id)
         if added is not None:
             return added.content.encode("utf-8")
         return bytes(self._byte_decoder[c] for c in text)
@@ -120,7 +121,7 @@ class CodeTokenizer:
         text."""
         tok = self._tok if parse_special else self._literal_twin()
         ids: list[int]
-        if len(text) <= _COUNT_CHUNK_CHARS or not self._chunkable():
+        if len(text) <= _CHUNK_CHARS or not self._chunkable():
             ids = tok.encode(text, add_special_tokens=False).ids
         else:
             ids = [i for e in tok.encode_batch_fast(_line_chunks(text), False) for i in e.ids]
@@ -139,13 +140,13 @@ class CodeTokenizer:
 
     def count(self, text: str) -> int:
         """Number of tokens `encode(text)` gives, without building the id list in Python."""
-        if len(text) <= _COUNT_CHUNK_CHARS or not self._chunkable():
+        if len(text) <= _CHUNK_CHARS or not self._chunkable():
             return len(self._tok.encode_batch_fast([text], add_special_tokens=False)[0])
         return sum(len(e) for e in self._tok.encode_batch_fast(_line_chunks(text), False))
 
     def _chunkable(self) -> bool:
         # An added token holding a newline could straddle a cut.
-        return not any("\n" in t.content for t in self._tok.get_added_tokens_decoder().values())
+        return not any("\n" in t.content for t in self._added.values())
 
     def _literal_twin(self) -> Tokenizer:
         if self._literal is None:
@@ -188,6 +189,7 @@ class CodeTokenizer:
         self._literal = None
         new = [AddedToken(t, special=True, normalized=False) for t in tokens]
         self._tok.add_special_tokens(new)
+        self._added = self._tok.get_added_tokens_decoder()
         ids = {t: self._tok.token_to_id(t) for t in tokens}
         missing = [t for t, i in ids.items() if i is None]
         if missing:
@@ -262,14 +264,14 @@ def from_gguf(source: str | Path | Mapping[str, Any] | Any) -> CodeTokenizer:
 
 
 def _line_chunks(text: str) -> list[str]:
-    """`text` cut into pieces of about _COUNT_CHUNK_CHARS. Each cut falls just after a "\n"
+    """`text` cut into pieces of about _CHUNK_CHARS. Each cut falls just after a "\n"
     with a non-whitespace character on both sides: there every supported pre-tokenizer ends
     a word, and the newline's own word is "\n" whether the text goes on or not (a whitespace
     run before the cut would be cut differently by the GPT-2 regex's `\\s+(?!\\S)`)."""
     chunks: list[str] = []
     start = 0
-    while len(text) - start > _COUNT_CHUNK_CHARS:
-        cut = start + _COUNT_CHUNK_CHARS
+    while len(text) - start > _CHUNK_CHARS:
+        cut = start + _CHUNK_CHARS
         while cut < len(text) and not _is_cut_point(text, cut):
             cut += 1
         chunks.append(text[start:cut])
