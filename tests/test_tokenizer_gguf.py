@@ -297,3 +297,15 @@ def test_smollm2_missing_bytes(smollm: CodeTokenizer) -> None:
 def test_smollm2_control_text_can_be_encoded_literally(smollm: CodeTokenizer) -> None:
     ids = smollm.encode("<|im_start|>", parse_special=False)
     assert 1 not in ids and smollm.decode(ids) == "<|im_start|>"
+
+
+def test_user_defined_tokens_are_matched_whole_even_when_literal(smollm_meta: dict) -> None:
+    # llama.cpp: user-defined tokens are always cut out of the text; control tokens only when
+    # special tokens are parsed. They decode as text either way.
+    types = list(smollm_meta["tokenizer.ggml.token_type"])
+    types[16] = 4  # <empty_output> as a user-defined token
+    tok = from_gguf({**smollm_meta, "tokenizer.ggml.token_type": types})
+    assert tok.encode("a<empty_output>", parse_special=False)[-1] == 16
+    assert 1 not in tok.encode("<|im_start|>", parse_special=False)
+    assert "<empty_output>" not in tok.special_tokens
+    assert tok.decode([16], skip_special=True) == "<empty_output>"
