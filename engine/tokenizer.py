@@ -12,6 +12,7 @@ file contents).
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,11 @@ class CodeTokenizer:
     def decode(self, ids: Iterable[int], skip_special: bool = False) -> str:
         return self._tok.decode(list(ids), skip_special_tokens=skip_special)
 
+    def stream_decoder(self) -> StreamDecoder:
+        """A decoder for ids arriving one at a time (generation), emitting text only once
+        each character's bytes are complete."""
+        return StreamDecoder(self)
+
     def count(self, text: str) -> int:
         """Number of tokens `encode(text)` gives, without building the id list in Python."""
         if len(text) <= _CHUNK_CHARS or not self._chunkable():
@@ -195,6 +201,22 @@ class CodeTokenizer:
         if missing:
             raise RuntimeError(f"tokens {missing} were not added to {self.name}")
         return {t: int(i) for t, i in ids.items() if i is not None}
+
+
+class StreamDecoder:
+    """Token ids in, text out, one id at a time; a multi-byte character split across tokens
+    is held back until its last byte arrives."""
+
+    def __init__(self, tok: CodeTokenizer) -> None:
+        self._tok = tok
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def push(self, token_id: int) -> str:
+        return self._utf8.decode(self._tok.token_bytes(token_id))
+
+    def flush(self) -> str:
+        """The text still held back (invalid trailing bytes become U+FFFD)."""
+        return self._utf8.decode(b"", final=True)
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,18 @@ def test_long_text_encoded_in_chunks_is_encoded_whole(tok: CodeTokenizer) -> Non
     assert tok.decode(whole) == LONG_TEXT
 
 
+def test_stream_decoder_emits_whole_characters(tok: CodeTokenizer) -> None:
+    text = "x = '😀 世界 naïve' <EDIT>\n"
+    stream = tok.stream_decoder()
+    pieces = [stream.push(i) for i in tok.encode(text)] + [stream.flush()]
+    assert "".join(pieces) == text
+    assert all("\ufffd" not in p for p in pieces)  # no half character was ever emitted
+    assert len([p for p in pieces if p]) < len(pieces)  # the emoji's bytes span tokens
+    broken = tok.stream_decoder()
+    assert broken.push(tok.encode("😀")[0]) == ""
+    assert broken.flush() == "\ufffd"
+
+
 def test_chat_template(tok: CodeTokenizer) -> None:
     msgs = [{"role": "system", "content": "Edit code."}, {"role": "user", "content": "hi"}]
     assert tok.apply_chat_template(msgs) == (
