@@ -52,3 +52,31 @@ def rope(
     layout: str,
     n_rot: int = -1,
 ) -> npt.NDArray[np.float32]: ...
+
+# Attention (native/src/attention*). Caches and k/v are float32 or float16
+# [T, kv_heads, head_dim]; query head h reads kv head h // (heads // kv_heads).
+def attention_decode(
+    q: npt.NDArray[np.float32],
+    k_cache: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    v_cache: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    n_ctx: int,
+    scale: float,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def attention_prefill(
+    q: npt.NDArray[np.float32],
+    k: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    v: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    q_offset: int,
+    causal: bool,
+    scale: float,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def window_attention_2d(
+    q: npt.NDArray[np.float32],
+    k: npt.NDArray[np.float32],
+    v: npt.NDArray[np.float32],
+    window: int,
+    scale: float,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...

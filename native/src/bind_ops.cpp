@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "attention.h"
 #include "bind_util.h"
 #include "ops.h"
 
@@ -226,10 +227,149 @@ void bind_row_ops(py::module_& m) {
      "\"interleaved\" (GPT-J/ggml); n_rot=-1 rotates all of head_dim. Returns x.");
 }
 
+// A key or value cache: float32 or float16, C-contiguous, 3-D [T, kv_heads, head_dim].
+struct KvView {
+  py::array arr;
+  bool f16 = false;
+};
+
+KvView kv_view(const py::handle& obj, const std::string& fn, const char* name) {
+  if (!py::isinstance<py::array>(obj)) fail(fn, std::string(name) + ": expected a numpy array");
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  const py::dtype dt = a.dtype();
+  const bool f32 = dt.kind() == 'f' && dt.itemsize() == 4;
+  const bool f16 = dt.kind() == 'f' && dt.itemsize() == 2;
+  if (!f32 && !f16) {
+    fail(fn, std::string(name) + ": expected dtype float32 or float16, got " +
+                 std::string(py::str(dt)));
+  }
+  if (!(a.flags() & py::array::c_style)) {
+    fail(fn, std::string(name) + ": expected a C-contiguous array");
+  }
+  if (reinterpret_cast<uintptr_t>(a.data()) % dt.itemsize() != 0) {
+    fail(fn, std::string(name) + ": expected data aligned to " + std::to_string(dt.itemsize()) +
+                 " bytes");
+  }
+  expect_ndim(a, fn, name, 3, "[T, kv_heads, head_dim]");
+  return {a, f16};
+}
+
+// k and v: the same dtype and shape, head_dim matching the queries', kv_heads dividing heads.
+void check_kv_pair(const KvView& k, const KvView& v, int64_t hq, int64_t hd,
+                   const std::string& fn) {
+  if (k.f16 != v.f16 || shape_of(k.arr) != shape_of(v.arr)) {
+    fail(fn, "v: expected the dtype and shape of k (" + std::string(py::str(k.arr.dtype())) +
+                 " " + shape_str(shape_of(k.arr)) + "), got " +
+                 std::string(py::str(v.arr.dtype())) + " " + shape_str(shape_of(v.arr)));
+  }
+  if (k.arr.shape(2) != hd) {
+    fail(fn, "k: expected head_dim " + std::to_string(hd) + " (that of q), got shape " +
+                 shape_str(shape_of(k.arr)));
+  }
+  const int64_t hkv = k.arr.shape(1);
+  if (hkv < 1 || hq % hkv != 0) {
+    fail(fn, "k: expected a number of kv heads that divides the " + std::to_string(hq) +
+                 " query heads, got " + std::to_string(hkv));
+  }
+}
+
+void bind_attention(py::module_& m) {
+  m.def("attention_decode", [](const py::handle& q_obj, const py::handle& k_obj,
+                               const py::handle& v_obj, int64_t n_ctx, float scale,
+                               const py::handle& out_obj) {
+    const char* fn = "attention_decode";
+    auto q = view<float>(q_obj, fn, "q");
+    expect_ndim(q, fn, "q", 2, "[heads, head_dim]");
+    const int64_t hq = q.shape(0), hd = q.shape(1);
+    if (hq < 1 || hd < 1) fail(fn, "q: expected at least one head of at least one element");
+    const KvView k = kv_view(k_obj, fn, "k_cache"), v = kv_view(v_obj, fn, "v_cache");
+    check_kv_pair(k, v, hq, hd, fn);
+    const int64_t t_max = k.arr.shape(0);
+    if (n_ctx < 1 || n_ctx > t_max) {
+      fail(fn, "n_ctx: expected 1 <= n_ctx <= " + std::to_string(t_max) +
+                   " (the cache length), got " + std::to_string(n_ctx));
+    }
+    auto out = output(out_obj, fn, {hq, hd});
+    const float* pq = q.data();
+    const void* pk = k.arr.data();
+    const void* pv = v.arr.data();
+    float* po = out.mutable_data();
+    const int64_t hkv = k.arr.shape(1);
+    {
+      py::gil_scoped_release release;
+      attention_decode(pq, hq, hd, pk, pv, k.f16, hkv, n_ctx, scale, po);
+    }
+    return out;
+  }, py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("n_ctx"), py::arg("scale"),
+     py::arg("out") = py::none(),
+     "One query row q[heads, head_dim] against the first n_ctx rows of a float32 or float16 "
+     "KV cache [T_max, kv_heads, head_dim] (GQA/MQA: head h reads kv head h // (heads // "
+     "kv_heads)). Returns [heads, head_dim].");
+
+  m.def("attention_prefill", [](const py::handle& q_obj, const py::handle& k_obj,
+                                const py::handle& v_obj, int64_t q_offset, bool causal,
+                                float scale, const py::handle& out_obj) {
+    const char* fn = "attention_prefill";
+    auto q = view<float>(q_obj, fn, "q");
+    expect_ndim(q, fn, "q", 3, "[n, heads, head_dim]");
+    const int64_t n = q.shape(0), hq = q.shape(1), hd = q.shape(2);
+    if (hq < 1 || hd < 1) fail(fn, "q: expected at least one head of at least one element");
+    const KvView k = kv_view(k_obj, fn, "k"), v = kv_view(v_obj, fn, "v");
+    check_kv_pair(k, v, hq, hd, fn);
+    const int64_t T = k.arr.shape(0);
+    if (causal && (q_offset < 0 || q_offset + n > T)) {
+      fail(fn, "q_offset: causal attention needs 0 <= q_offset and q_offset + n <= T (the " +
+                   std::to_string(T) + " keys), got q_offset " + std::to_string(q_offset) +
+                   " with n " + std::to_string(n));
+    }
+    if (!causal && T < 1 && n > 0) fail(fn, "k: expected at least one key");
+    auto out = output(out_obj, fn, {n, hq, hd});
+    const float* pq = q.data();
+    const void* pk = k.arr.data();
+    const void* pv = v.arr.data();
+    float* po = out.mutable_data();
+    const int64_t hkv = k.arr.shape(1);
+    if (n > 0) {
+      py::gil_scoped_release release;
+      attention_prefill(pq, n, hq, hd, pk, pv, k.f16, T, hkv, q_offset, causal, scale, po);
+    }
+    return out;
+  }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("q_offset"), py::arg("causal"),
+     py::arg("scale"), py::arg("out") = py::none(),
+     "q[n, heads, head_dim] against k/v[T, kv_heads, head_dim] (float32 or float16). causal: "
+     "query i sees keys 0..q_offset+i; otherwise all keys (cross-attention).");
+
+  m.def("window_attention_2d", [](const py::handle& q_obj, const py::handle& k_obj,
+                                  const py::handle& v_obj, int64_t window, float scale,
+                                  const py::handle& out_obj) {
+    const char* fn = "window_attention_2d";
+    auto q = view<float>(q_obj, fn, "q");
+    expect_ndim(q, fn, "q", 4, "[H, W, heads, head_dim]");
+    const Shape shape = shape_of(q);
+    auto k = view_shape<float>(k_obj, fn, "k", shape);
+    auto v = view_shape<float>(v_obj, fn, "v", shape);
+    if (window < 1) fail(fn, "window: expected >= 1, got " + std::to_string(window));
+    auto out = output(out_obj, fn, shape);
+    const float* pq = q.data();
+    const float* pk = k.data();
+    const float* pv = v.data();
+    float* po = out.mutable_data();
+    if (q.size() > 0) {
+      py::gil_scoped_release release;
+      window_attention_2d(pq, pk, pv, shape[0], shape[1], shape[2], shape[3], window, scale, po);
+    }
+    return out;
+  }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("window"), py::arg("scale"),
+     py::arg("out") = py::none(),
+     "Attention within non-overlapping window x window tiles of an [H, W, heads, head_dim] "
+     "grid; edge tiles hold fewer tokens.");
+}
+
 }  // namespace
 
 void bind_ops(py::module_& m) {
   bind_row_ops(m);
+  bind_attention(m);
 }
 
 }  // namespace cromwell::bind

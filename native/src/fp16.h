@@ -12,8 +12,8 @@ inline float fp16_to_fp32(uint16_t h) {
   const uint32_t exp = (h >> 10) & 0x1Fu;
   uint32_t mant = h & 0x3FFu;
   uint32_t bits;
-  if (exp == 0x1Fu) {  // inf / NaN: keep the payload
-    bits = sign | 0x7F800000u | (mant << 13);
+  if (exp == 0x1Fu) {  // inf / NaN: keep the payload, quieted as F16C does
+    bits = sign | 0x7F800000u | (mant << 13) | (mant ? 0x400000u : 0u);
   } else if (exp != 0) {  // normal: rebias 15 -> 127
     bits = sign | ((exp + 112u) << 23) | (mant << 13);
   } else if (mant == 0) {  // signed zero
