@@ -80,3 +80,22 @@ def window_attention_2d(
     scale: float,
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]: ...
+
+# Vision ops (native/src/vision*), NHWC. 1x1 convs are `matmul` over the H*W rows.
+def conv_stem(
+    x: npt.NDArray[np.float32],
+    w: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
+    stride: int,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def depthwise_conv3x3(
+    x: npt.NDArray[np.float32],
+    w: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
+    stride: int = 1,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def global_avg_pool(
+    x: npt.NDArray[np.float32], out: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]: ...

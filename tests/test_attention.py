@@ -30,8 +30,9 @@ def randn(*shape: int, seed: int) -> F32:
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-def sdpa(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
-         mask: np.ndarray | None = None) -> np.ndarray:
+def sdpa(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, mask: np.ndarray | None = None
+) -> np.ndarray:
     """q[n, hq, hd], k/v[T, hkv, hd] -> [n, hq, hd], in float64, GQA by repeating kv heads."""
     group = q.shape[1] // k.shape[1]
     qt = torch.from_numpy(q.astype(np.float64)).transpose(0, 1)
@@ -81,8 +82,9 @@ def causal_mask(n: int, t: int, q_offset: int) -> np.ndarray:
 @pytest.mark.parametrize(("hq", "hkv", "hd"), HEADS)
 @pytest.mark.parametrize(("n", "q_offset"), [(1, 0), (7, 0), (70, 0), (33, 40), (1, 99)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_prefill_causal(path: bool, hq: int, hkv: int, hd: int, n: int, q_offset: int,
-                        dtype: type) -> None:
+def test_prefill_causal(
+    path: bool, hq: int, hkv: int, hd: int, n: int, q_offset: int, dtype: type
+) -> None:
     t = q_offset + n
     q = randn(n, hq, hd, seed=3)
     k, v = randn(t, hkv, hd, seed=4).astype(dtype), randn(t, hkv, hd, seed=5).astype(dtype)
@@ -119,11 +121,18 @@ def window_reference(q: F32, k: F32, v: F32, window: int, scale: float) -> np.nd
     return out
 
 
-@pytest.mark.parametrize(("h", "w", "heads", "hd", "window"),
-                         [(1, 1, 1, 8, 7), (7, 7, 2, 16, 7), (9, 13, 3, 20, 4), (14, 10, 1, 64, 7),
-                          (5, 6, 2, 8, 1), (16, 16, 4, 32, 8)])
-def test_window_attention_2d(path: bool, h: int, w: int, heads: int, hd: int,
-                             window: int) -> None:
+@pytest.mark.parametrize(
+    ("h", "w", "heads", "hd", "window"),
+    [
+        (1, 1, 1, 8, 7),
+        (7, 7, 2, 16, 7),
+        (9, 13, 3, 20, 4),
+        (14, 10, 1, 64, 7),
+        (5, 6, 2, 8, 1),
+        (16, 16, 4, 32, 8),
+    ],
+)
+def test_window_attention_2d(path: bool, h: int, w: int, heads: int, hd: int, window: int) -> None:
     q, k, v = (randn(h, w, heads, hd, seed=s) for s in (9, 10, 11))
     got = _native.window_attention_2d(q, k, v, window, hd**-0.5)
     check(got, window_reference(q, k, v, window, hd**-0.5))
