@@ -1,6 +1,6 @@
-// AVX2 attention tile (see attention.h): keys in blocks of kKeyBlock, each block's scores for
-// all the tile's queries computed 8 keys at a time, one online-softmax rescale per query per
-// block, and the value rows accumulated with the accumulator held in registers.
+// AVX2 attention tile (see attention.h): keys in blocks of kKeyBlock, one online-softmax
+// rescale per query per block. Two shapes of work: a few query heads against a long cache
+// (decode) and many queries against each key block (prefill, windows).
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -14,77 +14,6 @@ namespace cromwell::avx2 {
 namespace {
 
 constexpr int64_t kKeyBlock = 64;
-
-struct Scratch {
-  std::vector<float> k, v, scores;
-};
-
-// q . k_r for the 8 key rows r, as one vector of 8 scores.
-inline __m256 dot8(const float* q, const float* const* rows, int64_t hd) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
-         a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(),
-         a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= hd; i += 8) {
-    const __m256 qv = _mm256_loadu_ps(q + i);
-    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[0] + i), a0);
-    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[1] + i), a1);
-    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[2] + i), a2);
-    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[3] + i), a3);
-    a4 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[4] + i), a4);
-    a5 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[5] + i), a5);
-    a6 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[6] + i), a6);
-    a7 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[7] + i), a7);
-  }
-  __m256 s = hsum8_transposed(a0, a1, a2, a3, a4, a5, a6, a7);
-  if (i < hd) {  // head_dim not a multiple of 8: the last few products, scalar
-    alignas(32) float tail[8];
-    for (int r = 0; r < 8; ++r) {
-      float t = 0.0f;
-      for (int64_t c = i; c < hd; ++c) t += q[c] * rows[r][c];
-      tail[r] = t;
-    }
-    s = _mm256_add_ps(s, _mm256_load_ps(tail));
-  }
-  return s;
-}
-
-// acc[0..hd) = acc * alpha + sum_t p[t] * rows[t], for cnt rows.
-inline void accumulate(float* acc, float alpha, const float* p, const float* const* rows,
-                       int64_t cnt, int64_t hd) {
-  const __m256 va = _mm256_set1_ps(alpha);
-  int64_t i = 0;
-  for (; i + 32 <= hd; i += 32) {  // 4 registers of accumulator per pass over the rows
-    __m256 c0 = _mm256_mul_ps(_mm256_loadu_ps(acc + i), va);
-    __m256 c1 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 8), va);
-    __m256 c2 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 16), va);
-    __m256 c3 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 24), va);
-    for (int64_t t = 0; t < cnt; ++t) {
-      const __m256 w = _mm256_broadcast_ss(p + t);
-      const float* r = rows[t] + i;
-      c0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r), c0);
-      c1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + 8), c1);
-      c2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + 16), c2);
-      c3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + 24), c3);
-    }
-    _mm256_storeu_ps(acc + i, c0);
-    _mm256_storeu_ps(acc + i + 8, c1);
-    _mm256_storeu_ps(acc + i + 16, c2);
-    _mm256_storeu_ps(acc + i + 24, c3);
-  }
-  for (; i + 8 <= hd; i += 8) {
-    __m256 c0 = _mm256_mul_ps(_mm256_loadu_ps(acc + i), va);
-    for (int64_t t = 0; t < cnt; ++t) {
-      c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + t), _mm256_loadu_ps(rows[t] + i), c0);
-    }
-    _mm256_storeu_ps(acc + i, c0);
-  }
-  for (; i < hd; ++i) {
-    float c = acc[i] * alpha;
-    for (int64_t t = 0; t < cnt; ++t) c += p[t] * rows[t][i];
-    acc[i] = c;
-  }
-}
 
 // Row pointers for keys [t0, t0 + nb): straight into a float cache, or into `buf` after
 // converting half rows with F16C.
@@ -107,19 +36,148 @@ inline void block_rows(const AttnTile& t, const void* base, int64_t t0, int64_t 
   }
 }
 
-// ---- few queries (decode): scores 8 keys at a time by dot products over head_dim ------------
+// ---- few queries (decode): the 1-7 query heads that share a KV head, in groups of up to 3 ---
+//
+// Each key and value row is loaded once per group and used against every query of the group,
+// so the products do fewer loads per multiply-add than one query at a time would.
 
+// Sum of the lanes of up to 4 vectors, as the low lanes of one 4-lane vector.
+inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// 8 cache elements as floats: float rows directly, half rows through F16C on the fly.
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) { return load_f16_ps(p); }
+inline float load1(const float* p) { return *p; }
+inline float load1(const uint16_t* p) { return _cvtsh_ss(*p); }
+
+// sc[j][0 .. 4) = q_j . rows[r] for KR (<= 4) rows and JQ queries (lanes >= KR: junk).
+template <int JQ, int KR, typename T>
+inline void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {
+  __m256 acc[JQ][4];
+  for (int j = 0; j < JQ; ++j)
+    for (int r = 0; r < 4; ++r) acc[j][r] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= hd; i += 8) {
+    __m256 k[KR];
+    for (int r = 0; r < KR; ++r) k[r] = load8(rows[r] + i);
+    for (int j = 0; j < JQ; ++j) {
+      const __m256 qv = _mm256_loadu_ps(q[j] + i);
+      for (int r = 0; r < KR; ++r) acc[j][r] = _mm256_fmadd_ps(qv, k[r], acc[j][r]);
+    }
+  }
+  for (int j = 0; j < JQ; ++j) {
+    __m128 sums = hsum4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]);
+    if (i < hd) {  // head_dim not a multiple of 8: the last few products, scalar
+      alignas(16) float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      for (int r = 0; r < KR; ++r)
+        for (int64_t c = i; c < hd; ++c) tail[r] += q[j][c] * load1(rows[r] + c);
+      sums = _mm_add_ps(sums, _mm_load_ps(tail));
+    }
+    _mm_storeu_ps(sc[j], sums);
+  }
+}
+
+// acc_j[d .. d + 8 DV) = acc_j * alpha_j + sum_t p_j[t] * vrows[t][d ..], for JQ queries.
+template <int JQ, int DV, typename T>
+inline void pv_group(float* const* acc, const float* alpha, const float* const* p,
+                     const T* const* vrows, int64_t cnt, int64_t d) {
+  __m256 c[JQ][DV];
+  for (int j = 0; j < JQ; ++j) {
+    const __m256 a = _mm256_set1_ps(alpha[j]);
+    for (int v = 0; v < DV; ++v) c[j][v] = _mm256_mul_ps(_mm256_loadu_ps(acc[j] + d + 8 * v), a);
+  }
+  for (int64_t t = 0; t < cnt; ++t) {
+    __m256 vv[DV];
+    for (int v = 0; v < DV; ++v) vv[v] = load8(vrows[t] + d + 8 * v);
+    for (int j = 0; j < JQ; ++j) {
+      const __m256 w = _mm256_broadcast_ss(p[j] + t);
+      for (int v = 0; v < DV; ++v) c[j][v] = _mm256_fmadd_ps(w, vv[v], c[j][v]);
+    }
+  }
+  for (int j = 0; j < JQ; ++j)
+    for (int v = 0; v < DV; ++v) _mm256_storeu_ps(acc[j] + d + 8 * v, c[j][v]);
+}
+
+// One key block for a group of JQ queries: scores, online-softmax update, value accumulation.
+template <int JQ, typename T>
+void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb,
+               const T* const* krows, const T* const* vrows, float* scores) {
+  constexpr int KR = JQ == 3 ? 3 : 4;  // keeps the accumulators and key rows in 16 registers
+  const int64_t hd = t.head_dim;
+  const float* q[JQ];
+  float* sc[JQ];
+  float* acc[JQ];
+  int64_t cnt[JQ];
+  int64_t cnt_max = 0;
+  for (int j = 0; j < JQ; ++j) {
+    q[j] = t.q[qidx[j]];
+    sc[j] = scores + j * (kKeyBlock + 8);
+    acc[j] = t.acc + qidx[j] * hd;
+    cnt[j] = std::max<int64_t>(0, std::min(nb, std::min(t.t_end, t.key_end[qidx[j]]) - t0));
+    cnt_max = std::max(cnt_max, cnt[j]);
+  }
+  if (cnt_max == 0) return;
+  float* out[JQ];
+  for (int64_t r = 0; r < cnt_max; r += KR) {  // rows past the block end are padded valid rows
+    for (int j = 0; j < JQ; ++j) out[j] = sc[j] + r;
+    qk_group<JQ, KR, T>(q, krows + r, hd, out);
+  }
+  const int64_t cnt8 = (cnt_max + 7) / 8 * 8;
+  const __m256 vscale = _mm256_set1_ps(t.scale);
+  float alpha[JQ];
+  for (int j = 0; j < JQ; ++j) {
+    for (int64_t r = cnt[j]; r < cnt8; ++r) sc[j][r] = -INFINITY;  // past this query's limit
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    for (int64_t r = 0; r < cnt8; r += 8) {
+      const __m256 sv = _mm256_mul_ps(_mm256_loadu_ps(sc[j] + r), vscale);
+      _mm256_storeu_ps(sc[j] + r, sv);
+      vmax = _mm256_max_ps(vmax, sv);
+    }
+    const int64_t qi = qidx[j];
+    const float m_old = t.m[qi];
+    const float m_new = std::max(m_old, hmax_float_8(vmax));
+    // Subtract 0 rather than -inf while a query has seen no key, so e^(s - m) is 0, not NaN.
+    const float m_sub = m_new == -INFINITY ? 0.0f : m_new;
+    alpha[j] = std::exp(m_old - m_sub);
+    const __m256 vm = _mm256_set1_ps(m_sub);
+    __m256 vsum = _mm256_setzero_ps();
+    for (int64_t r = 0; r < cnt8; r += 8) {
+      const __m256 pr = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sc[j] + r), vm));
+      _mm256_storeu_ps(sc[j] + r, pr);
+      vsum = _mm256_add_ps(vsum, pr);
+    }
+    t.l[qi] = t.l[qi] * alpha[j] + hsum_float_8(vsum);
+    t.m[qi] = m_new;
+  }
+  const float* p[JQ];
+  for (int j = 0; j < JQ; ++j) p[j] = sc[j];
+  const int64_t hd8 = hd / 8 * 8;
+  int64_t d = 0;
+  for (; d + 24 <= hd8; d += 24) pv_group<JQ, 3, T>(acc, alpha, p, vrows, cnt_max, d);
+  if (hd8 - d == 16) pv_group<JQ, 2, T>(acc, alpha, p, vrows, cnt_max, d);
+  if (hd8 - d == 8) pv_group<JQ, 1, T>(acc, alpha, p, vrows, cnt_max, d);
+  for (d = hd8; d < hd; ++d) {
+    for (int j = 0; j < JQ; ++j) {
+      float c = acc[j][d] * alpha[j];
+      for (int64_t r = 0; r < cnt_max; ++r) c += p[j][r] * load1(vrows[r] + d);
+      acc[j][d] = c;
+    }
+  }
+}
+
+// Rows are read in place (half rows converted as they are loaded): each row is used by one
+// group of queries only, so converting into a buffer first would cost an extra store and load.
+template <typename T>
 void tile_few_queries(const AttnTile& t) {
   const int64_t hd = t.head_dim;
-  thread_local Scratch s;
-  if (t.f16 && int64_t(s.k.size()) < kKeyBlock * hd) {
-    s.k.resize(kKeyBlock * hd);
-    s.v.resize(kKeyBlock * hd);
-  }
-  if (s.scores.size() < size_t(kKeyBlock)) s.scores.resize(kKeyBlock);
-  const float* krows[kKeyBlock];
-  const float* vrows[kKeyBlock];
-  float* sc = s.scores.data();
+  thread_local std::vector<float> scores(3 * (kKeyBlock + 8));
+  const T* krows[kKeyBlock + 8];
+  const T* vrows[kKeyBlock];
+  const T* kbase = static_cast<const T*>(t.k);
+  const T* vbase = static_cast<const T*>(t.v);
 
   int64_t end_all = t.t_begin;
   for (int64_t j = 0; j < t.nq; ++j) {
@@ -128,46 +186,25 @@ void tile_few_queries(const AttnTile& t) {
     std::fill(t.acc + j * hd, t.acc + (j + 1) * hd, 0.0f);
     end_all = std::max(end_all, std::min(t.t_end, t.key_end[j]));
   }
-  const __m256 vscale = _mm256_set1_ps(t.scale);
-  const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
-
   for (int64_t t0 = t.t_begin; t0 < end_all; t0 += kKeyBlock) {
     const int64_t nb = std::min(kKeyBlock, end_all - t0);
-    block_rows(t, t.k, t0, nb, s.k.data(), krows);
-    block_rows(t, t.v, t0, nb, s.v.data(), vrows);
-    // Pad the last group of 8 with a valid row; those lanes are masked to -inf below.
-    const int64_t nb8 = (nb + 7) / 8 * 8;
-    for (int64_t r = nb; r < nb8; ++r) krows[r] = krows[nb - 1];
-
-    for (int64_t j = 0; j < t.nq; ++j) {
-      const int64_t cnt = std::min(nb, std::min(t.t_end, t.key_end[j]) - t0);
-      if (cnt <= 0) continue;
-      const float* q = t.q[j];
-      __m256 vmax = neg_inf;
-      for (int64_t r = 0; r < cnt; r += 8) {
-        __m256 sv = _mm256_mul_ps(dot8(q, krows + r, hd), vscale);
-        if (cnt - r < 8) {  // keys past this query's limit (or the block) score -inf
-          const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-          const __m256 keep = _mm256_castsi256_ps(
-              _mm256_cmpgt_epi32(_mm256_set1_epi32(int(cnt - r)), lane));
-          sv = _mm256_blendv_ps(neg_inf, sv, keep);
-        }
-        _mm256_storeu_ps(sc + r, sv);
-        vmax = _mm256_max_ps(vmax, sv);
-      }
-      const float m_old = t.m[j];
-      const float m_new = std::max(m_old, hmax_float_8(vmax));
-      const float alpha = std::exp(m_old - m_new);  // 0 on the first block (m_old = -inf)
-      const __m256 vm = _mm256_set1_ps(m_new);
-      __m256 vsum = _mm256_setzero_ps();
-      for (int64_t r = 0; r < cnt; r += 8) {
-        const __m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sc + r), vm));
-        _mm256_storeu_ps(sc + r, p);
-        vsum = _mm256_add_ps(vsum, p);
-      }
-      t.l[j] = t.l[j] * alpha + hsum_float_8(vsum);
-      t.m[j] = m_new;
-      accumulate(t.acc + j * hd, alpha, sc, vrows, cnt, hd);
+    for (int64_t r = 0; r < nb; ++r) {
+      krows[r] = kbase + (t0 + r) * t.kv_stride;
+      vrows[r] = vbase + (t0 + r) * t.kv_stride;
+    }
+    for (int64_t r = nb; r < kKeyBlock + 8; ++r) krows[r] = krows[nb - 1];  // score padding
+    int64_t j = 0;
+    int64_t idx[3];
+    for (; j + 3 <= t.nq; j += 3) {
+      idx[0] = j, idx[1] = j + 1, idx[2] = j + 2;
+      few_block<3, T>(t, idx, t0, nb, krows, vrows, scores.data());
+    }
+    if (t.nq - j == 2) {
+      idx[0] = j, idx[1] = j + 1;
+      few_block<2, T>(t, idx, t0, nb, krows, vrows, scores.data());
+    } else if (t.nq - j == 1) {
+      idx[0] = j;
+      few_block<1, T>(t, idx, t0, nb, krows, vrows, scores.data());
     }
   }
 }
@@ -358,8 +395,10 @@ void tile_many_queries(const AttnTile& t) {
 void attn_tile(const AttnTile& t) {
   if (t.nq >= 8) {
     tile_many_queries(t);
+  } else if (t.f16) {
+    tile_few_queries<uint16_t>(t);
   } else {
-    tile_few_queries(t);
+    tile_few_queries<float>(t);
   }
 }
 
