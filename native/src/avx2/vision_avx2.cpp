@@ -96,19 +96,37 @@ void depthwise_conv3x3_rows(const float* x, int64_t H, int64_t W, int64_t C, con
   }
 }
 
+namespace {
+
+// Column sums of NV vectors of channels, streaming the rows in order (each row's channels are
+// contiguous, so every cache line is read once).
+template <int NV>
+inline void column_means(const float* x, int64_t hw, int64_t C, float inv, float* out) {
+  __m256 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < hw; ++i) {
+    for (int v = 0; v < NV; ++v) acc[v] = _mm256_add_ps(acc[v], _mm256_loadu_ps(x + i * C + 8 * v));
+  }
+  for (int v = 0; v < NV; ++v) _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(acc[v], _mm256_set1_ps(inv)));
+}
+
+}  // namespace
+
 void global_avg_pool(const float* x, int64_t hw, int64_t C, float* out, int64_t c0, int64_t c1) {
   const float inv = 1.0f / float(hw);
   int64_t c = c0;
-  for (; c + 8 <= c1; c += 8) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= hw; i += 2) {
-      a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i * C + c));
-      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + (i + 1) * C + c));
-    }
-    if (i < hw) a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i * C + c));
-    _mm256_storeu_ps(out + c, _mm256_mul_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(inv)));
+  for (; c + 64 <= c1; c += 64) column_means<8>(x + c, hw, C, inv, out + c);
+  switch ((c1 - c) / 8) {
+    case 7: column_means<7>(x + c, hw, C, inv, out + c); break;
+    case 6: column_means<6>(x + c, hw, C, inv, out + c); break;
+    case 5: column_means<5>(x + c, hw, C, inv, out + c); break;
+    case 4: column_means<4>(x + c, hw, C, inv, out + c); break;
+    case 3: column_means<3>(x + c, hw, C, inv, out + c); break;
+    case 2: column_means<2>(x + c, hw, C, inv, out + c); break;
+    case 1: column_means<1>(x + c, hw, C, inv, out + c); break;
+    default: break;
   }
+  c += (c1 - c) / 8 * 8;
   for (; c < c1; ++c) {
     float s = 0.0f;
     for (int64_t i = 0; i < hw; ++i) s += x[i * C + c];
