@@ -168,3 +168,19 @@ def test_bad_input_says_what_was_expected() -> None:
         _native.window_attention_2d(x, x, x, 0, 0.5)
     with pytest.raises(ValueError, match=r"k: expected shape \(2, 2, 1, 4\)"):
         _native.window_attention_2d(x, randn(2, 3, 1, 4, seed=0), x, 2, 0.5)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_results_hold_for_any_thread_count(threads: int) -> None:
+    # 1 thread: no key splits; 3 threads on this machine: more items than cores, uneven splits.
+    q, k, v = randn(9, 64, seed=0), randn(3000, 3, 64, seed=1), randn(3000, 3, 64, seed=2)
+    qp = randn(100, 9, 64, seed=3)
+    before = _native.num_threads()
+    _native.set_num_threads(threads)
+    try:
+        dec = _native.attention_decode(q, k, v, 2999, 0.125)
+        pre = _native.attention_prefill(qp, k[:100], v[:100], 0, True, 0.125)
+    finally:
+        _native.set_num_threads(before)
+    check(dec, sdpa(q[None], k[:2999], v[:2999], 0.125)[0])
+    check(pre, sdpa(qp, k[:100], v[:100], 0.125, causal_mask(100, 100, 0)))

@@ -112,7 +112,8 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
   // Long contexts: split the keys too, so every thread has work; the partial softmaxes are
   // merged below. Aim for a few items per thread for balance.
   const int64_t nth = thread_pool().size();
-  const int64_t want = (4 * nth + base_items - 1) / base_items;
+  const int64_t work = 2 * n_ctx * hq * hd;
+  const int64_t want = (nth == 1 || work < kMinParallelWork) ? 1 : (4 * nth + base_items - 1) / base_items;
   const int64_t splits = std::max<int64_t>(1, std::min(want, n_ctx / kMinKeysPerSplit));
   const int64_t keys_per_split = (n_ctx + splits - 1) / splits;
   const int64_t n_items = base_items * splits;
@@ -123,7 +124,7 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
   if (int64_t(partial.size()) < splits * hq * stride) partial.resize(splits * hq * stride);
   float* parts = partial.data();
 
-  run_items(n_items, 2 * n_ctx * hq * hd, [&](int64_t item) {
+  run_items(n_items, work, [&](int64_t item) {
     const int64_t split = item / base_items;
     const int64_t kvh = (item % base_items) / chunks_per_kv;
     const int64_t h0 = kvh * group + (item % chunks_per_kv) * chunk;
