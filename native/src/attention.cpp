@@ -57,6 +57,8 @@ namespace {
 constexpr int64_t kMaxTileQueries = 64;
 // A decode split gets at least this many keys, so the final combination stays negligible.
 constexpr int64_t kMinKeysPerSplit = 128;
+// A decode chunk of keys (all KV heads) about this size stays in L2 while its heads are read.
+constexpr int64_t kChunkBytes = 256 * 1024;
 // Below this many multiply-adds (q.k and p.v together), one thread does the whole call.
 constexpr int64_t kMinParallelWork = 1 << 15;
 
@@ -109,12 +111,26 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
   const int64_t chunk = std::min(group, kMaxTileQueries);  // query heads per tile
   const int64_t chunks_per_kv = (group + chunk - 1) / chunk;
   const int64_t base_items = hkv * chunks_per_kv;
-  // Long contexts: split the keys too, so every thread has work; the partial softmaxes are
-  // merged below. Aim for a few items per thread for balance.
+  // Long contexts: split the keys too, (a) so every thread has work, aiming for a few items per
+  // thread for balance, and (b) so that the KV heads of one chunk of rows are read back to back
+  // (items run split-major) while those rows are still in L2: the rows of all KV heads are
+  // interleaved in the cache, and streaming one head at a time through a cache larger than L2
+  // would fetch every line more than once. The partial softmaxes are merged below.
   const int64_t nth = thread_pool().size();
   const int64_t work = 2 * n_ctx * hq * hd;
-  const int64_t want = (nth == 1 || work < kMinParallelWork) ? 1 : (4 * nth + base_items - 1) / base_items;
-  const int64_t splits = std::max<int64_t>(1, std::min(want, n_ctx / kMinKeysPerSplit));
+  const int64_t elem = f16 ? 2 : 4;
+  const int64_t row_bytes = 2 * hkv * hd * elem;  // one key's K and V rows, all heads
+  const int64_t keys_per_chunk =
+      (std::max(kMinKeysPerSplit, kChunkBytes / row_bytes) + 63) / 64 * 64;
+  const int64_t l2 = cpu_features().l2_bytes > 0 ? cpu_features().l2_bytes : (1 << 20);
+  int64_t splits = 1;
+  if (work >= kMinParallelWork) {
+    const int64_t for_threads = nth == 1 ? 1 : (4 * nth + base_items - 1) / base_items;
+    const bool fits_l2 = n_ctx * row_bytes <= l2;
+    const int64_t for_cache = fits_l2 ? 1 : (n_ctx + keys_per_chunk - 1) / keys_per_chunk;
+    splits = std::max<int64_t>(
+        1, std::min(std::max(for_threads, for_cache), n_ctx / kMinKeysPerSplit));
+  }
   const int64_t keys_per_split = (n_ctx + splits - 1) / splits;
   const int64_t n_items = base_items * splits;
 
@@ -140,7 +156,6 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
     t.nq = nq;
     t.q = s.q.data();
     t.key_end = s.key_end.data();
-    const int64_t elem = f16 ? 2 : 4;
     t.k = static_cast<const char*>(k) + kvh * hd * elem;
     t.v = static_cast<const char*>(v) + kvh * hd * elem;
     t.f16 = f16;

@@ -81,8 +81,10 @@ py::array_t<float> output(const py::handle& out, const std::string& fn, const Sh
 }
 
 // Elementwise inputs: float32, C-contiguous, any shape.
+using UnaryKernel = void (*)(const float*, float*, int64_t);
+
 py::array_t<float> elementwise_unary(const py::handle& x_obj, const py::handle& out_obj,
-                                     const char* fn, void (*kernel)(const float*, float*, int64_t)) {
+                                     const char* fn, UnaryKernel kernel) {
   auto x = view<float>(x_obj, fn, "x");
   auto out = output(out_obj, fn, shape_of(x));
   const float* px = x.data();

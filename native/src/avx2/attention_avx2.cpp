@@ -257,7 +257,9 @@ inline void pv_micro(float* ot, int64_t nqp, const float* alpha, const float* pt
   __m256 acc[DT][JV];
   for (int v = 0; v < JV; ++v) {
     const __m256 a = _mm256_loadu_ps(alpha + 8 * v);
-    for (int i = 0; i < DT; ++i) acc[i][v] = _mm256_mul_ps(_mm256_loadu_ps(ot + i * nqp + 8 * v), a);
+    for (int i = 0; i < DT; ++i) {
+      acc[i][v] = _mm256_mul_ps(_mm256_loadu_ps(ot + i * nqp + 8 * v), a);
+    }
   }
   for (int64_t t = 0; t < nb; ++t) {
     __m256 pv[JV];
@@ -348,11 +350,14 @@ void tile_many_queries(const AttnTile& t) {
       const __m256i kend = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.kend.data() + j));
       __m256 vmax = neg_inf;
       if (rel0 + int32_t(nb) <= kend_min) {  // every key of the block is visible to every query
-        for (int64_t r = 0; r < nb; ++r) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(st + r * nqp + j));
+        for (int64_t r = 0; r < nb; ++r) {
+          vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(st + r * nqp + j));
+        }
       } else {
         for (int64_t r = 0; r < nb; ++r) {
           float* row = st + r * nqp + j;
-          const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(kend, _mm256_set1_epi32(rel0 + int32_t(r))));
+          const __m256i key = _mm256_set1_epi32(rel0 + int32_t(r));
+          const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(kend, key));
           const __m256 sv = _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(row), keep);
           _mm256_storeu_ps(row, sv);
           vmax = _mm256_max_ps(vmax, sv);
@@ -362,7 +367,8 @@ void tile_many_queries(const AttnTile& t) {
       const __m256 m_new = _mm256_max_ps(m_old, vmax);
       // A column that has seen no key yet keeps m = -inf; subtract 0 there, not -inf, so the
       // exponentials are e^-inf = 0 rather than NaN.
-      const __m256 m_sub = _mm256_blendv_ps(m_new, _mm256_setzero_ps(), _mm256_cmp_ps(m_new, neg_inf, _CMP_EQ_OQ));
+      const __m256 unseen = _mm256_cmp_ps(m_new, neg_inf, _CMP_EQ_OQ);
+      const __m256 m_sub = _mm256_blendv_ps(m_new, _mm256_setzero_ps(), unseen);
       const __m256 alpha = exp_ps(_mm256_sub_ps(m_old, m_sub));
       __m256 sum = _mm256_setzero_ps();
       for (int64_t r = 0; r < nb; ++r) {
@@ -371,13 +377,17 @@ void tile_many_queries(const AttnTile& t) {
         _mm256_storeu_ps(row, p);
         sum = _mm256_add_ps(sum, p);
       }
-      _mm256_storeu_ps(s.l.data() + j, _mm256_fmadd_ps(_mm256_loadu_ps(s.l.data() + j), alpha, sum));
+      const __m256 l_old = _mm256_loadu_ps(s.l.data() + j);
+      _mm256_storeu_ps(s.l.data() + j, _mm256_fmadd_ps(l_old, alpha, sum));
       _mm256_storeu_ps(s.m.data() + j, m_new);
       _mm256_storeu_ps(s.alpha.data() + j, alpha);
     }
 
-    for (j = 0; j + 16 <= nqp; j += 16) pv_columns<2>(ot + j, nqp, hd, s.alpha.data() + j, st + j, nb, vrows);
-    if (j < nqp) pv_columns<1>(ot + j, nqp, hd, s.alpha.data() + j, st + j, nb, vrows);
+    const float* alpha = s.alpha.data();
+    for (j = 0; j + 16 <= nqp; j += 16) {
+      pv_columns<2>(ot + j, nqp, hd, alpha + j, st + j, nb, vrows);
+    }
+    if (j < nqp) pv_columns<1>(ot + j, nqp, hd, alpha + j, st + j, nb, vrows);
   }
 
   for (int64_t j = 0; j < nq; ++j) {

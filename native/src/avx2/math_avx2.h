@@ -57,7 +57,8 @@ static inline __m256 gelu_ps(__m256 x) {
   const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
   const __m256 sign_mask = _mm256_set1_ps(-0.0f);
   const __m256 az = _mm256_andnot_ps(sign_mask, z);
-  const __m256 t = recip_ge1_ps(_mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, _mm256_set1_ps(1.0f)));
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 t = recip_ge1_ps(_mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, one));
   __m256 p = _mm256_set1_ps(1.061405429f);
   p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
   p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
@@ -68,7 +69,7 @@ static inline __m256 gelu_ps(__m256 x) {
   const __m256 half_erfc = _mm256_mul_ps(_mm256_set1_ps(0.5f), _mm256_mul_ps(p, exp_ps(minus_z2)));
   // x >= 0: Phi = 1 - erfc(|z|)/2; x < 0: Phi = erfc(|z|)/2.
   const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
-  const __m256 phi = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(1.0f), half_erfc), half_erfc, neg);
+  const __m256 phi = _mm256_blendv_ps(_mm256_sub_ps(one, half_erfc), half_erfc, neg);
   return _mm256_mul_ps(x, phi);
 }
 

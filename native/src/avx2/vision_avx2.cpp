@@ -88,7 +88,9 @@ void depthwise_conv3x3_rows(const float* x, int64_t H, int64_t W, int64_t C, con
       for (; c < C; ++c) {
         float acc = b[c];
         for (int64_t dy = dy0; dy < dy1; ++dy) {
-          for (int64_t dx = dx0; dx < dx1; ++dx) acc += base[(dy * W + dx) * C + c] * w[(dy * 3 + dx) * C + c];
+          for (int64_t dx = dx0; dx < dx1; ++dx) {
+            acc += base[(dy * W + dx) * C + c] * w[(dy * 3 + dx) * C + c];
+          }
         }
         o[c] = acc;
       }
@@ -107,7 +109,8 @@ inline void column_means(const float* x, int64_t hw, int64_t C, float inv, float
   for (int64_t i = 0; i < hw; ++i) {
     for (int v = 0; v < NV; ++v) acc[v] = _mm256_add_ps(acc[v], _mm256_loadu_ps(x + i * C + 8 * v));
   }
-  for (int v = 0; v < NV; ++v) _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(acc[v], _mm256_set1_ps(inv)));
+  const __m256 vinv = _mm256_set1_ps(inv);
+  for (int v = 0; v < NV; ++v) _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(acc[v], vinv));
 }
 
 }  // namespace
