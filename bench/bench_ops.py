@@ -178,8 +178,33 @@ def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
     out.append(
         (
             "window attn 28x28x4x32 w=7",
-            lambda: _native.window_attention_2d(q, k, v, 7, 32**-0.5),
+            lambda q=q, k=k, v=v: _native.window_attention_2d(q, k, v, 7, 32**-0.5),
             lambda: F.scaled_dot_product_attention(wq, wk, wv),
+        )
+    )
+
+    # The seed's ViT blocks: 16x16 windows, 6 heads of 64, on a 56x56 grid (partial edge windows).
+    q, k, v = (randn(56, 56, 6, 64, seed=s) for s in range(3))
+    pad = np.zeros((64, 64, 6, 64), np.float32)
+
+    def seed_windows(a: np.ndarray) -> torch.Tensor:
+        # torch has no ragged batch: pad to 64x64 and mask the padding tokens out.
+        p = pad.copy()
+        p[:56, :56] = a
+        t = torch.from_numpy(p).view(4, 16, 4, 16, 6, 64).permute(0, 2, 4, 1, 3, 5)
+        return t.reshape(16, 6, 256, 64).contiguous()
+
+    valid = np.zeros((64, 64), bool)
+    valid[:56, :56] = True
+    key_mask = torch.from_numpy(
+        valid.reshape(4, 16, 4, 16).transpose(0, 2, 1, 3).reshape(16, 1, 1, 256)
+    )
+    sq, sk, sv = seed_windows(q), seed_windows(k), seed_windows(v)
+    out.append(
+        (
+            "window attn 56x56x6x64 w=16",
+            lambda q=q, k=k, v=v: _native.window_attention_2d(q, k, v, 16, 0.125),
+            lambda: F.scaled_dot_product_attention(sq, sk, sv, attn_mask=key_mask, scale=0.125),
         )
     )
 

@@ -130,6 +130,7 @@ def window_reference(q: F32, k: F32, v: F32, window: int, scale: float) -> np.nd
         (14, 10, 1, 64, 7),
         (5, 6, 2, 8, 1),
         (16, 16, 4, 32, 8),
+        (20, 18, 2, 16, 16),  # 256-token windows: several query chunks; thin edge windows
     ],
 )
 def test_window_attention_2d(path: bool, h: int, w: int, heads: int, hd: int, window: int) -> None:

@@ -193,18 +193,15 @@ void tile_few_queries(const AttnTile& t) {
       vrows[r] = vbase + (t0 + r) * t.kv_stride;
     }
     for (int64_t r = nb; r < kKeyBlock + 8; ++r) krows[r] = krows[nb - 1];  // score padding
-    int64_t j = 0;
-    int64_t idx[3];
-    for (; j + 3 <= t.nq; j += 3) {
-      idx[0] = j, idx[1] = j + 1, idx[2] = j + 2;
-      few_block<3, T>(t, idx, t0, nb, krows, vrows, scores.data());
-    }
-    if (t.nq - j == 2) {
-      idx[0] = j, idx[1] = j + 1;
-      few_block<2, T>(t, idx, t0, nb, krows, vrows, scores.data());
-    } else if (t.nq - j == 1) {
-      idx[0] = j;
-      few_block<1, T>(t, idx, t0, nb, krows, vrows, scores.data());
+    // Groups of 3, except that 4 left over go as 2 + 2 rather than 3 + a lone query.
+    const int64_t idx[7] = {0, 1, 2, 3, 4, 5, 6};
+    for (int64_t j = 0; j < t.nq;) {
+      const int64_t left = t.nq - j;
+      const int64_t take = left == 4 ? 2 : std::min<int64_t>(left, 3);
+      if (take == 3) few_block<3, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
+      if (take == 2) few_block<2, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
+      if (take == 1) few_block<1, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
+      j += take;
     }
   }
 }
