@@ -253,22 +253,16 @@ void attention_prefill(const float* q, int64_t n, int64_t hq, int64_t hd, const 
 
 void window_attention_2d(const float* q, const float* k, const float* v, int64_t H, int64_t W,
                          int64_t heads, int64_t hd, int64_t window, float scale, float* out) {
-  // Items: (window, head, chunk of at most kMaxTileQueries of the window's queries), so a big
-  // window (16 x 16 = 256 tokens) still works on L1-sized tiles and spreads over threads.
+  // Items: (window, head). A big window (16 x 16 = 256 tokens) is run as tiles of at most
+  // kMaxTileQueries queries against its gathered keys, so each tile stays L1-sized.
   const int64_t wy = (H + window - 1) / window, wx = (W + window - 1) / window;
-  const int64_t tokens = window * window;
-  const int64_t chunks = (tokens + kMaxTileQueries - 1) / kMaxTileQueries;
-  const int64_t n_items = wy * wx * heads * chunks;
-  run_items(n_items, 2 * H * W * tokens * heads * hd, [&](int64_t item) {
-    const int64_t chunk = item % chunks;
-    const int64_t h = (item / chunks) % heads;
-    const int64_t win = item / (chunks * heads);
+  const int64_t n_items = wy * wx * heads;
+  run_items(n_items, 2 * H * W * window * window * heads * hd, [&](int64_t item) {
+    const int64_t h = item % heads;
+    const int64_t win = item / heads;
     const int64_t y0 = (win / wx) * window, x0 = (win % wx) * window;
     const int64_t ny = std::min(window, H - y0), nx = std::min(window, W - x0);
     const int64_t nt = ny * nx;
-    const int64_t j0 = chunk * kMaxTileQueries;
-    if (j0 >= nt) return;  // an edge window with fewer tokens than the chunks cover
-    const int64_t nq = std::min(kMaxTileQueries, nt - j0);
     auto offset = [&](int64_t j) {  // element offset of token j of the window, head h
       return (((y0 + j / nx) * W + (x0 + j % nx)) * heads + h) * hd;
     };
@@ -283,27 +277,32 @@ void window_attention_2d(const float* q, const float* k, const float* v, int64_t
       std::copy(v + off, v + off + hd, vw + j * hd);
     }
     TileScratch& s = tile_scratch();
-    s.reserve(nq, hd);
-    for (int64_t j = 0; j < nq; ++j) {
-      s.q[j] = q + offset(j0 + j);
-      s.key_end[j] = nt;
+    for (int64_t j0 = 0; j0 < nt; j0 += kMaxTileQueries) {
+      const int64_t nq = std::min(kMaxTileQueries, nt - j0);
+      s.reserve(nq, hd);
+      for (int64_t j = 0; j < nq; ++j) {
+        s.q[j] = q + offset(j0 + j);
+        s.key_end[j] = nt;
+      }
+      AttnTile t;
+      t.head_dim = hd;
+      t.nq = nq;
+      t.q = s.q.data();
+      t.key_end = s.key_end.data();
+      t.k = kw;
+      t.v = vw;
+      t.kv_stride = hd;
+      t.t_begin = 0;
+      t.t_end = nt;
+      t.scale = scale;
+      t.acc = s.acc.data();
+      t.m = s.m.data();
+      t.l = s.l.data();
+      attn_tile(t);
+      for (int64_t j = 0; j < nq; ++j) {
+        normalise(s.acc.data() + j * hd, s.l[j], hd, out + offset(j0 + j));
+      }
     }
-    AttnTile t;
-    t.head_dim = hd;
-    t.nq = nq;
-    t.q = s.q.data();
-    t.key_end = s.key_end.data();
-    t.k = kw;
-    t.v = vw;
-    t.kv_stride = hd;
-    t.t_begin = 0;
-    t.t_end = nt;
-    t.scale = scale;
-    t.acc = s.acc.data();
-    t.m = s.m.data();
-    t.l = s.l.data();
-    attn_tile(t);
-    for (int64_t j = 0; j < nq; ++j) normalise(s.acc.data() + j * hd, s.l[j], hd, out + offset(j0 + j));
   });
 }
 

@@ -315,9 +315,20 @@ void tile_many_queries(const AttnTile& t) {
   float* ot = s.ot.data();
   // The scale is folded into the queries; padded queries are zero and see no key.
   int64_t end_all = t.t_begin;
+  const float scale = t.scale;
   for (int64_t j = 0; j < nqp; ++j) {
     const bool real = j < nq;
-    for (int64_t d = 0; d < hd; ++d) qt[d * nqp + j] = real ? t.q[j][d] * t.scale : 0.0f;
+    // Query rows may be scattered (window tokens): fetch a few rows ahead of the transpose.
+    if (j + 4 < nq) {
+      const char* ahead = reinterpret_cast<const char*>(t.q[j + 4]);
+      for (int64_t d = 0; d < hd; d += 16) _mm_prefetch(ahead + 4 * d, _MM_HINT_T0);
+    }
+    if (real) {
+      const float* qj = t.q[j];
+      for (int64_t d = 0; d < hd; ++d) qt[d * nqp + j] = qj[d] * scale;
+    } else {
+      for (int64_t d = 0; d < hd; ++d) qt[d * nqp + j] = 0.0f;
+    }
     const int64_t end = real ? std::min(t.t_end, t.key_end[j]) : 0;
     s.kend[j] = int32_t(std::max<int64_t>(end - t.t_begin, 0));  // relative to t_begin
     end_all = std::max(end_all, end);
