@@ -146,15 +146,22 @@ void softmax_rows(const float* x, float* y, int64_t rows, int64_t d) {
   }
 }
 
-void silu(const float* x, float* y, int64_t n) { map1(x, y, n, silu_ps); }
+// Lambdas rather than function pointers, so the maps inline the math into their loops.
+void silu(const float* x, float* y, int64_t n) {
+  map1(x, y, n, [](__m256 v) { return silu_ps(v); });
+}
 
-void gelu(const float* x, float* y, int64_t n) { map1(x, y, n, gelu_ps); }
+void gelu(const float* x, float* y, int64_t n) {
+  map1(x, y, n, [](__m256 v) { return gelu_ps(v); });
+}
 
 void swiglu(const float* gate, const float* up, float* y, int64_t n) {
   map2(gate, up, y, n, [](__m256 g, __m256 u) { return _mm256_mul_ps(silu_ps(g), u); });
 }
 
-void add(const float* a, const float* b, float* y, int64_t n) { map2(a, b, y, n, _mm256_add_ps); }
+void add(const float* a, const float* b, float* y, int64_t n) {
+  map2(a, b, y, n, [](__m256 u, __m256 v) { return _mm256_add_ps(u, v); });
+}
 
 void rope_row(float* x, int64_t heads, int64_t head_dim, int64_t n_rot, const float* cos,
               const float* sin, bool interleaved) {
