@@ -185,3 +185,17 @@ def test_results_hold_for_any_thread_count(threads: int) -> None:
         _native.set_num_threads(before)
     check(dec, sdpa(q[None], k[:2999], v[:2999], 0.125)[0])
     check(pre, sdpa(qp, k[:100], v[:100], 0.125, causal_mask(100, 100, 0)))
+
+
+def test_large_scores_do_not_overflow(path: bool) -> None:
+    # Scores of a few hundred: e^score overflows float32 (e^88 is the largest), so only the
+    # running max keeps the exponents <= 0. float32 rounding of such scores (~1e-5 absolute)
+    # moves the weights by about as much, hence the looser bound.
+    q = randn(9, 64, seed=0) * 12
+    k, v = randn(300, 3, 64, seed=1) * 12, randn(300, 3, 64, seed=2)
+    got = _native.attention_decode(q, k, v, 300, 0.125)
+    np.testing.assert_allclose(got, sdpa(q[None], k, v, 0.125)[0], rtol=1e-4, atol=1e-4)
+    qp = randn(40, 9, 64, seed=3) * 12
+    got = _native.attention_prefill(qp, k[:40], v[:40], 0, True, 0.125)
+    want = sdpa(qp, k[:40], v[:40], 0.125, causal_mask(40, 40, 0))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
