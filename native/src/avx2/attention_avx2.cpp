@@ -313,7 +313,7 @@ void tile_many_queries(const AttnTile& t) {
   float* qt = s.qt.data();
   float* st = s.st.data();
   float* ot = s.ot.data();
-  // The scale is folded into the queries; padded queries are zero and see no key.
+  // The scale is folded into the queries. Padded queries are zero; their results are dropped.
   int64_t end_all = t.t_begin;
   const float scale = t.scale;
   for (int64_t j = 0; j < nqp; ++j) {
