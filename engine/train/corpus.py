@@ -117,7 +117,8 @@ def _walk(root: Path, extensions: Sequence[str], skip_dirs: frozenset[str]) -> l
         dirnames[:] = sorted(d for d in dirnames if d not in skip_dirs)
         for name in filenames:
             if name.endswith(tuple(extensions)):
-                found.append(os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/"))
+                relpath = os.path.relpath(os.path.join(dirpath, name), root)
+                found.append(relpath.replace(os.sep, "/"))
     return sorted(found)
 
 
@@ -159,9 +160,8 @@ def git_source(repo: str | Path, extensions: Sequence[str] = DEFAULT_EXTENSIONS)
         ).stdout
     except (subprocess.CalledProcessError, FileNotFoundError) as err:
         raise ValueError(f"{str(repo)!r} is not a git repository git can read: {err}") from err
-    names = sorted(
-        n for n in out.decode("utf-8", "surrogateescape").split("\0") if n.endswith(tuple(extensions))
-    )
+    listed = out.decode("utf-8", "surrogateescape").split("\0")
+    names = sorted(n for n in listed if n.endswith(tuple(extensions)))
     return Source(path.name, str(path), tuple(n for n in names if (path / n).is_file()))
 
 

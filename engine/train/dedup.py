@@ -54,7 +54,8 @@ class MinHasher:
 
     def __init__(self, num_perm: int = 128, seed: int = 1) -> None:
         rng = np.random.default_rng(seed)
-        self.a = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        odd = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2)
+        self.a = odd + np.uint64(1)
         self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
         self.num_perm = num_perm
 

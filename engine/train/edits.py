@@ -249,6 +249,24 @@ _NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
            ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
+def _binds_or_names(node: ast.AST, old: str, fn: FunctionNode) -> bool:
+    """Whether `node` uses `old` other than as a plain read of the function `fn`: a binding,
+    a parameter, an attribute or keyword of that name, an import, another definition."""
+    if isinstance(node, ast.Name):
+        return node.id == old and not isinstance(node.ctx, ast.Load)
+    if isinstance(node, ast.arg | ast.keyword):
+        return node.arg == old
+    if isinstance(node, ast.Attribute):
+        return node.attr == old
+    if isinstance(node, ast.alias):
+        return old in (node.name, node.asname)
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return node.name == old and node is not fn
+    if isinstance(node, ast.Global | ast.Nonlocal):
+        return old in node.names
+    return False
+
+
 def _rename_function(path: str, text: str, tree: ast.Module, rng: random.Random):
     lines = _lines(text)
     taken = _identifiers(text)
@@ -259,15 +277,8 @@ def _rename_function(path: str, text: str, tree: ast.Module, rng: random.Random)
         if old in defined_twice or old.startswith("__") or f"'{old}'" in text \
                 or f'"{old}"' in text:
             continue  # named in a string (__all__, getattr): a rename would break it
-        refs, clash = [], False
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and node.id == old:
-                clash |= not isinstance(node.ctx, ast.Load)
-                refs.append(node)
-            elif isinstance(node, ast.arg) and node.arg == old or isinstance(node, ast.Attribute) and node.attr == old or isinstance(node, ast.keyword) and node.arg == old or isinstance(node, ast.alias) and old in (node.name, node.asname) or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) \
-                    and node.name == old and node is not fn or isinstance(node, ast.Global | ast.Nonlocal) and old in node.names:
-                clash = True
-        if clash:
+        refs = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == old]
+        if any(_binds_or_names(node, old, fn) for node in ast.walk(tree)):
             continue
         match = re.search(r"\bdef\s+(" + re.escape(old) + r")\b", lines[fn.lineno - 1])
         new = _new_name(old, rng, taken, function=True)
@@ -439,7 +450,8 @@ def _reformat(path: str, text: str, tree: ast.Module, rng: random.Random):
             if gap <= 0:
                 continue
             # Only gaps beside an operator: removing one between two names would merge them.
-            beside_op = any(t.type == tokenize.OP and t.string in _SPACED_OPS for t in (left, right))
+            beside_op = any(t.type == tokenize.OP and t.string in _SPACED_OPS
+                            for t in (left, right))
             if beside_op and rng.random() < 0.6:
                 spans.append((left.end[0], left.end[1], right.start[1], ""))
         for tok in tokens:

@@ -52,10 +52,10 @@ def function_spanning(tree: ast.AST, start: int, end: int) -> FunctionNode | Non
         lo, hi = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
         if lo is None or hi is None:
             continue
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            if first_line(node) == start and hi == end:
-                return node
-        if lo <= start and end <= hi or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        is_function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        if is_function and first_line(node) == start and hi == end:
+            return node
+        if lo <= start and end <= hi:
             stack.extend(ast.iter_child_nodes(node))
     return None
 
@@ -84,7 +84,7 @@ def _bound_in(node: ast.AST, *, into_nested: bool) -> set[str]:
                 bound.add((alias.asname or alias.name).split(".")[0])
         elif isinstance(child, ast.Global | ast.Nonlocal):
             bound.update(child.names)
-        elif isinstance(child, ast.ExceptHandler) and child.name or isinstance(child, ast.MatchAs | ast.MatchStar) and child.name:
+        elif isinstance(child, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and child.name:
             bound.add(child.name)
         elif isinstance(child, ast.MatchMapping) and child.rest:
             bound.add(child.rest)
