@@ -98,7 +98,7 @@ def draw_chart(source: str) -> np.ndarray:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     buffer.seek(0)
-    return np.asarray(Image.open(buffer).convert("RGB"), dtype=np.uint8)
+    return np.array(Image.open(buffer).convert("RGB"), dtype=np.uint8)
 
 
 def render_chart(rng: random.Random, kind: str | None = None) -> RenderedChart:

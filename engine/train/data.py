@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import charts, edits, mockups, render
@@ -138,7 +138,7 @@ class Encode:
     maker: object
     tokenizer: Tokenizer
     eos_id: int | None = None
-    markers: Mapping[str, str] = DEFAULT_MARKERS
+    markers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MARKERS))
 
     def __call__(self, item, rng: random.Random) -> list[Encoded]:
         out = []

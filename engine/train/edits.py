@@ -115,6 +115,10 @@ def example_from_texts(
         while tail < min(len(a), len(b)) - start and a[-1 - tail] == b[-1 - tail]:
             tail += 1
         region = (start, len(b) - tail)
+        if start == len(b) - tail and b:
+            # A pure insertion: anchor it on a neighbouring line, so that the region to
+            # rewrite is never empty when the file is not.
+            region = (start, start + 1) if tail else (start - 1, start)
     start, end = region
     tail = len(b) - end
     if b[:start] != a[:start] or b[end:] != a[len(a) - tail :] or len(a) < start + tail:

@@ -192,4 +192,4 @@ def render_mockup(rng: random.Random) -> RenderedMockup:
             painter.paint_leaf(node, margin, y, span, h)
         y += h + painter.GAP
     image = pad_to_multiple(image, ImageColor.getrgb(palette["bg"]))
-    return RenderedMockup(np.asarray(image, dtype=np.uint8), tree.markup())
+    return RenderedMockup(np.array(image, dtype=np.uint8), tree.markup())

@@ -213,4 +213,4 @@ def render_example(
     if window is None:
         return None
     image = render_code(window, style, path)
-    return RenderedCode(np.asarray(image, dtype=np.uint8), window, style, path)
+    return RenderedCode(np.array(image, dtype=np.uint8), window, style, path)
