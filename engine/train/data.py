@@ -2,6 +2,7 @@
 
     index = code_corpus(folders=["~/src/project"], stdlib=True)       # dedup + held-out split
     edits = edit_stream(index, seed=0)                                # verified edit examples
+    fills = fim_stream(index, seed=0)                                 # fill-in-the-middle
     shots = render_stream(index, seed=0)                              # code screenshots
     loader = ParallelLoader(encoded(edits, tokenizer), num_workers=2)  # two busy cores
     packed = PackedStream(loader, seq_len=1024)     # checkpoint packed.state_dict()
@@ -35,15 +36,25 @@ from .corpus import (
     stdlib_source,
 )
 from .edits import DEFAULT_MARKERS, SYNTHETIC_KINDS, EditExample
+from .fim import FIM_MARKERS, FimExample, fim_split
 from .gitlog import commit_examples
 from .loader import ParallelLoader
-from .packing import Encoded, PackedStream, Tokenizer, batches, encode_edit, encode_text
+from .packing import (
+    Encoded,
+    PackedStream,
+    Tokenizer,
+    batches,
+    encode_edit,
+    encode_fim,
+    encode_text,
+)
 from .split import DEFAULT_HELDOUT_FRACTION, DEFAULT_SALT, HELDOUT, TRAIN, is_heldout
 from .stream import ExampleStream, Shard
 
 __all__ = [
     "HELDOUT", "TRAIN", "CorpusIndex", "EditExample", "Encoded", "ExampleStream", "FileEntry",
-    "Shard", "code_corpus", "commit_stream", "chart_stream", "edit_stream", "is_heldout",
+    "FimExample", "Shard", "code_corpus", "commit_stream", "chart_stream", "edit_stream",
+    "fim_stream", "is_heldout",
     "PackedStream", "ParallelLoader", "batches", "encoded", "mockup_stream", "render_stream",
     "text_stream",
 ]
@@ -89,6 +100,18 @@ class CodeText:
         start = text.rfind("\n", 0, start) + 1
         end = text.rfind("\n", start, start + self.max_chars) + 1 or start + self.max_chars
         return [text[start:end]]
+
+
+@dataclass(frozen=True)
+class FimMaker:
+    """A fill-in-the-middle cut of a window of the file (see `fim`)."""
+
+    max_chars: int | None = 8_000
+
+    def __call__(self, entry: FileEntry, rng: random.Random) -> list[FimExample]:
+        window = CodeText(self.max_chars)(entry, rng)[0]
+        example = fim_split(entry.relpath, window, rng)
+        return [example] if example is not None else []
 
 
 @dataclass(frozen=True)
@@ -139,14 +162,20 @@ class Encode:
     tokenizer: Tokenizer
     eos_id: int | None = None
     markers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MARKERS))
+    fim_markers: Mapping[str, str] = field(default_factory=lambda: dict(FIM_MARKERS))
 
     def __call__(self, item, rng: random.Random) -> list[Encoded]:
         out = []
         for example in self.maker(item, rng):  # type: ignore[operator]
             if isinstance(example, EditExample):
                 out.append(encode_edit(example, self.tokenizer, self.markers))
-            else:
+            elif isinstance(example, FimExample):
+                out.append(encode_fim(example, self.tokenizer, self.eos_id, self.fim_markers))
+            elif isinstance(example, str):
                 out.append(encode_text(example, self.tokenizer, self.eos_id))
+            else:
+                raise TypeError(f"cannot encode a {type(example).__name__}; texts, edit "
+                                "and fill-in-the-middle examples only")
         return out
 
 
@@ -166,6 +195,14 @@ def text_stream(
 ) -> ExampleStream:
     """Raw code, one file (or window of one) per example: language-model pre-training text."""
     return ExampleStream(_entries(index, split), CodeText(max_chars), seed, shard, epochs)
+
+
+def fim_stream(
+    index: CorpusIndex, split: str = TRAIN, seed: int = 0, shard: Shard | None = None,
+    epochs: int | None = 1, max_chars: int | None = 8_000,
+) -> ExampleStream:
+    """Fill-in-the-middle examples, one per file (window) per epoch."""
+    return ExampleStream(_entries(index, split), FimMaker(max_chars), seed, shard, epochs)
 
 
 def edit_stream(
@@ -214,9 +251,12 @@ def mockup_stream(count: int, seed: int = 0, shard: Shard | None = None,
 
 
 def encoded(stream: ExampleStream, tokenizer: Tokenizer, eos_id: int | None = None,
-            markers: Mapping[str, str] = DEFAULT_MARKERS) -> ExampleStream:
-    """The same stream with its texts / edit examples encoded by `tokenizer` (picklable, for
-    the multi-process loader)."""
-    return ExampleStream(stream.items, Encode(stream.make, tokenizer, eos_id, markers),
-                         stream.seed, stream.shard, stream.epochs, stream.shuffle)
+            markers: Mapping[str, str] = DEFAULT_MARKERS,
+            fim_markers: Mapping[str, str] = FIM_MARKERS) -> ExampleStream:
+    """The same stream with its texts, edit and fill-in-the-middle examples encoded by
+    `tokenizer` (which must be picklable for the multi-process loader). `eos_id` ends each
+    text and each middle."""
+    maker = Encode(stream.make, tokenizer, eos_id, dict(markers), dict(fim_markers))
+    return ExampleStream(stream.items, maker, stream.seed, stream.shard, stream.epochs,
+                         stream.shuffle)
 

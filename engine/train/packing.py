@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .edits import DEFAULT_MARKERS, EditExample, to_prompt
+from .fim import FIM_MARKERS, FimExample, to_fim_prompt
 
 
 class Tokenizer(Protocol):
@@ -42,6 +43,20 @@ def encode_edit(
     separately, so no token straddles the boundary and the mask is exact."""
     prompt = to_prompt(example, markers, context_lines)
     head, tail = list(tokenizer.encode(prompt.prompt)), list(tokenizer.encode(prompt.target))
+    return Encoded(head + tail, [0] * len(head) + [1] * len(tail))
+
+
+def encode_fim(
+    example: FimExample,
+    tokenizer: Tokenizer,
+    eos_id: int | None = None,
+    markers: Mapping[str, str] = FIM_MARKERS,
+) -> Encoded:
+    """Prompt tokens (mask 0), the middle and the end-of-text token (mask 1): the model
+    learns to write the middle and then stop."""
+    prompt = to_fim_prompt(example, markers)
+    head = list(tokenizer.encode(prompt.prompt))
+    tail = list(tokenizer.encode(prompt.target)) + ([eos_id] if eos_id is not None else [])
     return Encoded(head + tail, [0] * len(head) + [1] * len(tail))
 
 

@@ -17,12 +17,14 @@ from engine.train.data import (
     batches,
     edit_stream,
     encoded,
+    fim_stream,
     mockup_stream,
     render_stream,
     text_stream,
 )
 from engine.train.edits import EditExample, to_prompt
-from engine.train.packing import encode_edit
+from engine.train.fim import to_fim_prompt
+from engine.train.packing import encode_edit, encode_fim
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
@@ -160,3 +162,19 @@ def test_image_streams_shard_and_resume(index) -> None:
     rest = mockup_stream(6, seed=1)
     rest.load_state_dict(stream.state_dict())
     assert [m.source for m in head + list(rest)] == [m.source for m in mockup_stream(6, seed=1)]
+
+
+def test_fim_examples_cut_the_file_and_train_on_the_middle(index) -> None:
+    tok = ByteTokenizer()
+    examples = list(fim_stream(index, seed=2, max_chars=None))
+    assert len(examples) >= len(index.split("train")) - 1
+    by_path = {e.relpath: e.read() for e in index.split("train")}
+    for example in examples:
+        assert example.text == by_path[example.path] and example.middle.strip()
+        enc = encode_fim(example, tok, eos_id=0)
+        prompt = to_fim_prompt(example)
+        assert prompt.prompt.startswith("<fim_prefix>") and prompt.prompt.endswith("<fim_middle>")
+        assert bytes(t for t, m in zip(enc.ids, enc.mask, strict=True) if m) \
+            == example.middle.encode() + b"\0"
+    inline = [e for e in examples if e.prefix and not e.prefix.endswith("\n")]
+    assert inline, "no cursor-inside-a-line cuts"
