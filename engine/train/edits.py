@@ -526,11 +526,15 @@ def verify(example: EditExample) -> None:
     if after is None:
         _fail(example, "'after' does not parse")
     if example.kind == FIX_SYNTAX:
-        if syntax_error(example.before) is None:
+        err = syntax_error(example.before)
+        if err is None:
             _fail(example, "'before' parses, so there is no syntax error to fix")
-        if example.meta["error"] not in example.instruction:
-            _fail(example, "the instruction does not quote the error")
+        if err.msg not in example.instruction or f"line {err.lineno}:" not in example.instruction:
+            _fail(example, "the instruction does not quote the parser's error and line")
         return
+    if example.kind in _NAMES_FUNCTION and f"`{example.meta['function']}`" \
+            not in example.instruction:
+        _fail(example, "the instruction does not name the function")
     before = parse_or_none(example.before)
     if before is None:
         _fail(example, "'before' does not parse")
@@ -596,10 +600,14 @@ def _verify_name(example: EditExample, before: ast.Module, after: ast.Module) ->
     fn_before = _region_function(example, before, example.region_before)
     fn_after = _region_function(example, after, example.region_after)
     span = (fn_before.lineno, fn_before.end_lineno or fn_before.lineno)
-    missing_before = {n for n, _ in undefined_names(before, span)}
+    undefined_before = undefined_names(before, span)
+    missing_before = {n for n, _ in undefined_before}
     missing_after = {n for n, _ in undefined_names(after, span)}
     if missing_before - missing_after != {typo}:
         _fail(example, f"undefined names differ by {missing_before - missing_after}, not {typo!r}")
+    lines = {line for n, line in undefined_before if n == typo}
+    if not any(f"line {line}." in example.instruction for line in lines):
+        _fail(example, f"the instruction does not give the line of {typo!r} ({sorted(lines)})")
     _rename_nodes([fn_before], typo, name)
     if ast.dump(fn_before) != ast.dump(fn_after):
         _fail(example, "'after' differs from 'before' by more than the name")
@@ -612,6 +620,7 @@ def _verify_reformat(example: EditExample, before: ast.Module, after: ast.Module
         _fail(example, "reformatting changed the syntax tree")
 
 
+_NAMES_FUNCTION = (RENAME_LOCAL, ADD_DOCSTRING, FILL_BODY, REFORMAT)
 _VERIFIERS = {
     RENAME_LOCAL: _verify_rename,
     RENAME_FUNCTION: _verify_rename,

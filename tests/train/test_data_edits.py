@@ -134,6 +134,15 @@ def test_verify_rejects_examples_that_lie(examples) -> None:
     with pytest.raises(EditVerificationError):
         verify(dataclasses.replace(name, meta={**name.meta, "typo": "zz_not_there"},
                                    instruction="Fix the undefined name `zz_not_there`."))
+    wrong_line = name.instruction.replace(" on line ", " on line 9")
+    with pytest.raises(EditVerificationError, match="line"):
+        verify(dataclasses.replace(name, instruction=wrong_line))
+    fill = examples[edits.FILL_BODY][0]
+    with pytest.raises(EditVerificationError, match="name the function"):
+        verify(dataclasses.replace(fill, instruction="Implement the body of `other`."))
+    with pytest.raises(EditVerificationError, match="line"):
+        moved = syntax.instruction.replace("line ", "line 9")
+        verify(dataclasses.replace(syntax, instruction=moved))
     with pytest.raises(EditVerificationError, match="differ outside"):
         example_from_texts("commit", "a.py", "x", "a\nb\nc\n", "z\nb\nc\n", region=(1, 2))
 
