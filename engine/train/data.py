@@ -7,6 +7,8 @@
     loader = ParallelLoader(encoded(edits, tokenizer), num_workers=2)  # two busy cores
     packed = PackedStream(loader, seq_len=1024)     # checkpoint packed.state_dict()
     for ids, mask in batches(packed, batch_size=8): ...
+    pics = ParallelLoader(encoded(shots, tokenizer, eos_id), num_workers=2)
+    for batch in vision_batches(pics, batch_size=4, seq_len=1024): ...  # pixels, patch_mask
 
 Every stream is an `ExampleStream`: seeded, sharded by (rank, world_size, worker), resumable
 from `state_dict()`. The held-out split is by a hash of each file's relative path
@@ -50,13 +52,14 @@ from .packing import (
 )
 from .split import DEFAULT_HELDOUT_FRACTION, DEFAULT_SALT, HELDOUT, TRAIN, is_heldout
 from .stream import ExampleStream, Shard
+from .vision import EncodedVision, batch_images, encode_vision, vision_batches
 
 __all__ = [
     "HELDOUT", "TRAIN", "CorpusIndex", "EditExample", "Encoded", "ExampleStream", "FileEntry",
     "FimExample", "Shard", "code_corpus", "commit_stream", "chart_stream", "edit_stream",
     "fim_stream", "is_heldout",
     "PackedStream", "ParallelLoader", "batches", "encoded", "mockup_stream", "render_stream",
-    "text_stream",
+    "text_stream", "EncodedVision", "batch_images", "vision_batches",
 ]
 
 
@@ -164,8 +167,8 @@ class Encode:
     markers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MARKERS))
     fim_markers: Mapping[str, str] = field(default_factory=lambda: dict(FIM_MARKERS))
 
-    def __call__(self, item, rng: random.Random) -> list[Encoded]:
-        out = []
+    def __call__(self, item, rng: random.Random) -> list[Encoded | EncodedVision]:
+        out: list[Encoded | EncodedVision] = []
         for example in self.maker(item, rng):  # type: ignore[operator]
             if isinstance(example, EditExample):
                 out.append(encode_edit(example, self.tokenizer, self.markers))
@@ -173,9 +176,11 @@ class Encode:
                 out.append(encode_fim(example, self.tokenizer, self.eos_id, self.fim_markers))
             elif isinstance(example, str):
                 out.append(encode_text(example, self.tokenizer, self.eos_id))
+            elif hasattr(example, "image"):
+                out.append(encode_vision(example, self.tokenizer, self.eos_id))
             else:
-                raise TypeError(f"cannot encode a {type(example).__name__}; texts, edit "
-                                "and fill-in-the-middle examples only")
+                raise TypeError(f"cannot encode a {type(example).__name__}: texts, edit, "
+                                "fill-in-the-middle and vision examples only")
         return out
 
 
@@ -253,9 +258,10 @@ def mockup_stream(count: int, seed: int = 0, shard: Shard | None = None,
 def encoded(stream: ExampleStream, tokenizer: Tokenizer, eos_id: int | None = None,
             markers: Mapping[str, str] = DEFAULT_MARKERS,
             fim_markers: Mapping[str, str] = FIM_MARKERS) -> ExampleStream:
-    """The same stream with its texts, edit and fill-in-the-middle examples encoded by
-    `tokenizer` (which must be picklable for the multi-process loader). `eos_id` ends each
-    text and each middle."""
+    """The same stream with its examples encoded by `tokenizer` (which must be picklable for
+    the multi-process loader): texts, edit and fill-in-the-middle examples as `Encoded`
+    (for `PackedStream`), pictures as `EncodedVision` (for `vision_batches`). `eos_id` ends
+    each text, middle and picture's target."""
     maker = Encode(stream.make, tokenizer, eos_id, dict(markers), dict(fim_markers))
     return ExampleStream(stream.items, maker, stream.seed, stream.shard, stream.epochs,
                          stream.shuffle)

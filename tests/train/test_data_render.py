@@ -115,3 +115,34 @@ def test_mockups_render_their_markup() -> None:
     assert first.image.shape[0] % 8 == 0 and first.image.shape[1] % 8 == 0
     other = mockups.render_mockup(random.Random(6))
     assert other.source != first.source
+
+
+def test_vision_examples_encode_and_batch() -> None:
+    from engine.train.data import encoded, mockup_stream
+    from engine.train.vision import batch_images, vision_batches, vision_prompt
+
+    class Bytes:
+        def encode(self, text: str) -> list[int]:
+            return list(text.encode())
+
+    shots = list(encoded(mockup_stream(3, seed=4), Bytes(), eos_id=0))
+    mockup = next(iter(mockup_stream(3, seed=4)))
+    prompt = vision_prompt(mockup)
+    assert prompt.prompt == "<IMAGE>\nWrite the markup for this screen.\n"
+    assert prompt.target == mockup.source
+    first = shots[0]
+    assert bytes(first.ids[:-1]).decode() == prompt.prompt + prompt.target
+    assert bytes(t for t, m in zip(first.ids, first.mask, strict=True) if m) \
+        == mockup.source.encode() + b"\0"
+    batch = next(vision_batches(iter(shots), batch_size=3, seq_len=64))
+    height = max(s.image.shape[0] for s in shots)
+    width = max(s.image.shape[1] for s in shots)
+    assert batch["pixels"].shape == (3, height, width, 3)
+    assert batch["patch_mask"].shape == (3, height // 8, width // 8)
+    for b, shot in enumerate(shots):
+        h, w = shot.image.shape[:2]
+        assert batch["patch_mask"][b].sum() == (h // 8) * (w // 8)
+        assert np.array_equal(batch["pixels"][b, :h, :w], shot.image)
+    assert batch["ids"].shape == (3, 64) and batch["mask"][:, :10].sum() == 0
+    with pytest.raises(ValueError, match="multiples of 8"):
+        batch_images([np.zeros((10, 16, 3), np.uint8)])
