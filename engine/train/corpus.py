@@ -10,11 +10,12 @@ The index holds paths and hashes, not texts; streams re-read files when they nee
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sysconfig
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,7 +53,12 @@ class FileEntry:
         return os.path.join(self.root, self.relpath)
 
     def read(self) -> str:
-        return read_code(Path(self.path))
+        """The file's text, as it was indexed: a file changed since would have escaped the
+        dedup and split checks, so it is an error, not silently new data."""
+        text = read_code(Path(self.path))
+        if exact_hash(text) != self.sha256:
+            raise ValueError(f"{self.path} changed since it was indexed; rebuild the index")
+        return text
 
 
 @dataclass
@@ -169,10 +175,15 @@ def default_sources() -> list[Source]:
     return [stdlib_source(), site_packages_source()]
 
 
-def _candidates(sources: Sequence[Source]) -> Iterator[tuple[Source, str, str]]:
-    """(source, relpath, text) for each readable file of a sensible size."""
+def _candidates(
+    sources: Sequence[Source], keep: Callable[[str], bool]
+) -> Iterator[tuple[Source, str, str]]:
+    """(source, relpath, text) for each readable file of a sensible size whose relpath
+    `keep` accepts (decided before the file is read)."""
     for source in sources:
         for relpath in source.relpaths:
+            if not keep(relpath):
+                continue
             path = Path(source.root, relpath)
             try:
                 if path.stat().st_size > MAX_FILE_BYTES:
@@ -182,6 +193,10 @@ def _candidates(sources: Sequence[Source]) -> Iterator[tuple[Source, str, str]]:
                 continue
             if len(text.strip()) >= MIN_FILE_CHARS:
                 yield source, relpath, text
+
+
+def _in_split(relpath: str, split: str, fraction: float, salt: str) -> bool:
+    return split_of(relpath, fraction, salt) == split
 
 
 def build_index(
@@ -197,11 +212,9 @@ def build_index(
     dedup = Deduplicator(near=near_dedup, threshold=near_threshold)
     dropped: dict[str, int] = {}
     kept: list[FileEntry] = []
-    for wanted in (HELDOUT, TRAIN):
-        for source, relpath, text in _candidates(sources):
-            split = split_of(relpath, heldout_fraction, salt)
-            if split != wanted:
-                continue
+    for split in (HELDOUT, TRAIN):
+        in_split = functools.partial(_in_split, split=split, fraction=heldout_fraction, salt=salt)
+        for source, relpath, text in _candidates(sources, in_split):
             reason = dedup.check_and_add(text)
             if reason is not None:
                 dropped[reason] = dropped.get(reason, 0) + 1

@@ -43,10 +43,13 @@ class EditExample:
     def after(self) -> str:
         return self.prefix + self.region_after + self.suffix
 
-
-
 def split_lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True)
+    """Lines with their ends, split at "\n" only, as `ast` and `tokenize` count lines
+    (`str.splitlines` also splits at form feeds, U+2028 and others, which would shift every
+    line number after one)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    return lines + [parts[-1]] if parts[-1] else lines
 
 
 def example_from_texts(

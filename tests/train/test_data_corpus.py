@@ -135,3 +135,12 @@ def test_corpus_from_stdlib_folder_and_git_repo(tmp_path: Path, folder: Path) ->
         git_source(folder)
     with pytest.raises(ValueError, match="does not exist"):
         folder_source(tmp_path / "missing")
+
+
+def test_a_file_changed_since_indexing_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text((STDLIB / "bisect.py").read_text())
+    entry = build_index([folder_source(tmp_path)], heldout_fraction=0.0).entries[0]
+    assert entry.read() == (STDLIB / "bisect.py").read_text()
+    (tmp_path / "a.py").write_text("def changed():\n    return 'not what was indexed'\n")
+    with pytest.raises(ValueError, match="changed since it was indexed"):
+        entry.read()
