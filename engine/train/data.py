@@ -72,9 +72,11 @@ def code_corpus(
     heldout_fraction: float = DEFAULT_HELDOUT_FRACTION,
     salt: str = DEFAULT_SALT,
     near_dedup: bool = True,
+    workers: int = 2,
 ) -> CorpusIndex:
     """Index code from the standard library, installed packages, folders and git repositories
-    (their tracked files), deduplicated, with the held-out split by path hash."""
+    (their tracked files), deduplicated, with the held-out split by path hash; `workers`
+    processes read and fingerprint the files."""
     sources: list[Source] = []
     if stdlib:
         sources.append(stdlib_source(extensions))
@@ -82,7 +84,7 @@ def code_corpus(
         sources.append(site_packages_source(extensions))
     sources += [folder_source(Path(f).expanduser(), extensions=extensions) for f in folders]
     sources += [git_source(Path(r).expanduser(), extensions) for r in repos]
-    return build_index(sources, heldout_fraction, salt, near_dedup)
+    return build_index(sources, heldout_fraction, salt, near_dedup, workers=workers)
 
 
 # ------------------------------------------------------------------------------ makers

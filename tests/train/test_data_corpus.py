@@ -144,3 +144,9 @@ def test_a_file_changed_since_indexing_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("def changed():\n    return 'not what was indexed'\n")
     with pytest.raises(ValueError, match="changed since it was indexed"):
         entry.read()
+
+
+def test_index_is_the_same_with_worker_processes(folder: Path) -> None:
+    serial = build_index([folder_source(folder)], heldout_fraction=0.3)
+    parallel = build_index([folder_source(folder)], heldout_fraction=0.3, workers=2)
+    assert parallel == serial
