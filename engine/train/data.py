@@ -225,11 +225,12 @@ def commit_stream(
     repo: str | Path, split: str = TRAIN, seed: int = 0, shard: Shard | None = None,
     epochs: int | None = 1, max_commits: int | None = None,
     heldout_fraction: float = DEFAULT_HELDOUT_FRACTION, salt: str = DEFAULT_SALT,
+    context_lines: int | None = 200,
 ) -> ExampleStream:
     """A repository's real commits as edit examples; a change to a held-out path belongs to
     the held-out split, like the file itself."""
     examples = [
-        e for e in commit_examples(repo, max_commits)
+        e for e in commit_examples(repo, max_commits, context_lines=context_lines)
         if (is_heldout(e.path, heldout_fraction, salt)) == (split == HELDOUT)
     ]
     if not examples:

@@ -125,7 +125,8 @@ def test_corpus_from_stdlib_folder_and_git_repo(tmp_path: Path, folder: Path) ->
     subprocess.run([*git, "add", "tracked.py"], check=True)
     subprocess.run([*git, "commit", "-qm", "add"], check=True)
     assert git_source(repo).relpaths == ("tracked.py",)
-    index = code_corpus(folders=[folder], repos=[repo], stdlib=True, near_dedup=False)
+    index = code_corpus(folders=[folder], repos=[repo], stdlib=True, near_dedup=False,
+                        workers=0)
     sources = {e.source for e in index.entries}
     assert sources == {"stdlib", "proj", "repo"}
     assert index.stats()["train_files"] > 500
