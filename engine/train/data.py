@@ -4,6 +4,7 @@
     edits = edit_stream(index, seed=0)                                # verified edit examples
     fills = fim_stream(index, seed=0)                                 # fill-in-the-middle
     shots = render_stream(index, seed=0)                              # code screenshots
+    mix = mixed_stream(index, {"text": 0.4, "edit": 0.4, "fim": 0.2})  # a curriculum's mix
     loader = ParallelLoader(encoded(edits, tokenizer), num_workers=2)  # two busy cores
     packed = PackedStream(loader, seq_len=1024)     # checkpoint packed.state_dict()
     for ids, mask in batches(packed, batch_size=8): ...
