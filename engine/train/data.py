@@ -261,7 +261,7 @@ def render_stream(
                          shard, epochs)
 
 
-MIXABLE = ("text", "fim", "edit", "render")
+MIXABLE = ("text", "fim", "edit")  # the text tasks: pictures batch differently
 
 
 def mixed_stream(
@@ -275,8 +275,7 @@ def mixed_stream(
             or sum(weights.values()) <= 0:
         raise ValueError(f"weights must be non-negative, not all zero, over {MIXABLE}; "
                          f"got {dict(weights)}")
-    makers = {"text": CodeText(16_000), "fim": FimMaker(), "edit": EditMaker(),
-              "render": RenderMaker(split)}
+    makers = {"text": CodeText(16_000), "fim": FimMaker(), "edit": EditMaker()}
     mix = MixMaker(tuple((float(w), makers[k]) for k, w in sorted(weights.items()) if w > 0))
     return ExampleStream(_entries(index, split), mix, seed, shard, epochs)
 
