@@ -45,7 +45,9 @@ def test_native_and_numpy_packers_agree_byte_for_byte(fmt: str, k: int) -> None:
     ours = _native.quantize(x, fmt)
     theirs = quants.quantize(x, fmt)
     assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
-    assert ours.shape == ((x.shape[0], quants.row_bytes(fmt, k)) if fmt in SIMPLE_BLOCKS else x.shape)
+    assert ours.shape == (
+        (x.shape[0], quants.row_bytes(fmt, k)) if fmt in SIMPLE_BLOCKS else x.shape
+    )
     np.testing.assert_array_equal(ours.view(np.uint8), theirs.view(np.uint8))
 
 
@@ -103,7 +105,9 @@ def test_dequantize_accepts_memory_mapped_style_views(fmt: str) -> None:
     k = 256
     w = random_weights(fmt, 3, k, rng)
     flat_bytes = np.frombuffer(w.tobytes(), dtype=np.uint8)  # read-only, like a GGUF mmap
-    np.testing.assert_array_equal(_native.dequantize(flat_bytes, fmt, k), _native.dequantize(w, fmt, k))
+    np.testing.assert_array_equal(
+        _native.dequantize(flat_bytes, fmt, k), _native.dequantize(w, fmt, k)
+    )
 
 
 def test_bad_input_is_a_value_error_that_says_what_was_expected() -> None:
