@@ -242,14 +242,16 @@ float dot_q6_K(int64_t k, const void* w, const void* x) {
 
 constexpr int kMR = 6;     // activation rows per micro-tile
 constexpr int kNR = 16;    // weight rows per micro-tile (low2 registers of 8)
-constexpr int64_t kKC = 256;  // k per packed tile: a 6 x 256 activation strip fits L1
-constexpr int64_t kMaxNC = 256;  // weight rows per packed tile: 256 x 256 floats fit L2
+constexpr int64_t kMaxKC = 4096;  // k per packed tile when a row is longer (multiple of 256)
+constexpr int64_t kMaxNC = 512;   // weight rows per packed tile
 
 // C[MR x nr] (+)= A[MR x kc] B[kc x 16]: A rows lda apart, B packed as 16 weight rows per k.
+// Every loop over the MR rows is unrolled so the 2 * MR accumulators live in registers.
 template <int MR>
 void micro_kernel(int64_t kc, const float* a, int64_t lda, const float* bp, float* c,
                   int64_t ldc, bool accumulate, int nr) {
   __m256 c0[MR], c1[MR];
+#pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
     c0[i] = _mm256_setzero_ps();
     c1[i] = _mm256_setzero_ps();
@@ -257,27 +259,36 @@ void micro_kernel(int64_t kc, const float* a, int64_t lda, const float* bp, floa
   for (int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(bp + kNR * p);
     const __m256 b1 = _mm256_load_ps(bp + kNR * p + 8);
+#pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const __m256 av = _mm256_broadcast_ss(a + i * lda + p);
       c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
       c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
     }
   }
+  if (nr == kNR) {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      float* ci = c + i * ldc;
+      __m256 lo = c0[i], hi = c1[i];
+      if (accumulate) {
+        lo = _mm256_add_ps(lo, _mm256_loadu_ps(ci));
+        hi = _mm256_add_ps(hi, _mm256_loadu_ps(ci + 8));
+      }
+      _mm256_storeu_ps(ci, lo);
+      _mm256_storeu_ps(ci + 8, hi);
+    }
+    return;
+  }
+  alignas(32) float tile[MR * kNR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    _mm256_store_ps(tile + i * kNR, c0[i]);
+    _mm256_store_ps(tile + i * kNR + 8, c1[i]);
+  }
   for (int i = 0; i < MR; ++i) {
     float* ci = c + i * ldc;
-    if (nr == kNR) {
-      if (accumulate) {
-        c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(ci));
-        c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(ci + 8));
-      }
-      _mm256_storeu_ps(ci, c0[i]);
-      _mm256_storeu_ps(ci + 8, c1[i]);
-    } else {
-      alignas(32) float tmp[kNR];
-      _mm256_store_ps(tmp, c0[i]);
-      _mm256_store_ps(tmp + 8, c1[i]);
-      for (int j = 0; j < nr; ++j) ci[j] = accumulate ? ci[j] + tmp[j] : tmp[j];
-    }
+    for (int j = 0; j < nr; ++j) ci[j] = accumulate ? ci[j] + tile[i * kNR + j] : tile[i * kNR + j];
   }
 }
 
@@ -290,20 +301,27 @@ struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
 };
 
+// A 64-byte aligned float buffer that grows on demand.
+struct Buffer {
+  std::unique_ptr<float, AlignedFree> data;
+  int64_t size = 0;
+  float* get(int64_t n) {
+    if (n > size) {
+      const size_t bytes = (sizeof(float) * size_t(n) + 63) / 64 * 64;
+      data.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+      if (!data) throw std::bad_alloc();
+      size = n;
+    }
+    return data.get();
+  }
+};
+
 // Per-thread scratch: the packed weight tile and one unpacked row; pool threads are
 // persistent, so this is allocated once per thread.
 struct Scratch {
-  std::unique_ptr<float, AlignedFree> packed;
-  std::unique_ptr<float, AlignedFree> row;
-  Scratch()
-      : packed(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kMaxNC * kKC))),
-        row(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kKC))) {}
+  Buffer packed;
+  Buffer row;
 };
-
-Scratch& scratch() {
-  thread_local Scratch s;
-  return s;
-}
 
 // Unpacks weight rows [j0, j0 + nc) x k-range [p0, p0 + kc) to float, 16 rows interleaved per
 // k (rows past nc within the last panel are zero).
@@ -329,12 +347,24 @@ void pack_weights(Format f, const uint8_t* w, int64_t rb, int64_t j0, int64_t nc
   }
 }
 
-// Weight rows per tile: at most kMaxNC, small enough that every thread gets a few tiles.
-int64_t tile_rows(int64_t rows, int nth) {
-  const int64_t per_round = int64_t(nth) * kMaxNC;
-  const int64_t tiles = std::max<int64_t>(1, (rows + per_round - 1) / per_round) * nth;
-  const int64_t nc = (rows + tiles - 1) / tiles;
-  return std::min<int64_t>(kMaxNC, std::max<int64_t>(kNR, (nc + kNR - 1) / kNR * kNR));
+// The tile shape: k per tile (all of it, unless rows are very long) and weight rows per tile,
+// so that the packed tile fills about half of the L2 cache detected at load: the 6 x 16
+// accumulators then run over the whole k range in registers and each output is written once,
+// while the packed tile is reused from L2 by every strip of activation rows. Fewer rows where
+// that would leave a thread without a tile.
+struct TileShape {
+  int64_t kc;
+  int64_t nc;
+};
+
+TileShape tile_shape(int64_t rows, int64_t k, int nth) {
+  const int64_t l2 = cpu_features().l2_bytes > 0 ? cpu_features().l2_bytes : (int64_t(1) << 20);
+  const int64_t budget = std::max<int64_t>(int64_t(256) << 10, l2 / 2) / int64_t(sizeof(float));
+  const int64_t kc = (4 * kNR * k <= budget) ? k : kMaxKC;
+  int64_t nc = std::min<int64_t>(kMaxNC, std::max<int64_t>(kNR, budget / kc / kNR * kNR));
+  const int64_t per_thread = (rows + nth - 1) / nth;
+  nc = std::min(nc, std::max<int64_t>(kNR, (per_thread + kNR - 1) / kNR * kNR));
+  return {kc, nc};
 }
 
 }  // namespace
@@ -366,21 +396,22 @@ const FormatKernels& kernels(Format f) {
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y) {
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const int64_t rb = row_bytes(f, k);
-  const int nth = thread_pool().size();
-  const int64_t nc_max = tile_rows(rows, nth);
-  const int64_t n_tiles = (rows + nc_max - 1) / nc_max;
+  const TileShape shape = tile_shape(rows, k, thread_pool().size());
+  const int64_t n_tiles = (rows + shape.nc - 1) / shape.nc;
   parallel_for(n_tiles, 1, [&](int64_t t_begin, int64_t t_end) {
-    Scratch& s = scratch();
+    thread_local Scratch s;
+    float* packed = s.packed.get((shape.nc + kNR) * shape.kc);
+    float* row = s.row.get(shape.kc);
     for (int64_t t = t_begin; t < t_end; ++t) {
-      const int64_t j0 = t * nc_max;
-      const int64_t nc = std::min(nc_max, rows - j0);
-      for (int64_t p0 = 0; p0 < k; p0 += kKC) {
-        const int64_t kc = std::min(kKC, k - p0);
-        pack_weights(f, wb, rb, j0, nc, p0, kc, s.packed.get(), s.row.get());
+      const int64_t j0 = t * shape.nc;
+      const int64_t nc = std::min(shape.nc, rows - j0);
+      for (int64_t p0 = 0; p0 < k; p0 += shape.kc) {
+        const int64_t kc = std::min(shape.kc, k - p0);
+        pack_weights(f, wb, rb, j0, nc, p0, kc, packed, row);
         for (int64_t i0 = 0; i0 < n; i0 += kMR) {
           const int mr = int(std::min<int64_t>(kMR, n - i0));
           for (int64_t jr = 0; jr < nc; jr += kNR) {
-            kMicroKernels[mr](kc, x + i0 * k + p0, k, s.packed.get() + jr * kc, y + i0 * rows + j0 + jr,
+            kMicroKernels[mr](kc, x + i0 * k + p0, k, packed + jr * kc, y + i0 * rows + j0 + jr,
                               rows, p0 > 0, int(std::min<int64_t>(kNR, nc - jr)));
           }
         }
