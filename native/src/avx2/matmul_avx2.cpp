@@ -82,27 +82,30 @@ float dot_q8_0(int64_t k, const void* w, const void* x) {
   return hsum_float_8(_mm256_add_ps(acc0, acc1));
 }
 
+// (q - 8) . x = q . x - 8 sum(x): the nibbles multiply as unsigned bytes (no sign juggling), and
+// the offset comes from the activation block's precomputed sum.
 float dot_q4_0(int64_t k, const void* w, const void* x) {
   const block_q4_0* a = static_cast<const block_q4_0*>(w);
   const block_q8a* b = static_cast<const block_q8a*>(x);
   const int64_t nb = k / QK;
-  const __m256i eight = _mm256_set1_epi8(8);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float offsets = 0.0f;
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    const __m256i q0 = _mm256_sub_epi8(nibbles_lo_then_hi(a[i].qs), eight);
-    const __m256i q1 = _mm256_sub_epi8(nibbles_lo_then_hi(a[i + 1].qs), eight);
-    const __m256i p0 = dot_i8_i8(q0, load_256(b[i].qs));
-    const __m256i p1 = dot_i8_i8(q1, load_256(b[i + 1].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i + 1].d) * b[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    const __m256i p0 = dot_u8_i8(nibbles_lo_then_hi(a[i].qs), load_256(b[i].qs));
+    const __m256i p1 = dot_u8_i8(nibbles_lo_then_hi(a[i + 1].qs), load_256(b[i + 1].qs));
+    const float d0 = half_to_float(a[i].d), d1 = half_to_float(a[i + 1].d);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * b[i].d), _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * b[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    offsets += d0 * b[i].s + d1 * b[i + 1].s;
   }
   for (; i < nb; ++i) {
-    const __m256i q = _mm256_sub_epi8(nibbles_lo_then_hi(a[i].qs), eight);
-    const __m256i p = dot_i8_i8(q, load_256(b[i].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p), acc0);
+    const __m256i p = dot_u8_i8(nibbles_lo_then_hi(a[i].qs), load_256(b[i].qs));
+    const float d = half_to_float(a[i].d);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d), _mm256_cvtepi32_ps(p), acc0);
+    offsets += d * b[i].s;
   }
-  return hsum_float_8(_mm256_add_ps(acc0, acc1));
+  return hsum_float_8(_mm256_add_ps(acc0, acc1)) - 8.0f * offsets;
 }
 
 float dot_q4_1(int64_t k, const void* w, const void* x) {
