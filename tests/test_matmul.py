@@ -153,6 +153,9 @@ def test_out_is_written_in_place_and_checked() -> None:
         _native.matvec(w, "Q8_0", x[0], out=np.empty(10, np.float64))
     with pytest.raises(ValueError, match="1-D"):
         _native.matvec(w, "Q8_0", x)
+    unaligned = np.frombuffer(np.zeros(65 * 4, np.uint8).tobytes(), np.float32, 64, offset=1)
+    with pytest.raises(ValueError, match="aligned to 4 bytes"):
+        _native.matvec(w, "Q8_0", unaligned)
     with pytest.raises(ValueError, match="whole number of Q8_0 rows of k=96"):
         _native.matvec(w.reshape(-1), "Q8_0", np.zeros(96, np.float32))
 

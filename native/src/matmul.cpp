@@ -244,10 +244,22 @@ void matmul_dot(const FormatKernels& kt, Format f, const void* w, int64_t rows, 
   const int64_t rb = row_bytes(f, k);
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const uint8_t* xb = static_cast<const uint8_t*>(xq);
+  // Weights stream from memory once per call. The integer dot products spend enough time per
+  // byte that the hardware prefetcher alone falls behind, so each row also asks for the bytes
+  // kPrefetchBytes past it; the float formats are light enough per byte not to need it.
+  constexpr int64_t kPrefetchBytes = 1024;
+  const bool prefetch = kt.act != ActFormat::F32;
   parallel_for(rows, std::max<int64_t>(1, min_rows_per_thread(f, k) / n),
                [&](int64_t begin, int64_t end) {
+                 const uint8_t* range_end = wb + end * rb;
                  for (int64_t r = begin; r < end; ++r) {
                    const uint8_t* wr = wb + r * rb;
+                   if (prefetch) {
+                     const uint8_t* stop = std::min(range_end, wr + rb + kPrefetchBytes);
+                     for (const uint8_t* p = wr + kPrefetchBytes; p < stop; p += 64) {
+                       __builtin_prefetch(p, 0, 0);
+                     }
+                   }
                    for (int64_t i = 0; i < n; ++i) {
                      y[i * rows + r] = kt.vec_dot(k, wr, xb + i * act_bytes);
                    }

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include "cpu_features.h"
@@ -11,7 +12,9 @@
 namespace cromwell {
 namespace {
 
-constexpr int kSpinIterations = 200000;  // ~ tens of microseconds before a worker sleeps
+// How long an idle worker spins before sleeping: long enough to cover the gap between the
+// kernel calls of one decode step, short enough not to burn a shared core between requests.
+constexpr auto kSpinTime = std::chrono::microseconds(200);
 
 std::mutex g_pool_mutex;
 std::unique_ptr<ThreadPool> g_pool;
@@ -47,10 +50,10 @@ void ThreadPool::worker_loop(int ith) {
   if (g_pin) pin_current_thread(ith % std::max(1, cpu_features().logical_cores));
   uint64_t seen = 0;
   for (;;) {
-    int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && spins < kSpinIterations) {
+    const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+    for (int spins = 1; generation_.load(std::memory_order_acquire) == seen; ++spins) {
       cpu_relax();
-      ++spins;
+      if (spins % 64 == 0 && std::chrono::steady_clock::now() > spin_until) break;
     }
     if (generation_.load(std::memory_order_acquire) == seen) {
       std::unique_lock<std::mutex> lock(mutex_);
