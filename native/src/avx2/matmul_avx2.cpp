@@ -319,34 +319,75 @@ struct Buffer {
   }
 };
 
-// Per-thread scratch: the packed weight tile and one unpacked row; pool threads are
-// persistent, so this is allocated once per thread.
+// Per-thread scratch: the packed weight tile, 16 unpacked rows and a row of zeros; pool
+// threads are persistent, so this is allocated once per thread (and grown when needed).
 struct Scratch {
   Buffer packed;
-  Buffer row;
+  Buffer rows;
+  Buffer zeros;
+  int64_t zeroed = 0;
 };
 
+// In-register transpose of an 8x8 block: r[i] holds row i; afterwards r[j] holds column j.
+static inline void transpose_8x8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
 // Unpacks weight rows [j0, j0 + nc) x k-range [p0, p0 + kc) to float, 16 rows interleaved per
-// k (rows past nc within the last panel are zero).
+// k (rows past nc within the last panel are zero): each panel's rows are unpacked whole, then
+// transposed 8x8 at a time, so the packed tile is written sequentially.
 void pack_weights(Format f, const uint8_t* w, int64_t rb, int64_t j0, int64_t nc, int64_t p0,
-                  int64_t kc, float* packed, float* row) {
+                  int64_t kc, float* packed, Scratch& s) {
   const int64_t be = block_elems(f), bb = block_bytes(f);
-  const int64_t panels = (nc + kNR - 1) / kNR;
-  for (int64_t r = 0; r < panels * kNR; ++r) {
-    float* dst = packed + (r / kNR) * kc * kNR + (r % kNR);
-    if (r >= nc) {
-      for (int64_t p = 0; p < kc; ++p) dst[p * kNR] = 0.0f;
-      continue;
+  float* unpacked = s.rows.get(kNR * kc);
+  float* zeros = s.zeros.get(kc);
+  if (s.zeroed < kc) {
+    std::fill(zeros, zeros + kc, 0.0f);
+    s.zeroed = kc;
+  }
+  for (int64_t jr = 0; jr < nc; jr += kNR) {
+    const float* src[kNR];
+    for (int64_t r = 0; r < kNR; ++r) {
+      if (jr + r >= nc) {
+        src[r] = zeros;
+        continue;
+      }
+      const uint8_t* wr = w + (j0 + jr + r) * rb + p0 / be * bb;
+      if (f == Format::F32) {
+        src[r] = reinterpret_cast<const float*>(wr);
+      } else {
+        avx2::dequantize_row(f, wr, unpacked + r * kc, kc);
+        src[r] = unpacked + r * kc;
+      }
     }
-    const uint8_t* src = w + (j0 + r) * rb + p0 / be * bb;
-    const float* vals;
-    if (f == Format::F32) {
-      vals = reinterpret_cast<const float*>(src);
-    } else {
-      avx2::dequantize_row(f, src, row, kc);
-      vals = row;
+    float* dst = packed + jr * kc;
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      for (int half = 0; half < 2; ++half) {
+        __m256 v[8];
+        for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src[8 * half + i] + p);
+        transpose_8x8(v);
+        for (int j = 0; j < 8; ++j) _mm256_store_ps(dst + (p + j) * kNR + 8 * half, v[j]);
+      }
     }
-    for (int64_t p = 0; p < kc; ++p) dst[p * kNR] = vals[p];
+    for (; p < kc; ++p) {
+      for (int r = 0; r < kNR; ++r) dst[p * kNR + r] = src[r][p];
+    }
   }
 }
 
@@ -404,13 +445,12 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
   parallel_for(n_tiles, 1, [&](int64_t t_begin, int64_t t_end) {
     thread_local Scratch s;
     float* packed = s.packed.get((shape.nc + kNR) * shape.kc);
-    float* row = s.row.get(shape.kc);
     for (int64_t t = t_begin; t < t_end; ++t) {
       const int64_t j0 = t * shape.nc;
       const int64_t nc = std::min(shape.nc, rows - j0);
       for (int64_t p0 = 0; p0 < k; p0 += shape.kc) {
         const int64_t kc = std::min(shape.kc, k - p0);
-        pack_weights(f, wb, rb, j0, nc, p0, kc, packed, row);
+        pack_weights(f, wb, rb, j0, nc, p0, kc, packed, s);
         for (int64_t i0 = 0; i0 < n; i0 += kMR) {
           const int mr = int(std::min<int64_t>(kMR, n - i0));
           for (int64_t jr = 0; jr < nc; jr += kNR) {
