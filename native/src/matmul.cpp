@@ -278,7 +278,9 @@ void matmul_with_table(const FormatKernels& kt, Format f, const void* w, int64_t
     return;
   }
   const int64_t ab = act_row_bytes(kt.act, k);
-  std::vector<uint8_t> xq(size_t(ab * n));
+  // Reused across calls (decode calls this hundreds of times per token); one per calling thread.
+  thread_local std::vector<uint8_t> xq;
+  if (xq.size() < size_t(ab * n)) xq.resize(size_t(ab * n));
   parallel_for(n, 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) quantize_act_row(kt.act, x + i * k, &xq[size_t(i * ab)], k);
   });
