@@ -51,3 +51,17 @@ def test_pinned_workers_compute_the_same_results(three_threads: None) -> None:
     _native.set_pinning(True)
     assert _native.num_threads() == 3
     np.testing.assert_array_equal(_native.matmul(w, "Q4_K", x), free)
+
+
+def test_many_short_jobs_of_both_kinds_interleave_correctly(three_threads: None) -> None:
+    # Per-thread jobs (stream_read) and dynamically chunked ones (matvec) back to back, with
+    # workers that may wake late for either: every result must still be exact.
+    rng = np.random.default_rng(2)
+    w = random_weights("Q8_0", 4096, 64, rng)  # large enough to be split into chunks
+    x = rng.standard_normal(64).astype(np.float32)
+    data = rng.integers(0, 256, 64 * 1024 + 3, dtype=np.uint8)
+    want_y = _native.matvec(w, "Q8_0", x)
+    want_sum = _native.stream_read(data)
+    for _ in range(2000):
+        assert _native.stream_read(data) == want_sum
+        np.testing.assert_array_equal(_native.matvec(w, "Q8_0", x), want_y)
