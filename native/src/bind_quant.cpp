@@ -11,6 +11,7 @@
 #include "bind_util.h"
 #include "matmul.h"
 #include "quant.h"
+#include "threadpool.h"
 
 namespace py = pybind11;
 
@@ -149,7 +150,9 @@ void bind_quant(py::module_& m) {
     const int64_t rb = row_bytes(f, k);
     {
       py::gil_scoped_release release;
-      for (int64_t r = 0; r < rows; ++r) quantize_row(f, px + r * k, py_out + r * rb, k);
+      parallel_for(rows, std::max<int64_t>(1, 16384 / k), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) quantize_row(f, px + r * k, py_out + r * rb, k);
+      });
     }
     return out;
   }, py::arg("x"), py::arg("fmt"),
@@ -163,7 +166,9 @@ void bind_quant(py::module_& m) {
       py::gil_scoped_release release;
       const int64_t rb = row_bytes(w.f, k);
       const auto* base = static_cast<const uint8_t*>(w.data);
-      for (int64_t r = 0; r < w.rows; ++r) dequantize_row(w.f, base + r * rb, py_ + r * k, k);
+      parallel_for(w.rows, std::max<int64_t>(1, 16384 / k), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) dequantize_row(w.f, base + r * rb, py_ + r * k, k);
+      });
     }
     return y;
   }, py::arg("w"), py::arg("fmt"), py::arg("k"), "Unpacks weights to float32 [rows, k].");
