@@ -190,8 +190,9 @@ const FormatKernels* table_entry(const FormatKernels* table, Format f) {
   return &table[0];
 }
 
-// Weight rows per thread below which splitting a matrix-vector product costs more than it saves.
-int64_t min_rows_per_thread(Format f, int64_t k) {
+// Weight rows per chunk of work (about 32 KiB of weights) below which handing the chunk to
+// another thread costs more than it saves.
+int64_t min_rows_per_chunk(Format f, int64_t k) {
   return std::max<int64_t>(1, (int64_t(32) << 10) / std::max<int64_t>(1, row_bytes(f, k)));
 }
 
@@ -250,7 +251,7 @@ void matmul_dot(const FormatKernels& kt, Format f, const void* w, int64_t rows, 
   // kPrefetchBytes past it; the float formats are light enough per byte not to need it.
   constexpr int64_t kPrefetchBytes = 1024;
   const bool prefetch = kt.act != ActFormat::F32;
-  parallel_for(rows, std::max<int64_t>(1, min_rows_per_thread(f, k) / n),
+  parallel_for(rows, std::max<int64_t>(1, min_rows_per_chunk(f, k) / n),
                [&](int64_t begin, int64_t end) {
                  const uint8_t* range_end = wb + end * rb;
                  for (int64_t r = begin; r < end; ++r) {
@@ -312,11 +313,7 @@ uint64_t ref::stream_read(const uint8_t* p, int64_t n_bytes) {
 }
 
 void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, float* y) {
-  if (use_avx2()) {
-    matmul_with_table(avx2::kernels(f), f, w, rows, k, x, 1, y);
-  } else {
-    ref::matvec(f, w, rows, k, x, y);
-  }
+  matmul_with_table(kernels_for(f), f, w, rows, k, x, 1, y);
 }
 
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n,
