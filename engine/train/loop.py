@@ -73,6 +73,7 @@ class TrainSettings:
     init_gguf: Path | None = None  # llama GGUF for the language path (cromwell-smol)
     image_size: int = 0  # synthetic batches: image side (0: text only)
     tokenizer: str | None = None  # recorded for export: a GGUF path whose vocabulary to use
+    threads: int = 0  # CPU threads per process (0: torch's default, every core)
     progress: bool = True
 
     def check(self) -> None:
@@ -161,6 +162,10 @@ class _Run:
 def train(s: TrainSettings, batches: Iterable[Any] | None = None) -> dict[str, Any]:
     """Run (or resume) one stage; returns a summary: final step, last losses, paths."""
     s.check()
+    if s.threads > 0:
+        # Per process: under torchrun each rank is one process, so N ranks x all cores each
+        # would oversubscribe the CPU.
+        torch.set_num_threads(s.threads)
     info = init_distributed(s.device)
     cfg = load_config(s.config).model
     stage = get_stage(s.stage)
