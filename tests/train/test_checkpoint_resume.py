@@ -12,14 +12,13 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+from train_args import TINY_ARGS
 
 from engine.config import config_from_dict, load_config
 from engine.model.vljepa import VLJEPA
 from engine.train.checkpoint import latest_checkpoint, list_checkpoints, load_weights
 from engine.train.loop import TrainSettings, train
 from engine.train.metrics import read_metrics
-
-from train_args import TINY_ARGS
 
 STEPS = 400  # the schedules span this; the runs below stop far earlier
 SAVE_EVERY = 3
