@@ -109,13 +109,16 @@ def data_group() -> None:
 @click.option("--stdlib/--no-stdlib", default=True, help="Include the standard library.")
 @click.option("--site-packages", is_flag=True, help="Include installed packages' sources.")
 @click.option("--heldout", default=0.02, show_default=True, help="Held-out fraction.")
+@click.option("--workers", default=2, show_default=True, help="Processes reading the files.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Index file (JSON).")
-def data_index(folders, repos, stdlib: bool, site_packages: bool, heldout: float, out: str):
+def data_index(folders, repos, stdlib: bool, site_packages: bool, heldout: float, workers: int,
+               out: str):
     """Index code: deduplicate, split train / held-out by path hash, save the index."""
     from engine.train.data import code_corpus
 
     try:
-        index = code_corpus(folders, repos, stdlib, site_packages, heldout_fraction=heldout)
+        index = code_corpus(folders, repos, stdlib, site_packages, heldout_fraction=heldout,
+                            workers=workers)
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     index.save(out)

@@ -10,15 +10,17 @@ The index holds paths and hashes, not texts; streams re-read files when they nee
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing as mp
 import os
 import subprocess
 import sysconfig
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .dedup import Deduplicator, exact_hash
+from .dedup import Deduplicator, Fingerprint, exact_hash
 from .split import DEFAULT_HELDOUT_FRACTION, DEFAULT_SALT, HELDOUT, TRAIN, split_of
 
 DEFAULT_EXTENSIONS = (".py",)
@@ -52,7 +54,12 @@ class FileEntry:
         return os.path.join(self.root, self.relpath)
 
     def read(self) -> str:
-        return read_code(Path(self.path))
+        """The file's text, as it was indexed: a file changed since would have escaped the
+        dedup and split checks, so it is an error, not silently new data."""
+        text = read_code(Path(self.path))
+        if exact_hash(text) != self.sha256:
+            raise ValueError(f"{self.path} changed since it was indexed; rebuild the index")
+        return text
 
 
 @dataclass
@@ -169,19 +176,24 @@ def default_sources() -> list[Source]:
     return [stdlib_source(), site_packages_source()]
 
 
-def _candidates(sources: Sequence[Source]) -> Iterator[tuple[Source, str, str]]:
-    """(source, relpath, text) for each readable file of a sensible size."""
-    for source in sources:
-        for relpath in source.relpaths:
-            path = Path(source.root, relpath)
-            try:
-                if path.stat().st_size > MAX_FILE_BYTES:
-                    continue
-                text = read_code(path)
-            except (OSError, ValueError):
-                continue
-            if len(text.strip()) >= MIN_FILE_CHARS:
-                yield source, relpath, text
+def _fingerprint_file(job: tuple[str, bool]) -> tuple[Fingerprint, int] | None:
+    """(fingerprint, chars) of a readable code file of a sensible size, else None. Runs in
+    worker processes: everything it needs comes in `job`."""
+    path, near = job
+    try:
+        if os.stat(path).st_size > MAX_FILE_BYTES:
+            return None
+        text = read_code(Path(path))
+    except (OSError, ValueError):
+        return None
+    if len(text.strip()) < MIN_FILE_CHARS:
+        return None
+    return _fingerprinter(near).fingerprint(text), len(text)
+
+
+@functools.lru_cache(maxsize=2)
+def _fingerprinter(near: bool) -> Deduplicator:
+    return Deduplicator(near=near)
 
 
 def build_index(
@@ -190,25 +202,39 @@ def build_index(
     salt: str = DEFAULT_SALT,
     near_dedup: bool = True,
     near_threshold: float = 0.85,
+    workers: int = 0,
 ) -> CorpusIndex:
-    """Index `sources`: deduplicate, split by path hash, held-out first (see module doc)."""
+    """Index `sources`: deduplicate, split by path hash, held-out first (see module doc).
+    `workers` processes read and fingerprint the files (0: this process does); the result
+    is the same for any number."""
     if not sources:
         raise ValueError("a corpus needs at least one source")
     dedup = Deduplicator(near=near_dedup, threshold=near_threshold)
     dropped: dict[str, int] = {}
     kept: list[FileEntry] = []
-    for wanted in (HELDOUT, TRAIN):
-        for source, relpath, text in _candidates(sources):
-            split = split_of(relpath, heldout_fraction, salt)
-            if split != wanted:
-                continue
-            reason = dedup.check_and_add(text)
-            if reason is not None:
-                dropped[reason] = dropped.get(reason, 0) + 1
-                continue
-            kept.append(
-                FileEntry(source.name, source.root, relpath, exact_hash(text), split, len(text))
-            )
+    pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
+    try:
+        for split in (HELDOUT, TRAIN):
+            files = [(source, relpath) for source in sources for relpath in source.relpaths
+                     if split_of(relpath, heldout_fraction, salt) == split]
+            jobs = [(os.path.join(source.root, relpath), near_dedup) for source, relpath in files]
+            # imap keeps the order, so which copy of a duplicate survives never depends on
+            # the number of workers.
+            results = pool.imap(_fingerprint_file, jobs, 16) if pool else map(
+                _fingerprint_file, jobs)
+            for (source, relpath), result in zip(files, results, strict=True):
+                if result is None:
+                    continue
+                fingerprint, chars = result
+                reason = dedup.check_and_add_fingerprint(fingerprint)
+                if reason is not None:
+                    dropped[reason] = dropped.get(reason, 0) + 1
+                    continue
+                kept.append(FileEntry(source.name, source.root, relpath, fingerprint.exact,
+                                      split, chars))
+    finally:
+        if pool is not None:
+            pool.terminate()
     order = {s.name: i for i, s in enumerate(sources)}
     kept.sort(key=lambda e: (order[e.source], e.relpath))
     return CorpusIndex(kept, heldout_fraction, salt, dropped)

@@ -4,6 +4,7 @@
     edits = edit_stream(index, seed=0)                                # verified edit examples
     fills = fim_stream(index, seed=0)                                 # fill-in-the-middle
     shots = render_stream(index, seed=0)                              # code screenshots
+    mix = mixed_stream(index, {"text": 0.4, "edit": 0.4, "fim": 0.2})  # a curriculum's mix
     loader = ParallelLoader(encoded(edits, tokenizer), num_workers=2)  # two busy cores
     packed = PackedStream(loader, seq_len=1024)     # checkpoint packed.state_dict()
     for ids, mask in batches(packed, batch_size=8): ...
@@ -55,11 +56,11 @@ from .stream import ExampleStream, Shard
 from .vision import EncodedVision, batch_images, encode_vision, vision_batches
 
 __all__ = [
-    "HELDOUT", "TRAIN", "CorpusIndex", "EditExample", "Encoded", "ExampleStream", "FileEntry",
-    "FimExample", "Shard", "code_corpus", "commit_stream", "chart_stream", "edit_stream",
-    "fim_stream", "is_heldout",
-    "PackedStream", "ParallelLoader", "batches", "encoded", "mockup_stream", "render_stream",
-    "text_stream", "EncodedVision", "batch_images", "vision_batches",
+    "HELDOUT", "TRAIN", "CorpusIndex", "EditExample", "Encoded", "EncodedVision", "ExampleStream",
+    "FileEntry", "FimExample", "PackedStream", "ParallelLoader", "Shard", "batch_images",
+    "batches", "chart_stream", "code_corpus", "commit_stream", "edit_stream", "encoded",
+    "fim_stream", "is_heldout", "mixed_stream", "mockup_stream", "render_stream", "text_stream",
+    "vision_batches",
 ]
 
 
@@ -72,9 +73,11 @@ def code_corpus(
     heldout_fraction: float = DEFAULT_HELDOUT_FRACTION,
     salt: str = DEFAULT_SALT,
     near_dedup: bool = True,
+    workers: int = 2,
 ) -> CorpusIndex:
     """Index code from the standard library, installed packages, folders and git repositories
-    (their tracked files), deduplicated, with the held-out split by path hash."""
+    (their tracked files), deduplicated, with the held-out split by path hash; `workers`
+    processes read and fingerprint the files."""
     sources: list[Source] = []
     if stdlib:
         sources.append(stdlib_source(extensions))
@@ -82,7 +85,7 @@ def code_corpus(
         sources.append(site_packages_source(extensions))
     sources += [folder_source(Path(f).expanduser(), extensions=extensions) for f in folders]
     sources += [git_source(Path(r).expanduser(), extensions) for r in repos]
-    return build_index(sources, heldout_fraction, salt, near_dedup)
+    return build_index(sources, heldout_fraction, salt, near_dedup, workers=workers)
 
 
 # ------------------------------------------------------------------------------ makers
@@ -137,6 +140,19 @@ class RenderMaker:
         shots = (render.render_example(entry.relpath, text, rng, self.split, self.max_side)
                  for _ in range(self.per_file))
         return [s for s in shots if s is not None]
+
+
+@dataclass(frozen=True)
+class MixMaker:
+    """Picks one of several makers for each item, by weight, with the item's own rng: a mix
+    of tasks in one stream, so it shards, resumes and parallelises like any other."""
+
+    makers: tuple[tuple[float, object], ...]
+
+    def __call__(self, item, rng: random.Random) -> list:
+        weights = [w for w, _ in self.makers]
+        maker = rng.choices([m for _, m in self.makers], weights=weights)[0]
+        return list(maker(item, rng))  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -223,11 +239,12 @@ def commit_stream(
     repo: str | Path, split: str = TRAIN, seed: int = 0, shard: Shard | None = None,
     epochs: int | None = 1, max_commits: int | None = None,
     heldout_fraction: float = DEFAULT_HELDOUT_FRACTION, salt: str = DEFAULT_SALT,
+    context_lines: int | None = 200,
 ) -> ExampleStream:
     """A repository's real commits as edit examples; a change to a held-out path belongs to
     the held-out split, like the file itself."""
     examples = [
-        e for e in commit_examples(repo, max_commits)
+        e for e in commit_examples(repo, max_commits, context_lines=context_lines)
         if (is_heldout(e.path, heldout_fraction, salt)) == (split == HELDOUT)
     ]
     if not examples:
@@ -242,6 +259,26 @@ def render_stream(
     """Code screenshots of the split's files, in the split's fonts and sizes."""
     return ExampleStream(_entries(index, split), RenderMaker(split, per_file, max_side), seed,
                          shard, epochs)
+
+
+MIXABLE = ("text", "fim", "edit", "render")
+
+
+def mixed_stream(
+    index: CorpusIndex, weights: Mapping[str, float], split: str = TRAIN, seed: int = 0,
+    shard: Shard | None = None, epochs: int | None = 1,
+) -> ExampleStream:
+    """Each file (per epoch) becomes the examples of one task drawn by `weights`, e.g.
+    {"text": 0.4, "edit": 0.4, "fim": 0.2}: a curriculum's mix as one resumable stream."""
+    unknown = sorted(set(weights) - set(MIXABLE))
+    if unknown or not weights or any(w < 0 for w in weights.values()) \
+            or sum(weights.values()) <= 0:
+        raise ValueError(f"weights must be non-negative, not all zero, over {MIXABLE}; "
+                         f"got {dict(weights)}")
+    makers = {"text": CodeText(16_000), "fim": FimMaker(), "edit": EditMaker(),
+              "render": RenderMaker(split)}
+    mix = MixMaker(tuple((float(w), makers[k]) for k, w in sorted(weights.items()) if w > 0))
+    return ExampleStream(_entries(index, split), mix, seed, shard, epochs)
 
 
 def chart_stream(count: int, seed: int = 0, shard: Shard | None = None,

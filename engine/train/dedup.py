@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -67,6 +68,13 @@ class MinHasher:
         return values.min(axis=0).astype(np.uint32)
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    exact: str
+    normalised: str
+    signature: np.ndarray | None  # MinHash, when near-duplicates are looked for
+
+
 class Deduplicator:
     """Remembers what it has seen; `check_and_add(text)` says why a text is a duplicate
     (`exact`, `normalised`, `near`) or returns None and remembers it.
@@ -102,28 +110,36 @@ class Deduplicator:
     def __len__(self) -> int:
         return len(self._exact)
 
-    def check(self, text: str) -> str | None:
-        return self._check(text)[0]
-
-    def check_and_add(self, text: str) -> str | None:
-        reason, keys = self._check(text)
-        if reason is None:
-            self._add(keys)
-        return reason
-
-    def _check(self, text: str) -> tuple[str | None, tuple]:
-        exact, norm = exact_hash(text), normalised_hash(text)
-        if exact in self._exact:
-            return EXACT, ()
-        if norm in self._normalised:
-            return NORMALISED, ()
+    def fingerprint(self, text: str) -> Fingerprint:
+        """Everything `check` needs to know of a text; computing it is the costly part, so
+        it can be done elsewhere (in worker processes) and checked here in order."""
         signature = None
         if self.near:
             signature = self._hasher.signature(shingles(text, self.shingle_size))
-            for index in self._candidates(signature):
-                if np.mean(self._signatures[index] == signature) >= self.threshold:
-                    return NEAR, ()
-        return None, (exact, norm, signature)
+        return Fingerprint(exact_hash(text), normalised_hash(text), signature)
+
+    def check(self, text: str) -> str | None:
+        return self.check_fingerprint(self.fingerprint(text))
+
+    def check_and_add(self, text: str) -> str | None:
+        return self.check_and_add_fingerprint(self.fingerprint(text))
+
+    def check_fingerprint(self, fp: Fingerprint) -> str | None:
+        if fp.exact in self._exact:
+            return EXACT
+        if fp.normalised in self._normalised:
+            return NORMALISED
+        if self.near and fp.signature is not None:
+            for index in self._candidates(fp.signature):
+                if np.mean(self._signatures[index] == fp.signature) >= self.threshold:
+                    return NEAR
+        return None
+
+    def check_and_add_fingerprint(self, fp: Fingerprint) -> str | None:
+        reason = self.check_fingerprint(fp)
+        if reason is None:
+            self._add(fp)
+        return reason
 
     def _band_keys(self, signature: np.ndarray) -> list[tuple[int, bytes]]:
         return [
@@ -136,12 +152,11 @@ class Deduplicator:
             found.update(self._buckets.get(key, ()))
         return sorted(found)
 
-    def _add(self, keys: tuple) -> None:
-        exact, norm, signature = keys
-        self._exact.add(exact)
-        self._normalised.add(norm)
-        if signature is not None:
+    def _add(self, fp: Fingerprint) -> None:
+        self._exact.add(fp.exact)
+        self._normalised.add(fp.normalised)
+        if fp.signature is not None:
             index = len(self._signatures)
-            self._signatures.append(signature)
-            for key in self._band_keys(signature):
+            self._signatures.append(fp.signature)
+            for key in self._band_keys(fp.signature):
                 self._buckets.setdefault(key, []).append(index)

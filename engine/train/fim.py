@@ -13,6 +13,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .edit_example import split_lines
 from .edits import Prompt
 
 FIM_MARKERS: Mapping[str, str] = {
@@ -38,7 +39,7 @@ def fim_split(
     path: str, text: str, rng: random.Random, max_middle_lines: int = 12
 ) -> FimExample | None:
     """A random cut of `text` with a middle that is not blank; None for a text too short."""
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     content = [i for i, line in enumerate(lines) if line.strip()]
     if len(content) < 3:
         return None

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .edits import COMMIT, EditExample, example_from_texts
+from .edit_example import COMMIT, EditExample, example_from_texts, split_lines
 
 _RECORD = "\x1e"  # starts each commit in the formatted log
 _FIELD = "\x1f"  # separates the header fields
@@ -151,11 +151,17 @@ def _join(lines: list[str], final_newline: bool) -> str:
 
 
 def commit_examples(
-    repo: str | Path, max_commits: int | None = None, max_region_lines: int = 80, **kwargs
+    repo: str | Path,
+    max_commits: int | None = None,
+    max_region_lines: int = 80,
+    context_lines: int | None = 200,
+    **kwargs,
 ) -> Iterator[EditExample]:
     """Commits as edit examples: the commit message is the instruction, the changed lines the
     region. Deletions of whole files, and changes spanning more than `max_region_lines`, are
-    left out: neither is an edit a model should learn to write from a message."""
+    left out: neither is an edit a model should learn to write from a message. Prefix and
+    suffix keep at most `context_lines` lines (None: the whole file), so a long history
+    held in memory costs about its changes, not its files."""
     for change in commits(repo, max_commits, **kwargs):
         if not change.after or change.before == change.after:
             continue
@@ -163,6 +169,11 @@ def commit_examples(
             COMMIT, change.path, change.message, change.before, change.after,
             meta={"commit": change.commit},
         )
-        if example.region_before.count("\n") <= max_region_lines \
-                and example.region_after.count("\n") <= max_region_lines:
-            yield example
+        if example.region_before.count("\n") > max_region_lines \
+                or example.region_after.count("\n") > max_region_lines:
+            continue
+        if context_lines is not None:
+            head = split_lines(example.prefix)[-context_lines:] if context_lines else []
+            tail = split_lines(example.suffix)[:context_lines]
+            example = replace(example, prefix="".join(head), suffix="".join(tail))
+        yield example

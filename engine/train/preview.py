@@ -41,7 +41,7 @@ def preview(
     streams = {
         "edit": lambda: data.edit_stream(index, split, seed),
         "fim": lambda: data.fim_stream(index, split, seed),
-        "commit": lambda: data.commit_stream(repo, split, seed),
+        "commit": lambda: data.commit_stream(repo, split, seed, max_commits=50 * count),
         "render": lambda: data.render_stream(index, split, seed),
         "chart": lambda: data.chart_stream(count, seed),
         "mockup": lambda: data.mockup_stream(count, seed),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 import keyword
+from collections.abc import Sequence
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
@@ -63,6 +64,23 @@ def function_spanning(tree: ast.AST, start: int, end: int) -> FunctionNode | Non
 def first_line(node: FunctionNode) -> int:
     """1-based first line of a function, its decorators included."""
     return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+
+
+def docstring_stmt(fn: FunctionNode) -> ast.Expr | None:
+    """The statement holding the function's docstring, if it has one."""
+    first = fn.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+            and isinstance(first.value.value, str):
+        return first
+    return None
+
+
+def rename_names(nodes: Sequence[ast.AST], old: str, new: str) -> None:
+    """Rename every `Name` node `old` under `nodes` to `new`, in place."""
+    for node in nodes:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and sub.id == old:
+                sub.id = new
 
 
 def is_valid_identifier(name: str) -> bool:

@@ -7,7 +7,8 @@ padded to multiples of 8 (the vision stem's patch grid). Held-out evaluation ren
 and sizes training never uses: `sample_style(rng, split="heldout")`.
 
 Only printable ASCII windows are rendered (tabs expanded), so every character of the target is
-a glyph every font has: a missing-glyph box would teach the model to read boxes.
+a glyph every font has: a missing-glyph box would teach the model to read boxes. Line numbers,
+when drawn, are the editor's gutter: they are not part of the target.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def test_index_heldout_and_previews(tmp_path: Path) -> None:
     index_file = tmp_path / "index.json"
     runner = CliRunner()
     result = runner.invoke(main, ["data", "index", "--no-stdlib", "--folder", str(code),
-                                  "--heldout", "0.3", "--out", str(index_file)])
+                                  "--heldout", "0.3", "--workers", "0", "--out", str(index_file)])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output)
     assert stats["train_files"] + stats["heldout_files"] == 5

@@ -125,7 +125,8 @@ def test_corpus_from_stdlib_folder_and_git_repo(tmp_path: Path, folder: Path) ->
     subprocess.run([*git, "add", "tracked.py"], check=True)
     subprocess.run([*git, "commit", "-qm", "add"], check=True)
     assert git_source(repo).relpaths == ("tracked.py",)
-    index = code_corpus(folders=[folder], repos=[repo], stdlib=True, near_dedup=False)
+    index = code_corpus(folders=[folder], repos=[repo], stdlib=True, near_dedup=False,
+                        workers=0)
     sources = {e.source for e in index.entries}
     assert sources == {"stdlib", "proj", "repo"}
     assert index.stats()["train_files"] > 500
@@ -135,3 +136,18 @@ def test_corpus_from_stdlib_folder_and_git_repo(tmp_path: Path, folder: Path) ->
         git_source(folder)
     with pytest.raises(ValueError, match="does not exist"):
         folder_source(tmp_path / "missing")
+
+
+def test_a_file_changed_since_indexing_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text((STDLIB / "bisect.py").read_text())
+    entry = build_index([folder_source(tmp_path)], heldout_fraction=0.0).entries[0]
+    assert entry.read() == (STDLIB / "bisect.py").read_text()
+    (tmp_path / "a.py").write_text("def changed():\n    return 'not what was indexed'\n")
+    with pytest.raises(ValueError, match="changed since it was indexed"):
+        entry.read()
+
+
+def test_index_is_the_same_with_worker_processes(folder: Path) -> None:
+    serial = build_index([folder_source(folder)], heldout_fraction=0.3)
+    parallel = build_index([folder_source(folder)], heldout_fraction=0.3, workers=2)
+    assert parallel == serial

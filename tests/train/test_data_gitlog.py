@@ -88,3 +88,24 @@ def test_commit_stream_respects_the_heldout_split(repo: Path) -> None:
 def test_not_a_repository(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a git repository"):
         list(commits(tmp_path))
+
+
+def test_commit_examples_keep_limited_context(tmp_path: Path) -> None:
+    root = tmp_path / "long"
+    root.mkdir()
+    _git(root, "init", "-q")
+    lines = [f"VALUE_{i} = {i}\n" for i in range(500)]
+    (root / "consts.py").write_text("".join(lines))
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "Constants")
+    lines[250] = "VALUE_250 = -1\n"
+    (root / "consts.py").write_text("".join(lines))
+    _git(root, "commit", "-qam", "Negate 250")
+    example = next(e for e in commit_examples(root, context_lines=10)
+                   if e.instruction == "Negate 250")
+    assert example.region_before == "VALUE_250 = 250\n"
+    assert example.region_after == "VALUE_250 = -1\n"
+    assert example.prefix == "".join(lines[240:250]) and example.suffix == "".join(lines[251:261])
+    whole = next(e for e in commit_examples(root, context_lines=None)
+                 if e.instruction == "Negate 250")
+    assert whole.after == "".join(lines)

@@ -18,12 +18,13 @@ from engine.train.data import (
     edit_stream,
     encoded,
     fim_stream,
+    mixed_stream,
     mockup_stream,
     render_stream,
     text_stream,
 )
 from engine.train.edits import EditExample, to_prompt
-from engine.train.fim import to_fim_prompt
+from engine.train.fim import FimExample, to_fim_prompt
 from engine.train.packing import encode_edit, encode_fim
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -178,3 +179,38 @@ def test_fim_examples_cut_the_file_and_train_on_the_middle(index) -> None:
             == example.middle.encode() + b"\0"
     inline = [e for e in examples if e.prefix and not e.prefix.endswith("\n")]
     assert inline, "no cursor-inside-a-line cuts"
+
+
+def test_mixed_stream_draws_tasks_by_weight(index) -> None:
+    mixed = list(mixed_stream(index, {"text": 1.0, "fim": 1.0}, seed=3, epochs=4))
+    kinds = {type(e).__name__ for e in mixed}
+    assert kinds == {"str", "FimExample"}
+    fims = sum(isinstance(e, FimExample) for e in mixed)
+    assert 0.25 < fims / len(mixed) < 0.75
+    only_edits = list(mixed_stream(index, {"edit": 1.0, "text": 0.0}, seed=3))
+    assert only_edits and all(isinstance(e, EditExample) for e in only_edits)
+    with pytest.raises(ValueError, match="weights"):
+        mixed_stream(index, {"poetry": 1.0})
+
+
+def test_training_checkpoint_resumes_the_batches(index) -> None:
+    """The trainer's path: a 2-worker loader, packing, batches; a checkpoint after two batches
+    resumes to exactly the batches a run without interruption gets."""
+
+    def pipeline():
+        mix = mixed_stream(index, {"text": 1.0, "edit": 1.0, "fim": 1.0}, seed=9)
+        loader = ParallelLoader(encoded(mix, ByteTokenizer(), eos_id=0), num_workers=2)
+        return PackedStream(loader, seq_len=512)
+
+    packed = pipeline()
+    run = batches(packed, batch_size=2)
+    head = [next(run) for _ in range(2)]
+    checkpoint = packed.state_dict()
+    rest = [next(run) for _ in range(3)]
+    run.close()
+    resumed = pipeline()
+    resumed.load_state_dict(checkpoint)
+    again = list(itertools.islice(batches(resumed, batch_size=2), 3))
+    for (ids, mask), (ids2, mask2) in zip(rest, again, strict=True):
+        assert np.array_equal(ids, ids2) and np.array_equal(mask, mask2)
+    assert not np.array_equal(head[0][0], rest[0][0])
