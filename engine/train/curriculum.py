@@ -4,12 +4,16 @@ DESIGN decision 5: the LM loss is never switched off while the generating weight
 encoder, AR head, LM head) train; stage 1 ("JEPA pre-training") trains only the new modules
 (vision, fusion, JEPA) with the language path frozen, so it cannot collapse the text output.
 
-| stage | name          | trains                                              | loss weights      |
-|-------|---------------|-----------------------------------------------------|-------------------|
-| 1     | jepa-pretrain | vision, fusion, jepa                                | config (0.3/0.7)  |
-| 2     | lm-finetune   | language, ar_head, lm_head                          | LM only (0/1)     |
-| 3     | joint         | vision, language, fusion, jepa, ar_head, lm_head    | config (0.3/0.7)  |
-| 4     | instruct      | vision, language, fusion, jepa, ar_head, lm_head    | config (0.3/0.7)  |
+| stage | name          | trains                     | loss weights | code data mix               |
+|-------|---------------|----------------------------|--------------|-----------------------------|
+| 1     | jepa-pretrain | vision, fusion, jepa       | config       | text                        |
+| 2     | lm-finetune   | language, ar_head, lm_head | LM only      | text 0.7, fim 0.3           |
+| 3     | joint         | all six                    | config       | text 0.4, fim 0.2, edit 0.4 |
+| 4     | instruct      | all six                    | config       | edit 0.8, fim 0.2           |
+
+(config: the config's weights, 0.3 JEPA + 0.7 LM; LM only: 0 JEPA + 1 LM.)
+
+(all six: vision, language, fusion, jepa, ar_head, lm_head.)
 
 Stage 1 still computes the LM loss: its gradient reaches fusion (the gated branches) through
 the frozen AR head, which is how the vision path learns to help the text. Stage 2 turns JEPA
@@ -34,16 +38,21 @@ class Stage:
     trains: tuple[str, ...]  # top-level modules of VLJEPA whose parameters take gradients
     jepa_weight: float | None  # None: the config's weight
     lm_weight: float | None
+    data_mix: tuple[tuple[str, float], ...]  # task weights for engine.train.data.mixed_stream
     description: str
 
 
 STAGES: dict[int, Stage] = {
     1: Stage(1, "jepa-pretrain", ("vision", "fusion", "jepa"), None, None,
+             (("text", 1.0),),
              "JEPA pre-training of the new modules, language path frozen"),
     2: Stage(2, "lm-finetune", ("language", "ar_head", "lm_head"), 0.0, 1.0,
+             (("text", 0.7), ("fim", 0.3)),
              "LM fine-tuning of the language path"),
-    3: Stage(3, "joint", COMPONENTS, None, None, "joint training of every module"),
-    4: Stage(4, "instruct", COMPONENTS, None, None, "instruction fine-tuning on code edits"),
+    3: Stage(3, "joint", COMPONENTS, None, None, (("text", 0.4), ("fim", 0.2), ("edit", 0.4)),
+             "joint training of every module"),
+    4: Stage(4, "instruct", COMPONENTS, None, None, (("edit", 0.8), ("fim", 0.2)),
+             "instruction fine-tuning on code edits"),
 }
 
 

@@ -125,34 +125,22 @@ def _add_architecture_keys(writer: gguf.GGUFWriter, cfg: ModelConfig) -> None:
     writer.add_vocab_size(lc.vocab_size)
 
 
-def tokenizer_metadata_source(path: str | Path, vocab_size: int) -> Any:
-    """A CodeTokenizer for the vocabulary of the llama GGUF at `path`, grown by Cromwell's
-    special and FIM tokens when the model's vocabulary is that much larger (cromwell-smol)."""
-    from engine.tokenizer import extend_with_cromwell_tokens, from_gguf
-
-    tok = from_gguf(path)
-    if tok.vocab_size < vocab_size:
-        extend_with_cromwell_tokens(tok)
-    if tok.vocab_size != vocab_size:
-        raise ExportError(f"the tokenizer of {path} has {tok.vocab_size} tokens, the model "
-                          f"{vocab_size}")
-    return tok
-
-
-def _add_tokenizer(writer: gguf.GGUFWriter, source: str | Path, vocab_size: int) -> None:
+def _add_tokenizer(writer: gguf.GGUFWriter, spec: str, vocab_size: int) -> None:
     from engine.tokenizers.gguf_export import add_vocab_to_writer
+    from engine.train.tokenizer_choice import load_tokenizer
 
-    tok = tokenizer_metadata_source(source, vocab_size)
-    reader = gguf.GGUFReader(source)
-    field = reader.fields.get("tokenizer.ggml.pre")
-    pre = bytes(field.parts[field.data[0]]).decode() if field is not None else "default"
+    try:
+        tok, pre = load_tokenizer(spec, vocab_size)
+    except ValueError as err:
+        raise ExportError(str(err)) from None
     add_vocab_to_writer(writer, tok, pre)
 
 
 def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
-                 trained_parts: list[str] | None = None, tokenizer_gguf: str | Path | None = None,
+                 trained_parts: list[str] | None = None, tokenizer: str | None = None,
                  extra: dict[str, Any] | None = None) -> Path:
-    """Write `model` to `out` as a `cromwell` GGUF in format `fmt`; returns `out`."""
+    """Write `model` to `out` as a `cromwell` GGUF in format `fmt`; returns `out`. `tokenizer`
+    is a spec of engine/train/tokenizer_choice.py ("cromwell-bpe" or a GGUF path)."""
     check_format(fmt)
     cfg = model.cfg
     out = Path(out)
@@ -166,8 +154,8 @@ def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
     writer.add_array(f"{ARCH}.trained_parts", list(trained_parts or []) or ["none"])
     for key, value in (extra or {}).items():
         _add_value(writer, key, value)
-    if tokenizer_gguf is not None:
-        _add_tokenizer(writer, tokenizer_gguf, cfg.language.vocab_size)
+    if tokenizer is not None:
+        _add_tokenizer(writer, tokenizer, cfg.language.vocab_size)
     for name, w in gguf_tensors(model):
         qtype = tensor_type(name, w.shape, fmt)
         data = gguf.quants.quantize(w, qtype)
@@ -224,4 +212,4 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
     torch.manual_seed(seed)
     model = VLJEPA(cfg, ema_target=False)
     load_llama_gguf(model, source_gguf)
-    return export_model(model, Path(out_path), fmt, SMOL_TRAINED_PARTS, source_gguf)
+    return export_model(model, Path(out_path), fmt, SMOL_TRAINED_PARTS, str(source_gguf))

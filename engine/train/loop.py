@@ -71,8 +71,12 @@ class TrainSettings:
     grad_checkpointing: bool = False
     init_from: Path | None = None  # checkpoint to start from (default: previous stage's last)
     init_gguf: Path | None = None  # llama GGUF for the language path (cromwell-smol)
+    data: str = "auto"  # auto | code | synthetic (auto: code when a tokenizer fits the model)
+    data_folders: str = ""  # code data: comma-separated folders of code, beside the stdlib
+    data_stdlib: bool = True  # code data: index the Python standard library
+    data_workers: int = 2  # code data: worker processes per rank (0: in-process)
     image_size: int = 0  # synthetic batches: image side (0: text only)
-    tokenizer: str | None = None  # recorded for export: a GGUF path whose vocabulary to use
+    tokenizer: str = "auto"  # cromwell-bpe | a GGUF path | auto (see tokenizer_choice.py)
     threads: int = 0  # CPU threads per process (0: torch's default, every core)
     progress: bool = True
 
@@ -136,11 +140,19 @@ def _initial_weights(model: VLJEPA, s: TrainSettings) -> tuple[str, list[str]]:
     return "init", []
 
 
-def default_batches(s: TrainSettings, cfg: ModelConfig, info: DistInfo) -> Iterable[Any]:
-    from engine.train.smoke_batches import SyntheticBatches
+def default_batches(s: TrainSettings, cfg: ModelConfig, stage: Stage, info: DistInfo,
+                    tokenizer: str | None) -> tuple[str, Iterable[Any]]:
+    """-> (data kind, batches): code from the data pipeline, or synthetic smoke batches."""
+    from engine.train import sources
 
-    return SyntheticBatches(cfg.language.vocab_size, s.batch_size, s.seq_len, s.seed,
-                            info.rank, s.image_size)
+    kind = sources.choose_data(s.data, tokenizer)
+    if kind == "synthetic":
+        return kind, sources.synthetic_batches(cfg, s.batch_size, s.seq_len, s.seed, info,
+                                               s.image_size)
+    assert tokenizer is not None
+    folders = [Path(f) for f in s.data_folders.split(",") if f.strip()]
+    return kind, sources.code_batches(stage, cfg, tokenizer, folders, s.data_stdlib,
+                                      s.batch_size, s.seq_len, s.seed, info, s.data_workers)
 
 
 @dataclass
@@ -186,7 +198,13 @@ def train(s: TrainSettings, batches: Iterable[Any] | None = None) -> dict[str, A
     optimizer = make_optimizer(wrapped, s)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda i: lr_factor(i, s.warmup_steps, s.steps, s.min_lr_ratio))
-    data = batches if batches is not None else default_batches(s, cfg, info)
+    from engine.train.tokenizer_choice import resolve_tokenizer_spec
+
+    tokenizer = resolve_tokenizer_spec(s.tokenizer, cfg)
+    if batches is not None:
+        kind, data = "given", batches
+    else:
+        kind, data = default_batches(s, cfg, stage, info, tokenizer)
 
     start = 0
     if resume:
@@ -201,7 +219,7 @@ def train(s: TrainSettings, batches: Iterable[Any] | None = None) -> dict[str, A
         "config": str(config_path), "config_yaml": config_path.read_text(),
         "trained_parts": sorted(set(trained) | set(stage.trains)),
         "trainable_params": len(trainable), "started_from": started_from,
-        "parallel": mode, "world_size": info.world_size, "tokenizer": s.tokenizer,
+        "parallel": mode, "world_size": info.world_size, "tokenizer": tokenizer, "data": kind,
         "settings": {k: str(v) if isinstance(v, Path) else v
                      for k, v in dataclasses.asdict(s).items()},
     }
