@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import typing
 from pathlib import Path
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # bad settings, config or checkpoint: a message, no traceback
         print(f"cromwell train: error: {err}", file=sys.stderr)
         return 2
-    if summary.get("checkpoint") or summary.get("replicas_agree") is not None:
+    if os.environ.get("RANK", "0") == "0":  # one summary, not one per process
         print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, Path)}))
     return 0
 
