@@ -80,3 +80,22 @@ def test_bad_settings_fail_with_a_clear_message(tmp_path, change, message):
         for key, value in change.items():
             setattr(settings, key, value)
         train(settings)
+
+
+def test_cli_trains_plots_and_reports_bad_settings(tmp_path):
+    from click.testing import CliRunner
+
+    from cromwell_lsp.cli import main
+
+    args = ["train", "--config", "cromwell-tiny", "--out-dir", str(tmp_path), "--steps", "2",
+            "--batch-size", "2", "--seq-len", "16", "--threads", "1", "--no-progress"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "stage3" / "step-00000002" / "model.safetensors").is_file()
+
+    result = CliRunner().invoke(main, ["train", "plot", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    result = CliRunner().invoke(main, [*args, "--stage", "9"])
+    assert result.exit_code == 2 and "stage must be one of 1, 2, 3, 4" in result.output
