@@ -4,14 +4,15 @@ DESIGN decision 5: the LM loss is never switched off while the generating weight
 encoder, AR head, LM head) train; stage 1 ("JEPA pre-training") trains only the new modules
 (vision, fusion, JEPA) with the language path frozen, so it cannot collapse the text output.
 
-| stage | name          | trains                     | loss weights | code data mix               |
-|-------|---------------|----------------------------|--------------|-----------------------------|
-| 1     | jepa-pretrain | vision, fusion, jepa       | config       | text                        |
-| 2     | lm-finetune   | language, ar_head, lm_head | LM only      | text 0.7, fim 0.3           |
-| 3     | joint         | all six                    | config       | text 0.4, fim 0.2, edit 0.4 |
-| 4     | instruct      | all six                    | config       | edit 0.8, fim 0.2           |
+| stage | name          | trains                     | loss    | code data mix            | shots  |
+|-------|---------------|----------------------------|---------|--------------------------|--------|
+| 1     | jepa-pretrain | vision, fusion, jepa       | config  | text                     | 1 in 2 |
+| 2     | lm-finetune   | language, ar_head, lm_head | LM only | text .7, fim .3          | none   |
+| 3     | joint         | all six                    | config  | text .4, fim .2, edit .4 | 1 in 4 |
+| 4     | instruct      | all six                    | config  | edit .8, fim .2          | 1 in 4 |
 
-(config: the config's weights, 0.3 JEPA + 0.7 LM; LM only: 0 JEPA + 1 LM.)
+(config: the config's weights, 0.3 JEPA + 0.7 LM; LM only: 0 JEPA + 1 LM; shots: batches of
+rendered code screenshots among the text batches.)
 
 (all six: vision, language, fusion, jepa, ar_head, lm_head.)
 
@@ -39,19 +40,21 @@ class Stage:
     jepa_weight: float | None  # None: the config's weight
     lm_weight: float | None
     data_mix: tuple[tuple[str, float], ...]  # task weights for engine.train.data.mixed_stream
+    vision_every: int  # every n-th batch is code screenshots (0: none)
     description: str
 
 
 STAGES: dict[int, Stage] = {
     1: Stage(1, "jepa-pretrain", ("vision", "fusion", "jepa"), None, None,
-             (("text", 1.0),),
+             (("text", 1.0),), 2,
              "JEPA pre-training of the new modules, language path frozen"),
     2: Stage(2, "lm-finetune", ("language", "ar_head", "lm_head"), 0.0, 1.0,
-             (("text", 0.7), ("fim", 0.3)),
+             (("text", 0.7), ("fim", 0.3)), 0,
              "LM fine-tuning of the language path"),
-    3: Stage(3, "joint", COMPONENTS, None, None, (("text", 0.4), ("fim", 0.2), ("edit", 0.4)),
+    3: Stage(3, "joint", COMPONENTS, None, None,
+             (("text", 0.4), ("fim", 0.2), ("edit", 0.4)), 4,
              "joint training of every module"),
-    4: Stage(4, "instruct", COMPONENTS, None, None, (("edit", 0.8), ("fim", 0.2)),
+    4: Stage(4, "instruct", COMPONENTS, None, None, (("edit", 0.8), ("fim", 0.2)), 4,
              "instruction fine-tuning on code edits"),
 }
 

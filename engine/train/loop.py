@@ -76,6 +76,7 @@ class TrainSettings:
     data_stdlib: bool = True  # code data: index the Python standard library
     data_workers: int = 2  # code data: worker processes per rank (0: in-process)
     image_size: int = 0  # synthetic batches: image side (0: text only)
+    max_image_side: int = 512  # code data: screenshots are rendered at most this large
     tokenizer: str = "auto"  # cromwell-bpe | a GGUF path | auto (see tokenizer_choice.py)
     threads: int = 0  # CPU threads per process (0: torch's default, every core)
     progress: bool = True
@@ -152,7 +153,8 @@ def default_batches(s: TrainSettings, cfg: ModelConfig, stage: Stage, info: Dist
     assert tokenizer is not None
     folders = [Path(f) for f in s.data_folders.split(",") if f.strip()]
     return kind, sources.code_batches(stage, cfg, tokenizer, folders, s.data_stdlib,
-                                      s.batch_size, s.seq_len, s.seed, info, s.data_workers)
+                                      s.batch_size, s.seq_len, s.seed, info, s.data_workers,
+                                      s.max_image_side)
 
 
 @dataclass

@@ -1,12 +1,13 @@
-"""The loop on the real data pipeline: code from a folder, Cromwell's BPE, a tiny model with
-that vocabulary; the data position is part of the checkpoint, so a resumed run reads on
-exactly where it stopped."""
+"""The loop on the real data pipeline: code from a folder (text, FIM and edit examples, and
+screenshots of it), Cromwell's BPE, a tiny model with that vocabulary; the data position is
+part of the checkpoint, so a resumed run reads on exactly where it stopped."""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
+import torch
 import yaml
 
 from engine.config import resolve_config_path
@@ -72,7 +73,8 @@ def _settings(out: Path, code: Path, cfg: Path, until: int) -> TrainSettings:
     return TrainSettings(config=str(cfg), stage=3, out_dir=out, steps=20, until=until,
                          batch_size=2, seq_len=32, save_every=2, lr=1e-3, warmup_steps=0,
                          data="code", tokenizer="cromwell-bpe", data_folders=str(code),
-                         data_stdlib=False, data_workers=0, threads=1, progress=False)
+                         data_stdlib=False, data_workers=0, max_image_side=256, threads=1,
+                         progress=False)
 
 
 def test_code_data_trains_and_resumes_at_its_position(tmp_path):
@@ -87,3 +89,6 @@ def test_code_data_trains_and_resumes_at_its_position(tmp_path):
     assert [r["step"] for r in a] == [1, 2, 3, 4]
     assert [r["loss"] for r in a] == [r["loss"] for r in b]
     assert straight["loss"] == summary["loss"]
+    # Stage 3 reads a batch of code screenshots every 4th batch: step 4's was one.
+    state = torch.load(Path(summary["checkpoint"]) / "rank-0.pt", weights_only=False)["data"]
+    assert state["count"] == 4 and state["vision"]["offset"] >= 1
