@@ -92,3 +92,14 @@ def test_code_data_trains_and_resumes_at_its_position(tmp_path):
     # Stage 3 reads a batch of code screenshots every 4th batch: step 4's was one.
     state = torch.load(Path(summary["checkpoint"]) / "rank-0.pt", weights_only=False)["data"]
     assert state["count"] == 4 and state["vision"]["offset"] >= 1
+
+    # The exported file carries the vocabulary the model was trained with.
+    import gguf
+
+    from engine.tokenizers.pretokenizers import CROMWELL_PRE
+    from engine.train.export import export_checkpoint
+
+    reader = gguf.GGUFReader(export_checkpoint(Path(summary["checkpoint"]),
+                                               tmp_path / "bpe.gguf", "F16"))
+    assert len(reader.fields["tokenizer.ggml.tokens"].contents()) == 50_000
+    assert reader.fields["tokenizer.ggml.pre"].contents() == CROMWELL_PRE
