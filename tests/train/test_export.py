@@ -131,3 +131,16 @@ def test_tied_lm_head_is_written_once_as_token_embd(tmp_path):
         torch.from_numpy(np.array(_read_back(reader, 2, {"language": (4, 2), "ar_head": (4, 2)})[
             "language.embed.weight"])),
         model.language.embed.weight.detach())
+
+
+def test_metadata_config_reader_needs_no_torch():
+    """The runtime reads the config back with engine.gguf_config, and must not load torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, engine.gguf_config as g, engine.config as c; "
+            "m = g.config_to_metadata(c.load_config('cromwell-smol').model); "
+            "assert g.config_from_metadata(m).name == 'Cromwell-VL-JEPA-smol'; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
