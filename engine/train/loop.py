@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Iterable, Iterator
@@ -37,11 +38,13 @@ from engine.train.distributed import (
     gather_objects,
     init_distributed,
     param_digest,
+    shutdown,
     unwrap,
     wrap_model,
 )
 from engine.train.metrics import METRICS_FILE, MetricsLog, ProgressBar
 from engine.train.objective import batch_losses, batch_to, count_tokens, ema_momentum_at
+from engine.train.tokenizer_choice import resolve_tokenizer_spec
 
 PRECISIONS = ("auto", "fp32", "bf16")
 REPLICAS_FILE = "replicas.json"
@@ -181,16 +184,28 @@ def train(s: TrainSettings, batches: Iterable[Any] | None = None) -> dict[str, A
         # would oversubscribe the CPU.
         torch.set_num_threads(s.threads)
     info = init_distributed(s.device)
+    try:
+        run, start, resumed = _build(s, info, batches)
+        return _loop(run, stage_dir(s.out_dir, s.stage), start, resumed)
+    finally:
+        shutdown()
+
+
+def _build(s: TrainSettings, info: DistInfo, batches: Iterable[Any] | None
+           ) -> tuple[_Run, int, bool]:
+    """Model (initial, previous stage's or resumed weights), optimiser, schedule and data
+    for stage `s.stage` -> (run, steps already done, whether resumed)."""
     cfg = load_config(s.config).model
     stage = get_stage(s.stage)
-    run_dir = stage_dir(s.out_dir, s.stage)
-    resume = ckpt_io.latest_checkpoint(run_dir)
+    resume = ckpt_io.latest_checkpoint(stage_dir(s.out_dir, s.stage))
 
     torch.manual_seed(s.seed)  # the same initial weights on every rank
     model = VLJEPA(cfg)
-    started_from, trained = ("resume", []) if resume else _initial_weights(model, s)
     if resume:
-        trained = list(ckpt_io.read_trainer(resume).get("trained_parts", []))
+        previous = ckpt_io.read_trainer(resume)
+        started_from, trained = previous["started_from"], previous["trained_parts"]
+    else:
+        started_from, trained = _initial_weights(model, s)
     trainable = apply_stage(model, stage)
     if s.grad_checkpointing:
         enable_gradient_checkpointing(model)
@@ -200,8 +215,6 @@ def train(s: TrainSettings, batches: Iterable[Any] | None = None) -> dict[str, A
     optimizer = make_optimizer(wrapped, s)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda i: lr_factor(i, s.warmup_steps, s.steps, s.min_lr_ratio))
-    from engine.train.tokenizer_choice import resolve_tokenizer_spec
-
     tokenizer = resolve_tokenizer_spec(s.tokenizer, cfg)
     if batches is not None:
         kind, data = "given", batches
@@ -226,12 +239,7 @@ def train(s: TrainSettings, batches: Iterable[Any] | None = None) -> dict[str, A
                      for k, v in dataclasses.asdict(s).items()},
     }
     run = _Run(s, info, cfg, stage, wrapped, optimizer, scheduler, data, mode, trainer)
-    try:
-        return _loop(run, run_dir, start, resume is not None)
-    finally:
-        from engine.train.distributed import shutdown
-
-        shutdown()
+    return run, start, resume is not None
 
 
 def _loop(run: _Run, run_dir: Path, start: int, resumed: bool) -> dict[str, Any]:
@@ -275,8 +283,6 @@ def _loop(run: _Run, run_dir: Path, start: int, resumed: bool) -> dict[str, Any]
         digests = gather_objects(param_digest(run.model), info)
         summary["replicas_agree"] = len(set(digests)) == 1
         if info.is_main:
-            import json
-
             (run_dir / REPLICAS_FILE).write_text(json.dumps(
                 {"step": end, "digests": digests, "agree": summary["replicas_agree"]}))
     return summary
