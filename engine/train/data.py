@@ -131,13 +131,16 @@ class EditMaker:
 
 @dataclass(frozen=True)
 class RenderMaker:
-    split: str = TRAIN
+    """Screenshots of a file in the fonts and sizes of `style_split`."""
+
+    style_split: str = TRAIN
     per_file: int = 1
     max_side: int = render.MAX_SIDE
 
     def __call__(self, entry: FileEntry, rng: random.Random) -> list[render.RenderedCode]:
         text = entry.read()
-        shots = (render.render_example(entry.relpath, text, rng, self.split, self.max_side)
+        shots = (render.render_example(entry.relpath, text, rng, self.style_split,
+                                       self.max_side)
                  for _ in range(self.per_file))
         return [s for s in shots if s is not None]
 
@@ -255,13 +258,16 @@ def commit_stream(
 def render_stream(
     index: CorpusIndex, split: str = TRAIN, seed: int = 0, shard: Shard | None = None,
     epochs: int | None = 1, per_file: int = 1, max_side: int = render.MAX_SIDE,
+    style_split: str | None = None,
 ) -> ExampleStream:
-    """Code screenshots of the split's files, in the split's fonts and sizes."""
-    return ExampleStream(_entries(index, split), RenderMaker(split, per_file, max_side), seed,
-                         shard, epochs)
+    """Code screenshots of the split's files, in the fonts and sizes of `style_split` (by
+    default the same split: held-out files in held-out fonts and sizes). An evaluation can
+    also cross them, e.g. training files in unseen fonts, to tell reading from recall."""
+    maker = RenderMaker(style_split or split, per_file, max_side)
+    return ExampleStream(_entries(index, split), maker, seed, shard, epochs)
 
 
-MIXABLE = ("text", "fim", "edit", "render")
+MIXABLE = ("text", "fim", "edit")  # the text tasks: pictures batch differently
 
 
 def mixed_stream(
@@ -275,8 +281,7 @@ def mixed_stream(
             or sum(weights.values()) <= 0:
         raise ValueError(f"weights must be non-negative, not all zero, over {MIXABLE}; "
                          f"got {dict(weights)}")
-    makers = {"text": CodeText(16_000), "fim": FimMaker(), "edit": EditMaker(),
-              "render": RenderMaker(split)}
+    makers = {"text": CodeText(16_000), "fim": FimMaker(), "edit": EditMaker()}
     mix = MixMaker(tuple((float(w), makers[k]) for k, w in sorted(weights.items()) if w > 0))
     return ExampleStream(_entries(index, split), mix, seed, shard, epochs)
 

@@ -23,7 +23,8 @@ examples that pass it. `to_prompt` formats an example with the seed's markers (s
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+import tokenize
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .edit_example import (  # noqa: F401  (re-exported: the public names of edit examples)
@@ -69,8 +70,8 @@ def make_examples(
     out: list[EditExample] = []
     for kind in kinds:
         made = 0
-        for _, candidate in zip(range(max_tries), MAKERS[kind](path, text, tree, rng),
-                                strict=False):
+        candidates = _tolerant(MAKERS[kind](path, text, tree, rng))
+        for _, candidate in zip(range(max_tries), candidates, strict=False):
             made_kind, instruction, before, after, region, meta = candidate
             try:
                 example = example_from_texts(made_kind, path, instruction, before, after,
@@ -85,6 +86,15 @@ def make_examples(
             if made == per_kind:
                 break
     return out
+
+
+def _tolerant(candidates: Iterator[tuple]) -> Iterator[tuple]:
+    """The candidates until the file defeats tokenize (which a few files `ast` accepts do):
+    one odd file must not stop a training run."""
+    try:
+        yield from candidates
+    except (SyntaxError, tokenize.TokenError):
+        return
 
 
 # --------------------------------------------------------------------------------- prompts

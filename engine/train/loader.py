@@ -7,6 +7,10 @@ sends one message per position. The main process takes position 0 from worker 0,
 worker 1, ... so the output is the single-process stream, in its order, whatever n is; a
 worker that runs out of positions in an epoch says so by sending the next epoch's first chunk.
 The loader's state is the stream's state at the last example handed out.
+
+Workers are started with `spawn` (forking a process that holds torch's threads can hang), so,
+as for any spawning program, a script that uses the loader runs it under
+`if __name__ == "__main__":`.
 """
 
 from __future__ import annotations

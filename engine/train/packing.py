@@ -94,6 +94,9 @@ class PackedStream:
     def __iter__(self) -> Iterator[tuple[list[int], list[int]]]:
         n = self.seq_len
         for encoded in self.source:
+            if not isinstance(encoded, Encoded):
+                raise TypeError(f"PackedStream packs encoded text examples, got "
+                                f"{type(encoded).__name__} (pictures go to vision_batches)")
             source_state = self.source.state_dict()
             if self.max_example_tokens is not None and len(encoded.ids) > self.max_example_tokens:
                 self.dropped += 1

@@ -96,6 +96,8 @@ def vision_batches(
         raise ValueError(f"batch_size and seq_len must be >= 1, got {batch_size}, {seq_len}")
     pending: list[EncodedVision] = []
     for example in examples:
+        if not isinstance(example, EncodedVision):
+            raise TypeError(f"vision_batches takes encoded pictures, got {type(example).__name__}")
         pending.append(example)
         if len(pending) < batch_size:
             continue

@@ -103,11 +103,15 @@ def test_heldout_files_and_their_copies_never_reach_training(tmp_path: Path) -> 
     text = (STDLIB / "colorsys.py").read_text()
     (tmp_path / held).write_text(text)
     (tmp_path / trained).write_text(text)  # same content under a training path
+    near = _heldout_name(fraction, False, "h")
+    (tmp_path / near).write_text(text.replace("def rgb_to_yiq(r, g, b):",
+                                              "def rgb_to_yiq(r, g, b, scale=1.0):"))
     (tmp_path / "other.py").write_text((STDLIB / "bisect.py").read_text())
     index = build_index([folder_source(tmp_path)], heldout_fraction=fraction)
     train, heldout = index.split(TRAIN), index.split(HELDOUT)
     assert held in index.heldout_paths()
     assert trained not in {e.relpath for e in train}
+    assert near not in {e.relpath for e in train}  # a near copy leaks as much as a copy
     assert {e.relpath for e in train}.isdisjoint(e.relpath for e in heldout)
     assert {e.sha256 for e in train}.isdisjoint(e.sha256 for e in heldout)
     # Saved and loaded, the index is the same.

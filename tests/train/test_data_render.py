@@ -146,3 +146,18 @@ def test_vision_examples_encode_and_batch() -> None:
     assert batch["ids"].shape == (3, 64) and batch["mask"][:, :10].sum() == 0
     with pytest.raises(ValueError, match="multiples of 8"):
         batch_images([np.zeros((10, 16, 3), np.uint8)])
+
+
+def test_render_stream_styles_are_selectable(tmp_path: Path) -> None:
+    from engine.train.corpus import build_index, folder_source
+    from engine.train.data import render_stream
+
+    (tmp_path / "a.py").write_text(SOURCE)
+    index = build_index([folder_source(tmp_path)], heldout_fraction=0.0)
+    heldout_fonts = {f.name for f in split_fonts(available_fonts())[HELDOUT]}
+    crossed = list(render_stream(index, TRAIN, seed=1, epochs=3, style_split=HELDOUT))
+    assert len(crossed) == 3
+    assert all(s.style.size in HELDOUT_SIZES and s.style.font_name in heldout_fonts
+               for s in crossed)
+    plain = list(render_stream(index, TRAIN, seed=1, epochs=3))
+    assert all(s.style.size in TRAIN_SIZES for s in plain)

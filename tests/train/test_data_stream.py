@@ -214,3 +214,11 @@ def test_training_checkpoint_resumes_the_batches(index) -> None:
     for (ids, mask), (ids2, mask2) in zip(rest, again, strict=True):
         assert np.array_equal(ids, ids2) and np.array_equal(mask, mask2)
     assert not np.array_equal(head[0][0], rest[0][0])
+
+
+def test_pictures_and_text_do_not_mix_in_packing(index) -> None:
+    shots = encoded(render_stream(index, seed=1), ByteTokenizer())
+    with pytest.raises(TypeError, match="vision_batches"):
+        next(iter(PackedStream(shots, seq_len=64)))
+    with pytest.raises(ValueError, match="weights"):
+        mixed_stream(index, {"text": 1.0, "render": 1.0})
