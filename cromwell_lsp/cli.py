@@ -4,6 +4,7 @@ domain functions the language server and the HTTP server use."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -93,6 +94,8 @@ def info_command(config_name: str, as_json: bool) -> None:
     for name, n, budget in budget_rows(cfg, counts):
         seed = f"{budget / 1e6:.0f}M" if budget else "-"
         click.echo(f"{name:<10} {n:>13,} {n / 1e6:>8.2f}M {seed:>12}")
+
+
 @main.group("data")
 def data_group() -> None:
     """Training data, made offline: the corpus index, its held-out split, previews."""
@@ -172,6 +175,35 @@ def bench_kernels_command(as_json: bool, threads: str) -> None:
     module = runpy.run_path(str(script))
     args = ["--threads", threads] + (["--json"] if as_json else [])
     raise SystemExit(module["main"](args))
+
+
+@main.command("train", context_settings={"ignore_unknown_options": True,
+                                         "allow_extra_args": True, "help_option_names": []},
+              add_help_option=False)
+@click.pass_context
+def train_command(ctx: click.Context) -> None:
+    """Train one curriculum stage (--stage N --config ...; -h lists every option), or
+    `cromwell train plot RUN` for the loss curves. Several processes: torchrun -m engine.train."""
+    from engine.train.__main__ import main as train_main
+
+    ctx.exit(train_main(list(ctx.args)))
+
+
+@main.command("export")
+@click.option("--checkpoint", "checkpoint", required=True, type=click.Path(path_type=Path),
+              help="A training checkpoint folder (OUT_DIR/stageN/step-...).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The GGUF file to write.")
+@click.option("--format", "fmt", default="F32", show_default=True,
+              help="Weight format of the matrices: F32, F16, Q8_0, Q4_0 or Q4_1.")
+def export_command(checkpoint: Path, out: Path, fmt: str) -> None:
+    """Export a training checkpoint to a GGUF file for the runtime."""
+    from engine.train.export import ExportError, export_checkpoint
+
+    try:
+        click.echo(str(export_checkpoint(checkpoint, out, fmt)))
+    except ExportError as err:
+        raise click.ClickException(str(err)) from None
 
 
 if __name__ == "__main__":

