@@ -1,0 +1,160 @@
+"""The llama-family decoder on the native kernels: one forward over n new tokens at a position.
+
+Three plain structures, as in llama2.c: the config (`DecoderConfig`), the weights
+(`DecoderWeights`, views of the mapped file) and the run state (`RunState`, every activation
+buffer allocated once). A decode step (n = 1) runs matrix-vector kernels on 1-d buffers; a
+prefill or a speculative verification (n > 1) runs matrix-matrix kernels on [n, ...] buffers.
+Every kernel writes into a preallocated buffer (`out=`), so a step allocates almost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine import _native as K
+from engine.runtime.decoder_config import DecoderConfig
+from engine.runtime.decoder_weights import DecoderWeights, LayerWeights
+from engine.runtime.gguf_file import GGUFFile
+from engine.runtime.kv_cache import KVCache
+
+# Prompts longer than this are prefilled in chunks, which bounds the [n, ffn_dim] buffers.
+PREFILL_CHUNK = 512
+
+
+class RunState:
+    """Activation buffers for up to `n_max` tokens at once; views of the first n rows are made
+    per forward, the arrays themselves never."""
+
+    def __init__(self, cfg: DecoderConfig, n_max: int) -> None:
+        self.n_max = n_max
+        self.x = np.zeros((n_max, cfg.dim), np.float32)  # the residual stream
+        self.xb = np.zeros((n_max, cfg.dim), np.float32)  # normed input of a sub-block
+        self.xb2 = np.zeros((n_max, cfg.dim), np.float32)  # output of a sub-block
+        self.q = np.zeros((n_max, cfg.q_dim), np.float32)
+        self.att = np.zeros((n_max, cfg.q_dim), np.float32)
+        self.hb = np.zeros((n_max, cfg.ffn_dim), np.float32)  # gate, then swiglu(gate, up)
+        self.hb2 = np.zeros((n_max, cfg.ffn_dim), np.float32)  # up
+        self.logits = np.zeros((n_max, cfg.vocab_size), np.float32)
+
+
+class Decoder:
+    """Runs the decoder over a KV cache. Not thread-safe: one forward at a time."""
+
+    def __init__(self, f: GGUFFile, n_ctx: int | None = None) -> None:
+        self.file = f
+        self.cfg = cfg = DecoderConfig.from_gguf(f)
+        self.weights = DecoderWeights.from_gguf(f, cfg)
+        self.n_ctx = min(n_ctx or cfg.default_n_ctx, cfg.n_ctx_train)
+        self.cache = KVCache(cfg.n_layers, self.n_ctx, cfg.n_kv_heads, cfg.head_dim)
+        self.state = RunState(cfg, PREFILL_CHUNK)
+        self.positions = np.arange(self.n_ctx, dtype=np.int32)
+        self.scale = 1.0 / math.sqrt(cfg.head_dim)
+        self.n_rot = cfg.n_rot if cfg.n_rot != cfg.head_dim else -1
+
+    # --- the forward ---------------------------------------------------------------------------
+
+    def forward(self, ids: list[int] | np.ndarray, all_logits: bool = False) -> np.ndarray:
+        """Run `ids` at the next positions of the cache and append them to it. Returns the
+        logits f32[vocab] of the last token, or f32[n, vocab] for every token if `all_logits`.
+        The returned array is a buffer of the run state: valid until the next forward."""
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        n = len(ids)
+        if n == 0:
+            raise ValueError("forward needs at least one token")
+        self.cache.check_room(n)
+        if n > PREFILL_CHUNK:
+            if all_logits:
+                raise ValueError(f"all_logits needs at most {PREFILL_CHUNK} tokens, got {n}")
+            for start in range(0, n, PREFILL_CHUNK):
+                logits = self.forward(ids[start : start + PREFILL_CHUNK])
+            return logits
+        pos = self.cache.length
+        if n == 1:
+            self._decode_step(ids, pos)
+        else:
+            self._prefill_step(ids, pos)
+        self.cache.length = pos + n
+        self.cache.tokens.extend(int(t) for t in ids)
+        return self._logits(n, all_logits)
+
+    def _decode_step(self, ids: np.ndarray, pos: int) -> None:
+        s, w, cfg = self.state, self.weights, self.cfg
+        x, xb, xb2 = s.x[0], s.xb[:1], s.xb2[0]
+        q, att, hb, hb2 = s.q[0], s.att[0], s.hb[0], s.hb2[0]
+        q3 = s.q[:1].reshape(1, cfg.n_heads, cfg.head_dim)
+        q2 = q3[0]
+        att2 = s.att[0].reshape(cfg.n_heads, cfg.head_dim)
+        positions = self.positions[pos : pos + 1]
+        x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)[0]
+        for i, lw in enumerate(w.layers):
+            k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
+            k_new = k_cache[pos : pos + 1]  # (1, n_kv_heads, head_dim)
+            v_new = v_cache[pos : pos + 1]
+            K.rms_norm(s.x[:1], lw.attn_norm, cfg.norm_eps, out=xb)
+            K.matvec(lw.wq.data, lw.wq.fmt, xb[0], out=q)
+            K.matvec(lw.wk.data, lw.wk.fmt, xb[0], out=k_new.reshape(-1))
+            K.matvec(lw.wv.data, lw.wv.fmt, xb[0], out=v_new.reshape(-1))
+            if lw.bq is not None:
+                self._add_qkv_bias(lw, q, k_new.reshape(-1), v_new.reshape(-1))
+            K.rope(q3, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            K.rope(k_new, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            K.attention_decode(q2, k_cache, v_cache, pos + 1, self.scale, out=att2)
+            K.matvec(lw.wo.data, lw.wo.fmt, att, out=xb2)
+            K.add(x, xb2, out=x)
+            K.rms_norm(s.x[:1], lw.ffn_norm, cfg.norm_eps, out=xb)
+            K.matvec(lw.w_gate.data, lw.w_gate.fmt, xb[0], out=hb)
+            K.matvec(lw.w_up.data, lw.w_up.fmt, xb[0], out=hb2)
+            K.swiglu(hb, hb2, out=hb)
+            K.matvec(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
+            K.add(x, xb2, out=x)
+
+    def _prefill_step(self, ids: np.ndarray, pos: int) -> None:
+        s, w, cfg = self.state, self.weights, self.cfg
+        n = len(ids)
+        x, xb, xb2 = s.x[:n], s.xb[:n], s.xb2[:n]
+        q, att, hb, hb2 = s.q[:n], s.att[:n], s.hb[:n], s.hb2[:n]
+        q3 = q.reshape(n, cfg.n_heads, cfg.head_dim)
+        att3 = att.reshape(n, cfg.n_heads, cfg.head_dim)
+        positions = self.positions[pos : pos + n]
+        x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)
+        for i, lw in enumerate(w.layers):
+            k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
+            k_new = k_cache[pos : pos + n]  # (n, n_kv_heads, head_dim)
+            v_new = v_cache[pos : pos + n]
+            K.rms_norm(x, lw.attn_norm, cfg.norm_eps, out=xb)
+            K.matmul(lw.wq.data, lw.wq.fmt, xb, out=q)
+            K.matmul(lw.wk.data, lw.wk.fmt, xb, out=k_new.reshape(n, cfg.kv_dim))
+            K.matmul(lw.wv.data, lw.wv.fmt, xb, out=v_new.reshape(n, cfg.kv_dim))
+            if lw.bq is not None:
+                self._add_qkv_bias(lw, q, k_new.reshape(n, -1), v_new.reshape(n, -1))
+            K.rope(q3, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            K.rope(k_new, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            K.attention_prefill(q3, k_cache[: pos + n], v_cache[: pos + n], pos, True,
+                                self.scale, out=att3)
+            K.matmul(lw.wo.data, lw.wo.fmt, att, out=xb2)
+            K.add(x, xb2, out=x)
+            K.rms_norm(x, lw.ffn_norm, cfg.norm_eps, out=xb)
+            K.matmul(lw.w_gate.data, lw.w_gate.fmt, xb, out=hb)
+            K.matmul(lw.w_up.data, lw.w_up.fmt, xb, out=hb2)
+            K.swiglu(hb, hb2, out=hb)
+            K.matmul(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
+            K.add(x, xb2, out=x)
+
+    @staticmethod
+    def _add_qkv_bias(lw: LayerWeights, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
+        np.add(q, lw.bq, out=q)
+        np.add(k, lw.bk, out=k)
+        np.add(v, lw.bv, out=v)
+
+    def _logits(self, n: int, all_logits: bool) -> np.ndarray:
+        s, w, cfg = self.state, self.weights, self.cfg
+        out = w.output
+        if all_logits and n > 1:
+            K.rms_norm(s.x[:n], w.output_norm, cfg.norm_eps, out=s.xb[:n])
+            K.matmul(out.data, out.fmt, s.xb[:n], out=s.logits[:n])
+            return s.logits[:n]
+        K.rms_norm(s.x[n - 1 : n], w.output_norm, cfg.norm_eps, out=s.xb[:1])
+        K.matvec(out.data, out.fmt, s.xb[0], out=s.logits[0])
+        return s.logits[:1] if all_logits else s.logits[0]
