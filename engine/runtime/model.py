@@ -1,0 +1,118 @@
+"""A loaded model: the decoder, its tokenizer and chat template, and the text API the
+language server and the command line use (`stream`, `generate`) with token-level variants."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.runtime.decoder import Decoder
+from engine.runtime.generate import decode_n_tokens, stream_text
+from engine.runtime.gguf_file import GGUFFile
+from engine.runtime.sampler import Sampler, SamplingParams
+
+# Tokens that end a chat turn in the common templates; whichever the vocabulary has stop
+# generation, alongside the ids the file declares (eos, eot, eom).
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
+STOP_ID_KEYS = ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
+                "tokenizer.ggml.eom_token_id")
+
+
+class Tokenizer(Protocol):
+    def encode(self, text: str) -> list[int]: ...
+    def decode(self, ids: list[int]) -> str: ...
+
+
+def stop_token_ids(f: GGUFFile) -> frozenset[int]:
+    ids = {int(f.metadata[k]) for k in STOP_ID_KEYS if k in f.metadata}
+    vocab = f.get("tokenizer.ggml.tokens") or []
+    wanted = set(END_OF_TURN_TOKENS)
+    ids.update(i for i, tok in enumerate(vocab) if tok in wanted)
+    return frozenset(ids)
+
+
+class Model:
+    """One model, one KV cache: generations run one at a time (a lock serialises them)."""
+
+    def __init__(self, f: GGUFFile, tokenizer: Tokenizer, n_ctx: int | None = None) -> None:
+        self.file = f
+        self.decoder = Decoder(f, n_ctx)
+        self.tokenizer = tokenizer
+        self.stop_ids = stop_token_ids(f)
+        self.chat_template: str | None = f.get("tokenizer.chat_template")
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def n_ctx(self) -> int:
+        return self.decoder.n_ctx
+
+    @property
+    def architecture(self) -> str:
+        return self.decoder.cfg.arch
+
+    def apply_chat_template(self, messages: list[dict[str, str]],
+                            add_generation_prompt: bool = True) -> str:
+        """Render `messages` with the chat template stored in the GGUF file (Jinja2, sandboxed,
+        as Hugging Face renders it)."""
+        if not self.chat_template:
+            raise ValueError(f"{self.path} has no chat template "
+                             "('tokenizer.chat_template'); send the prompt raw")
+        from engine.runtime.chat_template import render_chat_template
+
+        vocab = self.file.get("tokenizer.ggml.tokens") or []
+
+        def token(key: str) -> str:
+            i = self.file.get(key)
+            return vocab[int(i)] if i is not None and int(i) < len(vocab) else ""
+
+        return render_chat_template(
+            self.chat_template, messages, add_generation_prompt=add_generation_prompt,
+            bos_token=token("tokenizer.ggml.bos_token_id"),
+            eos_token=token("tokenizer.ggml.eos_token_id"))
+
+    # --- token level ---------------------------------------------------------------------------
+
+    def stream_tokens(self, ids: Sequence[int], *, max_tokens: int, temperature: float = 0.0,
+                      top_k: int = 0, top_p: float = 1.0, repetition_penalty: float = 1.0,
+                      seed: int | None = None, stop_ids: Sequence[int] | None = None,
+                      cancel: threading.Event | None = None,
+                      speculative: bool = True) -> Iterator[int]:
+        sampler = Sampler(SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p,
+                                         repetition_penalty=repetition_penalty, seed=seed))
+        stops = self.stop_ids if stop_ids is None else frozenset(stop_ids)
+        with self._lock:
+            yield from decode_n_tokens(self.decoder, list(ids), max_tokens=max_tokens,
+                                       sampler=sampler, stop_ids=stops, cancel=cancel,
+                                       speculative=speculative)
+
+    def generate_tokens(self, ids: Sequence[int], **kwargs: Any) -> list[int]:
+        return list(self.stream_tokens(ids, **kwargs))
+
+    # --- text level ----------------------------------------------------------------------------
+
+    def stream(self, prompt: str, *, max_tokens: int, temperature: float = 0.0,
+               stop: list[str] | None = None, image: str | None = None,
+               cancel: threading.Event | None = None, speculative: bool = True,
+               top_k: int = 0, top_p: float = 1.0, repetition_penalty: float = 1.0,
+               seed: int | None = None) -> Iterator[str]:
+        """Text pieces of the continuation of `prompt` (sent as it is: apply the chat template
+        first for a chat model), ending at a stop token, a stop string, `max_tokens`, or when
+        `cancel` is set."""
+        if image is not None:
+            raise ValueError(f"{self.path} is a text-only {self.architecture!r} model: "
+                             "it cannot take an image")
+        ids = self.tokenizer.encode(prompt)
+        tokens = self.stream_tokens(ids, max_tokens=max_tokens, temperature=temperature,
+                                    top_k=top_k, top_p=top_p,
+                                    repetition_penalty=repetition_penalty, seed=seed,
+                                    cancel=cancel, speculative=speculative)
+        return stream_text(self.tokenizer.decode, tokens, stop or [])
+
+    def generate(self, prompt: str, **kwargs: Any) -> str:
+        return "".join(self.stream(prompt, **kwargs))
