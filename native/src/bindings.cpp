@@ -5,9 +5,11 @@ namespace py = pybind11;
 
 namespace cromwell::bind {
 void bind_core(py::module_& m);
+void bind_quant(py::module_& m);
 }  // namespace cromwell::bind
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "Cromwell's native kernels: AVX2/FMA with scalar fallbacks, chosen by CPUID.";
   cromwell::bind::bind_core(m);
+  cromwell::bind::bind_quant(m);
 }

@@ -1,0 +1,412 @@
+// AVX2 matrix kernels: the per-format dot products behind matrix-vector (8-bit integer dot
+// products against quantized activations, as llama.cpp computes them), and a cache-blocked
+// 6x16 FMA kernel for matrix-matrix products, which unpacks each tile of weights to float
+// once and reuses it across every activation row.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "../cpu_features.h"
+#include "../matmul.h"
+#include "../threadpool.h"
+#include "quant_simd.h"
+#include "simd_helpers.h"
+
+namespace cromwell::avx2 {
+namespace {
+
+// --- float weights against float activations ---
+
+float dot_f32_w(int64_t k, const void* w, const void* x) {
+  const float* a = static_cast<const float*>(w);
+  const float* b = static_cast<const float*>(x);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= k; i += 32) {
+    for (int u = 0; u < 4; ++u) {
+      acc[u] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * u), _mm256_loadu_ps(b + i + 8 * u), acc[u]);
+    }
+  }
+  for (; i + 8 <= k; i += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc[0]);
+  float sum = hsum_float_8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < k; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+static inline __m256 load_f16_8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+static inline __m256 load_bf16_8(const uint16_t* p) {
+  const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+template <bool kBf16>
+float dot_half_w(int64_t k, const void* w, const void* x) {
+  const uint16_t* a = static_cast<const uint16_t*>(w);
+  const float* b = static_cast<const float*>(x);
+  auto load = [](const uint16_t* p) { return kBf16 ? load_bf16_8(p) : load_f16_8(p); };
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= k; i += 32) {
+    for (int u = 0; u < 4; ++u) {
+      acc[u] = _mm256_fmadd_ps(load(a + i + 8 * u), _mm256_loadu_ps(b + i + 8 * u), acc[u]);
+    }
+  }
+  for (; i + 8 <= k; i += 8) acc[0] = _mm256_fmadd_ps(load(a + i), _mm256_loadu_ps(b + i), acc[0]);
+  float sum = hsum_float_8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < k; ++i) sum += (kBf16 ? bf16_to_fp32(a[i]) : half_to_float(a[i])) * b[i];
+  return sum;
+}
+
+// --- 32-element block formats against block_q8a activations ---
+
+float dot_q8_0(int64_t k, const void* w, const void* x) {
+  const block_q8_0* a = static_cast<const block_q8_0*>(w);
+  const block_q8a* b = static_cast<const block_q8a*>(x);
+  const int64_t nb = k / QK;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i p0 = dot_i8_i8(load_256(a[i].qs), load_256(b[i].qs));
+    const __m256i p1 = dot_i8_i8(load_256(a[i + 1].qs), load_256(b[i + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i + 1].d) * b[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256i p = dot_i8_i8(load_256(a[i].qs), load_256(b[i].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p), acc0);
+  }
+  return hsum_float_8(_mm256_add_ps(acc0, acc1));
+}
+
+float dot_q4_0(int64_t k, const void* w, const void* x) {
+  const block_q4_0* a = static_cast<const block_q4_0*>(w);
+  const block_q8a* b = static_cast<const block_q8a*>(x);
+  const int64_t nb = k / QK;
+  const __m256i eight = _mm256_set1_epi8(8);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i q0 = _mm256_sub_epi8(nibbles_lo_then_hi(a[i].qs), eight);
+    const __m256i q1 = _mm256_sub_epi8(nibbles_lo_then_hi(a[i + 1].qs), eight);
+    const __m256i p0 = dot_i8_i8(q0, load_256(b[i].qs));
+    const __m256i p1 = dot_i8_i8(q1, load_256(b[i + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i + 1].d) * b[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256i q = _mm256_sub_epi8(nibbles_lo_then_hi(a[i].qs), eight);
+    const __m256i p = dot_i8_i8(q, load_256(b[i].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p), acc0);
+  }
+  return hsum_float_8(_mm256_add_ps(acc0, acc1));
+}
+
+float dot_q4_1(int64_t k, const void* w, const void* x) {
+  const block_q4_1* a = static_cast<const block_q4_1*>(w);
+  const block_q8a* b = static_cast<const block_q8a*>(x);
+  const int64_t nb = k / QK;
+  __m256 acc = _mm256_setzero_ps();
+  float offsets = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    // unsigned nibbles need no sign trick
+    const __m256i p = dot_u8_i8(nibbles_lo_then_hi(a[i].qs), load_256(b[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p), acc);
+    offsets += half_to_float(a[i].m) * b[i].s;
+  }
+  return hsum_float_8(acc) + offsets;
+}
+
+// --- k-quants against block_q8_K activations ---
+
+// Unpacks the eight 6-bit scales and mins of a q4_K / q5_K super-block.
+static inline void unpack_k_scales(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = s[j] & 63;
+    m[j] = s[j + 4] & 63;
+    sc[j + 4] = uint8_t((s[j + 8] & 0x0f) | ((s[j] >> 6) << 4));
+    m[j + 4] = uint8_t((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+  }
+}
+
+static inline int mins_dot(const uint8_t m[8], const int16_t* bsums) {
+  // 8 mins against the 8 sums of 32 activations: widen and multiply-add in one madd
+  const __m128i sums16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
+  const __m128i sums16b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
+  // pairwise add the 16 sums of 16 into 8 sums of 32
+  const __m128i pairs = _mm_hadd_epi16(sums16, sums16b);
+  const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)));
+  __m128i prod = _mm_madd_epi16(pairs, mins);
+  prod = _mm_add_epi32(prod, _mm_shuffle_epi32(prod, _MM_SHUFFLE(1, 0, 3, 2)));
+  prod = _mm_add_epi32(prod, _mm_shuffle_epi32(prod, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(prod);
+}
+
+template <bool kQ5>
+float dot_q45_K(int64_t k, const void* w, const void* x) {
+  const block_q8_K* b = static_cast<const block_q8_K*>(x);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_m = 0.0f;
+  for (int64_t i = 0; i < k / QK_K; ++i) {
+    const uint8_t *q, *scales;
+    float d, dmin;
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kQ5) {
+      const block_q5_K& blk = static_cast<const block_q5_K*>(w)[i];
+      q = blk.qs;
+      scales = blk.scales;
+      d = half_to_float(blk.d);
+      dmin = half_to_float(blk.dmin);
+      qh = load_256(blk.qh);
+    } else {
+      const block_q4_K& blk = static_cast<const block_q4_K*>(w)[i];
+      q = blk.qs;
+      scales = blk.scales;
+      d = half_to_float(blk.d);
+      dmin = half_to_float(blk.dmin);
+    }
+    uint8_t sc[8], m[8];
+    unpack_k_scales(scales, sc, m);
+    acc_m += b[i].d * dmin * float(mins_dot(m, b[i].bsums));
+    const int8_t* qx = b[i].qs;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g, q += 32, qx += 64) {
+      const __m256i q4 = load_256(q);
+      __m256i lo = _mm256_and_si256(q4, low4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+      if constexpr (kQ5) {
+        const __m256i bit_lo = _mm256_set1_epi8(char(1 << (2 * g)));
+        const __m256i bit_hi = _mm256_set1_epi8(char(1 << (2 * g + 1)));
+        const __m256i sixteen = _mm256_set1_epi8(16);
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit_lo), bit_lo), sixteen));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit_hi), bit_hi), sixteen));
+      }
+      const __m256i p_lo = _mm256_maddubs_epi16(lo, load_256(qx));
+      const __m256i p_hi = _mm256_maddubs_epi16(hi, load_256(qx + 32));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(sc[2 * g])));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(sc[2 * g + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(b[i].d * d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum_float_8(acc) - acc_m;
+}
+
+float dot_q6_K(int64_t k, const void* w, const void* x) {
+  const block_q6_K* a = static_cast<const block_q6_K*>(w);
+  const block_q8_K* b = static_cast<const block_q8_K*>(x);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i low2 = _mm256_set1_epi8(3);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k / QK_K; ++i) {
+    const uint8_t* ql = a[i].ql;
+    const uint8_t* qh = a[i].qh;
+    const int8_t* sc = a[i].scales;
+    const int8_t* qx = b[i].qs;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, qx += 128) {
+      const __m256i l0 = load_256(ql);
+      const __m256i l1 = load_256(ql + 32);
+      const __m256i h = load_256(qh);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4)),
+          _mm256_or_si256(_mm256_and_si256(l1, low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4)),
+      };
+      for (int s = 0; s < 4; ++s) {
+        // 32 elements: the low 128-bit lane is one sub-block of 16, the high lane the next
+        const __m256i p = _mm256_maddubs_epi16(q[s], load_256(qx + 32 * s));
+        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[2 * s + 1]), _mm_set1_epi16(sc[2 * s]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scales));
+      }
+    }
+    // the -32 offset of every q: 32 * sum_j scale_j * (sum of activations of sub-block j)
+    const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
+    const __m256i s16 = _mm256_cvtepi8_epi16(s8);
+    const __m256i bs = load_256(b[i].bsums);
+    const int offset = hsum_i32_8(_mm256_madd_epi16(s16, bs));
+    const int total = hsum_i32_8(sumi) - 32 * offset;
+    sum += b[i].d * half_to_float(a[i].d) * float(total);
+  }
+  return sum;
+}
+
+// --- matrix-matrix: a cache-blocked kernel over weights unpacked to float ---
+
+constexpr int kMR = 6;     // activation rows per micro-tile
+constexpr int kNR = 16;    // weight rows per micro-tile (low2 registers of 8)
+constexpr int64_t kKC = 256;  // k per packed tile: a 6 x 256 activation strip fits L1
+constexpr int64_t kMaxNC = 256;  // weight rows per packed tile: 256 x 256 floats fit L2
+
+// C[MR x nr] (+)= A[MR x kc] B[kc x 16]: A rows lda apart, B packed as 16 weight rows per k.
+template <int MR>
+void micro_kernel(int64_t kc, const float* a, int64_t lda, const float* bp, float* c,
+                  int64_t ldc, bool accumulate, int nr) {
+  __m256 c0[MR], c1[MR];
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = _mm256_setzero_ps();
+    c1[i] = _mm256_setzero_ps();
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(bp + kNR * p);
+    const __m256 b1 = _mm256_load_ps(bp + kNR * p + 8);
+    for (int i = 0; i < MR; ++i) {
+      const __m256 av = _mm256_broadcast_ss(a + i * lda + p);
+      c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    float* ci = c + i * ldc;
+    if (nr == kNR) {
+      if (accumulate) {
+        c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(ci));
+        c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(ci + 8));
+      }
+      _mm256_storeu_ps(ci, c0[i]);
+      _mm256_storeu_ps(ci + 8, c1[i]);
+    } else {
+      alignas(32) float tmp[kNR];
+      _mm256_store_ps(tmp, c0[i]);
+      _mm256_store_ps(tmp + 8, c1[i]);
+      for (int j = 0; j < nr; ++j) ci[j] = accumulate ? ci[j] + tmp[j] : tmp[j];
+    }
+  }
+}
+
+using MicroKernel = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, bool, int);
+constexpr MicroKernel kMicroKernels[kMR + 1] = {nullptr,          micro_kernel<1>, micro_kernel<2>,
+                                                micro_kernel<3>, micro_kernel<4>, micro_kernel<5>,
+                                                micro_kernel<6>};
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// Per-thread scratch: the packed weight tile and one unpacked row; pool threads are
+// persistent, so this is allocated once per thread.
+struct Scratch {
+  std::unique_ptr<float, AlignedFree> packed;
+  std::unique_ptr<float, AlignedFree> row;
+  Scratch()
+      : packed(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kMaxNC * kKC))),
+        row(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kKC))) {}
+};
+
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// Unpacks weight rows [j0, j0 + nc) x k-range [p0, p0 + kc) to float, 16 rows interleaved per
+// k (rows past nc within the last panel are zero).
+void pack_weights(Format f, const uint8_t* w, int64_t rb, int64_t j0, int64_t nc, int64_t p0,
+                  int64_t kc, float* packed, float* row) {
+  const int64_t be = block_elems(f), bb = block_bytes(f);
+  const int64_t panels = (nc + kNR - 1) / kNR;
+  for (int64_t r = 0; r < panels * kNR; ++r) {
+    float* dst = packed + (r / kNR) * kc * kNR + (r % kNR);
+    if (r >= nc) {
+      for (int64_t p = 0; p < kc; ++p) dst[p * kNR] = 0.0f;
+      continue;
+    }
+    const uint8_t* src = w + (j0 + r) * rb + p0 / be * bb;
+    const float* vals;
+    if (f == Format::F32) {
+      vals = reinterpret_cast<const float*>(src);
+    } else {
+      avx2::dequantize_row(f, src, row, kc);
+      vals = row;
+    }
+    for (int64_t p = 0; p < kc; ++p) dst[p * kNR] = vals[p];
+  }
+}
+
+// Weight rows per tile: at most kMaxNC, small enough that every thread gets a few tiles.
+int64_t tile_rows(int64_t rows, int nth) {
+  const int64_t per_round = int64_t(nth) * kMaxNC;
+  const int64_t tiles = std::max<int64_t>(1, (rows + per_round - 1) / per_round) * nth;
+  const int64_t nc = (rows + tiles - 1) / tiles;
+  return std::min<int64_t>(kMaxNC, std::max<int64_t>(kNR, (nc + kNR - 1) / kNR * kNR));
+}
+
+}  // namespace
+
+const FormatKernels& kernels(Format f) {
+  static const FormatKernels f32 = {ActFormat::F32, dot_f32_w};
+  static const FormatKernels f16 = {ActFormat::F32, dot_half_w<false>};
+  static const FormatKernels bf16 = {ActFormat::F32, dot_half_w<true>};
+  static const FormatKernels q8_0 = {ActFormat::Q8A, dot_q8_0};
+  static const FormatKernels q4_0 = {ActFormat::Q8A, dot_q4_0};
+  static const FormatKernels q4_1 = {ActFormat::Q8A, dot_q4_1};
+  static const FormatKernels q4_K = {ActFormat::Q8K, dot_q45_K<false>};
+  static const FormatKernels q5_K = {ActFormat::Q8K, dot_q45_K<true>};
+  static const FormatKernels q6_K = {ActFormat::Q8K, dot_q6_K};
+  switch (f) {
+    case Format::F32: return f32;
+    case Format::F16: return f16;
+    case Format::BF16: return bf16;
+    case Format::Q8_0: return q8_0;
+    case Format::Q4_0: return q4_0;
+    case Format::Q4_1: return q4_1;
+    case Format::Q4_K: return q4_K;
+    case Format::Q5_K: return q5_K;
+    case Format::Q6_K: return q6_K;
+  }
+  return f32;
+}
+
+void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y) {
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  const int64_t rb = row_bytes(f, k);
+  const int nth = thread_pool().size();
+  const int64_t nc_max = tile_rows(rows, nth);
+  const int64_t n_tiles = (rows + nc_max - 1) / nc_max;
+  parallel_for(n_tiles, 1, [&](int64_t t_begin, int64_t t_end) {
+    Scratch& s = scratch();
+    for (int64_t t = t_begin; t < t_end; ++t) {
+      const int64_t j0 = t * nc_max;
+      const int64_t nc = std::min(nc_max, rows - j0);
+      for (int64_t p0 = 0; p0 < k; p0 += kKC) {
+        const int64_t kc = std::min(kKC, k - p0);
+        pack_weights(f, wb, rb, j0, nc, p0, kc, s.packed.get(), s.row.get());
+        for (int64_t i0 = 0; i0 < n; i0 += kMR) {
+          const int mr = int(std::min<int64_t>(kMR, n - i0));
+          for (int64_t jr = 0; jr < nc; jr += kNR) {
+            kMicroKernels[mr](kc, x + i0 * k + p0, k, s.packed.get() + jr * kc, y + i0 * rows + j0 + jr,
+                              rows, p0 > 0, int(std::min<int64_t>(kNR, nc - jr)));
+          }
+        }
+      }
+    }
+  });
+}
+
+uint64_t stream_read(const uint8_t* p, int64_t n_bytes) {
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                    _mm256_setzero_si256()};
+  int64_t i = 0;
+  for (; i + 128 <= n_bytes; i += 128) {
+    for (int u = 0; u < 4; ++u) acc[u] = _mm256_xor_si256(acc[u], load_256(p + i + 32 * u));
+  }
+  const __m256i all = _mm256_xor_si256(_mm256_xor_si256(acc[0], acc[1]), _mm256_xor_si256(acc[2], acc[3]));
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), all);
+  uint64_t r = lanes[0] ^ lanes[1] ^ lanes[2] ^ lanes[3];
+  for (; i + 8 <= n_bytes; i += 8) {  // the same tail as the scalar version: words, then bytes
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    r ^= v;
+  }
+  for (; i < n_bytes; ++i) r ^= p[i];
+  return r;
+}
+
+}  // namespace cromwell::avx2

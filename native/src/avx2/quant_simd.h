@@ -1,0 +1,62 @@
+// AVX2 helpers for the block formats: unpacking nibbles, 8-bit integer dot products, halves.
+// Include only from translation units under avx2/; everything is static inline (see
+// simd_helpers.h for why).
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace cromwell::avx2 {
+
+static inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+// 16 bytes of packed nibbles -> 32 bytes: the low nibbles first, then the high nibbles (the
+// element order of q4_0 / q4_1 blocks).
+static inline __m256i nibbles_lo_then_hi(const uint8_t* p) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+// 16 int16 -> 8 int32 sums of adjacent pairs.
+static inline __m256i sum_pairs_i16(__m256i x) {
+  return _mm256_madd_epi16(x, _mm256_set1_epi16(1));
+}
+
+// Sum over 32 lanes of u[i] * s[i] (u unsigned bytes, s signed), as 8 int32 partial sums.
+static inline __m256i dot_u8_i8(__m256i u, __m256i s) {
+  return sum_pairs_i16(_mm256_maddubs_epi16(u, s));
+}
+
+// Sum over 32 lanes of a[i] * b[i], both signed bytes (a never -128), as 8 int32 partial sums:
+// maddubs multiplies unsigned by signed, so move a's sign onto b.
+static inline __m256i dot_i8_i8(__m256i a, __m256i b) {
+  return dot_u8_i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+}
+
+static inline __m256i load_256(const void* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+static inline int hsum_i32_8(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Eight floats rounded to nearest even and narrowed to int8 in order (values fit int8).
+static inline __m256i round_pack_i8(__m256 a, __m256 b, __m256 c, __m256 d, __m256i* sum32) {
+  const __m256i ia = _mm256_cvtps_epi32(_mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256i ib = _mm256_cvtps_epi32(_mm256_round_ps(b, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256i ic = _mm256_cvtps_epi32(_mm256_round_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256i id = _mm256_cvtps_epi32(_mm256_round_ps(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  *sum32 = _mm256_add_epi32(_mm256_add_epi32(ia, ib), _mm256_add_epi32(ic, id));
+  // packs work within 128-bit lanes; the permute puts the 32 bytes back in order
+  const __m256i ab = _mm256_packs_epi32(ia, ib);
+  const __m256i cd = _mm256_packs_epi32(ic, id);
+  const __m256i abcd = _mm256_packs_epi16(ab, cd);
+  return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+}  // namespace cromwell::avx2

@@ -1,0 +1,226 @@
+// Bindings for the weight formats and matrix kernels. Weights are any C-contiguous numpy array
+// (a GGUF memory map included) read in place; activations and outputs are float32 arrays,
+// never copied. Everything is checked before the GIL is released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bind_util.h"
+#include "matmul.h"
+#include "quant.h"
+
+namespace py = pybind11;
+
+namespace cromwell::bind {
+namespace {
+
+Format parse_format(const std::string& name) {
+  Format f;
+  if (!format_from_name(name, &f)) {
+    throw py::value_error("unknown weight format '" + name +
+                          "': expected one of F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K");
+  }
+  return f;
+}
+
+void check_k(Format f, int64_t k) {
+  if (k <= 0 || k % block_elems(f) != 0) {
+    throw py::value_error(std::string(format_name(f)) + ": row length k=" + std::to_string(k) +
+                          " must be a positive multiple of the block size " +
+                          std::to_string(block_elems(f)));
+  }
+}
+
+// The dtypes a weight array of format f may have: its natural one, or raw bytes.
+bool weight_dtype_ok(Format f, const py::dtype& dt, std::string* expected) {
+  if (dt.is(py::dtype::of<uint8_t>())) return true;
+  switch (f) {
+    case Format::F32: *expected = "float32 or uint8"; return dt.is(py::dtype::of<float>());
+    case Format::F16: *expected = "float16 or uint8"; return dt.is(py::dtype("float16"));
+    case Format::BF16: *expected = "uint16 or uint8"; return dt.is(py::dtype::of<uint16_t>());
+    default: *expected = "uint8"; return false;
+  }
+}
+
+struct WeightView {
+  Format f;
+  const void* data;
+  int64_t rows;
+  int64_t k;
+};
+
+// A weight matrix in format f with rows of k elements: C-contiguous, a whole number of rows.
+WeightView weight_view(const py::handle& obj, Format f, int64_t k) {
+  check_k(f, k);
+  if (!py::isinstance<py::array>(obj)) throw py::value_error("w: expected a numpy array");
+  auto w = py::reinterpret_borrow<py::array>(obj);
+  std::string expected;
+  if (!weight_dtype_ok(f, w.dtype(), &expected)) {
+    throw py::value_error(std::string("w: a ") + format_name(f) + " weight must have dtype " +
+                          expected + ", got " + std::string(py::str(w.dtype())));
+  }
+  if (!(w.flags() & py::array::c_style)) throw py::value_error("w: expected a C-contiguous array");
+  if (reinterpret_cast<uintptr_t>(w.data()) % uintptr_t(w.itemsize()) != 0) {
+    throw py::value_error("w: expected an array aligned to its item size");
+  }
+  const int64_t rb = row_bytes(f, k);
+  const int64_t nbytes = int64_t(w.nbytes());
+  if (w.ndim() >= 2 && int64_t(w.shape(w.ndim() - 1)) * int64_t(w.itemsize()) != rb) {
+    throw py::value_error("w: last axis holds " +
+                          std::to_string(int64_t(w.shape(w.ndim() - 1)) * int64_t(w.itemsize())) +
+                          " bytes, expected one " + format_name(f) + " row of k=" +
+                          std::to_string(k) + " elements = " + std::to_string(rb) + " bytes");
+  }
+  if (nbytes % rb != 0) {
+    throw py::value_error("w: " + std::to_string(nbytes) + " bytes is not a whole number of " +
+                          format_name(f) + " rows of k=" + std::to_string(k) + " (" +
+                          std::to_string(rb) + " bytes each)");
+  }
+  return {f, w.data(), nbytes / rb, k};
+}
+
+// A writable float32 C-contiguous array of the given shape: `out` if given (checked), else new.
+py::array_t<float> output(const py::object& out, const std::vector<py::ssize_t>& shape) {
+  if (out.is_none()) return py::array_t<float>(shape);
+  auto arr = contiguous<float>(out, "out");
+  bool same = arr.ndim() == py::ssize_t(shape.size());
+  for (size_t i = 0; same && i < shape.size(); ++i) same = arr.shape(py::ssize_t(i)) == shape[i];
+  if (!same) {
+    std::string want = "(";
+    for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + std::to_string(shape[i]);
+    throw py::value_error("out: expected shape " + want + (shape.size() == 1 ? ",)" : ")"));
+  }
+  if (!arr.writeable()) throw py::value_error("out: expected a writable array");
+  return arr;
+}
+
+}  // namespace
+
+void bind_quant(py::module_& m) {
+  m.def("block_size", [](const std::string& fmt) { return block_elems(parse_format(fmt)); },
+        py::arg("fmt"), "Elements per block of a weight format (1 for F32, F16, BF16).");
+
+  m.def("row_bytes", [](const std::string& fmt, int64_t k) {
+    const Format f = parse_format(fmt);
+    check_k(f, k);
+    return row_bytes(f, k);
+  }, py::arg("fmt"), py::arg("k"), "Bytes of one row of k elements in a weight format.");
+
+  m.def("quantize", [](const py::handle& x_obj, const std::string& fmt) {
+    const Format f = parse_format(fmt);
+    if (!can_quantize(f)) {
+      throw py::value_error(std::string(format_name(f)) +
+                            " weights can be read and multiplied but not produced here; "
+                            "quantize to F32, F16, BF16, Q8_0, Q4_0 or Q4_1");
+    }
+    auto x = contiguous<float>(x_obj, "x");
+    if (x.ndim() != 2) throw py::value_error("x: expected a 2-D float32 array [rows, k]");
+    const int64_t rows = x.shape(0), k = x.shape(1);
+    check_k(f, k);
+    py::array out;
+    if (f == Format::F32) {
+      out = py::array_t<float>({rows, k});
+    } else if (f == Format::F16) {
+      out = py::array(py::dtype("float16"), {rows, k});
+    } else if (f == Format::BF16) {
+      out = py::array_t<uint16_t>({rows, k});
+    } else {
+      out = py::array_t<uint8_t>({rows, row_bytes(f, k)});
+    }
+    const float* px = x.data();
+    auto* py_out = static_cast<uint8_t*>(out.mutable_data());
+    const int64_t rb = row_bytes(f, k);
+    {
+      py::gil_scoped_release release;
+      for (int64_t r = 0; r < rows; ++r) quantize_row(f, px + r * k, py_out + r * rb, k);
+    }
+    return out;
+  }, py::arg("x"), py::arg("fmt"),
+     "Packs float32 rows [rows, k] into a weight format, byte for byte as ggml does.");
+
+  m.def("dequantize", [](const py::handle& w_obj, const std::string& fmt, int64_t k) {
+    const WeightView w = weight_view(w_obj, parse_format(fmt), k);
+    py::array_t<float> y({w.rows, k});
+    float* py_ = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      const int64_t rb = row_bytes(w.f, k);
+      const auto* base = static_cast<const uint8_t*>(w.data);
+      for (int64_t r = 0; r < w.rows; ++r) dequantize_row(w.f, base + r * rb, py_ + r * k, k);
+    }
+    return y;
+  }, py::arg("w"), py::arg("fmt"), py::arg("k"), "Unpacks weights to float32 [rows, k].");
+
+  m.def("matvec", [](const py::handle& w_obj, const std::string& fmt, const py::handle& x_obj,
+                     const py::object& out) {
+    auto x = contiguous<float>(x_obj, "x");
+    if (x.ndim() != 1) throw py::value_error("x: expected a 1-D float32 array [k]");
+    const WeightView w = weight_view(w_obj, parse_format(fmt), x.shape(0));
+    auto y = output(out, {w.rows});
+    const float* px = x.data();
+    float* py_ = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      matvec(w.f, w.data, w.rows, w.k, px, py_);
+    }
+    return y;
+  }, py::arg("w"), py::arg("fmt"), py::arg("x"), py::arg("out") = py::none(),
+     "y[rows] = W x, for decoding one token.");
+
+  m.def("matmul", [](const py::handle& w_obj, const std::string& fmt, const py::handle& x_obj,
+                     const py::object& out) {
+    auto x = contiguous<float>(x_obj, "x");
+    if (x.ndim() != 2) throw py::value_error("x: expected a 2-D float32 array [n, k]");
+    const int64_t n = x.shape(0);
+    const WeightView w = weight_view(w_obj, parse_format(fmt), x.shape(1));
+    auto y = output(out, {n, w.rows});
+    const float* px = x.data();
+    float* py_ = y.mutable_data();
+    if (n > 0 && w.rows > 0) {
+      py::gil_scoped_release release;
+      matmul(w.f, w.data, w.rows, w.k, px, n, py_);
+    }
+    return y;
+  }, py::arg("w"), py::arg("fmt"), py::arg("x"), py::arg("out") = py::none(),
+     "y[n, rows] = x W^T (a torch Linear without bias), for prefill and vision.");
+
+  m.def("get_rows", [](const py::handle& w_obj, const std::string& fmt, const py::handle& ids_obj,
+                       int64_t k) {
+    const WeightView w = weight_view(w_obj, parse_format(fmt), k);
+    auto ids = contiguous<int32_t>(ids_obj, "ids");
+    if (ids.ndim() != 1) throw py::value_error("ids: expected a 1-D int32 array");
+    const int64_t n = ids.shape(0);
+    const int32_t* pid = ids.data();
+    for (int64_t i = 0; i < n; ++i) {
+      if (pid[i] < 0 || pid[i] >= w.rows) {
+        throw py::value_error("ids: row " + std::to_string(pid[i]) + " at position " +
+                              std::to_string(i) + " is outside 0.." + std::to_string(w.rows - 1));
+      }
+    }
+    py::array_t<float> y({n, k});
+    float* py_ = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      get_rows(w.f, w.data, w.rows, k, pid, n, py_);
+    }
+    return y;
+  }, py::arg("w"), py::arg("fmt"), py::arg("ids"), py::arg("k"),
+     "Rows ids of a weight matrix as float32 [n, k] (embedding lookup).");
+
+  m.def("stream_read", [](const py::handle& a_obj) {
+    if (!py::isinstance<py::array>(a_obj)) throw py::value_error("a: expected a numpy array");
+    auto a = py::reinterpret_borrow<py::array>(a_obj);
+    if (!(a.flags() & py::array::c_style)) throw py::value_error("a: expected a C-contiguous array");
+    const auto* p = static_cast<const uint8_t*>(a.data());
+    const int64_t n = int64_t(a.nbytes());
+    py::gil_scoped_release release;
+    return stream_read(p, n);
+  }, py::arg("a"),
+     "Reads every byte of a with wide loads on the thread pool (a memory bandwidth probe); "
+     "returns the XOR of its 8-byte words (then of any trailing bytes).");
+}
+
+}  // namespace cromwell::bind

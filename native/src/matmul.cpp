@@ -1,0 +1,351 @@
+// Scalar reference dot products for every weight format, the drivers that split matrix work
+// over the thread pool, and the dispatch between the scalar and AVX2 tables.
+#include "matmul.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu_features.h"
+#include "threadpool.h"
+
+namespace cromwell {
+namespace {
+
+// --- scalar dot products: integer sums per block, as the SIMD versions compute them ---
+
+float dot_f32_w(int64_t k, const void* w, const void* x) {
+  const float* a = static_cast<const float*>(w);
+  const float* b = static_cast<const float*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+float dot_f16_w(int64_t k, const void* w, const void* x) {
+  const fp16_t* a = static_cast<const fp16_t*>(w);
+  const float* b = static_cast<const float*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k; ++i) sum += fp16_to_fp32(a[i]) * b[i];
+  return sum;
+}
+
+float dot_bf16_w(int64_t k, const void* w, const void* x) {
+  const bf16_t* a = static_cast<const bf16_t*>(w);
+  const float* b = static_cast<const float*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k; ++i) sum += bf16_to_fp32(a[i]) * b[i];
+  return sum;
+}
+
+float dot_q8_0(int64_t k, const void* w, const void* x) {
+  const block_q8_0* a = static_cast<const block_q8_0*>(w);
+  const block_q8a* b = static_cast<const block_q8a*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k / QK; ++i) {
+    int s = 0;
+    for (int j = 0; j < QK; ++j) s += int(a[i].qs[j]) * int(b[i].qs[j]);
+    sum += fp16_to_fp32(a[i].d) * b[i].d * float(s);
+  }
+  return sum;
+}
+
+float dot_q4_0(int64_t k, const void* w, const void* x) {
+  const block_q4_0* a = static_cast<const block_q4_0*>(w);
+  const block_q8a* b = static_cast<const block_q8a*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k / QK; ++i) {
+    int s = 0;
+    for (int j = 0; j < QK / 2; ++j) {
+      s += (int(a[i].qs[j] & 0x0f) - 8) * int(b[i].qs[j]);
+      s += (int(a[i].qs[j] >> 4) - 8) * int(b[i].qs[j + QK / 2]);
+    }
+    sum += fp16_to_fp32(a[i].d) * b[i].d * float(s);
+  }
+  return sum;
+}
+
+float dot_q4_1(int64_t k, const void* w, const void* x) {
+  const block_q4_1* a = static_cast<const block_q4_1*>(w);
+  const block_q8a* b = static_cast<const block_q8a*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k / QK; ++i) {
+    int s = 0;
+    for (int j = 0; j < QK / 2; ++j) {
+      s += int(a[i].qs[j] & 0x0f) * int(b[i].qs[j]);
+      s += int(a[i].qs[j] >> 4) * int(b[i].qs[j + QK / 2]);
+    }
+    // (q d + m) . x = d dx sum(q qx) + m (dx sum(qx)), the last factor precomputed as s
+    sum += fp16_to_fp32(a[i].d) * b[i].d * float(s) + fp16_to_fp32(a[i].m) * b[i].s;
+  }
+  return sum;
+}
+
+// Sum over the eight sub-blocks of min_j * (sum of the 32 activations of sub-block j).
+int k_mins_dot(const uint8_t* scales, const int16_t* bsums) {
+  int s = 0;
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    k_scale_min(j, scales, &sc, &m);
+    s += int(m) * (int(bsums[2 * j]) + int(bsums[2 * j + 1]));
+  }
+  return s;
+}
+
+float dot_q4_K(int64_t k, const void* w, const void* x) {
+  const block_q4_K* a = static_cast<const block_q4_K*>(w);
+  const block_q8_K* b = static_cast<const block_q8_K*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k / QK_K; ++i) {
+    const uint8_t* q = a[i].qs;
+    const int8_t* qx = b[i].qs;
+    int s = 0;
+    for (int g = 0; g < 4; ++g, q += 32, qx += 64) {
+      uint8_t sc1, sc2, m;
+      k_scale_min(2 * g, a[i].scales, &sc1, &m);
+      k_scale_min(2 * g + 1, a[i].scales, &sc2, &m);
+      int s1 = 0, s2 = 0;
+      for (int l = 0; l < 32; ++l) {
+        s1 += int(q[l] & 0x0f) * int(qx[l]);
+        s2 += int(q[l] >> 4) * int(qx[l + 32]);
+      }
+      s += int(sc1) * s1 + int(sc2) * s2;
+    }
+    const int mins = k_mins_dot(a[i].scales, b[i].bsums);
+    sum += b[i].d * (fp16_to_fp32(a[i].d) * float(s) - fp16_to_fp32(a[i].dmin) * float(mins));
+  }
+  return sum;
+}
+
+float dot_q5_K(int64_t k, const void* w, const void* x) {
+  const block_q5_K* a = static_cast<const block_q5_K*>(w);
+  const block_q8_K* b = static_cast<const block_q8_K*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k / QK_K; ++i) {
+    const uint8_t* q = a[i].qs;
+    const uint8_t* qh = a[i].qh;
+    const int8_t* qx = b[i].qs;
+    int s = 0;
+    for (int g = 0; g < 4; ++g, q += 32, qx += 64) {
+      uint8_t sc1, sc2, m;
+      k_scale_min(2 * g, a[i].scales, &sc1, &m);
+      k_scale_min(2 * g + 1, a[i].scales, &sc2, &m);
+      int s1 = 0, s2 = 0;
+      for (int l = 0; l < 32; ++l) {
+        const int lo = (q[l] & 0x0f) | (((qh[l] >> (2 * g)) & 1) << 4);
+        const int hi = (q[l] >> 4) | (((qh[l] >> (2 * g + 1)) & 1) << 4);
+        s1 += lo * int(qx[l]);
+        s2 += hi * int(qx[l + 32]);
+      }
+      s += int(sc1) * s1 + int(sc2) * s2;
+    }
+    const int mins = k_mins_dot(a[i].scales, b[i].bsums);
+    sum += b[i].d * (fp16_to_fp32(a[i].d) * float(s) - fp16_to_fp32(a[i].dmin) * float(mins));
+  }
+  return sum;
+}
+
+float dot_q6_K(int64_t k, const void* w, const void* x) {
+  const block_q6_K* a = static_cast<const block_q6_K*>(w);
+  const block_q8_K* b = static_cast<const block_q8_K*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k / QK_K; ++i) {
+    const uint8_t* ql = a[i].ql;
+    const uint8_t* qh = a[i].qh;
+    const int8_t* sc = a[i].scales;
+    const int8_t* qx = b[i].qs;
+    int s = 0;
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, qx += 128) {
+      for (int l = 0; l < 32; ++l) {
+        const int is = l / 16;
+        const int q1 = (ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4);
+        const int q2 = (ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4);
+        const int q3 = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+        const int q4 = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+        s += int(sc[is]) * q1 * int(qx[l]) + int(sc[is + 2]) * q2 * int(qx[l + 32]) +
+             int(sc[is + 4]) * q3 * int(qx[l + 64]) + int(sc[is + 6]) * q4 * int(qx[l + 96]);
+      }
+    }
+    // the -32 offset of every q, through the sums of 16 activations
+    int offset = 0;
+    for (int j = 0; j < QK_K / 16; ++j) offset += int(a[i].scales[j]) * int(b[i].bsums[j]);
+    sum += b[i].d * fp16_to_fp32(a[i].d) * float(s - 32 * offset);
+  }
+  return sum;
+}
+
+const FormatKernels* table_entry(const FormatKernels* table, Format f) {
+  switch (f) {
+    case Format::F32: return &table[0];
+    case Format::F16: return &table[1];
+    case Format::BF16: return &table[2];
+    case Format::Q8_0: return &table[3];
+    case Format::Q4_0: return &table[4];
+    case Format::Q4_1: return &table[5];
+    case Format::Q4_K: return &table[6];
+    case Format::Q5_K: return &table[7];
+    case Format::Q6_K: return &table[8];
+  }
+  return &table[0];
+}
+
+// Weight rows per thread below which splitting a matrix-vector product costs more than it saves.
+int64_t min_rows_per_thread(Format f, int64_t k) {
+  return std::max<int64_t>(1, (int64_t(32) << 10) / std::max<int64_t>(1, row_bytes(f, k)));
+}
+
+}  // namespace
+
+const FormatKernels& ref::kernels(Format f) {
+  static const FormatKernels table[] = {
+      {ActFormat::F32, dot_f32_w}, {ActFormat::F32, dot_f16_w}, {ActFormat::F32, dot_bf16_w},
+      {ActFormat::Q8A, dot_q8_0},  {ActFormat::Q8A, dot_q4_0},  {ActFormat::Q8A, dot_q4_1},
+      {ActFormat::Q8K, dot_q4_K},  {ActFormat::Q8K, dot_q5_K},  {ActFormat::Q8K, dot_q6_K},
+  };
+  return *table_entry(table, f);
+}
+
+const FormatKernels& kernels_for(Format f) {
+  return use_avx2() ? avx2::kernels(f) : ref::kernels(f);
+}
+
+int64_t act_row_bytes(ActFormat a, int64_t k) {
+  switch (a) {
+    case ActFormat::F32: return k * int64_t(sizeof(float));
+    case ActFormat::Q8A: return k / QK * int64_t(sizeof(block_q8a));
+    case ActFormat::Q8K: return k / QK_K * int64_t(sizeof(block_q8_K));
+  }
+  return 0;
+}
+
+void quantize_act_row(ActFormat a, const float* x, void* y, int64_t k) {
+  const bool simd = use_avx2();
+  switch (a) {
+    case ActFormat::F32: std::memcpy(y, x, size_t(k) * sizeof(float)); return;
+    case ActFormat::Q8A:
+      if (simd) {
+        avx2::quantize_row_q8a(x, static_cast<block_q8a*>(y), k);
+      } else {
+        ref::quantize_row_q8a(x, static_cast<block_q8a*>(y), k);
+      }
+      return;
+    case ActFormat::Q8K:
+      if (simd) {
+        avx2::quantize_row_q8_K(x, static_cast<block_q8_K*>(y), k);
+      } else {
+        ref::quantize_row_q8_K(x, static_cast<block_q8_K*>(y), k);
+      }
+      return;
+  }
+}
+
+void matmul_dot(const FormatKernels& kt, Format f, const void* w, int64_t rows, int64_t k,
+                const void* xq, int64_t act_bytes, int64_t n, float* y) {
+  const int64_t rb = row_bytes(f, k);
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  const uint8_t* xb = static_cast<const uint8_t*>(xq);
+  parallel_for(rows, std::max<int64_t>(1, min_rows_per_thread(f, k) / n),
+               [&](int64_t begin, int64_t end) {
+                 for (int64_t r = begin; r < end; ++r) {
+                   const uint8_t* wr = wb + r * rb;
+                   for (int64_t i = 0; i < n; ++i) {
+                     y[i * rows + r] = kt.vec_dot(k, wr, xb + i * act_bytes);
+                   }
+                 }
+               });
+}
+
+namespace {
+
+// Quantizes n activation rows into the act format (or points at them, for F32) and runs the
+// dot-product driver with table kt.
+void matmul_with_table(const FormatKernels& kt, Format f, const void* w, int64_t rows, int64_t k,
+                       const float* x, int64_t n, float* y) {
+  if (kt.act == ActFormat::F32) {
+    matmul_dot(kt, f, w, rows, k, x, k * int64_t(sizeof(float)), n, y);
+    return;
+  }
+  const int64_t ab = act_row_bytes(kt.act, k);
+  std::vector<uint8_t> xq(size_t(ab * n));
+  parallel_for(n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) quantize_act_row(kt.act, x + i * k, &xq[size_t(i * ab)], k);
+  });
+  matmul_dot(kt, f, w, rows, k, xq.data(), ab, n, y);
+}
+
+}  // namespace
+
+void ref::matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, float* y) {
+  matmul_with_table(ref::kernels(f), f, w, rows, k, x, 1, y);
+}
+
+void ref::matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n,
+                 float* y) {
+  matmul_with_table(ref::kernels(f), f, w, rows, k, x, n, y);
+}
+
+uint64_t ref::stream_read(const uint8_t* p, int64_t n_bytes) {
+  uint64_t acc = 0;
+  int64_t i = 0;
+  for (; i + 8 <= n_bytes; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    acc ^= v;
+  }
+  for (; i < n_bytes; ++i) acc ^= p[i];
+  return acc;
+}
+
+void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, float* y) {
+  if (use_avx2()) {
+    matmul_with_table(avx2::kernels(f), f, w, rows, k, x, 1, y);
+  } else {
+    ref::matvec(f, w, rows, k, x, y);
+  }
+}
+
+void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n,
+            float* y) {
+  if (!use_avx2()) {
+    ref::matmul(f, w, rows, k, x, n, y);
+  } else if (n < 4) {
+    // Too few activation rows to amortize unpacking weights: each weight row is read once and
+    // dotted with all n rows while it is in L1.
+    matmul_with_table(avx2::kernels(f), f, w, rows, k, x, n, y);
+  } else {
+    avx2::matmul(f, w, rows, k, x, n, y);
+  }
+}
+
+void get_rows(Format f, const void* w, int64_t rows, int64_t k, const int32_t* ids, int64_t n,
+              float* y) {
+  (void)rows;  // ids are checked against rows by the caller, before the GIL is released
+  const int64_t rb = row_bytes(f, k);
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  parallel_for(n, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, k)),
+               [&](int64_t begin, int64_t end) {
+                 for (int64_t i = begin; i < end; ++i) {
+                   dequantize_row(f, wb + int64_t(ids[i]) * rb, y + i * k, k);
+                 }
+               });
+}
+
+uint64_t stream_read(const uint8_t* p, int64_t n_bytes) {
+  constexpr int64_t kChunk = 4096;  // split on page multiples so threads never share a line
+  const int64_t chunks = (n_bytes + kChunk - 1) / kChunk;
+  std::vector<uint64_t> partial(size_t(thread_pool().size()) * 8, 0);
+  const bool simd = use_avx2();
+  thread_pool().run([&](int ith, int nth) {
+    const int64_t per = (chunks + nth - 1) / nth;
+    const int64_t begin = std::min(n_bytes, ith * per * kChunk);
+    const int64_t end = std::min(n_bytes, (ith + 1) * per * kChunk);
+    if (begin >= end) return;
+    partial[size_t(ith) * 8] = simd ? avx2::stream_read(p + begin, end - begin)
+                                    : ref::stream_read(p + begin, end - begin);
+  });
+  uint64_t acc = 0;
+  for (size_t i = 0; i < partial.size(); i += 8) acc ^= partial[i];
+  return acc;
+}
+
+}  // namespace cromwell

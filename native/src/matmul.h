@@ -1,0 +1,62 @@
+// Matrix kernels over weights in any Format: matrix-vector (decode), matrix-matrix (prefill,
+// vision), row gathers (embeddings), and a streaming read used to measure memory bandwidth.
+//
+// A weight matrix is `rows` rows of k elements, each row row_bytes(f, k) bytes, back to back.
+// Quantized formats multiply against activations quantized once per call to 8-bit blocks
+// (block_q8a for Q8_0/Q4_0/Q4_1, block_q8_K for the k-quants), with integer dot products.
+#pragma once
+#include <cstdint>
+
+#include "quant.h"
+
+namespace cromwell {
+
+// Activation format a weight format's dot product consumes.
+enum class ActFormat { F32, Q8A, Q8K };
+
+// One row of weights (k elements) dotted with activations already in the act format.
+using VecDotFn = float (*)(int64_t k, const void* w, const void* x);
+
+// The kernels for one weight format. Two tables (scalar and AVX2) are filled once at load;
+// kernels_for() returns the one the CPU and the force-scalar switch allow.
+struct FormatKernels {
+  ActFormat act;
+  VecDotFn vec_dot;
+};
+
+namespace ref {
+const FormatKernels& kernels(Format f);
+// y[rows] = W x
+void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, float* y);
+// y[n, rows] = x[n, k] W^T
+void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y);
+uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
+}  // namespace ref
+
+namespace avx2 {
+const FormatKernels& kernels(Format f);
+void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y);
+uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
+}  // namespace avx2
+
+const FormatKernels& kernels_for(Format f);
+// Bytes one row of k activations takes in act format a (k a multiple of the block size).
+int64_t act_row_bytes(ActFormat a, int64_t k);
+// Quantizes one row of activations into act format a (a copy for F32).
+void quantize_act_row(ActFormat a, const float* x, void* y, int64_t k);
+
+// The shared dot-product driver: y[i, r] = W_r . x_i for n activation rows already quantized to
+// the table's act format (xq rows act_bytes apart); threads split the weight rows, and each
+// weight row, once read, is used for all n activation rows.
+void matmul_dot(const FormatKernels& kt, Format f, const void* w, int64_t rows, int64_t k,
+                const void* xq, int64_t act_bytes, int64_t n, float* y);
+
+// Dispatching entry points; they use the shared thread pool and never touch Python.
+void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, float* y);
+void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y);
+void get_rows(Format f, const void* w, int64_t rows, int64_t k, const int32_t* ids, int64_t n,
+              float* y);
+// Reads n_bytes with wide loads split over the pool; returns a checksum so nothing is elided.
+uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
+
+}  // namespace cromwell

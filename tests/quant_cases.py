@@ -1,0 +1,53 @@
+"""Shared inputs for the weight-format and matrix-kernel tests: random weights in every format,
+including random valid k-quant super-blocks, and a switch for the scalar path."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+
+from engine import _native, quants
+
+KQUANTS = ("Q4_K", "Q5_K", "Q6_K")
+ALL_FORMATS = quants.FORMATS
+
+
+@contextlib.contextmanager
+def kernel_path(scalar: bool) -> Iterator[None]:
+    """Runs the body on the scalar reference kernels (scalar=True) or the best available."""
+    _native.set_force_scalar(scalar)
+    try:
+        yield
+    finally:
+        _native.set_force_scalar(False)
+
+
+def random_kquant_rows(fmt: str, rows: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Random valid k-quant rows: every byte random except the half-float scales, which are
+    set to finite values of a realistic size."""
+    elems, nbytes = quants.BLOCK[fmt]
+    blocks = rng.integers(0, 256, size=(rows * k // elems, nbytes), dtype=np.uint8)
+    scale = rng.uniform(1e-4, 2e-2, size=blocks.shape[0]).astype(np.float16).reshape(-1, 1)
+    if fmt == "Q6_K":
+        blocks[:, nbytes - 2 :] = scale.view(np.uint8)
+    else:
+        blocks[:, 0:2] = scale.view(np.uint8)
+        dmin = rng.uniform(1e-4, 2e-2, size=blocks.shape[0]).astype(np.float16).reshape(-1, 1)
+        blocks[:, 2:4] = dmin.view(np.uint8)
+    return blocks.reshape(rows, k // elems * nbytes)
+
+
+def random_weights(fmt: str, rows: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Weights [rows, k] in fmt, as a GGUF file would hold them."""
+    if fmt in KQUANTS:
+        return random_kquant_rows(fmt, rows, k, rng)
+    x = (rng.standard_normal((rows, k)) * 0.05).astype(np.float32)
+    return quants.quantize(x, fmt)
+
+
+def valid_k(fmt: str, k: int) -> int:
+    """The nearest row length at or above k that fmt can hold."""
+    elems = quants.BLOCK[fmt][0]
+    return max(elems, (k + elems - 1) // elems * elems)

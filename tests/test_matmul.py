@@ -1,0 +1,208 @@
+"""Matrix kernels for every weight format, on both kernel paths, against numpy in float64 on
+the unpacked weights, with an explicit error bound.
+
+The integer dot products (Q8_0/Q4_0/Q4_1 and the k-quants, on the scalar path and for decode-
+sized inputs on the AVX2 path) see the activations rounded to 8-bit blocks (32 elements for
+Q8_0/Q4_0/Q4_1, 256 for the k-quants, step amax/127): the reference rounds them the same way.
+Every other difference is float32 summation: |err| <= k * 2^-23 * sum|w x| per entry.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from engine import _native, quants
+from tests.quant_cases import ALL_FORMATS, KQUANTS, kernel_path, random_weights, valid_k
+
+FLOAT_FORMATS = ("F32", "F16", "BF16")
+ACT_BLOCK = {"Q8_0": 32, "Q4_0": 32, "Q4_1": 32, "Q4_K": 256, "Q5_K": 256, "Q6_K": 256}
+
+
+def rounded_activations(x: np.ndarray, block: int) -> np.ndarray:
+    """x as the integer kernels see it: per block, d = amax/127 and q = round-half-even(x/d)."""
+    blocks = x.reshape(x.shape[0], -1, block).astype(np.float32)
+    d = np.abs(blocks).max(axis=2, keepdims=True) / np.float32(127)
+    inv = np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0).astype(np.float32)
+    q = np.rint(blocks * inv)
+    return (q.astype(np.float64) * d).reshape(x.shape)
+
+
+def reference(
+    w: np.ndarray, fmt: str, k: int, x: np.ndarray, integer_path: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """y = x W^T in float64 on the unpacked weights, and the error bound of each entry."""
+    wf = quants.dequantize(w, fmt, k).astype(np.float64)
+    x2 = np.atleast_2d(x).astype(np.float64)
+    if integer_path and fmt not in FLOAT_FORMATS:
+        x2 = rounded_activations(x2, ACT_BLOCK[fmt])
+    want = x2 @ wf.T
+    bound = k * 2.0**-23 * (np.abs(x2) @ np.abs(wf).T) + 1e-6
+    return want, bound
+
+
+def activations(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.standard_normal((n, k)).astype(np.float32)
+
+
+def check(got: np.ndarray, want: np.ndarray, bound: np.ndarray) -> None:
+    err = np.abs(got.astype(np.float64) - want)
+    worst = np.unravel_index(np.argmax(err - bound), err.shape)
+    assert np.all(err <= bound), f"error {err[worst]:.3g} > bound {bound[worst]:.3g} at {worst}"
+
+
+# Odd sizes: lengths not multiples of 8 (float formats), single rows and blocks, row counts that
+# leave partial 16-row tiles, lengths past one 256-element cache tile.
+MATVEC_SHAPES = [(1, 1), (1, 7), (3, 33), (17, 100), (45, 1000), (130, 2080)]
+
+
+@pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+@pytest.mark.parametrize("rows,k", MATVEC_SHAPES)
+def test_matvec_matches_numpy(fmt: str, rows: int, k: int, scalar: bool) -> None:
+    k = valid_k(fmt, k)
+    rng = np.random.default_rng(rows * 7919 + k)
+    w = random_weights(fmt, rows, k, rng)
+    x = activations(1, k, rng)[0]
+    with kernel_path(scalar):
+        got = _native.matvec(w, fmt, x)
+    assert got.shape == (rows,) and got.dtype == np.float32
+    want, bound = reference(w, fmt, k, x, integer_path=True)
+    check(got[None, :], want, bound)
+
+
+MATMUL_SHAPES = [(1, 1, 1), (2, 5, 40), (3, 17, 64), (5, 16, 33), (7, 31, 300), (13, 300, 544)]
+
+
+@pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+@pytest.mark.parametrize("n,rows,k", MATMUL_SHAPES)
+def test_matmul_matches_numpy(fmt: str, n: int, rows: int, k: int, scalar: bool) -> None:
+    k = valid_k(fmt, k)
+    rng = np.random.default_rng(n * 104729 + rows * 31 + k)
+    w = random_weights(fmt, rows, k, rng)
+    x = activations(n, k, rng)
+    with kernel_path(scalar):
+        got = _native.matmul(w, fmt, x)
+    assert got.shape == (n, rows) and got.dtype == np.float32
+    # on AVX2, four or more rows go through the float tile kernel instead
+    want, bound = reference(w, fmt, k, x, integer_path=scalar or n < 4)
+    check(got, want, bound)
+
+
+@pytest.mark.parametrize("fmt", ["F32", "Q8_0", "Q4_K"])
+def test_large_matmul_crosses_every_tile_edge(fmt: str) -> None:
+    # rows > the 256-row weight tile, k > several 256-element k tiles, n not a multiple of 6
+    n, rows, k = 29, 523, 1280
+    rng = np.random.default_rng(11)
+    w = random_weights(fmt, rows, k, rng)
+    x = activations(n, k, rng)
+    want, bound = reference(w, fmt, k, x, integer_path=False)
+    check(_native.matmul(w, fmt, x), want, bound)
+
+
+@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1", *KQUANTS])
+def test_integer_dot_products_agree_between_paths(fmt: str) -> None:
+    # Both paths quantize the activations identically and sum the same integers: they may
+    # differ only by float32 rounding of the per-block scales.
+    rows, k = 64, valid_k(fmt, 2048)
+    rng = np.random.default_rng(2)
+    w = random_weights(fmt, rows, k, rng)
+    x = activations(1, k, rng)[0]
+    with kernel_path(False):
+        fast = _native.matvec(w, fmt, x)
+    with kernel_path(True):
+        slow = _native.matvec(w, fmt, x)
+    scale = np.abs(quants.dequantize(w, fmt, k)) @ np.abs(x)
+    assert np.all(np.abs(fast - slow) <= 1e-5 * scale)
+
+
+@pytest.mark.parametrize("fmt", ["F32", "Q4_0", "Q6_K"])
+def test_results_do_not_depend_on_the_thread_count(fmt: str) -> None:
+    rng = np.random.default_rng(4)
+    k = valid_k(fmt, 512)
+    w = random_weights(fmt, 700, k, rng)
+    x = activations(9, k, rng)
+    before = _native.num_threads()
+    try:
+        _native.set_num_threads(1)
+        one = (_native.matvec(w, fmt, x[0]), _native.matmul(w, fmt, x))
+        _native.set_num_threads(3)
+        three = (_native.matvec(w, fmt, x[0]), _native.matmul(w, fmt, x))
+    finally:
+        _native.set_num_threads(0)
+    assert _native.num_threads() == before
+    np.testing.assert_array_equal(one[0], three[0])
+    np.testing.assert_array_equal(one[1], three[1])
+
+
+def test_out_is_written_in_place_and_checked() -> None:
+    rng = np.random.default_rng(6)
+    w = random_weights("Q8_0", 10, 64, rng)
+    x = activations(3, 64, rng)
+    out = np.empty((3, 10), np.float32)
+    assert _native.matmul(w, "Q8_0", x, out=out) is out
+    np.testing.assert_array_equal(out, _native.matmul(w, "Q8_0", x))
+    vec_out = np.empty(10, np.float32)
+    assert _native.matvec(w, "Q8_0", x[0], out=vec_out) is vec_out
+    with pytest.raises(ValueError, match=r"out: expected shape \(3, 10\)"):
+        _native.matmul(w, "Q8_0", x, out=np.empty((10, 3), np.float32))
+    with pytest.raises(ValueError, match="out: expected dtype float32"):
+        _native.matvec(w, "Q8_0", x[0], out=np.empty(10, np.float64))
+    with pytest.raises(ValueError, match="1-D"):
+        _native.matvec(w, "Q8_0", x)
+    with pytest.raises(ValueError, match="whole number of Q8_0 rows of k=96"):
+        _native.matvec(w.reshape(-1), "Q8_0", np.zeros(96, np.float32))
+
+
+@pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_get_rows_gathers_unpacked_rows(fmt: str, scalar: bool) -> None:
+    rng = np.random.default_rng(8)
+    k = valid_k(fmt, 96)
+    w = random_weights(fmt, 37, k, rng)
+    ids = np.array([0, 36, 5, 5, 17], np.int32)
+    with kernel_path(scalar):
+        got = _native.get_rows(w, fmt, ids, k)
+    want = quants.dequantize(w, fmt, k)[ids]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * float(np.abs(want).max()))
+    with pytest.raises(ValueError, match=r"row 37 at position 1 is outside 0\.\.36"):
+        _native.get_rows(w, fmt, np.array([1, 37], np.int32), k)
+    with pytest.raises(ValueError, match="int32"):
+        _native.get_rows(w, fmt, ids.astype(np.int64), k)
+
+
+@pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])
+@pytest.mark.parametrize("n_bytes", [0, 7, 4096, 100_003])
+def test_stream_read_reads_every_byte(n_bytes: int, scalar: bool) -> None:
+    data = np.random.default_rng(n_bytes).integers(0, 256, n_bytes, dtype=np.uint8)
+    words = n_bytes // 8
+    want = int(np.bitwise_xor.reduce(data[: words * 8].view(np.uint64))) if words else 0
+    for b in data[words * 8 :]:
+        want ^= int(b)
+    with kernel_path(scalar):
+        assert _native.stream_read(data) == want
+
+
+def test_kernels_release_the_gil() -> None:
+    # Two Python threads multiplying at once must both finish with the right answer.
+    rng = np.random.default_rng(9)
+    w = random_weights("Q4_0", 256, 1024, rng)
+    x = activations(8, 1024, rng)
+    want = _native.matmul(w, "Q4_0", x)
+    results: list[np.ndarray] = []
+
+    def work() -> None:
+        for _ in range(20):
+            results.append(_native.matmul(w, "Q4_0", x))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 40
+    for r in results:
+        np.testing.assert_array_equal(r, want)
