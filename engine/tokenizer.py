@@ -1,0 +1,273 @@
+"""Tokenizers: Cromwell's code-aware BPE, and byte-level BPE vocabularies read from GGUF files.
+
+    tok = load_cromwell_bpe()                 # the committed 50,000-token code BPE
+    tok = from_gguf("SmolLM2-135M-Instruct.Q4_1.gguf")
+    ids = tok.encode("def f():\n    return 1\n")
+    text = tok.decode(ids)                    # == the input: byte-level BPE is lossless
+
+Both are `CodeTokenizer`s over HF `tokenizers`. Special tokens written in the text are
+matched whole (`parse_special=False` spells them out as plain text instead, for untrusted
+file contents).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tokenizers import AddedToken, Tokenizer, pre_tokenizers
+
+from engine.tokenizers import chat_template, cromwell_bpe
+from engine.tokenizers.gguf_import import KEY_PREFIX, build_vocab
+from engine.tokenizers.gguf_meta import as_metadata
+from engine.tokenizers.special_tokens import CROMWELL_TOKENS, FIM_ALIASES
+
+# Token texts that end generation whatever the model (llama.cpp's list of the same).
+_EOG_TEXTS = frozenset(
+    {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}
+)
+
+# Above this many characters `count` cuts the text at line starts and counts the pieces in
+# parallel; every supported pre-tokenizer ends a word at "\n" followed by a non-space.
+_COUNT_CHUNK_CHARS = 1 << 15
+
+
+class CodeTokenizer:
+    """A byte-level BPE tokenizer with its special tokens and chat template."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        *,
+        name: str,
+        bos_id: int | None,
+        eos_id: int | None,
+        pad_id: int | None,
+        add_bos: bool = False,
+        add_eos: bool = False,
+        chat_template: str | None = None,
+    ) -> None:
+        self._tok = tokenizer
+        self._literal: Tokenizer | None = None  # a twin that spells special tokens out
+        self._byte_decoder = {c: b for b, c in _bytes_to_unicode().items()}
+        self.name = name
+        self.bos_id = bos_id
+        self.eos_id = eos_id
+        self.pad_id = pad_id
+        self.add_bos = add_bos
+        self.add_eos = add_eos
+        self.chat_template = chat_template
+
+    def __repr__(self) -> str:
+        return f"CodeTokenizer({self.name!r}, vocab_size={self.vocab_size})"
+
+    # --- vocabulary -------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids, added tokens included (the embedding needs this many rows)."""
+        return self._tok.get_vocab_size(with_added_tokens=True)
+
+    @property
+    def hf_tokenizer(self) -> Tokenizer:
+        return self._tok
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """Every special (control) token, text -> id."""
+        return {t.content: i for i, t in self._tok.get_added_tokens_decoder().items() if t.special}
+
+    @property
+    def eog_ids(self) -> frozenset[int]:
+        """Ids that end generation: eos and the end-of-turn tokens of the vocabulary."""
+        ids = {i for t, i in self.special_tokens.items() if t in _EOG_TEXTS}
+        if self.eos_id is not None:
+            ids.add(self.eos_id)
+        return frozenset(ids)
+
+    def token_to_id(self, token: str) -> int | None:
+        return self._tok.token_to_id(token)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        return self._tok.id_to_token(token_id)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes one token stands for: what a streaming decoder appends before it knows
+        whether a multi-byte character is complete."""
+        text = self._tok.id_to_token(token_id)
+        if text is None:
+            raise ValueError(f"token id {token_id} is outside the vocabulary of {self.name}")
+        added = self._tok.get_added_tokens_decoder().get(token_id)
+        if added is not None:
+            return added.content.encode("utf-8")
+        return bytes(self._byte_decoder[c] for c in text)
+
+    # --- encode / decode --------------------------------------------------------------------
+
+    def encode(self, text: str, add_special: bool = False, parse_special: bool = True) -> list[int]:
+        """Token ids of `text`. `add_special` adds bos/eos where the vocabulary asks for them
+        (llama.cpp's add_special); `parse_special=False` encodes special-token texts as plain
+        text."""
+        tok = self._tok if parse_special else self._literal_twin()
+        ids: list[int] = tok.encode(text, add_special_tokens=False).ids
+        if add_special:
+            if self.add_bos and self.bos_id is not None:
+                ids.insert(0, self.bos_id)
+            if self.add_eos and self.eos_id is not None:
+                ids.append(self.eos_id)
+        return ids
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self._tok.encode_batch_fast(list(texts), add_special_tokens=False)]
+
+    def decode(self, ids: Iterable[int], skip_special: bool = False) -> str:
+        return self._tok.decode(list(ids), skip_special_tokens=skip_special)
+
+    def count(self, text: str) -> int:
+        """Number of tokens `encode(text)` gives, without building the id list in Python."""
+        if len(text) <= _COUNT_CHUNK_CHARS:
+            return len(self._tok.encode_batch_fast([text], add_special_tokens=False)[0])
+        return sum(len(e) for e in self._tok.encode_batch_fast(_line_chunks(text), False))
+
+    def _literal_twin(self) -> Tokenizer:
+        if self._literal is None:
+            twin = Tokenizer.from_str(self._tok.to_str())
+            twin.encode_special_tokens = True
+            self._literal = twin
+        return self._literal
+
+    # --- chat -------------------------------------------------------------------------------
+
+    def apply_chat_template(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        add_generation_prompt: bool = True,
+        **extra: Any,
+    ) -> str:
+        """The prompt text for `messages` ([{"role": ..., "content": ...}, ...])."""
+        if not self.chat_template:
+            raise chat_template.ChatTemplateError(f"{self.name} has no chat template")
+        return chat_template.render(
+            self.chat_template,
+            messages,
+            add_generation_prompt=add_generation_prompt,
+            special_tokens={
+                "bos_token": self._text_of(self.bos_id),
+                "eos_token": self._text_of(self.eos_id),
+                "pad_token": self._text_of(self.pad_id),
+            },
+            **extra,
+        )
+
+    def _text_of(self, token_id: int | None) -> str | None:
+        return None if token_id is None else self._tok.id_to_token(token_id)
+
+    # --- growing the vocabulary -------------------------------------------------------------
+
+    def add_special_tokens(self, tokens: Sequence[str]) -> dict[str, int]:
+        """Add `tokens` as special tokens (those already present keep their id); returns the
+        id of each. New ids follow the current vocabulary in order."""
+        self._literal = None
+        new = [AddedToken(t, special=True, normalized=False) for t in tokens]
+        self._tok.add_special_tokens(new)
+        ids = {t: self._tok.token_to_id(t) for t in tokens}
+        missing = [t for t, i in ids.items() if i is None]
+        if missing:
+            raise RuntimeError(f"tokens {missing} were not added to {self.name}")
+        return {t: int(i) for t, i in ids.items() if i is not None}
+
+
+@dataclass(frozen=True)
+class AddedCromwellTokens:
+    """Result of `extend_with_cromwell_tokens`."""
+
+    added: dict[str, int]  # tokens that were new, with their new ids
+    reused: dict[str, int]  # Cromwell token -> id of the token already playing its role
+    old_vocab_size: int
+    new_vocab_size: int
+
+
+def extend_with_cromwell_tokens(tok: CodeTokenizer) -> AddedCromwellTokens:
+    """Give `tok` the seed's special tokens and the FIM tokens that it lacks.
+
+    A FIM token the vocabulary already has under another spelling llama.cpp knows (e.g.
+    `<|fim_prefix|>`) is reused, not duplicated. The embedding must be resized to
+    `new_vocab_size` rows by the caller.
+    """
+    old = tok.vocab_size
+    reused: dict[str, int] = {}
+    missing: list[str] = []
+    for token in CROMWELL_TOKENS:
+        spellings = (token, *FIM_ALIASES.get(token, ()))
+        found = next((i for s in spellings if (i := tok.token_to_id(s)) is not None), None)
+        if found is None:
+            missing.append(token)
+        else:
+            reused[token] = found
+    added = tok.add_special_tokens(missing) if missing else {}
+    return AddedCromwellTokens(added, reused, old, tok.vocab_size)
+
+
+def load_cromwell_bpe(path: str | Path | None = None) -> CodeTokenizer:
+    """Cromwell's own code BPE (50,000 tokens), from the file committed in the package."""
+    path = Path(path) if path is not None else cromwell_bpe.ASSET_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"Cromwell BPE file not found: {path}")
+    tok = Tokenizer.from_file(str(path))
+    return CodeTokenizer(
+        tok,
+        name="cromwell-bpe-50k",
+        bos_id=tok.token_to_id(cromwell_bpe.BOS),
+        eos_id=tok.token_to_id(cromwell_bpe.EOS),
+        pad_id=tok.token_to_id(cromwell_bpe.PAD),
+        add_bos=True,
+        chat_template=cromwell_bpe.CHAT_TEMPLATE,
+    )
+
+
+def from_gguf(source: str | Path | Mapping[str, Any] | Any) -> CodeTokenizer:
+    """The tokenizer of a GGUF file: a path (only the metadata section is read), an open
+    `gguf.GGUFReader`, or a mapping of its metadata keys to values."""
+    meta = as_metadata(source, KEY_PREFIX)
+    vocab = build_vocab(meta)
+    name = Path(source).name if isinstance(source, str | Path) else "gguf"
+    return CodeTokenizer(
+        vocab.tokenizer,
+        name=name,
+        bos_id=vocab.bos_id,
+        eos_id=vocab.eos_id,
+        pad_id=vocab.pad_id,
+        add_bos=vocab.add_bos,
+        add_eos=vocab.add_eos,
+        chat_template=vocab.chat_template,
+    )
+
+
+def _line_chunks(text: str) -> list[str]:
+    """`text` cut into pieces of about _COUNT_CHUNK_CHARS, each cut just after a "\n" that is
+    followed by a non-whitespace character (a word boundary for every pre-tokenizer here)."""
+    chunks: list[str] = []
+    start = 0
+    while len(text) - start > _COUNT_CHUNK_CHARS:
+        cut = start + _COUNT_CHUNK_CHARS
+        while cut < len(text) and not (text[cut - 1] == "\n" and not text[cut].isspace()):
+            cut += 1
+        chunks.append(text[start:cut])
+        start = cut
+    chunks.append(text[start:])
+    return chunks
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """The byte-level alphabet: byte -> the printable character that stands for it."""
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    printable = [b for b in range(256) if chr(b) in alphabet]
+    mapping = {b: chr(b) for b in printable}
+    n = 0
+    for b in range(256):
+        if b not in mapping:
+            mapping[b] = chr(256 + n)
+            n += 1
+    return mapping

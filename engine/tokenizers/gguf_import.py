@@ -1,0 +1,130 @@
+"""A GGUF file's byte-level BPE vocabulary as an HF `tokenizers.Tokenizer`, with llama.cpp's
+semantics: the same pre-tokenizer regexes (chosen by `tokenizer.ggml.pre`), the merges by
+rank, control tokens special (matched whole in text, skippable on decode), user-defined tokens
+matched whole in text but decoded as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from tokenizers import AddedToken, Tokenizer, decoders, models
+
+from engine.tokenizers.pretokenizers import GGUF_PRE_IGNORE_MERGES, gguf_pretokenizer
+
+KEY_PREFIX = "tokenizer."
+
+
+class TokenType(IntEnum):
+    """`tokenizer.ggml.token_type` values (llama.cpp's llama_token_type)."""
+
+    UNDEFINED = 0
+    NORMAL = 1
+    UNKNOWN = 2
+    CONTROL = 3
+    USER_DEFINED = 4
+    UNUSED = 5
+    BYTE = 6
+
+
+class GGUFTokenizerError(ValueError):
+    """The GGUF tokenizer metadata is missing, inconsistent, or of an unsupported kind."""
+
+
+@dataclass
+class GGUFVocab:
+    """What `from_gguf` needs besides the HF tokenizer itself."""
+
+    tokenizer: Tokenizer
+    pre: str
+    bos_id: int | None
+    eos_id: int | None
+    pad_id: int | None
+    unk_id: int | None
+    add_bos: bool
+    add_eos: bool
+    chat_template: str | None
+    special_ids: dict[str, int] = field(default_factory=dict)  # control + unknown tokens
+
+
+def _optional_id(meta: Mapping[str, Any], key: str, n_tokens: int) -> int | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    value = int(value)
+    if not 0 <= value < n_tokens:
+        # llama.cpp warns and ignores such an id; a silent fallback would hide a broken file.
+        raise GGUFTokenizerError(f"{key} = {value} is outside the vocabulary (0..{n_tokens - 1})")
+    return value
+
+
+def _required(meta: Mapping[str, Any], key: str) -> Any:
+    if key not in meta:
+        raise GGUFTokenizerError(f"GGUF metadata has no {key!r}")
+    return meta[key]
+
+
+def build_vocab(meta: Mapping[str, Any]) -> GGUFVocab:
+    """Build the tokenizer from `tokenizer.*` metadata (as read by gguf_meta)."""
+    model = _required(meta, "tokenizer.ggml.model")
+    if model != "gpt2":
+        raise GGUFTokenizerError(
+            f"tokenizer.ggml.model is {model!r}; only byte-level BPE ('gpt2') vocabularies "
+            "are supported"
+        )
+    # llama.cpp treats a missing pre name as 'default' (with a loud warning); so do we.
+    pre = str(meta.get("tokenizer.ggml.pre") or "default")
+    pre_tokenizer = gguf_pretokenizer(pre)  # raises UnknownPreTokenizerError naming `pre`
+
+    tokens: list[str] = _required(meta, "tokenizer.ggml.tokens")
+    merges: list[str] = _required(meta, "tokenizer.ggml.merges")
+    n = len(tokens)
+    types: list[int] = meta.get("tokenizer.ggml.token_type") or [TokenType.NORMAL] * n
+    if len(types) != n:
+        raise GGUFTokenizerError(f"token_type has {len(types)} entries for {n} tokens")
+
+    # llama.cpp names empty tokens "[EMPTY_<id>]" so every id keeps a distinct text.
+    tokens = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(tokens)]
+    vocab = dict(zip(tokens, range(n), strict=True))
+    if len(vocab) != n:
+        dup = next(t for i, t in enumerate(tokens) if vocab[t] != i)
+        raise GGUFTokenizerError(f"token {dup!r} appears twice in tokenizer.ggml.tokens")
+    try:
+        merge_pairs = [tuple(m.split(" ", 1)) for m in merges]
+        bpe = models.BPE(
+            vocab=vocab,
+            merges=merge_pairs,
+            ignore_merges=pre in GGUF_PRE_IGNORE_MERGES,
+        )
+    except Exception as e:  # the Rust side names the offending merge
+        raise GGUFTokenizerError(f"tokenizer.ggml.merges does not fit the vocabulary: {e}") from e
+
+    tok = Tokenizer(bpe)
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = decoders.ByteLevel()
+
+    special = (TokenType.CONTROL, TokenType.UNKNOWN)
+    added = [
+        AddedToken(tokens[i], special=types[i] in special, normalized=False)
+        for i in range(n)
+        if types[i] in special or types[i] == TokenType.USER_DEFINED
+    ]
+    tok.add_special_tokens([a for a in added if a.special])
+    tok.add_tokens([a for a in added if not a.special])
+
+    return GGUFVocab(
+        tokenizer=tok,
+        pre=pre,
+        bos_id=_optional_id(meta, "tokenizer.ggml.bos_token_id", n),
+        eos_id=_optional_id(meta, "tokenizer.ggml.eos_token_id", n),
+        pad_id=_optional_id(meta, "tokenizer.ggml.padding_token_id", n),
+        unk_id=_optional_id(meta, "tokenizer.ggml.unknown_token_id", n),
+        # llama.cpp's defaults for BPE vocabularies: BOS only for the llama3 family.
+        add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", pre in GGUF_PRE_IGNORE_MERGES)),
+        add_eos=bool(meta.get("tokenizer.ggml.add_eos_token", False)),
+        chat_template=meta.get("tokenizer.chat_template"),
+        special_ids={tokens[i]: i for i in range(n) if types[i] in special},
+    )
