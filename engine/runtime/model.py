@@ -6,23 +6,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from engine.runtime.decoder import Decoder
 from engine.runtime.generate import decode_n_tokens, stream_text
 from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.sampler import Sampler, SamplingParams
+from engine.tokenizer import CodeTokenizer
 
 # Tokens that end a chat turn in the common templates; whichever the vocabulary has stop
 # generation, alongside the ids the file declares (eos, eot, eom).
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
 STOP_ID_KEYS = ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
                 "tokenizer.ggml.eom_token_id")
-
-
-class Tokenizer(Protocol):
-    def encode(self, text: str) -> list[int]: ...
-    def decode(self, ids: list[int]) -> str: ...
 
 
 def stop_token_ids(f: GGUFFile) -> frozenset[int]:
@@ -36,12 +32,11 @@ def stop_token_ids(f: GGUFFile) -> frozenset[int]:
 class Model:
     """One model, one KV cache: generations run one at a time (a lock serialises them)."""
 
-    def __init__(self, f: GGUFFile, tokenizer: Tokenizer, n_ctx: int | None = None) -> None:
+    def __init__(self, f: GGUFFile, tokenizer: CodeTokenizer, n_ctx: int | None = None) -> None:
         self.file = f
         self.decoder = Decoder(f, n_ctx)
         self.tokenizer = tokenizer
-        self.stop_ids = stop_token_ids(f)
-        self.chat_template: str | None = f.get("tokenizer.chat_template")
+        self.stop_ids = stop_token_ids(f) | tokenizer.eog_ids
         self._lock = threading.Lock()
 
     @property
@@ -58,23 +53,9 @@ class Model:
 
     def apply_chat_template(self, messages: list[dict[str, str]],
                             add_generation_prompt: bool = True) -> str:
-        """Render `messages` with the chat template stored in the GGUF file (Jinja2, sandboxed,
-        as Hugging Face renders it)."""
-        if not self.chat_template:
-            raise ValueError(f"{self.path} has no chat template "
-                             "('tokenizer.chat_template'); send the prompt raw")
-        from engine.runtime.chat_template import render_chat_template
-
-        vocab = self.file.get("tokenizer.ggml.tokens") or []
-
-        def token(key: str) -> str:
-            i = self.file.get(key)
-            return vocab[int(i)] if i is not None and int(i) < len(vocab) else ""
-
-        return render_chat_template(
-            self.chat_template, messages, add_generation_prompt=add_generation_prompt,
-            bos_token=token("tokenizer.ggml.bos_token_id"),
-            eos_token=token("tokenizer.ggml.eos_token_id"))
+        """Render `messages` with the chat template stored in the GGUF file."""
+        return self.tokenizer.apply_chat_template(messages,
+                                                  add_generation_prompt=add_generation_prompt)
 
     # --- token level ---------------------------------------------------------------------------
 
@@ -107,12 +88,15 @@ class Model:
         if image is not None:
             raise ValueError(f"{self.path} is a text-only {self.architecture!r} model: "
                              "it cannot take an image")
-        ids = self.tokenizer.encode(prompt)
+        ids = self.tokenizer.encode(prompt, add_special=True)
         tokens = self.stream_tokens(ids, max_tokens=max_tokens, temperature=temperature,
                                     top_k=top_k, top_p=top_p,
                                     repetition_penalty=repetition_penalty, seed=seed,
                                     cancel=cancel, speculative=speculative)
-        return stream_text(self.tokenizer.decode, tokens, stop or [])
+        return stream_text(self._decode_text, tokens, stop or [])
+
+    def _decode_text(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special=True)
 
     def generate(self, prompt: str, **kwargs: Any) -> str:
         return "".join(self.stream(prompt, **kwargs))
