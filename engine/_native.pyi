@@ -10,3 +10,73 @@ def set_num_threads(n: int) -> None: ...
 def num_threads() -> int: ...
 def set_pinning(pin: bool) -> None: ...
 def dot_f32(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float: ...
+
+# Transformer ops (native/src/ops*, bind_ops.cpp). float32, C-contiguous; `out` (same shape,
+# float32, C-contiguous) is written in place and returned when given.
+def rms_norm(
+    x: npt.NDArray[np.float32],
+    weight: npt.NDArray[np.float32],
+    eps: float,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def layer_norm(
+    x: npt.NDArray[np.float32],
+    weight: npt.NDArray[np.float32] | None,
+    bias: npt.NDArray[np.float32] | None,
+    eps: float,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def softmax(
+    x: npt.NDArray[np.float32], out: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]: ...
+def silu(
+    x: npt.NDArray[np.float32], out: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]: ...
+def gelu(
+    x: npt.NDArray[np.float32], out: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]: ...
+def swiglu(
+    gate: npt.NDArray[np.float32],
+    up: npt.NDArray[np.float32],
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def add(
+    a: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def rope(
+    x: npt.NDArray[np.float32],
+    positions: npt.NDArray[np.int32],
+    base: float,
+    layout: str,
+    n_rot: int = -1,
+) -> npt.NDArray[np.float32]: ...
+
+# Attention (native/src/attention*). Caches and k/v are float32 or float16
+# [T, kv_heads, head_dim]; query head h reads kv head h // (heads // kv_heads).
+def attention_decode(
+    q: npt.NDArray[np.float32],
+    k_cache: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    v_cache: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    n_ctx: int,
+    scale: float,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def attention_prefill(
+    q: npt.NDArray[np.float32],
+    k: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    v: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    q_offset: int,
+    causal: bool,
+    scale: float,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def window_attention_2d(
+    q: npt.NDArray[np.float32],
+    k: npt.NDArray[np.float32],
+    v: npt.NDArray[np.float32],
+    window: int,
+    scale: float,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
