@@ -132,5 +132,35 @@ def generate_command(model_path: str | None, prompt: str, image: str | None, max
     }))
 
 
+# --- bench decode: the runtime's speed ----------------------------------------------------
+
+
+@main.group("bench")
+def bench_group() -> None:
+    """Benchmarks (figures, never pass/fail)."""
+
+
+@bench_group.command("decode")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A GGUF file (default: the embedded default model).")
+@click.option("--threads", "thread_counts", multiple=True, type=click.IntRange(min=1),
+              default=(1, 2), show_default=True, help="Thread counts to measure (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON row per line.")
+def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
+                         as_json: bool) -> None:
+    """Decode tok/s (128 tokens), prefill tok/s (512-token prompt), first token, load, RSS."""
+    from engine.runtime.bench import bench_decode
+
+    for threads in thread_counts:
+        row = bench_decode(model_path, threads)
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            click.echo(f"{row['model']} {row['format']} threads={threads}: "
+                       f"decode {row['decode_tok_s']} tok/s, prefill {row['prefill_tok_s']} "
+                       f"tok/s, first token {row['first_token_ms']} ms, load "
+                       f"{row['load_ms']} ms, peak RSS {row['peak_rss_mb']} MB")
+
+
 if __name__ == "__main__":
     main()
