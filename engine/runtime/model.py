@@ -30,7 +30,8 @@ def stop_token_ids(f: GGUFFile) -> frozenset[int]:
 
 
 class Model:
-    """One model, one KV cache: generations run one at a time (a lock serialises them)."""
+    """One model, one KV cache. Generations do not overlap: starting one ends any stream
+    still open (it stops at its next token), so the newest request always gets the cache."""
 
     def __init__(self, f: GGUFFile, tokenizer: CodeTokenizer, n_ctx: int | None = None) -> None:
         self.file = f
@@ -38,6 +39,7 @@ class Model:
         self.tokenizer = tokenizer
         self.stop_ids = stop_token_ids(f) | tokenizer.eog_ids
         self._lock = threading.Lock()
+        self._generation = 0  # which stream owns the KV cache
 
     @property
     def path(self) -> Path:
@@ -68,9 +70,24 @@ class Model:
                                          repetition_penalty=repetition_penalty, seed=seed))
         stops = self.stop_ids if stop_ids is None else frozenset(stop_ids)
         with self._lock:
-            yield from decode_n_tokens(self.decoder, list(ids), max_tokens=max_tokens,
-                                       sampler=sampler, stop_ids=stops, cancel=cancel,
-                                       speculative=speculative)
+            self._generation += 1
+            mine = self._generation
+        tokens = decode_n_tokens(self.decoder, list(ids), max_tokens=max_tokens,
+                                 sampler=sampler, stop_ids=stops, cancel=cancel,
+                                 speculative=speculative)
+        try:
+            while True:
+                # The lock covers the decoder passes only, never a suspended stream, so a
+                # stream its caller forgot cannot block the next request.
+                with self._lock:
+                    if self._generation != mine:
+                        return  # a newer generation took over the KV cache
+                    token = next(tokens, None)
+                if token is None:
+                    return
+                yield token
+        finally:
+            tokens.close()
 
     def generate_tokens(self, ids: Sequence[int], **kwargs: Any) -> list[int]:
         return list(self.stream_tokens(ids, **kwargs))

@@ -73,3 +73,14 @@ def test_the_runtime_never_imports_torch(smollm2_path: Path) -> None:
                           timeout=120, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["torch"] is False and result["text"]
+
+
+def test_a_new_request_ends_a_stream_still_open(model: Model) -> None:
+    prompt = model.apply_chat_template(CHAT)
+    expected = model.generate(prompt, max_tokens=8)
+    old = model.stream(prompt, max_tokens=8)
+    first = next(old)
+    # The old stream is left suspended (a caller that never closed it): no deadlock, the new
+    # request runs and is right, and the old stream ends at its next token.
+    assert model.generate(prompt, max_tokens=8) == expected
+    assert first and list(old) == []
