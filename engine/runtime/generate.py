@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.runtime.decoder import PREFILL_CHUNK, Decoder
 from engine.runtime.sampler import Sampler
-from engine.runtime.speculative import MAX_DRAFT, draft_tokens
+from engine.runtime.speculative import DraftLength, draft_tokens
 
 
 @dataclass
@@ -64,6 +64,7 @@ def decode_n_tokens(decoder: Decoder, prompt: Sequence[int], *, max_tokens: int,
         return
     token = sampler.sample(prefill(decoder, prompt), history)
     speculate = speculative and sampler.params.greedy
+    draft_length = DraftLength()
     produced = 0
     while True:
         if token in stops:
@@ -74,7 +75,7 @@ def decode_n_tokens(decoder: Decoder, prompt: Sequence[int], *, max_tokens: int,
         room = decoder.n_ctx - decoder.cache.length  # free positions; `token` needs one
         if produced >= max_tokens or room <= 0 or cancelled():
             return
-        limit = min(MAX_DRAFT, room - 1, max_tokens - produced, PREFILL_CHUNK - 1)
+        limit = min(draft_length.n, room - 1, max_tokens - produced, PREFILL_CHUNK - 1)
         draft = draft_tokens(history, limit) if speculate else []
         if not draft:
             token = sampler.sample(decode_one_token(decoder, token), history)
@@ -101,6 +102,7 @@ def decode_n_tokens(decoder: Decoder, prompt: Sequence[int], *, max_tokens: int,
                 decoder.cache.rollback(base + 2 + i)
                 return
         decoder.cache.rollback(base + 1 + i)  # keep `token` and the accepted draft[:i]
+        draft_length.update(len(draft), i)
         token = choice
 
 

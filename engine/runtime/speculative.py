@@ -8,9 +8,26 @@ from collections.abc import Sequence
 
 import numpy as np
 
-MAX_NGRAM = 3  # longest suffix looked up first: longer matches draft more reliably
-MIN_NGRAM = 2  # a single-token match is too weak a signal to spend a batched pass on
-MAX_DRAFT = 8
+MAX_NGRAM = 4  # longest suffix looked up first: longer matches draft more reliably
+MIN_NGRAM = 3  # code repeats short n-grams ("):\n    ") everywhere: they draft badly
+MAX_DRAFT = 16
+FIRST_DRAFT = 4
+
+
+class DraftLength:
+    """How many tokens to draft next. A verification pass costs one decode step per drafted
+    token when the kernels are compute-bound, so drafts grow while they are accepted whole and
+    shrink to what was accepted when they are not (additive growth would react too slowly to
+    a long copied span, a fixed length wastes rows after a divergence)."""
+
+    def __init__(self) -> None:
+        self.n = FIRST_DRAFT
+
+    def update(self, drafted: int, accepted: int) -> None:
+        if accepted == drafted:
+            self.n = min(2 * self.n, MAX_DRAFT)
+        else:
+            self.n = max(1, accepted)
 
 
 def draft_tokens(history: Sequence[int], max_draft: int = MAX_DRAFT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from engine.runtime.generate import stream_text
-from engine.runtime.speculative import draft_tokens
+from engine.runtime.speculative import MAX_DRAFT, DraftLength, draft_tokens
 
 # A byte-level vocabulary, as GPT-2-style tokenizers have: token i is PIECES[i].
 PIECES = [b"Hello", b" wor", b"ld", b"\n", b"EN", b"D", b"\xc3", b"\xa9", b"E", b"!"]
@@ -56,6 +56,24 @@ def test_stopping_closes_the_token_stream() -> None:
 
 
 def test_prompt_lookup_drafts_what_followed_the_latest_match() -> None:
-    assert draft_tokens([1, 2, 3, 4, 5, 9, 2, 3]) == [4, 5, 9, 2, 3]
+    assert draft_tokens([1, 2, 3, 4, 5, 9, 1, 2, 3]) == [4, 5, 9, 1, 2, 3]
     assert draft_tokens([1, 2, 3, 4, 1, 2, 3, 7, 1, 2, 3], max_draft=2) == [7, 1]
     assert draft_tokens([5, 6, 7, 8]) == []  # no repeated n-gram: nothing to draft
+    assert draft_tokens([1, 2, 3, 4, 5, 9, 2, 3]) == []  # a 2-gram is too weak by default
+    assert draft_tokens([1, 2, 3, 4, 5, 9, 2, 3], min_ngram=2) == [4, 5, 9, 2, 3]
+    # The longest matching suffix wins over a more recent shorter one.
+    assert draft_tokens([7, 1, 2, 3, 8, 0, 2, 3, 9, 7, 1, 2, 3]) == [8, 0, 2, 3, 9, 7, 1, 2, 3]
+
+
+def test_the_draft_length_grows_on_full_acceptance_and_shrinks_on_a_miss() -> None:
+    length = DraftLength()
+    start = length.n
+    length.update(drafted=start, accepted=start)
+    assert length.n == 2 * start
+    for _ in range(10):
+        length.update(drafted=length.n, accepted=length.n)
+    assert length.n == MAX_DRAFT
+    length.update(drafted=MAX_DRAFT, accepted=3)
+    assert length.n == 3
+    length.update(drafted=3, accepted=0)
+    assert length.n == 1
