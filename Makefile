@@ -43,6 +43,21 @@ demo: setup
 test: setup
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+	$(MAKE) test-native-asan
+
+# The kernel tests once more against an AddressSanitizer build of the extension (build/asan,
+# built with cmake directly; the regular build is untouched).
+# libstdc++ is preloaded too, so that ASan finds the real __cxa_throw for its interceptor.
+ASAN_LIB = $(shell gcc -print-file-name=libasan.so) $(shell gcc -print-file-name=libstdc++.so)
+test-native-asan: setup
+	cmake -S native -B build/asan -G Ninja -DCROMWELL_ASAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DPython_EXECUTABLE=$(CURDIR)/$(PY) -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) > /dev/null
+	cmake --build build/asan
+	LD_PRELOAD="$(ASAN_LIB)" ASAN_OPTIONS=detect_leaks=0 $(PY) native/run_asan_tests.py
+
+# Benchmarks: measurements beside a peer from the same run, never pass/fail.
+bench: setup
+	$(CROMWELL) bench kernels
 
 lint: setup
 	$(PY) -m ruff check .

@@ -132,12 +132,29 @@ def generate_command(model_path: str | None, prompt: str, image: str | None, max
     }))
 
 
-# --- bench decode: the runtime's speed ----------------------------------------------------
-
-
 @main.group("bench")
 def bench_group() -> None:
-    """Benchmarks (figures, never pass/fail)."""
+    """Benchmarks: figures beside a peer measured in the same run."""
+
+
+@bench_group.command("kernels")
+@click.option("--json", "as_json", is_flag=True, help="One JSON row per line.")
+@click.option("--threads", default="1,2", show_default=True, help="Thread counts to measure.")
+def bench_kernels_command(as_json: bool, threads: str) -> None:
+    """Native kernels against memory bandwidth, numpy's BLAS and torch."""
+    import runpy
+    from pathlib import Path
+
+    # The benchmark lives with the sources (bench/), beside the engine package.
+    script = Path(__file__).resolve().parent.parent / "bench" / "bench_kernels.py"
+    if not script.is_file():
+        raise click.ClickException(f"{script} not found: run from a source checkout")
+    module = runpy.run_path(str(script))
+    args = ["--threads", threads] + (["--json"] if as_json else [])
+    raise SystemExit(module["main"](args))
+
+
+# --- bench decode: the runtime's speed ----------------------------------------------------
 
 
 @bench_group.command("decode")

@@ -82,10 +82,20 @@ WeightView weight_view(const py::handle& obj, Format f, int64_t k) {
   return {f, w.data(), nbytes / rb, k};
 }
 
+// A float32 C-contiguous array aligned to 4 bytes (numpy's own arrays always are; a view made
+// at an odd byte offset of a buffer is not).
+py::array_t<float> f32_array(const py::handle& obj, const char* name) {
+  auto arr = contiguous<float>(obj, name);
+  if (reinterpret_cast<uintptr_t>(arr.data()) % alignof(float) != 0) {
+    throw py::value_error(std::string(name) + ": expected a float32 array aligned to 4 bytes");
+  }
+  return arr;
+}
+
 // A writable float32 C-contiguous array of the given shape: `out` if given (checked), else new.
 py::array_t<float> output(const py::object& out, const std::vector<py::ssize_t>& shape) {
   if (out.is_none()) return py::array_t<float>(shape);
-  auto arr = contiguous<float>(out, "out");
+  auto arr = f32_array(out, "out");
   bool same = arr.ndim() == py::ssize_t(shape.size());
   for (size_t i = 0; same && i < shape.size(); ++i) same = arr.shape(py::ssize_t(i)) == shape[i];
   if (!same) {
@@ -116,7 +126,7 @@ void bind_quant(py::module_& m) {
                             " weights can be read and multiplied but not produced here; "
                             "quantize to F32, F16, BF16, Q8_0, Q4_0 or Q4_1");
     }
-    auto x = contiguous<float>(x_obj, "x");
+    auto x = f32_array(x_obj, "x");
     if (x.ndim() != 2) throw py::value_error("x: expected a 2-D float32 array [rows, k]");
     const int64_t rows = x.shape(0), k = x.shape(1);
     check_k(f, k);
@@ -156,7 +166,7 @@ void bind_quant(py::module_& m) {
 
   m.def("matvec", [](const py::handle& w_obj, const std::string& fmt, const py::handle& x_obj,
                      const py::object& out) {
-    auto x = contiguous<float>(x_obj, "x");
+    auto x = f32_array(x_obj, "x");
     if (x.ndim() != 1) throw py::value_error("x: expected a 1-D float32 array [k]");
     const WeightView w = weight_view(w_obj, parse_format(fmt), x.shape(0));
     auto y = output(out, {w.rows});
@@ -172,7 +182,7 @@ void bind_quant(py::module_& m) {
 
   m.def("matmul", [](const py::handle& w_obj, const std::string& fmt, const py::handle& x_obj,
                      const py::object& out) {
-    auto x = contiguous<float>(x_obj, "x");
+    auto x = f32_array(x_obj, "x");
     if (x.ndim() != 2) throw py::value_error("x: expected a 2-D float32 array [n, k]");
     const int64_t n = x.shape(0);
     const WeightView w = weight_view(w_obj, parse_format(fmt), x.shape(1));

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include "cpu_features.h"
@@ -11,7 +12,9 @@
 namespace cromwell {
 namespace {
 
-constexpr int kSpinIterations = 200000;  // ~ tens of microseconds before a worker sleeps
+// How long an idle worker spins before sleeping: long enough to cover the gap between the
+// kernel calls of one decode step, short enough not to burn a shared core between requests.
+constexpr auto kSpinTime = std::chrono::microseconds(200);
 
 std::mutex g_pool_mutex;
 std::unique_ptr<ThreadPool> g_pool;
@@ -47,20 +50,42 @@ void ThreadPool::worker_loop(int ith) {
   if (g_pin) pin_current_thread(ith % std::max(1, cpu_features().logical_cores));
   uint64_t seen = 0;
   for (;;) {
-    int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && spins < kSpinIterations) {
+    const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+    for (int spins = 1; generation_.load(std::memory_order_acquire) == seen; ++spins) {
       cpu_relax();
-      ++spins;
+      if (spins % 64 == 0 && std::chrono::steady_clock::now() > spin_until) break;
     }
-    if (generation_.load(std::memory_order_acquire) == seen) {
+    Kind kind;
+    const std::function<void(int, int)>* job;
+    {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      seen = generation_.load(std::memory_order_acquire);
+      kind = kind_;
+      job = job_;
     }
-    seen = generation_.load(std::memory_order_acquire);
     if (stop_.load()) return;
-    (*job_)(ith, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    if (kind == kEach) {
+      (*job)(ith, n_threads_);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    } else {
+      take_chunks();
+    }
   }
+}
+
+void ThreadPool::take_chunks() {
+  inside_.fetch_add(1, std::memory_order_seq_cst);
+  if (open_.load(std::memory_order_seq_cst)) {
+    for (;;) {
+      const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+      if (c >= n_chunks_) break;
+      const int64_t begin = c * chunk_size_;
+      (*chunk_job_)(begin, std::min(chunk_n_, begin + chunk_size_));
+      done_chunks_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+  inside_.fetch_sub(1, std::memory_order_release);
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
@@ -69,16 +94,45 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     return;
   }
   std::lock_guard<std::mutex> run_lock(run_mutex_);
-  job_ = &fn;
   pending_.store(n_threads_ - 1, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    kind_ = kEach;
+    job_ = &fn;
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
   wake_.notify_all();
   fn(0, n_threads_);
   while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
-  job_ = nullptr;
+}
+
+void ThreadPool::run_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  chunk = std::max<int64_t>(1, chunk);
+  if (n_threads_ == 1 || chunk >= n) {
+    fn(0, n);
+    return;
+  }
+  std::lock_guard<std::mutex> run_lock(run_mutex_);
+  // No worker is inside a chunk job here (the previous one drained), so the fields are free.
+  chunk_job_ = &fn;
+  chunk_n_ = n;
+  chunk_size_ = chunk;
+  n_chunks_ = (n + chunk - 1) / chunk;
+  next_chunk_.store(0, std::memory_order_relaxed);
+  done_chunks_.store(0, std::memory_order_relaxed);
+  open_.store(true, std::memory_order_seq_cst);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    kind_ = kChunks;
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  wake_.notify_all();
+  take_chunks();
+  // Every chunk is claimed; wait for the ones still running on workers, then close the job.
+  while (done_chunks_.load(std::memory_order_acquire) != n_chunks_) cpu_relax();
+  open_.store(false, std::memory_order_seq_cst);
+  while (inside_.load(std::memory_order_acquire) != 0) cpu_relax();
 }
 
 ThreadPool& thread_pool() {
@@ -108,19 +162,14 @@ void parallel_for(int64_t n, int64_t min_per_thread,
                   const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   ThreadPool& pool = thread_pool();
-  const int64_t max_threads = std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread));
-  const int nth_used = int(std::min<int64_t>(pool.size(), max_threads));
-  if (nth_used <= 1) {
+  const int64_t max_chunks = n / std::max<int64_t>(1, min_per_thread);
+  if (pool.size() == 1 || max_chunks <= 1) {
     fn(0, n);
     return;
   }
-  pool.run([&](int ith, int) {
-    if (ith >= nth_used) return;
-    const int64_t chunk = (n + nth_used - 1) / nth_used;
-    const int64_t begin = ith * chunk;
-    const int64_t end = std::min(n, begin + chunk);
-    if (begin < end) fn(begin, end);
-  });
+  // A few chunks per thread: enough to even out a thread that starts late or runs slower.
+  const int64_t n_chunks = std::min<int64_t>(max_chunks, int64_t(pool.size()) * 4);
+  pool.run_chunks(n, (n + n_chunks - 1) / n_chunks, fn);
 }
 
 }  // namespace cromwell

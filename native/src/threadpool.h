@@ -22,15 +22,32 @@ class ThreadPool {
   int size() const { return n_threads_; }
   // Calls fn(ith, n_threads) on every thread and returns when all have finished.
   void run(const std::function<void(int ith, int nth)>& fn);
+  // Calls fn(begin, end) over [0, n) in chunks of `chunk`, handed out one at a time to whichever
+  // thread is running: the caller starts at once, and a worker the OS has not scheduled yet
+  // (a shared or oversubscribed machine) delays nothing, since its chunks go to the others.
+  void run_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
+  enum Kind : int { kEach, kChunks };
   void worker_loop(int ith);
+  void take_chunks();  // claims and runs chunks of the open job until none are left
 
   int n_threads_;
   std::vector<std::thread> workers_;
+  // The job of the latest generation; written and read under mutex_.
+  Kind kind_ = kEach;
   const std::function<void(int, int)>* job_ = nullptr;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<int> pending_{0};  // kEach: workers yet to finish
+  // kChunks: the job below may be read only by a thread that counted itself in `inside_` and
+  // then saw `open_`; the caller closes the job and waits for `inside_` to drain before
+  // returning, so no worker touches a finished job.
+  const std::function<void(int64_t, int64_t)>* chunk_job_ = nullptr;
+  int64_t chunk_n_ = 0, chunk_size_ = 1, n_chunks_ = 0;
+  std::atomic<int64_t> next_chunk_{0};
+  std::atomic<int64_t> done_chunks_{0};
+  std::atomic<int> inside_{0};
+  std::atomic<bool> open_{false};
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -44,7 +61,8 @@ int num_threads();
 // Pin worker i to logical CPU i (best effort; a no-op where the OS refuses).
 void set_pinning(bool pin);
 
-// Splits [0, n) into one contiguous range per thread; small n runs on the caller alone.
+// Splits [0, n) into a few contiguous chunks per thread, handed out dynamically (run_chunks);
+// fewer than 2 * min_per_thread items run on the caller alone.
 void parallel_for(int64_t n, int64_t min_per_thread,
                   const std::function<void(int64_t begin, int64_t end)>& fn);
 

@@ -82,27 +82,30 @@ float dot_q8_0(int64_t k, const void* w, const void* x) {
   return hsum_float_8(_mm256_add_ps(acc0, acc1));
 }
 
+// (q - 8) . x = q . x - 8 sum(x): the nibbles multiply as unsigned bytes (no sign juggling), and
+// the offset comes from the activation block's precomputed sum.
 float dot_q4_0(int64_t k, const void* w, const void* x) {
   const block_q4_0* a = static_cast<const block_q4_0*>(w);
   const block_q8a* b = static_cast<const block_q8a*>(x);
   const int64_t nb = k / QK;
-  const __m256i eight = _mm256_set1_epi8(8);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float offsets = 0.0f;
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    const __m256i q0 = _mm256_sub_epi8(nibbles_lo_then_hi(a[i].qs), eight);
-    const __m256i q1 = _mm256_sub_epi8(nibbles_lo_then_hi(a[i + 1].qs), eight);
-    const __m256i p0 = dot_i8_i8(q0, load_256(b[i].qs));
-    const __m256i p1 = dot_i8_i8(q1, load_256(b[i + 1].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i + 1].d) * b[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    const __m256i p0 = dot_u8_i8(nibbles_lo_then_hi(a[i].qs), load_256(b[i].qs));
+    const __m256i p1 = dot_u8_i8(nibbles_lo_then_hi(a[i + 1].qs), load_256(b[i + 1].qs));
+    const float d0 = half_to_float(a[i].d), d1 = half_to_float(a[i + 1].d);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * b[i].d), _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * b[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    offsets += d0 * b[i].s + d1 * b[i + 1].s;
   }
   for (; i < nb; ++i) {
-    const __m256i q = _mm256_sub_epi8(nibbles_lo_then_hi(a[i].qs), eight);
-    const __m256i p = dot_i8_i8(q, load_256(b[i].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p), acc0);
+    const __m256i p = dot_u8_i8(nibbles_lo_then_hi(a[i].qs), load_256(b[i].qs));
+    const float d = half_to_float(a[i].d);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d), _mm256_cvtepi32_ps(p), acc0);
+    offsets += d * b[i].s;
   }
-  return hsum_float_8(_mm256_add_ps(acc0, acc1));
+  return hsum_float_8(_mm256_add_ps(acc0, acc1)) - 8.0f * offsets;
 }
 
 float dot_q4_1(int64_t k, const void* w, const void* x) {
@@ -242,14 +245,16 @@ float dot_q6_K(int64_t k, const void* w, const void* x) {
 
 constexpr int kMR = 6;     // activation rows per micro-tile
 constexpr int kNR = 16;    // weight rows per micro-tile (low2 registers of 8)
-constexpr int64_t kKC = 256;  // k per packed tile: a 6 x 256 activation strip fits L1
-constexpr int64_t kMaxNC = 256;  // weight rows per packed tile: 256 x 256 floats fit L2
+constexpr int64_t kMaxKC = 4096;  // k per packed tile when a row is longer (multiple of 256)
+constexpr int64_t kMaxNC = 512;   // weight rows per packed tile
 
 // C[MR x nr] (+)= A[MR x kc] B[kc x 16]: A rows lda apart, B packed as 16 weight rows per k.
+// Every loop over the MR rows is unrolled so the 2 * MR accumulators live in registers.
 template <int MR>
 void micro_kernel(int64_t kc, const float* a, int64_t lda, const float* bp, float* c,
                   int64_t ldc, bool accumulate, int nr) {
   __m256 c0[MR], c1[MR];
+#pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
     c0[i] = _mm256_setzero_ps();
     c1[i] = _mm256_setzero_ps();
@@ -257,27 +262,36 @@ void micro_kernel(int64_t kc, const float* a, int64_t lda, const float* bp, floa
   for (int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(bp + kNR * p);
     const __m256 b1 = _mm256_load_ps(bp + kNR * p + 8);
+#pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const __m256 av = _mm256_broadcast_ss(a + i * lda + p);
       c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
       c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
     }
   }
+  if (nr == kNR) {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      float* ci = c + i * ldc;
+      __m256 lo = c0[i], hi = c1[i];
+      if (accumulate) {
+        lo = _mm256_add_ps(lo, _mm256_loadu_ps(ci));
+        hi = _mm256_add_ps(hi, _mm256_loadu_ps(ci + 8));
+      }
+      _mm256_storeu_ps(ci, lo);
+      _mm256_storeu_ps(ci + 8, hi);
+    }
+    return;
+  }
+  alignas(32) float tile[MR * kNR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    _mm256_store_ps(tile + i * kNR, c0[i]);
+    _mm256_store_ps(tile + i * kNR + 8, c1[i]);
+  }
   for (int i = 0; i < MR; ++i) {
     float* ci = c + i * ldc;
-    if (nr == kNR) {
-      if (accumulate) {
-        c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(ci));
-        c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(ci + 8));
-      }
-      _mm256_storeu_ps(ci, c0[i]);
-      _mm256_storeu_ps(ci + 8, c1[i]);
-    } else {
-      alignas(32) float tmp[kNR];
-      _mm256_store_ps(tmp, c0[i]);
-      _mm256_store_ps(tmp + 8, c1[i]);
-      for (int j = 0; j < nr; ++j) ci[j] = accumulate ? ci[j] + tmp[j] : tmp[j];
-    }
+    for (int j = 0; j < nr; ++j) ci[j] = accumulate ? ci[j] + tile[i * kNR + j] : tile[i * kNR + j];
   }
 }
 
@@ -290,51 +304,111 @@ struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
 };
 
-// Per-thread scratch: the packed weight tile and one unpacked row; pool threads are
-// persistent, so this is allocated once per thread.
-struct Scratch {
-  std::unique_ptr<float, AlignedFree> packed;
-  std::unique_ptr<float, AlignedFree> row;
-  Scratch()
-      : packed(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kMaxNC * kKC))),
-        row(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kKC))) {}
+// A 64-byte aligned float buffer that grows on demand.
+struct Buffer {
+  std::unique_ptr<float, AlignedFree> data;
+  int64_t size = 0;
+  float* get(int64_t n) {
+    if (n > size) {
+      const size_t bytes = (sizeof(float) * size_t(n) + 63) / 64 * 64;
+      data.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+      if (!data) throw std::bad_alloc();
+      size = n;
+    }
+    return data.get();
+  }
 };
 
-Scratch& scratch() {
-  thread_local Scratch s;
-  return s;
+// Per-thread scratch: the packed weight tile, 16 unpacked rows and a row of zeros; pool
+// threads are persistent, so this is allocated once per thread (and grown when needed).
+struct Scratch {
+  Buffer packed;
+  Buffer rows;
+  Buffer zeros;
+  int64_t zeroed = 0;
+};
+
+// In-register transpose of an 8x8 block: r[i] holds row i; afterwards r[j] holds column j.
+static inline void transpose_8x8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
 // Unpacks weight rows [j0, j0 + nc) x k-range [p0, p0 + kc) to float, 16 rows interleaved per
-// k (rows past nc within the last panel are zero).
+// k (rows past nc within the last panel are zero): each panel's rows are unpacked whole, then
+// transposed 8x8 at a time, so the packed tile is written sequentially.
 void pack_weights(Format f, const uint8_t* w, int64_t rb, int64_t j0, int64_t nc, int64_t p0,
-                  int64_t kc, float* packed, float* row) {
+                  int64_t kc, float* packed, Scratch& s) {
   const int64_t be = block_elems(f), bb = block_bytes(f);
-  const int64_t panels = (nc + kNR - 1) / kNR;
-  for (int64_t r = 0; r < panels * kNR; ++r) {
-    float* dst = packed + (r / kNR) * kc * kNR + (r % kNR);
-    if (r >= nc) {
-      for (int64_t p = 0; p < kc; ++p) dst[p * kNR] = 0.0f;
-      continue;
+  float* unpacked = s.rows.get(kNR * kc);
+  float* zeros = s.zeros.get(kc);
+  if (s.zeroed < kc) {
+    std::fill(zeros, zeros + kc, 0.0f);
+    s.zeroed = kc;
+  }
+  for (int64_t jr = 0; jr < nc; jr += kNR) {
+    const float* src[kNR];
+    for (int64_t r = 0; r < kNR; ++r) {
+      if (jr + r >= nc) {
+        src[r] = zeros;
+        continue;
+      }
+      const uint8_t* wr = w + (j0 + jr + r) * rb + p0 / be * bb;
+      if (f == Format::F32) {
+        src[r] = reinterpret_cast<const float*>(wr);
+      } else {
+        avx2::dequantize_row(f, wr, unpacked + r * kc, kc);
+        src[r] = unpacked + r * kc;
+      }
     }
-    const uint8_t* src = w + (j0 + r) * rb + p0 / be * bb;
-    const float* vals;
-    if (f == Format::F32) {
-      vals = reinterpret_cast<const float*>(src);
-    } else {
-      avx2::dequantize_row(f, src, row, kc);
-      vals = row;
+    float* dst = packed + jr * kc;
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      for (int half = 0; half < 2; ++half) {
+        __m256 v[8];
+        for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src[8 * half + i] + p);
+        transpose_8x8(v);
+        for (int j = 0; j < 8; ++j) _mm256_store_ps(dst + (p + j) * kNR + 8 * half, v[j]);
+      }
     }
-    for (int64_t p = 0; p < kc; ++p) dst[p * kNR] = vals[p];
+    for (; p < kc; ++p) {
+      for (int r = 0; r < kNR; ++r) dst[p * kNR + r] = src[r][p];
+    }
   }
 }
 
-// Weight rows per tile: at most kMaxNC, small enough that every thread gets a few tiles.
-int64_t tile_rows(int64_t rows, int nth) {
-  const int64_t per_round = int64_t(nth) * kMaxNC;
-  const int64_t tiles = std::max<int64_t>(1, (rows + per_round - 1) / per_round) * nth;
-  const int64_t nc = (rows + tiles - 1) / tiles;
-  return std::min<int64_t>(kMaxNC, std::max<int64_t>(kNR, (nc + kNR - 1) / kNR * kNR));
+// The tile shape: k per tile (all of it, unless rows are very long) and weight rows per tile,
+// so that the packed tile fills about half of the L2 cache detected at load: the 6 x 16
+// accumulators then run over the whole k range in registers and each output is written once,
+// while the packed tile is reused from L2 by every strip of activation rows. Fewer rows where
+// that would leave a thread without a tile.
+struct TileShape {
+  int64_t kc;
+  int64_t nc;
+};
+
+TileShape tile_shape(int64_t rows, int64_t k, int nth) {
+  const int64_t l2 = cpu_features().l2_bytes > 0 ? cpu_features().l2_bytes : (int64_t(1) << 20);
+  const int64_t budget = std::max<int64_t>(int64_t(256) << 10, l2 / 2) / int64_t(sizeof(float));
+  const int64_t kc = (4 * kNR * k <= budget) ? k : kMaxKC;
+  int64_t nc = std::min<int64_t>(kMaxNC, std::max<int64_t>(kNR, budget / kc / kNR * kNR));
+  const int64_t per_thread = (rows + nth - 1) / nth;
+  nc = std::min(nc, std::max<int64_t>(kNR, (per_thread + kNR - 1) / kNR * kNR));
+  return {kc, nc};
 }
 
 }  // namespace
@@ -366,21 +440,21 @@ const FormatKernels& kernels(Format f) {
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y) {
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const int64_t rb = row_bytes(f, k);
-  const int nth = thread_pool().size();
-  const int64_t nc_max = tile_rows(rows, nth);
-  const int64_t n_tiles = (rows + nc_max - 1) / nc_max;
+  const TileShape shape = tile_shape(rows, k, thread_pool().size());
+  const int64_t n_tiles = (rows + shape.nc - 1) / shape.nc;
   parallel_for(n_tiles, 1, [&](int64_t t_begin, int64_t t_end) {
-    Scratch& s = scratch();
+    thread_local Scratch s;
+    float* packed = s.packed.get((shape.nc + kNR) * shape.kc);
     for (int64_t t = t_begin; t < t_end; ++t) {
-      const int64_t j0 = t * nc_max;
-      const int64_t nc = std::min(nc_max, rows - j0);
-      for (int64_t p0 = 0; p0 < k; p0 += kKC) {
-        const int64_t kc = std::min(kKC, k - p0);
-        pack_weights(f, wb, rb, j0, nc, p0, kc, s.packed.get(), s.row.get());
+      const int64_t j0 = t * shape.nc;
+      const int64_t nc = std::min(shape.nc, rows - j0);
+      for (int64_t p0 = 0; p0 < k; p0 += shape.kc) {
+        const int64_t kc = std::min(shape.kc, k - p0);
+        pack_weights(f, wb, rb, j0, nc, p0, kc, packed, s);
         for (int64_t i0 = 0; i0 < n; i0 += kMR) {
           const int mr = int(std::min<int64_t>(kMR, n - i0));
           for (int64_t jr = 0; jr < nc; jr += kNR) {
-            kMicroKernels[mr](kc, x + i0 * k + p0, k, s.packed.get() + jr * kc, y + i0 * rows + j0 + jr,
+            kMicroKernels[mr](kc, x + i0 * k + p0, k, packed + jr * kc, y + i0 * rows + j0 + jr,
                               rows, p0 > 0, int(std::min<int64_t>(kNR, nc - jr)));
           }
         }

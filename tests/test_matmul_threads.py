@@ -1,0 +1,67 @@
+"""The kernel thread pool: persistent workers, a settable size, optional pinning."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from engine import _native
+from tests.quant_cases import random_weights
+
+
+def os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.fixture
+def three_threads():
+    _native.set_num_threads(3)
+    try:
+        yield
+    finally:
+        _native.set_pinning(False)
+        _native.set_num_threads(0)
+
+
+def test_workers_persist_across_kernel_calls(three_threads: None) -> None:
+    rng = np.random.default_rng(0)
+    w = random_weights("Q8_0", 512, 256, rng)
+    x = rng.standard_normal((8, 256)).astype(np.float32)
+    _native.matmul(w, "Q8_0", x)
+    before = os_threads()
+    for _ in range(50):
+        _native.matvec(w, "Q8_0", x[0])
+        _native.matmul(w, "Q8_0", x)
+    assert os_threads() == before  # no thread is created per call
+
+
+def test_pool_size_is_what_was_asked_and_defaults_to_physical_cores(three_threads: None) -> None:
+    assert _native.num_threads() == 3
+    _native.set_num_threads(0)
+    assert _native.num_threads() == _native.cpu_features()["physical_cores"]
+
+
+def test_pinned_workers_compute_the_same_results(three_threads: None) -> None:
+    rng = np.random.default_rng(1)
+    w = random_weights("Q4_K", 300, 512, rng)
+    x = rng.standard_normal((5, 512)).astype(np.float32)
+    free = _native.matmul(w, "Q4_K", x)
+    _native.set_pinning(True)
+    assert _native.num_threads() == 3
+    np.testing.assert_array_equal(_native.matmul(w, "Q4_K", x), free)
+
+
+def test_many_short_jobs_of_both_kinds_interleave_correctly(three_threads: None) -> None:
+    # Per-thread jobs (stream_read) and dynamically chunked ones (matvec) back to back, with
+    # workers that may wake late for either: every result must still be exact.
+    rng = np.random.default_rng(2)
+    w = random_weights("Q8_0", 4096, 64, rng)  # large enough to be split into chunks
+    x = rng.standard_normal(64).astype(np.float32)
+    data = rng.integers(0, 256, 64 * 1024 + 3, dtype=np.uint8)
+    want_y = _native.matvec(w, "Q8_0", x)
+    want_sum = _native.stream_read(data)
+    for _ in range(2000):
+        assert _native.stream_read(data) == want_sum
+        np.testing.assert_array_equal(_native.matvec(w, "Q8_0", x), want_y)
