@@ -24,7 +24,7 @@ PREFILL_CHUNK = 512
 # The matrix kernels take their integer path (activations rounded to 8 bits, as in a decode
 # step) below this many rows and their float path from it on. A speculative verification feeds
 # at most this many rows per call so its logits are bit-for-bit those of decode steps.
-MATMUL_INT_ROWS = 3
+MATMUL_INT_ROWS = 7
 
 
 class RunState:

@@ -14,7 +14,6 @@ from gguf import GGMLQuantizationType
 from gguf.quants import dequantize
 
 from engine.runtime.decoder_config import DecoderConfig
-from engine.runtime.decoder_weights import Matrix
 from engine.runtime.gguf_file import GGUFFile
 
 
@@ -50,10 +49,21 @@ class ReferenceDecoder:
     def __init__(self, f: GGUFFile) -> None:
         self.cfg = DecoderConfig.from_gguf(f)
         self.f = f
+        self._cache: dict[str, np.ndarray] = {}
 
     def matrix(self, name: str) -> np.ndarray:
-        info = self.f.tensors[name]
-        return dequant(info.data, info.fmt).reshape(info.shape)
+        if name not in self._cache:
+            info = self.f.tensors[name]
+            self._cache[name] = dequant(info.data, info.fmt).reshape(info.shape)
+        return self._cache[name]
+
+    def linear(self, x: np.ndarray, name: str) -> np.ndarray:
+        """x @ W.T for the weight `name` (for llama Q/K: with HF row order restored)."""
+        w = self.matrix(name)
+        if self.cfg.arch == "llama" and name.endswith(("attn_q.weight", "attn_k.weight")):
+            heads = self.cfg.n_heads if "attn_q" in name else self.cfg.n_kv_heads
+            w = unpermute_llama(w, heads)
+        return x @ w.T
 
     def vector(self, name: str) -> np.ndarray:
         return np.asarray(self.f.tensors[name].data, dtype=np.float64)
@@ -69,10 +79,9 @@ class ReferenceDecoder:
         for i in range(cfg.n_layers):
             p = f"blk.{i}."
             h = rms_norm(x, self.vector(p + "attn_norm.weight"), cfg.norm_eps)
-            wq, wk = self.matrix(p + "attn_q.weight"), self.matrix(p + "attn_k.weight")
-            if cfg.arch == "llama":
-                wq, wk = unpermute_llama(wq, cfg.n_heads), unpermute_llama(wk, cfg.n_kv_heads)
-            q, k, v = h @ wq.T, h @ wk.T, h @ self.matrix(p + "attn_v.weight").T
+            q = self.linear(h, p + "attn_q.weight")
+            k = self.linear(h, p + "attn_k.weight")
+            v = self.linear(h, p + "attn_v.weight")
             if cfg.qkv_bias:
                 q = q + self.vector(p + "attn_q.bias")
                 k = k + self.vector(p + "attn_k.bias")
@@ -86,15 +95,10 @@ class ReferenceDecoder:
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             probs = scores / scores.sum(-1, keepdims=True)
             att = np.einsum("hqk,khd->qhd", probs, v).reshape(n, cfg.q_dim)
-            x = x + att @ self.matrix(p + "attn_output.weight").T
+            x = x + self.linear(att, p + "attn_output.weight")
             h = rms_norm(x, self.vector(p + "ffn_norm.weight"), cfg.norm_eps)
-            gate, up = h @ self.matrix(p + "ffn_gate.weight").T, h @ self.matrix(
-                p + "ffn_up.weight").T
-            x = x + (gate / (1 + np.exp(-gate)) * up) @ self.matrix(p + "ffn_down.weight").T
+            gate, up = self.linear(h, p + "ffn_gate.weight"), self.linear(h, p + "ffn_up.weight")
+            x = x + self.linear(gate / (1 + np.exp(-gate)) * up, p + "ffn_down.weight")
         x = rms_norm(x, self.vector("output_norm.weight"), cfg.norm_eps)
-        out = embd if cfg.tied_embeddings else self.matrix("output.weight")
-        return x @ out.T
+        return self.linear(x, "token_embd.weight" if cfg.tied_embeddings else "output.weight")
 
-
-def matrix_f64(m: Matrix) -> np.ndarray:
-    return dequant(m.data, m.fmt).reshape(m.rows, m.k)

@@ -24,16 +24,37 @@ def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
     return float(np.linalg.norm(ours - ref) / np.linalg.norm(ref))
 
 
-def test_smollm2_logits_match_the_reference(smollm2_path: Path) -> None:
-    f = GGUFFile(smollm2_path)
+def smollm2_ids(f: GGUFFile) -> list[int]:
     vocab = {t: i for i, t in enumerate(f.metadata["tokenizer.ggml.tokens"])}
-    ids = [vocab[t] for t in ["The", "Ġcapital", "Ġof", "ĠFrance", "Ġis", "ĠParis", "."]]
-    ours = prefill_then_decode(Decoder(f, n_ctx=64), ids, n_prefill=5)
+    words = ["The", "Ġcapital", "Ġof", "ĠFrance", "Ġis", "ĠParis", ".", "ĠThe", "Ġcapital"]
+    return [vocab[t] for t in words]
+
+
+def test_smollm2_prefill_matches_the_reference(smollm2_path: Path) -> None:
+    # Nine rows take the kernels' float matrix-matrix path: the same math as the reference
+    # (which undoes the llama Q/K permutation and uses rotate-half RoPE) to float precision.
+    f = GGUFFile(smollm2_path)
+    ids = smollm2_ids(f)
+    ours = Decoder(f, n_ctx=64).forward(ids, all_logits=True)
     ref = ReferenceDecoder(f).forward(ids)
-    # The integer kernels round activations to 8 bits, as ggml does: close, not exact.
-    assert relative_error(ours, ref) < 0.02
-    assert np.array_equal(ours.argmax(-1), ref.argmax(-1))
-    assert ref[4].argmax() == vocab["ĠParis"]  # the oracle itself is sane
+    assert relative_error(ours, ref) < 1e-4
+    assert ref[4].argmax() == ids[5]  # the oracle itself is sane: "... is Paris"
+
+
+def test_smollm2_decode_steps_match_the_reference(smollm2_path: Path) -> None:
+    # Decode steps use the integer kernels, which round activations to 8 bits per 32 values
+    # as ggml does; SmolLM2's outlier channels make that a few percent of the logits. The
+    # model's confident choices must not change.
+    f = GGUFFile(smollm2_path)
+    ids = smollm2_ids(f)
+    decoder = Decoder(f, n_ctx=64)
+    ours = np.stack([decoder.forward([t]).copy() for t in ids])
+    ref = ReferenceDecoder(f).forward(ids)
+    assert relative_error(ours, ref) < 0.2
+    top2 = np.sort(ref, axis=-1)[:, -2:]
+    confident = top2[:, 1] - top2[:, 0] > 1.0
+    assert confident.sum() >= 4
+    assert np.array_equal(ours.argmax(-1)[confident], ref.argmax(-1)[confident])
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
@@ -41,8 +62,9 @@ def test_smollm2_logits_match_the_reference(smollm2_path: Path) -> None:
 def test_tiny_models_match_the_reference(tmp_path: Path, arch: str, fmt: str) -> None:
     f = GGUFFile(write_tiny_gguf(tmp_path / "t.gguf", arch, fmt))
     ids = [5, 17, 3, 99, 42, 7, 7, 120, 1]
-    ours = prefill_then_decode(Decoder(f), ids, n_prefill=6)
-    tolerance = {"F32": 1e-4, "Q8_0": 0.02}[fmt]
+    ours = prefill_then_decode(Decoder(f), ids, n_prefill=8)
+    # F32 is exact; Q8_0 decode steps round activations to 8 bits (the prefill rows do not).
+    tolerance = {"F32": 1e-4, "Q8_0": 0.03}[fmt]
     assert relative_error(ours, ReferenceDecoder(f).forward(ids)) < tolerance
 
 
@@ -65,7 +87,8 @@ def test_a_verification_pass_reproduces_decode_steps_bit_for_bit(smollm2_path: P
     # Speculative decoding's output equals plain greedy only if the batched verification
     # computes exactly the logits the decode steps would.
     decoder = Decoder(GGUFFile(smollm2_path), n_ctx=64)
-    prompt, tokens = [1, 4093, 198, 1780, 314], [260, 3575, 282, 4649, 47, 2, 198]
+    prompt = [1, 4093, 198, 1780, 314]
+    tokens = [260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531]  # more than one chunk of rows
     decoder.forward(prompt)
     batched = decoder.forward(tokens, all_logits=True, as_decode=True).copy()
     decoder.cache.rollback(len(prompt))
