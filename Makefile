@@ -39,6 +39,7 @@ setup: $(VENV)/.native $(DEFAULT_MODEL)
 
 demo: setup
 	$(CROMWELL) cpu
+	$(CROMWELL) info --config configs/cromwell-smol.yaml
 
 test: setup
 	$(PY) -m ruff check .

@@ -179,5 +179,31 @@ def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
                        f"{row['load_ms']} ms, peak RSS {row['peak_rss_mb']} MB")
 
 
+@main.command("info")
+@click.option("--config", "config_name", default="cromwell-smol", show_default=True,
+              help="Model config: a YAML path or a preset name (cromwell-300m, cromwell-smol, "
+                   "cromwell-tiny).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+def info_command(config_name: str, as_json: bool) -> None:
+    """Parameters per component of a model config, counted from the built model, beside the
+    seed design's budget."""
+    from engine.config import ConfigError, load_config
+    from engine.model.budget import budget_rows, parameter_counts
+
+    try:
+        cfg = load_config(config_name).model
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+    counts = parameter_counts(cfg)
+    if as_json:
+        click.echo(json.dumps({"total_params": sum(counts.values()), "components": counts}))
+        return
+    click.echo(f"{cfg.name} ({config_name})")
+    click.echo(f"{'component':<10} {'parameters':>13} {'millions':>9} {'seed budget':>12}")
+    for name, n, budget in budget_rows(cfg, counts):
+        seed = f"{budget / 1e6:.0f}M" if budget else "-"
+        click.echo(f"{name:<10} {n:>13,} {n / 1e6:>8.2f}M {seed:>12}")
+
+
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@ file contents).
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +30,9 @@ _EOG_TEXTS = frozenset(
     {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}
 )
 
-# Above this many characters `count` cuts the text at line starts and counts the pieces in
-# parallel; every supported pre-tokenizer ends a word at "\n" followed by a non-space.
-_COUNT_CHUNK_CHARS = 1 << 15
+# Above this many characters `encode` and `count` cut the text at line starts (see
+# _line_chunks) and encode the pieces in parallel.
+_CHUNK_CHARS = 1 << 15
 
 
 class CodeTokenizer:
@@ -52,6 +53,7 @@ class CodeTokenizer:
         self._tok = tokenizer
         self._literal: Tokenizer | None = None  # a twin that spells special tokens out
         self._byte_decoder = {c: b for b, c in _bytes_to_unicode().items()}
+        self._added: dict[int, AddedToken] = tokenizer.get_added_tokens_decoder()
         self.name = name
         self.bos_id = bos_id
         self.eos_id = eos_id
@@ -77,7 +79,7 @@ class CodeTokenizer:
     @property
     def special_tokens(self) -> dict[str, int]:
         """Every special (control) token, text -> id."""
-        return {t.content: i for i, t in self._tok.get_added_tokens_decoder().items() if t.special}
+        return {t.content: i for i, t in self._added.items() if t.special}
 
     @property
     def eog_ids(self) -> frozenset[int]:
@@ -86,6 +88,14 @@ class CodeTokenizer:
         if self.eos_id is not None:
             ids.add(self.eos_id)
         return frozenset(ids)
+
+    @property
+    def missing_bytes(self) -> frozenset[int]:
+        """Bytes with no token of their own. Text containing one cannot round-trip: it is
+        dropped when no larger token covers it, as llama.cpp drops it. Empty for the Cromwell
+        BPE; SmolLM2 lacks a few control characters (e.g. 0x1d) and bytes that UTF-8 never
+        uses."""
+        return frozenset(b for b, c in _bytes_to_unicode().items() if self.token_to_id(c) is None)
 
     def token_to_id(self, token: str) -> int | None:
         return self._tok.token_to_id(token)
@@ -99,7 +109,7 @@ class CodeTokenizer:
         text = self._tok.id_to_token(token_id)
         if text is None:
             raise ValueError(f"token id {token_id} is outside the vocabulary of {self.name}")
-        added = self._tok.get_added_tokens_decoder().get(token_id)
+        added = self._added.get(token_id)
         if added is not None:
             return added.content.encode("utf-8")
         return bytes(self._byte_decoder[c] for c in text)
@@ -111,7 +121,11 @@ class CodeTokenizer:
         (llama.cpp's add_special); `parse_special=False` encodes special-token texts as plain
         text."""
         tok = self._tok if parse_special else self._literal_twin()
-        ids: list[int] = tok.encode(text, add_special_tokens=False).ids
+        ids: list[int]
+        if len(text) <= _CHUNK_CHARS or not self._chunkable():
+            ids = tok.encode(text, add_special_tokens=False).ids
+        else:
+            ids = [i for e in tok.encode_batch_fast(_line_chunks(text), False) for i in e.ids]
         if add_special:
             if self.add_bos and self.bos_id is not None:
                 ids.insert(0, self.bos_id)
@@ -125,11 +139,20 @@ class CodeTokenizer:
     def decode(self, ids: Iterable[int], skip_special: bool = False) -> str:
         return self._tok.decode(list(ids), skip_special_tokens=skip_special)
 
+    def stream_decoder(self) -> StreamDecoder:
+        """A decoder for ids arriving one at a time (generation), emitting text only once
+        each character's bytes are complete."""
+        return StreamDecoder(self)
+
     def count(self, text: str) -> int:
         """Number of tokens `encode(text)` gives, without building the id list in Python."""
-        if len(text) <= _COUNT_CHUNK_CHARS:
+        if len(text) <= _CHUNK_CHARS or not self._chunkable():
             return len(self._tok.encode_batch_fast([text], add_special_tokens=False)[0])
         return sum(len(e) for e in self._tok.encode_batch_fast(_line_chunks(text), False))
+
+    def _chunkable(self) -> bool:
+        # An added token holding a newline could straddle a cut.
+        return not any("\n" in t.content for t in self._added.values())
 
     def _literal_twin(self) -> Tokenizer:
         if self._literal is None:
@@ -172,11 +195,28 @@ class CodeTokenizer:
         self._literal = None
         new = [AddedToken(t, special=True, normalized=False) for t in tokens]
         self._tok.add_special_tokens(new)
+        self._added = self._tok.get_added_tokens_decoder()
         ids = {t: self._tok.token_to_id(t) for t in tokens}
         missing = [t for t, i in ids.items() if i is None]
         if missing:
             raise RuntimeError(f"tokens {missing} were not added to {self.name}")
         return {t: int(i) for t, i in ids.items() if i is not None}
+
+
+class StreamDecoder:
+    """Token ids in, text out, one id at a time; a multi-byte character split across tokens
+    is held back until its last byte arrives."""
+
+    def __init__(self, tok: CodeTokenizer) -> None:
+        self._tok = tok
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def push(self, token_id: int) -> str:
+        return self._utf8.decode(self._tok.token_bytes(token_id))
+
+    def flush(self) -> str:
+        """The text still held back (invalid trailing bytes become U+FFFD)."""
+        return self._utf8.decode(b"", final=True)
 
 
 @dataclass(frozen=True)
@@ -246,18 +286,24 @@ def from_gguf(source: str | Path | Mapping[str, Any] | Any) -> CodeTokenizer:
 
 
 def _line_chunks(text: str) -> list[str]:
-    """`text` cut into pieces of about _COUNT_CHUNK_CHARS, each cut just after a "\n" that is
-    followed by a non-whitespace character (a word boundary for every pre-tokenizer here)."""
+    """`text` cut into pieces of about _CHUNK_CHARS. Each cut falls just after a "\n"
+    with a non-whitespace character on both sides: there every supported pre-tokenizer ends
+    a word, and the newline's own word is "\n" whether the text goes on or not (a whitespace
+    run before the cut would be cut differently by the GPT-2 regex's `\\s+(?!\\S)`)."""
     chunks: list[str] = []
     start = 0
-    while len(text) - start > _COUNT_CHUNK_CHARS:
-        cut = start + _COUNT_CHUNK_CHARS
-        while cut < len(text) and not (text[cut - 1] == "\n" and not text[cut].isspace()):
+    while len(text) - start > _CHUNK_CHARS:
+        cut = start + _CHUNK_CHARS
+        while cut < len(text) and not _is_cut_point(text, cut):
             cut += 1
         chunks.append(text[start:cut])
         start = cut
     chunks.append(text[start:])
     return chunks
+
+
+def _is_cut_point(text: str, i: int) -> bool:
+    return text[i - 1] == "\n" and not text[i].isspace() and not text[i - 2].isspace()
 
 
 def _bytes_to_unicode() -> dict[int, str]:

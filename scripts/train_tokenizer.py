@@ -28,7 +28,9 @@ def texts(files: list[code_corpus.CorpusFile]) -> Iterator[str]:
             yield text
 
 
-def train(files: list[code_corpus.CorpusFile], vocab_size: int) -> Tokenizer:
+def train(
+    files: list[code_corpus.CorpusFile], vocab_size: int, max_token_length: int | None
+) -> Tokenizer:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = code_pretokenizer()
     tok.decoder = decoders.ByteLevel()
@@ -39,7 +41,7 @@ def train(files: list[code_corpus.CorpusFile], vocab_size: int) -> Tokenizer:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         # Long tokens are almost always one file's banner or table; capping them spends the
         # vocabulary on pieces that recur across files.
-        max_token_length=32,
+        max_token_length=max_token_length,
         show_progress=False,
     )
     tok.train_from_iterator(texts(files), trainer=trainer, length=len(files))
@@ -51,13 +53,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ASSET_PATH)
     ap.add_argument("--vocab-size", type=int, default=VOCAB_SIZE)
     ap.add_argument("--max-bytes-per-dist", type=int, default=3_000_000)
+    ap.add_argument("--max-token-length", type=int, default=32)
     args = ap.parse_args()
 
     train_files, held = code_corpus.split(code_corpus.corpus_files(args.max_bytes_per_dist))
     size = sum(f.path.stat().st_size for f in train_files)
     print(f"training on {len(train_files)} files ({size / 1e6:.1f} MB), {len(held)} held out")
     start = time.perf_counter()
-    tok = train(train_files, args.vocab_size)
+    tok = train(train_files, args.vocab_size, args.max_token_length or None)
     print(f"trained {tok.get_vocab_size()} tokens in {time.perf_counter() - start:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(args.out))

@@ -12,11 +12,13 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-import jinja2.ext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+if TYPE_CHECKING:
+    import jinja2
+
+# jinja2 is imported on first use: most tokenizer users never render a chat template, and the
+# editor path should not pay for the import.
 
 Message = Mapping[str, Any]
 
@@ -26,7 +28,9 @@ class ChatTemplateError(ValueError):
 
 
 def _raise_exception(message: str) -> None:
-    raise jinja2.exceptions.TemplateError(message)
+    import jinja2
+
+    raise jinja2.TemplateError(message)
 
 
 def _tojson(
@@ -48,6 +52,10 @@ def _strftime_now(fmt: str) -> str:
 
 @lru_cache(maxsize=16)
 def compile_template(source: str) -> jinja2.Template:
+    import jinja2
+    import jinja2.ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     env = ImmutableSandboxedEnvironment(
         trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
     )
@@ -73,6 +81,8 @@ def render(
     for i, m in enumerate(messages):
         if "role" not in m or "content" not in m:
             raise ChatTemplateError(f"message {i} needs 'role' and 'content', got {dict(m)!r}")
+    import jinja2
+
     template = compile_template(source)
     try:
         return template.render(

@@ -21,6 +21,21 @@ HELD_OUT_PERCENT = 10
 MAX_FILE_BYTES = 400_000  # generated tables and vendored blobs teach the BPE nothing
 _PERMISSIVE = re.compile(r"\b(MIT|BSD|Apache|PSF|Python Software Foundation|ISC|Zlib|Unlicense)\b")
 
+# The distributions `make setup` installs (Cromwell's dependencies and extras, and theirs).
+# Naming them keeps whatever else a machine has installed out of the corpus; one that is
+# missing only makes the corpus smaller. Each must still declare a permissive licence.
+SETUP_DISTRIBUTIONS = frozenset({
+    "annotated-doc", "annotated-types", "anyio", "attrs", "cattrs", "charset-normalizer",
+    "click", "filelock", "fsspec", "gguf", "h11", "hf-xet", "httpcore2", "httpx2",
+    "huggingface_hub", "idna", "iniconfig", "jinja2", "lsprotocol", "markdown-it-py",
+    "markupsafe", "mdurl", "mpmath", "networkx", "numpy", "packaging", "pillow", "pip",
+    "pluggy", "pybind11", "pydantic", "pydantic_core", "pygls", "pygments", "pytest",
+    "pytest-asyncio", "pytest-lsp", "pyyaml", "regex", "requests", "rich", "ruff",
+    "safetensors", "scikit_build_core", "setuptools", "shellingham", "sortedcontainers",
+    "sympy", "tokenizers", "torch", "tqdm", "transformers", "truststore", "typer",
+    "typing-inspection", "typing_extensions", "unidiff", "urllib3",
+})
+
 
 @dataclass(frozen=True)
 class CorpusFile:
@@ -65,7 +80,7 @@ def package_files(max_bytes_per_dist: int) -> Iterator[CorpusFile]:
     dists = {d.metadata["Name"].lower(): d for d in md.distributions() if d.metadata["Name"]}
     for name in sorted(dists):
         dist = dists[name]
-        if name == "cromwell" or not _is_permissive(dist):
+        if name not in SETUP_DISTRIBUTIONS or not _is_permissive(dist):
             continue
         files = sorted(
             (f for f in dist.files or [] if Path(str(f)).suffix in CODE_SUFFIXES),

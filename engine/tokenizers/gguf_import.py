@@ -7,7 +7,7 @@ matched whole in text but decoded as text.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -47,7 +47,6 @@ class GGUFVocab:
     add_bos: bool
     add_eos: bool
     chat_template: str | None
-    special_ids: dict[str, int] = field(default_factory=dict)  # control + unknown tokens
 
 
 def _optional_id(meta: Mapping[str, Any], key: str, n_tokens: int) -> int | None:
@@ -126,5 +125,4 @@ def build_vocab(meta: Mapping[str, Any]) -> GGUFVocab:
         add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", pre in GGUF_PRE_IGNORE_MERGES)),
         add_eos=bool(meta.get("tokenizer.ggml.add_eos_token", False)),
         chat_template=meta.get("tokenizer.chat_template"),
-        special_ids={tokens[i]: i for i in range(n) if types[i] in special},
     )

@@ -33,6 +33,8 @@ CODE_SPLIT_REGEX = (
     r"|\s+"
 )
 
+CROMWELL_PRE = "cromwell-code"
+
 # llama.cpp's regex lists, by pre-tokenizer family (src/llama-vocab.cpp, llm_tokenizer_bpe).
 _GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
 _LLAMA3 = (
@@ -54,6 +56,9 @@ GGUF_PRE_REGEXES: dict[str, tuple[str, ...]] = {
     "qwen2": (_QWEN2,),
     "smollm": (r"\p{N}", _GPT2),
     "starcoder": (r"\p{N}", _GPT2),
+    # Cromwell's own code pre-tokenizer, the name our exporter writes for the Cromwell BPE.
+    # llama.cpp does not know it: such files are tokenized by Cromwell's runtime only.
+    CROMWELL_PRE: (CODE_SPLIT_REGEX,),
 }
 
 # Families whose vocabularies are looked up whole before merging (llama.cpp `ignore_merges`).
