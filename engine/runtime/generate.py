@@ -121,28 +121,41 @@ def stream_text(decode: Callable[[list[int]], str], tokens: Iterable[int],
                 stop: Sequence[str] = ()) -> Iterator[str]:
     """Turn a token stream into text pieces. A piece never ends inside a UTF-8 character, and
     text that might begin a stop string is held back until it is known not to; at a stop
-    string the stream ends, the stop string itself not included."""
+    string the stream ends, the stop string itself not included.
+
+    Each step decodes only the tokens since the last complete piece, re-decoded together with
+    the piece before them (so a tokenizer that drops a leading space at the start of a
+    sequence still spells the join right): the cost per token stays constant."""
     stop = [s for s in stop if s]
+    longest_stop = max((len(s) for s in stop), default=0)
     ids: list[int] = []
-    emitted = 0
+    prefix_at = read_at = 0  # ids[prefix_at:read_at] is context, ids[read_at:] is new
+    text = ""  # everything decoded so far
+    emitted = 0  # how much of `text` has been yielded
     token_iter = iter(tokens)
     try:
         for token in token_iter:
             ids.append(token)
-            text = decode(ids)
-            if text.endswith("\ufffd"):  # a multi-byte character split across tokens
-                continue
-            hits = [i for s in stop if (i := text.find(s, max(0, emitted - len(s)))) >= 0]
+            context = decode(ids[prefix_at:read_at])
+            fresh = decode(ids[prefix_at:])
+            if fresh.endswith("\ufffd") or len(fresh) <= len(context):
+                continue  # a multi-byte character split across tokens, or nothing visible
+            text += fresh[len(context):]
+            prefix_at, read_at = read_at, len(ids)
+            search_from = max(0, emitted - longest_stop)
+            hits = [i for s in stop if (i := text.find(s, search_from)) >= 0]
             if hits:
                 end = min(hits)
                 if end > emitted:
                     yield text[emitted:end]
                 return
-            safe = len(text) - _held_back(text, stop)
+            safe = len(text) - _held_back(text[-longest_stop:] if stop else "", stop)
             if safe > emitted:
                 yield text[emitted:safe]
                 emitted = safe
-        text = decode(ids)
+        fresh = decode(ids[prefix_at:])
+        context = decode(ids[prefix_at:read_at])
+        text += fresh[len(context):] if fresh.startswith(context) else ""
         if len(text) > emitted:
             yield text[emitted:]
     finally:

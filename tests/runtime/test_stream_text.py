@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 
 from engine.runtime.generate import stream_text
@@ -77,3 +78,24 @@ def test_the_draft_length_grows_on_full_acceptance_and_shrinks_on_a_miss() -> No
     assert length.n == 3
     length.update(drafted=3, accepted=0)
     assert length.n == 1
+
+
+def test_a_tokenizer_that_drops_the_leading_space_still_joins_words() -> None:
+    words = [" Hello", " wor", "ld", " again"]
+
+    def decode_dropping_space(ids: list[int]) -> str:
+        text = "".join(words[i] for i in ids)
+        return text[1:] if text.startswith(" ") else text  # as SentencePiece decoders do
+
+    assert "".join(stream_text(decode_dropping_space, iter([0, 1, 2, 3]))) == "Hello world again"
+
+
+def test_streamed_text_is_the_whole_decode_cut_at_the_first_stop() -> None:
+    rng = random.Random(5)
+    for _ in range(200):
+        ids = [rng.randrange(len(PIECES)) for _ in range(rng.randrange(1, 25))]
+        stop = rng.sample(["END", "\n", "ld!", "o w", "é"], k=rng.randrange(0, 3))
+        whole = decode(ids)
+        cuts = [whole.find(s) for s in stop if s in whole]
+        expected = whole[: min(cuts)] if cuts else whole
+        assert "".join(run(ids, stop)) == expected, (ids, stop)
