@@ -105,3 +105,19 @@ def get_rows(
     w: npt.NDArray[np.generic], fmt: str, ids: npt.NDArray[np.int32], k: int
 ) -> npt.NDArray[np.float32]: ...
 def stream_read(a: npt.NDArray[np.generic]) -> int: ...
+
+# The fused llama/qwen2 decode step (native/src/bind_decode.cpp): every layer of one token in
+# one call. layers: per layer a dict of attn_norm, wq, wk, wv, bq, bk, bv (None without
+# biases), wo, ffn_norm, w_gate, w_up, w_down; a matrix is a (weight array, format) pair.
+class DecodeStep:
+    def __init__(
+        self,
+        layers: list[dict[str, object]],
+        embd: tuple[npt.NDArray[np.generic], str],
+        head: tuple[npt.NDArray[np.generic], str],
+        out_norm: npt.NDArray[np.float32],
+        dims: dict[str, object],
+        k_cache: npt.NDArray[np.float32],
+        v_cache: npt.NDArray[np.float32],
+    ) -> None: ...
+    def run(self, token: int, pos: int, out: npt.NDArray[np.float32]) -> None: ...

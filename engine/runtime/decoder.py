@@ -46,7 +46,9 @@ class RunState:
 class Decoder:
     """Runs the decoder over a KV cache. Not thread-safe: one forward at a time."""
 
-    def __init__(self, f: GGUFFile, n_ctx: int | None = None) -> None:
+    def __init__(self, f: GGUFFile, n_ctx: int | None = None, fused: bool = True) -> None:
+        """`fused`: run decode steps as one native call over all layers (`_native.DecodeStep`)
+        instead of the per-kernel Python loop; both compute the same logits bit for bit."""
         self.file = f
         self.cfg = cfg = DecoderConfig.from_gguf(f)
         self.weights = DecoderWeights.from_gguf(f, cfg)
@@ -56,6 +58,26 @@ class Decoder:
         self.positions = np.arange(self.n_ctx, dtype=np.int32)
         self.scale = 1.0 / math.sqrt(cfg.head_dim)
         self.n_rot = cfg.n_rot if cfg.n_rot != cfg.head_dim else -1
+        self.fused_step = self._make_fused_step() if fused else None
+
+    def _make_fused_step(self) -> K.DecodeStep:
+        cfg, w = self.cfg, self.weights
+
+        def mat(m: Matrix) -> tuple[np.ndarray, str]:
+            return (m.data, m.fmt)
+
+        layers = [{
+            "attn_norm": lw.attn_norm, "wq": mat(lw.wq), "wk": mat(lw.wk), "wv": mat(lw.wv),
+            "bq": lw.bq, "bk": lw.bk, "bv": lw.bv, "wo": mat(lw.wo), "ffn_norm": lw.ffn_norm,
+            "w_gate": mat(lw.w_gate), "w_up": mat(lw.w_up), "w_down": mat(lw.w_down),
+        } for lw in w.layers]
+        dims = {"dim": cfg.dim, "n_heads": cfg.n_heads, "n_kv_heads": cfg.n_kv_heads,
+                "head_dim": cfg.head_dim, "ffn_dim": cfg.ffn_dim, "vocab": cfg.vocab_size,
+                "n_rot": cfg.n_rot, "n_ctx": self.n_ctx, "norm_eps": cfg.norm_eps,
+                "rope_base": cfg.rope_base, "interleaved": cfg.rope_layout == "interleaved",
+                "scale": self.scale}
+        return K.DecodeStep(layers, mat(w.token_embd), mat(w.output), w.output_norm, dims,
+                            self.cache.k, self.cache.v)
 
     # --- the forward ---------------------------------------------------------------------------
 
@@ -79,6 +101,11 @@ class Decoder:
                 logits = self.forward(ids[start : start + PREFILL_CHUNK], as_decode=as_decode)
             return logits
         pos = self.cache.length
+        if n == 1 and self.fused_step is not None:
+            self.fused_step.run(int(ids[0]), pos, self.state.logits[0])
+            self.cache.length = pos + 1
+            self.cache.tokens.append(int(ids[0]))
+            return self.state.logits[:1] if all_logits else self.state.logits[0]
         if n == 1:
             self._decode_step(ids, pos)
         else:

@@ -7,6 +7,7 @@ namespace cromwell::bind {
 void bind_core(py::module_& m);
 void bind_quant(py::module_& m);
 void bind_ops(py::module_& m);  // norms, activations, rope, attention, vision
+void bind_decode(py::module_& m);  // the fused llama/qwen2 decode step
 }  // namespace cromwell::bind
 
 PYBIND11_MODULE(_native, m) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_native, m) {
   cromwell::bind::bind_core(m);
   cromwell::bind::bind_quant(m);
   cromwell::bind::bind_ops(m);
+  cromwell::bind::bind_decode(m);
 }
