@@ -55,6 +55,17 @@ def test_speculative_greedy_equals_plain_greedy(decoder: Decoder, prompt: list[i
     assert stats.passes < 24
 
 
+def test_speculation_keeps_greedy_output_under_a_repetition_penalty(
+        decoder: Decoder, prompt: list[int]) -> None:
+    # The penalty depends on every token before the one chosen, drafted ones included.
+    def run(speculative: bool) -> list[int]:
+        sampler = Sampler(SamplingParams(repetition_penalty=1.3))
+        return list(decode_n_tokens(decoder, prompt, max_tokens=16, sampler=sampler,
+                                    speculative=speculative))
+
+    assert run(True) == run(False)
+
+
 def test_stop_tokens_and_max_tokens(decoder: Decoder, prompt: list[int]) -> None:
     plain = greedy(decoder, prompt, 10, speculative=False)
     assert greedy(decoder, prompt, 4) == plain[:4]
