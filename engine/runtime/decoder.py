@@ -66,23 +66,52 @@ class Decoder:
         def mat(m: Matrix) -> tuple[np.ndarray, str]:
             return (m.data, m.fmt)
 
-        layers = [{
-            "attn_norm": lw.attn_norm, "wq": mat(lw.wq), "wk": mat(lw.wk), "wv": mat(lw.wv),
-            "bq": lw.bq, "bk": lw.bk, "bv": lw.bv, "wo": mat(lw.wo), "ffn_norm": lw.ffn_norm,
-            "w_gate": mat(lw.w_gate), "w_up": mat(lw.w_up), "w_down": mat(lw.w_down),
-        } for lw in w.layers]
-        dims = {"dim": cfg.dim, "n_heads": cfg.n_heads, "n_kv_heads": cfg.n_kv_heads,
-                "head_dim": cfg.head_dim, "ffn_dim": cfg.ffn_dim, "vocab": cfg.vocab_size,
-                "n_rot": cfg.n_rot, "n_ctx": self.n_ctx, "norm_eps": cfg.norm_eps,
-                "rope_base": cfg.rope_base, "interleaved": cfg.rope_layout == "interleaved",
-                "scale": self.scale}
-        return K.DecodeStep(layers, mat(w.token_embd), mat(w.output), w.output_norm, dims,
-                            self.cache.k, self.cache.v)
+        layers = [
+            {
+                "attn_norm": lw.attn_norm,
+                "wq": mat(lw.wq),
+                "wk": mat(lw.wk),
+                "wv": mat(lw.wv),
+                "bq": lw.bq,
+                "bk": lw.bk,
+                "bv": lw.bv,
+                "wo": mat(lw.wo),
+                "ffn_norm": lw.ffn_norm,
+                "w_gate": mat(lw.w_gate),
+                "w_up": mat(lw.w_up),
+                "w_down": mat(lw.w_down),
+            }
+            for lw in w.layers
+        ]
+        dims = {
+            "dim": cfg.dim,
+            "n_heads": cfg.n_heads,
+            "n_kv_heads": cfg.n_kv_heads,
+            "head_dim": cfg.head_dim,
+            "ffn_dim": cfg.ffn_dim,
+            "vocab": cfg.vocab_size,
+            "n_rot": cfg.n_rot,
+            "n_ctx": self.n_ctx,
+            "norm_eps": cfg.norm_eps,
+            "rope_base": cfg.rope_base,
+            "interleaved": cfg.rope_layout == "interleaved",
+            "scale": self.scale,
+        }
+        return K.DecodeStep(
+            layers,
+            mat(w.token_embd),
+            mat(w.output),
+            w.output_norm,
+            dims,
+            self.cache.k,
+            self.cache.v,
+        )
 
     # --- the forward ---------------------------------------------------------------------------
 
-    def forward(self, ids: list[int] | np.ndarray, all_logits: bool = False,
-                as_decode: bool = False) -> np.ndarray:
+    def forward(
+        self, ids: list[int] | np.ndarray, all_logits: bool = False, as_decode: bool = False
+    ) -> np.ndarray:
         """Run `ids` at the next positions of the cache and append them to it. Returns the
         logits f32[vocab] of the last token, or f32[n, vocab] for every token if `all_logits`.
         `as_decode` computes each position exactly as a decode step would (speculative
@@ -187,14 +216,17 @@ class Decoder:
         for i in range(0, len(x), MATMUL_INT_ROWS):
             K.matmul(m.data, m.fmt, x[i : i + MATMUL_INT_ROWS], out=out[i : i + MATMUL_INT_ROWS])
 
-    def _attention(self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int,
-                   out: np.ndarray) -> None:
+    def _attention(
+        self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int, out: np.ndarray
+    ) -> None:
         n = len(q)
-        K.attention_prefill(q, k_cache[: pos + n], v_cache[: pos + n], pos, True, self.scale,
-                            out=out)
+        K.attention_prefill(
+            q, k_cache[: pos + n], v_cache[: pos + n], pos, True, self.scale, out=out
+        )
 
-    def _attention_as_decode(self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray,
-                             pos: int, out: np.ndarray) -> None:
+    def _attention_as_decode(
+        self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int, out: np.ndarray
+    ) -> None:
         for i in range(len(q)):
             K.attention_decode(q[i], k_cache, v_cache, pos + i + 1, self.scale, out=out[i])
 

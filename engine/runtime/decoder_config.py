@@ -44,13 +44,16 @@ class DecoderConfig:
 
     def __post_init__(self) -> None:
         if self.arch not in SUPPORTED_ARCHITECTURES:
-            raise ValueError(f"architecture {self.arch!r} is not supported "
-                             f"(supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
+            raise ValueError(
+                f"architecture {self.arch!r} is not supported "
+                f"(supported: {', '.join(SUPPORTED_ARCHITECTURES)})"
+            )
         self.head_dim = self.head_dim or self.dim // self.n_heads
         self.n_rot = self.n_rot or self.head_dim
         if self.n_heads % self.n_kv_heads:
-            raise ValueError(f"{self.n_heads} query heads do not divide into "
-                             f"{self.n_kv_heads} key/value heads")
+            raise ValueError(
+                f"{self.n_heads} query heads do not divide into {self.n_kv_heads} key/value heads"
+            )
         self.rope_layout = ROPE_LAYOUTS[self.arch]
         self.q_dim = self.n_heads * self.head_dim
         self.kv_dim = self.n_kv_heads * self.head_dim
@@ -63,24 +66,32 @@ class DecoderConfig:
     def from_gguf(cls, f: GGUFFile) -> DecoderConfig:
         arch = f.architecture
         if arch not in SUPPORTED_ARCHITECTURES:
-            raise GGUFError(f"{f.path}: 'general.architecture' is {arch!r}, which this runtime "
-                            f"does not run (supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
+            raise GGUFError(
+                f"{f.path}: 'general.architecture' is {arch!r}, which this runtime "
+                f"does not run (supported: {', '.join(SUPPORTED_ARCHITECTURES)})"
+            )
 
         def key(name: str) -> str:
             return f"{arch}.{name}"
 
         scaling = f.get(key("rope.scaling.type"), "none")
         if scaling not in ("none", None):
-            raise GGUFError(f"{f.path}: {key('rope.scaling.type')!r} is {scaling!r}; only "
-                            "unscaled RoPE is supported")
+            raise GGUFError(
+                f"{f.path}: {key('rope.scaling.type')!r} is {scaling!r}; only "
+                "unscaled RoPE is supported"
+            )
         if "rope_freqs.weight" in f.tensors:
-            raise GGUFError(f"{f.path}: tensor 'rope_freqs.weight' (per-frequency RoPE "
-                            "factors) is not supported")
+            raise GGUFError(
+                f"{f.path}: tensor 'rope_freqs.weight' (per-frequency RoPE "
+                "factors) is not supported"
+            )
         n_heads = int(f.require(key("attention.head_count")))
         embd = f.tensor("token_embd.weight")
         if len(embd.shape) != 2:
-            raise GGUFError(f"{f.path}: tensor 'token_embd.weight' has shape "
-                            f"{list(embd.shape)}, expected [vocab, dim]")
+            raise GGUFError(
+                f"{f.path}: tensor 'token_embd.weight' has shape "
+                f"{list(embd.shape)}, expected [vocab, dim]"
+            )
         dim = int(f.require(key("embedding_length")))
         try:
             return cls(

@@ -77,8 +77,9 @@ class DecoderWeights:
             )
 
         token_embd = matrix("token_embd.weight", cfg.vocab_size, cfg.dim)
-        output = token_embd if cfg.tied_embeddings else matrix(
-            "output.weight", cfg.vocab_size, cfg.dim)
+        output = (
+            token_embd if cfg.tied_embeddings else matrix("output.weight", cfg.vocab_size, cfg.dim)
+        )
         return cls(
             token_embd=token_embd,
             layers=[layer(i) for i in range(cfg.n_layers)],

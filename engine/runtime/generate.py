@@ -44,11 +44,17 @@ def decode_one_token(decoder: Decoder, token: int) -> np.ndarray:
     return decoder.forward([token])
 
 
-def decode_n_tokens(decoder: Decoder, prompt: Sequence[int], *, max_tokens: int,
-                    sampler: Sampler, stop_ids: Iterable[int] = (),
-                    cancel: threading.Event | None = None,
-                    speculative: bool = True,
-                    stats: SpeculationStats | None = None) -> Iterator[int]:
+def decode_n_tokens(
+    decoder: Decoder,
+    prompt: Sequence[int],
+    *,
+    max_tokens: int,
+    sampler: Sampler,
+    stop_ids: Iterable[int] = (),
+    cancel: threading.Event | None = None,
+    speculative: bool = True,
+    stats: SpeculationStats | None = None,
+) -> Iterator[int]:
     """Generate up to `max_tokens` ids after `prompt`, stopping before any id in `stop_ids`.
 
     With a greedy sampler and `speculative`, drafts from prompt lookup are verified in one
@@ -117,8 +123,9 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     return best
 
 
-def stream_text(decode: Callable[[list[int]], str], tokens: Iterable[int],
-                stop: Sequence[str] = ()) -> Iterator[str]:
+def stream_text(
+    decode: Callable[[list[int]], str], tokens: Iterable[int], stop: Sequence[str] = ()
+) -> Iterator[str]:
     """Turn a token stream into text pieces. A piece never ends inside a UTF-8 character, and
     text that might begin a stop string is held back until it is known not to; at a stop
     string the stream ends, the stop string itself not included.
@@ -140,7 +147,7 @@ def stream_text(decode: Callable[[list[int]], str], tokens: Iterable[int],
             fresh = decode(ids[prefix_at:])
             if fresh.endswith("\ufffd") or len(fresh) <= len(context):
                 continue  # a multi-byte character split across tokens, or nothing visible
-            text += fresh[len(context):]
+            text += fresh[len(context) :]
             prefix_at, read_at = read_at, len(ids)
             search_from = max(0, emitted - longest_stop)
             hits = [i for s in stop if (i := text.find(s, search_from)) >= 0]
@@ -155,7 +162,7 @@ def stream_text(decode: Callable[[list[int]], str], tokens: Iterable[int],
                 emitted = safe
         fresh = decode(ids[prefix_at:])
         context = decode(ids[prefix_at:read_at])
-        text += fresh[len(context):] if fresh.startswith(context) else ""
+        text += fresh[len(context) :] if fresh.startswith(context) else ""
         if len(text) > emitted:
             yield text[emitted:]
     finally:

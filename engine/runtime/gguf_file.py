@@ -174,8 +174,10 @@ class GGUFFile:
         if not self.path.is_file():
             raise GGUFError(f"{self.path}: no such file")
         if self.path.stat().st_size < 24:
-            raise GGUFError(f"{self.path}: truncated file: {self.path.stat().st_size} bytes "
-                            "is shorter than a GGUF header")
+            raise GGUFError(
+                f"{self.path}: truncated file: {self.path.stat().st_size} bytes "
+                "is shorter than a GGUF header"
+            )
         self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
         cur = _Cursor(self._map, self.path)
         magic = bytes(cur.buf[:4])
@@ -184,8 +186,10 @@ class GGUFFile:
         cur.pos = 4
         self.version = cur.u32("the version")
         if self.version not in (2, 3):
-            raise GGUFError(f"{self.path}: GGUF version {self.version} is not supported "
-                            "(2 and 3 are; a big-endian file also reads as a huge version)")
+            raise GGUFError(
+                f"{self.path}: GGUF version {self.version} is not supported "
+                "(2 and 3 are; a big-endian file also reads as a huge version)"
+            )
         n_tensors = cur.u64("the tensor count")
         n_kv = cur.u64("the metadata count")
         self.metadata: dict[str, Any] = {}
@@ -201,8 +205,9 @@ class GGUFFile:
         for name, qtype, shape, rel in infos:
             self.tensors[name] = self._tensor_view(name, qtype, shape, self.data_offset + rel)
 
-    def _tensor_info(self, cur: _Cursor, i: int) -> tuple[str, GGMLQuantizationType,
-                                                             tuple[int, ...], int]:
+    def _tensor_info(
+        self, cur: _Cursor, i: int
+    ) -> tuple[str, GGMLQuantizationType, tuple[int, ...], int]:
         name = cur.string(f"the name of tensor #{i}")
         n_dims = cur.u32(f"the rank of tensor {name!r}")
         if not 1 <= n_dims <= 4:
@@ -216,19 +221,24 @@ class GGUFFile:
         offset = cur.u64(f"the offset of tensor {name!r}")
         return name, qtype, tuple(reversed(ne)), offset
 
-    def _tensor_view(self, name: str, qtype: GGMLQuantizationType, shape: tuple[int, ...],
-                     offset: int) -> TensorInfo:
+    def _tensor_view(
+        self, name: str, qtype: GGMLQuantizationType, shape: tuple[int, ...], offset: int
+    ) -> TensorInfo:
         block, block_bytes = GGML_QUANT_SIZES[qtype]
         k = shape[-1]
         if k % block:
-            raise GGUFError(f"{self.path}: tensor {name!r} ({qtype.name}) has rows of {k} "
-                            f"elements, not a multiple of the block size {block}")
+            raise GGUFError(
+                f"{self.path}: tensor {name!r} ({qtype.name}) has rows of {k} "
+                f"elements, not a multiple of the block size {block}"
+            )
         row_bytes = k // block * block_bytes
         n_rows = int(np.prod(shape[:-1], dtype=np.int64))
         nbytes = n_rows * row_bytes
         if offset + nbytes > self._map.size:
-            raise GGUFError(f"{self.path}: truncated file: tensor {name!r} needs bytes "
-                            f"{offset}..{offset + nbytes} but the file has {self._map.size}")
+            raise GGUFError(
+                f"{self.path}: truncated file: tensor {name!r} needs bytes "
+                f"{offset}..{offset + nbytes} but the file has {self._map.size}"
+            )
         raw = self._map[offset : offset + nbytes]
         if qtype in _PLAIN_DTYPES:
             data = raw.view(_PLAIN_DTYPES[qtype]).reshape(shape)
@@ -252,19 +262,26 @@ class GGUFFile:
     def get(self, key: str, default: Any = None) -> Any:
         return self.metadata.get(key, default)
 
-    def tensor(self, name: str, shape: Sequence[int] | None = None,
-               formats: Mapping[str, Any] | Sequence[str] | None = None) -> TensorInfo:
+    def tensor(
+        self,
+        name: str,
+        shape: Sequence[int] | None = None,
+        formats: Mapping[str, Any] | Sequence[str] | None = None,
+    ) -> TensorInfo:
         """The tensor `name`, checked: present, of the expected numpy-order shape, and (if
         `formats` is given) in one of those formats."""
         info = self.tensors.get(name)
         if info is None:
             raise GGUFError(f"{self.path}: tensor {name!r} is missing")
         if shape is not None and tuple(shape) != info.shape:
-            raise GGUFError(f"{self.path}: tensor {name!r} has shape {list(info.shape)}, "
-                            f"expected {list(shape)}")
+            raise GGUFError(
+                f"{self.path}: tensor {name!r} has shape {list(info.shape)}, expected {list(shape)}"
+            )
         if formats is not None and info.fmt not in formats:
-            raise GGUFError(f"{self.path}: tensor {name!r} is {info.fmt}, which this runtime "
-                            f"cannot use here (supported: {', '.join(formats)})")
+            raise GGUFError(
+                f"{self.path}: tensor {name!r} is {info.fmt}, which this runtime "
+                f"cannot use here (supported: {', '.join(formats)})"
+            )
         return info
 
     def __iter__(self) -> Iterator[TensorInfo]:

@@ -30,8 +30,10 @@ class KVCache:
 
     def check_room(self, n: int) -> None:
         if self.length + n > self.n_ctx:
-            raise ValueError(f"context full: {self.length} tokens cached + {n} new exceeds "
-                             f"the context of {self.n_ctx} tokens")
+            raise ValueError(
+                f"context full: {self.length} tokens cached + {n} new exceeds "
+                f"the context of {self.n_ctx} tokens"
+            )
 
     def common_prefix(self, ids: list[int]) -> int:
         """How many leading tokens of `ids` are already cached."""

@@ -17,8 +17,11 @@ from engine.tokenizer import CodeTokenizer
 # Tokens that end a chat turn in the common templates; whichever the vocabulary has stop
 # generation, alongside the ids the file declares (eos, eot, eom).
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
-STOP_ID_KEYS = ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
-                "tokenizer.ggml.eom_token_id")
+STOP_ID_KEYS = (
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.eot_token_id",
+    "tokenizer.ggml.eom_token_id",
+)
 
 
 def stop_token_ids(f: GGUFFile) -> frozenset[int]:
@@ -53,28 +56,52 @@ class Model:
     def architecture(self) -> str:
         return self.decoder.cfg.arch
 
-    def apply_chat_template(self, messages: list[dict[str, str]],
-                            add_generation_prompt: bool = True) -> str:
+    def apply_chat_template(
+        self, messages: list[dict[str, str]], add_generation_prompt: bool = True
+    ) -> str:
         """Render `messages` with the chat template stored in the GGUF file."""
-        return self.tokenizer.apply_chat_template(messages,
-                                                  add_generation_prompt=add_generation_prompt)
+        return self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=add_generation_prompt
+        )
 
     # --- token level ---------------------------------------------------------------------------
 
-    def stream_tokens(self, ids: Sequence[int], *, max_tokens: int, temperature: float = 0.0,
-                      top_k: int = 0, top_p: float = 1.0, repetition_penalty: float = 1.0,
-                      seed: int | None = None, stop_ids: Sequence[int] | None = None,
-                      cancel: threading.Event | None = None,
-                      speculative: bool = True) -> Iterator[int]:
-        sampler = Sampler(SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p,
-                                         repetition_penalty=repetition_penalty, seed=seed))
+    def stream_tokens(
+        self,
+        ids: Sequence[int],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+        stop_ids: Sequence[int] | None = None,
+        cancel: threading.Event | None = None,
+        speculative: bool = True,
+    ) -> Iterator[int]:
+        sampler = Sampler(
+            SamplingParams(
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                repetition_penalty=repetition_penalty,
+                seed=seed,
+            )
+        )
         stops = self.stop_ids if stop_ids is None else frozenset(stop_ids)
         with self._lock:
             self._generation += 1
             mine = self._generation
-        tokens = decode_n_tokens(self.decoder, list(ids), max_tokens=max_tokens,
-                                 sampler=sampler, stop_ids=stops, cancel=cancel,
-                                 speculative=speculative)
+        tokens = decode_n_tokens(
+            self.decoder,
+            list(ids),
+            max_tokens=max_tokens,
+            sampler=sampler,
+            stop_ids=stops,
+            cancel=cancel,
+            speculative=speculative,
+        )
         try:
             while True:
                 # The lock covers the decoder passes only, never a suspended stream, so a
@@ -94,22 +121,40 @@ class Model:
 
     # --- text level ----------------------------------------------------------------------------
 
-    def stream(self, prompt: str, *, max_tokens: int, temperature: float = 0.0,
-               stop: list[str] | None = None, image: str | None = None,
-               cancel: threading.Event | None = None, speculative: bool = True,
-               top_k: int = 0, top_p: float = 1.0, repetition_penalty: float = 1.0,
-               seed: int | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+        image: str | None = None,
+        cancel: threading.Event | None = None,
+        speculative: bool = True,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
         """Text pieces of the continuation of `prompt` (sent as it is: apply the chat template
         first for a chat model), ending at a stop token, a stop string, `max_tokens`, or when
         `cancel` is set."""
         if image is not None:
-            raise ValueError(f"{self.path} is a text-only {self.architecture!r} model: "
-                             "it cannot take an image")
+            raise ValueError(
+                f"{self.path} is a text-only {self.architecture!r} model: it cannot take an image"
+            )
         ids = self.tokenizer.encode(prompt, add_special=True)
-        tokens = self.stream_tokens(ids, max_tokens=max_tokens, temperature=temperature,
-                                    top_k=top_k, top_p=top_p,
-                                    repetition_penalty=repetition_penalty, seed=seed,
-                                    cancel=cancel, speculative=speculative)
+        tokens = self.stream_tokens(
+            ids,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            repetition_penalty=repetition_penalty,
+            seed=seed,
+            cancel=cancel,
+            speculative=speculative,
+        )
         return stream_text(self._decode_text, tokens, stop or [])
 
     def _decode_text(self, ids: list[int]) -> str:

@@ -30,8 +30,12 @@ class DraftLength:
             self.n = max(1, accepted)
 
 
-def draft_tokens(history: Sequence[int], max_draft: int = MAX_DRAFT,
-                 max_ngram: int = MAX_NGRAM, min_ngram: int = MIN_NGRAM) -> list[int]:
+def draft_tokens(
+    history: Sequence[int],
+    max_draft: int = MAX_DRAFT,
+    max_ngram: int = MAX_NGRAM,
+    min_ngram: int = MIN_NGRAM,
+) -> list[int]:
     """Up to `max_draft` tokens that followed the most recent earlier occurrence of the
     longest suffix of `history` (between `max_ngram` and `min_ngram` tokens long) found in it."""
     if max_draft <= 0:

@@ -24,8 +24,7 @@ def dequant(data: np.ndarray, fmt: str) -> np.ndarray:
 def unpermute_llama(w: np.ndarray, n_heads: int) -> np.ndarray:
     """Inverse of llama.cpp's `permute`: rows (head, dim/2, 2) back to HF's (head, 2, dim/2)."""
     rows = w.shape[0]
-    return w.reshape(n_heads, rows // n_heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(
-        w.shape)
+    return w.reshape(n_heads, rows // n_heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
@@ -101,4 +100,3 @@ class ReferenceDecoder:
             x = x + self.linear(gate / (1 + np.exp(-gate)) * up, p + "ffn_down.weight")
         x = rms_norm(x, self.vector("output_norm.weight"), cfg.norm_eps)
         return self.linear(x, "token_embd.weight" if cfg.tied_embeddings else "output.weight")
-

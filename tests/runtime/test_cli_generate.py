@@ -11,17 +11,41 @@ from cromwell_lsp.cli import main
 
 
 def test_generate_prints_the_answer(smollm2_path: Path) -> None:
-    result = CliRunner().invoke(main, ["generate", "--model", str(smollm2_path), "--prompt",
-                                       "Name the capital city of France.", "--max-tokens", "12",
-                                       "--threads", "1"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--model",
+            str(smollm2_path),
+            "--prompt",
+            "Name the capital city of France.",
+            "--max-tokens",
+            "12",
+            "--threads",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Paris" in result.output
 
 
 def test_generate_raw_json(smollm2_path: Path) -> None:
-    result = CliRunner().invoke(main, ["generate", "--model", str(smollm2_path), "--raw",
-                                       "--prompt", "def add(a, b):", "--max-tokens", "5",
-                                       "--json", "--threads", "1"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--model",
+            str(smollm2_path),
+            "--raw",
+            "--prompt",
+            "def add(a, b):",
+            "--max-tokens",
+            "5",
+            "--json",
+            "--threads",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     row = json.loads(result.output)
     assert row["text"] and 0 < row["tokens"] <= 6 and row["load_ms"] > 0

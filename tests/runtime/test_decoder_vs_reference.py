@@ -97,8 +97,9 @@ def test_a_verification_pass_reproduces_decode_steps_bit_for_bit(smollm2_path: P
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
-def test_the_fused_decode_step_equals_the_kernel_loop_bit_for_bit(tmp_path: Path,
-                                                                 arch: str) -> None:
+def test_the_fused_decode_step_equals_the_kernel_loop_bit_for_bit(
+    tmp_path: Path, arch: str
+) -> None:
     f = GGUFFile(write_tiny_gguf(tmp_path / "t.gguf", arch, "Q8_0"))
     fused, loop = Decoder(f, fused=True), Decoder(f, fused=False)
     assert fused.fused_step is not None and loop.fused_step is None

@@ -14,9 +14,40 @@ from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.sampler import Sampler, SamplingParams
 
 # Code that repeats itself, as an edit prompt does: the continuation copies the first copy.
-REPEATED = ("def", "Ġadd", "(", "a", ",", "Ġb", "):", "Ċ", "ĠĠĠ", "Ġreturn", "Ġa", "Ġ+", "Ġb",
-            "Ċ", "Ċ", "def", "Ġsub", "(", "a", ",", "Ġb", "):", "Ċ", "ĠĠĠ", "Ġreturn", "Ġa",
-            "Ġ-", "Ġb", "Ċ", "Ċ", "def", "Ġadd")
+REPEATED = (
+    "def",
+    "Ġadd",
+    "(",
+    "a",
+    ",",
+    "Ġb",
+    "):",
+    "Ċ",
+    "ĠĠĠ",
+    "Ġreturn",
+    "Ġa",
+    "Ġ+",
+    "Ġb",
+    "Ċ",
+    "Ċ",
+    "def",
+    "Ġsub",
+    "(",
+    "a",
+    ",",
+    "Ġb",
+    "):",
+    "Ċ",
+    "ĠĠĠ",
+    "Ġreturn",
+    "Ġa",
+    "Ġ-",
+    "Ġb",
+    "Ċ",
+    "Ċ",
+    "def",
+    "Ġadd",
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +66,8 @@ def greedy(decoder: Decoder, prompt: list[int], n: int, **kwargs: object) -> lis
 
 
 def test_greedy_is_deterministic_and_reuses_the_cached_prefix(
-        decoder: Decoder, prompt: list[int]) -> None:
+    decoder: Decoder, prompt: list[int]
+) -> None:
     decoder.cache.rollback(0)
     first = greedy(decoder, prompt, 12, speculative=False)
     assert len(first) == 12
@@ -56,12 +88,16 @@ def test_speculative_greedy_equals_plain_greedy(decoder: Decoder, prompt: list[i
 
 
 def test_speculation_keeps_greedy_output_under_a_repetition_penalty(
-        decoder: Decoder, prompt: list[int]) -> None:
+    decoder: Decoder, prompt: list[int]
+) -> None:
     # The penalty depends on every token before the one chosen, drafted ones included.
     def run(speculative: bool) -> list[int]:
         sampler = Sampler(SamplingParams(repetition_penalty=1.3))
-        return list(decode_n_tokens(decoder, prompt, max_tokens=16, sampler=sampler,
-                                    speculative=speculative))
+        return list(
+            decode_n_tokens(
+                decoder, prompt, max_tokens=16, sampler=sampler, speculative=speculative
+            )
+        )
 
     assert run(True) == run(False)
 
@@ -72,18 +108,19 @@ def test_stop_tokens_and_max_tokens(decoder: Decoder, prompt: list[int]) -> None
     stop_at = plain[5]
     expected = plain[: plain.index(stop_at)]
     for speculative in (False, True):
-        assert greedy(decoder, prompt, 10, stop_ids={stop_at},
-                      speculative=speculative) == expected
+        assert greedy(decoder, prompt, 10, stop_ids={stop_at}, speculative=speculative) == expected
     assert greedy(decoder, prompt, 0) == []
 
 
 @pytest.mark.parametrize("speculative", [False, True])
-def test_the_cancel_flag_stops_between_tokens(decoder: Decoder, prompt: list[int],
-                                              speculative: bool) -> None:
+def test_the_cancel_flag_stops_between_tokens(
+    decoder: Decoder, prompt: list[int], speculative: bool
+) -> None:
     cancel = threading.Event()
     got = []
-    for token in decode_n_tokens(decoder, prompt, max_tokens=20, sampler=Sampler(),
-                                 cancel=cancel, speculative=speculative):
+    for token in decode_n_tokens(
+        decoder, prompt, max_tokens=20, sampler=Sampler(), cancel=cancel, speculative=speculative
+    ):
         got.append(token)
         if len(got) == 3:
             cancel.set()
@@ -99,8 +136,7 @@ def test_sampling_with_a_seed_is_reproducible(decoder: Decoder, prompt: list[int
     assert sample(3) == sample(3)
 
 
-def test_generation_stops_when_the_context_is_full(smollm2_path: Path,
-                                                   prompt: list[int]) -> None:
+def test_generation_stops_when_the_context_is_full(smollm2_path: Path, prompt: list[int]) -> None:
     small = Decoder(GGUFFile(smollm2_path), n_ctx=len(prompt) + 4)
     out = greedy(small, prompt, 50)
     assert len(out) == 5  # the last one is sampled from the last position, never cached

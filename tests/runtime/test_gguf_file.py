@@ -86,8 +86,11 @@ def test_qwen2_needs_its_qkv_biases(tmp_path: Path) -> None:
 
 def test_a_wrong_shape_is_named(tmp_path: Path) -> None:
     path = write_tiny_gguf(tmp_path / "m.gguf", reshape={"blk.0.attn_k.weight": (64, 64)})
-    with pytest.raises(GGUFError, match=r"'blk.0.attn_k.weight' has shape \[64, 64\], "
-                                        r"expected \[32, 64\]"):
+    with pytest.raises(
+        GGUFError,
+        match=r"'blk.0.attn_k.weight' has shape \[64, 64\], "
+        r"expected \[32, 64\]",
+    ):
         Decoder(GGUFFile(path))
 
 

@@ -69,8 +69,9 @@ def test_the_runtime_never_imports_torch(smollm2_path: Path) -> None:
         "text = m.generate('def add(a, b):', max_tokens=3)\n"
         "print(json.dumps({'torch': 'torch' in sys.modules, 'text': text}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["torch"] is False and result["text"]
 

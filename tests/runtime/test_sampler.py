@@ -66,8 +66,16 @@ def test_the_penalty_window_only_sees_recent_tokens() -> None:
     assert sampler.sample(LOGITS, history=[1, 0, 4]) == 1  # token 1 is out of the window
 
 
-@pytest.mark.parametrize("bad", [{"temperature": -1.0}, {"top_p": 0.0}, {"top_p": 1.5},
-                                 {"top_k": -2}, {"repetition_penalty": 0.0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"temperature": -1.0},
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"top_k": -2},
+        {"repetition_penalty": 0.0},
+    ],
+)
 def test_bad_parameters_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         SamplingParams(**bad)

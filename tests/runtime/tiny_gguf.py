@@ -30,21 +30,33 @@ def tiny_tensors(arch: str, seed: int = 0) -> dict[str, np.ndarray]:
     for i in range(TINY["n_layers"]):
         p = f"blk.{i}."
         t |= {
-            p + "attn_norm.weight": norm(), p + "attn_q.weight": mat(d, d),
-            p + "attn_k.weight": mat(kv, d), p + "attn_v.weight": mat(kv, d),
-            p + "attn_output.weight": mat(d, d), p + "ffn_norm.weight": norm(),
-            p + "ffn_gate.weight": mat(ff, d), p + "ffn_up.weight": mat(ff, d),
+            p + "attn_norm.weight": norm(),
+            p + "attn_q.weight": mat(d, d),
+            p + "attn_k.weight": mat(kv, d),
+            p + "attn_v.weight": mat(kv, d),
+            p + "attn_output.weight": mat(d, d),
+            p + "ffn_norm.weight": norm(),
+            p + "ffn_gate.weight": mat(ff, d),
+            p + "ffn_up.weight": mat(ff, d),
             p + "ffn_down.weight": mat(d, ff),
         }
         if arch == "qwen2":
-            t |= {p + "attn_q.bias": 0.1 * mat(1, d)[0], p + "attn_k.bias": 0.1 * mat(1, kv)[0],
-                  p + "attn_v.bias": 0.1 * mat(1, kv)[0]}
+            t |= {
+                p + "attn_q.bias": 0.1 * mat(1, d)[0],
+                p + "attn_k.bias": 0.1 * mat(1, kv)[0],
+                p + "attn_v.bias": 0.1 * mat(1, kv)[0],
+            }
     return t
 
 
-def write_tiny_gguf(path: Path, arch: str = "llama", fmt: str = "F32",
-                    drop: Iterable[str] = (), reshape: dict[str, tuple[int, ...]] | None = None,
-                    metadata_arch: str | None = None) -> Path:
+def write_tiny_gguf(
+    path: Path,
+    arch: str = "llama",
+    fmt: str = "F32",
+    drop: Iterable[str] = (),
+    reshape: dict[str, tuple[int, ...]] | None = None,
+    metadata_arch: str | None = None,
+) -> Path:
     """Write a tiny decoder; `drop` leaves tensors out, `reshape` replaces a tensor by a zero
     tensor of another shape, `metadata_arch` overrides general.architecture."""
     writer = GGUFWriter(str(path), metadata_arch or arch)
