@@ -1,6 +1,15 @@
-"""Torch-free inference: GGUF via mmap, KV cache, decode step, vision encode, sampling.
+"""Torch-free inference: GGUF via mmap, KV cache, decode step, sampling, speculation.
 
 Nothing under this package imports torch: the editor path must start in milliseconds.
+
+    model = engine.runtime.load(path=None, threads=None)   # None: the embedded default model
+    model.tokenizer.encode(text) -> list[int]; model.tokenizer.decode(ids) -> str
+    model.n_ctx -> int
+    model.apply_chat_template(messages, add_generation_prompt=True) -> str
+    model.stream(prompt, *, max_tokens, temperature=0.0, stop=None, image=None, cancel=None,
+                 speculative=True, top_k=0, top_p=1.0, repetition_penalty=1.0, seed=None)
+        -> Iterator[str]                                   # model.generate(...) -> str
+    model.stream_tokens(ids, *, max_tokens, ...) -> Iterator[int]; model.generate_tokens(...)
 """
 
 from __future__ import annotations

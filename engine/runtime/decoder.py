@@ -2,9 +2,11 @@
 
 Three plain structures, as in llama2.c: the config (`DecoderConfig`), the weights
 (`DecoderWeights`, views of the mapped file) and the run state (`RunState`, every activation
-buffer allocated once). A decode step (n = 1) runs matrix-vector kernels on 1-d buffers; a
-prefill or a speculative verification (n > 1) runs matrix-matrix kernels on [n, ...] buffers.
-Every kernel writes into a preallocated buffer (`out=`), so a step allocates almost nothing.
+buffer allocated once). A decode step (n = 1) is one native call over all layers
+(`_native.DecodeStep`, matrix-vector kernels); the same step as a Python loop over the kernels
+stays beside it (`fused=False`) as its readable twin and test partner. A prefill or a
+speculative verification (n > 1) runs matrix-matrix kernels on [n, ...] buffers. Every kernel
+writes into a preallocated buffer (`out=`), so a step allocates almost nothing.
 """
 
 from __future__ import annotations
