@@ -203,6 +203,65 @@ def info_command(config_name: str, as_json: bool) -> None:
     for name, n, budget in budget_rows(cfg, counts):
         seed = f"{budget / 1e6:.0f}M" if budget else "-"
         click.echo(f"{name:<10} {n:>13,} {n / 1e6:>8.2f}M {seed:>12}")
+@main.group("data")
+def data_group() -> None:
+    """Training data, made offline: the corpus index, its held-out split, previews."""
+
+
+@data_group.command("index")
+@click.option("--folder", "folders", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="A folder of code (repeatable).")
+@click.option("--repo", "repos", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="A git repository: its tracked files (repeatable).")
+@click.option("--stdlib/--no-stdlib", default=True, help="Include the standard library.")
+@click.option("--site-packages", is_flag=True, help="Include installed packages' sources.")
+@click.option("--heldout", default=0.02, show_default=True, help="Held-out fraction.")
+@click.option("--workers", default=2, show_default=True, help="Processes reading the files.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Index file (JSON).")
+def data_index(folders, repos, stdlib: bool, site_packages: bool, heldout: float, workers: int,
+               out: str):
+    """Index code: deduplicate, split train / held-out by path hash, save the index."""
+    from engine.train.data import code_corpus
+
+    try:
+        index = code_corpus(folders, repos, stdlib, site_packages, heldout_fraction=heldout,
+                            workers=workers)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    index.save(out)
+    click.echo(json.dumps(index.stats()))
+
+
+@data_group.command("heldout")
+@click.argument("index_path", type=click.Path(exists=True, dir_okay=False))
+def data_heldout(index_path: str) -> None:
+    """List the held-out files of an index (never seen in training): one path a line."""
+    from engine.train.corpus import CorpusIndex
+
+    for path in CorpusIndex.load(index_path).heldout_paths():
+        click.echo(path)
+
+
+@data_group.command("preview")
+@click.argument("kind", type=click.Choice(["edit", "fim", "commit", "render", "chart", "mockup"]))
+@click.option("--index", "index_path", type=click.Path(exists=True, dir_okay=False),
+              help="Index file (edit, fim, render).")
+@click.option("--repo", type=click.Path(exists=True, file_okay=False), help="Repository (commit).")
+@click.option("--count", default=3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--split", type=click.Choice(["train", "heldout"]), default="train")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for pictures.")
+def data_preview(kind, index_path, repo, count: int, seed: int, split: str, out) -> None:
+    """Show the first examples of a kind; pictures go to --out with their targets."""
+    from engine.train.corpus import CorpusIndex
+    from engine.train.preview import preview
+
+    index = CorpusIndex.load(index_path) if index_path else None
+    try:
+        blocks = preview(kind, count, seed, split, index, repo, out)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo("\n".join(blocks))
 
 
 if __name__ == "__main__":

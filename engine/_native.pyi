@@ -121,3 +121,21 @@ class DecodeStep:
         v_cache: npt.NDArray[np.float32],
     ) -> None: ...
     def run(self, token: int, pos: int, out: npt.NDArray[np.float32]) -> None: ...
+# Vision ops (native/src/vision*), NHWC. 1x1 convs are `matmul` over the H*W rows.
+def conv_stem(
+    x: npt.NDArray[np.float32],
+    w: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
+    stride: int,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def depthwise_conv3x3(
+    x: npt.NDArray[np.float32],
+    w: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
+    stride: int = 1,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def global_avg_pool(
+    x: npt.NDArray[np.float32], out: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]: ...

@@ -30,8 +30,9 @@ def randn(*shape: int, seed: int) -> F32:
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-def sdpa(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
-         mask: np.ndarray | None = None) -> np.ndarray:
+def sdpa(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, mask: np.ndarray | None = None
+) -> np.ndarray:
     """q[n, hq, hd], k/v[T, hkv, hd] -> [n, hq, hd], in float64, GQA by repeating kv heads."""
     group = q.shape[1] // k.shape[1]
     qt = torch.from_numpy(q.astype(np.float64)).transpose(0, 1)
@@ -81,8 +82,9 @@ def causal_mask(n: int, t: int, q_offset: int) -> np.ndarray:
 @pytest.mark.parametrize(("hq", "hkv", "hd"), HEADS)
 @pytest.mark.parametrize(("n", "q_offset"), [(1, 0), (7, 0), (70, 0), (33, 40), (1, 99)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_prefill_causal(path: bool, hq: int, hkv: int, hd: int, n: int, q_offset: int,
-                        dtype: type) -> None:
+def test_prefill_causal(
+    path: bool, hq: int, hkv: int, hd: int, n: int, q_offset: int, dtype: type
+) -> None:
     t = q_offset + n
     q = randn(n, hq, hd, seed=3)
     k, v = randn(t, hkv, hd, seed=4).astype(dtype), randn(t, hkv, hd, seed=5).astype(dtype)
@@ -119,11 +121,19 @@ def window_reference(q: F32, k: F32, v: F32, window: int, scale: float) -> np.nd
     return out
 
 
-@pytest.mark.parametrize(("h", "w", "heads", "hd", "window"),
-                         [(1, 1, 1, 8, 7), (7, 7, 2, 16, 7), (9, 13, 3, 20, 4), (14, 10, 1, 64, 7),
-                          (5, 6, 2, 8, 1), (16, 16, 4, 32, 8)])
-def test_window_attention_2d(path: bool, h: int, w: int, heads: int, hd: int,
-                             window: int) -> None:
+@pytest.mark.parametrize(
+    ("h", "w", "heads", "hd", "window"),
+    [
+        (1, 1, 1, 8, 7),
+        (7, 7, 2, 16, 7),
+        (9, 13, 3, 20, 4),
+        (14, 10, 1, 64, 7),
+        (5, 6, 2, 8, 1),
+        (16, 16, 4, 32, 8),
+        (20, 18, 2, 16, 16),  # 256-token windows: several query chunks; thin edge windows
+    ],
+)
+def test_window_attention_2d(path: bool, h: int, w: int, heads: int, hd: int, window: int) -> None:
     q, k, v = (randn(h, w, heads, hd, seed=s) for s in (9, 10, 11))
     got = _native.window_attention_2d(q, k, v, window, hd**-0.5)
     check(got, window_reference(q, k, v, window, hd**-0.5))
@@ -159,3 +169,33 @@ def test_bad_input_says_what_was_expected() -> None:
         _native.window_attention_2d(x, x, x, 0, 0.5)
     with pytest.raises(ValueError, match=r"k: expected shape \(2, 2, 1, 4\)"):
         _native.window_attention_2d(x, randn(2, 3, 1, 4, seed=0), x, 2, 0.5)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_results_hold_for_any_thread_count(threads: int) -> None:
+    # 1 thread: no key splits; 3 threads on this machine: more items than cores, uneven splits.
+    q, k, v = randn(9, 64, seed=0), randn(3000, 3, 64, seed=1), randn(3000, 3, 64, seed=2)
+    qp = randn(100, 9, 64, seed=3)
+    before = _native.num_threads()
+    _native.set_num_threads(threads)
+    try:
+        dec = _native.attention_decode(q, k, v, 2999, 0.125)
+        pre = _native.attention_prefill(qp, k[:100], v[:100], 0, True, 0.125)
+    finally:
+        _native.set_num_threads(before)
+    check(dec, sdpa(q[None], k[:2999], v[:2999], 0.125)[0])
+    check(pre, sdpa(qp, k[:100], v[:100], 0.125, causal_mask(100, 100, 0)))
+
+
+def test_large_scores_do_not_overflow(path: bool) -> None:
+    # Scores of a few hundred: e^score overflows float32 (e^88 is the largest), so only the
+    # running max keeps the exponents <= 0. float32 rounding of such scores (~1e-5 absolute)
+    # moves the weights by about as much, hence the looser bound.
+    q = randn(9, 64, seed=0) * 12
+    k, v = randn(300, 3, 64, seed=1) * 12, randn(300, 3, 64, seed=2)
+    got = _native.attention_decode(q, k, v, 300, 0.125)
+    np.testing.assert_allclose(got, sdpa(q[None], k, v, 0.125)[0], rtol=1e-4, atol=1e-4)
+    qp = randn(40, 9, 64, seed=3) * 12
+    got = _native.attention_prefill(qp, k[:40], v[:40], 0, True, 0.125)
+    want = sdpa(qp, k[:40], v[:40], 0.125, causal_mask(40, 40, 0))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

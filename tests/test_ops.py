@@ -85,8 +85,9 @@ def test_silu(path: bool, n: int) -> None:
 
 
 def test_activations_at_extremes(path: bool) -> None:
-    x = np.array([-200.0, -90.0, -88.0, -20.0, -1e-8, 0.0, 1e-8, 20.0, 88.0, 90.0, 200.0],
-                 dtype=np.float32)
+    x = np.array(
+        [-200.0, -90.0, -88.0, -20.0, -1e-8, 0.0, 1e-8, 20.0, 88.0, 90.0, 200.0], dtype=np.float32
+    )
     assert_close(_native.silu(x), silu64(x), rtol=1e-6, atol=1e-30)
     want = x.astype(np.float64) * 0.5 * (1.0 + np.array([erf(v / np.sqrt(2.0)) for v in x]))
     assert_close(_native.gelu(x), want, rtol=1e-6, atol=1e-7)
@@ -142,9 +143,17 @@ def rope64(x: F32, pos: npt.NDArray[np.int32], base: float, layout: str, n_rot: 
 
 
 @pytest.mark.parametrize("layout", ["half", "interleaved"])
-@pytest.mark.parametrize(("n", "heads", "hd", "n_rot"),
-                         [(1, 1, 2, -1), (3, 9, 64, -1), (5, 3, 18, -1), (7, 2, 64, 22),
-                          (300, 4, 128, -1), (2, 1, 10, 6)])
+@pytest.mark.parametrize(
+    ("n", "heads", "hd", "n_rot"),
+    [
+        (1, 1, 2, -1),
+        (3, 9, 64, -1),
+        (5, 3, 18, -1),
+        (7, 2, 64, 22),
+        (300, 4, 128, -1),
+        (2, 1, 10, 6),
+    ],
+)
 def test_rope(path: bool, layout: str, n: int, heads: int, hd: int, n_rot: int) -> None:
     x = randn(n, heads, hd)
     pos = np.random.default_rng(3).integers(0, 4096, n).astype(np.int32)

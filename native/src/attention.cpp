@@ -57,6 +57,8 @@ namespace {
 constexpr int64_t kMaxTileQueries = 64;
 // A decode split gets at least this many keys, so the final combination stays negligible.
 constexpr int64_t kMinKeysPerSplit = 128;
+// A decode chunk of keys (all KV heads) about this size stays in L2 while its heads are read.
+constexpr int64_t kChunkBytes = 256 * 1024;
 // Below this many multiply-adds (q.k and p.v together), one thread does the whole call.
 constexpr int64_t kMinParallelWork = 1 << 15;
 
@@ -109,11 +111,26 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
   const int64_t chunk = std::min(group, kMaxTileQueries);  // query heads per tile
   const int64_t chunks_per_kv = (group + chunk - 1) / chunk;
   const int64_t base_items = hkv * chunks_per_kv;
-  // Long contexts: split the keys too, so every thread has work; the partial softmaxes are
-  // merged below. Aim for a few items per thread for balance.
+  // Long contexts: split the keys too, (a) so every thread has work, aiming for a few items per
+  // thread for balance, and (b) so that the KV heads of one chunk of rows are read back to back
+  // (items run split-major) while those rows are still in L2: the rows of all KV heads are
+  // interleaved in the cache, and streaming one head at a time through a cache larger than L2
+  // would fetch every line more than once. The partial softmaxes are merged below.
   const int64_t nth = thread_pool().size();
-  const int64_t want = (4 * nth + base_items - 1) / base_items;
-  const int64_t splits = std::max<int64_t>(1, std::min(want, n_ctx / kMinKeysPerSplit));
+  const int64_t work = 2 * n_ctx * hq * hd;
+  const int64_t elem = f16 ? 2 : 4;
+  const int64_t row_bytes = 2 * hkv * hd * elem;  // one key's K and V rows, all heads
+  const int64_t keys_per_chunk =
+      (std::max(kMinKeysPerSplit, kChunkBytes / row_bytes) + 63) / 64 * 64;
+  const int64_t l2 = cpu_features().l2_bytes > 0 ? cpu_features().l2_bytes : (1 << 20);
+  int64_t splits = 1;
+  if (work >= kMinParallelWork) {
+    const int64_t for_threads = nth == 1 ? 1 : (4 * nth + base_items - 1) / base_items;
+    const bool fits_l2 = n_ctx * row_bytes <= l2;
+    const int64_t for_cache = fits_l2 ? 1 : (n_ctx + keys_per_chunk - 1) / keys_per_chunk;
+    splits = std::max<int64_t>(
+        1, std::min(std::max(for_threads, for_cache), n_ctx / kMinKeysPerSplit));
+  }
   const int64_t keys_per_split = (n_ctx + splits - 1) / splits;
   const int64_t n_items = base_items * splits;
 
@@ -123,7 +140,7 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
   if (int64_t(partial.size()) < splits * hq * stride) partial.resize(splits * hq * stride);
   float* parts = partial.data();
 
-  run_items(n_items, 2 * n_ctx * hq * hd, [&](int64_t item) {
+  run_items(n_items, work, [&](int64_t item) {
     const int64_t split = item / base_items;
     const int64_t kvh = (item % base_items) / chunks_per_kv;
     const int64_t h0 = kvh * group + (item % chunks_per_kv) * chunk;
@@ -139,7 +156,6 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
     t.nq = nq;
     t.q = s.q.data();
     t.key_end = s.key_end.data();
-    const int64_t elem = f16 ? 2 : 4;
     t.k = static_cast<const char*>(k) + kvh * hd * elem;
     t.v = static_cast<const char*>(v) + kvh * hd * elem;
     t.f16 = f16;
@@ -237,51 +253,55 @@ void attention_prefill(const float* q, int64_t n, int64_t hq, int64_t hd, const 
 
 void window_attention_2d(const float* q, const float* k, const float* v, int64_t H, int64_t W,
                          int64_t heads, int64_t hd, int64_t window, float scale, float* out) {
+  // Items: (window, head). A big window (16 x 16 = 256 tokens) is run as tiles of at most
+  // kMaxTileQueries queries against its gathered keys, so each tile stays L1-sized.
   const int64_t wy = (H + window - 1) / window, wx = (W + window - 1) / window;
   const int64_t n_items = wy * wx * heads;
-  const int64_t tokens = window * window;
-  run_items(n_items, 2 * H * W * tokens * heads * hd, [&](int64_t item) {
+  run_items(n_items, 2 * H * W * window * window * heads * hd, [&](int64_t item) {
     const int64_t h = item % heads;
     const int64_t win = item / heads;
     const int64_t y0 = (win / wx) * window, x0 = (win % wx) * window;
     const int64_t ny = std::min(window, H - y0), nx = std::min(window, W - x0);
     const int64_t nt = ny * nx;
+    auto offset = [&](int64_t j) {  // element offset of token j of the window, head h
+      return (((y0 + j / nx) * W + (x0 + j % nx)) * heads + h) * hd;
+    };
     // Gather the window's keys and values into rows of one stride; queries are read in place.
     thread_local std::vector<float> kv;
     if (int64_t(kv.size()) < 2 * nt * hd) kv.resize(2 * nt * hd);
     float* kw = kv.data();
     float* vw = kv.data() + nt * hd;
+    for (int64_t j = 0; j < nt; ++j) {
+      const int64_t off = offset(j);
+      std::copy(k + off, k + off + hd, kw + j * hd);
+      std::copy(v + off, v + off + hd, vw + j * hd);
+    }
     TileScratch& s = tile_scratch();
-    s.reserve(nt, hd);
-    for (int64_t yy = 0; yy < ny; ++yy) {
-      for (int64_t xx = 0; xx < nx; ++xx) {
-        const int64_t j = yy * nx + xx;
-        const int64_t off = (((y0 + yy) * W + (x0 + xx)) * heads + h) * hd;
-        std::copy(k + off, k + off + hd, kw + j * hd);
-        std::copy(v + off, v + off + hd, vw + j * hd);
-        s.q[j] = q + off;
+    for (int64_t j0 = 0; j0 < nt; j0 += kMaxTileQueries) {
+      const int64_t nq = std::min(kMaxTileQueries, nt - j0);
+      s.reserve(nq, hd);
+      for (int64_t j = 0; j < nq; ++j) {
+        s.q[j] = q + offset(j0 + j);
         s.key_end[j] = nt;
       }
-    }
-    AttnTile t;
-    t.head_dim = hd;
-    t.nq = nt;
-    t.q = s.q.data();
-    t.key_end = s.key_end.data();
-    t.k = kw;
-    t.v = vw;
-    t.kv_stride = hd;
-    t.t_begin = 0;
-    t.t_end = nt;
-    t.scale = scale;
-    t.acc = s.acc.data();
-    t.m = s.m.data();
-    t.l = s.l.data();
-    attn_tile(t);
-    for (int64_t j = 0; j < nt; ++j) {
-      const int64_t yy = j / nx, xx = j % nx;
-      const int64_t off = (((y0 + yy) * W + (x0 + xx)) * heads + h) * hd;
-      normalise(s.acc.data() + j * hd, s.l[j], hd, out + off);
+      AttnTile t;
+      t.head_dim = hd;
+      t.nq = nq;
+      t.q = s.q.data();
+      t.key_end = s.key_end.data();
+      t.k = kw;
+      t.v = vw;
+      t.kv_stride = hd;
+      t.t_begin = 0;
+      t.t_end = nt;
+      t.scale = scale;
+      t.acc = s.acc.data();
+      t.m = s.m.data();
+      t.l = s.l.data();
+      attn_tile(t);
+      for (int64_t j = 0; j < nq; ++j) {
+        normalise(s.acc.data() + j * hd, s.l[j], hd, out + offset(j0 + j));
+      }
     }
   });
 }

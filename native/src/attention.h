@@ -20,7 +20,8 @@ struct AttnTile {
   const void* v = nullptr;
   bool f16 = false;
   int64_t kv_stride = 0;
-  int64_t t_begin = 0, t_end = 0;  // the tile's key range; query j uses [t_begin, min(t_end, key_end[j]))
+  // The tile's key range: query j uses keys [t_begin, min(t_end, key_end[j])).
+  int64_t t_begin = 0, t_end = 0;
   float scale = 1.0f;
   // Results, unnormalised: m[j] the largest scaled score seen (-inf if none), l[j] the sum of
   // exp(score - m[j]), acc[j * head_dim ...] the exp-weighted sum of value rows.

@@ -12,6 +12,7 @@
 #include "attention.h"
 #include "bind_util.h"
 #include "ops.h"
+#include "vision.h"
 
 namespace py = pybind11;
 
@@ -80,8 +81,10 @@ py::array_t<float> output(const py::handle& out, const std::string& fn, const Sh
 }
 
 // Elementwise inputs: float32, C-contiguous, any shape.
+using UnaryKernel = void (*)(const float*, float*, int64_t);
+
 py::array_t<float> elementwise_unary(const py::handle& x_obj, const py::handle& out_obj,
-                                     const char* fn, void (*kernel)(const float*, float*, int64_t)) {
+                                     const char* fn, UnaryKernel kernel) {
   auto x = view<float>(x_obj, fn, "x");
   auto out = output(out_obj, fn, shape_of(x));
   const float* px = x.data();
@@ -365,11 +368,92 @@ void bind_attention(py::module_& m) {
      "grid; edge tiles hold fewer tokens.");
 }
 
+void bind_vision(py::module_& m) {
+  m.def("conv_stem", [](const py::handle& x_obj, const py::handle& w_obj,
+                        const py::handle& b_obj, int64_t stride, const py::handle& out_obj) {
+    const char* fn = "conv_stem";
+    auto x = view<float>(x_obj, fn, "x");
+    expect_ndim(x, fn, "x", 3, "[H, W, Cin]");
+    auto w = view<float>(w_obj, fn, "w");
+    expect_ndim(w, fn, "w", 4, "[Cout, kh, kw, Cin]");
+    const int64_t H = x.shape(0), W = x.shape(1), cin = x.shape(2);
+    const int64_t cout = w.shape(0), kh = w.shape(1), kw = w.shape(2);
+    if (w.shape(3) != cin) {
+      fail(fn, "w: expected Cin " + std::to_string(cin) + " (that of x), got shape " +
+                   shape_str(shape_of(w)));
+    }
+    if (cin < 1 || cout < 1 || kh < 1 || kw < 1) fail(fn, "w: expected no empty dimension");
+    auto b = view_shape<float>(b_obj, fn, "b", {cout});
+    if (stride < 1) fail(fn, "stride: expected >= 1, got " + std::to_string(stride));
+    if (H < kh || W < kw) {
+      fail(fn, "x: expected an image at least as large as the kernel (" + std::to_string(kh) +
+                   " x " + std::to_string(kw) + "), got shape " + shape_str(shape_of(x)));
+    }
+    const int64_t ho = (H - kh) / stride + 1, wo = (W - kw) / stride + 1;
+    auto out = output(out_obj, fn, {ho, wo, cout});
+    const float* px = x.data();
+    const float* pw = w.data();
+    const float* pb = b.data();
+    float* po = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      conv_stem(px, H, W, cin, pw, pb, cout, kh, kw, stride, po);
+    }
+    return out;
+  }, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("stride"), py::arg("out") = py::none(),
+     "Valid (unpadded) conv of x[H, W, Cin] with w[Cout, kh, kw, Cin] and b[Cout]; returns "
+     "[(H - kh) // stride + 1, (W - kw) // stride + 1, Cout].");
+
+  m.def("depthwise_conv3x3", [](const py::handle& x_obj, const py::handle& w_obj,
+                                const py::handle& b_obj, int64_t stride,
+                                const py::handle& out_obj) {
+    const char* fn = "depthwise_conv3x3";
+    auto x = view<float>(x_obj, fn, "x");
+    expect_ndim(x, fn, "x", 3, "[H, W, C]");
+    const int64_t H = x.shape(0), W = x.shape(1), C = x.shape(2);
+    if (H < 1 || W < 1 || C < 1) fail(fn, "x: expected no empty dimension");
+    auto w = view_shape<float>(w_obj, fn, "w", {3, 3, C});
+    auto b = view_shape<float>(b_obj, fn, "b", {C});
+    if (stride < 1) fail(fn, "stride: expected >= 1, got " + std::to_string(stride));
+    const int64_t ho = (H - 1) / stride + 1, wo = (W - 1) / stride + 1;
+    auto out = output(out_obj, fn, {ho, wo, C});
+    const float* px = x.data();
+    const float* pw = w.data();
+    const float* pb = b.data();
+    float* po = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      depthwise_conv3x3(px, H, W, C, pw, pb, stride, po);
+    }
+    return out;
+  }, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("stride") = 1,
+     py::arg("out") = py::none(),
+     "3x3 depthwise conv, zero padding 1, of x[H, W, C] with w[3, 3, C] and b[C]; returns "
+     "[(H - 1) // stride + 1, (W - 1) // stride + 1, C].");
+
+  m.def("global_avg_pool", [](const py::handle& x_obj, const py::handle& out_obj) {
+    const char* fn = "global_avg_pool";
+    auto x = view<float>(x_obj, fn, "x");
+    expect_ndim(x, fn, "x", 3, "[H, W, C]");
+    const int64_t hw = x.shape(0) * x.shape(1), C = x.shape(2);
+    if (hw < 1) fail(fn, "x: expected at least one pixel, got shape " + shape_str(shape_of(x)));
+    auto out = output(out_obj, fn, {C});
+    const float* px = x.data();
+    float* po = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      global_avg_pool(px, hw, C, po);
+    }
+    return out;
+  }, py::arg("x"), py::arg("out") = py::none(), "Mean over H and W of x[H, W, C]; returns [C].");
+}
+
 }  // namespace
 
 void bind_ops(py::module_& m) {
   bind_row_ops(m);
   bind_attention(m);
+  bind_vision(m);
 }
 
 }  // namespace cromwell::bind

@@ -1,7 +1,8 @@
-// AVX2 attention tile (see attention.h): keys in blocks of kKeyBlock, each block's scores for
-// all the tile's queries computed 8 keys at a time, one online-softmax rescale per query per
-// block, and the value rows accumulated with the accumulator held in registers.
+// AVX2 attention tile (see attention.h): keys in blocks of kKeyBlock, one online-softmax
+// rescale per query per block. Two shapes of work: a few query heads against a long cache
+// (decode) and many queries against each key block (prefill, windows).
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <vector>
 
@@ -13,77 +14,6 @@ namespace cromwell::avx2 {
 namespace {
 
 constexpr int64_t kKeyBlock = 64;
-
-struct Scratch {
-  std::vector<float> k, v, scores;
-};
-
-// q . k_r for the 8 key rows r, as one vector of 8 scores.
-inline __m256 dot8(const float* q, const float* const* rows, int64_t hd) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
-         a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(),
-         a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= hd; i += 8) {
-    const __m256 qv = _mm256_loadu_ps(q + i);
-    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[0] + i), a0);
-    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[1] + i), a1);
-    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[2] + i), a2);
-    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[3] + i), a3);
-    a4 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[4] + i), a4);
-    a5 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[5] + i), a5);
-    a6 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[6] + i), a6);
-    a7 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[7] + i), a7);
-  }
-  __m256 s = hsum8_transposed(a0, a1, a2, a3, a4, a5, a6, a7);
-  if (i < hd) {  // head_dim not a multiple of 8: the last few products, scalar
-    alignas(32) float tail[8];
-    for (int r = 0; r < 8; ++r) {
-      float t = 0.0f;
-      for (int64_t c = i; c < hd; ++c) t += q[c] * rows[r][c];
-      tail[r] = t;
-    }
-    s = _mm256_add_ps(s, _mm256_load_ps(tail));
-  }
-  return s;
-}
-
-// acc[0..hd) = acc * alpha + sum_t p[t] * rows[t], for cnt rows.
-inline void accumulate(float* acc, float alpha, const float* p, const float* const* rows,
-                       int64_t cnt, int64_t hd) {
-  const __m256 va = _mm256_set1_ps(alpha);
-  int64_t i = 0;
-  for (; i + 32 <= hd; i += 32) {  // 4 registers of accumulator per pass over the rows
-    __m256 c0 = _mm256_mul_ps(_mm256_loadu_ps(acc + i), va);
-    __m256 c1 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 8), va);
-    __m256 c2 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 16), va);
-    __m256 c3 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 24), va);
-    for (int64_t t = 0; t < cnt; ++t) {
-      const __m256 w = _mm256_broadcast_ss(p + t);
-      const float* r = rows[t] + i;
-      c0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r), c0);
-      c1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + 8), c1);
-      c2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + 16), c2);
-      c3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + 24), c3);
-    }
-    _mm256_storeu_ps(acc + i, c0);
-    _mm256_storeu_ps(acc + i + 8, c1);
-    _mm256_storeu_ps(acc + i + 16, c2);
-    _mm256_storeu_ps(acc + i + 24, c3);
-  }
-  for (; i + 8 <= hd; i += 8) {
-    __m256 c0 = _mm256_mul_ps(_mm256_loadu_ps(acc + i), va);
-    for (int64_t t = 0; t < cnt; ++t) {
-      c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + t), _mm256_loadu_ps(rows[t] + i), c0);
-    }
-    _mm256_storeu_ps(acc + i, c0);
-  }
-  for (; i < hd; ++i) {
-    float c = acc[i] * alpha;
-    for (int64_t t = 0; t < cnt; ++t) c += p[t] * rows[t][i];
-    acc[i] = c;
-  }
-}
 
 // Row pointers for keys [t0, t0 + nb): straight into a float cache, or into `buf` after
 // converting half rows with F16C.
@@ -106,19 +36,148 @@ inline void block_rows(const AttnTile& t, const void* base, int64_t t0, int64_t 
   }
 }
 
-}  // namespace
+// ---- few queries (decode): the 1-7 query heads that share a KV head, in groups of up to 3 ---
+//
+// Each key and value row is loaded once per group and used against every query of the group,
+// so the products do fewer loads per multiply-add than one query at a time would.
 
-void attn_tile(const AttnTile& t) {
-  const int64_t hd = t.head_dim;
-  thread_local Scratch s;
-  if (t.f16 && int64_t(s.k.size()) < kKeyBlock * hd) {
-    s.k.resize(kKeyBlock * hd);
-    s.v.resize(kKeyBlock * hd);
+// Sum of the lanes of up to 4 vectors, as the low lanes of one 4-lane vector.
+inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// 8 cache elements as floats: float rows directly, half rows through F16C on the fly.
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) { return load_f16_ps(p); }
+inline float load1(const float* p) { return *p; }
+inline float load1(const uint16_t* p) { return _cvtsh_ss(*p); }
+
+// sc[j][0 .. 4) = q_j . rows[r] for KR (<= 4) rows and JQ queries (lanes >= KR: junk).
+template <int JQ, int KR, typename T>
+inline void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {
+  __m256 acc[JQ][4];
+  for (int j = 0; j < JQ; ++j)
+    for (int r = 0; r < 4; ++r) acc[j][r] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= hd; i += 8) {
+    __m256 k[KR];
+    for (int r = 0; r < KR; ++r) k[r] = load8(rows[r] + i);
+    for (int j = 0; j < JQ; ++j) {
+      const __m256 qv = _mm256_loadu_ps(q[j] + i);
+      for (int r = 0; r < KR; ++r) acc[j][r] = _mm256_fmadd_ps(qv, k[r], acc[j][r]);
+    }
   }
-  if (s.scores.size() < size_t(kKeyBlock)) s.scores.resize(kKeyBlock);
-  const float* krows[kKeyBlock];
-  const float* vrows[kKeyBlock];
-  float* sc = s.scores.data();
+  for (int j = 0; j < JQ; ++j) {
+    __m128 sums = hsum4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]);
+    if (i < hd) {  // head_dim not a multiple of 8: the last few products, scalar
+      alignas(16) float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      for (int r = 0; r < KR; ++r)
+        for (int64_t c = i; c < hd; ++c) tail[r] += q[j][c] * load1(rows[r] + c);
+      sums = _mm_add_ps(sums, _mm_load_ps(tail));
+    }
+    _mm_storeu_ps(sc[j], sums);
+  }
+}
+
+// acc_j[d .. d + 8 DV) = acc_j * alpha_j + sum_t p_j[t] * vrows[t][d ..], for JQ queries.
+template <int JQ, int DV, typename T>
+inline void pv_group(float* const* acc, const float* alpha, const float* const* p,
+                     const T* const* vrows, int64_t cnt, int64_t d) {
+  __m256 c[JQ][DV];
+  for (int j = 0; j < JQ; ++j) {
+    const __m256 a = _mm256_set1_ps(alpha[j]);
+    for (int v = 0; v < DV; ++v) c[j][v] = _mm256_mul_ps(_mm256_loadu_ps(acc[j] + d + 8 * v), a);
+  }
+  for (int64_t t = 0; t < cnt; ++t) {
+    __m256 vv[DV];
+    for (int v = 0; v < DV; ++v) vv[v] = load8(vrows[t] + d + 8 * v);
+    for (int j = 0; j < JQ; ++j) {
+      const __m256 w = _mm256_broadcast_ss(p[j] + t);
+      for (int v = 0; v < DV; ++v) c[j][v] = _mm256_fmadd_ps(w, vv[v], c[j][v]);
+    }
+  }
+  for (int j = 0; j < JQ; ++j)
+    for (int v = 0; v < DV; ++v) _mm256_storeu_ps(acc[j] + d + 8 * v, c[j][v]);
+}
+
+// One key block for a group of JQ queries: scores, online-softmax update, value accumulation.
+template <int JQ, typename T>
+void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb,
+               const T* const* krows, const T* const* vrows, float* scores) {
+  constexpr int KR = JQ == 3 ? 3 : 4;  // keeps the accumulators and key rows in 16 registers
+  const int64_t hd = t.head_dim;
+  const float* q[JQ];
+  float* sc[JQ];
+  float* acc[JQ];
+  int64_t cnt[JQ];
+  int64_t cnt_max = 0;
+  for (int j = 0; j < JQ; ++j) {
+    q[j] = t.q[qidx[j]];
+    sc[j] = scores + j * (kKeyBlock + 8);
+    acc[j] = t.acc + qidx[j] * hd;
+    cnt[j] = std::max<int64_t>(0, std::min(nb, std::min(t.t_end, t.key_end[qidx[j]]) - t0));
+    cnt_max = std::max(cnt_max, cnt[j]);
+  }
+  if (cnt_max == 0) return;
+  float* out[JQ];
+  for (int64_t r = 0; r < cnt_max; r += KR) {  // rows past the block end are padded valid rows
+    for (int j = 0; j < JQ; ++j) out[j] = sc[j] + r;
+    qk_group<JQ, KR, T>(q, krows + r, hd, out);
+  }
+  const int64_t cnt8 = (cnt_max + 7) / 8 * 8;
+  const __m256 vscale = _mm256_set1_ps(t.scale);
+  float alpha[JQ];
+  for (int j = 0; j < JQ; ++j) {
+    for (int64_t r = cnt[j]; r < cnt8; ++r) sc[j][r] = -INFINITY;  // past this query's limit
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    for (int64_t r = 0; r < cnt8; r += 8) {
+      const __m256 sv = _mm256_mul_ps(_mm256_loadu_ps(sc[j] + r), vscale);
+      _mm256_storeu_ps(sc[j] + r, sv);
+      vmax = _mm256_max_ps(vmax, sv);
+    }
+    const int64_t qi = qidx[j];
+    const float m_old = t.m[qi];
+    const float m_new = std::max(m_old, hmax_float_8(vmax));
+    // Subtract 0 rather than -inf while a query has seen no key, so e^(s - m) is 0, not NaN.
+    const float m_sub = m_new == -INFINITY ? 0.0f : m_new;
+    alpha[j] = std::exp(m_old - m_sub);
+    const __m256 vm = _mm256_set1_ps(m_sub);
+    __m256 vsum = _mm256_setzero_ps();
+    for (int64_t r = 0; r < cnt8; r += 8) {
+      const __m256 pr = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sc[j] + r), vm));
+      _mm256_storeu_ps(sc[j] + r, pr);
+      vsum = _mm256_add_ps(vsum, pr);
+    }
+    t.l[qi] = t.l[qi] * alpha[j] + hsum_float_8(vsum);
+    t.m[qi] = m_new;
+  }
+  const float* p[JQ];
+  for (int j = 0; j < JQ; ++j) p[j] = sc[j];
+  const int64_t hd8 = hd / 8 * 8;
+  int64_t d = 0;
+  for (; d + 24 <= hd8; d += 24) pv_group<JQ, 3, T>(acc, alpha, p, vrows, cnt_max, d);
+  if (hd8 - d == 16) pv_group<JQ, 2, T>(acc, alpha, p, vrows, cnt_max, d);
+  if (hd8 - d == 8) pv_group<JQ, 1, T>(acc, alpha, p, vrows, cnt_max, d);
+  for (d = hd8; d < hd; ++d) {
+    for (int j = 0; j < JQ; ++j) {
+      float c = acc[j][d] * alpha[j];
+      for (int64_t r = 0; r < cnt_max; ++r) c += p[j][r] * load1(vrows[r] + d);
+      acc[j][d] = c;
+    }
+  }
+}
+
+// Rows are read in place (half rows converted as they are loaded): each row is used by one
+// group of queries only, so converting into a buffer first would cost an extra store and load.
+template <typename T>
+void tile_few_queries(const AttnTile& t) {
+  const int64_t hd = t.head_dim;
+  thread_local std::vector<float> scores(3 * (kKeyBlock + 8));
+  const T* krows[kKeyBlock + 8];
+  const T* vrows[kKeyBlock];
+  const T* kbase = static_cast<const T*>(t.k);
+  const T* vbase = static_cast<const T*>(t.v);
 
   int64_t end_all = t.t_begin;
   for (int64_t j = 0; j < t.nq; ++j) {
@@ -127,47 +186,237 @@ void attn_tile(const AttnTile& t) {
     std::fill(t.acc + j * hd, t.acc + (j + 1) * hd, 0.0f);
     end_all = std::max(end_all, std::min(t.t_end, t.key_end[j]));
   }
-  const __m256 vscale = _mm256_set1_ps(t.scale);
+  for (int64_t t0 = t.t_begin; t0 < end_all; t0 += kKeyBlock) {
+    const int64_t nb = std::min(kKeyBlock, end_all - t0);
+    for (int64_t r = 0; r < nb; ++r) {
+      krows[r] = kbase + (t0 + r) * t.kv_stride;
+      vrows[r] = vbase + (t0 + r) * t.kv_stride;
+    }
+    for (int64_t r = nb; r < kKeyBlock + 8; ++r) krows[r] = krows[nb - 1];  // score padding
+    // Groups of 3, except that 4 left over go as 2 + 2 rather than 3 + a lone query.
+    const int64_t idx[7] = {0, 1, 2, 3, 4, 5, 6};
+    for (int64_t j = 0; j < t.nq;) {
+      const int64_t left = t.nq - j;
+      const int64_t take = left == 4 ? 2 : std::min<int64_t>(left, 3);
+      if (take == 3) few_block<3, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
+      if (take == 2) few_block<2, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
+      if (take == 1) few_block<1, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
+      j += take;
+    }
+  }
+}
+
+// ---- many queries (prefill, windows): both products as small register-blocked GEMMs --------
+//
+// Everything is laid out query-minor, so vectors run over 8 queries: the scaled queries
+// transposed QT[hd][nqp], the block's scores ST[key][nqp], the output OT[hd][nqp]. The online
+// softmax (max, rescale, exp, sums) then works down columns with no horizontal reductions, and
+// each product broadcasts one key or value element against 8-16 queries held in registers.
+
+// ST[t + k][j .. j + 8 JV) = QT[:, j ..]^T k_{t + k}, for KT keys.
+template <int KT, int JV>
+inline void qk_micro(const float* qt, int64_t nqp, int64_t hd, const float* const* krows,
+                     float* st) {
+  __m256 acc[KT][JV];
+  for (int k = 0; k < KT; ++k)
+    for (int v = 0; v < JV; ++v) acc[k][v] = _mm256_setzero_ps();
+  for (int64_t d = 0; d < hd; ++d) {
+    __m256 qv[JV];
+    for (int v = 0; v < JV; ++v) qv[v] = _mm256_loadu_ps(qt + d * nqp + 8 * v);
+    for (int k = 0; k < KT; ++k) {
+      const __m256 kb = _mm256_broadcast_ss(krows[k] + d);
+      for (int v = 0; v < JV; ++v) acc[k][v] = _mm256_fmadd_ps(kb, qv[v], acc[k][v]);
+    }
+  }
+  for (int k = 0; k < KT; ++k)
+    for (int v = 0; v < JV; ++v) _mm256_storeu_ps(st + k * nqp + 8 * v, acc[k][v]);
+}
+
+template <int JV>
+inline void qk_columns(const float* qt, int64_t nqp, int64_t hd, const float* const* krows,
+                       int64_t nb, float* st) {
+  int64_t t = 0;
+  for (; t + 6 <= nb; t += 6) qk_micro<6, JV>(qt, nqp, hd, krows + t, st + t * nqp);
+  switch (nb - t) {
+    case 5: qk_micro<5, JV>(qt, nqp, hd, krows + t, st + t * nqp); break;
+    case 4: qk_micro<4, JV>(qt, nqp, hd, krows + t, st + t * nqp); break;
+    case 3: qk_micro<3, JV>(qt, nqp, hd, krows + t, st + t * nqp); break;
+    case 2: qk_micro<2, JV>(qt, nqp, hd, krows + t, st + t * nqp); break;
+    case 1: qk_micro<1, JV>(qt, nqp, hd, krows + t, st + t * nqp); break;
+    default: break;
+  }
+}
+
+// OT[d + i][j ..] = OT[d + i][j ..] * alpha[j ..] + sum_t vrows[t][d + i] * PT[t][j ..].
+template <int DT, int JV>
+inline void pv_micro(float* ot, int64_t nqp, const float* alpha, const float* pt, int64_t nb,
+                     const float* const* vrows, int64_t d) {
+  __m256 acc[DT][JV];
+  for (int v = 0; v < JV; ++v) {
+    const __m256 a = _mm256_loadu_ps(alpha + 8 * v);
+    for (int i = 0; i < DT; ++i) {
+      acc[i][v] = _mm256_mul_ps(_mm256_loadu_ps(ot + i * nqp + 8 * v), a);
+    }
+  }
+  for (int64_t t = 0; t < nb; ++t) {
+    __m256 pv[JV];
+    for (int v = 0; v < JV; ++v) pv[v] = _mm256_loadu_ps(pt + t * nqp + 8 * v);
+    const float* vr = vrows[t] + d;
+    for (int i = 0; i < DT; ++i) {
+      const __m256 vb = _mm256_broadcast_ss(vr + i);
+      for (int v = 0; v < JV; ++v) acc[i][v] = _mm256_fmadd_ps(vb, pv[v], acc[i][v]);
+    }
+  }
+  for (int i = 0; i < DT; ++i)
+    for (int v = 0; v < JV; ++v) _mm256_storeu_ps(ot + i * nqp + 8 * v, acc[i][v]);
+}
+
+template <int JV>
+inline void pv_columns(float* ot, int64_t nqp, int64_t hd, const float* alpha, const float* pt,
+                       int64_t nb, const float* const* vrows) {
+  int64_t d = 0;
+  for (; d + 6 <= hd; d += 6) pv_micro<6, JV>(ot + d * nqp, nqp, alpha, pt, nb, vrows, d);
+  switch (hd - d) {
+    case 5: pv_micro<5, JV>(ot + d * nqp, nqp, alpha, pt, nb, vrows, d); break;
+    case 4: pv_micro<4, JV>(ot + d * nqp, nqp, alpha, pt, nb, vrows, d); break;
+    case 3: pv_micro<3, JV>(ot + d * nqp, nqp, alpha, pt, nb, vrows, d); break;
+    case 2: pv_micro<2, JV>(ot + d * nqp, nqp, alpha, pt, nb, vrows, d); break;
+    case 1: pv_micro<1, JV>(ot + d * nqp, nqp, alpha, pt, nb, vrows, d); break;
+    default: break;
+  }
+}
+
+struct BlockedScratch {
+  std::vector<float> qt, st, ot, m, l, alpha, k, v;
+  std::vector<int32_t> kend;
+};
+
+void tile_many_queries(const AttnTile& t) {
+  const int64_t hd = t.head_dim;
+  const int64_t nq = t.nq;
+  const int64_t nqp = (nq + 7) / 8 * 8;  // queries padded to whole vectors
+  thread_local BlockedScratch s;
+  auto grow = [](auto& vec, int64_t n) {
+    if (int64_t(vec.size()) < n) vec.resize(n);
+  };
+  grow(s.qt, hd * nqp);
+  grow(s.st, kKeyBlock * nqp);
+  grow(s.ot, hd * nqp);
+  grow(s.m, nqp);
+  grow(s.l, nqp);
+  grow(s.alpha, nqp);
+  grow(s.kend, nqp);
+  if (t.f16) {
+    grow(s.k, kKeyBlock * hd);
+    grow(s.v, kKeyBlock * hd);
+  }
+  float* qt = s.qt.data();
+  float* st = s.st.data();
+  float* ot = s.ot.data();
+  // The scale is folded into the queries. Padded queries are zero; their results are dropped.
+  int64_t end_all = t.t_begin;
+  const float scale = t.scale;
+  for (int64_t j = 0; j < nqp; ++j) {
+    const bool real = j < nq;
+    // Query rows may be scattered (window tokens): fetch a few rows ahead of the transpose.
+    if (j + 4 < nq) {
+      const char* ahead = reinterpret_cast<const char*>(t.q[j + 4]);
+      for (int64_t d = 0; d < hd; d += 16) _mm_prefetch(ahead + 4 * d, _MM_HINT_T0);
+    }
+    if (real) {
+      const float* qj = t.q[j];
+      for (int64_t d = 0; d < hd; ++d) qt[d * nqp + j] = qj[d] * scale;
+    } else {
+      for (int64_t d = 0; d < hd; ++d) qt[d * nqp + j] = 0.0f;
+    }
+    const int64_t end = real ? std::min(t.t_end, t.key_end[j]) : 0;
+    s.kend[j] = int32_t(std::max<int64_t>(end - t.t_begin, 0));  // relative to t_begin
+    end_all = std::max(end_all, end);
+    s.m[j] = -INFINITY;
+    s.l[j] = 0.0f;
+  }
+  std::fill(ot, ot + hd * nqp, 0.0f);
+  // Blocks wholly below every real query's limit need no mask (padded queries may score
+  // anything: their results are dropped).
+  int32_t kend_min = INT32_MAX;
+  for (int64_t j = 0; j < nq; ++j) kend_min = std::min(kend_min, s.kend[j]);
+  const float* krows[kKeyBlock];
+  const float* vrows[kKeyBlock];
   const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
 
   for (int64_t t0 = t.t_begin; t0 < end_all; t0 += kKeyBlock) {
     const int64_t nb = std::min(kKeyBlock, end_all - t0);
     block_rows(t, t.k, t0, nb, s.k.data(), krows);
     block_rows(t, t.v, t0, nb, s.v.data(), vrows);
-    // Pad the last group of 8 with a valid row; those lanes are masked to -inf below.
-    const int64_t nb8 = (nb + 7) / 8 * 8;
-    for (int64_t r = nb; r < nb8; ++r) krows[r] = krows[nb - 1];
+    int64_t j = 0;
+    for (; j + 16 <= nqp; j += 16) qk_columns<2>(qt + j, nqp, hd, krows, nb, st + j);
+    if (j < nqp) qk_columns<1>(qt + j, nqp, hd, krows, nb, st + j);
 
-    for (int64_t j = 0; j < t.nq; ++j) {
-      const int64_t cnt = std::min(nb, std::min(t.t_end, t.key_end[j]) - t0);
-      if (cnt <= 0) continue;
-      const float* q = t.q[j];
+    // Online softmax down each column of 8 queries: mask, block max, rescale, exponentiate.
+    const int32_t rel0 = int32_t(t0 - t.t_begin);
+    for (j = 0; j < nqp; j += 8) {
+      const __m256i kend = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.kend.data() + j));
       __m256 vmax = neg_inf;
-      for (int64_t r = 0; r < cnt; r += 8) {
-        __m256 sv = _mm256_mul_ps(dot8(q, krows + r, hd), vscale);
-        if (cnt - r < 8) {  // keys past this query's limit (or the block) score -inf
-          const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-          const __m256 keep = _mm256_castsi256_ps(
-              _mm256_cmpgt_epi32(_mm256_set1_epi32(int(cnt - r)), lane));
-          sv = _mm256_blendv_ps(neg_inf, sv, keep);
+      if (rel0 + int32_t(nb) <= kend_min) {  // every key of the block is visible to every query
+        for (int64_t r = 0; r < nb; ++r) {
+          vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(st + r * nqp + j));
         }
-        _mm256_storeu_ps(sc + r, sv);
-        vmax = _mm256_max_ps(vmax, sv);
+      } else {
+        for (int64_t r = 0; r < nb; ++r) {
+          float* row = st + r * nqp + j;
+          const __m256i key = _mm256_set1_epi32(rel0 + int32_t(r));
+          const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(kend, key));
+          const __m256 sv = _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(row), keep);
+          _mm256_storeu_ps(row, sv);
+          vmax = _mm256_max_ps(vmax, sv);
+        }
       }
-      const float m_old = t.m[j];
-      const float m_new = std::max(m_old, hmax_float_8(vmax));
-      const float alpha = std::exp(m_old - m_new);  // 0 on the first block (m_old = -inf)
-      const __m256 vm = _mm256_set1_ps(m_new);
-      __m256 vsum = _mm256_setzero_ps();
-      for (int64_t r = 0; r < cnt; r += 8) {
-        const __m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sc + r), vm));
-        _mm256_storeu_ps(sc + r, p);
-        vsum = _mm256_add_ps(vsum, p);
+      const __m256 m_old = _mm256_loadu_ps(s.m.data() + j);
+      const __m256 m_new = _mm256_max_ps(m_old, vmax);
+      // A column that has seen no key yet keeps m = -inf; subtract 0 there, not -inf, so the
+      // exponentials are e^-inf = 0 rather than NaN.
+      const __m256 unseen = _mm256_cmp_ps(m_new, neg_inf, _CMP_EQ_OQ);
+      const __m256 m_sub = _mm256_blendv_ps(m_new, _mm256_setzero_ps(), unseen);
+      const __m256 alpha = exp_ps(_mm256_sub_ps(m_old, m_sub));
+      __m256 sum = _mm256_setzero_ps();
+      for (int64_t r = 0; r < nb; ++r) {
+        float* row = st + r * nqp + j;
+        const __m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(row), m_sub));
+        _mm256_storeu_ps(row, p);
+        sum = _mm256_add_ps(sum, p);
       }
-      t.l[j] = t.l[j] * alpha + hsum_float_8(vsum);
-      t.m[j] = m_new;
-      accumulate(t.acc + j * hd, alpha, sc, vrows, cnt, hd);
+      const __m256 l_old = _mm256_loadu_ps(s.l.data() + j);
+      _mm256_storeu_ps(s.l.data() + j, _mm256_fmadd_ps(l_old, alpha, sum));
+      _mm256_storeu_ps(s.m.data() + j, m_new);
+      _mm256_storeu_ps(s.alpha.data() + j, alpha);
     }
+
+    const float* alpha = s.alpha.data();
+    for (j = 0; j + 16 <= nqp; j += 16) {
+      pv_columns<2>(ot + j, nqp, hd, alpha + j, st + j, nb, vrows);
+    }
+    if (j < nqp) pv_columns<1>(ot + j, nqp, hd, alpha + j, st + j, nb, vrows);
+  }
+
+  for (int64_t j = 0; j < nq; ++j) {
+    t.m[j] = s.m[j];
+    t.l[j] = s.l[j];
+    float* acc = t.acc + j * hd;
+    for (int64_t d = 0; d < hd; ++d) acc[d] = ot[d * nqp + j];
+  }
+}
+
+}  // namespace
+
+// Register-blocked GEMMs pay off once a tile has a vector's worth of queries; decode tiles
+// (a few query heads per KV head) take the dot-product path.
+void attn_tile(const AttnTile& t) {
+  if (t.nq >= 8) {
+    tile_many_queries(t);
+  } else if (t.f16) {
+    tile_few_queries<uint16_t>(t);
+  } else {
+    tile_few_queries<float>(t);
   }
 }
 

@@ -1,5 +1,6 @@
 // AVX2 versions of the row ops (signatures and meaning in ops.h). Every loop has a masked or
 // scalar tail, so any length works.
+#include <algorithm>
 #include <cmath>
 
 #include "../ops.h"
@@ -30,34 +31,48 @@ inline void map2(const float* a, const float* b, float* y, int64_t n, F f) {
   }
 }
 
-inline float sum_of_squares(const float* x, int64_t d) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+// Reductions keep 4 independent accumulators: one would wait on the add latency every step.
+// term(v, acc) folds 8 values into an accumulator; scalar(x) is the same for one value (tail).
+template <typename F, typename S>
+inline float reduce_sum(const float* x, int64_t d, F term, S scalar) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
+         a3 = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 16 <= d; i += 16) {
-    const __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
-    a0 = _mm256_fmadd_ps(v0, v0, a0);
-    a1 = _mm256_fmadd_ps(v1, v1, a1);
+  for (; i + 32 <= d; i += 32) {
+    a0 = term(_mm256_loadu_ps(x + i), a0);
+    a1 = term(_mm256_loadu_ps(x + i + 8), a1);
+    a2 = term(_mm256_loadu_ps(x + i + 16), a2);
+    a3 = term(_mm256_loadu_ps(x + i + 24), a3);
   }
-  for (; i + 8 <= d; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
-    a0 = _mm256_fmadd_ps(v, v, a0);
-  }
-  float s = hsum_float_8(_mm256_add_ps(a0, a1));
-  for (; i < d; ++i) s += x[i] * x[i];
+  for (; i + 8 <= d; i += 8) a0 = term(_mm256_loadu_ps(x + i), a0);
+  float s = hsum_float_8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (; i < d; ++i) s += scalar(x[i]);
   return s;
 }
 
+inline float sum_of_squares(const float* x, int64_t d) {
+  return reduce_sum(
+      x, d, [](__m256 v, __m256 acc) { return _mm256_fmadd_ps(v, v, acc); },
+      [](float v) { return v * v; });
+}
+
 inline float sum(const float* x, int64_t d) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  return reduce_sum(
+      x, d, [](__m256 v, __m256 acc) { return _mm256_add_ps(v, acc); }, [](float v) { return v; });
+}
+
+inline float max_of(const float* x, int64_t d) {
+  __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
   int64_t i = 0;
-  for (; i + 16 <= d; i += 16) {
-    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
-    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+  for (; i + 32 <= d; i += 32) {
+    m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
+    m1 = _mm256_max_ps(m1, _mm256_loadu_ps(x + i + 8));
+    m2 = _mm256_max_ps(m2, _mm256_loadu_ps(x + i + 16));
+    m3 = _mm256_max_ps(m3, _mm256_loadu_ps(x + i + 24));
   }
-  for (; i + 8 <= d; i += 8) a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
-  float s = hsum_float_8(_mm256_add_ps(a0, a1));
-  for (; i < d; ++i) s += x[i];
-  return s;
+  for (; i + 8 <= d; i += 8) m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
+  if (i < d) m1 = _mm256_max_ps(m1, load_partial_ps(x + i, int(d - i), -INFINITY));
+  return hmax_float_8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
 }
 
 }  // namespace
@@ -77,14 +92,14 @@ void layer_norm_rows(const float* x, const float* w, const float* b, float eps, 
     // mean is large against the spread.
     const float mean = sum(x, d) / float(d);
     const __m256 vmean = _mm256_set1_ps(mean);
-    __m256 acc = _mm256_setzero_ps();
+    const float var = reduce_sum(
+        x, d,
+        [&](__m256 v, __m256 acc) {
+          const __m256 c = _mm256_sub_ps(v, vmean);
+          return _mm256_fmadd_ps(c, c, acc);
+        },
+        [&](float v) { return (v - mean) * (v - mean); });
     int64_t i = 0;
-    for (; i + 8 <= d; i += 8) {
-      const __m256 c = _mm256_sub_ps(_mm256_loadu_ps(x + i), vmean);
-      acc = _mm256_fmadd_ps(c, c, acc);
-    }
-    float var = hsum_float_8(acc);
-    for (; i < d; ++i) var += (x[i] - mean) * (x[i] - mean);
     const __m256 vinv = _mm256_set1_ps(1.0f / std::sqrt(var / float(d) + eps));
     if (w && b) {
       for (i = 0; i + 8 <= d; i += 8) {
@@ -103,14 +118,18 @@ void layer_norm_rows(const float* x, const float* w, const float* b, float eps, 
 
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t d) {
   for (int64_t r = 0; r < rows; ++r, x += d, y += d) {
-    __m256 vm = _mm256_set1_ps(-INFINITY);
+    const __m256 vmax = _mm256_set1_ps(max_of(x, d));
+    __m256 vs = _mm256_setzero_ps(), vs1 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 8 <= d; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
-    float m = hmax_float_8(vm);
-    for (; i < d; ++i) m = std::max(m, x[i]);
-    const __m256 vmax = _mm256_set1_ps(m);
-    __m256 vs = _mm256_setzero_ps();
-    i = 0;
+    for (; i + 16 <= d; i += 16) {
+      const __m256 e0 = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+      const __m256 e1 = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vmax));
+      vs = _mm256_add_ps(vs, e0);
+      vs1 = _mm256_add_ps(vs1, e1);
+      _mm256_storeu_ps(y + i, e0);
+      _mm256_storeu_ps(y + i + 8, e1);
+    }
+    vs = _mm256_add_ps(vs, vs1);
     for (; i + 8 <= d; i += 8) {
       const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
       vs = _mm256_add_ps(vs, e);
@@ -127,15 +146,22 @@ void softmax_rows(const float* x, float* y, int64_t rows, int64_t d) {
   }
 }
 
-void silu(const float* x, float* y, int64_t n) { map1(x, y, n, silu_ps); }
+// Lambdas rather than function pointers, so the maps inline the math into their loops.
+void silu(const float* x, float* y, int64_t n) {
+  map1(x, y, n, [](__m256 v) { return silu_ps(v); });
+}
 
-void gelu(const float* x, float* y, int64_t n) { map1(x, y, n, gelu_ps); }
+void gelu(const float* x, float* y, int64_t n) {
+  map1(x, y, n, [](__m256 v) { return gelu_ps(v); });
+}
 
 void swiglu(const float* gate, const float* up, float* y, int64_t n) {
   map2(gate, up, y, n, [](__m256 g, __m256 u) { return _mm256_mul_ps(silu_ps(g), u); });
 }
 
-void add(const float* a, const float* b, float* y, int64_t n) { map2(a, b, y, n, _mm256_add_ps); }
+void add(const float* a, const float* b, float* y, int64_t n) {
+  map2(a, b, y, n, [](__m256 u, __m256 v) { return _mm256_add_ps(u, v); });
+}
 
 void rope_row(float* x, int64_t heads, int64_t head_dim, int64_t n_rot, const float* cos,
               const float* sin, bool interleaved) {

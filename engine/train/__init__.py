@@ -1,0 +1,1 @@
+"""Training: data pipeline (corpora, edit examples, rendered screenshots, streams, loader)."""

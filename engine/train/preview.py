@@ -1,0 +1,67 @@
+"""A look at what the data pipeline makes: the first examples of a stream, as text (prompt and
+target) or as pictures written to a folder with their target beside them."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from PIL import Image
+
+from . import data
+from .corpus import CorpusIndex
+from .edits import EditExample, to_prompt
+from .fim import FimExample, to_fim_prompt
+from .split import TRAIN
+
+TEXT_KINDS = ("edit", "fim", "commit")
+IMAGE_KINDS = ("render", "chart", "mockup")
+KINDS = TEXT_KINDS + IMAGE_KINDS
+
+
+def preview(
+    kind: str,
+    count: int = 3,
+    seed: int = 0,
+    split: str = TRAIN,
+    index: CorpusIndex | None = None,
+    repo: str | None = None,
+    out_dir: str | Path | None = None,
+) -> list[str]:
+    """`count` examples of `kind`, each as one text block. Picture kinds need `out_dir`: each
+    picture goes there as NNN.png with its target as NNN.txt, and its block names the file."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
+    if kind in ("edit", "fim", "render") and index is None:
+        raise ValueError(f"previewing {kind} examples needs a corpus index")
+    if kind == "commit" and repo is None:
+        raise ValueError("previewing commits needs a repository")
+    if kind in IMAGE_KINDS and out_dir is None:
+        raise ValueError(f"{kind} examples are pictures: give a folder to write them to")
+    streams = {
+        "edit": lambda: data.edit_stream(index, split, seed),
+        "fim": lambda: data.fim_stream(index, split, seed),
+        "commit": lambda: data.commit_stream(repo, split, seed, max_commits=50 * count),
+        "render": lambda: data.render_stream(index, split, seed),
+        "chart": lambda: data.chart_stream(count, seed),
+        "mockup": lambda: data.mockup_stream(count, seed),
+    }
+    blocks = []
+    for n, example in enumerate(itertools.islice(streams[kind](), count)):
+        if isinstance(example, EditExample):
+            prompt = to_prompt(example, context_lines=4)
+            blocks.append(f"## {example.kind}: {example.path}\n{prompt.prompt}"
+                          f"## target\n{prompt.target}\n")
+        elif isinstance(example, FimExample):
+            prompt = to_fim_prompt(example)
+            blocks.append(f"## fim: {example.path}\n{prompt.prompt[-1500:]}\n"
+                          f"## target\n{prompt.target}\n")
+        else:
+            folder = Path(out_dir)  # type: ignore[arg-type]
+            folder.mkdir(parents=True, exist_ok=True)
+            target = getattr(example, "text", None) or example.source
+            Image.fromarray(example.image).save(folder / f"{n:03d}.png")
+            (folder / f"{n:03d}.txt").write_text(target)
+            h, w = example.image.shape[:2]
+            blocks.append(f"## {kind} {n:03d}.png ({w}x{h})\n{target}")
+    return blocks

@@ -1,0 +1,53 @@
+"""`cromwell data`: index, held-out list, previews, through the real command line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sysconfig
+from pathlib import Path
+
+from click.testing import CliRunner
+from PIL import Image
+
+from cromwell_lsp.cli import main
+from engine.train.corpus import CorpusIndex
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
+
+def test_index_heldout_and_previews(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    for name in ("textwrap.py", "shlex.py", "colorsys.py", "bisect.py", "heapq.py"):
+        shutil.copy(STDLIB / name, code / name)
+    index_file = tmp_path / "index.json"
+    runner = CliRunner()
+    result = runner.invoke(main, ["data", "index", "--no-stdlib", "--folder", str(code),
+                                  "--heldout", "0.3", "--workers", "0", "--out", str(index_file)])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output)
+    assert stats["train_files"] + stats["heldout_files"] == 5
+    heldout = runner.invoke(main, ["data", "heldout", str(index_file)]).output.split()
+    assert heldout == CorpusIndex.load(index_file).heldout_paths()
+
+    edit = runner.invoke(main, ["data", "preview", "edit", "--index", str(index_file),
+                                "--count", "2"])
+    assert edit.exit_code == 0, edit.output
+    assert edit.output.count("<FILE>") == 2 and "</EDIT>" in edit.output
+
+    shots = tmp_path / "shots"
+    render = runner.invoke(main, ["data", "preview", "render", "--index", str(index_file),
+                                  "--count", "2", "--out", str(shots)])
+    assert render.exit_code == 0, render.output
+    pictures = sorted(shots.glob("*.png"))
+    assert len(pictures) == 2
+    width, height = Image.open(pictures[0]).size
+    assert width % 8 == 0 and height % 8 == 0
+    target = (shots / "000.txt").read_text()
+    assert target.strip() and target.strip().split("\n")[0] in "".join(
+        (code / n).read_text() for n in ("textwrap.py", "shlex.py", "colorsys.py", "bisect.py",
+                                          "heapq.py"))
+
+    missing = runner.invoke(main, ["data", "preview", "chart"])
+    assert missing.exit_code != 0 and "folder" in missing.output

@@ -1,0 +1,169 @@
+"""Edit examples: every kind gives verified pairs on real standard-library code; verification
+rejects examples that do not show what they claim; the prompt format."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import io
+import random
+import sysconfig
+import tokenize
+from pathlib import Path
+
+import pytest
+
+from engine.train import edits
+from engine.train.edits import (
+    EditExample,
+    EditVerificationError,
+    example_from_texts,
+    make_examples,
+    to_prompt,
+    verify,
+)
+from engine.train.pycheck import undefined_names
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SAMPLE = ("textwrap.py", "shlex.py", "json/decoder.py", "fractions.py", "calendar.py",
+          "dataclasses.py")
+
+
+@pytest.fixture(scope="module")
+def examples() -> dict[str, list[EditExample]]:
+    by_kind: dict[str, list[EditExample]] = {k: [] for k in edits.SYNTHETIC_KINDS}
+    for name in SAMPLE:
+        text = (STDLIB / name).read_text()
+        for example in make_examples(name, text, random.Random(name)):
+            by_kind[example.kind].append(example)
+    return by_kind
+
+
+def _names(source: str) -> set[str]:
+    return {t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type == tokenize.NAME}
+
+
+def test_every_kind_is_made_and_verified(examples: dict[str, list[EditExample]]) -> None:
+    for kind, found in examples.items():
+        assert len(found) >= 3, f"{kind}: only {len(found)} examples from {len(SAMPLE)} files"
+        for example in found:
+            verify(example)
+            assert example.before.startswith(example.prefix)
+            assert example.region_before != example.region_after
+            original = (STDLIB / example.path).read_text()
+            if kind in (edits.RENAME_LOCAL, edits.RENAME_FUNCTION):
+                assert example.before == original
+            else:  # the real code is always the answer
+                assert example.after == original
+
+
+def test_injected_errors_break_before_and_not_after(examples) -> None:
+    for example in examples[edits.FIX_SYNTAX]:
+        with pytest.raises(SyntaxError):
+            ast.parse(example.before)
+        ast.parse(example.after)
+        assert "syntax error on line" in example.instruction
+    for example in examples[edits.FIX_NAME]:
+        typo = example.meta["typo"]
+        assert typo in {n for n, _ in undefined_names(example.before)}
+        assert typo not in {n for n, _ in undefined_names(example.after)}
+        assert f"`{typo}`" in example.instruction
+
+
+def test_renames_are_consistent(examples) -> None:
+    for example in examples[edits.RENAME_LOCAL] + examples[edits.RENAME_FUNCTION]:
+        old, new = example.meta["old"], example.meta["new"]
+        assert old not in _names(example.region_after) or example.kind == edits.RENAME_FUNCTION
+        assert new in _names(example.region_after)
+        assert new not in _names(example.before)
+        assert f"`{old}` to `{new}`" in example.instruction
+
+
+def test_docstring_fill_and_reformat_keep_everything_else(examples) -> None:
+    for example in examples[edits.ADD_DOCSTRING]:
+        name, line = example.meta["function"], int(example.meta["lineno"])
+        fn_after = next(f for f in ast.walk(ast.parse(example.after))
+                        if isinstance(f, ast.FunctionDef) and (f.name, f.lineno) == (name, line))
+        docstring = ast.get_docstring(fn_after, clean=False)
+        assert docstring
+        first_words = docstring.strip().split("\n")[0][:20]
+        assert first_words in example.region_after and first_words not in example.region_before
+    for example in examples[edits.FILL_BODY]:
+        assert example.region_before.rstrip().endswith(edits.STUB_BODIES)
+    for example in examples[edits.REFORMAT]:
+        assert ast.dump(ast.parse(example.before)) == ast.dump(ast.parse(example.after))
+
+
+def test_rename_local_leaves_attributes_and_strings_alone() -> None:
+    source = (
+        "class Counter:\n"
+        "    def bump(self, step):\n"
+        "        count = self.count + step\n"
+        "        label = 'count'\n"
+        "        self.count = count\n"
+        "        return count, label\n"
+    )
+    found = [e for seed in range(40)
+             for e in make_examples("c.py", source, random.Random(seed), [edits.RENAME_LOCAL])
+             if e.meta["old"] == "count"]
+    assert found, "no rename of `count` in 40 seeds"
+    new = found[0].meta["new"]
+    assert "self.count + step" in found[0].after
+    assert "label = 'count'" in found[0].after
+    assert f"{new} = self.count + step" in found[0].after
+    assert f"self.count = {new}" in found[0].after
+
+
+def test_verify_rejects_examples_that_lie(examples) -> None:
+    rename = examples[edits.RENAME_LOCAL][0]
+    extra = rename.region_after.replace("\n", "\n    pass\n", 1) \
+        if rename.region_after.count("\n") > 1 else rename.region_after + "x = 1\n"
+    with pytest.raises(EditVerificationError):
+        verify(dataclasses.replace(rename, region_after=extra))
+    wrong_words = dataclasses.replace(rename, instruction="Rename something.")
+    with pytest.raises(EditVerificationError, match="instruction"):
+        verify(wrong_words)
+    doc = examples[edits.ADD_DOCSTRING][0]
+    with pytest.raises(EditVerificationError):
+        verify(dataclasses.replace(doc, region_before=doc.region_after))
+    syntax = examples[edits.FIX_SYNTAX][0]
+    with pytest.raises(EditVerificationError, match="parses"):
+        verify(dataclasses.replace(syntax, region_before=syntax.region_after + "\n"))
+    name = examples[edits.FIX_NAME][0]
+    with pytest.raises(EditVerificationError):
+        verify(dataclasses.replace(name, meta={**name.meta, "typo": "zz_not_there"},
+                                   instruction="Fix the undefined name `zz_not_there`."))
+    wrong_line = name.instruction.replace(" on line ", " on line 9")
+    with pytest.raises(EditVerificationError, match="line"):
+        verify(dataclasses.replace(name, instruction=wrong_line))
+    fill = examples[edits.FILL_BODY][0]
+    with pytest.raises(EditVerificationError, match="name the function"):
+        verify(dataclasses.replace(fill, instruction="Implement the body of `other`."))
+    with pytest.raises(EditVerificationError, match="line"):
+        moved = syntax.instruction.replace("line ", "line 9")
+        verify(dataclasses.replace(syntax, instruction=moved))
+    with pytest.raises(EditVerificationError, match="differ outside"):
+        example_from_texts("commit", "a.py", "x", "a\nb\nc\n", "z\nb\nc\n", region=(1, 2))
+
+
+def test_prompt_format_with_markers(examples) -> None:
+    example = examples[edits.FILL_BODY][0]
+    prompt = to_prompt(example, context_lines=3)
+    assert prompt.prompt.startswith(f"<FILE>{example.path}\n")
+    assert f"<EDIT>{example.region_before}</EDIT>" in prompt.prompt
+    assert prompt.prompt.endswith(f"<DIFF>{example.instruction}\n")
+    assert prompt.target == example.region_after + "</EDIT>"
+    before_edit = prompt.prompt.split("<EDIT>")[0].split("\n", 1)[1]
+    assert before_edit.count("\n") <= 3 and example.prefix.endswith(before_edit)
+    custom = {"file": "[F]", "edit": "[E]", "edit_end": "[/E]", "diff": "[D]"}
+    other = to_prompt(example, custom, context_lines=0)
+    assert other.prompt.startswith("[F]") and "[E]" in other.prompt and "<EDIT>" not in other.prompt
+    with pytest.raises(ValueError, match="markers lack"):
+        to_prompt(example, {"file": "<FILE>"})
+
+
+def test_files_that_do_not_parse_give_nothing() -> None:
+    assert make_examples("bad.py", "def f(:\n    pass\n", random.Random(0)) == []
+    with pytest.raises(ValueError, match="unknown edit kinds"):
+        make_examples("a.py", "x = 1\n", random.Random(0), ["translate"])
