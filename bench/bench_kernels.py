@@ -6,6 +6,7 @@ measured in the same run, on the same thread count.
   the caches (the ceiling for decode, which reads every weight once per token);
 - matvec (decode) for every weight format on the real models' shapes, in GB/s of weight bytes,
   over a pool of copies too large to stay cached, beside stream_read over the same bytes;
+  and matvec-cached, one matrix multiplied repeatedly (its compute rate, weights in cache);
 - matmul (prefill, vision) F32 and Q8_0 at 512 x 768 -> 3072, in GFLOP/s, beside numpy's BLAS
   and torch (and numpy's BLAS held to AVX2, the instruction set these kernels target);
 - attention_decode at 512, 2048 and 4096 cached tokens, when the module has it.
@@ -29,6 +30,7 @@ from typing import Any
 # rows x k, as the models' linear layers have them (out features x in features)
 MATVEC_SHAPES = [(576, 1536), (768, 3072), (49152, 576), (50000, 768)]
 MATVEC_FORMATS = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K"]
+CACHED_SHAPE = (768, 3072)  # 2.4 MB in Q8_0: stays in L2 + L3 between calls
 PREFILL = (512, 768, 3072)  # activation rows n, k, weight rows
 ATTENTION_CTX = [512, 2048, 4096]
 ATTENTION_HEADS = (9, 3, 64)  # query heads, key/value heads, head size
@@ -133,6 +135,40 @@ def bench_matvec(threads: int, pool: Any, rng: Any) -> list[Row]:
     return rows_out
 
 
+def bench_matvec_cached(threads: int, rng: Any) -> list[Row]:
+    """One matrix multiplied over and over, so its bytes stay in cache: the kernels' compute
+    rate, beside a read of the same cached bytes."""
+    import numpy as np
+
+    from engine import _native
+
+    rows, k = CACHED_SHAPE
+    out: list[Row] = []
+    for fmt in MATVEC_FORMATS:
+        w = weights_for(fmt, rows, k, rng)
+        x = rng.standard_normal(k).astype(np.float32)
+        y = np.empty(rows, np.float32)
+        t_kernel, t_read = float("inf"), float("inf")
+        for _ in range(3):
+            t_read = min(t_read, best_time(lambda w=w: _native.stream_read(w), 50))
+            t_kernel = min(
+                t_kernel, best_time(lambda w=w, f=fmt, x=x, y=y: _native.matvec(w, f, x, out=y), 50)
+            )
+        out.append(
+            row(
+                "matvec-cached",
+                fmt,
+                f"{rows}x{k}",
+                threads,
+                "gbps",
+                w.nbytes / t_kernel / 1e9,
+                "stream_read",
+                w.nbytes / t_read / 1e9,
+            )
+        )
+    return out
+
+
 def bench_matmul(threads: int, rng: Any) -> list[Row]:
     import numpy as np
 
@@ -228,6 +264,7 @@ def worker(threads: int, numpy_only: bool) -> list[Row]:
     ]
     rows += bench_matvec(threads, pool, rng)
     del pool
+    rows += bench_matvec_cached(threads, rng)
     rows += bench_matmul(threads, rng)
     rows += bench_attention(threads, rng)
     return rows

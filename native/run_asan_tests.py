@@ -17,6 +17,7 @@ KERNEL_TESTS = [
     "tests/test_native_core.py",
     "tests/test_quant_formats.py",
     "tests/test_matmul.py",
+    "tests/test_matmul_threads.py",
 ]
 
 

@@ -65,3 +65,30 @@ def test_many_short_jobs_of_both_kinds_interleave_correctly(three_threads: None)
     for _ in range(2000):
         assert _native.stream_read(data) == want_sum
         np.testing.assert_array_equal(_native.matvec(w, "Q8_0", x), want_y)
+
+
+def test_resizing_the_pool_while_kernels_run_in_another_thread() -> None:
+    import threading
+
+    rng = np.random.default_rng(3)
+    w = random_weights("Q4_0", 4096, 256, rng)
+    x = rng.standard_normal(256).astype(np.float32)
+    want = _native.matvec(w, "Q4_0", x)
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def multiply() -> None:
+        while not stop.is_set():
+            if not np.array_equal(_native.matvec(w, "Q4_0", x), want):
+                failures.append("wrong result")
+
+    worker = threading.Thread(target=multiply)
+    worker.start()
+    try:
+        for i in range(200):
+            _native.set_num_threads(1 + i % 3)
+    finally:
+        stop.set()
+        worker.join()
+        _native.set_num_threads(0)
+    assert not failures

@@ -129,6 +129,9 @@ def test_bad_input_is_a_value_error_that_says_what_was_expected() -> None:
         _native.dequantize(w.reshape(-1)[:-1], "Q8_0", 64)
     with pytest.raises(ValueError, match="expected one Q8_0 row of k=32"):
         _native.dequantize(w, "Q8_0", 32)
+    odd = np.zeros(w.nbytes + 1, np.uint8)[1:]
+    with pytest.raises(ValueError, match="aligned to 2 bytes"):
+        _native.dequantize(odd, "Q8_0", 64)
     with pytest.raises(ValueError, match="C-contiguous"):
         _native.dequantize(np.zeros((4, 4), np.float32).T, "F32", 4)
     with pytest.raises(ValueError, match="unknown weight format"):

@@ -11,6 +11,7 @@
 #include "bind_util.h"
 #include "matmul.h"
 #include "quant.h"
+#include "threadpool.h"
 
 namespace py = pybind11;
 
@@ -63,8 +64,12 @@ WeightView weight_view(const py::handle& obj, Format f, int64_t k) {
                           expected + ", got " + std::string(py::str(w.dtype())));
   }
   if (!(w.flags() & py::array::c_style)) throw py::value_error("w: expected a C-contiguous array");
-  if (reinterpret_cast<uintptr_t>(w.data()) % uintptr_t(w.itemsize()) != 0) {
-    throw py::value_error("w: expected an array aligned to its item size");
+  // The kernels read half-float scales and float elements in place: the data must start on a
+  // multiple of their size whatever the dtype (GGUF aligns tensor data to 32 bytes).
+  const uintptr_t align = f == Format::F32 ? 4 : 2;
+  if (reinterpret_cast<uintptr_t>(w.data()) % align != 0) {
+    throw py::value_error(std::string("w: ") + format_name(f) + " weights must start at an address "
+                          "aligned to " + std::to_string(align) + " bytes");
   }
   const int64_t rb = row_bytes(f, k);
   const int64_t nbytes = int64_t(w.nbytes());
@@ -145,7 +150,9 @@ void bind_quant(py::module_& m) {
     const int64_t rb = row_bytes(f, k);
     {
       py::gil_scoped_release release;
-      for (int64_t r = 0; r < rows; ++r) quantize_row(f, px + r * k, py_out + r * rb, k);
+      parallel_for(rows, std::max<int64_t>(1, 16384 / k), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) quantize_row(f, px + r * k, py_out + r * rb, k);
+      });
     }
     return out;
   }, py::arg("x"), py::arg("fmt"),
@@ -159,7 +166,9 @@ void bind_quant(py::module_& m) {
       py::gil_scoped_release release;
       const int64_t rb = row_bytes(w.f, k);
       const auto* base = static_cast<const uint8_t*>(w.data);
-      for (int64_t r = 0; r < w.rows; ++r) dequantize_row(w.f, base + r * rb, py_ + r * k, k);
+      parallel_for(w.rows, std::max<int64_t>(1, 16384 / k), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) dequantize_row(w.f, base + r * rb, py_ + r * k, k);
+      });
     }
     return y;
   }, py::arg("w"), py::arg("fmt"), py::arg("k"), "Unpacks weights to float32 [rows, k].");

@@ -3,6 +3,7 @@
 #include "matmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -189,8 +190,9 @@ const FormatKernels* table_entry(const FormatKernels* table, Format f) {
   return &table[0];
 }
 
-// Weight rows per thread below which splitting a matrix-vector product costs more than it saves.
-int64_t min_rows_per_thread(Format f, int64_t k) {
+// Weight rows per chunk of work (about 32 KiB of weights) below which handing the chunk to
+// another thread costs more than it saves.
+int64_t min_rows_per_chunk(Format f, int64_t k) {
   return std::max<int64_t>(1, (int64_t(32) << 10) / std::max<int64_t>(1, row_bytes(f, k)));
 }
 
@@ -249,7 +251,7 @@ void matmul_dot(const FormatKernels& kt, Format f, const void* w, int64_t rows, 
   // kPrefetchBytes past it; the float formats are light enough per byte not to need it.
   constexpr int64_t kPrefetchBytes = 1024;
   const bool prefetch = kt.act != ActFormat::F32;
-  parallel_for(rows, std::max<int64_t>(1, min_rows_per_thread(f, k) / n),
+  parallel_for(rows, std::max<int64_t>(1, min_rows_per_chunk(f, k) / n),
                [&](int64_t begin, int64_t end) {
                  const uint8_t* range_end = wb + end * rb;
                  for (int64_t r = begin; r < end; ++r) {
@@ -311,11 +313,7 @@ uint64_t ref::stream_read(const uint8_t* p, int64_t n_bytes) {
 }
 
 void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, float* y) {
-  if (use_avx2()) {
-    matmul_with_table(avx2::kernels(f), f, w, rows, k, x, 1, y);
-  } else {
-    ref::matvec(f, w, rows, k, x, y);
-  }
+  matmul_with_table(kernels_for(f), f, w, rows, k, x, 1, y);
 }
 
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n,
@@ -345,21 +343,17 @@ void get_rows(Format f, const void* w, int64_t rows, int64_t k, const int32_t* i
 }
 
 uint64_t stream_read(const uint8_t* p, int64_t n_bytes) {
-  constexpr int64_t kChunk = 4096;  // split on page multiples so threads never share a line
-  const int64_t chunks = (n_bytes + kChunk - 1) / kChunk;
-  std::vector<uint64_t> partial(size_t(thread_pool().size()) * 8, 0);
+  constexpr int64_t kPage = 4096;  // split on page multiples so threads never share a line
+  const int64_t pages = (n_bytes + kPage - 1) / kPage;
   const bool simd = use_avx2();
-  thread_pool().run([&](int ith, int nth) {
-    const int64_t per = (chunks + nth - 1) / nth;
-    const int64_t begin = std::min(n_bytes, ith * per * kChunk);
-    const int64_t end = std::min(n_bytes, (ith + 1) * per * kChunk);
-    if (begin >= end) return;
-    partial[size_t(ith) * 8] = simd ? avx2::stream_read(p + begin, end - begin)
-                                    : ref::stream_read(p + begin, end - begin);
+  std::atomic<uint64_t> acc{0};
+  // Split like the matrix kernels (dynamic chunks), so the two are measured alike.
+  parallel_for(pages, 16, [&](int64_t begin, int64_t end) {
+    const int64_t lo = begin * kPage, hi = std::min(n_bytes, end * kPage);
+    acc.fetch_xor(simd ? avx2::stream_read(p + lo, hi - lo) : ref::stream_read(p + lo, hi - lo),
+                  std::memory_order_relaxed);
   });
-  uint64_t acc = 0;
-  for (size_t i = 0; i < partial.size(); i += 8) acc ^= partial[i];
-  return acc;
+  return acc.load();
 }
 
 }  // namespace cromwell

@@ -17,7 +17,8 @@ namespace {
 constexpr auto kSpinTime = std::chrono::microseconds(200);
 
 std::mutex g_pool_mutex;
-std::unique_ptr<ThreadPool> g_pool;
+// Shared so that a kernel running on the pool keeps it alive if another thread resizes it.
+std::shared_ptr<ThreadPool> g_pool;
 int g_requested_threads = 0;
 bool g_pin = false;
 
@@ -135,14 +136,16 @@ void ThreadPool::run_chunks(int64_t n, int64_t chunk, const std::function<void(i
   while (inside_.load(std::memory_order_acquire) != 0) cpu_relax();
 }
 
-ThreadPool& thread_pool() {
+static std::shared_ptr<ThreadPool> pool_handle() {
   std::lock_guard<std::mutex> lock(g_pool_mutex);
   if (!g_pool) {
     const int n = g_requested_threads > 0 ? g_requested_threads : cpu_features().physical_cores;
-    g_pool = std::make_unique<ThreadPool>(n);
+    g_pool = std::make_shared<ThreadPool>(n);
   }
-  return *g_pool;
+  return g_pool;
 }
+
+ThreadPool& thread_pool() { return *pool_handle(); }
 
 void set_num_threads(int n) {
   std::lock_guard<std::mutex> lock(g_pool_mutex);
@@ -161,7 +164,8 @@ void set_pinning(bool pin) {
 void parallel_for(int64_t n, int64_t min_per_thread,
                   const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  ThreadPool& pool = thread_pool();
+  const std::shared_ptr<ThreadPool> handle = pool_handle();
+  ThreadPool& pool = *handle;
   const int64_t max_chunks = n / std::max<int64_t>(1, min_per_thread);
   if (pool.size() == 1 || max_chunks <= 1) {
     fn(0, n);

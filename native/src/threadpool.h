@@ -56,7 +56,9 @@ class ThreadPool {
 
 // The process-wide pool every kernel uses. Default size: the physical core count.
 ThreadPool& thread_pool();
-void set_num_threads(int n);  // recreates the pool; n <= 0 means the default
+// Recreates the pool; n <= 0 means the default. A kernel already running on the old pool through
+// parallel_for finishes there (the old pool lives until it is done).
+void set_num_threads(int n);
 int num_threads();
 // Pin worker i to logical CPU i (best effort; a no-op where the OS refuses).
 void set_pinning(bool pin);
