@@ -218,3 +218,18 @@ def test_kernels_release_the_gil() -> None:
     assert len(results) == 40
     for r in results:
         np.testing.assert_array_equal(r, want)
+
+
+def test_arrays_with_equal_but_distinct_dtype_objects_are_accepted() -> None:
+    # gguf's reader hands out memory maps whose dtypes are new objects (newbyteorder views),
+    # equal to numpy's canonical ones but not the same object.
+    rng = np.random.default_rng(12)
+    w = random_weights("Q8_0", 8, 64, rng)
+    x = activations(1, 64, rng)[0]
+    w_view = w.view(w.dtype.newbyteorder("<"))
+    x_view = x.view(x.dtype.newbyteorder("<"))
+    assert w_view.dtype is not np.dtype(np.uint8) and x_view.dtype is not np.dtype(np.float32)
+    np.testing.assert_array_equal(
+        _native.matvec(w_view, "Q8_0", x_view), _native.matvec(w, "Q8_0", x)
+    )
+    assert _native.dot_f32(x_view, x_view) == _native.dot_f32(x, x)

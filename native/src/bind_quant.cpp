@@ -37,11 +37,13 @@ void check_k(Format f, int64_t k) {
 
 // The dtypes a weight array of format f may have: its natural one, or raw bytes.
 bool weight_dtype_ok(Format f, const py::dtype& dt, std::string* expected) {
-  if (dt.is(py::dtype::of<uint8_t>())) return true;
+  if (same_dtype(dt, py::dtype::of<uint8_t>())) return true;
   switch (f) {
-    case Format::F32: *expected = "float32 or uint8"; return dt.is(py::dtype::of<float>());
-    case Format::F16: *expected = "float16 or uint8"; return dt.is(py::dtype("float16"));
-    case Format::BF16: *expected = "uint16 or uint8"; return dt.is(py::dtype::of<uint16_t>());
+    case Format::F32: *expected = "float32 or uint8"; return same_dtype(dt, py::dtype::of<float>());
+    case Format::F16: *expected = "float16 or uint8"; return same_dtype(dt, py::dtype("float16"));
+    case Format::BF16:
+      *expected = "uint16 or uint8";
+      return same_dtype(dt, py::dtype::of<uint16_t>());
     default: *expected = "uint8"; return false;
   }
 }

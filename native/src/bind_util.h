@@ -10,6 +10,10 @@ namespace cromwell::bind {
 
 namespace py = pybind11;
 
+inline bool same_dtype(const py::dtype& a, const py::dtype& b) {
+  return py::detail::npy_api::get().PyArray_EquivTypes_(a.ptr(), b.ptr());
+}
+
 // A C-contiguous array of dtype T, taken without a copy; anything else is a ValueError.
 template <typename T>
 py::array_t<T> contiguous(const py::handle& obj, const char* name) {
@@ -17,7 +21,9 @@ py::array_t<T> contiguous(const py::handle& obj, const char* name) {
     throw py::value_error(std::string(name) + ": expected a numpy array");
   }
   auto arr = py::reinterpret_borrow<py::array>(obj);
-  if (!arr.dtype().is(py::dtype::of<T>())) {
+  // Equivalence, not identity: arrays from a GGUF memory map (or any byte-order view) carry
+  // their own dtype objects, equal in value to the canonical ones.
+  if (!same_dtype(arr.dtype(), py::dtype::of<T>())) {
     throw py::value_error(std::string(name) + ": expected dtype " +
                           std::string(py::str(py::dtype::of<T>())) + ", got " +
                           std::string(py::str(arr.dtype())));

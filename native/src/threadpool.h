@@ -1,6 +1,7 @@
-// A persistent pool of worker threads. Kernels split their work with run(fn): fn(ith, nth) is
-// called once per thread, the caller being thread 0. Workers spin briefly between jobs before
-// sleeping, so back-to-back kernel calls in a decode step do not pay a wake-up each.
+// A persistent pool of worker threads. Kernels split their work with parallel_for (chunks of a
+// range, handed out dynamically) or run(fn) (fn(ith, nth) called once per thread, the caller
+// being thread 0). Workers spin briefly between jobs before sleeping, so back-to-back kernel
+// calls in a decode step do not pay a wake-up each.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -63,8 +64,9 @@ int num_threads();
 // Pin worker i to logical CPU i (best effort; a no-op where the OS refuses).
 void set_pinning(bool pin);
 
-// Splits [0, n) into a few contiguous chunks per thread, handed out dynamically (run_chunks);
-// fewer than 2 * min_per_thread items run on the caller alone.
+// Splits [0, n) into up to 4 contiguous chunks per thread of at least min_per_thread items,
+// handed out dynamically (run_chunks); fn may thus run several times on one thread. Fewer than
+// 2 * min_per_thread items run on the caller alone.
 void parallel_for(int64_t n, int64_t min_per_thread,
                   const std::function<void(int64_t begin, int64_t end)>& fn);
 
