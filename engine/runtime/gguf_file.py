@@ -50,6 +50,10 @@ class GGUFError(ValueError):
     """A GGUF file that cannot be used: truncated, malformed, or not the model we expect."""
 
 
+class GGUFNotFoundError(GGUFError, FileNotFoundError):
+    """The path names no file (both a GGUFError and a FileNotFoundError for callers)."""
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """One tensor of the file. `shape` is numpy order (rows last-but-one, row length last),
@@ -172,7 +176,7 @@ class GGUFFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise GGUFError(f"{self.path}: no such file")
+            raise GGUFNotFoundError(f"{self.path}: no such file")
         if self.path.stat().st_size < 24:
             raise GGUFError(
                 f"{self.path}: truncated file: {self.path.stat().st_size} bytes "

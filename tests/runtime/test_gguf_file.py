@@ -62,7 +62,7 @@ def test_not_a_gguf_file(tmp_path: Path) -> None:
     bad.write_bytes(b"PK\x03\x04" + bytes(100))
     with pytest.raises(GGUFError, match="not a GGUF file"):
         GGUFFile(bad)
-    with pytest.raises(GGUFError, match="no such file"):
+    with pytest.raises(FileNotFoundError, match="no such file"):
         GGUFFile(tmp_path / "missing.gguf")
 
 
