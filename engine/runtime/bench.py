@@ -1,0 +1,115 @@
+"""Decode and prefill speed of the runtime on one GGUF file, as JSON-ready rows.
+
+Each row is measured in this process at a fixed thread count: model load (GGUF mapped,
+weights checked, tokenizer built), prefill of a 512-token prompt (its first token is the time
+to first token), then 128 greedy decode steps with speculation off so every step is one
+decoder pass. Peak RSS is the process's high-water mark so far. Two extra figures time greedy
+decoding on an edit-shaped prompt with prompt-lookup speculation off and on.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+PREFILL_TOKENS = 512
+DECODE_TOKENS = 128
+
+
+def _dominant_format(model: Any) -> str:
+    """The format holding most of the layers' weight bytes (what a file is called by)."""
+    sizes: Counter[str] = Counter()
+    for layer in model.decoder.weights.layers:
+        for m in (layer.wq, layer.wk, layer.wv, layer.wo, layer.w_gate, layer.w_up, layer.w_down):
+            sizes[m.fmt] += m.data.nbytes
+    return sizes.most_common(1)[0][0]
+
+
+def _prompt_ids(model: Any, n: int) -> list[int]:
+    """n tokens of real source text (this package's own code), so the prompt looks like what an
+    editor sends."""
+    text = "".join(p.read_text() for p in sorted(Path(__file__).parent.glob("*.py")))
+    ids: list[int] = model.tokenizer.encode(text)
+    while len(ids) < n:
+        ids += ids
+    return ids[:n]
+
+
+def _edit_decode_tok_s(model: Any, prompt: list[int], speculative: bool) -> float:
+    """Greedy decode speed on an edit-shaped prompt: a block of code, then the same block
+    again cut in the middle, which the model goes on copying (what prompt lookup is for)."""
+    from engine.runtime.generate import decode_n_tokens, prefill
+    from engine.runtime.sampler import Sampler
+
+    block = prompt[:200]
+    edit = block + block[:100]
+    model.decoder.cache.rollback(0)
+    prefill(model.decoder, edit)  # untimed: the loop below finds the prompt in the cache
+    t0 = time.perf_counter()
+    n = sum(
+        1
+        for _ in decode_n_tokens(
+            model.decoder,
+            edit,
+            max_tokens=DECODE_TOKENS,
+            sampler=Sampler(),
+            stop_ids=(),
+            speculative=speculative,
+        )
+    )
+    return n / (time.perf_counter() - t0)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def bench_decode(path: str | None, threads: int, repeats: int = 2) -> dict[str, Any]:
+    """One row: the best of `repeats` runs of each measurement at `threads` threads."""
+    import engine.runtime
+    import engine.runtime.model
+    import engine.tokenizer  # noqa: F401  (imported before the clock starts: not load time)
+
+    started = time.perf_counter()
+    model = engine.runtime.load(path, threads=threads)
+    load_ms = (time.perf_counter() - started) * 1e3
+    decoder = model.decoder
+    prompt = _prompt_ids(model, PREFILL_TOKENS)
+    prefill_s = decode_s = decode_cpu_s = float("inf")
+    for _ in range(repeats):
+        decoder.cache.rollback(0)
+        t0 = time.perf_counter()
+        logits = decoder.forward(prompt)
+        first = int(logits.argmax())
+        prefill_s = min(prefill_s, time.perf_counter() - t0)
+        # Decode after a short prompt, as an editor request's answer starts.
+        decoder.cache.rollback(16)
+        token = first
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(DECODE_TOKENS):
+            token = int(decoder.forward([token]).argmax())
+        decode_s = min(decode_s, time.perf_counter() - t0)
+        decode_cpu_s = min(decode_cpu_s, time.process_time() - c0)
+    edit_plain = _edit_decode_tok_s(model, prompt, speculative=False)
+    edit_lookup = _edit_decode_tok_s(model, prompt, speculative=True)
+    return {
+        "engine": "cromwell",
+        "model": Path(model.path).name,
+        "format": _dominant_format(model),
+        "threads": threads,
+        "decode_tok_s": round(DECODE_TOKENS / decode_s, 2),
+        "prefill_tok_s": round(PREFILL_TOKENS / prefill_s, 2),
+        "first_token_ms": round(prefill_s * 1e3, 1),
+        "load_ms": round(load_ms, 1),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        # Not in the peers' rows: greedy decode on a copying (edit) prompt, without and with
+        # prompt-lookup speculation.
+        # CPU seconds, not wall: on a machine whose cores are shared, this is what one
+        # uncontended core would do (meaningful at threads=1 only).
+        "decode_tok_s_cpu_time": round(DECODE_TOKENS / decode_cpu_s, 2),
+        "edit_decode_tok_s": round(edit_plain, 2),
+        "edit_lookup_decode_tok_s": round(edit_lookup, 2),
+    }

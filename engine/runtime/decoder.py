@@ -1,0 +1,251 @@
+"""The llama-family decoder on the native kernels: one forward over n new tokens at a position.
+
+Three plain structures, as in llama2.c: the config (`DecoderConfig`), the weights
+(`DecoderWeights`, views of the mapped file) and the run state (`RunState`, every activation
+buffer allocated once). A decode step (n = 1) is one native call over all layers
+(`_native.DecodeStep`, matrix-vector kernels); the same step as a Python loop over the kernels
+stays beside it (`fused=False`) as its readable twin and test partner. A prefill or a
+speculative verification (n > 1) runs matrix-matrix kernels on [n, ...] buffers. Every kernel
+writes into a preallocated buffer (`out=`), so a step allocates almost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine import _native as K
+from engine.runtime.decoder_config import DecoderConfig
+from engine.runtime.decoder_weights import DecoderWeights, LayerWeights, Matrix
+from engine.runtime.gguf_file import GGUFFile
+from engine.runtime.kv_cache import KVCache
+
+# Prompts longer than this are prefilled in chunks, which bounds the [n, ffn_dim] buffers.
+PREFILL_CHUNK = 512
+# The matrix kernels take their integer path (activations rounded to 8 bits, as in a decode
+# step) below this many rows and their float path from it on. A speculative verification feeds
+# at most this many rows per call so its logits are bit-for-bit those of decode steps.
+MATMUL_INT_ROWS = 7
+
+
+class RunState:
+    """Activation buffers for up to `n_max` tokens at once; views of the first n rows are made
+    per forward, the arrays themselves never."""
+
+    def __init__(self, cfg: DecoderConfig, n_max: int) -> None:
+        self.n_max = n_max
+        self.x = np.zeros((n_max, cfg.dim), np.float32)  # the residual stream
+        self.xb = np.zeros((n_max, cfg.dim), np.float32)  # normed input of a sub-block
+        self.xb2 = np.zeros((n_max, cfg.dim), np.float32)  # output of a sub-block
+        self.q = np.zeros((n_max, cfg.q_dim), np.float32)
+        self.att = np.zeros((n_max, cfg.q_dim), np.float32)
+        self.hb = np.zeros((n_max, cfg.ffn_dim), np.float32)  # gate, then swiglu(gate, up)
+        self.hb2 = np.zeros((n_max, cfg.ffn_dim), np.float32)  # up
+        self.logits = np.zeros((n_max, cfg.vocab_size), np.float32)
+
+
+class Decoder:
+    """Runs the decoder over a KV cache. Not thread-safe: one forward at a time."""
+
+    def __init__(self, f: GGUFFile, n_ctx: int | None = None, fused: bool = True) -> None:
+        """`fused`: run decode steps as one native call over all layers (`_native.DecodeStep`)
+        instead of the per-kernel Python loop; both compute the same logits bit for bit."""
+        self.file = f
+        self.cfg = cfg = DecoderConfig.from_gguf(f)
+        self.weights = DecoderWeights.from_gguf(f, cfg)
+        self.n_ctx = min(n_ctx or cfg.default_n_ctx, cfg.n_ctx_train)
+        self.cache = KVCache(cfg.n_layers, self.n_ctx, cfg.n_kv_heads, cfg.head_dim)
+        self.state = RunState(cfg, PREFILL_CHUNK)
+        self.positions = np.arange(self.n_ctx, dtype=np.int32)
+        self.scale = 1.0 / math.sqrt(cfg.head_dim)
+        self.n_rot = cfg.n_rot if cfg.n_rot != cfg.head_dim else -1
+        self.fused_step = self._make_fused_step() if fused else None
+
+    def _make_fused_step(self) -> K.DecodeStep:
+        cfg, w = self.cfg, self.weights
+
+        def mat(m: Matrix) -> tuple[np.ndarray, str]:
+            return (m.data, m.fmt)
+
+        layers = [
+            {
+                "attn_norm": lw.attn_norm,
+                "wq": mat(lw.wq),
+                "wk": mat(lw.wk),
+                "wv": mat(lw.wv),
+                "bq": lw.bq,
+                "bk": lw.bk,
+                "bv": lw.bv,
+                "wo": mat(lw.wo),
+                "ffn_norm": lw.ffn_norm,
+                "w_gate": mat(lw.w_gate),
+                "w_up": mat(lw.w_up),
+                "w_down": mat(lw.w_down),
+            }
+            for lw in w.layers
+        ]
+        dims = {
+            "dim": cfg.dim,
+            "n_heads": cfg.n_heads,
+            "n_kv_heads": cfg.n_kv_heads,
+            "head_dim": cfg.head_dim,
+            "ffn_dim": cfg.ffn_dim,
+            "vocab": cfg.vocab_size,
+            "n_rot": cfg.n_rot,
+            "n_ctx": self.n_ctx,
+            "norm_eps": cfg.norm_eps,
+            "rope_base": cfg.rope_base,
+            "interleaved": cfg.rope_layout == "interleaved",
+            "scale": self.scale,
+        }
+        return K.DecodeStep(
+            layers,
+            mat(w.token_embd),
+            mat(w.output),
+            w.output_norm,
+            dims,
+            self.cache.k,
+            self.cache.v,
+        )
+
+    # --- the forward ---------------------------------------------------------------------------
+
+    def forward(
+        self, ids: list[int] | np.ndarray, all_logits: bool = False, as_decode: bool = False
+    ) -> np.ndarray:
+        """Run `ids` at the next positions of the cache and append them to it. Returns the
+        logits f32[vocab] of the last token, or f32[n, vocab] for every token if `all_logits`.
+        `as_decode` computes each position exactly as a decode step would (speculative
+        verification: its greedy choices must equal plain decoding's), still batching the
+        weight reads. The returned array is a buffer of the run state: valid until the next
+        forward."""
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        n = len(ids)
+        if n == 0:
+            raise ValueError("forward needs at least one token")
+        self.cache.check_room(n)
+        if n > PREFILL_CHUNK:
+            if all_logits:
+                raise ValueError(f"all_logits needs at most {PREFILL_CHUNK} tokens, got {n}")
+            for start in range(0, n, PREFILL_CHUNK):
+                logits = self.forward(ids[start : start + PREFILL_CHUNK], as_decode=as_decode)
+            return logits
+        pos = self.cache.length
+        if n == 1 and self.fused_step is not None:
+            self.fused_step.run(int(ids[0]), pos, self.state.logits[0])
+            self.cache.length = pos + 1
+            self.cache.tokens.append(int(ids[0]))
+            return self.state.logits[:1] if all_logits else self.state.logits[0]
+        if n == 1:
+            self._decode_step(ids, pos)
+        else:
+            self._prefill_step(ids, pos, as_decode)
+        self.cache.length = pos + n
+        self.cache.tokens.extend(int(t) for t in ids)
+        return self._logits(n, all_logits, as_decode)
+
+    def _decode_step(self, ids: np.ndarray, pos: int) -> None:
+        s, w, cfg = self.state, self.weights, self.cfg
+        x, xb, xb2 = s.x[0], s.xb[:1], s.xb2[0]
+        q, att, hb, hb2 = s.q[0], s.att[0], s.hb[0], s.hb2[0]
+        q3 = s.q[:1].reshape(1, cfg.n_heads, cfg.head_dim)
+        q2 = q3[0]
+        att2 = s.att[0].reshape(cfg.n_heads, cfg.head_dim)
+        positions = self.positions[pos : pos + 1]
+        x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)[0]
+        for i, lw in enumerate(w.layers):
+            k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
+            k_new = k_cache[pos : pos + 1]  # (1, n_kv_heads, head_dim)
+            v_new = v_cache[pos : pos + 1]
+            K.rms_norm(s.x[:1], lw.attn_norm, cfg.norm_eps, out=xb)
+            K.matvec(lw.wq.data, lw.wq.fmt, xb[0], out=q)
+            K.matvec(lw.wk.data, lw.wk.fmt, xb[0], out=k_new.reshape(-1))
+            K.matvec(lw.wv.data, lw.wv.fmt, xb[0], out=v_new.reshape(-1))
+            if lw.bq is not None:
+                self._add_qkv_bias(lw, q, k_new.reshape(-1), v_new.reshape(-1))
+            K.rope(q3, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            K.rope(k_new, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            K.attention_decode(q2, k_cache, v_cache, pos + 1, self.scale, out=att2)
+            K.matvec(lw.wo.data, lw.wo.fmt, att, out=xb2)
+            K.add(x, xb2, out=x)
+            K.rms_norm(s.x[:1], lw.ffn_norm, cfg.norm_eps, out=xb)
+            K.matvec(lw.w_gate.data, lw.w_gate.fmt, xb[0], out=hb)
+            K.matvec(lw.w_up.data, lw.w_up.fmt, xb[0], out=hb2)
+            K.swiglu(hb, hb2, out=hb)
+            K.matvec(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
+            K.add(x, xb2, out=x)
+
+    def _prefill_step(self, ids: np.ndarray, pos: int, as_decode: bool) -> None:
+        s, w, cfg = self.state, self.weights, self.cfg
+        n = len(ids)
+        x, xb, xb2 = s.x[:n], s.xb[:n], s.xb2[:n]
+        q, att, hb, hb2 = s.q[:n], s.att[:n], s.hb[:n], s.hb2[:n]
+        q3 = q.reshape(n, cfg.n_heads, cfg.head_dim)
+        att3 = att.reshape(n, cfg.n_heads, cfg.head_dim)
+        positions = self.positions[pos : pos + n]
+        linear = self._linear_as_decode if as_decode else self._linear
+        attention = self._attention_as_decode if as_decode else self._attention
+        x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)
+        for i, lw in enumerate(w.layers):
+            k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
+            k_new = k_cache[pos : pos + n]  # (n, n_kv_heads, head_dim)
+            v_new = v_cache[pos : pos + n]
+            K.rms_norm(x, lw.attn_norm, cfg.norm_eps, out=xb)
+            linear(lw.wq, xb, out=q)
+            linear(lw.wk, xb, out=k_new.reshape(n, cfg.kv_dim))
+            linear(lw.wv, xb, out=v_new.reshape(n, cfg.kv_dim))
+            if lw.bq is not None:
+                self._add_qkv_bias(lw, q, k_new.reshape(n, -1), v_new.reshape(n, -1))
+            K.rope(q3, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            K.rope(k_new, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            attention(q3, k_cache, v_cache, pos, att3)
+            linear(lw.wo, att, out=xb2)
+            K.add(x, xb2, out=x)
+            K.rms_norm(x, lw.ffn_norm, cfg.norm_eps, out=xb)
+            linear(lw.w_gate, xb, out=hb)
+            linear(lw.w_up, xb, out=hb2)
+            K.swiglu(hb, hb2, out=hb)
+            linear(lw.w_down, hb, out=xb2)
+            K.add(x, xb2, out=x)
+
+    @staticmethod
+    def _linear(m: Matrix, x: np.ndarray, out: np.ndarray) -> None:
+        K.matmul(m.data, m.fmt, x, out=out)
+
+    @staticmethod
+    def _linear_as_decode(m: Matrix, x: np.ndarray, out: np.ndarray) -> None:
+        for i in range(0, len(x), MATMUL_INT_ROWS):
+            K.matmul(m.data, m.fmt, x[i : i + MATMUL_INT_ROWS], out=out[i : i + MATMUL_INT_ROWS])
+
+    def _attention(
+        self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int, out: np.ndarray
+    ) -> None:
+        n = len(q)
+        K.attention_prefill(
+            q, k_cache[: pos + n], v_cache[: pos + n], pos, True, self.scale, out=out
+        )
+
+    def _attention_as_decode(
+        self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int, out: np.ndarray
+    ) -> None:
+        for i in range(len(q)):
+            K.attention_decode(q[i], k_cache, v_cache, pos + i + 1, self.scale, out=out[i])
+
+    @staticmethod
+    def _add_qkv_bias(lw: LayerWeights, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
+        np.add(q, lw.bq, out=q)
+        np.add(k, lw.bk, out=k)
+        np.add(v, lw.bv, out=v)
+
+    def _logits(self, n: int, all_logits: bool, as_decode: bool = False) -> np.ndarray:
+        s, w, cfg = self.state, self.weights, self.cfg
+        out = w.output
+        if all_logits and n > 1:
+            K.rms_norm(s.x[:n], w.output_norm, cfg.norm_eps, out=s.xb[:n])
+            linear = self._linear_as_decode if as_decode else self._linear
+            linear(out, s.xb[:n], s.logits[:n])
+            return s.logits[:n]
+        K.rms_norm(s.x[n - 1 : n], w.output_norm, cfg.norm_eps, out=s.xb[:1])
+        K.matvec(out.data, out.fmt, s.xb[0], out=s.logits[0])
+        return s.logits[:1] if all_logits else s.logits[0]

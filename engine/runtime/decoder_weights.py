@@ -1,0 +1,88 @@
+"""The decoder's weights: every tensor checked for presence, shape and format, and kept as a
+view of the memory-mapped GGUF file (nothing is copied or dequantized at load)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.runtime.decoder_config import DecoderConfig
+from engine.runtime.gguf_file import GGUFFile, TensorInfo
+
+# The formats the matrix kernels multiply by (KERNEL_API.md); norms and biases are F32.
+MATRIX_FORMATS = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K")
+VECTOR_FORMATS = ("F32",)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A weight matrix W[rows, k] in a ggml format; y = W x."""
+
+    data: np.ndarray  # the mapped bytes, as the kernels take them
+    fmt: str
+    rows: int
+    k: int
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    attn_norm: np.ndarray  # f32[dim]
+    wq: Matrix  # [q_dim, dim]
+    wk: Matrix  # [kv_dim, dim]
+    wv: Matrix  # [kv_dim, dim]
+    bq: np.ndarray | None  # f32[q_dim] (qwen2)
+    bk: np.ndarray | None  # f32[kv_dim]
+    bv: np.ndarray | None  # f32[kv_dim]
+    wo: Matrix  # [dim, q_dim]
+    ffn_norm: np.ndarray  # f32[dim]
+    w_gate: Matrix  # [ffn_dim, dim]
+    w_up: Matrix  # [ffn_dim, dim]
+    w_down: Matrix  # [dim, ffn_dim]
+
+
+@dataclass(frozen=True)
+class DecoderWeights:
+    token_embd: Matrix  # [vocab, dim]
+    layers: list[LayerWeights]
+    output_norm: np.ndarray  # f32[dim]
+    output: Matrix  # [vocab, dim]; the token embedding itself when tied
+
+    @classmethod
+    def from_gguf(cls, f: GGUFFile, cfg: DecoderConfig) -> DecoderWeights:
+        def matrix(name: str, rows: int, k: int) -> Matrix:
+            info = f.tensor(name, (rows, k), MATRIX_FORMATS)
+            return Matrix(info.data, info.fmt, rows, k)
+
+        def vector(name: str, n: int) -> np.ndarray:
+            info: TensorInfo = f.tensor(name, (n,), VECTOR_FORMATS)
+            return info.data
+
+        def layer(i: int) -> LayerWeights:
+            p = f"blk.{i}."
+            bias = cfg.qkv_bias
+            return LayerWeights(
+                attn_norm=vector(p + "attn_norm.weight", cfg.dim),
+                wq=matrix(p + "attn_q.weight", cfg.q_dim, cfg.dim),
+                wk=matrix(p + "attn_k.weight", cfg.kv_dim, cfg.dim),
+                wv=matrix(p + "attn_v.weight", cfg.kv_dim, cfg.dim),
+                bq=vector(p + "attn_q.bias", cfg.q_dim) if bias else None,
+                bk=vector(p + "attn_k.bias", cfg.kv_dim) if bias else None,
+                bv=vector(p + "attn_v.bias", cfg.kv_dim) if bias else None,
+                wo=matrix(p + "attn_output.weight", cfg.dim, cfg.q_dim),
+                ffn_norm=vector(p + "ffn_norm.weight", cfg.dim),
+                w_gate=matrix(p + "ffn_gate.weight", cfg.ffn_dim, cfg.dim),
+                w_up=matrix(p + "ffn_up.weight", cfg.ffn_dim, cfg.dim),
+                w_down=matrix(p + "ffn_down.weight", cfg.dim, cfg.ffn_dim),
+            )
+
+        token_embd = matrix("token_embd.weight", cfg.vocab_size, cfg.dim)
+        output = (
+            token_embd if cfg.tied_embeddings else matrix("output.weight", cfg.vocab_size, cfg.dim)
+        )
+        return cls(
+            token_embd=token_embd,
+            layers=[layer(i) for i in range(cfg.n_layers)],
+            output_norm=vector("output_norm.weight", cfg.dim),
+            output=output,
+        )

@@ -1,0 +1,171 @@
+"""The generation loop, in gpt-fast's shape: `prefill`, `decode_one_token`, `decode_n_tokens`
+(with prompt-lookup speculation), and `stream_text` on top for stop strings and UTF-8.
+
+Token ids stream out one at a time; a cancel flag is checked before every decoder pass, so a
+cancelled request stops within one token.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.runtime.decoder import PREFILL_CHUNK, Decoder
+from engine.runtime.sampler import Sampler
+from engine.runtime.speculative import DraftLength, draft_tokens
+
+
+@dataclass
+class SpeculationStats:
+    """How prompt lookup fared: batched passes run, tokens drafted, drafted tokens accepted."""
+
+    passes: int = 0
+    drafted: int = 0
+    accepted: int = 0
+
+
+def prefill(decoder: Decoder, ids: Sequence[int]) -> np.ndarray:
+    """Run the prompt and return the logits of its last token. A prefix already in the KV
+    cache (the same file context asked about twice) is reused rather than recomputed."""
+    if not ids:
+        raise ValueError("the prompt is empty: at least one token is needed")
+    if len(ids) >= decoder.n_ctx:
+        raise ValueError(f"the prompt has {len(ids)} tokens; the context holds {decoder.n_ctx}")
+    cache = decoder.cache
+    keep = min(cache.common_prefix(list(ids)), len(ids) - 1)  # the last token must run
+    cache.rollback(keep)
+    return decoder.forward(list(ids[keep:]))
+
+
+def decode_one_token(decoder: Decoder, token: int) -> np.ndarray:
+    return decoder.forward([token])
+
+
+def decode_n_tokens(
+    decoder: Decoder,
+    prompt: Sequence[int],
+    *,
+    max_tokens: int,
+    sampler: Sampler,
+    stop_ids: Iterable[int] = (),
+    cancel: threading.Event | None = None,
+    speculative: bool = True,
+    stats: SpeculationStats | None = None,
+) -> Iterator[int]:
+    """Generate up to `max_tokens` ids after `prompt`, stopping before any id in `stop_ids`.
+
+    With a greedy sampler and `speculative`, drafts from prompt lookup are verified in one
+    batched pass: position i of that pass predicts the token after draft[:i], so every draft
+    token that equals the model's own choice is accepted, the first one that does not is
+    replaced by that choice, and the cache is rolled back past it. The output is the same
+    token sequence plain greedy decoding gives.
+    """
+    stops = frozenset(stop_ids)
+    cancelled = cancel.is_set if cancel is not None else (lambda: False)
+    history = list(prompt)
+    if max_tokens <= 0 or cancelled():
+        return
+    token = sampler.sample(prefill(decoder, prompt), history)
+    speculate = speculative and sampler.params.greedy
+    draft_length = DraftLength()
+    produced = 0
+    while True:
+        if token in stops:
+            return
+        yield token
+        produced += 1
+        history.append(token)
+        room = decoder.n_ctx - decoder.cache.length  # free positions; `token` needs one
+        if produced >= max_tokens or room <= 0 or cancelled():
+            return
+        limit = min(draft_length.n, room - 1, max_tokens - produced, PREFILL_CHUNK - 1)
+        draft = draft_tokens(history, limit) if speculate else []
+        if not draft:
+            token = sampler.sample(decode_one_token(decoder, token), history)
+            continue
+        base = decoder.cache.length
+        if stats is not None:
+            stats.passes += 1
+            stats.drafted += len(draft)
+        logits = decoder.forward([token, *draft], all_logits=True, as_decode=True)
+        for i in range(len(draft) + 1):
+            choice = sampler.sample(logits[i], history)
+            if i == len(draft) or choice != draft[i]:
+                break
+            # draft[i] is the model's own choice: emit it as plain decoding would.
+            if stats is not None:
+                stats.accepted += 1
+            if choice in stops:
+                decoder.cache.rollback(base + 1 + i)
+                return
+            yield choice
+            produced += 1
+            history.append(choice)
+            if produced >= max_tokens or cancelled():
+                decoder.cache.rollback(base + 2 + i)
+                return
+        decoder.cache.rollback(base + 1 + i)  # keep `token` and the accepted draft[:i]
+        draft_length.update(len(draft), i)
+        token = choice
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest tail of `text` that could be the start of a stop string."""
+    best = 0
+    for s in stops:
+        for n in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:n]):
+                best = n
+                break
+    return best
+
+
+def stream_text(
+    decode: Callable[[list[int]], str], tokens: Iterable[int], stop: Sequence[str] = ()
+) -> Iterator[str]:
+    """Turn a token stream into text pieces. A piece never ends inside a UTF-8 character, and
+    text that might begin a stop string is held back until it is known not to; at a stop
+    string the stream ends, the stop string itself not included.
+
+    Each step decodes only the tokens since the last complete piece, re-decoded together with
+    the piece before them (so a tokenizer that drops a leading space at the start of a
+    sequence still spells the join right): the cost per token stays constant."""
+    stop = [s for s in stop if s]
+    longest_stop = max((len(s) for s in stop), default=0)
+    ids: list[int] = []
+    prefix_at = read_at = 0  # ids[prefix_at:read_at] is context, ids[read_at:] is new
+    text = ""  # everything decoded so far
+    emitted = 0  # how much of `text` has been yielded
+    token_iter = iter(tokens)
+    try:
+        for token in token_iter:
+            ids.append(token)
+            context = decode(ids[prefix_at:read_at])
+            fresh = decode(ids[prefix_at:])
+            if fresh.endswith("\ufffd") or len(fresh) <= len(context):
+                continue  # a multi-byte character split across tokens, or nothing visible
+            text += fresh[len(context) :]
+            prefix_at, read_at = read_at, len(ids)
+            search_from = max(0, emitted - longest_stop)
+            hits = [i for s in stop if (i := text.find(s, search_from)) >= 0]
+            if hits:
+                end = min(hits)
+                if end > emitted:
+                    yield text[emitted:end]
+                return
+            safe = len(text) - _held_back(text[-longest_stop:] if stop else "", stop)
+            if safe > emitted:
+                yield text[emitted:safe]
+                emitted = safe
+        fresh = decode(ids[prefix_at:])
+        context = decode(ids[prefix_at:read_at])
+        text += fresh[len(context) :] if fresh.startswith(context) else ""
+        if len(text) > emitted:
+            yield text[emitted:]
+    finally:
+        close = getattr(token_iter, "close", None)
+        if close is not None:
+            close()

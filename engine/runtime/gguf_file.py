@@ -1,0 +1,296 @@
+"""Open a GGUF file: its metadata and its tensors as memory-mapped numpy views (no copy).
+
+The header is parsed here rather than by `gguf.GGUFReader`, which builds a numpy object for
+every element of every metadata array (the 49k-entry vocabulary and merges) and takes over a
+second to open a small model; this reader walks the same bytes in a few milliseconds. The
+format constants (value types, quantization types, block sizes) come from the `gguf` package,
+so both agree on what each byte means; a test checks this reader against GGUFReader.
+
+Every problem with a file is a `GGUFError` that names the file and the key or tensor at fault.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
+
+GGUF_MAGIC = b"GGUF"
+DEFAULT_ALIGNMENT = 32
+
+# Fixed-size scalar value types: (struct format, numpy dtype) for little-endian files.
+_SCALARS: dict[GGUFValueType, tuple[str, str]] = {
+    GGUFValueType.UINT8: ("<B", "<u1"),
+    GGUFValueType.INT8: ("<b", "<i1"),
+    GGUFValueType.UINT16: ("<H", "<u2"),
+    GGUFValueType.INT16: ("<h", "<i2"),
+    GGUFValueType.UINT32: ("<I", "<u4"),
+    GGUFValueType.INT32: ("<i", "<i4"),
+    GGUFValueType.FLOAT32: ("<f", "<f4"),
+    GGUFValueType.BOOL: ("<?", "<u1"),
+    GGUFValueType.UINT64: ("<Q", "<u8"),
+    GGUFValueType.INT64: ("<q", "<i8"),
+    GGUFValueType.FLOAT64: ("<d", "<f8"),
+}
+
+# numpy dtype of an element for the formats that are plain arrays; block formats are uint8.
+_PLAIN_DTYPES: dict[GGMLQuantizationType, type[np.generic]] = {
+    GGMLQuantizationType.F32: np.float32,
+    GGMLQuantizationType.F16: np.float16,
+    GGMLQuantizationType.BF16: np.uint16,
+}
+
+
+class GGUFError(ValueError):
+    """A GGUF file that cannot be used: truncated, malformed, or not the model we expect."""
+
+
+class GGUFNotFoundError(GGUFError, FileNotFoundError):
+    """The path names no file (both a GGUFError and a FileNotFoundError for callers)."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor of the file. `shape` is numpy order (rows last-but-one, row length last),
+    the reverse of GGUF's `ne`; `data` is a read-only view of the mapped file:
+    uint8[rows, row_bytes] for block formats, float32/float16/uint16 for F32/F16/BF16."""
+
+    name: str
+    qtype: GGMLQuantizationType
+    shape: tuple[int, ...]
+    offset: int  # absolute byte offset in the file
+    nbytes: int
+    data: np.ndarray
+
+    @property
+    def fmt(self) -> str:
+        return self.qtype.name
+
+
+HEADER_READ = 1 << 22  # the header is copied into bytes in steps of this many at least
+
+
+class _Cursor:
+    """Reads little-endian values from the start of the mapped file, turning a short read into
+    a GGUFError that says what was being read.
+
+    It works on a `bytes` copy of the header (grown as needed): slicing bytes is several times
+    faster than slicing the map, which matters for the 100k-string vocabulary arrays."""
+
+    def __init__(self, mapped: np.ndarray, path: Path) -> None:
+        self.mapped = mapped
+        self.buf = bytes(mapped[: min(HEADER_READ, mapped.size)])
+        self.pos = 0
+        self.path = path
+
+    def need(self, n: int, what: str) -> None:
+        if self.pos + n <= len(self.buf):
+            return
+        if self.pos + n > self.mapped.size:
+            raise GGUFError(f"{self.path}: truncated file: it ends while reading {what}")
+        grown = max(self.pos + n, 2 * len(self.buf), len(self.buf) + HEADER_READ)
+        self.buf = bytes(self.mapped[: min(grown, self.mapped.size)])
+
+    def scalar(self, fmt: str, size: int, what: str) -> Any:
+        self.need(size, what)
+        (value,) = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += size
+        return value
+
+    def u32(self, what: str) -> int:
+        return int(self.scalar("<I", 4, what))
+
+    def u64(self, what: str) -> int:
+        return int(self.scalar("<Q", 8, what))
+
+    def string(self, what: str) -> str:
+        n = self.u64(what)
+        self.need(n, what)
+        raw = bytes(self.buf[self.pos : self.pos + n])
+        self.pos += n
+        return raw.decode("utf-8", errors="replace")
+
+    def value(self, vtype: int, what: str) -> Any:
+        try:
+            kind = GGUFValueType(vtype)
+        except ValueError:
+            raise GGUFError(f"{self.path}: {what} has unknown value type {vtype}") from None
+        if kind == GGUFValueType.STRING:
+            return self.string(what)
+        if kind == GGUFValueType.ARRAY:
+            return self.array(what)
+        fmt, _ = _SCALARS[kind]
+        return self.scalar(fmt, struct.calcsize(fmt), what)
+
+    def array(self, what: str) -> Any:
+        etype = self.u32(what)
+        count = self.u64(what)
+        try:
+            kind = GGUFValueType(etype)
+        except ValueError:
+            raise GGUFError(f"{self.path}: {what} has unknown element type {etype}") from None
+        if kind in _SCALARS:
+            # Numeric arrays stay views of the mapped file (token types, scores: 49k entries).
+            dtype = np.dtype(_SCALARS[kind][1])
+            self.need(count * dtype.itemsize, what)
+            arr = np.frombuffer(self.buf, dtype=dtype, count=count, offset=self.pos)
+            self.pos += count * dtype.itemsize
+            return arr.astype(bool) if kind == GGUFValueType.BOOL else arr
+        if kind == GGUFValueType.STRING:
+            return self.string_array(count, what)
+        return [self.value(etype, f"{what}[{i}]") for i in range(count)]
+
+    def string_array(self, count: int, what: str) -> list[str]:
+        unpack = struct.Struct("<Q").unpack_from
+        out: list[str] = []
+        append = out.append
+        while len(out) < count:
+            buf, pos, end = self.buf, self.pos, len(self.buf)
+            try:
+                for _ in range(count - len(out)):
+                    (n,) = unpack(buf, pos)
+                    if pos + 8 + n > end:
+                        raise IndexError
+                    append(buf[pos + 8 : pos + 8 + n].decode("utf-8", "replace"))
+                    pos += 8 + n
+            except (IndexError, struct.error):
+                # The copied header ends here: grow it (or fail if the file itself ends).
+                self.pos = pos
+                self.need(max(8, len(self.buf) - pos + 1), what)
+                continue
+            self.pos = pos
+        return out
+
+
+class GGUFFile:
+    """A GGUF file opened read-only: `metadata` (key -> value) and `tensors` (name -> TensorInfo).
+
+    The tensors are views of one `np.memmap`; the file stays mapped while any view is alive.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise GGUFNotFoundError(f"{self.path}: no such file")
+        if self.path.stat().st_size < 24:
+            raise GGUFError(
+                f"{self.path}: truncated file: {self.path.stat().st_size} bytes "
+                "is shorter than a GGUF header"
+            )
+        self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
+        cur = _Cursor(self._map, self.path)
+        magic = bytes(cur.buf[:4])
+        if magic != GGUF_MAGIC:
+            raise GGUFError(f"{self.path}: not a GGUF file (magic {magic!r}, expected b'GGUF')")
+        cur.pos = 4
+        self.version = cur.u32("the version")
+        if self.version not in (2, 3):
+            raise GGUFError(
+                f"{self.path}: GGUF version {self.version} is not supported "
+                "(2 and 3 are; a big-endian file also reads as a huge version)"
+            )
+        n_tensors = cur.u64("the tensor count")
+        n_kv = cur.u64("the metadata count")
+        self.metadata: dict[str, Any] = {}
+        for i in range(n_kv):
+            key = cur.string(f"metadata key #{i}")
+            self.metadata[key] = cur.value(cur.u32(f"the type of {key!r}"), repr(key))
+        infos = [self._tensor_info(cur, i) for i in range(n_tensors)]
+        alignment = int(self.metadata.get("general.alignment", DEFAULT_ALIGNMENT))
+        if alignment <= 0 or alignment & (alignment - 1):
+            raise GGUFError(f"{self.path}: 'general.alignment' is {alignment}, not a power of 2")
+        self.data_offset = -(-cur.pos // alignment) * alignment
+        self.tensors: dict[str, TensorInfo] = {}
+        for name, qtype, shape, rel in infos:
+            self.tensors[name] = self._tensor_view(name, qtype, shape, self.data_offset + rel)
+
+    def _tensor_info(
+        self, cur: _Cursor, i: int
+    ) -> tuple[str, GGMLQuantizationType, tuple[int, ...], int]:
+        name = cur.string(f"the name of tensor #{i}")
+        n_dims = cur.u32(f"the rank of tensor {name!r}")
+        if not 1 <= n_dims <= 4:
+            raise GGUFError(f"{self.path}: tensor {name!r} has rank {n_dims} (1..4 expected)")
+        ne = [cur.u64(f"the shape of tensor {name!r}") for _ in range(n_dims)]
+        raw_type = cur.u32(f"the type of tensor {name!r}")
+        try:
+            qtype = GGMLQuantizationType(raw_type)
+        except ValueError:
+            raise GGUFError(f"{self.path}: tensor {name!r} has unknown type {raw_type}") from None
+        offset = cur.u64(f"the offset of tensor {name!r}")
+        return name, qtype, tuple(reversed(ne)), offset
+
+    def _tensor_view(
+        self, name: str, qtype: GGMLQuantizationType, shape: tuple[int, ...], offset: int
+    ) -> TensorInfo:
+        block, block_bytes = GGML_QUANT_SIZES[qtype]
+        k = shape[-1]
+        if k % block:
+            raise GGUFError(
+                f"{self.path}: tensor {name!r} ({qtype.name}) has rows of {k} "
+                f"elements, not a multiple of the block size {block}"
+            )
+        row_bytes = k // block * block_bytes
+        n_rows = int(np.prod(shape[:-1], dtype=np.int64))
+        nbytes = n_rows * row_bytes
+        if offset + nbytes > self._map.size:
+            raise GGUFError(
+                f"{self.path}: truncated file: tensor {name!r} needs bytes "
+                f"{offset}..{offset + nbytes} but the file has {self._map.size}"
+            )
+        raw = self._map[offset : offset + nbytes]
+        if qtype in _PLAIN_DTYPES:
+            data = raw.view(_PLAIN_DTYPES[qtype]).reshape(shape)
+        else:
+            data = raw.reshape(*shape[:-1], row_bytes)
+        # A plain ndarray view (not np.memmap) so kernels and slicing see an ordinary array.
+        data = np.ndarray(data.shape, data.dtype, buffer=data)
+        return TensorInfo(name, qtype, shape, offset, nbytes, data)
+
+    # --- typed metadata access with errors that name the key ---------------------------------
+
+    @property
+    def architecture(self) -> str:
+        return str(self.require("general.architecture"))
+
+    def require(self, key: str) -> Any:
+        if key not in self.metadata:
+            raise GGUFError(f"{self.path}: metadata key {key!r} is missing")
+        return self.metadata[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(key, default)
+
+    def tensor(
+        self,
+        name: str,
+        shape: Sequence[int] | None = None,
+        formats: Mapping[str, Any] | Sequence[str] | None = None,
+    ) -> TensorInfo:
+        """The tensor `name`, checked: present, of the expected numpy-order shape, and (if
+        `formats` is given) in one of those formats."""
+        info = self.tensors.get(name)
+        if info is None:
+            raise GGUFError(f"{self.path}: tensor {name!r} is missing")
+        if shape is not None and tuple(shape) != info.shape:
+            raise GGUFError(
+                f"{self.path}: tensor {name!r} has shape {list(info.shape)}, expected {list(shape)}"
+            )
+        if formats is not None and info.fmt not in formats:
+            raise GGUFError(
+                f"{self.path}: tensor {name!r} is {info.fmt}, which this runtime "
+                f"cannot use here (supported: {', '.join(formats)})"
+            )
+        return info
+
+    def __iter__(self) -> Iterator[TensorInfo]:
+        return iter(self.tensors.values())
+
+
+def open_gguf(path: str | Path) -> GGUFFile:
+    return GGUFFile(path)

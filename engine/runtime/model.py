@@ -1,0 +1,164 @@
+"""A loaded model: the decoder, its tokenizer and chat template, and the text API the
+language server and the command line use (`stream`, `generate`) with token-level variants."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.runtime.decoder import Decoder
+from engine.runtime.generate import decode_n_tokens, stream_text
+from engine.runtime.gguf_file import GGUFFile
+from engine.runtime.sampler import Sampler, SamplingParams
+from engine.tokenizer import CodeTokenizer
+
+# Tokens that end a chat turn in the common templates; whichever the vocabulary has stop
+# generation, alongside the ids the file declares (eos, eot, eom).
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
+STOP_ID_KEYS = (
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.eot_token_id",
+    "tokenizer.ggml.eom_token_id",
+)
+
+
+def stop_token_ids(f: GGUFFile) -> frozenset[int]:
+    ids = {int(f.metadata[k]) for k in STOP_ID_KEYS if k in f.metadata}
+    vocab = f.get("tokenizer.ggml.tokens") or []
+    wanted = set(END_OF_TURN_TOKENS)
+    ids.update(i for i, tok in enumerate(vocab) if tok in wanted)
+    return frozenset(ids)
+
+
+class Model:
+    """One model, one KV cache. Generations do not overlap: starting one ends any stream
+    still open (it stops at its next token), so the newest request always gets the cache."""
+
+    def __init__(self, f: GGUFFile, tokenizer: CodeTokenizer, n_ctx: int | None = None) -> None:
+        self.file = f
+        self.decoder = Decoder(f, n_ctx)
+        self.tokenizer = tokenizer
+        self.stop_ids = stop_token_ids(f) | tokenizer.eog_ids
+        self._lock = threading.Lock()
+        self._generation = 0  # which stream owns the KV cache
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def n_ctx(self) -> int:
+        return self.decoder.n_ctx
+
+    @property
+    def architecture(self) -> str:
+        return self.decoder.cfg.arch
+
+    def apply_chat_template(
+        self, messages: list[dict[str, str]], add_generation_prompt: bool = True
+    ) -> str:
+        """Render `messages` with the chat template stored in the GGUF file."""
+        return self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=add_generation_prompt
+        )
+
+    # --- token level ---------------------------------------------------------------------------
+
+    def stream_tokens(
+        self,
+        ids: Sequence[int],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+        stop_ids: Sequence[int] | None = None,
+        cancel: threading.Event | None = None,
+        speculative: bool = True,
+    ) -> Iterator[int]:
+        sampler = Sampler(
+            SamplingParams(
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                repetition_penalty=repetition_penalty,
+                seed=seed,
+            )
+        )
+        stops = self.stop_ids if stop_ids is None else frozenset(stop_ids)
+        with self._lock:
+            self._generation += 1
+            mine = self._generation
+        tokens = decode_n_tokens(
+            self.decoder,
+            list(ids),
+            max_tokens=max_tokens,
+            sampler=sampler,
+            stop_ids=stops,
+            cancel=cancel,
+            speculative=speculative,
+        )
+        try:
+            while True:
+                # The lock covers the decoder passes only, never a suspended stream, so a
+                # stream its caller forgot cannot block the next request.
+                with self._lock:
+                    if self._generation != mine:
+                        return  # a newer generation took over the KV cache
+                    token = next(tokens, None)
+                if token is None:
+                    return
+                yield token
+        finally:
+            tokens.close()
+
+    def generate_tokens(self, ids: Sequence[int], **kwargs: Any) -> list[int]:
+        return list(self.stream_tokens(ids, **kwargs))
+
+    # --- text level ----------------------------------------------------------------------------
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+        image: str | None = None,
+        cancel: threading.Event | None = None,
+        speculative: bool = True,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
+        """Text pieces of the continuation of `prompt` (sent as it is: apply the chat template
+        first for a chat model), ending at a stop token, a stop string, `max_tokens`, or when
+        `cancel` is set."""
+        if image is not None:
+            raise ValueError(
+                f"{self.path} is a text-only {self.architecture!r} model: it cannot take an image"
+            )
+        ids = self.tokenizer.encode(prompt, add_special=True)
+        tokens = self.stream_tokens(
+            ids,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            repetition_penalty=repetition_penalty,
+            seed=seed,
+            cancel=cancel,
+            speculative=speculative,
+        )
+        return stream_text(self._decode_text, tokens, stop or [])
+
+    def _decode_text(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special=True)
+
+    def generate(self, prompt: str, **kwargs: Any) -> str:
+        return "".join(self.stream(prompt, **kwargs))

@@ -1,0 +1,158 @@
+// Binding for the fused decode step (decode_step.h). The Python runtime has already checked
+// every tensor's presence and shape against the model config; this checks what C++ relies on
+// (dtype, contiguity, byte sizes) and keeps every array alive as long as the step object.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bind_util.h"
+#include "decode_step.h"
+
+namespace py = pybind11;
+
+namespace cromwell::bind {
+namespace {
+
+struct FusedDecodeStep {
+  std::unique_ptr<DecodeStep> step;
+  std::vector<py::object> keep_alive;  // the weight arrays and the caches the step points into
+  int64_t vocab = 0;
+  int64_t n_ctx = 0;
+};
+
+[[noreturn]] void fail(const std::string& what) {
+  throw py::value_error("DecodeStep: " + what);
+}
+
+const float* f32_vector(FusedDecodeStep& s, const py::handle& obj, int64_t n,
+                        const std::string& name) {
+  if (obj.is_none()) return nullptr;
+  auto a = contiguous<float>(obj, name.c_str());
+  if (a.size() != n) {
+    fail(name + ": expected " + std::to_string(n) + " float32 values, got " +
+         std::to_string(a.size()));
+  }
+  s.keep_alive.push_back(a);
+  return a.data();
+}
+
+// A (array, fmt) pair as the Python runtime's Matrix holds it.
+DecodeMatrix matrix(FusedDecodeStep& s, const py::handle& obj, int64_t rows, int64_t k,
+                    const std::string& name) {
+  auto pair = obj.cast<py::tuple>();
+  if (pair.size() != 2) fail(name + ": expected a (weight array, format name) pair");
+  Format f;
+  const auto fmt = pair[1].cast<std::string>();
+  if (!format_from_name(fmt, &f)) fail(name + ": unknown weight format '" + fmt + "'");
+  if (!py::isinstance<py::array>(pair[0])) fail(name + ": expected a numpy array");
+  auto w = py::reinterpret_borrow<py::array>(pair[0]);
+  if (!(w.flags() & py::array::c_style)) fail(name + ": expected a C-contiguous array");
+  if (k % block_elems(f) != 0) fail(name + ": k is not a multiple of the format's block");
+  const int64_t want = rows * row_bytes(f, k);
+  if (int64_t(w.nbytes()) != want) {
+    fail(name + ": expected " + std::to_string(want) + " bytes (" + std::to_string(rows) +
+         " rows of " + std::to_string(k) + " " + fmt + "), got " + std::to_string(w.nbytes()));
+  }
+  s.keep_alive.push_back(w);
+  return {f, w.data(), rows, k};
+}
+
+float* cache_view(FusedDecodeStep& s, const py::handle& obj, int64_t n, const char* name) {
+  auto a = contiguous<float>(obj, name);
+  if (a.size() != n) {
+    fail(std::string(name) + ": expected " + std::to_string(n) + " float32 values");
+  }
+  if (!a.writeable()) fail(std::string(name) + ": expected a writable array");
+  s.keep_alive.push_back(a);
+  return a.mutable_data();
+}
+
+}  // namespace
+
+void bind_decode(py::module_& m) {
+  py::class_<FusedDecodeStep>(m, "DecodeStep",
+                              "One llama/qwen2 decode step over all layers in one call.")
+      .def(py::init([](const py::list& layers, const py::tuple& embd, const py::tuple& head,
+                       const py::handle& out_norm, const py::dict& dims,
+                       const py::handle& k_cache, const py::handle& v_cache) {
+             auto s = std::make_unique<FusedDecodeStep>();
+             DecodeDims d{};
+             d.dim = dims["dim"].cast<int64_t>();
+             d.n_heads = dims["n_heads"].cast<int64_t>();
+             d.n_kv_heads = dims["n_kv_heads"].cast<int64_t>();
+             d.head_dim = dims["head_dim"].cast<int64_t>();
+             d.ffn_dim = dims["ffn_dim"].cast<int64_t>();
+             d.vocab = dims["vocab"].cast<int64_t>();
+             d.n_rot = dims["n_rot"].cast<int64_t>();
+             d.n_ctx = dims["n_ctx"].cast<int64_t>();
+             d.norm_eps = dims["norm_eps"].cast<float>();
+             d.rope_base = dims["rope_base"].cast<double>();
+             d.interleaved = dims["interleaved"].cast<bool>();
+             d.scale = dims["scale"].cast<float>();
+             const int64_t q_dim = d.n_heads * d.head_dim;
+             const int64_t kv_dim = d.n_kv_heads * d.head_dim;
+             std::vector<DecodeLayer> ls;
+             for (size_t i = 0; i < layers.size(); ++i) {
+               auto L = layers[i].cast<py::dict>();
+               const std::string p = "layer " + std::to_string(i) + " ";
+               DecodeLayer l{};
+               l.attn_norm = f32_vector(*s, L["attn_norm"], d.dim, p + "attn_norm");
+               l.wq = matrix(*s, L["wq"], q_dim, d.dim, p + "wq");
+               l.wk = matrix(*s, L["wk"], kv_dim, d.dim, p + "wk");
+               l.wv = matrix(*s, L["wv"], kv_dim, d.dim, p + "wv");
+               l.bq = f32_vector(*s, L["bq"], q_dim, p + "bq");
+               l.bk = f32_vector(*s, L["bk"], kv_dim, p + "bk");
+               l.bv = f32_vector(*s, L["bv"], kv_dim, p + "bv");
+               if ((l.bq == nullptr) != (l.bk == nullptr) || (l.bq == nullptr) != (l.bv == nullptr)) {
+                 fail(p + "biases: give all of bq, bk, bv or none");
+               }
+               l.wo = matrix(*s, L["wo"], d.dim, q_dim, p + "wo");
+               l.ffn_norm = f32_vector(*s, L["ffn_norm"], d.dim, p + "ffn_norm");
+               l.gate = matrix(*s, L["w_gate"], d.ffn_dim, d.dim, p + "w_gate");
+               l.up = matrix(*s, L["w_up"], d.ffn_dim, d.dim, p + "w_up");
+               l.down = matrix(*s, L["w_down"], d.dim, d.ffn_dim, p + "w_down");
+               ls.push_back(l);
+             }
+             const int64_t n_layers = int64_t(ls.size());
+             DecodeMatrix e = matrix(*s, embd, d.vocab, d.dim, "embd");
+             DecodeMatrix h = matrix(*s, head, d.vocab, d.dim, "head");
+             const float* on = f32_vector(*s, out_norm, d.dim, "out_norm");
+             const int64_t cache_n = n_layers * d.n_ctx * kv_dim;
+             float* kc = cache_view(*s, k_cache, cache_n, "k_cache");
+             float* vc = cache_view(*s, v_cache, cache_n, "v_cache");
+             s->vocab = d.vocab;
+             s->n_ctx = d.n_ctx;
+             s->step = std::make_unique<DecodeStep>(std::move(ls), e, h, on, d, kc, vc);
+             return s;
+           }),
+           py::arg("layers"), py::arg("embd"), py::arg("head"), py::arg("out_norm"),
+           py::arg("dims"), py::arg("k_cache"), py::arg("v_cache"))
+      .def("run", [](FusedDecodeStep& s, int32_t token, int32_t pos, const py::handle& out) {
+             if (token < 0 || token >= s.vocab) {
+               throw py::value_error("DecodeStep.run: token " + std::to_string(token) +
+                                     " is outside the vocabulary of " + std::to_string(s.vocab));
+             }
+             if (pos < 0 || pos >= s.n_ctx) {
+               throw py::value_error("DecodeStep.run: position " + std::to_string(pos) +
+                                     " is outside the context of " + std::to_string(s.n_ctx));
+             }
+             auto logits = contiguous<float>(out, "out");
+             if (logits.size() != s.vocab) {
+               throw py::value_error("DecodeStep.run: out must hold " + std::to_string(s.vocab) +
+                                     " float32 logits");
+             }
+             float* po = logits.mutable_data();
+             {
+               py::gil_scoped_release release;
+               s.step->run(token, pos, po);
+             }
+           },
+           py::arg("token"), py::arg("pos"), py::arg("out"),
+           "Run `token` at `pos`: K/V into the cache, logits into out[vocab].");
+}
+
+}  // namespace cromwell::bind

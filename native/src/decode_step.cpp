@@ -1,0 +1,78 @@
+#include "decode_step.h"
+
+#include <utility>
+
+#include "attention.h"
+#include "matmul.h"
+#include "ops.h"
+
+namespace cromwell {
+
+DecodeStep::DecodeStep(std::vector<DecodeLayer> layers, DecodeMatrix embd, DecodeMatrix head,
+                       const float* out_norm, DecodeDims dims, float* k_cache, float* v_cache)
+    : layers_(std::move(layers)),
+      embd_(embd),
+      head_(head),
+      out_norm_(out_norm),
+      d_(dims),
+      k_cache_(k_cache),
+      v_cache_(v_cache),
+      x_(size_t(dims.dim)),
+      xb_(size_t(dims.dim)),
+      xb2_(size_t(dims.dim)),
+      q_(size_t(dims.n_heads * dims.head_dim)),
+      att_(size_t(dims.n_heads * dims.head_dim)),
+      hb_(size_t(dims.ffn_dim)),
+      hb2_(size_t(dims.ffn_dim)) {}
+
+namespace {
+inline void mv(const DecodeMatrix& m, const float* x, float* y) {
+  matvec(m.f, m.w, m.rows, m.k, x, y);
+}
+}  // namespace
+
+void DecodeStep::run(int32_t token, int32_t pos, float* logits) {
+  const DecodeDims& d = d_;
+  const int64_t q_dim = d.n_heads * d.head_dim;
+  const int64_t kv_dim = d.n_kv_heads * d.head_dim;
+  float* x = x_.data();
+  float* xb = xb_.data();
+  float* xb2 = xb2_.data();
+  float* q = q_.data();
+  float* att = att_.data();
+  float* hb = hb_.data();
+  float* hb2 = hb2_.data();
+  get_rows(embd_.f, embd_.w, embd_.rows, d.dim, &token, 1, x);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DecodeLayer& L = layers_[l];
+    float* k_layer = k_cache_ + int64_t(l) * d.n_ctx * kv_dim;
+    float* v_layer = v_cache_ + int64_t(l) * d.n_ctx * kv_dim;
+    float* k_new = k_layer + int64_t(pos) * kv_dim;
+    float* v_new = v_layer + int64_t(pos) * kv_dim;
+    rms_norm_rows(x, L.attn_norm, d.norm_eps, xb, 1, d.dim);
+    mv(L.wq, xb, q);
+    mv(L.wk, xb, k_new);
+    mv(L.wv, xb, v_new);
+    if (L.bq != nullptr) {
+      add(q, L.bq, q, q_dim);
+      add(k_new, L.bk, k_new, kv_dim);
+      add(v_new, L.bv, v_new, kv_dim);
+    }
+    rope(q, &pos, 1, d.n_heads, d.head_dim, d.n_rot, d.rope_base, d.interleaved);
+    rope(k_new, &pos, 1, d.n_kv_heads, d.head_dim, d.n_rot, d.rope_base, d.interleaved);
+    attention_decode(q, d.n_heads, d.head_dim, k_layer, v_layer, false, d.n_kv_heads,
+                     int64_t(pos) + 1, d.scale, att);
+    mv(L.wo, att, xb2);
+    add(x, xb2, x, d.dim);
+    rms_norm_rows(x, L.ffn_norm, d.norm_eps, xb, 1, d.dim);
+    mv(L.gate, xb, hb);
+    mv(L.up, xb, hb2);
+    swiglu(hb, hb2, hb, d.ffn_dim);
+    mv(L.down, hb, xb2);
+    add(x, xb2, x, d.dim);
+  }
+  rms_norm_rows(x, out_norm_, d.norm_eps, xb, 1, d.dim);
+  mv(head_, xb, logits);
+}
+
+}  // namespace cromwell

@@ -1,0 +1,58 @@
+// One decode step of a llama-family decoder (llama, qwen2) in a single native call: the token's
+// embedding row, every layer (RMSNorm, Q/K/V with optional biases, RoPE, attention over the KV
+// cache, output projection, SwiGLU MLP), the final norm and the logits. The same kernels as the
+// per-op Python loop, called in the same order on the same buffers, so its logits are
+// bit-for-bit those of the loop; it only removes the loop's per-kernel Python overhead.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "quant.h"
+
+namespace cromwell {
+
+struct DecodeMatrix {
+  Format f;
+  const void* w;  // rows x row_bytes(f, k)
+  int64_t rows;
+  int64_t k;
+};
+
+struct DecodeLayer {
+  const float* attn_norm;  // [dim]
+  DecodeMatrix wq, wk, wv, wo;
+  const float* bq;  // [q_dim] or null (qwen2 has Q/K/V biases)
+  const float* bk;  // [kv_dim] or null
+  const float* bv;  // [kv_dim] or null
+  const float* ffn_norm;  // [dim]
+  DecodeMatrix gate, up, down;
+};
+
+struct DecodeDims {
+  int64_t dim, n_heads, n_kv_heads, head_dim, ffn_dim, vocab, n_rot, n_ctx;
+  float norm_eps;
+  double rope_base;
+  bool interleaved;  // ggml "normal" RoPE (pairs 2i, 2i+1); otherwise NEOX (i, i + n_rot/2)
+  float scale;       // attention scale, 1/sqrt(head_dim)
+};
+
+class DecodeStep {
+ public:
+  // k_cache/v_cache: f32[n_layers, n_ctx, n_kv_heads, head_dim], owned by the caller.
+  DecodeStep(std::vector<DecodeLayer> layers, DecodeMatrix embd, DecodeMatrix head,
+             const float* out_norm, DecodeDims dims, float* k_cache, float* v_cache);
+  // Runs `token` at position `pos` (0 <= pos < n_ctx), writing its K/V into the cache and
+  // its logits into logits[vocab].
+  void run(int32_t token, int32_t pos, float* logits);
+
+ private:
+  std::vector<DecodeLayer> layers_;
+  DecodeMatrix embd_, head_;
+  const float* out_norm_;
+  DecodeDims d_;
+  float* k_cache_;
+  float* v_cache_;
+  std::vector<float> x_, xb_, xb2_, q_, att_, hb_, hb2_;  // the run state, allocated once
+};
+
+}  // namespace cromwell

@@ -1,0 +1,102 @@
+"""A plain-numpy forward pass of a llama/qwen2 GGUF decoder: the runtime's test oracle.
+
+Written to be obviously right rather than fast, and deliberately independent of the runtime's
+choices: weights are dequantized by the `gguf` package, llama's Q/K rows are put back in
+Hugging Face order (undoing llama.cpp's converter permutation) and RoPE is HF's rotate-half, the
+whole sequence is attended with an explicit causal mask, and everything runs in float64. So a
+match with the runtime also checks the runtime's RoPE layout convention.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gguf import GGMLQuantizationType
+from gguf.quants import dequantize
+
+from engine.runtime.decoder_config import DecoderConfig
+from engine.runtime.gguf_file import GGUFFile
+
+
+def dequant(data: np.ndarray, fmt: str) -> np.ndarray:
+    return dequantize(data, GGMLQuantizationType[fmt]).astype(np.float64)
+
+
+def unpermute_llama(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """Inverse of llama.cpp's `permute`: rows (head, dim/2, 2) back to HF's (head, 2, dim/2)."""
+    rows = w.shape[0]
+    return w.reshape(n_heads, rows // n_heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
+
+
+def rope_half(x: np.ndarray, positions: np.ndarray, base: float, n_rot: int) -> np.ndarray:
+    """HF rotate-half RoPE on x[n, heads, head_dim] over the first n_rot dims."""
+    half = n_rot // 2
+    inv_freq = base ** (-np.arange(half, dtype=np.float64) * 2 / n_rot)
+    angles = positions[:, None].astype(np.float64) * inv_freq[None, :]  # (n, half)
+    cos, sin = np.cos(angles)[:, None, :], np.sin(angles)[:, None, :]
+    out = x.copy()
+    a, b = x[..., :half], x[..., half:n_rot]
+    out[..., :half] = a * cos - b * sin
+    out[..., half:n_rot] = b * cos + a * sin
+    return out
+
+
+class ReferenceDecoder:
+    def __init__(self, f: GGUFFile) -> None:
+        self.cfg = DecoderConfig.from_gguf(f)
+        self.f = f
+        self._cache: dict[str, np.ndarray] = {}
+
+    def matrix(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            info = self.f.tensors[name]
+            self._cache[name] = dequant(info.data, info.fmt).reshape(info.shape)
+        return self._cache[name]
+
+    def linear(self, x: np.ndarray, name: str) -> np.ndarray:
+        """x @ W.T for the weight `name` (for llama Q/K: with HF row order restored)."""
+        w = self.matrix(name)
+        if self.cfg.arch == "llama" and name.endswith(("attn_q.weight", "attn_k.weight")):
+            heads = self.cfg.n_heads if "attn_q" in name else self.cfg.n_kv_heads
+            w = unpermute_llama(w, heads)
+        return x @ w.T
+
+    def vector(self, name: str) -> np.ndarray:
+        return np.asarray(self.f.tensors[name].data, dtype=np.float64)
+
+    def forward(self, ids: list[int]) -> np.ndarray:
+        """Logits f64[n, vocab] for every position of `ids`."""
+        cfg = self.cfg
+        n, hd = len(ids), cfg.head_dim
+        pos = np.arange(n)
+        embd = self.matrix("token_embd.weight")
+        x = embd[np.asarray(ids)]  # (n, dim)
+        mask = np.triu(np.full((n, n), -np.inf), 1)
+        for i in range(cfg.n_layers):
+            p = f"blk.{i}."
+            h = rms_norm(x, self.vector(p + "attn_norm.weight"), cfg.norm_eps)
+            q = self.linear(h, p + "attn_q.weight")
+            k = self.linear(h, p + "attn_k.weight")
+            v = self.linear(h, p + "attn_v.weight")
+            if cfg.qkv_bias:
+                q = q + self.vector(p + "attn_q.bias")
+                k = k + self.vector(p + "attn_k.bias")
+                v = v + self.vector(p + "attn_v.bias")
+            q = rope_half(q.reshape(n, cfg.n_heads, hd), pos, cfg.rope_base, cfg.n_rot)
+            k = rope_half(k.reshape(n, cfg.n_kv_heads, hd), pos, cfg.rope_base, cfg.n_rot)
+            v = v.reshape(n, cfg.n_kv_heads, hd)
+            group = cfg.n_heads // cfg.n_kv_heads
+            k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # (n, hq, hd)
+            scores = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd) + mask
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            probs = scores / scores.sum(-1, keepdims=True)
+            att = np.einsum("hqk,khd->qhd", probs, v).reshape(n, cfg.q_dim)
+            x = x + self.linear(att, p + "attn_output.weight")
+            h = rms_norm(x, self.vector(p + "ffn_norm.weight"), cfg.norm_eps)
+            gate, up = self.linear(h, p + "ffn_gate.weight"), self.linear(h, p + "ffn_up.weight")
+            x = x + self.linear(gate / (1 + np.exp(-gate)) * up, p + "ffn_down.weight")
+        x = rms_norm(x, self.vector("output_norm.weight"), cfg.norm_eps)
+        return self.linear(x, "token_embd.weight" if cfg.tied_embeddings else "output.weight")

@@ -1,0 +1,144 @@
+"""The generation loop on the real SmolLM2 file: determinism, prompt-lookup speculation equal
+to plain greedy, stop tokens, max tokens, the cancel flag, prefix reuse, a full context."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.runtime.decoder import Decoder
+from engine.runtime.generate import SpeculationStats, decode_n_tokens
+from engine.runtime.gguf_file import GGUFFile
+from engine.runtime.sampler import Sampler, SamplingParams
+
+# Code that repeats itself, as an edit prompt does: the continuation copies the first copy.
+REPEATED = (
+    "def",
+    "Ġadd",
+    "(",
+    "a",
+    ",",
+    "Ġb",
+    "):",
+    "Ċ",
+    "ĠĠĠ",
+    "Ġreturn",
+    "Ġa",
+    "Ġ+",
+    "Ġb",
+    "Ċ",
+    "Ċ",
+    "def",
+    "Ġsub",
+    "(",
+    "a",
+    ",",
+    "Ġb",
+    "):",
+    "Ċ",
+    "ĠĠĠ",
+    "Ġreturn",
+    "Ġa",
+    "Ġ-",
+    "Ġb",
+    "Ċ",
+    "Ċ",
+    "def",
+    "Ġadd",
+)
+
+
+@pytest.fixture(scope="module")
+def decoder(smollm2_path: Path) -> Decoder:
+    return Decoder(GGUFFile(smollm2_path), n_ctx=256)
+
+
+@pytest.fixture(scope="module")
+def prompt(decoder: Decoder) -> list[int]:
+    vocab = {t: i for i, t in enumerate(decoder.file.metadata["tokenizer.ggml.tokens"])}
+    return [vocab[t] for t in REPEATED]
+
+
+def greedy(decoder: Decoder, prompt: list[int], n: int, **kwargs: object) -> list[int]:
+    return list(decode_n_tokens(decoder, prompt, max_tokens=n, sampler=Sampler(), **kwargs))
+
+
+def test_greedy_is_deterministic_and_reuses_the_cached_prefix(
+    decoder: Decoder, prompt: list[int]
+) -> None:
+    decoder.cache.rollback(0)
+    first = greedy(decoder, prompt, 12, speculative=False)
+    assert len(first) == 12
+    assert decoder.cache.tokens[: len(prompt)] == prompt
+    again = greedy(decoder, prompt, 12, speculative=False)  # prefix found in the cache
+    decoder.cache.rollback(0)
+    fresh = greedy(decoder, prompt, 12, speculative=False)
+    assert first == again == fresh
+
+
+def test_speculative_greedy_equals_plain_greedy(decoder: Decoder, prompt: list[int]) -> None:
+    plain = greedy(decoder, prompt, 24, speculative=False)
+    stats = SpeculationStats()
+    fast = greedy(decoder, prompt, 24, speculative=True, stats=stats)
+    assert fast == plain
+    assert stats.accepted >= 5  # drafts were really taken, not just tried
+    assert stats.passes < 24
+
+
+def test_speculation_keeps_greedy_output_under_a_repetition_penalty(
+    decoder: Decoder, prompt: list[int]
+) -> None:
+    # The penalty depends on every token before the one chosen, drafted ones included.
+    def run(speculative: bool) -> list[int]:
+        sampler = Sampler(SamplingParams(repetition_penalty=1.3))
+        return list(
+            decode_n_tokens(
+                decoder, prompt, max_tokens=16, sampler=sampler, speculative=speculative
+            )
+        )
+
+    assert run(True) == run(False)
+
+
+def test_stop_tokens_and_max_tokens(decoder: Decoder, prompt: list[int]) -> None:
+    plain = greedy(decoder, prompt, 10, speculative=False)
+    assert greedy(decoder, prompt, 4) == plain[:4]
+    stop_at = plain[5]
+    expected = plain[: plain.index(stop_at)]
+    for speculative in (False, True):
+        assert greedy(decoder, prompt, 10, stop_ids={stop_at}, speculative=speculative) == expected
+    assert greedy(decoder, prompt, 0) == []
+
+
+@pytest.mark.parametrize("speculative", [False, True])
+def test_the_cancel_flag_stops_between_tokens(
+    decoder: Decoder, prompt: list[int], speculative: bool
+) -> None:
+    cancel = threading.Event()
+    got = []
+    for token in decode_n_tokens(
+        decoder, prompt, max_tokens=20, sampler=Sampler(), cancel=cancel, speculative=speculative
+    ):
+        got.append(token)
+        if len(got) == 3:
+            cancel.set()
+    assert len(got) == 3
+    assert greedy(decoder, prompt, 5, cancel=cancel) == []  # set before the start
+
+
+def test_sampling_with_a_seed_is_reproducible(decoder: Decoder, prompt: list[int]) -> None:
+    def sample(seed: int) -> list[int]:
+        params = SamplingParams(temperature=1.0, top_k=40, top_p=0.95, seed=seed)
+        return list(decode_n_tokens(decoder, prompt, max_tokens=8, sampler=Sampler(params)))
+
+    assert sample(3) == sample(3)
+
+
+def test_generation_stops_when_the_context_is_full(smollm2_path: Path, prompt: list[int]) -> None:
+    small = Decoder(GGUFFile(smollm2_path), n_ctx=len(prompt) + 4)
+    out = greedy(small, prompt, 50)
+    assert len(out) == 5  # the last one is sampled from the last position, never cached
+    with pytest.raises(ValueError, match="context holds"):
+        greedy(small, prompt * 2, 5)

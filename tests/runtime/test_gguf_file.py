@@ -1,0 +1,102 @@
+"""GGUF loading: the same view of the file as gguf.GGUFReader, with no copy, and clear errors
+for every kind of bad file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import gguf
+import numpy as np
+import pytest
+from tiny_gguf import write_tiny_gguf
+
+from engine.runtime.decoder import Decoder
+from engine.runtime.decoder_config import DecoderConfig
+from engine.runtime.gguf_file import GGUFError, GGUFFile
+
+
+def test_reader_agrees_with_gguf_reader_and_maps_without_copying(smollm2_path: Path) -> None:
+    ours = GGUFFile(smollm2_path)
+    theirs = gguf.GGUFReader(smollm2_path)
+    assert ours.architecture == "llama"
+    assert len(ours.tensors) == len(theirs.tensors)
+    for t in theirs.tensors:
+        mine = ours.tensors[t.name]
+        assert mine.qtype == t.tensor_type
+        assert mine.shape == tuple(int(n) for n in reversed(t.shape))
+        assert np.array_equal(mine.data.view(t.data.dtype).reshape(t.data.shape), t.data)
+        assert not mine.data.flags.owndata and not mine.data.flags.writeable
+    for key in ("llama.block_count", "llama.rope.freq_base", "tokenizer.ggml.model"):
+        assert ours.metadata[key] == theirs.fields[key].contents()
+    tokens = theirs.fields["tokenizer.ggml.tokens"].contents()
+    assert ours.metadata["tokenizer.ggml.tokens"] == tokens
+
+
+def test_smollm2_config_is_read_from_metadata(smollm2_path: Path) -> None:
+    cfg = DecoderConfig.from_gguf(GGUFFile(smollm2_path))
+    assert (cfg.n_layers, cfg.dim, cfg.n_heads, cfg.n_kv_heads) == (30, 576, 9, 3)
+    assert (cfg.ffn_dim, cfg.vocab_size, cfg.head_dim) == (1536, 49152, 64)
+    assert cfg.rope_base == 100000.0 and cfg.rope_layout == "interleaved"
+    assert cfg.tied_embeddings and not cfg.qkv_bias and cfg.default_n_ctx == 8192
+
+
+def test_a_truncated_file_names_the_tensor_it_cuts(smollm2_path: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.gguf"
+    with smollm2_path.open("rb") as src, cut.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+        dst.truncate(smollm2_path.stat().st_size - 1000)
+    with pytest.raises(GGUFError, match=r"truncated file: tensor 'output_norm\.weight' needs"):
+        GGUFFile(cut)
+
+
+def test_a_file_cut_inside_the_header_names_the_key(smollm2_path: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "header.gguf"
+    cut.write_bytes(smollm2_path.read_bytes()[:5000])
+    with pytest.raises(GGUFError, match="truncated file: it ends while reading 'tokenizer"):
+        GGUFFile(cut)
+
+
+def test_not_a_gguf_file(tmp_path: Path) -> None:
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(GGUFError, match="not a GGUF file"):
+        GGUFFile(bad)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        GGUFFile(tmp_path / "missing.gguf")
+
+
+def test_an_unknown_architecture_is_named(tmp_path: Path) -> None:
+    path = write_tiny_gguf(tmp_path / "m.gguf", metadata_arch="mamba")
+    with pytest.raises(GGUFError, match="'general.architecture' is 'mamba'"):
+        Decoder(GGUFFile(path))
+
+
+def test_a_missing_tensor_is_named(tmp_path: Path) -> None:
+    path = write_tiny_gguf(tmp_path / "m.gguf", drop=["blk.1.ffn_up.weight"])
+    with pytest.raises(GGUFError, match="tensor 'blk.1.ffn_up.weight' is missing"):
+        Decoder(GGUFFile(path))
+
+
+def test_qwen2_needs_its_qkv_biases(tmp_path: Path) -> None:
+    path = write_tiny_gguf(tmp_path / "q.gguf", arch="qwen2", drop=["blk.0.attn_k.bias"])
+    with pytest.raises(GGUFError, match="tensor 'blk.0.attn_k.bias' is missing"):
+        Decoder(GGUFFile(path))
+
+
+def test_a_wrong_shape_is_named(tmp_path: Path) -> None:
+    path = write_tiny_gguf(tmp_path / "m.gguf", reshape={"blk.0.attn_k.weight": (64, 64)})
+    with pytest.raises(
+        GGUFError,
+        match=r"'blk.0.attn_k.weight' has shape \[64, 64\], "
+        r"expected \[32, 64\]",
+    ):
+        Decoder(GGUFFile(path))
+
+
+def test_a_missing_hyperparameter_is_named(tmp_path: Path) -> None:
+    path = write_tiny_gguf(tmp_path / "m.gguf")
+    f = GGUFFile(path)
+    del f.metadata["llama.feed_forward_length"]
+    with pytest.raises(GGUFError, match="'llama.feed_forward_length' is missing"):
+        DecoderConfig.from_gguf(f)

@@ -1,0 +1,85 @@
+"""Small GGUF files written with `gguf.GGUFWriter` for the runtime's tests: tiny random llama
+and qwen2 decoders (fast to run against the numpy reference), and broken variants of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from gguf import GGMLQuantizationType, GGUFWriter
+from gguf.quants import quantize
+
+TINY = {"dim": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "ffn_dim": 96, "vocab": 128}
+
+
+def tiny_tensors(arch: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """name -> f32 array in numpy order ([rows, k] for matrices)."""
+    rng = np.random.default_rng(seed)
+    d, ff, v = TINY["dim"], TINY["ffn_dim"], TINY["vocab"]
+    hd = d // TINY["n_heads"]
+    kv = TINY["n_kv_heads"] * hd
+
+    def mat(rows: int, k: int) -> np.ndarray:
+        return (rng.standard_normal((rows, k)) / np.sqrt(k)).astype(np.float32)
+
+    def norm() -> np.ndarray:
+        return (1 + 0.1 * rng.standard_normal(d)).astype(np.float32)
+
+    t = {"token_embd.weight": mat(v, d), "output_norm.weight": norm()}
+    for i in range(TINY["n_layers"]):
+        p = f"blk.{i}."
+        t |= {
+            p + "attn_norm.weight": norm(),
+            p + "attn_q.weight": mat(d, d),
+            p + "attn_k.weight": mat(kv, d),
+            p + "attn_v.weight": mat(kv, d),
+            p + "attn_output.weight": mat(d, d),
+            p + "ffn_norm.weight": norm(),
+            p + "ffn_gate.weight": mat(ff, d),
+            p + "ffn_up.weight": mat(ff, d),
+            p + "ffn_down.weight": mat(d, ff),
+        }
+        if arch == "qwen2":
+            t |= {
+                p + "attn_q.bias": 0.1 * mat(1, d)[0],
+                p + "attn_k.bias": 0.1 * mat(1, kv)[0],
+                p + "attn_v.bias": 0.1 * mat(1, kv)[0],
+            }
+    return t
+
+
+def write_tiny_gguf(
+    path: Path,
+    arch: str = "llama",
+    fmt: str = "F32",
+    drop: Iterable[str] = (),
+    reshape: dict[str, tuple[int, ...]] | None = None,
+    metadata_arch: str | None = None,
+) -> Path:
+    """Write a tiny decoder; `drop` leaves tensors out, `reshape` replaces a tensor by a zero
+    tensor of another shape, `metadata_arch` overrides general.architecture."""
+    writer = GGUFWriter(str(path), metadata_arch or arch)
+    writer.add_block_count(TINY["n_layers"])
+    writer.add_context_length(256)
+    writer.add_embedding_length(TINY["dim"])
+    writer.add_feed_forward_length(TINY["ffn_dim"])
+    writer.add_head_count(TINY["n_heads"])
+    writer.add_head_count_kv(TINY["n_kv_heads"])
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    qtype = GGMLQuantizationType[fmt]
+    for name, value in tiny_tensors(arch).items():
+        if name in drop:
+            continue
+        if reshape and name in reshape:
+            value = np.zeros(reshape[name], np.float32)
+        if value.ndim == 2 and qtype != GGMLQuantizationType.F32:
+            writer.add_tensor(name, quantize(value, qtype), raw_dtype=qtype)
+        else:
+            writer.add_tensor(name, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
