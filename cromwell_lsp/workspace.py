@@ -185,6 +185,8 @@ class WorkspaceIndex:
                 if d not in ALWAYS_SKIPPED_DIRS and not self.is_ignored(here / d / "_")
             )
             for name in sorted(filenames):
+                if name == ".gitignore":  # rules, not source; read by _ignore_spec
+                    continue
                 count += 1
                 if count > MAX_INDEXED_FILES:
                     return
