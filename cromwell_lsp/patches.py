@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 
 import unidiff
-from unidiff.constants import LINE_TYPE_NO_NEWLINE
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
+from unidiff.constants import LINE_TYPE_NO_NEWLINE
 
 
 class PatchError(ValueError):

@@ -68,7 +68,9 @@ def test_import_links_python_and_other_languages():
     assert "geometry/shapes" in context.imports_of("app.py", APP)
     rel = context.imports_of("pkg/sub/mod.py", "from ..util import helper\nfrom . import x\n")
     assert {"pkg/util", "pkg/util/helper", "pkg/sub", "pkg/sub/x"} <= rel
-    js = context.imports_of("web/src/app.ts", "import { a } from './lib/api';\nconst b = require('../b')\n")
+    js = context.imports_of(
+        "web/src/app.ts", "import { a } from './lib/api';\nconst b = require('../b')\n"
+    )
     assert {"web/src/lib/api", "web/b"} <= js
     assert "native/src/dot" in context.imports_of("native/src/main.cpp", '#include "dot.h"\n')
     assert "src/parser" in context.imports_of("src/main.rs", "mod parser;\nuse crate::parser::x;\n")
@@ -124,7 +126,9 @@ def _big_target() -> Target:
 
 def _related_files() -> list[SourceFile]:
     return [
-        SourceFile("geometry/area.py", "def compute_area(radius):\n    return 3.14 * radius**2\n" * 30),
+        SourceFile(
+            "geometry/area.py", "def compute_area(radius):\n    return 3.14 * radius**2\n" * 30
+        ),
         SourceFile("docs/notes.py", UNRELATED * 10),
     ]
 

@@ -57,9 +57,14 @@ def test_stale_version_broken_syntax_and_empty_answers_are_refused():
     with pytest.raises(PatchError, match="no code"):
         patches.from_model_output("geo.py", 4, OLD, (3, 5), "```\n```", 4)
     with pytest.raises(PatchError, match="no change"):
-        patches.from_model_output("geo.py", 4, OLD, (3, 5), "```\ndef area(w, h):\n    pass\n```", 4)
+        patches.from_model_output(
+            "geo.py", 4, OLD, (3, 5), "```\ndef area(w, h):\n    pass\n```", 4
+        )
     # Languages we cannot parse are not blocked by the parse check.
-    assert patches.from_model_output("x.rs", 1, "fn a() {}\n", (0, 1), "fn a( {}", 1).new == "fn a( {}\n"
+    assert (
+        patches.from_model_output("x.rs", 1, "fn a() {}\n", (0, 1), "fn a( {}", 1).new
+        == "fn a( {}\n"
+    )
     # A file that did not parse before may stay unparsable (the edit is not to blame).
     assert patches.from_model_output("y.py", 1, "def (:\n", (0, 1), "def (:\n    1\n", 1)
 
