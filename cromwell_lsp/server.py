@@ -7,9 +7,11 @@ Nothing here writes a file: every edit goes to the client as a WorkspaceEdit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,18 @@ class _Ignored:
 class CromwellProtocol(LanguageServerProtocol):
     """pygls's protocol, plus an answer for requests whose params do not deserialize:
     pygls logs those and never responds, which leaves the client waiting forever."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Requests whose handler runs as a task pygls does not track under the request's id
+        # (workspace/executeCommand runs the command as an inner task): id -> that task.
+        self.running: dict[Any, asyncio.Task[Any]] = {}
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        task = self.running.pop(msg_id, None)
+        if task is not None:
+            task.cancel()  # the generation's stop flag is set as the task unwinds
+        super()._handle_cancel_notification(msg_id)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
@@ -117,6 +131,19 @@ class CromwellServer(LanguageServer):
             )
             return
         super().report_server_error(error, source)
+
+    @contextlib.contextmanager
+    def cancellable(self) -> Iterator[None]:
+        """Let `$/cancelRequest` for the current request cancel the running task."""
+        msg_id = self.protocol.msg_id
+        task = asyncio.current_task()
+        running = self.protocol.running  # type: ignore[attr-defined]
+        if msg_id is not None and task is not None:
+            running[msg_id] = task
+        try:
+            yield
+        finally:
+            running.pop(msg_id, None)
 
     # --- documents -------------------------------------------------------------------------
     def document(self, uri: str) -> edits.DocumentView:
@@ -644,7 +671,8 @@ def create_server() -> CromwellServer:
             raise _fail(f"expected one argument (the action's data), got {len(args)}")
         request = _request_from(args[0])
         title = _action_title(request)
-        edit, diff = await ls.compute_edit(request, title, None)
+        with ls.cancellable():
+            edit, diff = await ls.compute_edit(request, title, None)
         result = await ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=title)
         )
