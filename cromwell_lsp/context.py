@@ -526,7 +526,12 @@ def fit(
         prompt = render(plan)
         tokens = count(counter, prompt)
         if tokens <= limit:
-            return plan, prompt, tokens
+            counts = {
+                **plan.token_counts,
+                "surroundings": count(counter, plan.before) + count(counter, plan.after),
+                "snippets": sum(s.tokens for s in plan.snippets),
+            }
+            return replace(plan, token_counts=counts), prompt, tokens
         smaller = _shrink(plan)
         if smaller is None:
             raise ContextTooLarge(

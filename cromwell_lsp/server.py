@@ -35,6 +35,16 @@ from .workspace import FileRefused, WorkspaceIndex, read_text
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 4  # tokens between two $/progress reports
 WATCHER_ID = "cromwell-watch-files"
+MAX_CANDIDATES = 300  # workspace files scored for one request
+
+
+def _common(a: Path, b: Path) -> int:
+    n = 0
+    for x, y in zip(a.parts, b.parts, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _fail(message: str) -> JsonRpcException:
@@ -177,9 +187,25 @@ class CromwellServer(LanguageServer):
         return path.relative_to(root).as_posix() if root else path.name
 
     def candidates(self, exclude: str) -> list[context.SourceFile]:
-        """Workspace files for the context manager: open documents' live text first."""
+        """Workspace files for the context manager, open documents with their live text.
+
+        Reading and scoring every file of a large workspace for each request would take
+        longer than the edit, so at most MAX_CANDIDATES are scored: the files the user touched
+        (most recent first), then the nearest in the directory tree."""
+        fs = to_fs_path(exclude) if exclude.startswith("file:") else None
+        here = Path(fs).resolve().parent if fs else None
+        recency = self.index.recency()
+
+        def priority(path: Path) -> tuple[int, int, str]:
+            distance = (
+                len(path.parent.parts) + len(here.parts) - 2 * _common(path.parent, here)
+                if here
+                else 0
+            )
+            return (-recency.get(path, 0), distance, str(path))
+
         out = []
-        for entry in self.index.files():
+        for entry in sorted(self.index.files(), key=lambda f: priority(f.path))[:MAX_CANDIDATES]:
             uri = from_fs_path(str(entry.path))
             if uri is None or uri == exclude:
                 continue
