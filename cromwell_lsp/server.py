@@ -263,6 +263,11 @@ class CromwellServer(LanguageServer):
         )
         return bool(we and (we.document_changes or we.resource_operations))
 
+    def _supports_create(self) -> bool:
+        ws = self.client_capabilities.workspace
+        we = ws.workspace_edit if ws else None
+        return bool(we and we.resource_operations and "create" in we.resource_operations)
+
     def _supports_progress(self) -> bool:
         window = self.client_capabilities.window
         return bool(window and window.work_done_progress)
@@ -356,6 +361,11 @@ class CromwellServer(LanguageServer):
             )
         new_uri = new_path = image = None
         if request.action == "fromScreenshot":
+            if not self._supports_create():
+                raise _fail(
+                    "this editor does not accept new files in an edit (resourceOperations"
+                    " 'create'), so a screenshot cannot become a file here"
+                )
             image = self._check_image(request.image)
             new_fs = actions.screenshot_target(
                 image,
