@@ -419,7 +419,9 @@ def _snippet(
     """The candidate's best window, cut from the end until it fits `room` tokens."""
     lines = cand.text.splitlines(keepends=True)
     start, end = score.window
-    while end - start >= MIN_SNIPPET_LINES:
+    # Short files go in whole or not at all; longer ones may be cut to MIN_SNIPPET_LINES.
+    shortest = min(MIN_SNIPPET_LINES, end - start)
+    while end - start >= max(1, shortest):
         body = "".join(lines[start:end])
         if not body.endswith("\n"):
             body += "\n"

@@ -188,3 +188,11 @@ def test_explain_lists_files_scores_and_tokens(counter: BPECounter):
     assert area["chosen"] and area["tokens"] > 0 and area["score"] > files["docs/notes.py"]["score"]
     assert info["region"]["tokens"] == context.count(counter, plan.region)
     assert info["region"]["lines"] == [200, 204]
+
+
+def test_one_line_files_can_be_chosen(counter: BPECounter):
+    target = Target("pkg/mod.py", "from pkg import consts\n\nvalue = consts.LIMIT\n", 2, 3)
+    files = [SourceFile("pkg/consts.py", "LIMIT = 10\n")]
+    plan = context.build(target, files, {}, counter, 500)
+    assert [(s.path, s.text) for s in plan.snippets] == [("pkg/consts.py", "LIMIT = 10\n")]
+    assert context.build(target, files, {}, counter, plan.token_counts["region"]).snippets == ()
