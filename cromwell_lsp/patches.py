@@ -13,8 +13,11 @@ from __future__ import annotations
 import ast
 import difflib
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import unidiff
 from lsprotocol import types
@@ -288,3 +291,23 @@ def apply_text_edits(
     for start, end, new_text in spans:
         text = text[:start] + new_text + text[end:]
     return text
+
+
+def atomic_write(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Replace a file's content all at once (temporary file in the same folder, then
+    rename), keeping its permissions: a crash leaves the old file or the new, never half.
+    For the command line and HTTP doors; the language server never writes files."""
+    path = Path(path)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

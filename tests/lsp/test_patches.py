@@ -3,6 +3,8 @@ edits, and TextEdits whose UTF-16 positions are right for non-ASCII text."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
@@ -103,3 +105,17 @@ def test_text_edits_use_utf16_positions():
 )
 def test_text_edits_reproduce_the_new_text(old: str, new: str):
     assert patches.apply_text_edits(old, patches.text_edits(old, new)) == new
+
+
+def test_atomic_write_replaces_whole_file_and_keeps_mode(tmp_path: Path):
+    target = tmp_path / "tool.sh"
+    target.write_text("echo old\n")
+    target.chmod(0o755)
+    patches.atomic_write(target, "echo new 😋\r\n")
+    assert target.read_bytes() == "echo new 😋\r\n".encode()
+    assert target.stat().st_mode & 0o777 == 0o755
+    assert [p.name for p in tmp_path.iterdir()] == ["tool.sh"]  # no temporary file left
+    with pytest.raises(UnicodeEncodeError):
+        patches.atomic_write(target, "😋", encoding="ascii")
+    assert target.read_bytes() == "echo new 😋\r\n".encode()  # a failed write changes nothing
+    assert [p.name for p in tmp_path.iterdir()] == ["tool.sh"]
