@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,12 +147,13 @@ def _same_line(a: str, b: str) -> bool:
 _PARSERS = {
     "python": lambda text: ast.parse(text),
     "json": lambda text: json.loads(text),
+    "toml": lambda text: tomllib.loads(text),
 }
 
 
 def language_of(path: str) -> str | None:
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    return {"py": "python", "pyi": "python", "json": "json"}.get(suffix)
+    return {"py": "python", "pyi": "python", "json": "json", "toml": "toml"}.get(suffix)
 
 
 def parse_error(language: str | None, text: str) -> str | None:
@@ -311,3 +313,8 @@ def atomic_write(path: Path, text: str, encoding: str = "utf-8") -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def to_edits(patch: Patch, codec: PositionCodec | None = None) -> list[types.TextEdit]:
+    """The checked patch as TextEdits (the domain call every front door uses)."""
+    return text_edits(patch.old, patch.new, codec)

@@ -62,6 +62,10 @@ def test_stale_version_broken_syntax_and_empty_answers_are_refused():
         patches.from_model_output(
             "geo.py", 4, OLD, (3, 5), "```\ndef area(w, h):\n    pass\n```", 4
         )
+    with pytest.raises(PatchError, match="edited toml no longer parses"):
+        patches.from_model_output("c.toml", 1, "a = 1\n", (0, 1), "a = = 2\n", 1)
+    with pytest.raises(PatchError, match="edited json no longer parses"):
+        patches.from_model_output("c.json", 1, '{"a": 1}\n', (0, 1), '{"a": 2,}\n', 1)
     # Languages we cannot parse are not blocked by the parse check.
     assert (
         patches.from_model_output("x.rs", 1, "fn a() {}\n", (0, 1), "fn a( {}", 1).new
