@@ -60,7 +60,8 @@ def test_identifiers_and_jaccard():
 def test_best_window_finds_the_similar_part():
     lines = [f"unrelated_{i} = {i}\n" for i in range(100)]
     lines[60:63] = ["radius = 1\n", "area = math.pi * radius\n", "perimeter = 2 * radius\n"]
-    sim, (start, end) = context.best_window(frozenset({"radius", "area", "math", "pi"}), lines)
+    query = frozenset({"radius", "area", "math", "pi"})
+    sim, (start, end) = context.best_window(query, "".join(lines))
     assert start <= 60 and end >= 63 and sim > 0
 
 
