@@ -318,7 +318,9 @@ class CromwellServer(LanguageServer):
         model = await self._model()
         s = self.settings
         try:
-            prepared = edits.prompt_for(
+            # Ranking and exact token counts take a fraction of a second: off the loop.
+            prepared = await asyncio.to_thread(
+                edits.prompt_for,
                 request,
                 doc,
                 self.candidates(doc.uri),
@@ -469,7 +471,9 @@ class CromwellServer(LanguageServer):
         model = await self._model()
         s = self.settings
         try:
-            prepared = edits.prompt_for(
+            # Ranking and exact token counts take a fraction of a second: off the loop.
+            prepared = await asyncio.to_thread(
+                edits.prompt_for,
                 request,
                 doc,
                 self.candidates(doc.uri),
@@ -512,8 +516,14 @@ class CromwellServer(LanguageServer):
         if s.context_budget is not None:
             limit = min(limit, s.context_budget)
         try:
-            _, prompt, _ = context.fit(
-                target, self.candidates(doc.uri), self.recency(), model.tokenizer, limit, render
+            _, prompt, _ = await asyncio.to_thread(
+                context.fit,
+                target,
+                self.candidates(doc.uri),
+                self.recency(),
+                model.tokenizer,
+                limit,
+                render,
             )
         except context.ContextTooLarge as exc:
             raise _fail(str(exc)) from exc
