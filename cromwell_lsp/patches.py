@@ -68,6 +68,23 @@ def _is_prose_intro(line: str) -> bool:
     return text.endswith(":") and " " in text and not text.startswith(("def ", "class ", "#"))
 
 
+def _indent_of_first_line(text: str) -> str | None:
+    for line in text.splitlines():
+        if line.strip():
+            return line[: len(line) - len(line.lstrip())]
+    return None
+
+
+def match_indent(code: str, region: str) -> str:
+    """Shift `code` right when the model wrote it flush left (as models often do with a
+    method taken out of its class) but the region it replaces is indented."""
+    want, have = _indent_of_first_line(region), _indent_of_first_line(code)
+    if want is None or have is None or len(have) >= len(want) or not want.startswith(have):
+        return code
+    pad = want[len(have) :]
+    return "".join(pad + line if line.strip() else line for line in code.splitlines(keepends=True))
+
+
 def looks_like_diff(output: str) -> bool:
     return _DIFF_HEADER.search(output) is not None
 
@@ -223,7 +240,8 @@ def from_model_output(
         code = extract_code(output)
         if not code.strip():
             raise PatchError("the model's answer contains no code")
-        new = replace_lines(old, region[0], region[1], code)
+        old_region = "".join(old.splitlines(keepends=True)[region[0] : region[1]])
+        new = replace_lines(old, region[0], region[1], match_indent(code, old_region))
     return make_patch(path, version, old, new, current_version)
 
 

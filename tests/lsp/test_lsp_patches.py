@@ -123,3 +123,13 @@ def test_atomic_write_replaces_whole_file_and_keeps_mode(tmp_path: Path):
         patches.atomic_write(target, "😋", encoding="ascii")
     assert target.read_bytes() == "echo new 😋\r\n".encode()  # a failed write changes nothing
     assert [p.name for p in tmp_path.iterdir()] == ["tool.sh"]
+
+
+def test_code_written_flush_left_is_indented_like_the_region():
+    old = "class R:\n    def p(self):\n        pass\n"
+    answer = "```python\ndef p(self):\n    return 2\n\n    # done\n```"
+    patch = patches.from_model_output("r.py", 1, old, (1, 3), answer, 1)
+    assert patch.new == "class R:\n    def p(self):\n        return 2\n\n        # done\n"
+    assert patches.match_indent("x = 1\n", "  y = 2\n") == "  x = 1\n"
+    assert patches.match_indent("    x = 1\n", "  y = 2\n") == "    x = 1\n"  # deeper: kept
+    assert patches.match_indent("\tx\n", "    y\n") == "\tx\n"  # tabs vs spaces: kept
