@@ -30,7 +30,9 @@ def workspace(tmp_path: Path) -> Path:
 )
 async def client(request: pytest.FixtureRequest, lsp_client: LanguageClient, workspace: Path):
     # Short generations in a small window: CPU time in tests is shared and scarce.
-    lsp_client.set_configuration({"maxNewTokens": 64, "contextBudget": 1024}, section="cromwell")
+    lsp_client.set_configuration(
+        {"maxNewTokens": 64, "contextBudget": 1024, "inlineMaxTokens": 16}, section="cromwell"
+    )
     lsp_client.registrations = []
 
     @lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)
