@@ -1,0 +1,33 @@
+// Recognises the server's messages that a settings change or a command can fix, so the
+// notification can offer that fix as a button.
+
+export type Fix = "chooseModel" | "fetchModel" | "reinstall";
+
+export interface Diagnosis {
+  fixes: Fix[];
+}
+
+const MODEL_TROUBLE = /model (file not found|unavailable)|could not load the model|cromwell\.modelPath/i;
+const RUNTIME_MISSING = /engine\.runtime\) is not installed|No module named ['"]?(cromwell_lsp|engine)/i;
+
+export function diagnose(message: string): Diagnosis {
+  if (RUNTIME_MISSING.test(message)) {
+    return { fixes: ["reinstall"] };
+  }
+  if (MODEL_TROUBLE.test(message)) {
+    return { fixes: ["chooseModel", "fetchModel"] };
+  }
+  return { fixes: [] };
+}
+
+export const FIX_LABELS: Record<Fix, string> = {
+  chooseModel: "Choose Model File…",
+  fetchModel: "Fetch Default Model",
+  reinstall: "Set Server Path…",
+};
+
+/** The last lines of the server's stderr, for a failed start's message. */
+export function tail(text: string, maxLines = 6): string {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+  return lines.slice(-maxLines).join("\n");
+}
