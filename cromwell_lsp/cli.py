@@ -69,5 +69,30 @@ def models_list(as_json: bool) -> None:
         click.echo(f"{row['bytes'] / 1e6:8.1f} MB  {row['path']}")
 
 
+@main.command("lsp")
+@click.option("--tcp", is_flag=True, help="Listen on TCP instead of stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="TCP host (with --tcp).")
+@click.option("--port", default=2087, show_default=True, help="TCP port (with --tcp).")
+@click.option("--log-file", type=click.Path(dir_okay=False), help="Write the server's log here.")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def lsp_command(tcp: bool, host: str, port: int, log_file: str | None, verbose: bool) -> None:
+    """Run the language server (stdio by default; editors start this)."""
+    import logging
+
+    from cromwell_lsp.server import create_server
+
+    # stdout carries the protocol: logs go to stderr or the log file, never to stdout.
+    logging.basicConfig(
+        filename=log_file,
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    server = create_server()
+    if tcp:
+        server.start_tcp(host, port)
+    else:
+        server.start_io()
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,137 @@
+"""The one place the language server talks to the model engine.
+
+The model loads lazily, once, in a worker thread (the event loop keeps answering while it
+loads). Generation runs in a worker thread too and checks a `threading.Event` between two
+tokens: `$/cancelRequest` can only cancel the awaiting coroutine, so the coroutine sets the
+event on its way out and the worker stops at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+
+class ModelUnavailable(RuntimeError):
+    """The model could not be loaded; the message says what to do."""
+
+
+class GenerationFailed(RuntimeError):
+    """The engine raised during generation; the message carries its error."""
+
+
+@dataclass(frozen=True)
+class Generated:
+    text: str
+    tokens: int  # text pieces streamed (one per generated token)
+    cancelled: bool
+
+
+class EngineClient:
+    """Owns the loaded model (at most one) and the worker threads that use it."""
+
+    def __init__(self) -> None:
+        # One worker: the model is not re-entrant, and a second generation would only slow
+        # the first on a CPU whose cores the kernels already use.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cromwell-gen")
+        self._load_lock = asyncio.Lock()
+        self._model: Any = None
+        self._key: tuple[str | None, int | None] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    async def model(self, path: str | None, threads: int | None) -> Any:
+        """The model for these settings, loading it (off the event loop) when first needed
+        or when the settings name another file or thread count."""
+        async with self._load_lock:
+            if self._model is not None and self._key == (path, threads):
+                return self._model
+            loop = asyncio.get_running_loop()
+            self._model = await loop.run_in_executor(self._executor, _load, path, threads)
+            self._key = (path, threads)
+            return self._model
+
+    async def generate(
+        self,
+        model: Any,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str] | None = None,
+        image: str | None = None,
+        on_piece: Callable[[str, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Generated:
+        """Stream a generation in the worker; `on_piece(piece, n)` runs on the event loop.
+
+        Cancelling the awaiting task sets the stop flag; the worker then stops between two
+        tokens and the task re-raises CancelledError.
+        """
+        loop = asyncio.get_running_loop()
+        stop_flag = cancel or threading.Event()
+        pieces: list[str] = []
+
+        def deliver(piece: str) -> None:
+            pieces.append(piece)
+            if on_piece is not None:
+                on_piece(piece, len(pieces))
+
+        def work() -> bool:
+            try:
+                stream = model.stream(
+                    prompt,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=stop,
+                    image=image,
+                    cancel=stop_flag,
+                )
+                for piece in stream:
+                    loop.call_soon_threadsafe(deliver, piece)
+                    if stop_flag.is_set():
+                        return True
+            except Exception as exc:  # the engine's error goes to the client, not the log only
+                raise GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}") from exc
+            return stop_flag.is_set()
+
+        future = loop.run_in_executor(self._executor, work)
+        try:
+            cancelled = await future
+        except asyncio.CancelledError:
+            stop_flag.set()
+            raise
+        # Let the pieces already queued with call_soon_threadsafe arrive first.
+        await asyncio.sleep(0)
+        return Generated("".join(pieces), len(pieces), cancelled)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _load(path: str | None, threads: int | None) -> Any:
+    try:
+        import engine.runtime as rt
+    except ImportError as exc:
+        raise ModelUnavailable(
+            "the Cromwell model runtime (engine.runtime) is not installed in this Python: "
+            "reinstall cromwell (`make setup`)"
+        ) from exc
+    try:
+        return rt.load(path, threads=threads)
+    except FileNotFoundError as exc:
+        raise ModelUnavailable(
+            f"model file not found: {path or 'embedded default'} ({exc}); set cromwell.modelPath"
+            " to a GGUF file, or null for the embedded model"
+        ) from exc
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"could not load the model {path or '(embedded default)'}: {type(exc).__name__}:"
+            f" {exc}; set cromwell.modelPath to a Cromwell or llama GGUF file"
+        ) from exc

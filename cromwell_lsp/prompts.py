@@ -1,0 +1,110 @@
+"""Prompt formats: what the model is asked for each action, as chat messages (rendered by the
+model's own chat template) or a fill-in-the-middle string for inline completion.
+
+Each format asks for one fenced block; `patches.extract_code` copes with answers that add
+prose or forget the fence anyway.
+"""
+
+from __future__ import annotations
+
+from .context import ContextPlan, snippet_header
+
+SYSTEM = (
+    "You are Cromwell, a careful code-editing assistant. Answer with code only, in one "
+    "fenced block, and change nothing the task does not ask for."
+)
+
+FENCE_LANG = {
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".jsx": "jsx",
+    ".ts": "typescript",
+    ".tsx": "tsx",
+    ".rs": "rust",
+    ".go": "go",
+    ".c": "c",
+    ".h": "c",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".cc": "cpp",
+    ".java": "java",
+    ".rb": "ruby",
+    ".sh": "bash",
+    ".lua": "lua",
+    ".json": "json",
+    ".toml": "toml",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".html": "html",
+    ".css": "css",
+    ".md": "markdown",
+}
+
+
+def fence_language(path: str) -> str:
+    suffix = path[path.rfind(".") :].lower() if "." in path else ""
+    return FENCE_LANG.get(suffix, "")
+
+
+def task_text(action: str, instruction: str | None, kind: str = "function") -> str:
+    """The sentence that tells the model what to do."""
+    if action == "editSelection":
+        return instruction or ""
+    if action == "fix":
+        return f"Fix this problem: {instruction}"
+    if action == "completeBody":
+        return "Complete the body of this function. Keep its signature and docstring."
+    if action == "addDocstring":
+        return f"Add a docstring to this {kind}. Change nothing else."
+    if action == "fromScreenshot":
+        return "Write the code that reproduces this screenshot."
+    raise ValueError(f"unknown action {action!r}")
+
+
+def _related(plan: ContextPlan) -> str:
+    if not plan.snippets:
+        return ""
+    parts = [snippet_header(s.path, s.start_line, s.end_line) + s.text for s in plan.snippets]
+    return "Related code from the workspace:\n" + "".join(parts) + "\n"
+
+
+def edit_messages(plan: ContextPlan, task: str) -> list[dict[str, str]]:
+    """Rewrite the region of `plan` according to `task`."""
+    lang = fence_language(plan.target_path)
+    start, end = plan.region_lines
+    user = (
+        f"{_related(plan)}"
+        f"File {plan.target_path}, lines {plan.before_start + 1}-{start}:\n"
+        f"```{lang}\n{plan.before}```\n"
+        f"Lines {start + 1}-{end}, the code to rewrite:\n```{lang}\n{plan.region}```\n"
+        f"Lines {end + 1}-{plan.after_end}:\n```{lang}\n{plan.after}```\n"
+        f"Task: {task}\n"
+        f"Reply with the new version of lines {start + 1}-{end} only, in one ```{lang} block."
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def screenshot_messages(plan: ContextPlan, target_path: str) -> list[dict[str, str]]:
+    lang = fence_language(target_path)
+    user = (
+        f"{_related(plan)}"
+        f"Write {lang or 'the'} code for a new file {target_path} that reproduces the "
+        f"screenshot. Reply with the whole file in one ```{lang} block."
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE = "<fim_prefix>", "<fim_suffix>", "<fim_middle>"
+
+
+def fim_prompt(plan: ContextPlan, line_prefix: str, line_suffix: str) -> str:
+    """Fill-in-the-middle at the cursor: related snippets as comments-free preamble, then the
+    text before the cursor, the text after it, and the model writes the middle."""
+    related = "".join(
+        snippet_header(s.path, s.start_line, s.end_line) + s.text for s in plan.snippets
+    )
+    return (
+        f"{FIM_PREFIX}{related}{plan.before}{line_prefix}"
+        f"{FIM_SUFFIX}{line_suffix}{plan.after}{FIM_MIDDLE}"
+    )

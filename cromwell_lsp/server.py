@@ -1,0 +1,621 @@
+"""The language server: pygls glue only. Each handler translates LSP into calls to the plain
+modules (`actions`, `context`, `edits`, `patches`, `workspace`) and their results back.
+
+Nothing here writes a file: every edit goes to the client as a WorkspaceEdit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcRequestCancelled,
+)
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from . import actions, context, edits, patches, prompts
+from .engine_client import EngineClient, GenerationFailed, ModelUnavailable
+from .settings import SECTION, Settings, SettingsError, merge
+from .workspace import FileRefused, WorkspaceIndex, read_text
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY = 4  # tokens between two $/progress reports
+WATCHER_ID = "cromwell-watch-files"
+
+
+def _fail(message: str) -> JsonRpcException:
+    return JsonRpcInvalidParams(message=message)
+
+
+class CromwellServer(LanguageServer):
+    def __init__(self) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            own_version = version("cromwell")
+        except PackageNotFoundError:
+            own_version = "0"
+        super().__init__(
+            "cromwell", own_version, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+        )
+        self.settings = Settings()
+        self.index = WorkspaceIndex(self.settings.max_file_bytes)
+        self.engine = EngineClient()
+        self._progress_ids = itertools.count(1)
+        self._inline_task: asyncio.Task[Any] | None = None
+
+    # --- documents -------------------------------------------------------------------------
+    def document(self, uri: str) -> edits.DocumentView:
+        """The document as pygls holds it (open), else from disk; refused with a clear error
+        when it is unknown, not a file, binary or too large."""
+        if not isinstance(uri, str) or not uri:
+            raise _fail(f"not a document URI: {uri!r}")
+        limit = self.settings.max_file_bytes
+        open_doc = self.workspace.text_documents.get(uri)
+        if open_doc is not None:
+            text, version = open_doc.source, open_doc.version
+            if len(text) > limit:
+                raise _fail(f"{uri}: {len(text)} characters is over maxFileBytes ({limit})")
+        else:
+            fs_path = to_fs_path(uri) if uri.startswith("file:") else None
+            if fs_path is None:
+                raise _fail(f"unknown document {uri}: open it first (only file: URIs are read)")
+            try:
+                text, _ = read_text(Path(fs_path), limit)
+            except FileRefused as exc:
+                raise _fail(f"unknown or unreadable document {uri}: {exc}") from exc
+            version = None
+        return edits.DocumentView(uri, self.relative(uri), text, version)
+
+    def relative(self, uri: str) -> str:
+        fs = to_fs_path(uri) if uri.startswith("file:") else None
+        if fs is None:
+            return uri
+        path = Path(fs).resolve()
+        root = self.index.root_of(path)
+        return path.relative_to(root).as_posix() if root else path.name
+
+    def candidates(self, exclude: str) -> list[context.SourceFile]:
+        """Workspace files for the context manager: open documents' live text first."""
+        out = []
+        for entry in self.index.files():
+            uri = from_fs_path(str(entry.path))
+            if uri is None or uri == exclude:
+                continue
+            doc = self.workspace.text_documents.get(uri)
+            try:
+                text = doc.source if doc is not None else self.index.text(entry.path)
+            except (FileRefused, OSError):
+                continue
+            out.append(context.SourceFile(self.relative(uri), text))
+        return out
+
+    def recency(self) -> dict[str, int]:
+        return {
+            self.relative(from_fs_path(str(p)) or ""): t for p, t in self.index.recency().items()
+        }
+
+    # --- settings --------------------------------------------------------------------------
+    def apply_settings(self, payload: Any) -> None:
+        try:
+            self.settings = merge(self.settings, payload)
+        except SettingsError as exc:
+            self.show(str(exc) + ". The previous settings stay in force.", types.MessageType.Error)
+            return
+        self.index.max_file_bytes = self.settings.max_file_bytes
+
+    async def pull_settings(self) -> None:
+        caps = self.client_capabilities.workspace
+        if caps is None or not caps.configuration:
+            return
+        try:
+            result = await self.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section=SECTION)])
+            )
+        except Exception as exc:  # a client that fails this request keeps current settings
+            log.warning("workspace/configuration failed: %s", exc)
+            return
+        if result and result[0] is not None:
+            self.apply_settings(result[0])
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=f"Cromwell: {message}"))
+
+    # --- capabilities ----------------------------------------------------------------------
+    def _supports_resolve(self) -> bool:
+        ca = (
+            self.client_capabilities.text_document
+            and self.client_capabilities.text_document.code_action
+        )
+        props = ca.resolve_support.properties if ca and ca.resolve_support else []
+        return "edit" in props
+
+    def _supports_document_changes(self) -> bool:
+        we = (
+            self.client_capabilities.workspace and self.client_capabilities.workspace.workspace_edit
+        )
+        return bool(we and (we.document_changes or we.resource_operations))
+
+    def _supports_progress(self) -> bool:
+        window = self.client_capabilities.window
+        return bool(window and window.work_done_progress)
+
+    # --- code actions ----------------------------------------------------------------------
+    def list_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        doc = self.document(params.text_document.uri)
+        lines = doc.text.splitlines(keepends=True)
+        codec = self.workspace.position_codec
+        rng = codec.range_from_client_units(lines, params.range)
+        start = types.Position(rng.start.line, rng.start.character)
+        end = types.Position(rng.end.line, rng.end.character)
+        line_text = lines[start.line] if start.line < len(lines) else ""
+        image = actions.image_under_cursor(line_text, start.character)
+        cursor_image = self._image_path(doc.uri, image) if image else None
+        images = [str(p) for p in self.index.images()]
+        offered = actions.offer(
+            self.settings,
+            doc.uri,
+            doc.version,
+            doc.text,
+            start,
+            end,
+            params.context.diagnostics,
+            Path(doc.path).suffix.lower(),
+            cursor_image,
+            images,
+        )
+        only = params.context.only
+        resolve = self._supports_resolve()
+        out = []
+        for item in offered:
+            if only and not any(item.kind == k or item.kind.startswith(k + ".") for k in only):
+                continue
+            data = item.request.to_json()
+            command_name = (
+                actions.COMMAND_EDIT_SELECTION
+                if item.request.action == "editSelection"
+                else actions.COMMAND_RUN
+            )
+            command = types.Command(title=item.title, command=command_name, arguments=[data])
+            needs_command = item.request.action == "editSelection" or not resolve
+            out.append(
+                types.CodeAction(
+                    title=item.title,
+                    kind=item.kind,
+                    diagnostics=[item.diagnostic] if item.diagnostic else None,
+                    data=None if needs_command else data,
+                    command=command if needs_command else None,
+                )
+            )
+        return out
+
+    def _image_path(self, doc_uri: str, written: str) -> str | None:
+        """Resolve an image path written in a document: beside the document, then from each
+        workspace root."""
+        fs = to_fs_path(doc_uri) if doc_uri.startswith("file:") else None
+        bases = ([Path(fs).parent] if fs else []) + list(self.index.roots)
+        for base in bases:
+            candidate = (base / written).resolve()
+            if candidate.is_file():
+                return str(candidate)
+        return None
+
+    async def compute_edit(
+        self, request: actions.ActionRequest, title: str, token: types.ProgressToken | None
+    ) -> tuple[types.WorkspaceEdit, str]:
+        """The checked WorkspaceEdit for an action, and its unified diff."""
+        doc = self.document(request.uri)
+        if (
+            request.version is not None
+            and doc.version is not None
+            and request.version != doc.version
+        ):
+            raise JsonRpcException(
+                message=f"the document changed since the action was listed (version "
+                f"{request.version} -> {doc.version}): ask for code actions again",
+                code=types.LSPErrorCodes.ContentModified,
+            )
+        if request.action == "editSelection" and not (request.instruction or "").strip():
+            raise _fail(
+                "Edit selection needs an instruction: run workspace/executeCommand "
+                f"'{actions.COMMAND_EDIT_SELECTION}' with the action's argument plus "
+                '"instruction": "what to change"'
+            )
+        n_lines = len(doc.text.splitlines())
+        if request.end_line > max(n_lines, 1) or request.start_line > n_lines:
+            raise _fail(
+                f"lines [{request.start_line}, {request.end_line}) are outside the "
+                f"{n_lines}-line document"
+            )
+        new_uri = new_path = image = None
+        if request.action == "fromScreenshot":
+            image = self._check_image(request.image)
+            new_fs = actions.screenshot_target(
+                image,
+                Path(doc.path).suffix or ".py",
+                {str(f.path) for f in self.index.files()},
+            )
+            new_uri = from_fs_path(new_fs)
+            new_path = self.relative(new_uri or "")
+
+        model = await self._model()
+        s = self.settings
+        try:
+            prepared = edits.prompt_for(
+                request,
+                doc,
+                self.candidates(doc.uri),
+                self.recency(),
+                model.tokenizer,
+                lambda messages: model.apply_chat_template(messages, add_generation_prompt=True),
+                model.n_ctx,
+                s.max_new_tokens,
+                s.context_budget,
+                new_path,
+            )
+        except (context.ContextTooLarge, ValueError) as exc:
+            raise _fail(str(exc)) from exc
+
+        output = await self._generate(
+            model, prepared.prompt, s.max_new_tokens, title, token, image=image
+        )
+        try:
+            if request.action == "fromScreenshot":
+                code = patches.extract_code(output)
+                if not code.strip():
+                    raise patches.PatchError("the model's answer contains no code")
+                patch = patches.Patch(
+                    new_path or "", None, "", code, patches.unified_diff("", code, new_path or "")
+                )
+                edit = edits.workspace_edit(
+                    new_uri or "", patch, self.workspace.position_codec, title, True, create=True
+                )
+                return edit, patch.diff
+            current = self.document(request.uri)
+            patch = patches.from_model_output(
+                doc.path,
+                doc.version,
+                doc.text,
+                (request.start_line, request.end_line),
+                output,
+                current.version,
+            )
+            if current.text != doc.text:
+                raise patches.StaleDocument("the document changed during generation: ask again")
+        except patches.PatchError as exc:
+            raise _fail(f"no edit: {exc}") from exc
+        edit = edits.workspace_edit(
+            doc.uri, patch, self.workspace.position_codec, title, self._supports_document_changes()
+        )
+        return edit, patch.diff
+
+    def _check_image(self, image: str | None) -> str:
+        if not image:
+            raise _fail("fromScreenshot needs an image path")
+        path = Path(image)
+        if not path.is_file():
+            raise _fail(f"image not found: {image}")
+        try:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                img.verify()
+        except Exception as exc:
+            raise _fail(f"{image} is not an image Cromwell can read ({exc})") from exc
+        return str(path)
+
+    async def _model(self) -> Any:
+        try:
+            return await self.engine.model(self.settings.model_path, self.settings.threads)
+        except ModelUnavailable as exc:
+            self.show(str(exc))
+            raise JsonRpcInternalError(message=f"model unavailable: {exc}") from exc
+
+    async def _generate(
+        self,
+        model: Any,
+        prompt: str,
+        max_tokens: int,
+        title: str,
+        token: types.ProgressToken | None,
+        image: str | None = None,
+        stop: list[str] | None = None,
+    ) -> str:
+        """Generate with `$/progress` begin/report/end; cancellable from `$/cancelRequest`
+        (the awaiting task is cancelled) and from the progress (the token's future)."""
+        stop_flag = threading.Event()
+        progress = self.work_done_progress
+        if token is None and self._supports_progress():
+            token = f"cromwell-{next(self._progress_ids)}"
+            try:
+                await progress.create_async(token)
+            except Exception as exc:  # a client may refuse; generation goes on without
+                log.warning("progress create refused: %s", exc)
+                token = None
+        if token is not None:
+            progress.begin(
+                token,
+                types.WorkDoneProgressBegin(
+                    title=title, cancellable=True, message="generating", percentage=0
+                ),
+            )
+            future = progress.tokens.get(token)
+            if future is not None:
+                future.add_done_callback(lambda f: f.cancelled() and stop_flag.set())
+
+        def on_piece(piece: str, n: int) -> None:
+            if token is not None and n % PROGRESS_EVERY == 0:
+                progress.report(
+                    token,
+                    types.WorkDoneProgressReport(
+                        message=f"{n} tokens", percentage=min(99, 100 * n // max_tokens)
+                    ),
+                )
+
+        end_message = "done"
+        try:
+            result = await self.engine.generate(
+                model,
+                prompt,
+                max_tokens=max_tokens,
+                temperature=self.settings.temperature,
+                stop=stop,
+                image=image,
+                on_piece=on_piece,
+                cancel=stop_flag,
+            )
+            end_message = f"{result.tokens} tokens"
+        except asyncio.CancelledError:
+            end_message = "cancelled"
+            raise
+        except GenerationFailed as exc:
+            end_message = "failed"
+            self.show(f"{exc}. Try again, or set cromwell.modelPath to another model.")
+            raise JsonRpcInternalError(message=str(exc)) from exc
+        finally:
+            if token is not None:
+                progress.end(token, types.WorkDoneProgressEnd(message=end_message))
+                progress.tokens.pop(token, None)
+        if result.cancelled:
+            raise JsonRpcRequestCancelled(message="generation cancelled")
+        return result.text
+
+    # --- context explanation ---------------------------------------------------------------
+    async def explain(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict):
+            data = {"action": "editSelection", "start_line": 0, "end_line": 1, **data}
+        try:
+            request = actions.ActionRequest.from_json(data)
+        except actions.BadRequest as exc:
+            raise _fail(f"explainContext: {exc}") from exc
+        doc = self.document(request.uri)
+        model = await self._model()
+        s = self.settings
+        try:
+            prepared = edits.prompt_for(
+                request,
+                doc,
+                self.candidates(doc.uri),
+                self.recency(),
+                model.tokenizer,
+                lambda messages: model.apply_chat_template(messages, add_generation_prompt=True),
+                model.n_ctx,
+                s.max_new_tokens,
+                s.context_budget,
+            )
+        except (context.ContextTooLarge, ValueError) as exc:
+            raise _fail(str(exc)) from exc
+        return context.explain(prepared.plan, prepared.tokens)
+
+    # --- inline completion -----------------------------------------------------------------
+    async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        previous, self._inline_task = self._inline_task, asyncio.current_task()
+        if previous is not None and not previous.done():
+            previous.cancel()  # a newer request replaces the older one
+        if not self.settings.inline_completion:
+            return types.InlineCompletionList(items=[])
+        doc = self.document(params.text_document.uri)
+        await asyncio.sleep(self.settings.inline_debounce_ms / 1000)
+        lines = doc.text.splitlines(keepends=True)
+        pos = self.workspace.position_codec.position_from_client_units(
+            lines, types.Position(params.position.line, params.position.character)
+        )
+        line = lines[pos.line] if pos.line < len(lines) else ""
+        model = await self._model()
+        target = context.Target(doc.path, doc.text, pos.line, min(pos.line + 1, len(lines)))
+        stripped = line.rstrip("\r\n")
+
+        def render(plan: context.ContextPlan) -> str:
+            return prompts.fim_prompt(
+                plan, stripped[: pos.character], stripped[pos.character :] + line[len(stripped) :]
+            )
+
+        s = self.settings
+        limit = model.n_ctx - s.inline_max_tokens
+        if s.context_budget is not None:
+            limit = min(limit, s.context_budget)
+        try:
+            _, prompt, _ = context.fit(
+                target, self.candidates(doc.uri), self.recency(), model.tokenizer, limit, render
+            )
+        except context.ContextTooLarge as exc:
+            raise _fail(str(exc)) from exc
+        text = await self._generate(
+            model, prompt, s.inline_max_tokens, "Cromwell: completing", None, stop=["\n\n"]
+        )
+        text = text.split(prompts.FIM_PREFIX)[0]
+        if not text.strip():
+            return types.InlineCompletionList(items=[])
+        here = types.Range(params.position, params.position)
+        return types.InlineCompletionList(
+            items=[types.InlineCompletionItem(insert_text=text, range=here)]
+        )
+
+
+def _action_title(request: actions.ActionRequest) -> str:
+    return {
+        "editSelection": "Cromwell: Edit selection",
+        "fix": f"Cromwell: Fix: {request.instruction or ''}",
+        "completeBody": "Cromwell: Complete function body",
+        "addDocstring": "Cromwell: Add docstring",
+        "fromScreenshot": "Cromwell: Generate code from screenshot",
+    }[request.action]
+
+
+def _request_from(data: Any) -> actions.ActionRequest:
+    try:
+        return actions.ActionRequest.from_json(data)
+    except actions.BadRequest as exc:
+        raise _fail(f"bad action data: {exc}") from exc
+
+
+def create_server() -> CromwellServer:
+    server = CromwellServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: CromwellServer, params: types.InitializeParams) -> None:
+        ls.apply_settings(params.initialization_options)
+        for folder in ls.workspace.folders.values():
+            if (fs := to_fs_path(folder.uri)) is not None:
+                ls.index.add_root(Path(fs))
+        if not ls.index.roots and ls.workspace.root_path:
+            ls.index.add_root(Path(ls.workspace.root_path))
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: CromwellServer, params: types.InitializedParams) -> None:
+        await ls.pull_settings()
+        watched = (
+            ls.client_capabilities.workspace
+            and ls.client_capabilities.workspace.did_change_watched_files
+        )
+        if watched and watched.dynamic_registration:
+            try:
+                await ls.client_register_capability_async(
+                    types.RegistrationParams(
+                        registrations=[
+                            types.Registration(
+                                id=WATCHER_ID,
+                                method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                                register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                                    watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
+                                ),
+                            )
+                        ]
+                    )
+                )
+            except Exception as exc:
+                log.warning("file watcher registration refused: %s", exc)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: CromwellServer, params: types.DidOpenTextDocumentParams) -> None:
+        if (fs := to_fs_path(params.text_document.uri)) is not None:
+            ls.index.touch(Path(fs), edited=False)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: CromwellServer, params: types.DidChangeTextDocumentParams) -> None:
+        if (fs := to_fs_path(params.text_document.uri)) is not None:
+            ls.index.touch(Path(fs), edited=True)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def watched_files(ls: CromwellServer, params: types.DidChangeWatchedFilesParams) -> None:
+        for change in params.changes:
+            if (fs := to_fs_path(change.uri)) is None:
+                continue
+            if change.type == types.FileChangeType.Deleted:
+                ls.index.remove(Path(fs))
+            else:
+                ls.index.update(Path(fs))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def folders(ls: CromwellServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+        for folder in params.event.removed:
+            if (fs := to_fs_path(folder.uri)) is not None:
+                ls.index.remove_root(Path(fs))
+        for folder in params.event.added:
+            if (fs := to_fs_path(folder.uri)) is not None:
+                ls.index.add_root(Path(fs))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: CromwellServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        payload = params.settings
+        if isinstance(payload, dict) and isinstance(payload.get(SECTION), dict):
+            ls.apply_settings(payload[SECTION])
+        else:  # the pull model: the notification only says "something changed"
+            await ls.pull_settings()
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(
+            code_action_kinds=[
+                types.CodeActionKind.QuickFix,
+                types.CodeActionKind.Refactor,
+                types.CodeActionKind.RefactorRewrite,
+            ],
+            resolve_provider=True,
+        ),
+    )
+    def code_action(ls: CromwellServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        return ls.list_actions(params)
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve(ls: CromwellServer, action: types.CodeAction) -> types.CodeAction:
+        request = _request_from(action.data)
+        action.edit, _ = await ls.compute_edit(request, action.title, None)
+        return action
+
+    async def run(ls: CromwellServer, args: tuple[Any, ...], token: Any) -> dict[str, Any]:
+        if len(args) != 1:
+            raise _fail(f"expected one argument (the action's data), got {len(args)}")
+        request = _request_from(args[0])
+        title = _action_title(request)
+        edit, diff = await ls.compute_edit(request, title, None)
+        result = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label=title)
+        )
+        if not result.applied:
+            ls.show(
+                f"the edit was not applied ({result.failure_reason or 'declined'})",
+                types.MessageType.Warning,
+            )
+        return {"applied": result.applied, "diff": diff}
+
+    @server.command(actions.COMMAND_RUN)
+    async def run_action(ls: CromwellServer, *args: Any) -> dict[str, Any]:
+        return await run(ls, args, None)
+
+    @server.command(actions.COMMAND_EDIT_SELECTION)
+    async def edit_selection(ls: CromwellServer, *args: Any) -> dict[str, Any]:
+        return await run(ls, args, None)
+
+    @server.command(actions.COMMAND_EXPLAIN)
+    async def explain_context(ls: CromwellServer, *args: Any) -> dict[str, Any]:
+        if len(args) != 1:
+            raise _fail(
+                f"{actions.COMMAND_EXPLAIN} takes one argument {{uri, start_line, "
+                f"end_line}}, got {len(args)}"
+            )
+        return await ls.explain(args[0])
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: CromwellServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList:
+        return await ls.inline(params)
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: CromwellServer, params: None) -> None:
+        ls.engine.shutdown()
+
+    return server

@@ -1,0 +1,1 @@
+"""Small geometry helpers used by the example app."""
