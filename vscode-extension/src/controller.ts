@@ -15,7 +15,6 @@ import {
   MessageType,
   ShowMessageNotification,
   State,
-  TransportKind,
   WorkDoneProgress,
   WorkDoneProgressCancelNotification,
   WorkDoneProgressCreateRequest,
@@ -162,7 +161,8 @@ export class ServerController implements vscode.Disposable {
     const client = new LanguageClient(
       "cromwell",
       "Cromwell",
-      { command, args, transport: TransportKind.stdio, options: { cwd: this.workspaceFolder() } },
+      // No `transport`: the client would add `--stdio`, which `cromwell lsp` does not take (stdio is its default).
+      { command, args, options: { cwd: this.workspaceFolder() } },
       this.clientOptions(epoch, wire),
     );
     this.client = client;
