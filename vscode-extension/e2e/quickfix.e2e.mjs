@@ -24,6 +24,7 @@ const env = {
   vsix: required("E2E_VSIX"),
   cromwell: required("E2E_CROMWELL"), // the cromwell executable the extension starts
   out: required("E2E_OUT"),
+  example: required("E2E_WORKSPACE"), // a folder copied as the opened workspace
   chromium: process.env.E2E_CHROMIUM ?? firstExisting(["/usr/lib/chromium/chromium", "/usr/bin/chromium"]),
   timeoutMs: Number(process.env.E2E_TIMEOUT_MS ?? 120000),
 };
@@ -31,16 +32,8 @@ const env = {
 // A server that cannot generate yet says so in one of these ways (cromwell_lsp/engine_client.py).
 const NO_MODEL = /model unavailable|could not load the model|model runtime \(engine\.runtime\) is not installed|model file not found/i;
 
-const SOURCE = `"""Shapes for the end-to-end test of the Cromwell extension."""
-
-
-def area(width: float, height: float) -> float:
-    ...
-
-
-def perimeter(width: float, height: float) -> float:
-    return 2 * (width + height)
-`;
+// The example workspace is copied, so the run never touches the repository.
+const FILE = "geometry/shapes.py";
 
 function required(name) {
   const v = process.env[name];
@@ -48,6 +41,15 @@ function required(name) {
     throw new Error(`${name} is not set`);
   }
   return v;
+}
+
+/** The 1-based line where `pattern` first matches `text`. */
+function lineOf(text, pattern) {
+  const m = pattern.exec(text);
+  if (m === null) {
+    throw new Error(`the example file no longer contains ${pattern}`);
+  }
+  return text.slice(0, m.index).split("\n").length;
 }
 
 function firstExisting(files) {
@@ -117,7 +119,7 @@ function sandbox() {
     fs.mkdirSync(path.join(dirs.userData, scope), { recursive: true });
     fs.writeFileSync(path.join(dirs.userData, scope, "settings.json"), JSON.stringify(settings, null, 2));
   }
-  fs.writeFileSync(path.join(dirs.workspace, "shapes.py"), SOURCE);
+  fs.cpSync(env.example, dirs.workspace, { recursive: true });
   return dirs;
 }
 
@@ -328,12 +330,15 @@ async function main() {
     await page.locator(".monaco-workbench").waitFor({ timeout: env.timeoutMs });
     step("workbench", "passed");
 
-    await openFile(page, "shapes.py");
+    await openFile(page, path.basename(FILE));
     await waitForServer(page);
     step("server-running", "passed");
 
-    // The cursor on `def area` (line 4): an empty body and no docstring.
-    await goToLine(page, 4, 5);
+    // The cursor on Rectangle.perimeter, whose body is a bare `pass` and which has no docstring.
+    const file = path.join(dirs.workspace, FILE);
+    const before = fs.readFileSync(file, "utf8");
+    const target = lineOf(before, /^[ \t]+def perimeter\(self\) -> float:\n[ \t]+pass$/m);
+    await goToLine(page, target, 9);
     const menu = await openQuickFix(page, "Cromwell: Complete function body");
     const titles = (await menu.first().innerText()).split("\n").map((t) => t.trim()).filter((t) => t !== "");
     result.quickFixTitles = titles;
@@ -346,18 +351,16 @@ async function main() {
     step("quick-fix-menu", "passed", titles.filter((t) => t.startsWith("Cromwell")).join(" | "));
 
     // Pick "Complete function body", accept the preview, save, and read the file.
-    const file = path.join(dirs.workspace, "shapes.py");
-    const before = fs.readFileSync(file, "utf8");
     await menu.getByText("Cromwell: Complete function body").first().click();
     let outcome = await awaitEditOrNoModel(page);
     if (outcome.kind === "preview") {
       await page.screenshot({ path: path.join(env.out, "refactor-preview.png") });
       const after = await acceptAndSave(page, outcome, file, before);
-      if (after.includes("def area") && !/def area\([^)]*\)[^:]*:\s*\.\.\.\s*\n/.test(after)) {
-        step("quick-fix-apply", "passed");
-      } else {
-        throw new Error(`after Complete function body, area() still has no body:\n${after}`);
+      const body = after.split("\n").slice(target, target + 8).join("\n");
+      if (/^[ \t]+def perimeter\(self\) -> float:\n[ \t]+pass$/m.test(after) || !/return|=/.test(body)) {
+        throw new Error(`after Complete function body, Rectangle.perimeter still has no body:\n${after}`);
       }
+      step("quick-fix-apply", "passed");
     } else if (outcome.kind === "no-model") {
       step("quick-fix-apply", "skipped", `the server cannot generate yet: ${outcome.message}`);
     } else {
@@ -368,9 +371,10 @@ async function main() {
     await dismissNotifications(page);
 
     // Edit Selection from the command palette, with an instruction.
+    // Select total_area (its two lines) and ask for type hints.
     const before2 = fs.readFileSync(file, "utf8");
-    const perimeterLine = before2.split("\n").findIndex((l) => l.startsWith("def perimeter")) + 1;
-    await goToLine(page, perimeterLine, 1);
+    const totalLine = lineOf(before2, /^def total_area\(shapes\):$/m);
+    await goToLine(page, totalLine, 1);
     await page.keyboard.press("Shift+ArrowDown");
     await page.keyboard.press("Shift+ArrowDown");
     await runCommand(page, "Cromwell: Edit Selection…");
@@ -378,14 +382,14 @@ async function main() {
     await page.locator(".quick-input-widget", { hasText: "How should Cromwell change the selected code?" })
       .waitFor({ state: "visible" });
     const box = page.locator(".quick-input-widget input");
-    await box.fill("rename the parameters to w and h");
+    await box.fill("add type hints");
     await page.keyboard.press("Enter");
     step("edit-selection-instruction", "passed");
     outcome = await awaitEditOrNoModel(page);
     if (outcome.kind === "preview") {
       const after = await acceptAndSave(page, outcome, file, before2);
-      if (!/def perimeter\(w\b/.test(after)) {
-        throw new Error(`Edit Selection did not rename the parameters:\n${after}`);
+      if (!after.includes("def total_area(") || /^def total_area\(shapes\):$/m.test(after)) {
+        throw new Error(`Edit Selection left total_area as it was:\n${after}`);
       }
       step("edit-selection-apply", "passed");
     } else if (outcome.kind === "no-model") {

@@ -21,17 +21,14 @@ import {
 } from "vscode-languageclient/node";
 import { RestartPolicy } from "./backoff";
 import { SERVER_COMMANDS, needsInstruction, withInstruction } from "./commandArgs";
-import { FIX_LABELS, Fix, diagnose, tail } from "./messages";
+import { FixContext, offerFixes } from "./fixes";
+import { diagnose, tail } from "./messages";
 import { ProgressBoard, ServerState, statusView } from "./progress";
 import { resolveServerCommand } from "./serverCommand";
 import { SECTION, WireSettings, affectsServerProcess, affectsServerSettings, expandPathWith, toWire } from "./settings";
 import { askInstruction } from "./ui";
 
 const STDERR_KEEP = 64 * 1024;
-
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
-}
 
 function isExecutable(file: string): boolean {
   try {
@@ -112,7 +109,7 @@ export class ServerController implements vscode.Disposable {
 
   private checkModelPath(wire: WireSettings): void {
     if (wire.modelPath !== null && !fs.existsSync(wire.modelPath)) {
-      void this.offerFixes(`Cromwell: model file not found: ${wire.modelPath}`, diagnose("model file not found").fixes, "warning");
+      void offerFixes(`Cromwell: model file not found: ${wire.modelPath}`, diagnose("model file not found"), "warning", this.fixContext());
     }
   }
 
@@ -144,7 +141,7 @@ export class ServerController implements vscode.Disposable {
         : "the `cromwell` executable was not found (looked in the workspace's .venv, PATH and ~/.local/bin)";
       this.output.error(`cannot start: ${why}`);
       this.setState("failed", why);
-      void this.offerStartFixes(`Cromwell: ${why}.`);
+      void offerFixes(`Cromwell: ${why}.`, ["setServerPath", "install", "showOutput"], "error", this.fixContext());
       return;
     }
     const wire = this.wireSettings();
@@ -249,7 +246,7 @@ export class ServerController implements vscode.Disposable {
     });
     client.onNotification(ShowMessageNotification.type, ({ type, message }) => {
       const severity = type === MessageType.Error ? "error" : type === MessageType.Warning ? "warning" : "info";
-      void this.offerFixes(message, diagnose(message).fixes, severity);
+      void offerFixes(message, diagnose(message), severity, this.fixContext());
     });
   }
 
@@ -267,8 +264,9 @@ export class ServerController implements vscode.Disposable {
     void client?.dispose().catch(() => undefined);
     if (delay === undefined) {
       this.setState("failed", `${why} (${this.policy.crashCount} times in a row)`);
-      const fixes = diagnose(this.stderr).fixes;
-      void this.offerFixes(`Cromwell: ${why}, ${this.policy.crashCount} times in a row.${last ? ` Last output: ${last.split("\n").pop()}` : ""}`, fixes, "error", true);
+      const fixes = [...diagnose(this.stderr), "restart", "showOutput"] as const;
+      const lastLine = last ? ` Last output: ${last.split("\n").pop()}` : "";
+      void offerFixes(`Cromwell: ${why}, ${this.policy.crashCount} times in a row.${lastLine}`, [...fixes], "error", this.fixContext());
       return;
     }
     this.setState("stopped", `${why}; restarting in ${Math.round(delay / 1000)} s`);
@@ -343,50 +341,8 @@ export class ServerController implements vscode.Disposable {
     void vscode.commands.executeCommand("setContext", "cromwell.serverState", this.state);
   }
 
-  private async offerStartFixes(message: string): Promise<void> {
-    const pick = await vscode.window.showErrorMessage(message, "Set Server Path…", "Install Cromwell", "Show Output");
-    if (pick === "Set Server Path…") {
-      await this.chooseServerPath();
-    } else if (pick === "Install Cromwell") {
-      const terminal = vscode.window.createTerminal("Cromwell install");
-      terminal.show();
-      terminal.sendText("python3 -m pip install --user cromwell", false);
-    } else if (pick === "Show Output") {
-      this.output.show();
-    }
-  }
-
-  private async chooseServerPath(): Promise<void> {
-    const files = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: "Use as cromwell", title: "The cromwell executable" });
-    if (files?.[0]) {
-      await vscode.workspace.getConfiguration(SECTION).update("serverPath", files[0].fsPath, vscode.ConfigurationTarget.Global);
-    }
-  }
-
-  private async offerFixes(message: string, fixes: Fix[], severity: "error" | "warning" | "info", withRestart = false): Promise<void> {
-    const show = { error: vscode.window.showErrorMessage, warning: vscode.window.showWarningMessage, info: vscode.window.showInformationMessage }[severity];
-    const labels = fixes.map((f) => FIX_LABELS[f]);
-    if (withRestart) {
-      labels.push("Restart Server", "Show Output");
-    }
-    const pick = await show(message, ...labels);
-    if (pick === FIX_LABELS.chooseModel) {
-      const files = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { "GGUF model": ["gguf"] }, title: "A Cromwell model file" });
-      if (files?.[0]) {
-        await vscode.workspace.getConfiguration(SECTION).update("modelPath", files[0].fsPath, vscode.ConfigurationTarget.Global);
-      }
-    } else if (pick === FIX_LABELS.fetchModel) {
-      await vscode.workspace.getConfiguration(SECTION).update("modelPath", "", vscode.ConfigurationTarget.Global);
-      const terminal = vscode.window.createTerminal("Cromwell model");
-      terminal.show();
-      terminal.sendText(`${shellQuote(this.serverCommand ?? "cromwell")} models fetch`);
-    } else if (pick === FIX_LABELS.reinstall) {
-      await this.chooseServerPath();
-    } else if (pick === "Restart Server") {
-      void this.restart();
-    } else if (pick === "Show Output") {
-      this.output.show();
-    }
+  private fixContext(): FixContext {
+    return { serverCommand: this.serverCommand, restart: () => void this.restart(), showOutput: () => this.output.show() };
   }
 
   dispose(): void {

@@ -4,6 +4,7 @@
 import * as vscode from "vscode";
 import { SERVER_COMMANDS, editSelectionRequest, explainRequest, screenshotRequest } from "./commandArgs";
 import { ServerController } from "./controller";
+import { newFileOf } from "./diffPaths";
 import { renderExplanation } from "./explain";
 import { askInstruction, pickImage } from "./ui";
 
@@ -101,16 +102,6 @@ async function generateFromScreenshot(ctrl: ServerController, image?: vscode.Uri
   if (created !== undefined && folder !== undefined) {
     await vscode.window.showTextDocument(vscode.Uri.joinPath(folder.uri, created));
   }
-}
-
-/** The path a creating diff writes (`+++ b/path`), relative to the workspace. */
-export function newFileOf(diff: string): string | undefined {
-  const line = diff.split("\n").find((l) => l.startsWith("+++ "));
-  if (line === undefined) {
-    return undefined;
-  }
-  const path = line.slice(4).split("\t")[0].trim();
-  return path.replace(/^b\//, "") || undefined;
 }
 
 async function explainContext(ctrl: ServerController, store: Map<string, string>): Promise<vscode.Uri | undefined> {
