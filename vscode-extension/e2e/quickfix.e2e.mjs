@@ -280,6 +280,14 @@ async function awaitEditOrNoModel(page) {
 }
 
 async function acceptAndSave(page, outcome, file, before) {
+  // Edits that ask for confirmation are listed unticked: tick each file, then Apply.
+  const unticked = page.locator(".monaco-checkbox.edit-checkbox[aria-checked='false']");
+  for (let i = 0; i < 10 && (await unticked.count()) > 0; i++) {
+    await unticked.first().click();
+  }
+  if ((await unticked.count()) > 0) {
+    throw new Error("the Refactor Preview kept unticked edits");
+  }
   await outcome.apply.click();
   await page.locator(".monaco-button", { hasText: /^Apply$/ }).first().waitFor({ state: "hidden" });
   await page.locator(".monaco-editor .view-lines").first().click();
