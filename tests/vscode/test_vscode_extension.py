@@ -152,10 +152,14 @@ def test_e2e_quick_fix_menu_lists_cromwell_actions(e2e: dict[str, Any]) -> None:
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("name", ["quick-fix-apply", "edit-selection-apply"])
-def test_e2e_edit_applied_and_saved(e2e: dict[str, Any], name: str) -> None:
-    """Pick, accept the preview, save, check the file on disk. Skipped (with the server's own
-    words) only while the server reports that it has no model it can load."""
+@pytest.mark.parametrize(
+    "name", ["quick-fix-apply", "edit-selection-apply", "explain-context", "screenshot-apply"]
+)
+def test_e2e_model_steps(e2e: dict[str, Any], name: str) -> None:
+    """The steps that need the model: pick, accept the Refactor Preview, save, check the file
+    on disk (Quick Fix, Edit Selection…, Generate Code from Screenshot… from the Explorer), and
+    Explain Context's view. Skipped, with the server's own words, only while the server
+    reports that it has no model it can load."""
     if name == "edit-selection-apply":
         assert _step(e2e, "edit-selection-instruction")["status"] == "passed"
     step = _step(e2e, name)

@@ -279,6 +279,28 @@ async function awaitEditOrNoModel(page) {
   return { kind: "timeout" };
 }
 
+/** A tab whose title contains `title`, or the server saying it has no model. */
+async function awaitTabOrNoModel(page, title) {
+  const tab = page.locator(".tab", { hasText: title });
+  const note = page.locator(".notification-list-item-message");
+  const deadline = Date.now() + env.timeoutMs;
+  while (Date.now() < deadline) {
+    if (await tab.first().isVisible().catch(() => false)) {
+      return { kind: "tab" };
+    }
+    for (const text of await note.allTextContents().catch(() => [])) {
+      if (NO_MODEL.test(text)) {
+        return { kind: "no-model", message: text };
+      }
+      if (/^Cromwell: /.test(text)) {
+        return { kind: "error", message: text };
+      }
+    }
+    await page.waitForTimeout(250);
+  }
+  return { kind: "timeout" };
+}
+
 async function acceptAndSave(page, outcome, file, before) {
   // Edits that ask for confirmation are listed unticked: tick each file, then Apply.
   const unticked = page.locator(".monaco-checkbox.edit-checkbox[aria-checked='false']");
@@ -290,11 +312,13 @@ async function acceptAndSave(page, outcome, file, before) {
   }
   await outcome.apply.click();
   await page.locator(".monaco-button", { hasText: /^Apply$/ }).first().waitFor({ state: "hidden" });
-  await page.locator(".monaco-editor .view-lines").first().click();
+  // Save the editor the edit went to (a created file opens in its own tab).
+  await page.locator(".tab.active", { hasText: path.basename(file) }).waitFor();
+  await page.locator(".editor-group-container.active .monaco-editor .view-lines").first().click();
   await page.keyboard.press("Control+S");
   const deadline = Date.now() + 15000;
   while (Date.now() < deadline) {
-    const now = fs.readFileSync(file, "utf8");
+    const now = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : before;
     if (now !== before) {
       return now;
     }
@@ -405,6 +429,39 @@ async function main() {
     } else {
       await page.screenshot({ path: path.join(env.out, "edit-selection-failed.png") });
       throw new Error(`after the instruction: ${outcome.kind} ${outcome.message ?? ""}`);
+    }
+    await dismissNotifications(page);
+
+    // Explain Context: the server's plan for the window, shown beside the code.
+    await goToLine(page, target, 9);
+    await runCommand(page, "Cromwell: Explain Context");
+    const shown = await awaitTabOrNoModel(page, "context.md");
+    if (shown.kind === "tab") {
+      await page.screenshot({ path: path.join(env.out, "explain-context.png") });
+      step("explain-context", "passed");
+    } else if (shown.kind === "no-model") {
+      step("explain-context", "skipped", `the server cannot generate yet: ${shown.message}`);
+    } else {
+      throw new Error(`Explain Context: ${shown.kind} ${shown.message ?? ""}`);
+    }
+    await dismissNotifications(page);
+
+    // Generate Code from Screenshot… from the Explorer's context menu on the image.
+    await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "mockup.png" }).first().click({ button: "right" });
+    // Menu items act on mouse-up after a short guard; the keyboard is dependable.
+    const item = page.locator(".monaco-menu .action-item", { hasText: "Generate Code from Screenshot…" }).last();
+    await item.hover();
+    await page.keyboard.press("Enter");
+    outcome = await awaitEditOrNoModel(page);
+    if (outcome.kind === "preview") {
+      const created = path.join(dirs.workspace, "mockup.py");
+      await acceptAndSave(page, outcome, created, "");
+      step("screenshot-apply", "passed");
+    } else if (outcome.kind === "no-model") {
+      step("screenshot-apply", "skipped", `the server cannot generate yet: ${outcome.message}`);
+    } else {
+      await page.screenshot({ path: path.join(env.out, "screenshot-failed.png") });
+      throw new Error(`after Generate Code from Screenshot: ${outcome.kind} ${outcome.message ?? ""}`);
     }
     await page.screenshot({ path: path.join(env.out, "final.png") });
   } catch (e) {

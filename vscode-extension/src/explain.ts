@@ -7,8 +7,14 @@ function isObject(v: unknown): v is Record<string, Json> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** A 0-based, end-exclusive [start, end) pair as the 1-based lines a person reads. */
 function lines(v: Json | undefined): string {
-  return Array.isArray(v) && v.length === 2 ? `lines ${Number(v[0]) + 1}–${Number(v[1])}` : "—";
+  if (!Array.isArray(v) || v.length !== 2) {
+    return "—";
+  }
+  const first = Number(v[0]) + 1;
+  const last = Number(v[1]);
+  return last <= first ? `line ${first}` : `lines ${first}–${last}`;
 }
 
 function fmt(v: Json | undefined): string {

@@ -91,8 +91,11 @@ async function generateFromScreenshot(ctrl: ServerController, image?: vscode.Uri
   if (picked === undefined) {
     return;
   }
-  const editor = vscode.window.activeTextEditor;
-  if (editor === undefined || editor.document.uri.scheme !== "file") {
+  // From the Explorer, focus is off the editors: take the active one, else a visible one.
+  const isFile = (e: vscode.TextEditor | undefined) => e?.document.uri.scheme === "file";
+  const active = vscode.window.activeTextEditor;
+  const editor = isFile(active) ? active : vscode.window.visibleTextEditors.find(isFile);
+  if (editor === undefined) {
     throw new Error("open a file in the language to generate (the new file takes its language), then run this again");
   }
   const request = screenshotRequest(docRef(editor.document), editor.selection.active.line, picked.fsPath);

@@ -11,6 +11,7 @@ describe("renderExplanation", () => {
         budget: 3584,
         promptTokens: 911,
         region: { lines: [3, 5], tokens: 20 },
+        surroundingsNote: "kept",
         surroundings: { lines: [0, 10], tokens: 60 },
         files: [
           { path: "geo|util.py", score: 0.8125, signals: { imports: 1, recency: 0.5 }, chosen: true, lines: [0, 40], tokens: 300 },
@@ -26,6 +27,7 @@ describe("renderExplanation", () => {
     expect(md).toContain("| geo\\|util.py | 0.813 | yes | lines 1–40 | 300 | imports 1, recency 0.500 |");
     expect(md).toContain("| README.md | 0.100 | no | — | 0 |");
     expect(md).toContain('"extra": 1');
+    expect(renderExplanation({ region: { lines: [25, 26], tokens: 4 } }, "s.py")).toContain("| Region | line 26, 4 tokens |");
   });
 
   test("a plain string or nothing", () => {
