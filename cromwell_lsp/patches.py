@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import unidiff
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
+from unidiff.constants import LINE_TYPE_NO_NEWLINE
 
 
 class PatchError(ValueError):
@@ -109,7 +110,15 @@ def apply_diff(old: str, diff: str) -> str:
             raise PatchError(f"hunk at line {hunk.source_start} overlaps the previous one")
         out.extend(old_lines[cursor:start])
         cursor = start
+        previous = None
         for line in hunk:
+            if line.line_type == LINE_TYPE_NO_NEWLINE:
+                # The marker belongs to the line before it: strip that line's newline in
+                # the new text when the line is in it (added or context).
+                if previous is not None and not previous.is_removed and out:
+                    out[-1] = out[-1].rstrip("\r\n")
+                continue
+            previous = line
             if line.is_added:
                 out.append(line.value)
                 continue

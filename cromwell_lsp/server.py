@@ -18,9 +18,11 @@ from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInternalError,
     JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
     JsonRpcRequestCancelled,
 )
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import from_fs_path, to_fs_path
 
 from . import actions, context, edits, patches, prompts
@@ -37,6 +39,53 @@ def _fail(message: str) -> JsonRpcException:
     return JsonRpcInvalidParams(message=message)
 
 
+class _Ignored:
+    """What a message that could not be read becomes: pygls drops objects of an unknown
+    JSON-RPC version with a warning."""
+
+    jsonrpc = "ignored"
+
+
+class CromwellProtocol(LanguageServerProtocol):
+    """pygls's protocol, plus an answer for requests whose params do not deserialize:
+    pygls logs those and never responds, which leaves the client waiting forever."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            message = super().structure_message(data)
+        except JsonRpcException as exc:
+            method = data.get("method")
+            detail = _validation_detail(exc.__cause__)
+            message = f"invalid params for {method!r}: {detail}"
+            msg_id = data.get("id")
+            if "id" in data and method is not None:
+                if not isinstance(msg_id, int | str) or isinstance(msg_id, bool):
+                    msg_id = None
+                self._send_response(msg_id, error=JsonRpcInvalidParams(message).to_response_error())
+            else:
+                log.warning("ignored a notification: %s", message)
+            return _Ignored()
+        if "id" in data and "method" in data and not hasattr(message, "id"):
+            # A notification method sent as a request: answer rather than leave it pending.
+            msg_id = data["id"] if isinstance(data["id"], int | str) else None
+            error = JsonRpcInvalidRequest(f"{data['method']!r} is a notification, not a request")
+            self._send_response(msg_id, error=error.to_response_error())
+            return _Ignored()
+        return message
+
+
+def _validation_detail(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unreadable message"
+    try:
+        from cattrs import transform_error
+
+        lines = transform_error(exc)  # type: ignore[arg-type]
+    except Exception:
+        lines = [str(exc)]
+    return "; ".join(lines[:3])
+
+
 class CromwellServer(LanguageServer):
     def __init__(self) -> None:
         from importlib.metadata import PackageNotFoundError, version
@@ -46,13 +95,28 @@ class CromwellServer(LanguageServer):
         except PackageNotFoundError:
             own_version = "0"
         super().__init__(
-            "cromwell", own_version, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+            "cromwell",
+            own_version,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=CromwellProtocol,
         )
         self.settings = Settings()
         self.index = WorkspaceIndex(self.settings.max_file_bytes)
         self.engine = EngineClient()
         self._progress_ids = itertools.count(1)
         self._inline_task: asyncio.Task[Any] | None = None
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Transport-level problems (a frame that is not JSON...) go to the log, not to a
+        pop-up: the client cannot fix them and the server carries on."""
+        if source is JsonRpcException:
+            self.window_log_message(
+                types.LogMessageParams(
+                    type=types.MessageType.Warning, message=f"Cromwell: ignored a message: {error}"
+                )
+            )
+            return
+        super().report_server_error(error, source)
 
     # --- documents -------------------------------------------------------------------------
     def document(self, uri: str) -> edits.DocumentView:

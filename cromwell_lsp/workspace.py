@@ -62,7 +62,8 @@ def is_binary(head: bytes) -> bool:
 
 
 def detect_encoding(data: bytes) -> str:
-    """BOMs first, then strict UTF-8, then charset-normalizer's best guess, else latin-1
+    """BOMs first, then strict UTF-8, then Windows-1252 for mostly-ASCII text, then
+    charset-normalizer's best guess, else latin-1
     (which decodes any byte string, so a file is never refused for its encoding alone)."""
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -73,6 +74,15 @@ def detect_encoding(data: bytes) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
+    # Source code is mostly ASCII: a few high bytes in an otherwise ASCII file are far more
+    # often Windows-1252 than anything a statistical guess on so little evidence would pick.
+    high = sum(b > 0x7F for b in data)
+    if high <= len(data) // 10:
+        try:
+            data.decode("cp1252")
+            return "cp1252"
+        except UnicodeDecodeError:
+            pass
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[:65536]).best()

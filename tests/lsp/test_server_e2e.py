@@ -228,3 +228,23 @@ async def test_inline_completion_can_be_switched_off(client: LanguageClient, wor
         )
     )
     assert result is not None and list(result.items) == []
+
+
+async def test_a_model_that_fails_to_load_is_reported(client: LanguageClient, workspace: Path):
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"cromwell": {"modelPath": str(workspace / "missing.gguf")}}
+        )
+    )
+    uri = open_document(client, workspace / "geometry" / "shapes.py")
+    listed = await client.text_document_code_action_async(code_action_params(uri, (PASS_LINE, 8)))
+    action = next(a for a in listed if a.title == "Cromwell: Complete function body")
+    with pytest.raises(Exception, match="model unavailable"):
+        await client.code_action_resolve_async(action)
+    shown = [m for m in client.messages if m.type == types.MessageType.Error]
+    assert shown and any(w in shown[-1].message for w in ("modelPath", "make setup"))
+    # The server carries on, and the file is untouched.
+    assert titles(
+        await client.text_document_code_action_async(code_action_params(uri, (PASS_LINE, 8)))
+    )
+    assert (workspace / "geometry" / "shapes.py").read_text().count("pass") == 1

