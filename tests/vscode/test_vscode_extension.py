@@ -173,3 +173,21 @@ def test_e2e_run_succeeded_and_left_no_process(e2e: dict[str, Any]) -> None:
     assert "error" not in e2e
     assert not Path(e2e["sandbox"]).exists(), "the temporary home was not removed"
     assert _processes_mentioning(e2e["sandbox"]) == []
+
+
+def test_contributed_settings_cover_the_server_settings() -> None:
+    """Every key of the server's settings has a `cromwell.*` setting in the extension, whose
+    default (0 and "" meaning "let the server choose") is the server's own default."""
+    from cromwell_lsp.settings import Settings, to_wire
+
+    manifest = json.loads((EXTENSION / "package.json").read_text())
+    contributed = manifest["contributes"]["configuration"]["properties"]
+    client_only = {"cromwell.serverPath", "cromwell.serverArgs"}
+    server_defaults = to_wire(Settings())
+    assert set(contributed) - client_only == {f"cromwell.{k}" for k in server_defaults}
+    for key, server_default in server_defaults.items():
+        default = contributed[f"cromwell.{key}"]["default"]
+        if server_default is None:
+            assert default in (0, ""), key
+        else:
+            assert default == server_default, key

@@ -51,6 +51,7 @@ export class ServerController implements vscode.Disposable {
   /** Bumped by every start and stop, so a late event from an old client is ignored. */
   private epoch = 0;
   private readonly board = new ProgressBoard();
+  private readonly showing = new Set<string>();
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -246,7 +247,13 @@ export class ServerController implements vscode.Disposable {
     });
     client.onNotification(ShowMessageNotification.type, ({ type, message }) => {
       const severity = type === MessageType.Error ? "error" : type === MessageType.Warning ? "warning" : "info";
-      void offerFixes(message, diagnose(message), severity, this.fixContext());
+      // The same message again while it is still on screen (say, each inline completion
+      // failing for want of a model) adds nothing.
+      if (this.showing.has(message)) {
+        return;
+      }
+      this.showing.add(message);
+      void offerFixes(message, diagnose(message), severity, this.fixContext()).finally(() => this.showing.delete(message));
     });
   }
 

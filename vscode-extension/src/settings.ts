@@ -11,6 +11,10 @@ export interface WireSettings {
   maxNewTokens: number;
   contextBudget: number | null;
   actions: string[];
+  inlineCompletion: boolean;
+  inlineDebounceMs: number;
+  inlineMaxTokens: number;
+  maxFileBytes: number;
 }
 
 export const SECTION = "cromwell";
@@ -33,6 +37,14 @@ function optionalPositiveInt(name: string, value: unknown): number | null {
     return value;
   }
   throw new SettingsError(`cromwell.${name} must be a positive integer or 0 (automatic), got ${JSON.stringify(value)}`);
+}
+
+function integerIn(name: string, value: unknown, lo: number, hi: number): number {
+  if (typeof value === "number" && Number.isInteger(value) && value >= lo && value <= hi) {
+    return value;
+  }
+  const range = hi === Infinity ? (lo === 1 ? "a positive integer" : `an integer of at least ${lo}`) : `an integer in [${lo}, ${hi}]`;
+  throw new SettingsError(`cromwell.${name} must be ${range}, got ${JSON.stringify(value)}`);
 }
 
 /**
@@ -72,13 +84,7 @@ export function toWire(read: SettingReader, expandPath: (p: string) => string = 
     return t;
   }, 0);
 
-  const maxNewTokens = attempt(() => {
-    const n = read("maxNewTokens") ?? 512;
-    if (typeof n !== "number" || !Number.isInteger(n) || n <= 0) {
-      throw new SettingsError(`cromwell.maxNewTokens must be a positive integer, got ${JSON.stringify(n)}`);
-    }
-    return n;
-  }, 512);
+  const maxNewTokens = attempt(() => integerIn("maxNewTokens", read("maxNewTokens") ?? 512, 1, Infinity), 512);
 
   const actions = attempt(() => {
     const a = read("actions") ?? ACTION_IDS;
@@ -92,10 +98,24 @@ export function toWire(read: SettingReader, expandPath: (p: string) => string = 
     return [...new Set(a as string[])];
   }, [...ACTION_IDS]);
 
+  const inlineCompletion = attempt(() => {
+    const v = read("inlineCompletion") ?? true;
+    if (typeof v !== "boolean") {
+      throw new SettingsError(`cromwell.inlineCompletion must be true or false, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }, true);
+  const inlineDebounceMs = attempt(() => integerIn("inlineDebounceMs", read("inlineDebounceMs") ?? 150, 0, 10000), 150);
+  const inlineMaxTokens = attempt(() => integerIn("inlineMaxTokens", read("inlineMaxTokens") ?? 64, 1, Infinity), 64);
+  const maxFileBytes = attempt(() => integerIn("maxFileBytes", read("maxFileBytes") ?? 1000000, 1, Infinity), 1000000);
+
   if (problems.length > 0) {
     throw new SettingsError(problems.join("; "));
   }
-  return { modelPath, threads, temperature, maxNewTokens, contextBudget, actions };
+  return {
+    modelPath, threads, temperature, maxNewTokens, contextBudget, actions,
+    inlineCompletion, inlineDebounceMs, inlineMaxTokens, maxFileBytes,
+  };
 }
 
 /** Whether a configuration change touches what the server must hear about. */
@@ -109,7 +129,10 @@ export function affectsServerProcess(affects: (section: string) => boolean): boo
 }
 
 function emptyWire(): WireSettings {
-  return { modelPath: null, threads: null, temperature: 0, maxNewTokens: 0, contextBudget: null, actions: [] };
+  return {
+    modelPath: null, threads: null, temperature: 0, maxNewTokens: 0, contextBudget: null, actions: [],
+    inlineCompletion: true, inlineDebounceMs: 0, inlineMaxTokens: 0, maxFileBytes: 0,
+  };
 }
 
 /** `~` and `${workspaceFolder}` in a path setting, as users write them in settings.json. */

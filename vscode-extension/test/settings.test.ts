@@ -13,7 +13,10 @@ const reader = (values: Record<string, unknown>) => (key: string) => values[key]
 describe("toWire", () => {
   test("the defaults VS Code reports become the server's defaults", () => {
     const wire = toWire(reader({ modelPath: "", threads: 0, temperature: 0, maxNewTokens: 512, contextBudget: 0, actions: ACTION_IDS }));
-    expect(wire).toEqual({ modelPath: null, threads: null, temperature: 0, maxNewTokens: 512, contextBudget: null, actions: ACTION_IDS });
+    expect(wire).toEqual({
+      modelPath: null, threads: null, temperature: 0, maxNewTokens: 512, contextBudget: null, actions: ACTION_IDS,
+      inlineCompletion: true, inlineDebounceMs: 150, inlineMaxTokens: 64, maxFileBytes: 1000000,
+    });
   });
 
   test("set values travel as they are, with paths expanded", () => {
@@ -22,16 +25,23 @@ describe("toWire", () => {
       reader({ modelPath: " ~/models/m.gguf ", threads: 4, temperature: 0.7, maxNewTokens: 64, contextBudget: 2048, actions: ["fix", "fix", "addDocstring"] }),
       expand,
     );
-    expect(wire).toEqual({ modelPath: "/home/ada/models/m.gguf", threads: 4, temperature: 0.7, maxNewTokens: 64, contextBudget: 2048, actions: ["fix", "addDocstring"] });
+    expect(wire).toMatchObject({ modelPath: "/home/ada/models/m.gguf", threads: 4, temperature: 0.7, maxNewTokens: 64, contextBudget: 2048, actions: ["fix", "addDocstring"] });
   });
 
   test("keys that only the client reads never reach the server", () => {
     const wire = toWire(reader({ serverPath: "/usr/bin/cromwell", serverArgs: ["lsp"] }));
-    expect(Object.keys(wire).sort()).toEqual(["actions", "contextBudget", "maxNewTokens", "modelPath", "temperature", "threads"]);
+    // Exactly the keys of the server's settings.py (_WIRE_NAMES).
+    expect(Object.keys(wire).sort()).toEqual([
+      "actions", "contextBudget", "inlineCompletion", "inlineDebounceMs", "inlineMaxTokens",
+      "maxFileBytes", "maxNewTokens", "modelPath", "temperature", "threads",
+    ]);
   });
 
   test("every bad value is named in one error", () => {
-    const bad = reader({ threads: -2, temperature: 3, maxNewTokens: 1.5, actions: ["fix", "refactorEverything"] });
+    const bad = reader({
+      threads: -2, temperature: 3, maxNewTokens: 1.5, actions: ["fix", "refactorEverything"],
+      inlineCompletion: "yes", inlineDebounceMs: 20000, maxFileBytes: 0,
+    });
     expect(() => toWire(bad)).toThrow(SettingsError);
     try {
       toWire(bad);
@@ -41,6 +51,9 @@ describe("toWire", () => {
       expect(msg).toContain("cromwell.temperature must be a number in [0, 2], got 3");
       expect(msg).toContain("cromwell.maxNewTokens must be a positive integer, got 1.5");
       expect(msg).toContain("unknown refactorEverything");
+      expect(msg).toContain('cromwell.inlineCompletion must be true or false, got "yes"');
+      expect(msg).toContain("cromwell.inlineDebounceMs must be an integer in [0, 10000], got 20000");
+      expect(msg).toContain("cromwell.maxFileBytes must be a positive integer, got 0");
     }
   });
 
