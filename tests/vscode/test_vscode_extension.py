@@ -141,6 +141,7 @@ def test_e2e_extension_activates_and_server_runs(e2e: dict[str, Any]) -> None:
     assert _step(e2e, "install-vsix")["status"] == "passed"
     assert _step(e2e, "workbench")["status"] == "passed"
     assert _step(e2e, "server-running")["status"] == "passed"
+    assert _step(e2e, "restart-after-crash")["status"] == "passed"
 
 
 def test_e2e_quick_fix_menu_lists_cromwell_actions(e2e: dict[str, Any]) -> None:

@@ -194,6 +194,26 @@ async function stopGroup(child) {
   }
 }
 
+/** The `cromwell lsp` processes working in `dir` (the extension starts them there). */
+function serverPids(dir) {
+  const pids = [];
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) {
+      continue;
+    }
+    try {
+      const argv = fs.readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+      const cwd = fs.readlinkSync(`/proc/${name}/cwd`);
+      if (cwd === dir && argv.some((a) => a.endsWith("cromwell")) && argv.includes("lsp")) {
+        pids.push(Number(name));
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
 // --- the workbench ---------------------------------------------------------------------------
 
 async function runCommand(page, title) {
@@ -365,6 +385,20 @@ async function main() {
     await openFile(page, path.basename(FILE));
     await waitForServer(page);
     step("server-running", "passed");
+
+    // Kill the server: the extension starts a new one after its back-off delay.
+    const first = serverPids(dirs.workspace);
+    if (first.length !== 1) {
+      throw new Error(`expected one cromwell lsp process, found ${JSON.stringify(first)}`);
+    }
+    process.kill(first[0], "SIGKILL");
+    await page.locator(".statusbar-item .codicon-circle-slash").first().waitFor({ timeout: 15000 });
+    await waitForServer(page);
+    const second = serverPids(dirs.workspace);
+    if (second.length !== 1 || second[0] === first[0]) {
+      throw new Error(`no new server after the crash: before ${first}, after ${second}`);
+    }
+    step("restart-after-crash", "passed", `pid ${first[0]} -> ${second[0]}`);
 
     // The cursor on Rectangle.perimeter, whose body is a bare `pass` and which has no docstring.
     const file = path.join(dirs.workspace, FILE);
