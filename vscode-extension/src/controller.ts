@@ -299,6 +299,9 @@ export class ServerController implements vscode.Disposable {
 
   async restart(): Promise<void> {
     this.policy.reset();
+    // A start in flight would answer the start() below with itself (for a client about to
+    // be stopped): let it finish first.
+    await this.starting;
     await this.stop();
     await this.start();
   }
