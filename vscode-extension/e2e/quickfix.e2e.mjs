@@ -113,6 +113,8 @@ function sandbox() {
     "editor.lightbulb.enabled": "on",
     "files.autoSave": "off",
     "chat.disableAIFeatures": true,
+    // Short generations keep the model steps quick on a small CPU.
+    "cromwell.maxNewTokens": 128,
   };
   // code-server reads machine-scoped settings from Machine/, the rest from User/.
   for (const scope of ["User", "Machine"]) {
@@ -322,12 +324,19 @@ async function awaitTabOrNoModel(page, title) {
 }
 
 async function acceptAndSave(page, outcome, file, before) {
-  // Edits that ask for confirmation are listed unticked: tick each file, then Apply.
-  const unticked = page.locator(".monaco-checkbox.edit-checkbox[aria-checked='false']");
-  for (let i = 0; i < 10 && (await unticked.count()) > 0; i++) {
-    await unticked.first().click();
+  // Edits that ask for confirmation are listed unticked: tick them (a file's box ticks its
+  // edits too, so one box at a time), then Apply. Trees of earlier previews may linger hidden
+  // in the page: only boxes on screen count.
+  const tickOne = () => page.evaluate(() => {
+    const boxes = document.querySelectorAll(".monaco-checkbox.edit-checkbox[aria-checked='false']");
+    const shown = [...boxes].find((el) => el.getClientRects().length > 0 && el.offsetParent !== null);
+    shown?.click();
+    return shown !== undefined;
+  });
+  for (let i = 0; i < 20 && (await tickOne()); i++) {
+    await page.waitForTimeout(200);
   }
-  if ((await unticked.count()) > 0) {
+  if (await tickOne()) {
     throw new Error("the Refactor Preview kept unticked edits");
   }
   await outcome.apply.click();
@@ -443,6 +452,15 @@ async function main() {
     await goToLine(page, totalLine, 1);
     await page.keyboard.press("Shift+ArrowDown");
     await page.keyboard.press("Shift+ArrowDown");
+
+    // The light bulb's "Edit selection…" asks for its instruction first (dismissed here).
+    const bulb = await openQuickFix(page, "Cromwell: Edit selection…");
+    await bulb.getByText("Cromwell: Edit selection…").first().click();
+    await page.locator(".quick-input-widget", { hasText: "How should Cromwell change the selected code?" })
+      .waitFor({ state: "visible" });
+    await page.keyboard.press("Escape");
+    step("lightbulb-edit-selection-asks", "passed");
+
     await runCommand(page, "Cromwell: Edit Selection…");
     // The palette closes and the extension's instruction box opens in the same widget.
     await page.locator(".quick-input-widget", { hasText: "How should Cromwell change the selected code?" })
