@@ -154,10 +154,18 @@ def test_e2e_quick_fix_menu_lists_cromwell_actions(e2e: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["quick-fix-apply", "edit-selection-apply", "explain-context", "screenshot-apply"]
+    "name",
+    [
+        "progress-in-status-bar",
+        "quick-fix-apply",
+        "edit-selection-apply",
+        "explain-context",
+        "screenshot-apply",
+    ],
 )
 def test_e2e_model_steps(e2e: dict[str, Any], name: str) -> None:
-    """The steps that need the model: pick, accept the Refactor Preview, save, check the file
+    """The steps that need the model: the generation's progress in the status bar; pick,
+    accept the Refactor Preview, save, check the file
     on disk (Quick Fix, Edit Selection…, Generate Code from Screenshot… from the Explorer), and
     Explain Context's view. Skipped, with the server's own words, only while the server
     reports that it has no model it can load."""

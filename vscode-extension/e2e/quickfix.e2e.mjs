@@ -301,6 +301,22 @@ async function awaitEditOrNoModel(page) {
   return { kind: "timeout" };
 }
 
+/** Remember the first status bar text that shows a Cromwell generation in progress (it may
+ * last less than a polling interval, so a DOM observer watches). */
+async function watchForProgress(page) {
+  await page.evaluate(() => {
+    window.__cromwellProgress = null;
+    const look = () => {
+      for (const el of document.querySelectorAll(".statusbar-item")) {
+        if (el.querySelector(".codicon-sync") && el.textContent?.includes("Cromwell:")) {
+          window.__cromwellProgress ??= el.textContent.trim();
+        }
+      }
+    };
+    new MutationObserver(look).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
+}
+
 /** A tab whose title contains `title`, or the server saying it has no model. */
 async function awaitTabOrNoModel(page, title) {
   const tab = page.locator(".tab", { hasText: title });
@@ -426,10 +442,16 @@ async function main() {
     step("quick-fix-menu", "passed", titles.filter((t) => t.startsWith("Cromwell")).join(" | "));
 
     // Pick "Complete function body", accept the preview, save, and read the file.
+    await watchForProgress(page);
     await menu.getByText("Cromwell: Complete function body").first().click();
     let outcome = await awaitEditOrNoModel(page);
     if (outcome.kind === "preview") {
       await page.screenshot({ path: path.join(env.out, "refactor-preview.png") });
+      const seen = await page.evaluate(() => window.__cromwellProgress);
+      if (!seen) {
+        throw new Error("the status bar never showed the generation's progress");
+      }
+      step("progress-in-status-bar", "passed", seen);
       const after = await acceptAndSave(page, outcome, file, before);
       const body = after.split("\n").slice(target, target + 8).join("\n");
       if (/^[ \t]+def perimeter\(self\) -> float:\n[ \t]+pass$/m.test(after) || !/return|=/.test(body)) {
@@ -437,6 +459,7 @@ async function main() {
       }
       step("quick-fix-apply", "passed");
     } else if (outcome.kind === "no-model") {
+      step("progress-in-status-bar", "skipped", `the server cannot generate yet: ${outcome.message}`);
       step("quick-fix-apply", "skipped", `the server cannot generate yet: ${outcome.message}`);
     } else {
       await page.screenshot({ path: path.join(env.out, "quick-fix-apply-failed.png") });

@@ -86,8 +86,10 @@ export function statusView(state: ServerState, board: ProgressBoard, detail?: st
   if (state === "running" && job !== undefined) {
     const pct = job.percentage !== undefined ? ` ${Math.round(job.percentage)}%` : "";
     const msg = job.message ? ` — ${job.message}` : "";
+    // The server's titles name Cromwell already ("Cromwell: Add docstring").
+    const title = /^cromwell\b/i.test(job.title) ? job.title : `Cromwell: ${job.title}`;
     return {
-      text: `$(sync~spin) Cromwell: ${job.title}${pct}`,
+      text: `$(sync~spin) ${title}${pct}`,
       tooltip: `${job.title}${msg}${job.cancellable ? "\nClick to cancel." : ""}`,
       click: job.cancellable ? "cancel" : "output",
     };
