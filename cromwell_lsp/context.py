@@ -18,9 +18,10 @@ exceeds its budget by even one token.
 from __future__ import annotations
 
 import ast
+import functools
 import posixpath
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -179,20 +180,28 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def best_window(
-    query: frozenset[str], lines: Sequence[str], size: int = WINDOW_LINES, step: int = WINDOW_STEP
-) -> tuple[float, tuple[int, int]]:
-    """The window of `lines` most similar to `query`; ties go to the earliest window."""
+@functools.lru_cache(maxsize=512)
+def windows(
+    text: str, size: int = WINDOW_LINES, step: int = WINDOW_STEP
+) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    """A file's windows of `size` lines every `step` lines (the last one flush with the end),
+    each with its identifier set; cached, since files are scored again at every request."""
+    lines = text.splitlines(keepends=True)
     if len(lines) <= size:
-        return jaccard(query, identifiers("".join(lines))), (0, len(lines))
-    best = (-1.0, (0, size))
+        return ((0, len(lines), identifiers(text)),)
     starts = list(range(0, len(lines) - size + 1, step))
     if starts[-1] != len(lines) - size:
         starts.append(len(lines) - size)
-    for start in starts:
-        sim = jaccard(query, identifiers("".join(lines[start : start + size])))
+    return tuple((s, s + size, identifiers("".join(lines[s : s + size]))) for s in starts)
+
+
+def best_window(query: frozenset[str], text: str) -> tuple[float, tuple[int, int]]:
+    """The window of `text` most similar to `query`; ties go to the earliest window."""
+    best = (-1.0, (0, 0))
+    for start, end, idents in windows(text):
+        sim = jaccard(query, idents)
         if sim > best[0]:
-            best = (sim, (start, start + size))
+            best = (sim, (start, end))
     return best
 
 
@@ -209,15 +218,37 @@ _DEFINITION = re.compile(
 )
 
 
-def _python_imports(path: str, text: str) -> set[str]:
-    """Candidate module paths (without suffix) imported by a Python file."""
+@functools.lru_cache(maxsize=512)
+def _parse_python(text: str) -> ast.Module | None:
+    """Parsed once per text: the same files are scored again at every request."""
     try:
-        tree = ast.parse(text)
+        return ast.parse(text)
     except (SyntaxError, ValueError):
-        return set()
+        return None
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement, nested ones included, without descending into expressions (imports
+    are statements, and expressions are most of a tree's nodes)."""
+    for stmt in body:
+        yield stmt
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            for child in getattr(stmt, name, ()):
+                if isinstance(child, ast.stmt):
+                    yield from _statements([child])
+                elif hasattr(child, "body"):  # except handlers, match cases
+                    yield from _statements(child.body)
+
+
+@functools.lru_cache(maxsize=512)
+def _python_imports(path: str, text: str) -> frozenset[str]:
+    """Candidate module paths (without suffix) imported by a Python file."""
+    tree = _parse_python(text) if "import" in text else None
+    if tree is None:
+        return frozenset()
     here = posixpath.dirname(path)
     out: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             out.update(alias.name.replace(".", "/") for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -231,14 +262,14 @@ def _python_imports(path: str, text: str) -> set[str]:
                 out.add(base)
             # `from pkg import mod` may name a module as well as a symbol.
             out.update(posixpath.join(base, alias.name) for alias in node.names if base)
-    return {posixpath.normpath(p) for p in out}
+    return frozenset(posixpath.normpath(p) for p in out)
 
 
 def imports_of(path: str, text: str) -> set[str]:
     """Module paths a file imports, workspace-relative where the syntax is relative, and
     without file suffix, so they can be matched against workspace files."""
     if path.endswith((".py", ".pyi")):
-        return _python_imports(path, text)
+        return set(_python_imports(path, text))
     here = posixpath.dirname(path)
     specs: list[str] = []
     if path.endswith((".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".vue", ".svelte")):
@@ -283,9 +314,8 @@ def _imports_match(imported: set[str], path: str) -> bool:
 def defined_names(path: str, text: str) -> frozenset[str]:
     """Top-level names a file defines (Python by `ast`, others by declaration keywords)."""
     if path.endswith((".py", ".pyi")):
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError):
+        tree = _parse_python(text)
+        if tree is None:
             return frozenset()
         names = set()
         for node in tree.body:
@@ -297,10 +327,17 @@ def defined_names(path: str, text: str) -> frozenset[str]:
     return frozenset(_DEFINITION.findall(text))
 
 
-def link_score(target: Target, candidate: SourceFile, query: frozenset[str]) -> float:
+def link_score(
+    target: Target,
+    candidate: SourceFile,
+    query: frozenset[str],
+    target_imports: set[str] | None = None,
+) -> float:
     """1.0 when the target imports the candidate, 0.8 when the candidate imports the target;
     otherwise the share of the candidate's definitions the edited window uses (at most 0.6)."""
-    if _imports_match(imports_of(target.path, target.text), candidate.path):
+    if target_imports is None:
+        target_imports = imports_of(target.path, target.text)
+    if _imports_match(target_imports, candidate.path):
         return 1.0
     if _imports_match(imports_of(candidate.path, candidate.text), target.path):
         return 0.8
@@ -344,14 +381,15 @@ def rank(
 ) -> list[FileScore]:
     """Every candidate (the target itself excluded), best first; ties broken by path."""
     query = target_query(target)
+    target_imports = imports_of(target.path, target.text)
     recent = recency_scores({p: t for p, t in recency.items() if p != target.path})
     scores = []
     for cand in candidates:
         if cand.path == target.path:
             continue
-        similarity, window = best_window(query, cand.text.splitlines(keepends=True))
+        similarity, window = best_window(query, cand.text)
         signals = {
-            "link": link_score(target, cand, query),
+            "link": link_score(target, cand, query, target_imports),
             "similarity": similarity,
             "recency": recent.get(cand.path, 0.0),
             "proximity": path_proximity(target.path, cand.path),
@@ -419,7 +457,9 @@ def _snippet(
     """The candidate's best window, cut from the end until it fits `room` tokens."""
     lines = cand.text.splitlines(keepends=True)
     start, end = score.window
-    while end - start >= MIN_SNIPPET_LINES:
+    # Short files go in whole or not at all; longer ones may be cut to MIN_SNIPPET_LINES.
+    shortest = min(MIN_SNIPPET_LINES, end - start)
+    while end - start >= max(1, shortest):
         body = "".join(lines[start:end])
         if not body.endswith("\n"):
             body += "\n"
@@ -526,7 +566,12 @@ def fit(
         prompt = render(plan)
         tokens = count(counter, prompt)
         if tokens <= limit:
-            return plan, prompt, tokens
+            counts = {
+                **plan.token_counts,
+                "surroundings": count(counter, plan.before) + count(counter, plan.after),
+                "snippets": sum(s.tokens for s in plan.snippets),
+            }
+            return replace(plan, token_counts=counts), prompt, tokens
         smaller = _shrink(plan)
         if smaller is None:
             raise ContextTooLarge(

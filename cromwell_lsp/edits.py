@@ -8,7 +8,7 @@ way through a real server.
 from __future__ import annotations
 
 import ast
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lsprotocol import types
@@ -133,6 +133,3 @@ def workspace_edit(
         ],
         change_annotations={ANNOTATION_ID: annotation},
     )
-
-
-Generate = Callable[[PreparedPrompt], Awaitable[str]]

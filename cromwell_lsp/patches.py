@@ -13,8 +13,12 @@ from __future__ import annotations
 import ast
 import difflib
 import json
+import os
 import re
+import tempfile
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 import unidiff
 from lsprotocol import types
@@ -62,6 +66,23 @@ def extract_code(output: str) -> str:
 def _is_prose_intro(line: str) -> bool:
     text = line.strip()
     return text.endswith(":") and " " in text and not text.startswith(("def ", "class ", "#"))
+
+
+def _indent_of_first_line(text: str) -> str | None:
+    for line in text.splitlines():
+        if line.strip():
+            return line[: len(line) - len(line.lstrip())]
+    return None
+
+
+def match_indent(code: str, region: str) -> str:
+    """Shift `code` right when the model wrote it flush left (as models often do with a
+    method taken out of its class) but the region it replaces is indented."""
+    want, have = _indent_of_first_line(region), _indent_of_first_line(code)
+    if want is None or have is None or len(have) >= len(want) or not want.startswith(have):
+        return code
+    pad = want[len(have) :]
+    return "".join(pad + line if line.strip() else line for line in code.splitlines(keepends=True))
 
 
 def looks_like_diff(output: str) -> bool:
@@ -143,12 +164,13 @@ def _same_line(a: str, b: str) -> bool:
 _PARSERS = {
     "python": lambda text: ast.parse(text),
     "json": lambda text: json.loads(text),
+    "toml": lambda text: tomllib.loads(text),
 }
 
 
 def language_of(path: str) -> str | None:
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    return {"py": "python", "pyi": "python", "json": "json"}.get(suffix)
+    return {"py": "python", "pyi": "python", "json": "json", "toml": "toml"}.get(suffix)
 
 
 def parse_error(language: str | None, text: str) -> str | None:
@@ -218,7 +240,8 @@ def from_model_output(
         code = extract_code(output)
         if not code.strip():
             raise PatchError("the model's answer contains no code")
-        new = replace_lines(old, region[0], region[1], code)
+        old_region = "".join(old.splitlines(keepends=True)[region[0] : region[1]])
+        new = replace_lines(old, region[0], region[1], match_indent(code, old_region))
     return make_patch(path, version, old, new, current_version)
 
 
@@ -288,3 +311,28 @@ def apply_text_edits(
     for start, end, new_text in spans:
         text = text[:start] + new_text + text[end:]
     return text
+
+
+def atomic_write(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Replace a file's content all at once (temporary file in the same folder, then
+    rename), keeping its permissions: a crash leaves the old file or the new, never half.
+    For the command line and HTTP doors; the language server never writes files."""
+    path = Path(path)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_edits(patch: Patch, codec: PositionCodec | None = None) -> list[types.TextEdit]:
+    """The checked patch as TextEdits (the domain call every front door uses)."""
+    return text_edits(patch.old, patch.new, codec)

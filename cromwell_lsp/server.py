@@ -7,9 +7,11 @@ Nothing here writes a file: every edit goes to the client as a WorkspaceEdit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,72 +20,34 @@ from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInternalError,
     JsonRpcInvalidParams,
-    JsonRpcInvalidRequest,
     JsonRpcRequestCancelled,
 )
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
 from pygls.uris import from_fs_path, to_fs_path
 
 from . import actions, context, edits, patches, prompts
 from .engine_client import EngineClient, GenerationFailed, ModelUnavailable
+from .protocol import CromwellProtocol
 from .settings import SECTION, Settings, SettingsError, merge
 from .workspace import FileRefused, WorkspaceIndex, read_text
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 4  # tokens between two $/progress reports
 WATCHER_ID = "cromwell-watch-files"
+MAX_CANDIDATES = 300  # workspace files scored for one request
+
+
+def _common(a: Path, b: Path) -> int:
+    n = 0
+    for x, y in zip(a.parts, b.parts, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _fail(message: str) -> JsonRpcException:
     return JsonRpcInvalidParams(message=message)
-
-
-class _Ignored:
-    """What a message that could not be read becomes: pygls drops objects of an unknown
-    JSON-RPC version with a warning."""
-
-    jsonrpc = "ignored"
-
-
-class CromwellProtocol(LanguageServerProtocol):
-    """pygls's protocol, plus an answer for requests whose params do not deserialize:
-    pygls logs those and never responds, which leaves the client waiting forever."""
-
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        try:
-            message = super().structure_message(data)
-        except JsonRpcException as exc:
-            method = data.get("method")
-            detail = _validation_detail(exc.__cause__)
-            message = f"invalid params for {method!r}: {detail}"
-            msg_id = data.get("id")
-            if "id" in data and method is not None:
-                if not isinstance(msg_id, int | str) or isinstance(msg_id, bool):
-                    msg_id = None
-                self._send_response(msg_id, error=JsonRpcInvalidParams(message).to_response_error())
-            else:
-                log.warning("ignored a notification: %s", message)
-            return _Ignored()
-        if "id" in data and "method" in data and not hasattr(message, "id"):
-            # A notification method sent as a request: answer rather than leave it pending.
-            msg_id = data["id"] if isinstance(data["id"], int | str) else None
-            error = JsonRpcInvalidRequest(f"{data['method']!r} is a notification, not a request")
-            self._send_response(msg_id, error=error.to_response_error())
-            return _Ignored()
-        return message
-
-
-def _validation_detail(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unreadable message"
-    try:
-        from cattrs import transform_error
-
-        lines = transform_error(exc)  # type: ignore[arg-type]
-    except Exception:
-        lines = [str(exc)]
-    return "; ".join(lines[:3])
 
 
 class CromwellServer(LanguageServer):
@@ -118,6 +82,19 @@ class CromwellServer(LanguageServer):
             return
         super().report_server_error(error, source)
 
+    @contextlib.contextmanager
+    def cancellable(self) -> Iterator[None]:
+        """Let `$/cancelRequest` for the current request cancel the running task."""
+        msg_id = self.protocol.msg_id
+        task = asyncio.current_task()
+        running = self.protocol.running  # type: ignore[attr-defined]
+        if msg_id is not None and task is not None:
+            running[msg_id] = task
+        try:
+            yield
+        finally:
+            running.pop(msg_id, None)
+
     # --- documents -------------------------------------------------------------------------
     def document(self, uri: str) -> edits.DocumentView:
         """The document as pygls holds it (open), else from disk; refused with a clear error
@@ -150,9 +127,25 @@ class CromwellServer(LanguageServer):
         return path.relative_to(root).as_posix() if root else path.name
 
     def candidates(self, exclude: str) -> list[context.SourceFile]:
-        """Workspace files for the context manager: open documents' live text first."""
+        """Workspace files for the context manager, open documents with their live text.
+
+        Reading and scoring every file of a large workspace for each request would take
+        longer than the edit, so at most MAX_CANDIDATES are scored: the files the user touched
+        (most recent first), then the nearest in the directory tree."""
+        fs = to_fs_path(exclude) if exclude.startswith("file:") else None
+        here = Path(fs).resolve().parent if fs else None
+        recency = self.index.recency()
+
+        def priority(path: Path) -> tuple[int, int, str]:
+            distance = (
+                len(path.parent.parts) + len(here.parts) - 2 * _common(path.parent, here)
+                if here
+                else 0
+            )
+            return (-recency.get(path, 0), distance, str(path))
+
         out = []
-        for entry in self.index.files():
+        for entry in sorted(self.index.files(), key=lambda f: priority(f.path))[:MAX_CANDIDATES]:
             uri = from_fs_path(str(entry.path))
             if uri is None or uri == exclude:
                 continue
@@ -209,6 +202,11 @@ class CromwellServer(LanguageServer):
             self.client_capabilities.workspace and self.client_capabilities.workspace.workspace_edit
         )
         return bool(we and (we.document_changes or we.resource_operations))
+
+    def _supports_create(self) -> bool:
+        ws = self.client_capabilities.workspace
+        we = ws.workspace_edit if ws else None
+        return bool(we and we.resource_operations and "create" in we.resource_operations)
 
     def _supports_progress(self) -> bool:
         window = self.client_capabilities.window
@@ -303,6 +301,11 @@ class CromwellServer(LanguageServer):
             )
         new_uri = new_path = image = None
         if request.action == "fromScreenshot":
+            if not self._supports_create():
+                raise _fail(
+                    "this editor does not accept new files in an edit (resourceOperations"
+                    " 'create'), so a screenshot cannot become a file here"
+                )
             image = self._check_image(request.image)
             new_fs = actions.screenshot_target(
                 image,
@@ -315,7 +318,9 @@ class CromwellServer(LanguageServer):
         model = await self._model()
         s = self.settings
         try:
-            prepared = edits.prompt_for(
+            # Ranking and exact token counts take a fraction of a second: off the loop.
+            prepared = await asyncio.to_thread(
+                edits.prompt_for,
                 request,
                 doc,
                 self.candidates(doc.uri),
@@ -466,7 +471,9 @@ class CromwellServer(LanguageServer):
         model = await self._model()
         s = self.settings
         try:
-            prepared = edits.prompt_for(
+            # Ranking and exact token counts take a fraction of a second: off the loop.
+            prepared = await asyncio.to_thread(
+                edits.prompt_for,
                 request,
                 doc,
                 self.candidates(doc.uri),
@@ -509,8 +516,14 @@ class CromwellServer(LanguageServer):
         if s.context_budget is not None:
             limit = min(limit, s.context_budget)
         try:
-            _, prompt, _ = context.fit(
-                target, self.candidates(doc.uri), self.recency(), model.tokenizer, limit, render
+            _, prompt, _ = await asyncio.to_thread(
+                context.fit,
+                target,
+                self.candidates(doc.uri),
+                self.recency(),
+                model.tokenizer,
+                limit,
+                render,
             )
         except context.ContextTooLarge as exc:
             raise _fail(str(exc)) from exc
@@ -644,7 +657,8 @@ def create_server() -> CromwellServer:
             raise _fail(f"expected one argument (the action's data), got {len(args)}")
         request = _request_from(args[0])
         title = _action_title(request)
-        edit, diff = await ls.compute_edit(request, title, None)
+        with ls.cancellable():
+            edit, diff = await ls.compute_edit(request, title, None)
         result = await ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=title)
         )

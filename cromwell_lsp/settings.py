@@ -34,7 +34,7 @@ class Settings:
 
     context_budget: int | None = None
     """Most prompt tokens (context included). None uses the model's window less
-    `max_new_tokens`; a larger value is clipped to that."""
+    `maxNewTokens`; a larger value is clipped to that."""
 
     actions: tuple[str, ...] = ACTION_IDS
     """Code actions offered: any of editSelection, fix, completeBody, addDocstring,

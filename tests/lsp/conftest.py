@@ -29,7 +29,8 @@ def workspace(tmp_path: Path) -> Path:
     params=["visual-studio-code", "neovim"],
 )
 async def client(request: pytest.FixtureRequest, lsp_client: LanguageClient, workspace: Path):
-    lsp_client.set_configuration({"maxNewTokens": 256}, section="cromwell")
+    # Short generations in a small window: CPU time in tests is shared and scarce.
+    lsp_client.set_configuration({"maxNewTokens": 64, "contextBudget": 1024}, section="cromwell")
     lsp_client.registrations = []
 
     @lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)

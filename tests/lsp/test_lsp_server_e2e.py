@@ -248,3 +248,28 @@ async def test_a_model_that_fails_to_load_is_reported(client: LanguageClient, wo
         await client.text_document_code_action_async(code_action_params(uri, (PASS_LINE, 8)))
     )
     assert (workspace / "geometry" / "shapes.py").read_text().count("pass") == 1
+
+
+async def test_workspace_folders_come_and_go(client: LanguageClient, workspace: Path, tmp_path):
+    other = tmp_path / "designs"
+    other.mkdir()
+    (other / "login.png").write_bytes((workspace / "mockup.png").read_bytes())
+    uri = open_document(client, workspace / "geometry" / "shapes.py")
+    params = code_action_params(uri, (2, 0))
+    folder = types.WorkspaceFolder(uri=other.as_uri(), name="designs")
+    client.workspace_did_change_workspace_folders(
+        types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(added=[folder], removed=[])
+        )
+    )
+    assert "Cromwell: Generate code from screenshot login.png" in titles(
+        await client.text_document_code_action_async(params)
+    )
+    client.workspace_did_change_workspace_folders(
+        types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])
+        )
+    )
+    assert "Cromwell: Generate code from screenshot login.png" not in titles(
+        await client.text_document_code_action_async(params)
+    )

@@ -93,10 +93,12 @@ async def test_cancel_request_stops_generation(client: LanguageClient, workspace
         "end_line": 30,
         "instruction": "Rewrite this module with long comments everywhere.",
     }
-    pending = client.protocol.send_request_async(
-        types.WORKSPACE_EXECUTE_COMMAND,
-        types.ExecuteCommandParams(command="cromwell.editSelection", arguments=[data]),
-        msg_id="long-edit",
+    pending = asyncio.ensure_future(
+        client.protocol.send_request_async(
+            types.WORKSPACE_EXECUTE_COMMAND,
+            types.ExecuteCommandParams(command="cromwell.editSelection", arguments=[data]),
+            msg_id="long-edit",
+        )
     )
     for _ in range(600):  # until the first tokens are reported
         if any(
@@ -110,6 +112,10 @@ async def test_cancel_request_stops_generation(client: LanguageClient, workspace
     with pytest.raises(Exception, match="cancel"):
         await asyncio.wait_for(pending, timeout=30)
     (reports,) = client.progress_reports.values()
+    for _ in range(100):  # the reply comes first; the worker stops at its next token
+        if isinstance(reports[-1], types.WorkDoneProgressEnd):
+            break
+        await asyncio.sleep(0.05)
     assert isinstance(reports[-1], types.WorkDoneProgressEnd)
     assert reports[-1].message == "cancelled"
     # The worker stopped: the next request is answered at once.

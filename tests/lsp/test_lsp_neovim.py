@@ -89,3 +89,48 @@ def test_neovim_applies_a_resolved_edit(tmp_path: Path):
     assert written.rstrip("\n") == out["written"].rstrip("\n")
     assert written != (EXAMPLE / "geometry" / "shapes.py").read_text()
     ast.parse(written)  # the server only hands out edits that still parse
+
+
+def readme_snippet() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Neovim") :]
+    return section[section.index("```lua\n") + 7 : section.index("```\n", section.index("```lua"))]
+
+
+def test_readme_neovim_snippet_works(tmp_path: Path):
+    workspace = tmp_path / "workspace"
+    shutil.copytree(EXAMPLE, workspace)
+    (workspace / ".git").mkdir()  # a root marker, as in any checkout
+    snippet = tmp_path / "cromwell.lua"
+    snippet.write_text(readme_snippet())
+    result = tmp_path / "result.json"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    script = Path(__file__).with_name("nvim_readme.lua")
+    target = workspace / "geometry" / "shapes.py"
+    proc = subprocess.run(
+        [
+            "timeout",
+            "120",
+            NVIM,
+            "--headless",
+            "--clean",
+            "-l",
+            str(script),
+            str(snippet),
+            str(target),
+            str(result),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workspace,
+    )
+    assert result.is_file(), proc.stderr[-2000:]
+    out = json.loads(result.read_text())
+    assert proc.returncode == 0, out
+    assert out["root_dir"] == str(workspace) and out["keymap"]
+    assert out["titles"] == [
+        "Cromwell: Complete function body",
+        "Cromwell: Add docstring",
+        "Cromwell: Generate code from screenshot mockup.png",
+    ]

@@ -3,6 +3,8 @@ edits, and TextEdits whose UTF-16 positions are right for non-ASCII text."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
@@ -60,6 +62,10 @@ def test_stale_version_broken_syntax_and_empty_answers_are_refused():
         patches.from_model_output(
             "geo.py", 4, OLD, (3, 5), "```\ndef area(w, h):\n    pass\n```", 4
         )
+    with pytest.raises(PatchError, match="edited toml no longer parses"):
+        patches.from_model_output("c.toml", 1, "a = 1\n", (0, 1), "a = = 2\n", 1)
+    with pytest.raises(PatchError, match="edited json no longer parses"):
+        patches.from_model_output("c.json", 1, '{"a": 1}\n', (0, 1), '{"a": 2,}\n', 1)
     # Languages we cannot parse are not blocked by the parse check.
     assert (
         patches.from_model_output("x.rs", 1, "fn a() {}\n", (0, 1), "fn a( {}", 1).new
@@ -103,3 +109,27 @@ def test_text_edits_use_utf16_positions():
 )
 def test_text_edits_reproduce_the_new_text(old: str, new: str):
     assert patches.apply_text_edits(old, patches.text_edits(old, new)) == new
+
+
+def test_atomic_write_replaces_whole_file_and_keeps_mode(tmp_path: Path):
+    target = tmp_path / "tool.sh"
+    target.write_text("echo old\n")
+    target.chmod(0o755)
+    patches.atomic_write(target, "echo new 😋\r\n")
+    assert target.read_bytes() == "echo new 😋\r\n".encode()
+    assert target.stat().st_mode & 0o777 == 0o755
+    assert [p.name for p in tmp_path.iterdir()] == ["tool.sh"]  # no temporary file left
+    with pytest.raises(UnicodeEncodeError):
+        patches.atomic_write(target, "😋", encoding="ascii")
+    assert target.read_bytes() == "echo new 😋\r\n".encode()  # a failed write changes nothing
+    assert [p.name for p in tmp_path.iterdir()] == ["tool.sh"]
+
+
+def test_code_written_flush_left_is_indented_like_the_region():
+    old = "class R:\n    def p(self):\n        pass\n"
+    answer = "```python\ndef p(self):\n    return 2\n\n    # done\n```"
+    patch = patches.from_model_output("r.py", 1, old, (1, 3), answer, 1)
+    assert patch.new == "class R:\n    def p(self):\n        return 2\n\n        # done\n"
+    assert patches.match_indent("x = 1\n", "  y = 2\n") == "  x = 1\n"
+    assert patches.match_indent("    x = 1\n", "  y = 2\n") == "    x = 1\n"  # deeper: kept
+    assert patches.match_indent("\tx\n", "    y\n") == "\tx\n"  # tabs vs spaces: kept

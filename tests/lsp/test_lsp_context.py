@@ -60,7 +60,8 @@ def test_identifiers_and_jaccard():
 def test_best_window_finds_the_similar_part():
     lines = [f"unrelated_{i} = {i}\n" for i in range(100)]
     lines[60:63] = ["radius = 1\n", "area = math.pi * radius\n", "perimeter = 2 * radius\n"]
-    sim, (start, end) = context.best_window(frozenset({"radius", "area", "math", "pi"}), lines)
+    query = frozenset({"radius", "area", "math", "pi"})
+    sim, (start, end) = context.best_window(query, "".join(lines))
     assert start <= 60 and end >= 63 and sim > 0
 
 
@@ -188,3 +189,11 @@ def test_explain_lists_files_scores_and_tokens(counter: BPECounter):
     assert area["chosen"] and area["tokens"] > 0 and area["score"] > files["docs/notes.py"]["score"]
     assert info["region"]["tokens"] == context.count(counter, plan.region)
     assert info["region"]["lines"] == [200, 204]
+
+
+def test_one_line_files_can_be_chosen(counter: BPECounter):
+    target = Target("pkg/mod.py", "from pkg import consts\n\nvalue = consts.LIMIT\n", 2, 3)
+    files = [SourceFile("pkg/consts.py", "LIMIT = 10\n")]
+    plan = context.build(target, files, {}, counter, 500)
+    assert [(s.path, s.text) for s in plan.snippets] == [("pkg/consts.py", "LIMIT = 10\n")]
+    assert context.build(target, files, {}, counter, plan.token_counts["region"]).snippets == ()
