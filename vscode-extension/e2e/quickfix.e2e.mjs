@@ -101,7 +101,6 @@ function sandbox() {
     fs.mkdirSync(d, { recursive: true });
   }
   const settings = {
-    "cromwell.serverPath": env.cromwell,
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": false,
     "workbench.enableExperiments": false,
@@ -122,6 +121,10 @@ function sandbox() {
     fs.writeFileSync(path.join(dirs.userData, scope, "settings.json"), JSON.stringify(settings, null, 2));
   }
   fs.cpSync(env.example, dirs.workspace, { recursive: true });
+  // No cromwell.serverPath: the extension finds the server in the workspace's .venv, as it
+  // would after `make setup` in a checkout.
+  fs.mkdirSync(path.join(dirs.workspace, ".venv", "bin"), { recursive: true });
+  fs.symlinkSync(env.cromwell, path.join(dirs.workspace, ".venv", "bin", "cromwell"));
   return dirs;
 }
 
