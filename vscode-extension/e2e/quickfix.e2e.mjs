@@ -26,7 +26,8 @@ const env = {
   out: required("E2E_OUT"),
   example: required("E2E_WORKSPACE"), // a folder copied as the opened workspace
   chromium: process.env.E2E_CHROMIUM ?? firstExisting(["/usr/lib/chromium/chromium", "/usr/bin/chromium"]),
-  timeoutMs: Number(process.env.E2E_TIMEOUT_MS ?? 120000),
+  timeoutMs: Number(process.env.E2E_TIMEOUT_MS ?? 120000), // one wait for the model
+  deadlineMs: Number(process.env.E2E_DEADLINE_MS ?? 480000), // the whole run
 };
 
 // A server that cannot generate yet says so in one of these ways (cromwell_lsp/engine_client.py).
@@ -388,7 +389,14 @@ async function main() {
   let server;
   let browser;
   let failed = false;
-  try {
+  // Past its deadline, or on SIGTERM, the run stops where it is and still cleans up below.
+  let abort;
+  const aborted = new Promise((_, reject) => {
+    abort = reject;
+  });
+  const deadline = setTimeout(() => abort(new Error(`the run took longer than ${env.deadlineMs} ms`)), env.deadlineMs);
+  process.once("SIGTERM", () => abort(new Error("stopped by SIGTERM")));
+  const steps = async () => {
     installExtension(dirs);
     step("install-vsix", "passed");
     const port = await freePort();
@@ -542,6 +550,9 @@ async function main() {
       throw new Error(`after Generate Code from Screenshot: ${outcome.kind} ${outcome.message ?? ""}`);
     }
     await page.screenshot({ path: path.join(env.out, "final.png") });
+  };
+  try {
+    await Promise.race([steps(), aborted]);
   } catch (e) {
     failed = true;
     result.error = String(e?.stack ?? e);
@@ -549,6 +560,7 @@ async function main() {
     const page = browser?.pages()[0];
     await page?.screenshot({ path: path.join(env.out, "failure.png") }).catch(() => undefined);
   } finally {
+    clearTimeout(deadline);
     await browser?.close().catch(() => undefined);
     if (server !== undefined) {
       await stopGroup(server);
