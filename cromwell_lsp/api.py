@@ -1,0 +1,147 @@
+"""The Python API: Cromwell for programs.
+
+    from cromwell_lsp import api
+
+    proposal = api.propose_edit("src/app.py", "rename x to count", lines=(10, 24))
+    print(proposal.diff)
+    api.apply_patch(proposal.diff, proposal.root, expected={proposal.path: proposal.old_hash})
+
+The model loads once per (model path, threads) and stays loaded for later calls. Every
+function raises `RequestError` for a request it cannot serve as asked, `PatchError` when the
+model's answer cannot become a safe edit, and `FileChanged` when a file changed under it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import domain
+from .apply import CheckedPatch, FileChanged
+from .apply import apply_patch as _apply_patch
+from .domain import EditProposal, GeneratedFile, RequestError
+from .patches import PatchError, StaleDocument
+
+__all__ = [
+    "CheckedPatch", "EditProposal", "FileChanged", "GeneratedFile", "PatchError",
+    "RequestError", "StaleDocument", "apply_patch", "complete", "explain_context", "load_model",
+    "propose_edit", "screenshot_to_code",
+]
+
+_models: dict[tuple[str | None, int | None], Any] = {}
+_models_lock = threading.Lock()
+
+
+def load_model(model: str | None = None, threads: int | None = None) -> Any:
+    """The runtime model for a GGUF path (None: the embedded default), loaded once."""
+    key = (model, threads)
+    with _models_lock:
+        if key not in _models:
+            import engine.runtime
+
+            _models[key] = engine.runtime.load(model, threads=threads)
+        return _models[key]
+
+
+def _workspace(path: Path, root: Path | str | None) -> domain.Workspace:
+    return domain.Workspace(Path(root) if root is not None else domain.find_root(path))
+
+
+def propose_edit(
+    path: Path | str,
+    instruction: str,
+    *,
+    lines: tuple[int, int] | None = None,
+    root: Path | str | None = None,
+    model: str | None = None,
+    threads: int | None = None,
+    max_new_tokens: int = 512,
+    temperature: float = 0.0,
+    on_piece: Callable[[str], None] | None = None,
+) -> EditProposal:
+    """A checked unified diff that rewrites `lines` (1-based, inclusive; default the whole
+    file) of `path` as `instruction` asks. Nothing is written: pass `proposal.diff` to
+    `apply_patch` with `expected={proposal.path: proposal.old_hash}` to write it."""
+    file = Path(path).resolve()
+    ws = _workspace(file, root)
+    source = domain.load_source(ws, file)
+    return domain.propose_edit(load_model(model, threads), ws, source, instruction, lines,
+                               max_new_tokens=max_new_tokens, temperature=temperature,
+                               on_piece=on_piece)
+
+
+def explain_context(
+    path: Path | str,
+    instruction: str = "",
+    *,
+    lines: tuple[int, int] | None = None,
+    root: Path | str | None = None,
+    model: str | None = None,
+    threads: int | None = None,
+    max_new_tokens: int = 512,
+) -> dict[str, Any]:
+    """What the context manager would send for an edit of `path`, and why."""
+    file = Path(path).resolve()
+    ws = _workspace(file, root)
+    source = domain.load_source(ws, file)
+    return domain.explain_context(load_model(model, threads), ws, source, instruction, lines,
+                                  max_new_tokens)
+
+
+def complete(
+    path: Path | str,
+    line: int,
+    column: int,
+    *,
+    root: Path | str | None = None,
+    model: str | None = None,
+    threads: int | None = None,
+    max_tokens: int = 64,
+    temperature: float = 0.0,
+    on_piece: Callable[[str], None] | None = None,
+) -> str:
+    """The text to insert at (line, column) of `path`, both 0-based."""
+    file = Path(path).resolve()
+    ws = _workspace(file, root)
+    source = domain.load_source(ws, file)
+    return domain.complete(load_model(model, threads), ws, source, line, column,
+                           max_tokens=max_tokens, temperature=temperature, on_piece=on_piece)
+
+
+def screenshot_to_code(
+    image: Path | str,
+    *,
+    target: str | None = None,
+    root: Path | str | None = None,
+    language_suffix: str = ".py",
+    model: str | None = None,
+    threads: int | None = None,
+    max_new_tokens: int = 512,
+    temperature: float = 0.0,
+    on_piece: Callable[[str], None] | None = None,
+) -> GeneratedFile:
+    """Code for a new file that reproduces the screenshot (needs a vision model)."""
+    picture = Path(image).resolve()
+    ws = domain.Workspace(Path(root) if root is not None else picture.parent)
+    return domain.screenshot_to_code(load_model(model, threads), ws, picture, target,
+                                     language_suffix=language_suffix,
+                                     max_new_tokens=max_new_tokens, temperature=temperature,
+                                     on_piece=on_piece)
+
+
+def apply_patch(
+    diff: str,
+    root: Path | str = ".",
+    *,
+    dry_run: bool = False,
+    backup: bool = False,
+    expected: Mapping[str, str | None] | None = None,
+) -> CheckedPatch:
+    """Apply a unified diff to the files under `root`, all or nothing (see cromwell_lsp.apply).
+    `expected` maps relative paths to the SHA-256 their bytes must still have."""
+    hashes = {k: v for k, v in (expected or {}).items() if v is not None}
+    return _apply_patch(diff, root, dry_run=dry_run, backup=backup, expected=hashes)
+
+

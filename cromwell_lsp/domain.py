@@ -1,0 +1,334 @@
+"""The edit pipeline without a transport: context, prompt, generation, checked patch.
+
+The command line, the HTTP server and the Python API call these functions with a loaded
+model (anything with `stream`, `tokenizer`, `apply_chat_template`, `n_ctx`, as
+`engine.runtime.load` returns). They are synchronous and run wherever the caller has its
+model worker; generation stops between two tokens when `cancel` is set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import context, edits, patches, prompts
+from .actions import ActionRequest, screenshot_target
+from .apply import sha256
+from .workspace import FileRefused, WorkspaceIndex, read_text
+
+MAX_CANDIDATES = 300  # workspace files scored for one request, nearest first
+MAX_FILE_BYTES = 1_000_000
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
+
+
+class RequestError(ValueError):
+    """The request cannot be served as asked; the message says what was wrong."""
+
+
+class Cancelled(RuntimeError):
+    """Generation was cancelled before it finished."""
+
+
+def find_root(path: Path) -> Path:
+    """The workspace a file belongs to: the nearest folder above it holding .git, else its
+    own folder."""
+    path = path.resolve()
+    for folder in [path.parent, *path.parent.parents]:
+        if (folder / ".git").exists():
+            return folder
+    return path.parent
+
+
+class Workspace:
+    """A folder's text files for the context manager (read once, on first use)."""
+
+    def __init__(self, root: Path | str, max_file_bytes: int = MAX_FILE_BYTES) -> None:
+        self.root = Path(root).resolve()
+        self.max_file_bytes = max_file_bytes
+        self._index: WorkspaceIndex | None = None
+
+    @property
+    def index(self) -> WorkspaceIndex:
+        if self._index is None:
+            self._index = WorkspaceIndex(self.max_file_bytes)
+            self._index.add_root(self.root)
+        return self._index
+
+    def relative(self, path: Path) -> str:
+        path = path.resolve()
+        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) \
+            else path.name
+
+    def candidates(self, exclude: Path | None) -> list[context.SourceFile]:
+        """Related-file candidates, nearest in the folder tree first."""
+        here = exclude.resolve().parent if exclude is not None else self.root
+
+        def distance(p: Path) -> tuple[int, str]:
+            common = sum(1 for _ in _common_parts(p.parent, here))
+            return (len(p.parent.parts) + len(here.parts) - 2 * common, str(p))
+
+        out = []
+        files = sorted(self.index.files(), key=lambda f: distance(f.path))
+        for entry in files[:MAX_CANDIDATES]:
+            if exclude is not None and entry.path == exclude.resolve():
+                continue
+            try:
+                out.append(context.SourceFile(self.relative(entry.path),
+                                              self.index.text(entry.path)))
+            except (FileRefused, OSError):
+                continue
+        return out
+
+
+def _common_parts(a: Path, b: Path) -> list[str]:
+    out = []
+    for x, y in zip(a.parts, b.parts, strict=False):
+        if x != y:
+            break
+        out.append(x)
+    return out
+
+
+@dataclass(frozen=True)
+class Source:
+    """The file an operation is about: its path, text, and the hash of its bytes on disk
+    (None for text the caller supplied)."""
+
+    path: Path
+    relative: str
+    text: str
+    disk_hash: str | None
+
+
+def load_source(ws: Workspace, path: Path | str, text: str | None = None) -> Source:
+    path = Path(path)
+    if not path.is_absolute():
+        path = ws.root / path
+    relative = ws.relative(path)
+    if text is not None:
+        return Source(path, relative, text, None)
+    if not path.is_file():
+        raise RequestError(f"{path}: no such file")
+    try:
+        text, _ = read_text(path, ws.max_file_bytes)
+    except FileRefused as exc:
+        raise RequestError(str(exc)) from exc
+    # The decoded text keeps its own line endings; the hash guards the bytes for --apply.
+    return Source(path, relative, text, sha256(path.read_bytes()))
+
+
+def line_range(text: str, lines: tuple[int, int] | None) -> tuple[int, int]:
+    """1-based inclusive lines (A, B) as a 0-based [start, end) region; the whole file
+    when None."""
+    n = len(text.splitlines())
+    if lines is None:
+        return 0, n
+    a, b = lines
+    if a < 1 or b < a:
+        raise RequestError(f"lines {a}:{b}: need 1 <= A <= B")
+    if b > max(n, 1):
+        raise RequestError(f"lines {a}:{b} are outside the {n}-line file")
+    return a - 1, b
+
+
+def render_chat(model: Any) -> Callable[[list[dict[str, str]]], str]:
+    return lambda messages: model.apply_chat_template(messages, add_generation_prompt=True)
+
+
+def generate(
+    model: Any,
+    prompt: str,
+    *,
+    max_tokens: int,
+    temperature: float = 0.0,
+    stop: list[str] | None = None,
+    image: str | None = None,
+    cancel: threading.Event | None = None,
+    on_piece: Callable[[str], None] | None = None,
+) -> str:
+    """Stream a generation to the end (or until `cancel`), returning the text; raises
+    Cancelled when it was cut short."""
+    pieces = []
+    for piece in model.stream(prompt, max_tokens=max_tokens, temperature=temperature,
+                              stop=stop, image=image, cancel=cancel):
+        pieces.append(piece)
+        if on_piece is not None:
+            on_piece(piece)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("generation cancelled")
+    return "".join(pieces)
+
+
+@dataclass(frozen=True)
+class EditProposal:
+    """A checked edit of one file: the unified diff (paths relative to `root`) and what is
+    needed to apply it safely later."""
+
+    root: Path
+    path: str  # relative to root
+    diff: str
+    new_text: str
+    old_hash: str | None  # the file's bytes when read (None for caller-supplied text)
+    prompt_tokens: int
+    output: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "diff": self.diff, "new_text": self.new_text,
+                "old_sha256": self.old_hash, "prompt_tokens": self.prompt_tokens}
+
+
+def prepare_edit(
+    model: Any,
+    ws: Workspace,
+    source: Source,
+    instruction: str,
+    lines: tuple[int, int] | None,
+    max_new_tokens: int,
+    context_budget: int | None = None,
+) -> tuple[edits.PreparedPrompt, tuple[int, int]]:
+    if not instruction.strip():
+        raise RequestError("the instruction is empty: say what to change")
+    start, end = line_range(source.text, lines)
+    request = ActionRequest("editSelection", source.path.as_uri(), None, start, end, instruction)
+    doc = edits.DocumentView(request.uri, source.relative, source.text, None)
+    try:
+        prepared = edits.prompt_for(request, doc, ws.candidates(source.path), {},
+                                    model.tokenizer, render_chat(model), model.n_ctx,
+                                    max_new_tokens, context_budget)
+    except (context.ContextTooLarge, ValueError) as exc:
+        raise RequestError(str(exc)) from exc
+    return prepared, (start, end)
+
+
+def propose_edit(
+    model: Any,
+    ws: Workspace,
+    source: Source,
+    instruction: str,
+    lines: tuple[int, int] | None = None,
+    *,
+    max_new_tokens: int = 512,
+    temperature: float = 0.0,
+    context_budget: int | None = None,
+    cancel: threading.Event | None = None,
+    on_piece: Callable[[str], None] | None = None,
+) -> EditProposal:
+    """Ask the model to rewrite `lines` of the file per `instruction`; a checked diff, or
+    patches.PatchError saying why the answer cannot be an edit."""
+    prepared, region = prepare_edit(model, ws, source, instruction, lines, max_new_tokens,
+                                    context_budget)
+    output = generate(model, prepared.prompt, max_tokens=max_new_tokens,
+                      temperature=temperature, cancel=cancel, on_piece=on_piece)
+    patch = patches.from_model_output(source.relative, None, source.text, region, output, None)
+    return EditProposal(ws.root, source.relative, patch.diff, patch.new, source.disk_hash,
+                        prepared.tokens, output)
+
+
+def explain_context(
+    model: Any, ws: Workspace, source: Source, instruction: str,
+    lines: tuple[int, int] | None, max_new_tokens: int = 512,
+    context_budget: int | None = None,
+) -> dict[str, Any]:
+    """What the context manager would send for this edit, and why (no generation)."""
+    prepared, _ = prepare_edit(model, ws, source, instruction or "(explain)", lines,
+                               max_new_tokens, context_budget)
+    out = context.explain(prepared.plan, prepared.tokens)
+    out["prompt"] = prepared.prompt
+    return out
+
+
+def complete(
+    model: Any,
+    ws: Workspace,
+    source: Source,
+    line: int,
+    column: int,
+    *,
+    max_tokens: int = 64,
+    temperature: float = 0.0,
+    cancel: threading.Event | None = None,
+    on_piece: Callable[[str], None] | None = None,
+) -> str:
+    """The text to insert at (line, column), both 0-based, column in code points."""
+    lines = source.text.splitlines(keepends=True)
+    if line < 0 or line > len(lines):
+        raise RequestError(f"line {line} is outside the {len(lines)}-line file")
+    current = lines[line] if line < len(lines) else ""
+    stripped = current.rstrip("\r\n")
+    if column < 0 or column > len(stripped):
+        raise RequestError(f"column {column} is outside line {line} ({len(stripped)} chars)")
+    target = context.Target(source.relative, source.text, line, min(line + 1, len(lines)))
+
+    def render(plan: context.ContextPlan) -> str:
+        return prompts.fim_prompt(plan, stripped[:column],
+                                  stripped[column:] + current[len(stripped):])
+
+    try:
+        _, prompt, _ = context.fit(target, ws.candidates(source.path), {}, model.tokenizer,
+                                   model.n_ctx - max_tokens, render)
+    except context.ContextTooLarge as exc:
+        raise RequestError(str(exc)) from exc
+    text = generate(model, prompt, max_tokens=max_tokens, temperature=temperature,
+                    stop=["\n\n"], cancel=cancel, on_piece=on_piece)
+    return text.split(prompts.FIM_PREFIX)[0]
+
+
+def check_image(image: Path | str) -> Path:
+    """The image path if it names a picture Pillow can read; RequestError otherwise."""
+    path = Path(image)
+    if not path.is_file():
+        raise RequestError(f"image not found: {image}")
+    try:
+        from PIL import Image
+
+        with Image.open(path) as img:
+            img.verify()
+    except Exception as exc:
+        raise RequestError(f"{image} is not an image Cromwell can read ({exc})") from exc
+    return path
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    path: str
+    code: str
+    diff: str  # creates the file (from /dev/null)
+
+
+def screenshot_to_code(
+    model: Any,
+    ws: Workspace,
+    image: Path | str,
+    target: str | None = None,
+    *,
+    language_suffix: str = ".py",
+    max_new_tokens: int = 512,
+    temperature: float = 0.0,
+    cancel: threading.Event | None = None,
+    on_piece: Callable[[str], None] | None = None,
+) -> GeneratedFile:
+    """Code for a new file reproducing the screenshot `image`."""
+    image_path = check_image(image)
+    name = target or screenshot_target(ws.relative(image_path), language_suffix,
+                                       {ws.relative(f.path) for f in ws.index.files()})
+    request = ActionRequest("fromScreenshot", Path(ws.root / name).as_uri(), None, 0, 0)
+    doc = edits.DocumentView(request.uri, name, "", None)
+    try:
+        prepared = edits.prompt_for(request, doc, ws.candidates(None), {}, model.tokenizer,
+                                    render_chat(model), model.n_ctx, max_new_tokens, None, name)
+    except (context.ContextTooLarge, ValueError) as exc:
+        raise RequestError(str(exc)) from exc
+    try:
+        output = generate(model, prepared.prompt, max_tokens=max_new_tokens,
+                          temperature=temperature, image=str(image_path), cancel=cancel,
+                          on_piece=on_piece)
+    except ValueError as exc:  # a text-only model refuses images
+        raise RequestError(str(exc)) from exc
+    code = patches.extract_code(output)
+    if not code.strip():
+        raise patches.PatchError("the model's answer contains no code")
+    diff = patches.unified_diff("", code, name).replace(f"--- a/{name}", "--- /dev/null", 1)
+    return GeneratedFile(name, code, diff)
