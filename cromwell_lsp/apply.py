@@ -110,7 +110,7 @@ class CheckedPatch:
         ]
 
 
-def _inside(root: Path, name: str) -> Path:
+def resolve_inside(root: Path, name: str) -> Path:
     if not name or name == "/dev/null":
         raise PatchError(f"the diff names no file ({name!r})")
     candidate = Path(name)
@@ -142,7 +142,7 @@ def check(
     seen: set[Path] = set()
     for patched in patch_set:
         name = patched.path
-        path = _inside(root, name)
+        path = resolve_inside(root, name)
         if path in seen:
             raise PatchError(f"{name}: the diff changes this file twice")
         seen.add(path)

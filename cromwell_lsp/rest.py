@@ -1,0 +1,504 @@
+"""The HTTP server (`cromwell serve`): Cromwell's own endpoints and OpenAI-compatible
+completions, over the same domain functions as the language server and the command line.
+
+One model worker thread runs every generation, in arrival order; at most `queue_size`
+requests wait behind the running one, and a request beyond that is answered 429 with
+Retry-After at once rather than left to time out. A client that disconnects sets its
+generation's cancel flag, so the worker moves on within one token.
+
+Binding anything but a loopback address requires a bearer token; with a token, every request
+(documentation included) must carry it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from . import domain
+from .apply import FileChanged, apply_patch, resolve_inside
+from .patches import PatchError
+
+RETRY_AFTER_S = 1
+MAX_TOKENS_LIMIT = 4096
+DISCONNECT_POLL_S = 0.1
+
+
+class ConfigError(ValueError):
+    """The server cannot start with these settings; the message says why."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    root: Path = Path(".")
+    model_path: str | None = None
+    threads: int | None = None
+    queue_size: int = 8
+    max_body: int = 10_000_000
+
+    def check(self) -> None:
+        if not is_loopback(self.host) and not self.token:
+            raise ConfigError(
+                f"binding {self.host} exposes the server beyond this machine: give a bearer "
+                "token with --token or CROMWELL_TOKEN"
+            )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- the model worker ----------------------------------------------------------------------
+
+
+class QueueFull(RuntimeError):
+    pass
+
+
+class ModelWorker:
+    """The loaded model and the one thread that uses it, with a bounded queue."""
+
+    def __init__(self, model_path: str | None, threads: int | None, queue_size: int) -> None:
+        self.model_path, self.threads = model_path, threads
+        self.capacity = queue_size + 1  # waiting requests plus the running one
+        self.pending = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cromwell-http")
+        self._model: Any = None
+        self.served = 0
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            import engine.runtime
+
+            self._model = engine.runtime.load(self.model_path, threads=self.threads)
+        return self._model
+
+    def model_id(self) -> str:
+        if self.model_path:
+            return Path(self.model_path).stem
+        return "cromwell-default"
+
+    def admit(self) -> None:
+        """Take a place in the queue, or raise QueueFull (the caller answers 429)."""
+        if self.pending >= self.capacity:
+            raise QueueFull
+        self.pending += 1
+
+    async def run(self, job: Callable[[Any], Any]) -> Any:
+        """Run `job(model)` in the worker, after admit(); releases the place when done."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, lambda: job(self._load()))
+        finally:
+            self.pending -= 1
+            self.served += 1
+
+    async def warm_up(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._load)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+# --- request bodies ------------------------------------------------------------------------
+
+
+class EditBody(BaseModel):
+    path: str = Field(description="File path relative to the server's root.")
+    instruction: str = Field(min_length=1, description="What to change.")
+    lines: tuple[int, int] | None = Field(None, description="Region A:B, 1-based inclusive.")
+    text: str | None = Field(None, description="The file's text (default: read from disk).")
+    max_tokens: int = Field(512, ge=1, le=MAX_TOKENS_LIMIT)
+    apply: bool = Field(False, description="Write the edit to the file (hash-checked).")
+
+
+class CompleteBody(BaseModel):
+    path: str
+    line: int = Field(ge=0, description="0-based line.")
+    column: int = Field(ge=0, description="0-based column, in characters.")
+    text: str | None = None
+    max_tokens: int = Field(64, ge=1, le=MAX_TOKENS_LIMIT)
+
+
+class ContextBody(BaseModel):
+    path: str
+    instruction: str = ""
+    lines: tuple[int, int] | None = None
+    text: str | None = None
+    max_tokens: int = Field(512, ge=1, le=MAX_TOKENS_LIMIT)
+
+
+class CompletionBody(BaseModel):
+    model: str | None = None
+    prompt: str
+    max_tokens: int = Field(16, ge=1, le=MAX_TOKENS_LIMIT)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    stop: str | list[str] | None = None
+    stream: bool = False
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatBody(BaseModel):
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int = Field(256, ge=1, le=MAX_TOKENS_LIMIT)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    stop: str | list[str] | None = None
+    stream: bool = False
+
+
+# --- middleware: auth and body size --------------------------------------------------------
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class Guard:
+    """ASGI middleware: bearer token (when set) and request body size on every request."""
+
+    def __init__(self, app: Any, token: str | None, max_body: int) -> None:
+        self.app, self.token, self.max_body = app, token, max_body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.token is not None:
+            given = headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                await _send_json(send, 401, {"detail": "missing or wrong bearer token"},
+                                 [(b"www-authenticate", b"Bearer")])
+                return
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await _send_json(send, 413, {"detail": f"request body over {self.max_body} bytes"})
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_json(send, 413, {"detail": f"request body over {self.max_body} bytes"})
+
+
+async def _send_json(send: Any, status: int, body: Any,
+                     extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(data)).encode()), *(extra or [])]})
+    await send({"type": "http.response.body", "body": data})
+
+
+# --- the app -------------------------------------------------------------------------------
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    config.check()
+    root = config.root.resolve()
+    worker = ModelWorker(config.model_path, config.threads, config.queue_size)
+    workspace = domain.Workspace(root)
+
+    app = FastAPI(title="Cromwell", summary="Local AI code edits: Cromwell's API and "
+                  "OpenAI-compatible completions.", version=_own_version())
+    app.state.worker = worker
+
+    def _busy() -> JSONResponse:
+        return JSONResponse({"detail": f"the model is busy ({worker.pending} requests queued):"
+                             " retry later"}, status_code=429,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    def _check_model(name: str | None) -> None:
+        if name not in (None, "", worker.model_id(), "default"):
+            raise HTTPException(404, f"unknown model {name!r}: GET /v1/models lists "
+                                f"{worker.model_id()!r}")
+
+    def _source(path: str, text: str | None) -> domain.Source:
+        try:
+            resolved = resolve_inside(root, path)
+        except PatchError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return domain.load_source(workspace, resolved, text)
+
+    async def _call(request: Request, job: Callable[[Any, threading.Event], Any]) -> Any:
+        """Run a domain job in the worker; a client that goes away cancels it."""
+        try:
+            worker.admit()
+        except QueueFull:
+            raise HTTPException(429, f"the model is busy ({worker.pending} requests queued):"
+                                " retry later", headers={"Retry-After": str(RETRY_AFTER_S)}
+                                ) from None
+        cancel = threading.Event()
+        task = asyncio.ensure_future(worker.run(lambda model: job(model, cancel)))
+        while not task.done():
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if not done and await request.is_disconnected():
+                cancel.set()
+        try:
+            return task.result()
+        except domain.Cancelled as exc:
+            raise HTTPException(499, "cancelled: the client went away") from exc
+        except domain.RequestError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        except FileChanged as exc:
+            raise HTTPException(409, str(exc)) from exc
+        except PatchError as exc:
+            raise HTTPException(422, f"no edit: {exc}") from exc
+
+    @app.get("/health", summary="Liveness, model state and queue length")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model_loaded": worker.loaded, "queued": worker.pending,
+                "served": worker.served, "root": str(root)}
+
+    @app.get("/v1/models", summary="The model this server runs (OpenAI format)")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": worker.model_id(), "object": "model",
+                                            "created": 0, "owned_by": "cromwell"}]}
+
+    @app.post("/v1/edit", summary="Propose (and optionally apply) an edit as a unified diff")
+    async def edit(body: EditBody, request: Request) -> dict[str, Any]:
+        source = _source(body.path, body.text)
+        if body.apply and body.text is not None:
+            raise HTTPException(400, "apply needs the file on disk: leave out text")
+
+        def job(model: Any, cancel: threading.Event) -> dict[str, Any]:
+            proposal = domain.propose_edit(model, workspace, source, body.instruction,
+                                           body.lines, max_new_tokens=body.max_tokens,
+                                           cancel=cancel)
+            if body.apply:
+                apply_patch(proposal.diff, root, expected={proposal.path: proposal.old_hash}
+                            if proposal.old_hash else None)
+            return {**proposal.to_json(), "applied": body.apply}
+
+        return await _call(request, job)
+
+    @app.post("/v1/complete", summary="The code to insert at a cursor")
+    async def complete(body: CompleteBody, request: Request) -> dict[str, Any]:
+        source = _source(body.path, body.text)
+
+        def job(model: Any, cancel: threading.Event) -> dict[str, Any]:
+            text = domain.complete(model, workspace, source, body.line, body.column,
+                                   max_tokens=body.max_tokens, cancel=cancel)
+            return {"path": source.relative, "line": body.line, "column": body.column,
+                    "text": text}
+
+        return await _call(request, job)
+
+    @app.post("/v1/context", summary="What the context manager would send for an edit")
+    async def context_(body: ContextBody, request: Request) -> dict[str, Any]:
+        source = _source(body.path, body.text)
+
+        def job(model: Any, cancel: threading.Event) -> dict[str, Any]:
+            return domain.explain_context(model, workspace, source, body.instruction,
+                                          body.lines, body.max_tokens)
+
+        return await _call(request, job)
+
+    @app.post("/v1/screenshot", summary="Code for a new file from a screenshot (multipart)")
+    async def screenshot(
+        request: Request,
+        image: Annotated[UploadFile, File(description="The screenshot (PNG, JPEG...).")],
+        target: Annotated[str | None, Form()] = None,
+        max_tokens: Annotated[int, Form(ge=1, le=MAX_TOKENS_LIMIT)] = 512,
+    ) -> dict[str, Any]:
+        suffix = Path(image.filename or "upload.png").suffix.lower() or ".png"
+        if suffix not in domain.IMAGE_SUFFIXES:
+            suffix = ".png"
+        data = await image.read()
+        with tempfile.TemporaryDirectory(prefix="cromwell-upload-") as folder:
+            picture = Path(folder) / f"upload{suffix}"
+            picture.write_bytes(data)
+            try:
+                domain.check_image(picture)
+            except domain.RequestError as exc:
+                raise HTTPException(400, f"the upload is not an image Cromwell can read "
+                                    f"({image.filename})") from exc
+
+            def job(model: Any, cancel: threading.Event) -> dict[str, Any]:
+                made = domain.screenshot_to_code(model, workspace, picture,
+                                                 target or "screenshot.py",
+                                                 max_new_tokens=max_tokens, cancel=cancel)
+                return {"path": made.path, "code": made.code, "diff": made.diff}
+
+            return await _call(request, job)
+
+    # --- OpenAI-compatible -------------------------------------------------------------------
+
+    def _stops(stop: str | list[str] | None) -> list[str] | None:
+        return [stop] if isinstance(stop, str) else stop
+
+    async def _openai(request: Request, prompt_of: Callable[[Any], str], max_tokens: int,
+                      temperature: float, stop: list[str] | None, stream: bool,
+                      chat: bool) -> Any:
+        try:
+            worker.admit()
+        except QueueFull:
+            return _busy()
+        ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        obj = "chat.completion" if chat else "text_completion"
+        cancel = threading.Event()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        counts = {"prompt": 0, "completion": 0}
+
+        def job(model: Any) -> str:
+            prompt = prompt_of(model)
+            counts["prompt"] = len(model.tokenizer.encode(prompt))
+            pieces = []
+            try:
+                for piece in model.stream(prompt, max_tokens=max_tokens,
+                                          temperature=temperature, stop=stop, cancel=cancel):
+                    pieces.append(piece)
+                    if stream:
+                        loop.call_soon_threadsafe(queue.put_nowait, piece)
+            finally:
+                counts["completion"] = len(pieces)
+                if stream:
+                    loop.call_soon_threadsafe(queue.put_nowait, None)
+            return "".join(pieces)
+
+        def finish() -> str:
+            return "length" if counts["completion"] >= max_tokens else "stop"
+
+        def usage() -> dict[str, int]:
+            return {"prompt_tokens": counts["prompt"], "completion_tokens": counts["completion"],
+                    "total_tokens": counts["prompt"] + counts["completion"]}
+
+        def choice(text: str, done: bool) -> dict[str, Any]:
+            reason = finish() if done else None
+            if chat:
+                key = "delta" if stream else "message"
+                content = {"role": "assistant", "content": text} if not stream or text else {}
+                return {"index": 0, key: content, "finish_reason": reason}
+            return {"index": 0, "text": text, "logprobs": None, "finish_reason": reason}
+
+        task = asyncio.ensure_future(worker.run(job))
+        if not stream:
+            while not task.done():
+                done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+                if not done and await request.is_disconnected():
+                    cancel.set()
+            text = _result(task)
+            return {"id": ident, "object": obj, "created": created, "model": worker.model_id(),
+                    "choices": [choice(text, True)], "usage": usage()}
+
+        chunk_obj = "chat.completion.chunk" if chat else "text_completion"
+
+        async def events() -> AsyncIterator[str]:
+            try:
+                while (piece := await queue.get()) is not None:
+                    chunk = {"id": ident, "object": chunk_obj, "created": created,
+                             "model": worker.model_id(), "choices": [choice(piece, False)]}
+                    yield f"data: {json.dumps(chunk)}\n\n"
+                try:
+                    await task
+                except Exception as exc:  # the stream has begun: the error goes in it
+                    yield f"data: {json.dumps({'error': {'message': str(exc)}})}\n\n"
+                    return
+                last = {"id": ident, "object": chunk_obj, "created": created,
+                        "model": worker.model_id(), "choices": [choice("", True)],
+                        "usage": usage()}
+                yield f"data: {json.dumps(last)}\n\n"
+                yield "data: [DONE]\n\n"
+            finally:
+                cancel.set()  # the client went away (or we are done): stop generating
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    def _result(task: asyncio.Future[Any]) -> Any:
+        try:
+            return task.result()
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+
+    @app.post("/v1/completions", summary="OpenAI-compatible text completion (SSE with stream)")
+    async def completions(body: CompletionBody, request: Request) -> Any:
+        _check_model(body.model)
+        return await _openai(request, lambda model: body.prompt, body.max_tokens,
+                             body.temperature, _stops(body.stop), body.stream, chat=False)
+
+    @app.post("/v1/chat/completions", summary="OpenAI-compatible chat (SSE with stream)")
+    async def chat_completions(body: ChatBody, request: Request) -> Any:
+        _check_model(body.model)
+        messages = [m.model_dump() for m in body.messages]
+        return await _openai(
+            request,
+            lambda model: model.apply_chat_template(messages, add_generation_prompt=True),
+            body.max_tokens, body.temperature, _stops(body.stop), body.stream, chat=True)
+
+    return app
+
+
+def _own_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cromwell")
+    except PackageNotFoundError:
+        return "0"
+
+
+def serve(config: ServerConfig) -> None:
+    """Run the server until interrupted; the model loads before the first request is taken."""
+    import sys
+
+    import uvicorn
+
+    app = create_app(config)
+    guarded = Guard(app, config.token, config.max_body)
+    asyncio.run(app.state.worker.warm_up())
+    print(f"cromwell: serving {config.root.resolve()} on http://{config.host}:{config.port}"
+          f" (docs at /docs)", file=sys.stderr, flush=True)
+    uvicorn.run(guarded, host=config.host, port=config.port, log_level="warning")
