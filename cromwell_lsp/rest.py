@@ -88,6 +88,7 @@ class ModelWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cromwell-http")
         self._model: Any = None
         self.served = 0
+        self.cancelled = 0  # generations stopped early because their client went away
 
     @property
     def loaded(self) -> bool:
@@ -182,10 +183,6 @@ class ChatBody(BaseModel):
 # --- middleware: auth and body size --------------------------------------------------------
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class Guard:
     """ASGI middleware: bearer token (when set) and request body size on every request."""
 
@@ -207,28 +204,33 @@ class Guard:
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             await _send_json(send, 413, {"detail": f"request body over {self.max_body} bytes"})
             return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Any:
-            nonlocal received
+        if length is not None:
+            await self.app(scope, receive, send)
+            return
+        # No declared length (chunked upload): read the body here, counting, and refuse it
+        # as soon as it passes the limit; the app then gets it as one message.
+        parts, received, more = [], 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise _BodyTooLarge
-            return message
-
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client went away
+            parts.append(message.get("body", b""))
+            received += len(parts[-1])
+            if received > self.max_body:
                 await _send_json(send, 413, {"detail": f"request body over {self.max_body} bytes"})
+                return
+            more = message.get("more_body", False)
+        body = b"".join(parts)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def _send_json(send: Any, status: int, body: Any,
@@ -268,7 +270,10 @@ def create_app(config: ServerConfig) -> FastAPI:
             resolved = resolve_inside(root, path)
         except PatchError as exc:
             raise HTTPException(400, str(exc)) from exc
-        return domain.load_source(workspace, resolved, text)
+        try:
+            return domain.load_source(workspace, resolved, text)
+        except domain.RequestError as exc:
+            raise HTTPException(400, str(exc)) from exc
 
     async def _call(request: Request, job: Callable[[Any, threading.Event], Any]) -> Any:
         """Run a domain job in the worker; a client that goes away cancels it."""
@@ -287,6 +292,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         try:
             return task.result()
         except domain.Cancelled as exc:
+            worker.cancelled += 1
             raise HTTPException(499, "cancelled: the client went away") from exc
         except domain.RequestError as exc:
             raise HTTPException(400, str(exc)) from exc
@@ -298,7 +304,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     @app.get("/health", summary="Liveness, model state and queue length")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model_loaded": worker.loaded, "queued": worker.pending,
-                "served": worker.served, "root": str(root)}
+                "served": worker.served, "cancelled": worker.cancelled, "root": str(root)}
 
     @app.get("/v1/models", summary="The model this server runs (OpenAI format)")
     async def models() -> dict[str, Any]:
@@ -404,6 +410,8 @@ def create_app(config: ServerConfig) -> FastAPI:
                         loop.call_soon_threadsafe(queue.put_nowait, piece)
             finally:
                 counts["completion"] = len(pieces)
+                if cancel.is_set():
+                    worker.cancelled += 1
                 if stream:
                     loop.call_soon_threadsafe(queue.put_nowait, None)
             return "".join(pieces)
