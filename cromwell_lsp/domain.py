@@ -9,6 +9,7 @@ model worker; generation stops between two tokens when `cancel` is set.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from .workspace import FileRefused, WorkspaceIndex, read_text
 
 MAX_CANDIDATES = 300  # workspace files scored for one request, nearest first
 MAX_FILE_BYTES = 1_000_000
+RESCAN_S = 10.0  # a long-lived workspace (the HTTP server) re-reads its folder this often
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
 
 
@@ -43,18 +45,22 @@ def find_root(path: Path) -> Path:
 
 
 class Workspace:
-    """A folder's text files for the context manager (read once, on first use)."""
+    """A folder's text files for the context manager: read on first use, and again when the
+    last reading is over RESCAN_S old (no file watcher outside the language server)."""
 
     def __init__(self, root: Path | str, max_file_bytes: int = MAX_FILE_BYTES) -> None:
         self.root = Path(root).resolve()
         self.max_file_bytes = max_file_bytes
         self._index: WorkspaceIndex | None = None
+        self._read_at = 0.0
 
     @property
     def index(self) -> WorkspaceIndex:
-        if self._index is None:
-            self._index = WorkspaceIndex(self.max_file_bytes)
-            self._index.add_root(self.root)
+        now = time.monotonic()
+        if self._index is None or now - self._read_at > RESCAN_S:
+            index = WorkspaceIndex(self.max_file_bytes)
+            index.add_root(self.root)
+            self._index, self._read_at = index, now
         return self._index
 
     def relative(self, path: Path) -> str:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, cromwell_env
+from doors_helpers import SAMPLE, cromwell_env
 
 from cromwell_lsp import api
 

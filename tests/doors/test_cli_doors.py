@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CROMWELL, SAMPLE, cromwell_env
+from doors_helpers import CROMWELL, SAMPLE, cromwell_env
 from PIL import Image
 
 from cromwell_lsp.patches import apply_diff, unified_diff

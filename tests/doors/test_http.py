@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SAMPLE, Server, make_root
+from doors_helpers import SAMPLE, Server, make_root
 from PIL import Image
 
 from cromwell_lsp.patches import apply_diff
@@ -85,12 +85,27 @@ def test_edit_returns_a_diff_that_applies(server: Server) -> None:
         assert response.json()["detail"].startswith("no edit:")
 
 
-def test_edit_apply_writes_the_file(tmp_path: Path, server: Server) -> None:
+def test_edit_apply_needs_the_file_on_disk(server: Server) -> None:
     body = {"path": "m.py", "text": SAMPLE, "instruction": "fix add", "lines": [1, 2],
             "apply": True}
     with server.client() as http:
         response = http.post("/v1/edit", json=body)
     assert response.status_code == 400 and "leave out text" in response.json()["detail"]
+
+
+def test_edit_apply_writes_the_file(server: Server) -> None:
+    target = server.root / "applied.py"
+    target.write_text(SAMPLE)
+    body = {"path": "applied.py", "instruction": "fix add: it must return a + b",
+            "lines": [1, 2], "max_tokens": 24, "apply": True}
+    with server.client() as http:
+        response = http.post("/v1/edit", json=body)
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 200:
+        assert response.json()["applied"] is True
+        assert target.read_text() == response.json()["new_text"] != SAMPLE
+    else:
+        assert target.read_text() == SAMPLE
 
 
 def test_complete_and_context(server: Server) -> None:

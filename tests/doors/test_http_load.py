@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import Server, make_root
+from doors_helpers import Server, make_root
 
 CLIENTS, REQUESTS = 8, 200
 BACKOFF_S = 0.1  # after a 429 (shorter than Retry-After, to keep the test short)
