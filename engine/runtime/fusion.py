@@ -60,12 +60,14 @@ class Fusion:
         t0 = matmul(w.text_in, rms_norm(h, w.text_norm, eps))  # (P, D)
         t = t0.copy()
         self.kv = []
-        for b in w.blocks:
+        last = len(w.blocks) - 1
+        for i, b in enumerate(w.blocks):
             k, vv = self._kv(b.v2l, rms_norm(t, b.v2l_kv_norm, eps))
             v += b.v2l_gate * self._attend(b.v2l, rms_norm(v, b.v2l_q_norm, eps), k, vv)
             self.kv.append(self._kv(b.l2v, rms_norm(v, b.l2v_kv_norm, eps)))
             t += b.l2v_gate * self._attend(b.l2v, rms_norm(t, b.l2v_q_norm, eps), *self.kv[-1])
-            v += b.mlp_gate * swiglu(b.mlp, rms_norm(v, b.mlp_norm, eps))
+            if i < last:  # the last block's vision MLP feeds nothing the text reads
+                v += b.mlp_gate * swiglu(b.mlp, rms_norm(v, b.mlp_norm, eps))
             t += b.mlp_gate * swiglu(b.mlp, rms_norm(t, b.mlp_norm, eps))
         self._hand_back(h, t - t0)
 
