@@ -124,3 +124,17 @@ def test_lower_precision_exports_load_and_stay_close(
     got = prefill(model.decoder, PROMPT, model.fusion)
     want = torch_logits(torch_model, PROMPT, image, len(PROMPT))[-1]
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max() + 0.02
+
+
+def test_a_prompt_longer_than_a_chunk_is_fused_whole(
+        torch_model: VLJEPA, f32_model: Model, image: np.ndarray,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # V->L must read the whole prompt even when the layers run it in chunks.
+    import engine.runtime.decoder as decoder_module
+
+    monkeypatch.setattr(decoder_module, "PREFILL_CHUNK", 4)
+    fusion = f32_model.fusion
+    fusion.set_image(f32_model.encode_image(image))
+    got = prefill(f32_model.decoder, PROMPT, fusion)
+    want = torch_logits(torch_model, PROMPT, image, len(PROMPT))[-1]
+    np.testing.assert_allclose(got, want, atol=2e-4, rtol=1e-3)

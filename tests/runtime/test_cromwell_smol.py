@@ -85,3 +85,11 @@ def test_a_file_that_is_not_an_image_is_a_clear_error(smol: Model, tmp_path: Pat
     bad.write_text("not a picture")
     with pytest.raises(ValueError, match="notes.png: cannot read the image"):
         smol.generate("x", max_tokens=1, image=str(bad))
+
+
+def test_before_the_build_the_default_is_smollm2(smollm2_path: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CROMWELL_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / smollm2_path.name).symlink_to(smollm2_path)
+    assert model_store.default_model_path() == tmp_path / "models" / smollm2_path.name
