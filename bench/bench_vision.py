@@ -30,8 +30,7 @@ def main() -> None:
     if not model.takes_images:
         raise SystemExit(f"{model.path} takes no images")
     image = np.random.default_rng(0).random((448, 448, 3), dtype=np.float32)
-    ids = model.tokenizer.encode(model.apply_chat_template([{"role": "user",
-                                                              "content": PROMPT}]))
+    ids = model.tokenizer.encode(model.apply_chat_template([{"role": "user", "content": PROMPT}]))
     fusion, decoder = model.fusion, model.decoder
     assert fusion is not None
 

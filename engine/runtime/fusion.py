@@ -46,8 +46,9 @@ class Fusion:
     def _kv(self, a: AttentionWeights, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._heads(matmul(a.k, ctx)), self._heads(matmul(a.v, ctx))
 
-    def _attend(self, a: AttentionWeights, x: np.ndarray, k: np.ndarray,
-                v: np.ndarray) -> np.ndarray:
+    def _attend(
+        self, a: AttentionWeights, x: np.ndarray, k: np.ndarray, v: np.ndarray
+    ) -> np.ndarray:
         """Cross-attention: queries from x (n, D), all keys readable."""
         q = self._heads(matmul(a.q, x))
         if len(x) <= DECODE_ROWS:

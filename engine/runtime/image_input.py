@@ -24,8 +24,9 @@ def load_image(path: str | Path) -> np.ndarray:
     w, h = img.size
     scale = min(1.0, MAX_SIDE / max(w, h))
     if scale < 1.0:
-        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))),
-                         Image.Resampling.BICUBIC)
+        img = img.resize(
+            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC
+        )
     a = np.asarray(img, dtype=np.float32) / 255.0
     ph, pw = -a.shape[0] % MULTIPLE, -a.shape[1] % MULTIPLE
     if ph or pw:

@@ -82,8 +82,9 @@ class VisionEncoder:
         H, W = image.shape[:2]
         p = self.patch
         if H % p or W % p or H == 0 or W == 0:
-            raise ValueError(f"image height and width must be positive multiples of {p}, "
-                             f"got {H}x{W}")
+            raise ValueError(
+                f"image height and width must be positive multiples of {p}, got {H}x{W}"
+            )
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """(H, W, 3) in [0, 1] -> (H/8 * W/8, hidden) float32."""

@@ -48,8 +48,9 @@ def runtime_model(torch_model: VLJEPA, tmp: Path, fmt: str, smollm2_path: Path) 
     return Model(GGUFFile(path), from_gguf(smollm2_path))
 
 
-def torch_logits(model: VLJEPA, ids: list[int], image: np.ndarray | None,
-                 prompt_len: int) -> np.ndarray:
+def torch_logits(
+    model: VLJEPA, ids: list[int], image: np.ndarray | None, prompt_len: int
+) -> np.ndarray:
     img = None if image is None else torch.from_numpy(image).permute(2, 0, 1)[None]
     with torch.no_grad():
         logits, _ = model(torch.tensor([ids]), img, prompt_len)
@@ -60,21 +61,24 @@ def torch_greedy(model: VLJEPA, image: np.ndarray | None) -> list[int]:
     ids = list(PROMPT)
     for _ in range(STEPS):
         ids.append(int(torch_logits(model, ids, image, len(PROMPT))[-1].argmax()))
-    return ids[len(PROMPT):]
+    return ids[len(PROMPT) :]
 
 
 @pytest.fixture(scope="module")
-def f32_model(torch_model: VLJEPA, tmp_path_factory: pytest.TempPathFactory,
-              smollm2_path: Path) -> Model:
+def f32_model(
+    torch_model: VLJEPA, tmp_path_factory: pytest.TempPathFactory, smollm2_path: Path
+) -> Model:
     return runtime_model(torch_model, tmp_path_factory.mktemp("f32"), "F32", smollm2_path)
 
 
 @pytest.mark.parametrize("with_image", [False, True])
-def test_logits_match_torch_at_f32(torch_model: VLJEPA, f32_model: Model, image: np.ndarray,
-                                   with_image: bool) -> None:
+def test_logits_match_torch_at_f32(
+    torch_model: VLJEPA, f32_model: Model, image: np.ndarray, with_image: bool
+) -> None:
     img = image if with_image else None
-    tokens = f32_model.generate_tokens(PROMPT, max_tokens=4, stop_ids=[], image=img,
-                                       speculative=False)
+    tokens = f32_model.generate_tokens(
+        PROMPT, max_tokens=4, stop_ids=[], image=img, speculative=False
+    )
     ids = PROMPT + tokens[:3]
     want = torch_logits(torch_model, ids, img, len(PROMPT))
     # The last prompt position (prefill) and the generated ones (decode steps, fused text).
@@ -85,17 +89,19 @@ def test_logits_match_torch_at_f32(torch_model: VLJEPA, f32_model: Model, image:
     got = [prefill(dec, PROMPT, fusion).copy()]
     for t in tokens[:3]:
         got.append(dec.forward([t]).copy())
-    np.testing.assert_allclose(np.stack(got), want[len(PROMPT) - 1:], atol=2e-4, rtol=1e-3)
+    np.testing.assert_allclose(np.stack(got), want[len(PROMPT) - 1 :], atol=2e-4, rtol=1e-3)
 
 
 @pytest.mark.parametrize("with_image", [False, True])
-def test_greedy_tokens_equal_torch_for_32_steps(torch_model: VLJEPA, f32_model: Model,
-                                                image: np.ndarray, with_image: bool) -> None:
+def test_greedy_tokens_equal_torch_for_32_steps(
+    torch_model: VLJEPA, f32_model: Model, image: np.ndarray, with_image: bool
+) -> None:
     img = image if with_image else None
     want = torch_greedy(torch_model, img)
     for speculative in (False, True):
-        got = f32_model.generate_tokens(PROMPT, max_tokens=STEPS, stop_ids=[], image=img,
-                                        speculative=speculative)
+        got = f32_model.generate_tokens(
+            PROMPT, max_tokens=STEPS, stop_ids=[], image=img, speculative=speculative
+        )
         assert got == want, f"speculative={speculative}"
 
 
@@ -107,8 +113,9 @@ def test_the_image_changes_the_output(f32_model: Model, image: np.ndarray) -> No
     assert a != b
 
 
-def test_vision_tokens_match_torch(torch_model: VLJEPA, f32_model: Model,
-                                   image: np.ndarray) -> None:
+def test_vision_tokens_match_torch(
+    torch_model: VLJEPA, f32_model: Model, image: np.ndarray
+) -> None:
     with torch.no_grad():
         want = torch_model.encode_image(torch.from_numpy(image).permute(2, 0, 1)[None])[0]
     got = f32_model.encode_image(image)
@@ -117,8 +124,8 @@ def test_vision_tokens_match_torch(torch_model: VLJEPA, f32_model: Model,
 
 @pytest.mark.parametrize("fmt", ["F16", "Q8_0"])
 def test_lower_precision_exports_load_and_stay_close(
-        torch_model: VLJEPA, tmp_path: Path, image: np.ndarray, fmt: str,
-        smollm2_path: Path) -> None:
+    torch_model: VLJEPA, tmp_path: Path, image: np.ndarray, fmt: str, smollm2_path: Path
+) -> None:
     model = runtime_model(torch_model, tmp_path, fmt, smollm2_path)
     model.fusion.set_image(model.encode_image(image))
     got = prefill(model.decoder, PROMPT, model.fusion)
@@ -127,8 +134,8 @@ def test_lower_precision_exports_load_and_stay_close(
 
 
 def test_a_prompt_longer_than_a_chunk_is_fused_whole(
-        torch_model: VLJEPA, f32_model: Model, image: np.ndarray,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    torch_model: VLJEPA, f32_model: Model, image: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # V->L must read the whole prompt even when the layers run it in chunks.
     import engine.runtime.decoder as decoder_module
 

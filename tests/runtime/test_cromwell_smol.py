@@ -58,8 +58,10 @@ def test_text_answers_are_smollm2s(smol: Model, smollm2: Model, prompt: str) -> 
     want = smollm2.generate_tokens(ids, max_tokens=16)
     assert smol.generate_tokens(ids, max_tokens=16) == want
     # Closed gates: the image goes through the encoder and fusion and changes nothing.
-    assert smol.generate_tokens(ids, max_tokens=16, image=np.full((64, 64, 3), 0.5,
-                                                                    np.float32)) == want
+    assert (
+        smol.generate_tokens(ids, max_tokens=16, image=np.full((64, 64, 3), 0.5, np.float32))
+        == want
+    )
 
 
 def test_an_image_file_streams_through_the_text_api(smol: Model, png: Path) -> None:
@@ -71,8 +73,17 @@ def test_an_image_file_streams_through_the_text_api(smol: Model, png: Path) -> N
 
 
 def test_generate_command_takes_an_image(smol: Model, png: Path) -> None:
-    args = ["generate", "--model", str(smol.path), "--prompt", "Name the capital city of "
-            "France.", "--max-tokens", "12", "--threads", "1"]
+    args = [
+        "generate",
+        "--model",
+        str(smol.path),
+        "--prompt",
+        "Name the capital city of France.",
+        "--max-tokens",
+        "12",
+        "--threads",
+        "1",
+    ]
     plain = CliRunner().invoke(main, args)
     with_image = CliRunner().invoke(main, [*args, "--image", str(png)])
     assert with_image.exit_code == 0, with_image.output
@@ -87,8 +98,9 @@ def test_a_file_that_is_not_an_image_is_a_clear_error(smol: Model, tmp_path: Pat
         smol.generate("x", max_tokens=1, image=str(bad))
 
 
-def test_before_the_build_the_default_is_smollm2(smollm2_path: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_before_the_build_the_default_is_smollm2(
+    smollm2_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CROMWELL_HOME", str(tmp_path))
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / smollm2_path.name).symlink_to(smollm2_path)
