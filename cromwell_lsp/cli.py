@@ -51,8 +51,11 @@ def models_fetch() -> None:
         raise click.ClickException(str(err)) from err
     click.echo(str(path))
     # cromwell-smol, the default model, is built from SmolLM2 (needs torch; a no-op once built).
-    from engine.train.export import ensure_cromwell_smol
-
+    try:
+        from engine.train.export import ensure_cromwell_smol
+    except ImportError as err:  # an install without torch keeps SmolLM2 as its default
+        click.echo(f"cromwell-smol not built ({err}); the default model stays SmolLM2", err=True)
+        return
     with console.status("building cromwell-smol") as status:
         click.echo(str(ensure_cromwell_smol(progress=lambda msg: status.update(msg))))
 
