@@ -35,7 +35,13 @@ DEFAULT_MODEL := $(CROMWELL_HOME)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 $(DEFAULT_MODEL): | $(VENV)/.deps
 	$(CROMWELL) models fetch
 
-setup: $(VENV)/.native $(DEFAULT_MODEL)
+# cromwell-smol, the runtime's default model, built from SmolLM2 by the same command.
+CROMWELL_SMOL := $(CROMWELL_HOME)/models/cromwell-smol.gguf
+
+$(CROMWELL_SMOL): | $(DEFAULT_MODEL) $(VENV)/.deps
+	$(CROMWELL) models fetch
+
+setup: $(VENV)/.native $(DEFAULT_MODEL) $(CROMWELL_SMOL)
 
 demo: setup
 	$(CROMWELL) cpu

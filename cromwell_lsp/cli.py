@@ -36,7 +36,7 @@ def models_group() -> None:
 
 @models_group.command("fetch")
 def models_fetch() -> None:
-    """Fetch the embedded default model into the cache (a no-op when it is already there)."""
+    """Fetch SmolLM2 into the cache and build cromwell-smol from it (no-ops once done)."""
     from rich.console import Console
 
     from engine.runtime import model_store
@@ -50,6 +50,14 @@ def models_fetch() -> None:
     except model_store.ModelFetchError as err:
         raise click.ClickException(str(err)) from err
     click.echo(str(path))
+    # cromwell-smol, the default model, is built from SmolLM2 (needs torch; a no-op once built).
+    try:
+        from engine.train.export import ensure_cromwell_smol
+    except ImportError as err:  # an install without torch keeps SmolLM2 as its default
+        click.echo(f"cromwell-smol not built ({err}); the default model stays SmolLM2", err=True)
+        return
+    with console.status("building cromwell-smol") as status:
+        click.echo(str(ensure_cromwell_smol(progress=lambda msg: status.update(msg))))
 
 
 @models_group.command("list")

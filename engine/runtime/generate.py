@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.runtime.decoder import PREFILL_CHUNK, Decoder
+from engine.runtime.fusion import Fusion
 from engine.runtime.sampler import Sampler
 from engine.runtime.speculative import DraftLength, draft_tokens
 
@@ -27,14 +28,25 @@ class SpeculationStats:
     accepted: int = 0
 
 
-def prefill(decoder: Decoder, ids: Sequence[int]) -> np.ndarray:
+def prefill(decoder: Decoder, ids: Sequence[int], fusion: Fusion | None = None) -> np.ndarray:
     """Run the prompt and return the logits of its last token. A prefix already in the KV
-    cache (the same file context asked about twice) is reused rather than recomputed."""
+    cache (the same file context asked about twice) is reused rather than recomputed.
+
+    With `fusion` (a `cromwell` model given an image) the whole prompt runs afresh, fused with
+    the image between the language layers and the AR head, and every later token goes through
+    fusion's text side. Without it, a cache left by an image prompt is dropped first."""
     if not ids:
         raise ValueError("the prompt is empty: at least one token is needed")
     if len(ids) >= decoder.n_ctx:
         raise ValueError(f"the prompt has {len(ids)} tokens; the context holds {decoder.n_ctx}")
     cache = decoder.cache
+    if fusion is not None:
+        logits = decoder.prefill_fused(list(ids), fusion.prefill)
+        decoder.text_hook = fusion.text
+        return logits
+    if decoder.text_hook is not None:
+        decoder.text_hook = None
+        cache.rollback(0)
     keep = min(cache.common_prefix(list(ids)), len(ids) - 1)  # the last token must run
     cache.rollback(keep)
     return decoder.forward(list(ids[keep:]))
@@ -54,6 +66,7 @@ def decode_n_tokens(
     cancel: threading.Event | None = None,
     speculative: bool = True,
     stats: SpeculationStats | None = None,
+    fusion: Fusion | None = None,
 ) -> Iterator[int]:
     """Generate up to `max_tokens` ids after `prompt`, stopping before any id in `stop_ids`.
 
@@ -68,7 +81,7 @@ def decode_n_tokens(
     history = list(prompt)
     if max_tokens <= 0 or cancelled():
         return
-    token = sampler.sample(prefill(decoder, prompt), history)
+    token = sampler.sample(prefill(decoder, prompt, fusion), history)
     speculate = speculative and sampler.params.greedy
     draft_length = DraftLength()
     produced = 0

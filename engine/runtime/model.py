@@ -8,10 +8,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from engine.config import ModelConfig
 from engine.runtime.decoder import Decoder
+from engine.runtime.fusion import Fusion
 from engine.runtime.generate import decode_n_tokens, stream_text
 from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.sampler import Sampler, SamplingParams
+from engine.runtime.vision_encoder import VisionEncoder
 from engine.tokenizer import CodeTokenizer
 
 # Tokens that end a chat turn in the common templates; whichever the vocabulary has stop
@@ -43,6 +48,50 @@ class Model:
         self.stop_ids = stop_token_ids(f) | tokenizer.eog_ids
         self._lock = threading.Lock()
         self._generation = 0  # which stream owns the KV cache
+        # A `cromwell` file also holds a vision encoder and fusion (cromwell_weights.py).
+        self.vision_encoder: VisionEncoder | None = None
+        self.config: ModelConfig | None = None
+        self.trained_parts: tuple[str, ...] = ()
+        self.fusion: Fusion | None = None
+        self._encoded: tuple[object, np.ndarray] | None = None  # (image key, vision tokens)
+        if f.architecture == "cromwell":
+            self._load_vision()
+
+    def _load_vision(self) -> None:
+        from engine.runtime.cromwell_weights import load_cromwell_weights
+
+        cw = load_cromwell_weights(self.file)
+        self.config = cw.cfg
+        self.trained_parts = cw.trained_parts
+        self.vision_encoder = VisionEncoder(cw.vision, cw.cfg)
+        self.fusion = Fusion(cw.fusion, cw.cfg.fusion.num_attention_heads, cw.cfg.epsilon)
+        self.decoder.fusion_at = cw.fusion_at
+
+    @property
+    def takes_images(self) -> bool:
+        return self.vision_encoder is not None
+
+    def encode_image(self, image: str | Path | np.ndarray) -> np.ndarray:
+        """An image file or an (H, W, 3) array in [0, 1] -> vision tokens (N, d_vis). The
+        last file encoded is remembered (by path, size and mtime), so asking about the same
+        screenshot again does not encode it again."""
+        from engine.runtime.image_input import load_image
+
+        if self.vision_encoder is None:
+            raise ValueError(
+                f"{self.path} is a text-only {self.architecture!r} model: it cannot take an image"
+            )
+        if isinstance(image, np.ndarray):
+            return self.vision_encoder(image)
+        p = Path(image)
+        try:
+            st = p.stat()
+        except OSError as err:
+            raise ValueError(f"{p}: cannot read the image: {err}") from None
+        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        if self._encoded is None or self._encoded[0] != key:
+            self._encoded = (key, self.vision_encoder(load_image(p)))
+        return self._encoded[1]
 
     @property
     def path(self) -> Path:
@@ -79,7 +128,11 @@ class Model:
         stop_ids: Sequence[int] | None = None,
         cancel: threading.Event | None = None,
         speculative: bool = True,
+        image: str | Path | np.ndarray | None = None,
     ) -> Iterator[int]:
+        """`image` (a `cromwell` model only): a file or an (H, W, 3) array in [0, 1]; it is
+        encoded once and fused with the prompt (see fusion.py)."""
+        vision = None if image is None else self.encode_image(image)
         sampler = Sampler(
             SamplingParams(
                 temperature=temperature,
@@ -90,9 +143,12 @@ class Model:
             )
         )
         stops = self.stop_ids if stop_ids is None else frozenset(stop_ids)
+        fusion = self.fusion if vision is not None else None
         with self._lock:
             self._generation += 1
             mine = self._generation
+            if fusion is not None and vision is not None:
+                fusion.set_image(vision)  # under the lock: no other stream is mid-step
         tokens = decode_n_tokens(
             self.decoder,
             list(ids),
@@ -101,6 +157,7 @@ class Model:
             stop_ids=stops,
             cancel=cancel,
             speculative=speculative,
+            fusion=fusion,
         )
         try:
             while True:
@@ -139,7 +196,7 @@ class Model:
         """Text pieces of the continuation of `prompt` (sent as it is: apply the chat template
         first for a chat model), ending at a stop token, a stop string, `max_tokens`, or when
         `cancel` is set."""
-        if image is not None:
+        if image is not None and not self.takes_images:
             raise ValueError(
                 f"{self.path} is a text-only {self.architecture!r} model: it cannot take an image"
             )
@@ -154,6 +211,7 @@ class Model:
             seed=seed,
             cancel=cancel,
             speculative=speculative,
+            image=image,
         )
         return stream_text(self._decode_text, tokens, stop or [])
 

