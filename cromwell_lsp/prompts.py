@@ -108,3 +108,52 @@ def fim_prompt(plan: ContextPlan, line_prefix: str, line_suffix: str) -> str:
         f"{FIM_PREFIX}{related}{plan.before}{line_prefix}"
         f"{FIM_SUFFIX}{line_suffix}{plan.after}{FIM_MIDDLE}"
     )
+
+
+# --- continuations -----------------------------------------------------------------------
+# Small code models are far better at continuing a file than at following an instruction to
+# rewrite part of it, so "complete the body" and "add a docstring" are asked as raw
+# continuations (no chat template): the file up to the point where the new code goes, and
+# the model writes on from there.
+
+
+def related_preamble(plan: ContextPlan) -> str:
+    """Related snippets as a comment block at the head of the continuation: the model sees
+    the workspace's names and patterns without taking them for code of this file."""
+    if not plan.snippets:
+        return ""
+    out = ["# Related code from the workspace:\n"]
+    for s in plan.snippets:
+        out.append(snippet_header(s.path, s.start_line, s.end_line))
+        out.extend(f"#   {line}" if line.strip() else "#\n" for line in s.text.splitlines(True))
+    out.append(f"# ---- file: {plan.target_path} ----\n")
+    return "".join(out)
+
+
+def continuation_prompt(plan: ContextPlan, opener: str = "") -> str:
+    """The text the model continues: preamble, the file's lines before the region, the
+    region (the definition's head: decorators, signature, docstring), then `opener` (the
+    body's indentation, so the model writes a statement of the body and not a comment or a
+    new definition at the margin)."""
+    return f"{related_preamble(plan)}{plan.before}{plan.region}{opener}"
+
+
+def _indent_width(line: str) -> int:
+    return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
+
+
+def dedent_cut(text: str, def_indent: int) -> int | None:
+    """Where a continued body ends: the offset of the first line after the first (which
+    continues the indentation the prompt ended with) that starts with non-blank text at or
+    left of the definition's indentation (`def_indent` columns), or None while there is
+    none. A line counts as soon as its first non-blank character is there, so generation
+    can stop at once."""
+    offset = text.find("\n")
+    while offset >= 0:
+        start = offset + 1
+        end = text.find("\n", start)
+        line = text[start : end if end >= 0 else len(text)]
+        if line.strip() and _indent_width(line) <= def_indent:
+            return start
+        offset = end
+    return None
