@@ -58,7 +58,8 @@ class PreparedPrompt:
         """Whether the streamed answer so far is complete (checked after every piece)."""
         c = self.continuation
         if c is None:
-            return False
+            # A chat answer is complete when the fence opened for it closes.
+            return bool(self.answer_prefix) and "\n```" in "\n" + text
         if c.kind == "body":
             return prompts.dedent_cut(text, c.def_indent) is not None
         return '"""' in text

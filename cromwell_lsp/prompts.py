@@ -69,20 +69,36 @@ def _related(plan: ContextPlan) -> str:
     return "Related code from the workspace:\n" + "".join(parts) + "\n"
 
 
+def _sentence(task: str) -> str:
+    task = task.strip()
+    if not task:
+        return task
+    task = task[0].upper() + task[1:]
+    return task if task.endswith((".", "!", "?")) else task + "."
+
+
 def edit_messages(plan: ContextPlan, task: str) -> list[dict[str, str]]:
-    """Rewrite the region of `plan` according to `task`."""
+    """Rewrite the region of `plan` according to `task`.
+
+    Small instruct models follow a short request best when it comes last, right after the
+    code it is about: the workspace and the file's surroundings come first as context, then
+    the code to change, then the instruction. The caller opens the answer's fence in the
+    assistant turn, so the model goes straight into code.
+    """
     lang = fence_language(plan.target_path)
     start, end = plan.region_lines
+    surroundings = ""
+    if plan.before or plan.after:
+        surroundings = (
+            f"The file {plan.target_path} around it, for context:\n"
+            f"```{lang}\n{plan.before}{plan.after}```\n\n"
+        )
     user = (
-        f"{_related(plan)}"
-        f"File {plan.target_path}, lines {plan.before_start + 1}-{start}:\n"
-        f"```{lang}\n{plan.before}```\n"
-        f"Lines {start + 1}-{end}, the code to rewrite:\n```{lang}\n{plan.region}```\n"
-        f"Lines {end + 1}-{plan.after_end}:\n```{lang}\n{plan.after}```\n"
-        f"Task: {task}\n"
-        f"Reply with the new version of lines {start + 1}-{end} only, in one ```{lang} block."
+        f"{_related(plan)}{surroundings}"
+        f"Lines {start + 1}-{end} of {plan.target_path}:\n```{lang}\n{plan.region}```\n"
+        f"{_sentence(task)} Reply with the new version of these lines only."
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return [{"role": "user", "content": user}]
 
 
 def screenshot_messages(plan: ContextPlan, target_path: str) -> list[dict[str, str]]:
