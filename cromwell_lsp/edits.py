@@ -15,7 +15,7 @@ from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
 from . import context, patches, prompts
-from .actions import ActionRequest, enclosing_definition
+from .actions import ActionRequest, _body_is_empty, enclosing_definition
 from .context import ContextPlan, SourceFile, Target
 
 ANNOTATION_ID = "cromwell"
@@ -173,21 +173,40 @@ def continued_text(doc: DocumentView, cont: Continuation, answer: str) -> str:
         return head + doc_text + tail
     cut = prompts.dedent_cut(answer, cont.def_indent)
     code = answer[:cut] if cut is not None else answer
-    # The prompt ended in the body's indentation; a tokenizer whose indentation tokens
-    # differ from the prompt's split may add a space to the first line: that line takes the
-    # body's indentation exactly.
-    code = cont.body_indent + code.lstrip(" \t")
+    code = _realign(cont.body_indent, code)
     code = code.rstrip() + "\n" if code.strip() else ""
     language = patches.language_of(doc.path)
     code = patches.complete_lines(language, lambda b: head + b + tail, code)
-    if not code.strip() or all(
-        ln.strip() in ("pass", "...") for ln in code.splitlines() if ln.strip()
-    ):
+    if not code.strip() or _still_empty(head + code + tail, cont.insert_line):
         raise patches.PatchError(
-            "the model wrote no usable body (a cut-off answer leaves nothing that parses:"
-            " raise cromwell.maxNewTokens)"
+            "the model wrote no usable body (still empty, or cut off at maxNewTokens before"
+            " a whole statement: raise cromwell.maxNewTokens)"
         )
     return head + code + tail
+
+
+def _realign(body_indent: str, answer: str) -> str:
+    """The answer with its first line at the body's indentation.
+
+    The prompt ended in that indentation, and a tokenizer whose indentation tokens split it
+    differently often makes the model add a space: the first line then reads " return x",
+    and the model keeps the same extra margin on the lines after it. The extra is taken off
+    every line that has it, so the body lines up again."""
+    lines = answer.splitlines(keepends=True)
+    if not lines:
+        return ""
+    first = lines[0]
+    extra = first[: len(first) - len(first.lstrip(" \t"))]
+    margin = body_indent + extra
+    rest = [ln[len(extra) :] if extra and ln.startswith(margin) else ln for ln in lines[1:]]
+    return body_indent + first.lstrip(" \t") + "".join(rest)
+
+
+def _still_empty(text: str, body_line: int) -> bool:
+    """Whether the definition whose body starts at `body_line` still has an empty body
+    (only `pass`, `...` or a docstring): no use offering that as a completed body."""
+    node = enclosing_definition(text, body_line)
+    return node is None or _body_is_empty(node)
 
 
 def patch_from_output(

@@ -169,3 +169,21 @@ def test_complete_lines_keeps_the_longest_parsing_head():
     assert patches.complete_lines("python", build, "    x = 1\n    y = (\n") == "    x = 1\n"
     assert patches.complete_lines("python", build, "    y = (\n") == ""
     assert patches.complete_lines(None, build, "any (\n") == "any (\n"  # unparsed language
+
+
+def test_body_written_one_space_too_far_right_is_realigned():
+    # The model's first indentation token overshoots the prompt's margin by a space, and it
+    # keeps that margin on the next lines.
+    answer = (
+        " total = 0\n     for s in shapes:\n         total += s.area()\n     return total\n\ndef"
+    )
+    p = patch("completeBody", 14, 16, answer)
+    assert (
+        "def total_area(shapes):\n    total = 0\n    for s in shapes:\n"
+        "        total += s.area()\n    return total\n\n\ndef scale("
+    ) in p.new
+
+
+def test_a_body_that_is_only_a_docstring_is_refused():
+    with pytest.raises(patches.PatchError, match="no usable body"):
+        patch("completeBody", 10, 12, ' """Return the perimeter."""\n\n    def')
