@@ -32,6 +32,8 @@ const env = {
 
 // A server that cannot generate yet says so in one of these ways (cromwell_lsp/engine_client.py).
 const NO_MODEL = /model unavailable|could not load the model|model runtime \(engine\.runtime\) is not installed|model file not found/i;
+// A text-only model (the default one) says that it cannot read a screenshot.
+const TEXT_ONLY = /is a text-only .* model: it cannot take an image/;
 
 // The example workspace is copied, so the run never touches the repository.
 const FILE = "geometry/shapes.py";
@@ -296,6 +298,9 @@ async function awaitEditOrNoModel(page) {
       if (NO_MODEL.test(text)) {
         return { kind: "no-model", message: text };
       }
+      if (TEXT_ONLY.test(text)) {
+        return { kind: "text-only", message: text };
+      }
       if (/^Cromwell: /.test(text) && !/Cromwell: (starting|language server running)/.test(text)) {
         return { kind: "error", message: text };
       }
@@ -333,6 +338,9 @@ async function awaitTabOrNoModel(page, title) {
     for (const text of await note.allTextContents().catch(() => [])) {
       if (NO_MODEL.test(text)) {
         return { kind: "no-model", message: text };
+      }
+      if (TEXT_ONLY.test(text)) {
+        return { kind: "text-only", message: text };
       }
       if (/^Cromwell: /.test(text)) {
         return { kind: "error", message: text };
@@ -546,6 +554,8 @@ async function main() {
       step("screenshot-apply", "passed");
     } else if (outcome.kind === "no-model") {
       step("screenshot-apply", "skipped", `the server cannot generate yet: ${outcome.message}`);
+    } else if (outcome.kind === "text-only") {
+      step("screenshot-apply", "skipped", `the model reads no images: ${outcome.message}`);
     } else {
       await page.screenshot({ path: path.join(env.out, "screenshot-failed.png") });
       throw new Error(`after Generate Code from Screenshot: ${outcome.kind} ${outcome.message ?? ""}`);
