@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
@@ -93,12 +93,14 @@ def prompt_for(
     elif (cont := _continuation(request, doc)) is not None:
         # The head of the definition (decorators to the line before the body) is the region
         # kept whole; the lines above it are the surroundings the budget may trim.
-        node_start = request.start_line
-        target = Target(doc.path, doc.text, node_start, cont.insert_line)
+        # The model sees nothing after the insertion point, so the target is the text up
+        # to it: the whole budget goes to the lines above and to related files.
+        head = "".join(doc.text.splitlines(keepends=True)[: cont.insert_line])
+        target = Target(doc.path, head, request.start_line, cont.insert_line)
         opener = cont.body_indent + ('"""' if cont.kind == "docstring" else "")
 
         def render(plan: ContextPlan) -> str:
-            return prompts.continuation_prompt(replace(plan, after=""), opener)
+            return prompts.continuation_prompt(plan, opener)
 
         plan, prompt, tokens = context.fit(target, candidates, recency, counter, limit, render)
         return PreparedPrompt(plan, prompt, tokens, max_new_tokens, None, cont)

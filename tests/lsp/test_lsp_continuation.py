@@ -84,6 +84,7 @@ def test_complete_body_is_a_raw_continuation_of_the_file_up_to_the_signature():
     assert prepared.prompt.startswith("# Related code from the workspace:\n# app.py (lines 1-3)\n")
     assert "#   from shapes import Rectangle, total_area\n" in prepared.prompt
     assert prepared.tokens == len(Words().encode(prepared.prompt))
+    assert prepared.plan.after == ""  # nothing below the insertion point takes budget
 
 
 def test_stop_when_ends_a_body_at_the_dedent_and_a_docstring_at_its_quotes():
