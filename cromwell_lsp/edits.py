@@ -137,8 +137,8 @@ def _continuation(request: ActionRequest, doc: DocumentView) -> Continuation | N
     body = node.body  # type: ignore[attr-defined]
     lines = doc.text.splitlines(keepends=True)
     first = body[0]
-    if first.lineno <= node.lineno:  # `def f(): pass` on one line  # type: ignore[attr-defined]
-        return None
+    if first.lineno <= node.lineno:  # type: ignore[attr-defined]
+        return None  # `def f(): pass` on one line: no line to continue from
     first_line = lines[first.lineno - 1]
     body_indent = first_line[: len(first_line) - len(first_line.lstrip())]
     def_line = lines[node.lineno - 1]  # type: ignore[attr-defined]
