@@ -65,6 +65,7 @@ class EngineClient:
         max_tokens: int,
         temperature: float,
         stop: list[str] | None = None,
+        stop_when: Callable[[str], bool] | None = None,
         image: str | None = None,
         on_piece: Callable[[str, int], None] | None = None,
         cancel: threading.Event | None = None,
@@ -72,7 +73,8 @@ class EngineClient:
         """Stream a generation in the worker; `on_piece(piece, n)` runs on the event loop.
 
         Cancelling the awaiting task sets the stop flag; the worker then stops between two
-        tokens and the task re-raises CancelledError.
+        tokens and the task re-raises CancelledError. `stop_when(text so far)` ends the
+        generation early, as complete (for stop conditions that fixed strings cannot say).
         """
         loop = asyncio.get_running_loop()
         stop_flag = cancel or threading.Event()
@@ -93,10 +95,15 @@ class EngineClient:
                     image=image,
                     cancel=stop_flag,
                 )
+                text = ""
                 for piece in stream:
                     loop.call_soon_threadsafe(deliver, piece)
                     if stop_flag.is_set():
                         return True
+                    text += piece
+                    if stop_when is not None and stop_when(text):
+                        getattr(stream, "close", lambda: None)()  # frees the model at once
+                        return False
             except Exception as exc:  # the engine's error goes to the client, not the log only
                 raise GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}") from exc
             return stop_flag.is_set()

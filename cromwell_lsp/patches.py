@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,3 +337,18 @@ def atomic_write(path: Path, text: str, encoding: str = "utf-8") -> None:
 def to_edits(patch: Patch, codec: PositionCodec | None = None) -> list[types.TextEdit]:
     """The checked patch as TextEdits (the domain call every front door uses)."""
     return text_edits(patch.old, patch.new, codec)
+
+
+def complete_lines(language: str | None, build: Callable[[str], str], code: str) -> str:
+    """The longest head of `code` (whole lines) for which `build(head)` still parses.
+
+    A continuation cut off at the token limit ends mid-statement; rather than refuse the
+    whole edit, its unfinished last line(s) are dropped until the file parses again (an
+    open `if x:` without its body goes too). Returns "" when no line survives."""
+    lines = code.splitlines(keepends=True)
+    while lines:
+        head = "".join(lines)
+        if parse_error(language, build(head)) is None:
+            return head
+        lines.pop()
+    return ""

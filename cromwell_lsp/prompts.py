@@ -69,20 +69,36 @@ def _related(plan: ContextPlan) -> str:
     return "Related code from the workspace:\n" + "".join(parts) + "\n"
 
 
+def _sentence(task: str) -> str:
+    task = task.strip()
+    if not task:
+        return task
+    task = task[0].upper() + task[1:]
+    return task if task.endswith((".", "!", "?")) else task + "."
+
+
 def edit_messages(plan: ContextPlan, task: str) -> list[dict[str, str]]:
-    """Rewrite the region of `plan` according to `task`."""
+    """Rewrite the region of `plan` according to `task`.
+
+    Small instruct models follow a short request best when it comes last, right after the
+    code it is about: the workspace and the file's surroundings come first as context, then
+    the code to change, then the instruction. The caller opens the answer's fence in the
+    assistant turn, so the model goes straight into code.
+    """
     lang = fence_language(plan.target_path)
     start, end = plan.region_lines
+    surroundings = ""
+    if plan.before or plan.after:
+        surroundings = (
+            f"The file {plan.target_path} around it, for context:\n"
+            f"```{lang}\n{plan.before}{plan.after}```\n\n"
+        )
     user = (
-        f"{_related(plan)}"
-        f"File {plan.target_path}, lines {plan.before_start + 1}-{start}:\n"
-        f"```{lang}\n{plan.before}```\n"
-        f"Lines {start + 1}-{end}, the code to rewrite:\n```{lang}\n{plan.region}```\n"
-        f"Lines {end + 1}-{plan.after_end}:\n```{lang}\n{plan.after}```\n"
-        f"Task: {task}\n"
-        f"Reply with the new version of lines {start + 1}-{end} only, in one ```{lang} block."
+        f"{_related(plan)}{surroundings}"
+        f"Lines {start + 1}-{end} of {plan.target_path}:\n```{lang}\n{plan.region}```\n"
+        f"{_sentence(task)} Reply with the new version of these lines only."
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return [{"role": "user", "content": user}]
 
 
 def screenshot_messages(plan: ContextPlan, target_path: str) -> list[dict[str, str]]:
@@ -108,3 +124,52 @@ def fim_prompt(plan: ContextPlan, line_prefix: str, line_suffix: str) -> str:
         f"{FIM_PREFIX}{related}{plan.before}{line_prefix}"
         f"{FIM_SUFFIX}{line_suffix}{plan.after}{FIM_MIDDLE}"
     )
+
+
+# --- continuations -----------------------------------------------------------------------
+# Small code models are far better at continuing a file than at following an instruction to
+# rewrite part of it, so "complete the body" and "add a docstring" are asked as raw
+# continuations (no chat template): the file up to the point where the new code goes, and
+# the model writes on from there.
+
+
+def related_preamble(plan: ContextPlan) -> str:
+    """Related snippets as a comment block at the head of the continuation: the model sees
+    the workspace's names and patterns without taking them for code of this file."""
+    if not plan.snippets:
+        return ""
+    out = ["# Related code from the workspace:\n"]
+    for s in plan.snippets:
+        out.append(snippet_header(s.path, s.start_line, s.end_line))
+        out.extend(f"#   {line}" if line.strip() else "#\n" for line in s.text.splitlines(True))
+    out.append(f"# ---- file: {plan.target_path} ----\n")
+    return "".join(out)
+
+
+def continuation_prompt(plan: ContextPlan, opener: str = "") -> str:
+    """The text the model continues: preamble, the file's lines before the region, the
+    region (the definition's head: decorators, signature, docstring), then `opener` (the
+    body's indentation, so the model writes a statement of the body and not a comment or a
+    new definition at the margin)."""
+    return f"{related_preamble(plan)}{plan.before}{plan.region}{opener}"
+
+
+def _indent_width(line: str) -> int:
+    return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
+
+
+def dedent_cut(text: str, def_indent: int) -> int | None:
+    """Where a continued body ends: the offset of the first line after the first (which
+    continues the indentation the prompt ended with) that starts with non-blank text at or
+    left of the definition's indentation (`def_indent` columns), or None while there is
+    none. A line counts as soon as its first non-blank character is there, so generation
+    can stop at once."""
+    offset = text.find("\n")
+    while offset >= 0:
+        start = offset + 1
+        end = text.find("\n", start)
+        line = text[start : end if end >= 0 else len(text)]
+        if line.strip() and _indent_width(line) <= def_indent:
+            return start
+        offset = end
+    return None

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -336,7 +336,13 @@ class CromwellServer(LanguageServer):
             raise _fail(str(exc)) from exc
 
         output = await self._generate(
-            model, prepared.prompt, s.max_new_tokens, title, token, image=image
+            model,
+            prepared.prompt,
+            s.max_new_tokens,
+            title,
+            token,
+            image=image,
+            stop_when=prepared.stop_when,
         )
         try:
             if request.action == "fromScreenshot":
@@ -351,14 +357,7 @@ class CromwellServer(LanguageServer):
                 )
                 return edit, patch.diff
             current = self.document(request.uri)
-            patch = patches.from_model_output(
-                doc.path,
-                doc.version,
-                doc.text,
-                (request.start_line, request.end_line),
-                output,
-                current.version,
-            )
+            patch = edits.patch_from_output(request, doc, prepared, output, current.version)
             if current.text != doc.text:
                 raise patches.StaleDocument("the document changed during generation: ask again")
         except patches.PatchError as exc:
@@ -399,6 +398,7 @@ class CromwellServer(LanguageServer):
         token: types.ProgressToken | None,
         image: str | None = None,
         stop: list[str] | None = None,
+        stop_when: Callable[[str], bool] | None = None,
     ) -> str:
         """Generate with `$/progress` begin/report/end; cancellable from `$/cancelRequest`
         (the awaiting task is cancelled) and from the progress (the token's future)."""
@@ -439,6 +439,7 @@ class CromwellServer(LanguageServer):
                 max_tokens=max_tokens,
                 temperature=self.settings.temperature,
                 stop=stop,
+                stop_when=stop_when,
                 image=image,
                 on_piece=on_piece,
                 cancel=stop_flag,

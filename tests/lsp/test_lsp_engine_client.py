@@ -36,6 +36,17 @@ def test_loads_once_streams_and_stops_on_the_flag():
             model, prompt, max_tokens=200, temperature=0.0, on_piece=stop_after_two, cancel=stop
         )
         assert cut.cancelled and cut.tokens < 20  # of 200: stopped within a few tokens
+        # A stop condition on the text so far ends the generation as complete, at once.
+        seen: list[str] = []
+        done = await client.generate(
+            model,
+            prompt,
+            max_tokens=200,
+            temperature=0.0,
+            on_piece=lambda p, n: seen.append(p),
+            stop_when=lambda text: len(text) >= 5,
+        )
+        assert not done.cancelled and len(done.text) >= 5 > len("".join(seen[:-1]))
         client.shutdown()
 
     asyncio.run(scenario())
