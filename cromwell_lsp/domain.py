@@ -154,15 +154,23 @@ def generate(
     image: str | None = None,
     cancel: threading.Event | None = None,
     on_piece: Callable[[str], None] | None = None,
+    stop_when: Callable[[str], bool] | None = None,
 ) -> str:
     """Stream a generation to the end (or until `cancel`), returning the text; raises
-    Cancelled when it was cut short."""
+    Cancelled when it was cut short. `stop_when(text so far)` ends it early as complete (the
+    prompt's own end condition: a dedent after a body, a closed fence)."""
     pieces = []
-    for piece in model.stream(prompt, max_tokens=max_tokens, temperature=temperature,
-                              stop=stop, image=image, cancel=cancel):
+    stream = model.stream(prompt, max_tokens=max_tokens, temperature=temperature,
+                          stop=stop, image=image, cancel=cancel)
+    for piece in stream:
         pieces.append(piece)
         if on_piece is not None:
             on_piece(piece)
+        if stop_when is not None and stop_when("".join(pieces)):
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+            break
     if cancel is not None and cancel.is_set():
         raise Cancelled("generation cancelled")
     return "".join(pieces)
@@ -194,7 +202,7 @@ def prepare_edit(
     lines: tuple[int, int] | None,
     max_new_tokens: int,
     context_budget: int | None = None,
-) -> tuple[edits.PreparedPrompt, tuple[int, int]]:
+) -> tuple[edits.PreparedPrompt, ActionRequest, edits.DocumentView]:
     if not instruction.strip():
         raise RequestError("the instruction is empty: say what to change")
     start, end = line_range(source.text, lines)
@@ -206,7 +214,7 @@ def prepare_edit(
                                     max_new_tokens, context_budget)
     except (context.ContextTooLarge, ValueError) as exc:
         raise RequestError(str(exc)) from exc
-    return prepared, (start, end)
+    return prepared, request, doc
 
 
 def propose_edit(
@@ -224,11 +232,13 @@ def propose_edit(
 ) -> EditProposal:
     """Ask the model to rewrite `lines` of the file per `instruction`; a checked diff, or
     patches.PatchError saying why the answer cannot be an edit."""
-    prepared, region = prepare_edit(model, ws, source, instruction, lines, max_new_tokens,
-                                    context_budget)
+    prepared, request, doc = prepare_edit(model, ws, source, instruction, lines,
+                                          max_new_tokens, context_budget)
     output = generate(model, prepared.prompt, max_tokens=max_new_tokens,
-                      temperature=temperature, cancel=cancel, on_piece=on_piece)
-    patch = patches.from_model_output(source.relative, None, source.text, region, output, None)
+                      temperature=temperature, cancel=cancel, on_piece=on_piece,
+                      stop_when=prepared.stop_when)
+    # The same path as the language server: the answer may continue a fence the prompt opened.
+    patch = edits.patch_from_output(request, doc, prepared, output, None)
     return EditProposal(ws.root, source.relative, patch.diff, patch.new, source.disk_hash,
                         prepared.tokens, output)
 
@@ -239,7 +249,7 @@ def explain_context(
     context_budget: int | None = None,
 ) -> dict[str, Any]:
     """What the context manager would send for this edit, and why (no generation)."""
-    prepared, _ = prepare_edit(model, ws, source, instruction or "(explain)", lines,
+    prepared, _, _ = prepare_edit(model, ws, source, instruction or "(explain)", lines,
                                max_new_tokens, context_budget)
     out = context.explain(prepared.plan, prepared.tokens)
     out["prompt"] = prepared.prompt
@@ -330,10 +340,10 @@ def screenshot_to_code(
     try:
         output = generate(model, prepared.prompt, max_tokens=max_new_tokens,
                           temperature=temperature, image=str(image_path), cancel=cancel,
-                          on_piece=on_piece)
+                          on_piece=on_piece, stop_when=prepared.stop_when)
     except ValueError as exc:  # a text-only model refuses images
         raise RequestError(str(exc)) from exc
-    code = patches.extract_code(output)
+    code = patches.extract_code(prepared.answer_prefix + output)
     if not code.strip():
         raise patches.PatchError("the model's answer contains no code")
     diff = patches.unified_diff("", code, name).replace(f"--- a/{name}", "--- /dev/null", 1)
