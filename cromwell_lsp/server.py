@@ -25,7 +25,7 @@ from pygls.exceptions import (
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from . import actions, context, edits, patches, prompts
+from . import actions, context, domain, edits, patches, prompts
 from .engine_client import EngineClient, GenerationFailed, ModelUnavailable
 from .protocol import CromwellProtocol
 from .settings import SECTION, Settings, SettingsError, merge
@@ -316,29 +316,15 @@ class CromwellServer(LanguageServer):
             new_path = self.relative(new_uri or "")
 
         model = await self._model()
-        s = self.settings
         try:
-            # Ranking and exact token counts take a fraction of a second: off the loop.
-            prepared = await asyncio.to_thread(
-                edits.prompt_for,
-                request,
-                doc,
-                self.candidates(doc.uri),
-                self.recency(),
-                model.tokenizer,
-                lambda messages: model.apply_chat_template(messages, add_generation_prompt=True),
-                model.n_ctx,
-                s.max_new_tokens,
-                s.context_budget,
-                new_path,
-            )
+            prepared = await self._prepare(model, request, doc, new_path)
         except (context.ContextTooLarge, ValueError) as exc:
             raise _fail(str(exc)) from exc
 
         output = await self._generate(
             model,
             prepared.prompt,
-            s.max_new_tokens,
+            self.settings.max_new_tokens,
             title,
             token,
             image=image,
@@ -367,20 +353,37 @@ class CromwellServer(LanguageServer):
         )
         return edit, patch.diff
 
+    async def _prepare(
+        self,
+        model: Any,
+        request: actions.ActionRequest,
+        doc: edits.DocumentView,
+        new_path: str | None = None,
+    ) -> edits.PreparedPrompt:
+        """The action's prompt fitted to the window with the current settings. Ranking and
+        exact token counts take a fraction of a second: off the event loop."""
+        s = self.settings
+        return await asyncio.to_thread(
+            edits.prompt_for,
+            request,
+            doc,
+            self.candidates(doc.uri),
+            self.recency(),
+            model.tokenizer,
+            domain.render_chat(model),
+            model.n_ctx,
+            s.max_new_tokens,
+            s.context_budget,
+            new_path,
+        )
+
     def _check_image(self, image: str | None) -> str:
         if not image:
             raise _fail("fromScreenshot needs an image path")
-        path = Path(image)
-        if not path.is_file():
-            raise _fail(f"image not found: {image}")
         try:
-            from PIL import Image
-
-            with Image.open(path) as img:
-                img.verify()
-        except Exception as exc:
-            raise _fail(f"{image} is not an image Cromwell can read ({exc})") from exc
-        return str(path)
+            return str(domain.check_image(image))
+        except domain.RequestError as exc:
+            raise _fail(str(exc)) from exc
 
     async def _model(self) -> Any:
         try:
@@ -470,21 +473,8 @@ class CromwellServer(LanguageServer):
             raise _fail(f"explainContext: {exc}") from exc
         doc = self.document(request.uri)
         model = await self._model()
-        s = self.settings
         try:
-            # Ranking and exact token counts take a fraction of a second: off the loop.
-            prepared = await asyncio.to_thread(
-                edits.prompt_for,
-                request,
-                doc,
-                self.candidates(doc.uri),
-                self.recency(),
-                model.tokenizer,
-                lambda messages: model.apply_chat_template(messages, add_generation_prompt=True),
-                model.n_ctx,
-                s.max_new_tokens,
-                s.context_budget,
-            )
+            prepared = await self._prepare(model, request, doc)
         except (context.ContextTooLarge, ValueError) as exc:
             raise _fail(str(exc)) from exc
         return context.explain(prepared.plan, prepared.tokens)
