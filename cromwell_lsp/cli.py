@@ -180,6 +180,43 @@ def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
                        f"{row['load_ms']} ms, peak RSS {row['peak_rss_mb']} MB")
 
 
+# --- eval: model quality ---------------------------------------------------------------
+
+
+@main.group("eval")
+def eval_group() -> None:
+    """Quality evaluations of a model on the runtime."""
+
+
+@eval_group.command("humaneval")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A GGUF chat model (default: the embedded default model).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N problems (default: all 164).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=384, show_default=True,
+              help="Most tokens per answer.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Kernel threads (default: the runtime's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def eval_humaneval_command(model_path: str | None, limit: int | None, max_tokens: int,
+                           threads: int | None, as_json: bool) -> None:
+    """HumanEval pass@1 (greedy) and the share of answers that parse, tests sandboxed."""
+    from engine.eval.humaneval import run_humaneval
+
+    try:
+        report = run_humaneval(model_path, limit, max_tokens, threads)
+    except RuntimeError as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    for r in report["results"]:
+        click.echo(f"{r['task_id']}: {r['outcome']}{'' if r['parses'] else ' (no parse)'}")
+    click.echo(f"{report['model']}: pass@1 {report['pass_at_1']:.3f} "
+               f"({report['passed']}/{report['problems']}), parses {report['parse_rate']:.3f}, "
+               f"{report['seconds']} s")
+
+
 @main.command("info")
 @click.option("--config", "config_name", default="cromwell-smol", show_default=True,
               help="Model config: a YAML path or a preset name (cromwell-300m, cromwell-smol, "
