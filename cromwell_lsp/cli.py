@@ -164,10 +164,22 @@ def bench_kernels_command(as_json: bool, threads: str) -> None:
 @click.option("--threads", "thread_counts", multiple=True, type=click.IntRange(min=1),
               default=(1, 2), show_default=True, help="Thread counts to measure (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON row per line.")
+@click.option("--peers", is_flag=True, help="Also llama.cpp and torch on Q4_1, Q8_0 and F16, "
+              "each engine in its own process (JSON rows with ratios ours/peer).")
 def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
-                         as_json: bool) -> None:
+                         as_json: bool, peers: bool) -> None:
     """Decode tok/s (128 tokens), prefill tok/s (512-token prompt), first token, load, RSS."""
     from engine.runtime.bench import bench_decode
+
+    if peers:
+        import runpy
+
+        script = Path(__file__).resolve().parent.parent / "bench" / "bench_decode.py"
+        if not script.is_file():
+            raise click.ClickException(f"{script} not found: run from a source checkout")
+        args = ["--peers", "--threads", *map(str, thread_counts)]
+        raise SystemExit(runpy.run_path(str(script))["main"](
+            args + (["--model", model_path] if model_path else [])))
 
     for threads in thread_counts:
         row = bench_decode(model_path, threads)
