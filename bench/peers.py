@@ -6,7 +6,6 @@ a 16-token prompt, best of `repeats`; one row in the shape of the runtime's rows
 
 from __future__ import annotations
 
-import resource
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.runtime.bench import DECODE_TOKENS, PREFILL_TOKENS, _prompt_ids
+from engine.runtime.bench import DECODE_TOKENS, PREFILL_TOKENS, _peak_rss_mb, _prompt_ids
 
 
 class PeerEngine(Protocol):
@@ -99,5 +98,5 @@ def bench_peer(engine: str, path: str, threads: int, fmt: str, repeats: int = 2)
         "prefill_tok_s": round(PREFILL_TOKENS / prefill_s, 2),
         "first_token_ms": round(prefill_s * 1e3, 1),
         "load_ms": round(load_ms, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
     }
