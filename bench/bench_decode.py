@@ -69,7 +69,7 @@ def peer_rows(shipped: str | None, threads: list[int], repeats: int,
                     yield {"engine": engine, "format": fmt, "threads": t,
                            "error": tail[0] if tail else f"exit {e.returncode}"}
                     continue
-                for key in ("decode_tok_s", "prefill_tok_s"):
+                for key in ("decode_tok_s", "prefill_tok_s", "decode_tok_s_cpu_time"):
                     row[f"ratio_{key}"] = round(ours[key] / row[key], 2)
                 yield row
 

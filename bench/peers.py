@@ -77,7 +77,7 @@ def bench_peer(engine: str, path: str, threads: int, fmt: str, repeats: int = 2)
     started = time.perf_counter()
     peer: PeerEngine = ENGINES[engine](path, threads)
     load_ms = (time.perf_counter() - started) * 1e3
-    prefill_s = decode_s = float("inf")
+    prefill_s = decode_s = decode_cpu_s = float("inf")
     for _ in range(repeats):
         peer.reset()
         t0 = time.perf_counter()
@@ -85,10 +85,11 @@ def bench_peer(engine: str, path: str, threads: int, fmt: str, repeats: int = 2)
         prefill_s = min(prefill_s, time.perf_counter() - t0)
         peer.reset()
         token = int(peer.forward(prompt[:16]).argmax())
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(DECODE_TOKENS):
             token = int(peer.forward([token]).argmax())
         decode_s = min(decode_s, time.perf_counter() - t0)
+        decode_cpu_s = min(decode_cpu_s, time.process_time() - c0)
     return {
         "engine": engine,
         "model": Path(path).name,
@@ -99,4 +100,6 @@ def bench_peer(engine: str, path: str, threads: int, fmt: str, repeats: int = 2)
         "first_token_ms": round(prefill_s * 1e3, 1),
         "load_ms": round(load_ms, 1),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
+        # As the runtime's row: CPU seconds, what one uncontended core does (threads=1 only).
+        "decode_tok_s_cpu_time": round(DECODE_TOKENS / decode_cpu_s, 2),
     }
