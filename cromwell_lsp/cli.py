@@ -172,10 +172,22 @@ def bench_kernels_command(as_json: bool, threads: str) -> None:
 @click.option("--threads", "thread_counts", multiple=True, type=click.IntRange(min=1),
               default=(1, 2), show_default=True, help="Thread counts to measure (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON row per line.")
+@click.option("--peers", is_flag=True, help="Also llama.cpp and torch on Q4_1, Q8_0 and F16, "
+              "each engine in its own process (JSON rows with ratios ours/peer).")
 def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
-                         as_json: bool) -> None:
+                         as_json: bool, peers: bool) -> None:
     """Decode tok/s (128 tokens), prefill tok/s (512-token prompt), first token, load, RSS."""
     from engine.runtime.bench import bench_decode
+
+    if peers:
+        import runpy
+
+        script = Path(__file__).resolve().parent.parent / "bench" / "bench_decode.py"
+        if not script.is_file():
+            raise click.ClickException(f"{script} not found: run from a source checkout")
+        args = ["--peers", "--threads", *map(str, thread_counts)]
+        raise SystemExit(runpy.run_path(str(script))["main"](
+            args + (["--model", model_path] if model_path else [])))
 
     for threads in thread_counts:
         row = bench_decode(model_path, threads)
@@ -186,6 +198,43 @@ def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
                        f"decode {row['decode_tok_s']} tok/s, prefill {row['prefill_tok_s']} "
                        f"tok/s, first token {row['first_token_ms']} ms, load "
                        f"{row['load_ms']} ms, peak RSS {row['peak_rss_mb']} MB")
+
+
+# --- eval: model quality ---------------------------------------------------------------
+
+
+@main.group("eval")
+def eval_group() -> None:
+    """Quality evaluations of a model on the runtime."""
+
+
+@eval_group.command("humaneval")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A GGUF chat model (default: the embedded default model).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N problems (default: all 164).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=384, show_default=True,
+              help="Most tokens per answer.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Kernel threads (default: the runtime's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def eval_humaneval_command(model_path: str | None, limit: int | None, max_tokens: int,
+                           threads: int | None, as_json: bool) -> None:
+    """HumanEval pass@1 (greedy) and the share of answers that parse, tests sandboxed."""
+    from engine.eval.humaneval import run_humaneval
+
+    try:
+        report = run_humaneval(model_path, limit, max_tokens, threads)
+    except RuntimeError as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    for r in report["results"]:
+        click.echo(f"{r['task_id']}: {r['outcome']}{'' if r['parses'] else ' (no parse)'}")
+    click.echo(f"{report['model']}: pass@1 {report['pass_at_1']:.3f} "
+               f"({report['passed']}/{report['problems']}), parses {report['parse_rate']:.3f}, "
+               f"{report['seconds']} s")
 
 
 @main.command("info")

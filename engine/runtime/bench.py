@@ -64,6 +64,14 @@ def _edit_decode_tok_s(model: Any, prompt: list[int], speculative: bool) -> floa
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident set. VmHWM, not ru_maxrss: Linux carries ru_maxrss across
+    exec, so a benchmark started from a large parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
