@@ -137,6 +137,13 @@ class RenderMaker:
     per_file: int = 1
     max_side: int = render.MAX_SIDE
 
+    def __post_init__(self) -> None:
+        if self.max_side < render.MIN_SIDE:
+            raise ValueError(
+                f"max_side {self.max_side} is too small: screenshots need at least "
+                f"{render.MIN_SIDE} pixels a side to hold a few lines of code in every style"
+            )
+
     def __call__(self, entry: FileEntry, rng: random.Random) -> list[render.RenderedCode]:
         text = entry.read()
         shots = (render.render_example(entry.relpath, text, rng, self.style_split,

@@ -30,6 +30,10 @@ from .split import TRAIN
 
 MULTIPLE = 8
 MAX_SIDE = 1024
+# The smallest picture side every sampled style can fill with crop_window's minimum of 4 lines
+# (the largest font at the largest scale, spacing and padding fits 6 lines at 256). A smaller
+# side would make every render fail, and a stream of them would never yield.
+MIN_SIDE = 256
 _PRINTABLE = frozenset(chr(c) for c in range(32, 127))
 
 

@@ -161,3 +161,15 @@ def test_render_stream_styles_are_selectable(tmp_path: Path) -> None:
                for s in crossed)
     plain = list(render_stream(index, TRAIN, seed=1, epochs=3))
     assert all(s.style.size in TRAIN_SIZES for s in plain)
+
+
+def test_a_render_side_too_small_for_any_window_is_refused_up_front() -> None:
+    from engine.train.data import RenderMaker
+
+    with pytest.raises(ValueError, match="too small"):
+        RenderMaker(max_side=64)
+    # At the smallest accepted side every sampled style still fits the minimum window.
+    for seed in range(200):
+        style = render.sample_style(random.Random(seed), TRAIN)
+        lines, _ = render.fit(style, render.MIN_SIDE)
+        assert lines >= 4
