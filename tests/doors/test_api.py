@@ -33,11 +33,9 @@ def test_propose_then_apply_with_the_hash_guard(tmp_path: Path) -> None:
     # Alone in its workspace the small default model fixes this one (greedy, so it does
     # every time); with related code beside it, it tends to copy that instead.
     target = _project(tmp_path, related=False)
-    try:
-        proposal = api.propose_edit(target, "fix add: it must return a + b", lines=(1, 2),
-                                    max_new_tokens=24)
-    except api.PatchError:
-        pytest.skip("the small default model gave no usable edit for this instruction")
+    proposal = api.propose_edit(target, "fix add: it must return a + b", lines=(1, 2),
+                                max_new_tokens=24)
+    assert "return a + b" in proposal.new_text
     assert proposal.root == tmp_path.resolve() and proposal.path == "pkg/m.py"
     assert target.read_text() == SAMPLE  # proposing writes nothing
     target.write_text(SAMPLE + "\n")  # the file changes after the proposal

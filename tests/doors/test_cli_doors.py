@@ -67,12 +67,9 @@ def test_edit_prints_a_diff_and_apply_writes_it(tmp_path: Path) -> None:
     target.write_text(SAMPLE)
     shown = run("edit", str(target), "-i", "fix add: it must return a + b", "--lines", "1:2",
                 "--max-tokens", "24", "--json")
-    # The small default model may give no usable edit (exit 3, with the reason).
-    assert shown.returncode in (0, 3), shown.stderr
-    if shown.returncode == 3:
-        assert "no edit" in shown.stderr
-        return
+    assert shown.returncode == 0, shown.stderr
     proposal = json.loads(shown.stdout)
+    assert "return a + b" in proposal["new_text"]
     assert apply_diff(SAMPLE, proposal["diff"]) == proposal["new_text"]
     assert target.read_text() == SAMPLE and proposal["applied"] is False
     written = run("edit", str(target), "-i", "fix add: it must return a + b", "--lines", "1:2",

@@ -74,15 +74,12 @@ def test_edit_returns_a_diff_that_applies(server: Server) -> None:
             "max_tokens": 24}
     with server.client() as http:
         response = http.post("/v1/edit", json=body)
-    # The small default model may answer with something that is not an edit: then a 422
-    # with the reason; otherwise a diff that reproduces new_text on the file.
-    assert response.status_code in (200, 422), response.text
-    if response.status_code == 200:
-        out = response.json()
-        assert apply_diff(SAMPLE, out["diff"]) == out["new_text"]
-        assert out["applied"] is False and (server.root / "m.py").read_text() == SAMPLE
-    else:
-        assert response.json()["detail"].startswith("no edit:")
+    # Greedy decoding: the default model makes this fix the same way every time.
+    assert response.status_code == 200, response.text
+    out = response.json()
+    assert "return a + b" in out["new_text"]
+    assert apply_diff(SAMPLE, out["diff"]) == out["new_text"]
+    assert out["applied"] is False and (server.root / "m.py").read_text() == SAMPLE
 
 
 def test_edit_apply_needs_the_file_on_disk(server: Server) -> None:
@@ -100,12 +97,9 @@ def test_edit_apply_writes_the_file(server: Server) -> None:
             "lines": [1, 2], "max_tokens": 24, "apply": True}
     with server.client() as http:
         response = http.post("/v1/edit", json=body)
-    assert response.status_code in (200, 422), response.text
-    if response.status_code == 200:
-        assert response.json()["applied"] is True
-        assert target.read_text() == response.json()["new_text"] != SAMPLE
-    else:
-        assert target.read_text() == SAMPLE
+    assert response.status_code == 200, response.text
+    assert response.json()["applied"] is True
+    assert target.read_text() == response.json()["new_text"] != SAMPLE
 
 
 def test_complete_and_context(server: Server) -> None:
