@@ -58,13 +58,14 @@ def test_smollm2_decode_steps_match_the_reference(smollm2_path: Path) -> None:
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
-@pytest.mark.parametrize("fmt", ["F32", "Q8_0"])
+@pytest.mark.parametrize("fmt", ["F32", "Q8_0", "Q5_0", "Q5_1"])
 def test_tiny_models_match_the_reference(tmp_path: Path, arch: str, fmt: str) -> None:
     f = GGUFFile(write_tiny_gguf(tmp_path / "t.gguf", arch, fmt))
     ids = [5, 17, 3, 99, 42, 7, 7, 120, 1]
     ours = prefill_then_decode(Decoder(f), ids, n_prefill=8)
-    # F32 is exact; Q8_0 decode steps round activations to 8 bits (the prefill rows do not).
-    tolerance = {"F32": 1e-4, "Q8_0": 0.03}[fmt]
+    # F32 is exact; quantized decode steps round activations to 8 bits (the prefill rows do
+    # not). The Q5_0 / Q5_1 files are packed by gguf's own quantizers, as real files are.
+    tolerance = {"F32": 1e-4, "Q8_0": 0.03, "Q5_0": 0.03, "Q5_1": 0.03}[fmt]
     assert relative_error(ours, ReferenceDecoder(f).forward(ids)) < tolerance
 
 
