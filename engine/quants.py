@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-FORMATS = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K")
-PACKABLE = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1")
+FORMATS = (
+    "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K",
+)  # fmt: skip
+PACKABLE = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1")
 
 # (elements per block, bytes per block), as ggml defines them.
 BLOCK: dict[str, tuple[int, int]] = {
@@ -22,6 +24,8 @@ BLOCK: dict[str, tuple[int, int]] = {
     "Q8_0": (32, 34),
     "Q4_0": (32, 18),
     "Q4_1": (32, 20),
+    "Q5_0": (32, 22),
+    "Q5_1": (32, 24),
     "Q4_K": (256, 144),
     "Q5_K": (256, 176),
     "Q6_K": (256, 210),
@@ -65,6 +69,13 @@ def _pack_nibbles(q: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return (q[:, :16] | (q[:, 16:] << np.uint8(4))).astype(np.uint8)
 
 
+def _pack_q5(q: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """[blocks, 32] values 0..31 -> [blocks, 4 + 16] bytes: the fifth bits (bit j of a
+    little-endian uint32: element j), then the low nibbles as _pack_nibbles lays them out."""
+    qh = np.packbits(q >> np.uint8(4), axis=1, bitorder="little")
+    return np.concatenate([qh, _pack_nibbles(q & np.uint8(0x0F))], axis=1)
+
+
 def _bf16(x: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16]:
     u = x.view(np.uint32)
     nan = (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
@@ -102,6 +113,22 @@ def quantize(x: npt.NDArray[np.float32], fmt: str) -> np.ndarray:
         packed = np.concatenate(
             [_half_bytes(d), _pack_nibbles(np.minimum(q, 15).astype(np.uint8))], axis=1
         )
+    elif fmt == "Q5_0":
+        # as Q4_0, with the peak mapped to -16
+        peak = np.take_along_axis(blocks, np.abs(blocks).argmax(axis=1)[:, None], axis=1)[:, 0]
+        d = peak / F32(-16)
+        q = (blocks * _inverse(d)[:, None] + F32(16.5)).astype(np.int8)
+        packed = np.concatenate(
+            [_half_bytes(d), _pack_q5(np.minimum(q, 31).astype(np.uint8))], axis=1
+        )
+    elif fmt == "Q5_1":
+        lo = blocks.min(axis=1)
+        d = (blocks.max(axis=1) - lo) / F32(31)
+        q = ((blocks - lo[:, None]) * _inverse(d)[:, None] + F32(0.5)).astype(np.int8)
+        packed = np.concatenate(
+            [_half_bytes(d), _half_bytes(lo), _pack_q5(np.minimum(q, 31).astype(np.uint8))],
+            axis=1,
+        )
     else:  # Q4_1
         lo = blocks.min(axis=1)
         d = (blocks.max(axis=1) - lo) / F32(15)
@@ -115,6 +142,12 @@ def quantize(x: npt.NDArray[np.float32], fmt: str) -> np.ndarray:
 
 def _unpack_nibbles(qs: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return np.concatenate([qs & np.uint8(0x0F), qs >> np.uint8(4)], axis=1)
+
+
+def _unpack_q5(qh_qs: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """[blocks, 4 + 16] bytes (qh, then qs) -> [blocks, 32] values 0..31."""
+    high = np.unpackbits(qh_qs[:, :4], axis=1, bitorder="little")
+    return _unpack_nibbles(qh_qs[:, 4:]) | (high << np.uint8(4))
 
 
 def dequantize(w: np.ndarray, fmt: str, k: int) -> npt.NDArray[np.float32]:
@@ -142,6 +175,11 @@ def dequantize(w: np.ndarray, fmt: str, k: int) -> npt.NDArray[np.float32]:
         vals = blocks[:, 2:].view(np.int8).astype(F32) * d
     elif fmt == "Q4_0":
         vals = (_unpack_nibbles(blocks[:, 2:]).astype(F32) - F32(8)) * d
+    elif fmt == "Q5_0":
+        vals = (_unpack_q5(blocks[:, 2:]).astype(F32) - F32(16)) * d
+    elif fmt == "Q5_1":
+        m = blocks[:, 2:4].copy().view(np.float16).astype(F32)
+        vals = _unpack_q5(blocks[:, 4:]).astype(F32) * d + m
     else:  # Q4_1
         m = blocks[:, 2:4].copy().view(np.float16).astype(F32)
         vals = _unpack_nibbles(blocks[:, 4:]).astype(F32) * d + m

@@ -1,9 +1,10 @@
 """Matrix kernels for every weight format, on both kernel paths, against numpy in float64 on
 the unpacked weights, with an explicit error bound.
 
-The integer dot products (Q8_0/Q4_0/Q4_1 and the k-quants, on the scalar path and for decode-
-sized inputs on the AVX2 path) see the activations rounded to 8-bit blocks (32 elements for
-Q8_0/Q4_0/Q4_1, 256 for the k-quants, step amax/127): the reference rounds them the same way.
+The integer dot products (Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 and the k-quants, on the scalar path and for
+decode-sized inputs on the AVX2 path) see the activations rounded to 8-bit blocks (32 elements
+for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, 256 for the k-quants, step amax/127): the reference rounds them
+the same way.
 Every other difference is float32 summation: |err| <= k * 2^-23 * sum|w x| per entry.
 """
 
@@ -18,7 +19,10 @@ from engine import _native, quants
 from tests.quant_cases import ALL_FORMATS, KQUANTS, kernel_path, random_weights, valid_k
 
 FLOAT_FORMATS = ("F32", "F16", "BF16")
-ACT_BLOCK = {"Q8_0": 32, "Q4_0": 32, "Q4_1": 32, "Q4_K": 256, "Q5_K": 256, "Q6_K": 256}
+ACT_BLOCK = {
+    "Q8_0": 32, "Q4_0": 32, "Q4_1": 32, "Q5_0": 32, "Q5_1": 32,
+    "Q4_K": 256, "Q5_K": 256, "Q6_K": 256,
+}  # fmt: skip
 
 
 def rounded_activations(x: np.ndarray, block: int) -> np.ndarray:
@@ -112,7 +116,7 @@ def test_large_matmul_crosses_every_tile_edge(fmt: str) -> None:
     check(_native.matmul(w, fmt, x), want, bound)
 
 
-@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1", *KQUANTS])
+@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", *KQUANTS])
 def test_integer_dot_products_agree_between_paths(fmt: str) -> None:
     # Both paths quantize the activations identically and sum the same integers: they may
     # differ only by float32 rounding of the per-block scales.

@@ -11,7 +11,7 @@ from gguf import quants as gguf_quants
 from engine import _native, quants
 from tests.quant_cases import ALL_FORMATS, KQUANTS, kernel_path, random_weights
 
-SIMPLE_BLOCKS = ("Q8_0", "Q4_0", "Q4_1")
+SIMPLE_BLOCKS = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1")
 
 
 def awkward_rows(k: int, rng: np.random.Generator) -> np.ndarray:
@@ -51,7 +51,7 @@ def test_native_and_numpy_packers_agree_byte_for_byte(fmt: str, k: int) -> None:
     np.testing.assert_array_equal(ours.view(np.uint8), theirs.view(np.uint8))
 
 
-@pytest.mark.parametrize("fmt", ["BF16", "Q8_0", "Q4_0", "Q4_1"])
+@pytest.mark.parametrize("fmt", ["BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
 def test_packers_equal_gguf_reference_quantizers(fmt: str) -> None:
     rng = np.random.default_rng(1)
     x = awkward_rows(96, rng)
@@ -72,7 +72,7 @@ def test_dequantize_matches_gguf_reference(fmt: str, scalar: bool) -> None:
     qtype = GGMLQuantizationType[fmt]
     want = np.asarray(gguf_quants.dequantize(raw, qtype), dtype=np.float32).reshape(5, k)
     assert got.shape == (5, k) and got.dtype == np.float32
-    # Exact but for one rounding: the AVX2 path fuses Q4_1's q*d + m into one FMA.
+    # Exact but for one rounding: the AVX2 path fuses Q4_1's / Q5_1's q*d + m into one FMA.
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * float(np.abs(want).max()))
     np.testing.assert_allclose(quants.dequantize(w, fmt, k), want, rtol=1e-6, atol=1e-12)
 
@@ -86,8 +86,8 @@ def test_round_trip_error_is_within_half_a_step(fmt: str) -> None:
     mag = np.abs(x.reshape(-1, 32))
     amax = mag.max(axis=1, keepdims=True)
     half = 2.0**-11  # relative rounding of a half-float scale
-    # Explicit bound per format: half a step, a whole step where Q4_0 clips the positive end
-    # (its step is set by the largest magnitude mapping to -8), plus the rounded scale.
+    # Explicit bound per format: half a step, a whole step where Q4_0 / Q5_0 clip the positive
+    # end (the step is set by the largest magnitude mapping to -8 / -16), plus the rounded scale.
     bound = {
         "F32": np.zeros_like(mag),
         "F16": mag * half,
@@ -95,6 +95,8 @@ def test_round_trip_error_is_within_half_a_step(fmt: str) -> None:
         "Q8_0": amax * (0.5 / 127 + 2 * half),
         "Q4_0": amax * (1 / 8 + 2 * half),
         "Q4_1": 2 * amax * (0.5 / 15 + 2 * half) + amax * half,
+        "Q5_0": amax * (1 / 16 + 2 * half),
+        "Q5_1": 2 * amax * (0.5 / 31 + 2 * half) + amax * half,
     }[fmt]
     assert np.all(err <= bound + 1e-30)
 

@@ -11,7 +11,9 @@ from engine.runtime.decoder_config import DecoderConfig
 from engine.runtime.gguf_file import GGUFFile, TensorInfo
 
 # The formats the matrix kernels multiply by (KERNEL_API.md); norms and biases are F32.
-MATRIX_FORMATS = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K")
+MATRIX_FORMATS = (
+    "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K",
+)  # fmt: skip
 VECTOR_FORMATS = ("F32",)
 
 

@@ -22,7 +22,8 @@ Format parse_format(const std::string& name) {
   Format f;
   if (!format_from_name(name, &f)) {
     throw py::value_error("unknown weight format '" + name +
-                          "': expected one of F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K");
+                          "': expected one of F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, "
+                          "Q6_K");
   }
   return f;
 }
@@ -131,7 +132,7 @@ void bind_quant(py::module_& m) {
     if (!can_quantize(f)) {
       throw py::value_error(std::string(format_name(f)) +
                             " weights can be read and multiplied but not produced here; "
-                            "quantize to F32, F16, BF16, Q8_0, Q4_0 or Q4_1");
+                            "quantize to F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1");
     }
     auto x = f32_array(x_obj, "x");
     if (x.ndim() != 2) throw py::value_error("x: expected a 2-D float32 array [rows, k]");

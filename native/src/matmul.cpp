@@ -82,6 +82,43 @@ float dot_q4_1(int64_t k, const void* w, const void* x) {
   return sum;
 }
 
+float dot_q5_0(int64_t k, const void* w, const void* x) {
+  const block_q5_0* a = static_cast<const block_q5_0*>(w);
+  const block_q8a* b = static_cast<const block_q8a*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k / QK; ++i) {
+    uint32_t qh;
+    std::memcpy(&qh, a[i].qh, 4);
+    int s = 0;
+    for (int j = 0; j < QK / 2; ++j) {
+      const int q0 = (a[i].qs[j] & 0x0f) | int(((qh >> j) & 1u) << 4);
+      const int q1 = (a[i].qs[j] >> 4) | int(((qh >> (j + QK / 2)) & 1u) << 4);
+      s += (q0 - 16) * int(b[i].qs[j]) + (q1 - 16) * int(b[i].qs[j + QK / 2]);
+    }
+    sum += fp16_to_fp32(a[i].d) * b[i].d * float(s);
+  }
+  return sum;
+}
+
+float dot_q5_1(int64_t k, const void* w, const void* x) {
+  const block_q5_1* a = static_cast<const block_q5_1*>(w);
+  const block_q8a* b = static_cast<const block_q8a*>(x);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < k / QK; ++i) {
+    uint32_t qh;
+    std::memcpy(&qh, a[i].qh, 4);
+    int s = 0;
+    for (int j = 0; j < QK / 2; ++j) {
+      const int q0 = (a[i].qs[j] & 0x0f) | int(((qh >> j) & 1u) << 4);
+      const int q1 = (a[i].qs[j] >> 4) | int(((qh >> (j + QK / 2)) & 1u) << 4);
+      s += q0 * int(b[i].qs[j]) + q1 * int(b[i].qs[j + QK / 2]);
+    }
+    // as q4_1: the offset m multiplies the activation block's precomputed sum
+    sum += fp16_to_fp32(a[i].d) * b[i].d * float(s) + fp16_to_fp32(a[i].m) * b[i].s;
+  }
+  return sum;
+}
+
 // Sum over the eight sub-blocks of min_j * (sum of the 32 activations of sub-block j).
 int k_mins_dot(const uint8_t* scales, const int16_t* bsums) {
   int s = 0;
@@ -186,6 +223,8 @@ const FormatKernels* table_entry(const FormatKernels* table, Format f) {
     case Format::Q4_K: return &table[6];
     case Format::Q5_K: return &table[7];
     case Format::Q6_K: return &table[8];
+    case Format::Q5_0: return &table[9];
+    case Format::Q5_1: return &table[10];
   }
   return &table[0];
 }
@@ -203,6 +242,7 @@ const FormatKernels& ref::kernels(Format f) {
       {ActFormat::F32, dot_f32_w}, {ActFormat::F32, dot_f16_w}, {ActFormat::F32, dot_bf16_w},
       {ActFormat::Q8A, dot_q8_0},  {ActFormat::Q8A, dot_q4_0},  {ActFormat::Q8A, dot_q4_1},
       {ActFormat::Q8K, dot_q4_K},  {ActFormat::Q8K, dot_q5_K},  {ActFormat::Q8K, dot_q6_K},
+      {ActFormat::Q8A, dot_q5_0},  {ActFormat::Q8A, dot_q5_1},
   };
   return *table_entry(table, f);
 }

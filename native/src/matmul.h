@@ -3,7 +3,7 @@
 //
 // A weight matrix is `rows` rows of k elements, each row row_bytes(f, k) bytes, back to back.
 // Quantized formats multiply against activations quantized once per call to 8-bit blocks
-// (block_q8a for Q8_0/Q4_0/Q4_1, block_q8_K for the k-quants), with integer dot products.
+// (block_q8a for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, block_q8_K for the k-quants), with integer dot products.
 #pragma once
 #include <cstdint>
 

@@ -50,6 +50,7 @@ bool format_from_name(const std::string& name, Format* out) {
     Format f;
   } table[] = {{"F32", Format::F32},   {"F16", Format::F16},   {"BF16", Format::BF16},
                {"Q8_0", Format::Q8_0}, {"Q4_0", Format::Q4_0}, {"Q4_1", Format::Q4_1},
+               {"Q5_0", Format::Q5_0}, {"Q5_1", Format::Q5_1},
                {"Q4_K", Format::Q4_K}, {"Q5_K", Format::Q5_K}, {"Q6_K", Format::Q6_K}};
   for (const auto& e : table) {
     if (name == e.name) {
@@ -68,6 +69,8 @@ const char* format_name(Format f) {
     case Format::Q8_0: return "Q8_0";
     case Format::Q4_0: return "Q4_0";
     case Format::Q4_1: return "Q4_1";
+    case Format::Q5_0: return "Q5_0";
+    case Format::Q5_1: return "Q5_1";
     case Format::Q4_K: return "Q4_K";
     case Format::Q5_K: return "Q5_K";
     case Format::Q6_K: return "Q6_K";
@@ -82,7 +85,9 @@ int64_t block_elems(Format f) {
     case Format::BF16: return 1;
     case Format::Q8_0:
     case Format::Q4_0:
-    case Format::Q4_1: return QK;
+    case Format::Q4_1:
+    case Format::Q5_0:
+    case Format::Q5_1: return QK;
     case Format::Q4_K:
     case Format::Q5_K:
     case Format::Q6_K: return QK_K;
@@ -98,6 +103,8 @@ int64_t block_bytes(Format f) {
     case Format::Q8_0: return sizeof(block_q8_0);
     case Format::Q4_0: return sizeof(block_q4_0);
     case Format::Q4_1: return sizeof(block_q4_1);
+    case Format::Q5_0: return sizeof(block_q5_0);
+    case Format::Q5_1: return sizeof(block_q5_1);
     case Format::Q4_K: return sizeof(block_q4_K);
     case Format::Q5_K: return sizeof(block_q5_K);
     case Format::Q6_K: return sizeof(block_q6_K);
@@ -165,6 +172,54 @@ void quantize_row_q4_1(const float* x, block_q4_1* y, int64_t k) {
   }
 }
 
+// Packs 32 five-bit values: low nibbles as q4_0 does, the fifth bits into qh (bit j: element j).
+void pack_q5(const uint8_t q[QK], uint8_t qs[QK / 2], uint8_t qh_bytes[4]) {
+  uint32_t qh = 0;
+  for (int j = 0; j < QK / 2; ++j) {
+    qs[j] = uint8_t((q[j] & 0x0f) | ((q[j + QK / 2] & 0x0f) << 4));
+    qh |= uint32_t(q[j] >> 4) << j;
+    qh |= uint32_t(q[j + QK / 2] >> 4) << (j + QK / 2);
+  }
+  for (int i = 0; i < 4; ++i) qh_bytes[i] = uint8_t(qh >> (8 * i));  // little-endian, as ggml
+}
+
+void quantize_row_q5_0(const float* x, block_q5_0* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK; ++b, x += QK) {
+    float amax = 0.0f, max = 0.0f;  // the signed value of largest magnitude, first one wins
+    for (int j = 0; j < QK; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -16.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    uint8_t q[QK];
+    for (int j = 0; j < QK; ++j) q[j] = uint8_t(std::min(31, int(int8_t(x[j] * id + 16.5f))));
+    pack_q5(q, y[b].qs, y[b].qh);
+  }
+}
+
+void quantize_row_q5_1(const float* x, block_q5_1* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK; ++b, x += QK) {
+    float min = x[0], max = x[0];
+    for (int j = 1; j < QK; ++j) {
+      min = std::min(min, x[j]);
+      max = std::max(max, x[j]);
+    }
+    const float d = (max - min) / 31.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    y[b].m = fp32_to_fp16(min);
+    uint8_t q[QK];
+    for (int j = 0; j < QK; ++j) {
+      q[j] = uint8_t(std::min(31, int(int8_t((x[j] - min) * id + 0.5f))));
+    }
+    pack_q5(q, y[b].qs, y[b].qh);
+  }
+}
+
 void dequantize_row_q8_0(const block_q8_0* x, float* y, int64_t k) {
   for (int64_t b = 0; b < k / QK; ++b, y += QK) {
     const float d = fp16_to_fp32(x[b].d);
@@ -190,6 +245,29 @@ void dequantize_row_q4_1(const block_q4_1* x, float* y, int64_t k) {
       y[j] = float(x[b].qs[j] & 0x0f) * d + m;
       y[j + QK / 2] = float(x[b].qs[j] >> 4) * d + m;
     }
+  }
+}
+
+// The five-bit value of element j of a q5_0 / q5_1 block.
+inline int q5_value(const uint8_t* qs, const uint8_t* qh_bytes, int j) {
+  const uint32_t qh = uint32_t(qh_bytes[0]) | (uint32_t(qh_bytes[1]) << 8) |
+                      (uint32_t(qh_bytes[2]) << 16) | (uint32_t(qh_bytes[3]) << 24);
+  const int lo = j < QK / 2 ? (qs[j] & 0x0f) : (qs[j - QK / 2] >> 4);
+  return lo | int(((qh >> j) & 1u) << 4);
+}
+
+void dequantize_row_q5_0(const block_q5_0* x, float* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK; ++b, y += QK) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int j = 0; j < QK; ++j) y[j] = float(q5_value(x[b].qs, x[b].qh, j) - 16) * d;
+  }
+}
+
+void dequantize_row_q5_1(const block_q5_1* x, float* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK; ++b, y += QK) {
+    const float d = fp16_to_fp32(x[b].d);
+    const float m = fp16_to_fp32(x[b].m);
+    for (int j = 0; j < QK; ++j) y[j] = float(q5_value(x[b].qs, x[b].qh, j)) * d + m;
   }
 }
 
@@ -287,6 +365,8 @@ void ref::quantize_row(Format f, const float* x, void* y, int64_t k) {
     case Format::Q8_0: quantize_row_q8_0(x, static_cast<block_q8_0*>(y), k); return;
     case Format::Q4_0: quantize_row_q4_0(x, static_cast<block_q4_0*>(y), k); return;
     case Format::Q4_1: quantize_row_q4_1(x, static_cast<block_q4_1*>(y), k); return;
+    case Format::Q5_0: quantize_row_q5_0(x, static_cast<block_q5_0*>(y), k); return;
+    case Format::Q5_1: quantize_row_q5_1(x, static_cast<block_q5_1*>(y), k); return;
     case Format::Q4_K:
     case Format::Q5_K:
     case Format::Q6_K: std::abort();  // callers check can_quantize first
@@ -305,6 +385,8 @@ void ref::dequantize_row(Format f, const void* x, float* y, int64_t k) {
     case Format::Q8_0: dequantize_row_q8_0(static_cast<const block_q8_0*>(x), y, k); return;
     case Format::Q4_0: dequantize_row_q4_0(static_cast<const block_q4_0*>(x), y, k); return;
     case Format::Q4_1: dequantize_row_q4_1(static_cast<const block_q4_1*>(x), y, k); return;
+    case Format::Q5_0: dequantize_row_q5_0(static_cast<const block_q5_0*>(x), y, k); return;
+    case Format::Q5_1: dequantize_row_q5_1(static_cast<const block_q5_1*>(x), y, k); return;
     case Format::Q4_K: dequantize_row_q4_K(static_cast<const block_q4_K*>(x), y, k); return;
     case Format::Q5_K: dequantize_row_q5_K(static_cast<const block_q5_K*>(x), y, k); return;
     case Format::Q6_K: dequantize_row_q6_K(static_cast<const block_q6_K*>(x), y, k); return;

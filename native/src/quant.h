@@ -1,7 +1,7 @@
 // Weight formats, laid out byte for byte as ggml lays them out, so a GGUF tensor's bytes can be
-// used in place: F32, F16, BF16, the 32-element block formats Q8_0, Q4_0, Q4_1 and the
+// used in place: F32, F16, BF16, the 32-element block formats Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the
 // 256-element k-quant super-blocks Q4_K, Q5_K, Q6_K. Plus the two activation formats the integer
-// dot products use: Q8A (32 elements, with the block sum for Q4_1's offset) and Q8_K.
+// dot products use: Q8A (32 elements, with the block sum for the offsets of Q4_0/Q4_1/Q5_0/Q5_1) and Q8_K.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +16,8 @@ enum class Format : int {
   F16 = 1,
   Q4_0 = 2,
   Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
   Q8_0 = 8,
   Q4_K = 12,
   Q5_K = 13,
@@ -48,6 +50,23 @@ struct block_q4_1 {
   uint8_t qs[QK / 2];  // as q4_0; value q * d + m
 };
 static_assert(sizeof(block_q4_1) == 4 + QK / 2, "block_q4_1 must match ggml");
+
+// As q4_0 with a fifth bit per element: bit j of qh (read as a little-endian uint32) is the
+// high bit of element j; value (q - 16) * d.
+struct block_q5_0 {
+  fp16_t d;
+  uint8_t qh[4];
+  uint8_t qs[QK / 2];
+};
+static_assert(sizeof(block_q5_0) == 6 + QK / 2, "block_q5_0 must match ggml");
+
+struct block_q5_1 {
+  fp16_t d;
+  fp16_t m;
+  uint8_t qh[4];
+  uint8_t qs[QK / 2];  // as q5_0; value q * d + m
+};
+static_assert(sizeof(block_q5_1) == 8 + QK / 2, "block_q5_1 must match ggml");
 
 // Eight sub-blocks of 32, each with a 6-bit scale and a 6-bit min packed in `scales`.
 // value = d * scale_j * q - dmin * min_j. qs[32 g + l]: low nibble element 64 g + l, high

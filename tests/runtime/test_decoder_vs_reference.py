@@ -58,14 +58,35 @@ def test_smollm2_decode_steps_match_the_reference(smollm2_path: Path) -> None:
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
-@pytest.mark.parametrize("fmt", ["F32", "Q8_0"])
+@pytest.mark.parametrize("fmt", ["F32", "Q8_0", "Q5_0", "Q5_1"])
 def test_tiny_models_match_the_reference(tmp_path: Path, arch: str, fmt: str) -> None:
     f = GGUFFile(write_tiny_gguf(tmp_path / "t.gguf", arch, fmt))
     ids = [5, 17, 3, 99, 42, 7, 7, 120, 1]
     ours = prefill_then_decode(Decoder(f), ids, n_prefill=8)
-    # F32 is exact; Q8_0 decode steps round activations to 8 bits (the prefill rows do not).
-    tolerance = {"F32": 1e-4, "Q8_0": 0.03}[fmt]
+    # F32 is exact; quantized decode steps round activations to 8 bits (the prefill rows do
+    # not). The Q5_0 / Q5_1 files are packed by gguf's own quantizers, as real files are.
+    tolerance = {"F32": 1e-4, "Q8_0": 0.03, "Q5_0": 0.03, "Q5_1": 0.03}[fmt]
     assert relative_error(ours, ReferenceDecoder(f).forward(ids)) < tolerance
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_a_file_mixing_formats_per_tensor_matches_the_reference(tmp_path: Path, arch: str) -> None:
+    # As Q4_K_M files are built: most matrices in one format, some in others (here Q5_0 and
+    # Q5_1 next to Q8_0), and the embedding read by row gathers in a five-bit format.
+    formats = {"token_embd.weight": "Q5_1", "blk.0.attn_v.weight": "Q5_1"}
+    formats |= {f"blk.{i}.ffn_down.weight": "Q8_0" for i in range(2)}
+    path = write_tiny_gguf(tmp_path / "t.gguf", arch, "Q5_0", formats=formats)
+    f = GGUFFile(path)
+    assert {t.fmt for t in f} == {"F32", "Q5_0", "Q5_1", "Q8_0"}
+    ids = [5, 17, 3, 99, 42, 7, 7, 120, 1]
+    ours = prefill_then_decode(Decoder(f), ids, n_prefill=8)
+    assert relative_error(ours, ReferenceDecoder(f).forward(ids)) < 0.03
+    fused, loop = Decoder(f, fused=True), Decoder(f, fused=False)
+    assert fused.fused_step is not None
+    for decoder in (fused, loop):
+        decoder.forward(ids)
+    for token in (3, 5, 8, 97):
+        assert np.array_equal(fused.forward([token]), loop.forward([token]))
 
 
 def test_rolling_the_cache_back_recomputes_the_same_logits(tmp_path: Path) -> None:

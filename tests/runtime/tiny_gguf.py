@@ -56,9 +56,11 @@ def write_tiny_gguf(
     drop: Iterable[str] = (),
     reshape: dict[str, tuple[int, ...]] | None = None,
     metadata_arch: str | None = None,
+    formats: dict[str, str] | None = None,
 ) -> Path:
     """Write a tiny decoder; `drop` leaves tensors out, `reshape` replaces a tensor by a zero
-    tensor of another shape, `metadata_arch` overrides general.architecture."""
+    tensor of another shape, `metadata_arch` overrides general.architecture, `formats` stores
+    the named matrices in another format than `fmt` (as mixed files like Q4_K_M do)."""
     writer = GGUFWriter(str(path), metadata_arch or arch)
     writer.add_block_count(TINY["n_layers"])
     writer.add_context_length(256)
@@ -68,10 +70,10 @@ def write_tiny_gguf(
     writer.add_head_count_kv(TINY["n_kv_heads"])
     writer.add_rope_freq_base(10000.0)
     writer.add_layer_norm_rms_eps(1e-5)
-    qtype = GGMLQuantizationType[fmt]
     for name, value in tiny_tensors(arch).items():
         if name in drop:
             continue
+        qtype = GGMLQuantizationType[(formats or {}).get(name, fmt)]
         if reshape and name in reshape:
             value = np.zeros(reshape[name], np.float32)
         if value.ndim == 2 and qtype != GGMLQuantizationType.F32:

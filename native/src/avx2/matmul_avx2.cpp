@@ -123,6 +123,37 @@ float dot_q4_1(int64_t k, const void* w, const void* x) {
   return hsum_float_8(acc) + offsets;
 }
 
+// As q4_0 with five-bit values: (q - 16) . x = q . x - 16 sum(x); q <= 31 keeps maddubs's pair
+// sums (at most 2 * 31 * 127) inside int16.
+float dot_q5_0(int64_t k, const void* w, const void* x) {
+  const block_q5_0* a = static_cast<const block_q5_0*>(w);
+  const block_q8a* b = static_cast<const block_q8a*>(x);
+  const int64_t nb = k / QK;
+  __m256 acc = _mm256_setzero_ps();
+  float offsets = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i p = dot_u8_i8(q5_values(a[i].qs, a[i].qh), load_256(b[i].qs));
+    const float d = half_to_float(a[i].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d), _mm256_cvtepi32_ps(p), acc);
+    offsets += d * b[i].s;
+  }
+  return hsum_float_8(acc) - 16.0f * offsets;
+}
+
+float dot_q5_1(int64_t k, const void* w, const void* x) {
+  const block_q5_1* a = static_cast<const block_q5_1*>(w);
+  const block_q8a* b = static_cast<const block_q8a*>(x);
+  const int64_t nb = k / QK;
+  __m256 acc = _mm256_setzero_ps();
+  float offsets = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i p = dot_u8_i8(q5_values(a[i].qs, a[i].qh), load_256(b[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p), acc);
+    offsets += half_to_float(a[i].m) * b[i].s;
+  }
+  return hsum_float_8(acc) + offsets;
+}
+
 // --- k-quants against block_q8_K activations ---
 
 // Unpacks the eight 6-bit scales and mins of a q4_K / q5_K super-block.
@@ -420,6 +451,8 @@ const FormatKernels& kernels(Format f) {
   static const FormatKernels q8_0 = {ActFormat::Q8A, dot_q8_0};
   static const FormatKernels q4_0 = {ActFormat::Q8A, dot_q4_0};
   static const FormatKernels q4_1 = {ActFormat::Q8A, dot_q4_1};
+  static const FormatKernels q5_0 = {ActFormat::Q8A, dot_q5_0};
+  static const FormatKernels q5_1 = {ActFormat::Q8A, dot_q5_1};
   static const FormatKernels q4_K = {ActFormat::Q8K, dot_q45_K<false>};
   static const FormatKernels q5_K = {ActFormat::Q8K, dot_q45_K<true>};
   static const FormatKernels q6_K = {ActFormat::Q8K, dot_q6_K};
@@ -430,6 +463,8 @@ const FormatKernels& kernels(Format f) {
     case Format::Q8_0: return q8_0;
     case Format::Q4_0: return q4_0;
     case Format::Q4_1: return q4_1;
+    case Format::Q5_0: return q5_0;
+    case Format::Q5_1: return q5_1;
     case Format::Q4_K: return q4_K;
     case Format::Q5_K: return q5_K;
     case Format::Q6_K: return q6_K;

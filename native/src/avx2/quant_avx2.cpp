@@ -69,6 +69,21 @@ void dequant_q4_1(const block_q4_1* x, float* y, int64_t k) {
   }
 }
 
+void dequant_q5_0(const block_q5_0* x, float* y, int64_t k) {
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t b = 0; b < k / QK; ++b, y += QK) {
+    const __m256i q = _mm256_sub_epi8(q5_values(x[b].qs, x[b].qh), _mm256_set1_epi8(16));
+    store_scaled_i8(q, _mm256_set1_ps(half_to_float(x[b].d)), zero, y);
+  }
+}
+
+void dequant_q5_1(const block_q5_1* x, float* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK; ++b, y += QK) {
+    store_scaled_i8(q5_values(x[b].qs, x[b].qh), _mm256_set1_ps(half_to_float(x[b].d)),
+                    _mm256_set1_ps(half_to_float(x[b].m)), y);
+  }
+}
+
 }  // namespace
 
 void dequantize_row(Format f, const void* x, float* y, int64_t k) {
@@ -78,6 +93,8 @@ void dequantize_row(Format f, const void* x, float* y, int64_t k) {
     case Format::Q8_0: dequant_q8_0(static_cast<const block_q8_0*>(x), y, k); return;
     case Format::Q4_0: dequant_q4_0(static_cast<const block_q4_0*>(x), y, k); return;
     case Format::Q4_1: dequant_q4_1(static_cast<const block_q4_1*>(x), y, k); return;
+    case Format::Q5_0: dequant_q5_0(static_cast<const block_q5_0*>(x), y, k); return;
+    case Format::Q5_1: dequant_q5_1(static_cast<const block_q5_1*>(x), y, k); return;
     default: ref::dequantize_row(f, x, y, k); return;  // F32 is a copy; k-quants: scalar unpack
   }
 }
