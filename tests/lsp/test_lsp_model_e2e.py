@@ -82,7 +82,8 @@ async def test_execute_command_sends_apply_edit(client: LanguageClient, workspac
     ast.parse(patches.apply_text_edits(path.read_text(), edits_of(applied[0].edit, uri)))
 
 
-async def test_cancel_request_stops_generation(client: LanguageClient, workspace: Path):
+def long_edit(client: LanguageClient, workspace: Path) -> tuple[str, dict[str, object]]:
+    """An open document and an edit request whose generation runs long enough to cancel."""
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"cromwell": {"maxNewTokens": 2000}})
     )
@@ -95,6 +96,11 @@ async def test_cancel_request_stops_generation(client: LanguageClient, workspace
         "end_line": 30,
         "instruction": "Rewrite this module with long comments everywhere.",
     }
+    return uri, data
+
+
+async def test_cancel_request_stops_generation(client: LanguageClient, workspace: Path):
+    uri, data = long_edit(client, workspace)
     pending = asyncio.ensure_future(
         client.protocol.send_request_async(
             types.WORKSPACE_EXECUTE_COMMAND,
@@ -125,18 +131,7 @@ async def test_cancel_request_stops_generation(client: LanguageClient, workspace
 
 
 async def test_progress_cancel_stops_generation(client: LanguageClient, workspace: Path):
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"cromwell": {"maxNewTokens": 2000}})
-    )
-    uri = open_document(client, workspace / "geometry" / "shapes.py")
-    data = {
-        "action": "editSelection",
-        "uri": uri,
-        "version": 1,
-        "start_line": 0,
-        "end_line": 30,
-        "instruction": "Rewrite this module with long comments everywhere.",
-    }
+    uri, data = long_edit(client, workspace)
     pending = asyncio.ensure_future(
         client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="cromwell.editSelection", arguments=[data])
