@@ -9,6 +9,7 @@ block) is for models whose weights and Adam state crowd one device (cromwell-300
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import os
 from dataclasses import dataclass
@@ -65,8 +66,13 @@ def init_distributed(device: str = "auto") -> DistInfo:
 
 
 def shutdown() -> None:
+    """Free what still holds the process group, then destroy it. A DDP/FSDP model sits in
+    reference cycles; left to the collector at interpreter exit, its gloo worker threads would
+    wake to a finalising interpreter and abort the process (SIGABRT after a finished run)."""
     if dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
+        gc.collect()
 
 
 def choose_mode(mode: str, info: DistInfo, n_params: int) -> str:

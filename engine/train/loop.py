@@ -185,10 +185,17 @@ def train(s: TrainSettings, batches: Iterable[Any] | None = None) -> dict[str, A
         torch.set_num_threads(s.threads)
     info = init_distributed(s.device)
     try:
-        run, start, resumed = _build(s, info, batches)
-        return _loop(run, stage_dir(s.out_dir, s.stage), start, resumed)
+        return _run_stage(s, info, batches)
     finally:
         shutdown()
+
+
+def _run_stage(s: TrainSettings, info: DistInfo, batches: Iterable[Any] | None
+               ) -> dict[str, Any]:
+    # Its own frame so that the wrapped model is unreferenced once it returns: shutdown() can
+    # then free it, and the process group it holds, while the interpreter is still alive.
+    run, start, resumed = _build(s, info, batches)
+    return _loop(run, stage_dir(s.out_dir, s.stage), start, resumed)
 
 
 def _build(s: TrainSettings, info: DistInfo, batches: Iterable[Any] | None
