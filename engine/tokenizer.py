@@ -21,7 +21,7 @@ from typing import Any
 from tokenizers import AddedToken, Tokenizer, pre_tokenizers
 
 from engine.tokenizers import chat_template, cromwell_bpe
-from engine.tokenizers.gguf_import import KEY_PREFIX, build_vocab
+from engine.tokenizers.gguf_import import KEY_PREFIX, VocabSpec, tokenizer_from_spec, vocab_spec
 from engine.tokenizers.gguf_meta import as_metadata
 from engine.tokenizers.special_tokens import CROMWELL_TOKENS, FIM_ALIASES
 
@@ -271,17 +271,22 @@ def from_gguf(source: str | Path | Mapping[str, Any] | Any) -> CodeTokenizer:
     """The tokenizer of a GGUF file: a path (only the metadata section is read), an open
     `gguf.GGUFReader`, or a mapping of its metadata keys to values."""
     meta = as_metadata(source, KEY_PREFIX)
-    vocab = build_vocab(meta)
     name = Path(source).name if isinstance(source, str | Path) else "gguf"
+    return from_vocab_spec(vocab_spec(meta), name)
+
+
+def from_vocab_spec(spec: VocabSpec, name: str = "gguf") -> CodeTokenizer:
+    """The tokenizer of a checked GGUF vocabulary (`gguf_import.vocab_spec`, or its cached
+    copy: engine/runtime/load_cache.py)."""
     return CodeTokenizer(
-        vocab.tokenizer,
+        tokenizer_from_spec(spec),
         name=name,
-        bos_id=vocab.bos_id,
-        eos_id=vocab.eos_id,
-        pad_id=vocab.pad_id,
-        add_bos=vocab.add_bos,
-        add_eos=vocab.add_eos,
-        chat_template=vocab.chat_template,
+        bos_id=spec.bos_id,
+        eos_id=spec.eos_id,
+        pad_id=spec.pad_id,
+        add_bos=spec.add_bos,
+        add_eos=spec.add_eos,
+        chat_template=spec.chat_template,
     )
 
 

@@ -25,28 +25,39 @@ def load(path: str | None = None, threads: int | None = None, n_ctx: int | None 
     default model (cromwell-smol when `cromwell models fetch` has built it, else
     SmolLM2-135M-Instruct, fetched into the cache on first use); `threads`
     sets the kernels' thread count for the process (None keeps the current one)."""
+    from pathlib import Path
+
     import numpy as np
 
     from engine import _native
-    from engine.runtime import model_store
+    from engine.runtime import load_cache, model_store
     from engine.runtime.gguf_file import GGUFFile
     from engine.runtime.model import Model
-    from engine.tokenizer import from_gguf
+    from engine.tokenizer import from_vocab_spec
+    from engine.tokenizers.gguf_import import vocab_spec
 
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         _native.set_num_threads(threads)
-    if path is None:
-        path = str(model_store.default_model_path())
-    f = GGUFFile(path)
-    # The tokenizer reads plain lists, as GGUFReader gives them; numeric arrays here are views.
-    meta = {
-        k: v.tolist() if isinstance(v, np.ndarray) else v
-        for k, v in f.metadata.items()
-        if k.startswith("tokenizer.")
-    }
-    return Model(f, from_gguf(meta), n_ctx)
+    file_path = Path(path) if path is not None else model_store.default_model_path()
+    # What an earlier load of this file learnt (load_cache.py): used only if its hash of the
+    # file's metadata section still holds, which GGUFFile checks.
+    cached = load_cache.read(file_path) if file_path.is_file() else None
+    f = GGUFFile(file_path, cached.layout if cached is not None else None)
+    if cached is not None and f.layout_reused:
+        tokenizer = from_vocab_spec(cached.spec, f.path.name)
+    else:
+        # The tokenizer reads plain lists, as GGUFReader gives them; numeric arrays are views.
+        meta = {
+            k: v.tolist() if isinstance(v, np.ndarray) else v
+            for k, v in f.metadata.items()
+            if k.startswith("tokenizer.")
+        }
+        spec = vocab_spec(meta)
+        tokenizer = from_vocab_spec(spec, f.path.name)  # checks the merges before caching
+        load_cache.write(file_path, f.layout, spec)
+    return Model(f, tokenizer, n_ctx)
 
 
 __all__ = ["load"]

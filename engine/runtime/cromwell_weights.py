@@ -222,7 +222,9 @@ def _fusion(r: _Reader, cfg: ModelConfig) -> FusionWeights:
 
 def read_config(f: GGUFFile) -> ModelConfig:
     try:
-        return config_from_metadata(f.metadata)
+        # Only this architecture's keys: the others include the (lazily decoded) vocabulary.
+        prefix = f"{ARCH}."
+        return config_from_metadata({k: f.metadata[k] for k in f.metadata if k.startswith(prefix)})
     except ValueError as err:  # ConfigError names the key at fault
         raise GGUFError(f"{f.path}: bad {ARCH} metadata: {err}") from None
 

@@ -6,13 +6,19 @@ second to open a small model; this reader walks the same bytes in a few millisec
 format constants (value types, quantization types, block sizes) come from the `gguf` package,
 so both agree on what each byte means; a test checks this reader against GGUFReader.
 
+Large string arrays (the vocabulary and merges, ~49k entries each) are decoded on first
+access. A `HeaderLayout` from an earlier open of the same file (engine/runtime/load_cache.py)
+lets the parser jump over them without walking their entries: it is used only when the hash of
+the whole key/value section still matches, so it can never describe other bytes.
+
 Every problem with a file is a `GGUFError` that names the file and the key or tensor at fault.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +52,11 @@ _PLAIN_DTYPES: dict[GGMLQuantizationType, type[np.generic]] = {
 }
 
 
+# String arrays with at least this many entries are decoded lazily (the vocabulary, the merges);
+# shorter ones (trained parts, layer names) are decoded as they are read.
+LAZY_STRINGS = 1024
+
+
 class GGUFError(ValueError):
     """A GGUF file that cannot be used: truncated, malformed, or not the model we expect."""
 
@@ -72,6 +83,54 @@ class TensorInfo:
         return self.qtype.name
 
 
+@dataclass(frozen=True)
+class HeaderLayout:
+    """Where the key/value section of one file ends, its SHA-1, and where each large string
+    array's entries start and end: what a second open needs to skip walking them."""
+
+    kv_end: int
+    kv_sha1: str
+    string_arrays: dict[int, tuple[int, int]]  # entries' start -> (count, end)
+
+
+class _LazyStrings:
+    """A string array not decoded yet: `count` entries from byte `start` of the file."""
+
+    __slots__ = ("count", "end", "start")
+
+    def __init__(self, start: int, count: int, end: int) -> None:
+        self.start, self.count, self.end = start, count, end
+
+
+class Metadata(MutableMapping[str, Any]):
+    """Key -> value, decoding a lazy string array on first access (then kept)."""
+
+    def __init__(self, file: GGUFFile) -> None:
+        self._file = file
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._values[key]
+        if isinstance(value, _LazyStrings):
+            value = self._values[key] = self._file._decode_strings(value, key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._values[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+
 HEADER_READ = 1 << 22  # the header is copied into bytes in steps of this many at least
 
 
@@ -82,11 +141,15 @@ class _Cursor:
     It works on a `bytes` copy of the header (grown as needed): slicing bytes is several times
     faster than slicing the map, which matters for the 100k-string vocabulary arrays."""
 
-    def __init__(self, mapped: np.ndarray, path: Path) -> None:
+    def __init__(
+        self, mapped: np.ndarray, path: Path, skips: dict[int, tuple[int, int]] | None = None
+    ) -> None:
         self.mapped = mapped
         self.buf = bytes(mapped[: min(HEADER_READ, mapped.size)])
         self.pos = 0
         self.path = path
+        self.skips = skips or {}  # from a verified HeaderLayout
+        self.string_arrays: dict[int, tuple[int, int]] = {}  # what this walk found
 
     def need(self, n: int, what: str) -> None:
         if self.pos + n <= len(self.buf):
@@ -142,7 +205,18 @@ class _Cursor:
             self.pos += count * dtype.itemsize
             return arr.astype(bool) if kind == GGUFValueType.BOOL else arr
         if kind == GGUFValueType.STRING:
-            return self.string_array(count, what)
+            start = self.pos
+            if count < LAZY_STRINGS:
+                return self.string_array(count, what)
+            known = self.skips.get(start)
+            value: list[str] | _LazyStrings
+            if known is not None and known[0] == count:
+                self.pos = known[1]
+                value = _LazyStrings(start, count, self.pos)
+            else:
+                value = self.string_array(count, what)
+            self.string_arrays[start] = (count, self.pos)
+            return value
         return [self.value(etype, f"{what}[{i}]") for i in range(count)]
 
     def string_array(self, count: int, what: str) -> list[str]:
@@ -173,7 +247,9 @@ class GGUFFile:
     The tensors are views of one `np.memmap`; the file stays mapped while any view is alive.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, layout: HeaderLayout | None = None) -> None:
+        """`layout`: what an earlier open of this file found (see HeaderLayout); ignored unless
+        the key/value section hashes the same now (`layout_reused` says whether it did)."""
         self.path = Path(path)
         if not self.path.is_file():
             raise GGUFNotFoundError(f"{self.path}: no such file")
@@ -183,7 +259,11 @@ class GGUFFile:
                 "is shorter than a GGUF header"
             )
         self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
-        cur = _Cursor(self._map, self.path)
+        self.layout_reused = layout is not None and self._section_sha1(layout.kv_end) == (
+            layout.kv_sha1
+        )
+        skips = layout.string_arrays if layout is not None and self.layout_reused else None
+        cur = _Cursor(self._map, self.path, skips)
         magic = bytes(cur.buf[:4])
         if magic != GGUF_MAGIC:
             raise GGUFError(f"{self.path}: not a GGUF file (magic {magic!r}, expected b'GGUF')")
@@ -196,10 +276,13 @@ class GGUFFile:
             )
         n_tensors = cur.u64("the tensor count")
         n_kv = cur.u64("the metadata count")
-        self.metadata: dict[str, Any] = {}
+        self.metadata = Metadata(self)
         for i in range(n_kv):
             key = cur.string(f"metadata key #{i}")
             self.metadata[key] = cur.value(cur.u32(f"the type of {key!r}"), repr(key))
+        self._kv_end = cur.pos
+        self._string_arrays = cur.string_arrays
+        self._layout = layout if self.layout_reused else None
         infos = [self._tensor_info(cur, i) for i in range(n_tensors)]
         alignment = int(self.metadata.get("general.alignment", DEFAULT_ALIGNMENT))
         if alignment <= 0 or alignment & (alignment - 1):
@@ -208,6 +291,24 @@ class GGUFFile:
         self.tensors: dict[str, TensorInfo] = {}
         for name, qtype, shape, rel in infos:
             self.tensors[name] = self._tensor_view(name, qtype, shape, self.data_offset + rel)
+
+    def _section_sha1(self, end: int) -> str | None:
+        if not 0 < end <= self._map.size:
+            return None
+        return hashlib.sha1(memoryview(self._map[:end])).hexdigest()
+
+    @property
+    def layout(self) -> HeaderLayout:
+        """This file's HeaderLayout, for the next open (hashes the key/value section once)."""
+        if self._layout is None:
+            sha1 = self._section_sha1(self._kv_end)
+            assert sha1 is not None
+            self._layout = HeaderLayout(self._kv_end, sha1, dict(self._string_arrays))
+        return self._layout
+
+    def _decode_strings(self, lazy: _LazyStrings, key: str) -> list[str]:
+        cur = _Cursor(self._map[lazy.start : lazy.end], self.path)
+        return cur.string_array(lazy.count, repr(key))
 
     def _tensor_info(
         self, cur: _Cursor, i: int

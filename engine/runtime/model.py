@@ -29,11 +29,11 @@ STOP_ID_KEYS = (
 )
 
 
-def stop_token_ids(f: GGUFFile) -> frozenset[int]:
+def stop_token_ids(f: GGUFFile, tokenizer: CodeTokenizer) -> frozenset[int]:
     ids = {int(f.metadata[k]) for k in STOP_ID_KEYS if k in f.metadata}
-    vocab = f.get("tokenizer.ggml.tokens") or []
-    wanted = set(END_OF_TURN_TOKENS)
-    ids.update(i for i, tok in enumerate(vocab) if tok in wanted)
+    # Through the tokenizer, not the file's token list: that list is decoded lazily, and a
+    # load should not decode 49k strings to look up five.
+    ids.update(i for t in END_OF_TURN_TOKENS if (i := tokenizer.token_to_id(t)) is not None)
     return frozenset(ids)
 
 
@@ -45,7 +45,7 @@ class Model:
         self.file = f
         self.decoder = Decoder(f, n_ctx)
         self.tokenizer = tokenizer
-        self.stop_ids = stop_token_ids(f) | tokenizer.eog_ids
+        self.stop_ids = stop_token_ids(f, tokenizer) | tokenizer.eog_ids
         self._lock = threading.Lock()
         self._generation = 0  # which stream owns the KV cache
         # A `cromwell` file also holds a vision encoder and fusion (cromwell_weights.py).

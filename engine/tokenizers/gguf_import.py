@@ -66,8 +66,28 @@ def _required(meta: Mapping[str, Any], key: str) -> Any:
     return meta[key]
 
 
-def build_vocab(meta: Mapping[str, Any]) -> GGUFVocab:
-    """Build the tokenizer from `tokenizer.*` metadata (as read by gguf_meta)."""
+@dataclass(frozen=True)
+class VocabSpec:
+    """The checked inputs of the HF tokenizer: everything `tokenizer_from_spec` needs, in plain
+    lists and scalars, so a cache can store it and build the same tokenizer again."""
+
+    tokens: list[str]  # id order; empty tokens already renamed "[EMPTY_<id>]"
+    merges: list[tuple[str, str]]  # by rank
+    pre: str
+    special: list[str]  # control and unknown tokens, id order
+    user_defined: list[str]  # id order
+    bos_id: int | None
+    eos_id: int | None
+    pad_id: int | None
+    unk_id: int | None
+    add_bos: bool
+    add_eos: bool
+    chat_template: str | None
+
+
+def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
+    """Read and check `tokenizer.*` metadata (as read by gguf_meta); the merges are checked
+    against the vocabulary when the tokenizer is built."""
     model = _required(meta, "tokenizer.ggml.model")
     if model != "gpt2":
         raise GGUFTokenizerError(
@@ -76,7 +96,7 @@ def build_vocab(meta: Mapping[str, Any]) -> GGUFVocab:
         )
     # llama.cpp treats a missing pre name as 'default' (with a loud warning); so do we.
     pre = str(meta.get("tokenizer.ggml.pre") or "default")
-    pre_tokenizer = gguf_pretokenizer(pre)  # raises UnknownPreTokenizerError naming `pre`
+    gguf_pretokenizer(pre)  # raises UnknownPreTokenizerError naming `pre`
 
     tokens: list[str] = _required(meta, "tokenizer.ggml.tokens")
     merges: list[str] = _required(meta, "tokenizer.ggml.merges")
@@ -91,32 +111,20 @@ def build_vocab(meta: Mapping[str, Any]) -> GGUFVocab:
     if len(vocab) != n:
         dup = next(t for i, t in enumerate(tokens) if vocab[t] != i)
         raise GGUFTokenizerError(f"token {dup!r} appears twice in tokenizer.ggml.tokens")
-    try:
-        merge_pairs = [tuple(m.split(" ", 1)) for m in merges]
-        bpe = models.BPE(
-            vocab=vocab,
-            merges=merge_pairs,
-            ignore_merges=pre in GGUF_PRE_IGNORE_MERGES,
-        )
-    except Exception as e:  # the Rust side names the offending merge
-        raise GGUFTokenizerError(f"tokenizer.ggml.merges does not fit the vocabulary: {e}") from e
-
-    tok = Tokenizer(bpe)
-    tok.pre_tokenizer = pre_tokenizer
-    tok.decoder = decoders.ByteLevel()
+    merge_pairs: list[tuple[str, str]] = []
+    for m in merges:
+        left, sep, right = m.partition(" ")
+        if not sep:
+            raise GGUFTokenizerError(f"tokenizer.ggml.merges: {m!r} is not two tokens")
+        merge_pairs.append((left, right))
 
     special = (TokenType.CONTROL, TokenType.UNKNOWN)
-    added = [
-        AddedToken(tokens[i], special=types[i] in special, normalized=False)
-        for i in range(n)
-        if types[i] in special or types[i] == TokenType.USER_DEFINED
-    ]
-    tok.add_special_tokens([a for a in added if a.special])
-    tok.add_tokens([a for a in added if not a.special])
-
-    return GGUFVocab(
-        tokenizer=tok,
+    return VocabSpec(
+        tokens=tokens,
+        merges=merge_pairs,
         pre=pre,
+        special=[tokens[i] for i in range(n) if types[i] in special],
+        user_defined=[tokens[i] for i in range(n) if types[i] == TokenType.USER_DEFINED],
         bos_id=_optional_id(meta, "tokenizer.ggml.bos_token_id", n),
         eos_id=_optional_id(meta, "tokenizer.ggml.eos_token_id", n),
         pad_id=_optional_id(meta, "tokenizer.ggml.padding_token_id", n),
@@ -125,4 +133,38 @@ def build_vocab(meta: Mapping[str, Any]) -> GGUFVocab:
         add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", pre in GGUF_PRE_IGNORE_MERGES)),
         add_eos=bool(meta.get("tokenizer.ggml.add_eos_token", False)),
         chat_template=meta.get("tokenizer.chat_template"),
+    )
+
+
+def tokenizer_from_spec(spec: VocabSpec) -> Tokenizer:
+    """The HF tokenizer of `spec`: byte-level BPE with llama.cpp's pre-tokenizer for
+    `spec.pre`, control tokens special, user-defined tokens matched whole."""
+    vocab = dict(zip(spec.tokens, range(len(spec.tokens)), strict=True))
+    try:
+        bpe = models.BPE(
+            vocab=vocab, merges=spec.merges, ignore_merges=spec.pre in GGUF_PRE_IGNORE_MERGES
+        )
+    except Exception as e:  # the Rust side names the offending merge
+        raise GGUFTokenizerError(f"tokenizer.ggml.merges does not fit the vocabulary: {e}") from e
+    tok = Tokenizer(bpe)
+    tok.pre_tokenizer = gguf_pretokenizer(spec.pre)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in spec.special])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in spec.user_defined])
+    return tok
+
+
+def build_vocab(meta: Mapping[str, Any]) -> GGUFVocab:
+    """Build the tokenizer from `tokenizer.*` metadata (as read by gguf_meta)."""
+    spec = vocab_spec(meta)
+    return GGUFVocab(
+        tokenizer=tokenizer_from_spec(spec),
+        pre=spec.pre,
+        bos_id=spec.bos_id,
+        eos_id=spec.eos_id,
+        pad_id=spec.pad_id,
+        unk_id=spec.unk_id,
+        add_bos=spec.add_bos,
+        add_eos=spec.add_eos,
+        chat_template=spec.chat_template,
     )

@@ -3,7 +3,7 @@ and qwen2 decoders (fast to run against the numpy reference), and broken variant
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -57,10 +57,12 @@ def write_tiny_gguf(
     reshape: dict[str, tuple[int, ...]] | None = None,
     metadata_arch: str | None = None,
     formats: dict[str, str] | None = None,
+    extra: Callable[[GGUFWriter], None] | None = None,
 ) -> Path:
     """Write a tiny decoder; `drop` leaves tensors out, `reshape` replaces a tensor by a zero
     tensor of another shape, `metadata_arch` overrides general.architecture, `formats` stores
-    the named matrices in another format than `fmt` (as mixed files like Q4_K_M do)."""
+    the named matrices in another format than `fmt` (as mixed files like Q4_K_M do); `extra`
+    adds metadata (a vocabulary, say)."""
     writer = GGUFWriter(str(path), metadata_arch or arch)
     writer.add_block_count(TINY["n_layers"])
     writer.add_context_length(256)
@@ -70,6 +72,8 @@ def write_tiny_gguf(
     writer.add_head_count_kv(TINY["n_kv_heads"])
     writer.add_rope_freq_base(10000.0)
     writer.add_layer_norm_rms_eps(1e-5)
+    if extra is not None:
+        extra(writer)
     for name, value in tiny_tensors(arch).items():
         if name in drop:
             continue
