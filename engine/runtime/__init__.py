@@ -25,21 +25,36 @@ def load(path: str | None = None, threads: int | None = None, n_ctx: int | None 
     default model (cromwell-smol when `cromwell models fetch` has built it, else
     SmolLM2-135M-Instruct, fetched into the cache on first use); `threads`
     sets the kernels' thread count for the process (None keeps the current one)."""
+    import gc
+
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        from engine import _native
+
+        _native.set_num_threads(threads)
+    # A load makes ~150k objects that all stay alive (tokens, merges, the vocabulary map):
+    # cyclic collections in the middle of it would find nothing and cost a third of the load.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(path, n_ctx)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load(path: str | None, n_ctx: int | None) -> Model:
     from pathlib import Path
 
     import numpy as np
 
-    from engine import _native
     from engine.runtime import load_cache, model_store
     from engine.runtime.gguf_file import GGUFFile
     from engine.runtime.model import Model
     from engine.tokenizer import from_vocab_spec
     from engine.tokenizers.gguf_import import vocab_spec
 
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        _native.set_num_threads(threads)
     file_path = Path(path) if path is not None else model_store.default_model_path()
     # What an earlier load of this file learnt (load_cache.py): used only if its hash of the
     # file's metadata section still holds, which GGUFFile checks.

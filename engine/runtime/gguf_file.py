@@ -17,6 +17,7 @@ Every problem with a file is a `GGUFError` that names the file and the key or te
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -259,6 +260,9 @@ class GGUFFile:
                 "is shorter than a GGUF header"
             )
         self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
+        # Tensors are sliced from a plain ndarray view of the map: slicing np.memmap itself
+        # makes a memmap object per slice, several times slower over hundreds of tensors.
+        self._flat = self._map.view(np.ndarray)
         self.layout_reused = layout is not None and self._section_sha1(layout.kv_end) == (
             layout.kv_sha1
         )
@@ -337,20 +341,18 @@ class GGUFFile:
                 f"elements, not a multiple of the block size {block}"
             )
         row_bytes = k // block * block_bytes
-        n_rows = int(np.prod(shape[:-1], dtype=np.int64))
+        n_rows = math.prod(shape[:-1])
         nbytes = n_rows * row_bytes
         if offset + nbytes > self._map.size:
             raise GGUFError(
                 f"{self.path}: truncated file: tensor {name!r} needs bytes "
                 f"{offset}..{offset + nbytes} but the file has {self._map.size}"
             )
-        raw = self._map[offset : offset + nbytes]
+        raw = self._flat[offset : offset + nbytes]
         if qtype in _PLAIN_DTYPES:
             data = raw.view(_PLAIN_DTYPES[qtype]).reshape(shape)
         else:
             data = raw.reshape(*shape[:-1], row_bytes)
-        # A plain ndarray view (not np.memmap) so kernels and slicing see an ordinary array.
-        data = np.ndarray(data.shape, data.dtype, buffer=data)
         return TensorInfo(name, qtype, shape, offset, nbytes, data)
 
     # --- typed metadata access with errors that name the key ---------------------------------

