@@ -5,6 +5,10 @@ docs/BENCHMARKS.md records. With `--peers`, the same measurement runs for llama.
 (llama-cpp-python, the `bench` extra) and an eager PyTorch llama on the same file as shipped
 (Q4_1) and retyped to Q8_0 and F16, each engine in its own process (so peak RSS is its own);
 every peer row carries the ratios ours/peer from the same run.
+
+`--random-300m` measures cromwell-300m with random weights in Q8_0 (built once into the model
+cache, engine/train/random_model.py), text-only and with a 448x448 image (`--image-side`):
+vision encode, first token with the image, decode after it.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 PEER_ENGINES = ("llama.cpp", "torch")
 PEER_FORMATS = ("Q4_1", "Q8_0", "F16")
+RANDOM_300M_IMAGE = 448
 
 
-def _one_row(engine: str, path: str | None, threads: int, fmt: str, repeats: int) -> dict[str, Any]:
+def _one_row(engine: str, path: str | None, threads: int, fmt: str, repeats: int,
+             image_side: int = 0) -> dict[str, Any]:
     if engine == "cromwell":
         from engine.runtime.bench import bench_decode
 
-        return bench_decode(path, threads, repeats)
+        return bench_decode(path, threads, repeats, image_side)
     sys.path.insert(0, str(BENCH_DIR))
     from peers import bench_peer
 
@@ -84,13 +90,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=("cromwell", *PEER_ENGINES), default="cromwell",
                         help="measure one engine in this process (what --peers runs)")
     parser.add_argument("--format", default="", help="the file's format, for a peer's row")
+    parser.add_argument("--random-300m", action="store_true",
+                        help="cromwell-300m with random weights in Q8_0 (built into the model "
+                        "cache on first use; needs torch), with a 448x448 image by default")
+    parser.add_argument("--image-side", type=int, default=None,
+                        help="also time an image of this side (a cromwell model; 0: none)")
     args = parser.parse_args(argv)
+    image_side = args.image_side if args.image_side is not None else 0
+    if args.random_300m:
+        from engine.train.random_model import ensure_random_model
+
+        args.model = str(ensure_random_model("cromwell-300m", "Q8_0",
+                                             lambda m: print(m, file=sys.stderr)))
+        image_side = args.image_side if args.image_side is not None else RANDOM_300M_IMAGE
     if args.peers:
         for row in peer_rows(args.model, args.threads, args.repeats):
             print(json.dumps(row), flush=True)
         return 0
     for threads in args.threads:
-        row = _one_row(args.engine, args.model, threads, args.format, args.repeats)
+        row = _one_row(args.engine, args.model, threads, args.format, args.repeats, image_side)
         print(json.dumps(row), flush=True)
     return 0
 

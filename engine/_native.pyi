@@ -121,6 +121,15 @@ class DecodeStep:
         v_cache: npt.NDArray[np.float32],
     ) -> None: ...
     def run(self, token: int, pos: int, out: npt.NDArray[np.float32]) -> None: ...
+    def run_span(
+        self,
+        token: int,
+        pos: int,
+        lo: int,
+        hi: int,
+        x: npt.NDArray[np.float32],
+        out: npt.NDArray[np.float32] | None = None,
+    ) -> None: ...
 # Vision ops (native/src/vision*), NHWC. 1x1 convs are `matmul` over the H*W rows.
 def conv_stem(
     x: npt.NDArray[np.float32],

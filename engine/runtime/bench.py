@@ -4,7 +4,9 @@ Each row is measured in this process at a fixed thread count: model load (GGUF m
 weights checked, tokenizer built), prefill of a 512-token prompt (its first token is the time
 to first token), then 128 greedy decode steps with speculation off so every step is one
 decoder pass. Peak RSS is the process's high-water mark so far. Two extra figures time greedy
-decoding on an edit-shaped prompt with prompt-lookup speculation off and on.
+decoding on an edit-shaped prompt with prompt-lookup speculation off and on. With
+`image_side` (a `cromwell` model), the row also times an image of that side: its encoding, the
+first token of the same prompt fused with it, and 128 decode steps after that prompt.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 PREFILL_TOKENS = 512
 DECODE_TOKENS = 128
+IMAGE_SEED = 0
 
 
 def _dominant_format(model: Any) -> str:
@@ -75,8 +78,46 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def bench_decode(path: str | None, threads: int, repeats: int = 2) -> dict[str, Any]:
-    """One row: the best of `repeats` runs of each measurement at `threads` threads."""
+def _image_figures(model: Any, prompt: list[int], side: int, repeats: int) -> dict[str, Any]:
+    """Vision encode, first token of `prompt` fused with the image (encode included), and
+    greedy decode after it, for a random side x side image; best of `repeats`."""
+    import numpy as np
+
+    from engine.runtime.generate import prefill
+
+    if not model.takes_images:
+        raise ValueError(f"{model.path} is a text-only {model.architecture!r} model: no image")
+    image = np.random.default_rng(IMAGE_SEED).random((side, side, 3), dtype=np.float32)
+    decoder, fusion = model.decoder, model.fusion
+    encode_s = first_s = decode_s = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        vision = model.encode_image(image)  # an array: encoded every time, never remembered
+        t1 = time.perf_counter()
+        fusion.set_image(vision)
+        token = int(prefill(decoder, prompt, fusion).argmax())
+        t2 = time.perf_counter()
+        for _ in range(DECODE_TOKENS):
+            token = int(decoder.forward([token]).argmax())
+        t3 = time.perf_counter()
+        encode_s, first_s = min(encode_s, t1 - t0), min(first_s, t2 - t0)
+        decode_s = min(decode_s, t3 - t2)
+    decoder.text_hook = None  # back to text-only decoding
+    decoder.cache.rollback(0)
+    return {
+        "image_side": side,
+        "vision_tokens": int(len(vision)),
+        "vision_encode_ms": round(encode_s * 1e3, 1),
+        "image_first_token_ms": round(first_s * 1e3, 1),
+        "image_decode_tok_s": round(DECODE_TOKENS / decode_s, 2),
+    }
+
+
+def bench_decode(
+    path: str | None, threads: int, repeats: int = 2, image_side: int = 0
+) -> dict[str, Any]:
+    """One row: the best of `repeats` runs of each measurement at `threads` threads; with
+    `image_side` > 0 also the image figures (`_image_figures`)."""
     import engine.runtime
     import engine.runtime.model
     import engine.tokenizer  # noqa: F401  (imported before the clock starts: not load time)
@@ -103,6 +144,7 @@ def bench_decode(path: str | None, threads: int, repeats: int = 2) -> dict[str, 
         decode_cpu_s = min(decode_cpu_s, time.process_time() - c0)
     edit_plain = _edit_decode_tok_s(model, prompt, speculative=False)
     edit_lookup = _edit_decode_tok_s(model, prompt, speculative=True)
+    image = _image_figures(model, prompt, image_side, repeats) if image_side > 0 else {}
     return {
         "engine": "cromwell",
         "model": Path(model.path).name,
@@ -120,4 +162,5 @@ def bench_decode(path: str | None, threads: int, repeats: int = 2) -> dict[str, 
         "decode_tok_s_cpu_time": round(DECODE_TOKENS / decode_cpu_s, 2),
         "edit_decode_tok_s": round(edit_plain, 2),
         "edit_lookup_decode_tok_s": round(edit_lookup, 2),
+        **image,
     }

@@ -64,7 +64,7 @@ class Decoder:
         self.fused_step = self._make_fused_step() if fused else None
         # A `cromwell` model with an image: before layer `fusion_at` (the AR head's first), the
         # rows of tokens after the prompt go through fusion's text side (`text_hook`, in place).
-        # The fused native step has no such seam, so those decode steps take the Python loop.
+        # A fused decode step then runs in two spans around the hook (`DecodeStep.run_span`).
         self.fusion_at: int | None = None
         self.text_hook: Callable[[np.ndarray], None] | None = None
 
@@ -138,8 +138,8 @@ class Decoder:
                 logits = self.forward(ids[start : start + PREFILL_CHUNK], as_decode=as_decode)
             return logits
         pos = self.cache.length
-        if n == 1 and self.fused_step is not None and self.text_hook is None:
-            self.fused_step.run(int(ids[0]), pos, self.state.logits[0])
+        if n == 1 and self.fused_step is not None and self._fused_spans_fit():
+            self._fused_decode_step(int(ids[0]), pos)
             self.cache.length = pos + 1
             self.cache.tokens.append(int(ids[0]))
             return self.state.logits[:1] if all_logits else self.state.logits[0]
@@ -150,6 +150,23 @@ class Decoder:
         self.cache.length = pos + n
         self.cache.tokens.extend(int(t) for t in ids)
         return self._logits(n, all_logits, as_decode)
+
+    def _fused_spans_fit(self) -> bool:
+        at = self.fusion_at
+        return self.text_hook is None or (at is not None and 0 < at < self.cfg.n_layers)
+
+    def _fused_decode_step(self, token: int, pos: int) -> None:
+        assert self.fused_step is not None
+        at, hook, logits = self.fusion_at, self.text_hook, self.state.logits[0]
+        if hook is None or at is None:
+            self.fused_step.run(token, pos, logits)
+            return
+        # The same kernels in the same order as _decode_step with its hook: the spans only
+        # hand the residual stream to fusion and take it back.
+        x = self.state.x[:1]
+        self.fused_step.run_span(token, pos, 0, at, x[0])
+        hook(x)
+        self.fused_step.run_span(token, pos, at, self.cfg.n_layers, x[0], logits)
 
     def _decode_step(self, ids: np.ndarray, pos: int) -> None:
         s, w, cfg = self.state, self.weights, self.cfg

@@ -22,6 +22,7 @@ struct FusedDecodeStep {
   std::vector<py::object> keep_alive;  // the weight arrays and the caches the step points into
   int64_t vocab = 0;
   int64_t n_ctx = 0;
+  int64_t dim = 0;
 };
 
 [[noreturn]] void fail(const std::string& what) {
@@ -126,6 +127,7 @@ void bind_decode(py::module_& m) {
              float* vc = cache_view(*s, v_cache, cache_n, "v_cache");
              s->vocab = d.vocab;
              s->n_ctx = d.n_ctx;
+             s->dim = d.dim;
              s->step = std::make_unique<DecodeStep>(std::move(ls), e, h, on, d, kc, vc);
              return s;
            }),
@@ -152,7 +154,53 @@ void bind_decode(py::module_& m) {
              }
            },
            py::arg("token"), py::arg("pos"), py::arg("out"),
-           "Run `token` at `pos`: K/V into the cache, logits into out[vocab].");
+           "Run `token` at `pos`: K/V into the cache, logits into out[vocab].")
+      .def("run_span",
+           [](FusedDecodeStep& s, int32_t token, int32_t pos, int64_t lo, int64_t hi,
+              const py::handle& x, const py::handle& out) {
+             const int64_t n = s.step->n_layers();
+             if (!(0 <= lo && lo < hi && hi <= n)) {
+               throw py::value_error("DecodeStep.run_span: layers [" + std::to_string(lo) +
+                                     ", " + std::to_string(hi) + ") are not a span of 0.." +
+                                     std::to_string(n));
+             }
+             if (lo == 0 && (token < 0 || token >= s.vocab)) {
+               throw py::value_error("DecodeStep.run_span: token " + std::to_string(token) +
+                                     " is outside the vocabulary of " + std::to_string(s.vocab));
+             }
+             if (pos < 0 || pos >= s.n_ctx) {
+               throw py::value_error("DecodeStep.run_span: position " + std::to_string(pos) +
+                                     " is outside the context of " + std::to_string(s.n_ctx));
+             }
+             auto xs = contiguous<float>(x, "x");
+             if (xs.size() != s.dim || !xs.writeable()) {
+               throw py::value_error("DecodeStep.run_span: x must be a writable array of " +
+                                     std::to_string(s.dim) + " float32 values");
+             }
+             float* po = nullptr;
+             py::array_t<float> logits;
+             if (hi == n) {
+               if (out.is_none()) {
+                 throw py::value_error("DecodeStep.run_span: the last layer needs out[vocab]");
+               }
+               logits = contiguous<float>(out, "out");
+               if (logits.size() != s.vocab) {
+                 throw py::value_error("DecodeStep.run_span: out must hold " +
+                                       std::to_string(s.vocab) + " float32 logits");
+               }
+               po = logits.mutable_data();
+             }
+             float* px = xs.mutable_data();
+             {
+               py::gil_scoped_release release;
+               s.step->run_span(token, pos, lo, hi, px, po);
+             }
+           },
+           py::arg("token"), py::arg("pos"), py::arg("lo"), py::arg("hi"), py::arg("x"),
+           py::arg("out") = py::none(),
+           "Layers [lo, hi) of `token` at `pos`: from its embedding (lo == 0) or from x[dim],"
+           " the residual stream written back to x; logits into out[vocab] when hi is the"
+           " last layer.");
 }
 
 }  // namespace cromwell::bind

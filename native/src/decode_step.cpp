@@ -1,5 +1,6 @@
 #include "decode_step.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "attention.h"
@@ -32,6 +33,29 @@ inline void mv(const DecodeMatrix& m, const float* x, float* y) {
 }  // namespace
 
 void DecodeStep::run(int32_t token, int32_t pos, float* logits) {
+  get_rows(embd_.f, embd_.w, embd_.rows, d_.dim, &token, 1, x_.data());
+  layers(0, n_layers(), pos);
+  head(logits);
+}
+
+void DecodeStep::run_span(int32_t token, int32_t pos, int64_t lo, int64_t hi, float* x,
+                          float* logits) {
+  if (lo == 0) {
+    get_rows(embd_.f, embd_.w, embd_.rows, d_.dim, &token, 1, x_.data());
+  } else {
+    std::copy(x, x + d_.dim, x_.begin());
+  }
+  layers(lo, hi, pos);
+  std::copy(x_.begin(), x_.end(), x);
+  if (hi == n_layers()) head(logits);
+}
+
+void DecodeStep::head(float* logits) {
+  rms_norm_rows(x_.data(), out_norm_, d_.norm_eps, xb_.data(), 1, d_.dim);
+  mv(head_, xb_.data(), logits);
+}
+
+void DecodeStep::layers(int64_t lo, int64_t hi, int32_t pos) {
   const DecodeDims& d = d_;
   const int64_t q_dim = d.n_heads * d.head_dim;
   const int64_t kv_dim = d.n_kv_heads * d.head_dim;
@@ -42,11 +66,10 @@ void DecodeStep::run(int32_t token, int32_t pos, float* logits) {
   float* att = att_.data();
   float* hb = hb_.data();
   float* hb2 = hb2_.data();
-  get_rows(embd_.f, embd_.w, embd_.rows, d.dim, &token, 1, x);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const DecodeLayer& L = layers_[l];
-    float* k_layer = k_cache_ + int64_t(l) * d.n_ctx * kv_dim;
-    float* v_layer = v_cache_ + int64_t(l) * d.n_ctx * kv_dim;
+  for (int64_t l = lo; l < hi; ++l) {
+    const DecodeLayer& L = layers_[size_t(l)];
+    float* k_layer = k_cache_ + l * d.n_ctx * kv_dim;
+    float* v_layer = v_cache_ + l * d.n_ctx * kv_dim;
     float* k_new = k_layer + int64_t(pos) * kv_dim;
     float* v_new = v_layer + int64_t(pos) * kv_dim;
     rms_norm_rows(x, L.attn_norm, d.norm_eps, xb, 1, d.dim);
@@ -71,8 +94,6 @@ void DecodeStep::run(int32_t token, int32_t pos, float* logits) {
     mv(L.down, hb, xb2);
     add(x, xb2, x, d.dim);
   }
-  rms_norm_rows(x, out_norm_, d.norm_eps, xb, 1, d.dim);
-  mv(head_, xb, logits);
 }
 
 }  // namespace cromwell

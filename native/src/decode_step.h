@@ -44,8 +44,17 @@ class DecodeStep {
   // Runs `token` at position `pos` (0 <= pos < n_ctx), writing its K/V into the cache and
   // its logits into logits[vocab].
   void run(int32_t token, int32_t pos, float* logits);
+  // Layers [lo, hi) only, for a model whose stack has a seam (cromwell: fusion between the
+  // language layers and the AR head). lo == 0 starts from the token's embedding, else from
+  // x[dim]; the residual stream after layer hi-1 is written back to x. hi == n_layers also
+  // writes the logits (logits must then be non-null). run() is run_span(0, n_layers).
+  void run_span(int32_t token, int32_t pos, int64_t lo, int64_t hi, float* x, float* logits);
+  int64_t n_layers() const { return int64_t(layers_.size()); }
 
  private:
+  void layers(int64_t lo, int64_t hi, int32_t pos);
+  void head(float* logits);
+
   std::vector<DecodeLayer> layers_;
   DecodeMatrix embd_, head_;
   const float* out_norm_;

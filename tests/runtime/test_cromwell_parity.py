@@ -145,3 +145,28 @@ def test_a_prompt_longer_than_a_chunk_is_fused_whole(
     got = prefill(f32_model.decoder, PROMPT, fusion)
     want = torch_logits(torch_model, PROMPT, image, len(PROMPT))[-1]
     np.testing.assert_allclose(got, want, atol=2e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("fmt", ["F32", "Q8_0"])
+def test_image_decode_steps_fused_equal_the_python_loop_bit_for_bit(
+    torch_model: VLJEPA, tmp_path: Path, image: np.ndarray, fmt: str, smollm2_path: Path
+) -> None:
+    # With an image the fused step runs in two spans around fusion's text side; the Python
+    # loop (fused_step None) calls the same kernels in the same order.
+    fused = runtime_model(torch_model, tmp_path, fmt, smollm2_path)
+    loop = Model(GGUFFile(fused.path), fused.tokenizer)
+    loop.decoder.fused_step = None
+    assert fused.decoder.fused_step is not None
+    for speculative in (False, True):
+        want = loop.generate_tokens(
+            PROMPT, max_tokens=STEPS, stop_ids=[], image=image, speculative=speculative
+        )
+        got = fused.generate_tokens(
+            PROMPT, max_tokens=STEPS, stop_ids=[], image=image, speculative=speculative
+        )
+        assert got == want, f"speculative={speculative}"
+    for m in (fused, loop):
+        m.fusion.set_image(m.encode_image(image))
+        prefill(m.decoder, PROMPT, m.fusion)
+    for t in want[:4]:
+        np.testing.assert_array_equal(fused.decoder.forward([t]), loop.decoder.forward([t]))
