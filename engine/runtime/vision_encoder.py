@@ -6,8 +6,11 @@ ViT blocks with attention inside w x w windows and a relative position bias -> R
 -> tokens (H/8 * W/8, hidden), row-major.
 
 Everything is NHWC, so a 1x1 convolution is a matmul over the H*W rows and RMSNorm over channels
-is the ordinary row norm. The windowed attention is computed in numpy: the native
+is the ordinary row norm. The windowed attention is written out here, per window and head on
+the native matmul (its products) with the bias, mask and softmax in numpy: the native
 `window_attention_2d` kernel has no relative position bias and no key mask for padded windows.
+numpy's own batched matmul is not used for the products: it goes to OpenBLAS, whose threads
+spin against the kernels' thread pool on a busy machine (ten times slower on two cores).
 """
 
 from __future__ import annotations
@@ -131,17 +134,31 @@ class VisionEncoder:
         pad = np.ones((h + ph, w + pw, 1), bool)
         pad[:h, :w] = False
         key_pad = to_windows(pad, win)[:, :, 0]  # (Bw, L)
-        scores = q @ k.transpose(0, 1, 3, 2) * np.float32(1.0 / np.sqrt(hs))
+        scores = _products(q, k) * np.float32(1.0 / np.sqrt(hs))
         scores += bias[None]
         scores[np.broadcast_to(key_pad[:, None, None, :], scores.shape)] = -np.inf
         scores -= scores.max(-1, keepdims=True)
         np.exp(scores, out=scores)
         scores /= scores.sum(-1, keepdims=True)
-        att = (scores @ v).transpose(0, 2, 1, 3).reshape(-1, win * win, d)
+        att = _products(scores, v.transpose(0, 1, 3, 2)).transpose(0, 2, 1, 3)
+        att = att.reshape(-1, win * win, d)
         att = from_windows(att, h + ph, w + pw, win)[:h, :w].reshape(h * w, d)
         flat = x.reshape(h * w, d) + matmul(b.attn.o, att)
         flat += swiglu(b.mlp, rms_norm(flat, b.mlp_norm, self.eps))
         return flat.reshape(h, w, d)
+
+
+def _products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (B, H, n, k) @ b (B, H, m, k) transposed -> (B, H, n, m), one native matmul per
+    (window, head)."""
+    bw, nh, n, _ = a.shape
+    out = np.empty((bw, nh, n, b.shape[2]), np.float32)
+    for i in range(bw):
+        for h in range(nh):
+            K.matmul(
+                np.ascontiguousarray(b[i, h]), "F32", np.ascontiguousarray(a[i, h]), out=out[i, h]
+            )
+    return out
 
 
 def to_windows(x: np.ndarray, w: int) -> np.ndarray:
