@@ -174,10 +174,24 @@ def bench_kernels_command(as_json: bool, threads: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON row per line.")
 @click.option("--peers", is_flag=True, help="Also llama.cpp and torch on Q4_1, Q8_0 and F16, "
               "each engine in its own process (JSON rows with ratios ours/peer).")
+@click.option("--random-300m", "random_300m", is_flag=True,
+              help="cromwell-300m with random weights in Q8_0 (built into the model cache on "
+              "first use; needs torch), text-only and with a 448x448 image.")
+@click.option("--image-side", type=click.IntRange(min=0), default=None,
+              help="Also time an image of this side on a cromwell model: vision encode, first "
+              "token, decode (0: none; --random-300m: 448).")
 def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
-                         as_json: bool, peers: bool) -> None:
+                         as_json: bool, peers: bool, random_300m: bool = False,
+                         image_side: int | None = None) -> None:
     """Decode tok/s (128 tokens), prefill tok/s (512-token prompt), first token, load, RSS."""
     from engine.runtime.bench import bench_decode
+
+    if random_300m:
+        from engine.train.random_model import ensure_random_model
+
+        model_path = str(ensure_random_model("cromwell-300m", "Q8_0",
+                                             lambda m: click.echo(m, err=True)))
+        image_side = 448 if image_side is None else image_side
 
     if peers:
         import runpy
@@ -190,7 +204,7 @@ def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
             args + (["--model", model_path] if model_path else [])))
 
     for threads in thread_counts:
-        row = bench_decode(model_path, threads)
+        row = bench_decode(model_path, threads, image_side=image_side or 0)
         if as_json:
             click.echo(json.dumps(row))
         else:
@@ -198,6 +212,11 @@ def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
                        f"decode {row['decode_tok_s']} tok/s, prefill {row['prefill_tok_s']} "
                        f"tok/s, first token {row['first_token_ms']} ms, load "
                        f"{row['load_ms']} ms, peak RSS {row['peak_rss_mb']} MB")
+            if "image_side" in row:
+                click.echo(f"  with a {row['image_side']}x{row['image_side']} image: vision "
+                           f"encode {row['vision_encode_ms']} ms, first token "
+                           f"{row['image_first_token_ms']} ms, decode "
+                           f"{row['image_decode_tok_s']} tok/s")
 
 
 # --- eval: model quality ---------------------------------------------------------------
