@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from engine.config import ModelConfig
+from engine.runtime.cromwell_weights import VisionWeights
 from engine.runtime.decoder import Decoder
 from engine.runtime.fusion import Fusion
 from engine.runtime.generate import decode_n_tokens, stream_text
@@ -49,7 +50,8 @@ class Model:
         self._lock = threading.Lock()
         self._generation = 0  # which stream owns the KV cache
         # A `cromwell` file also holds a vision encoder and fusion (cromwell_weights.py).
-        self.vision_encoder: VisionEncoder | None = None
+        self._vision_encoder: VisionEncoder | None = None
+        self._vision_weights: tuple[VisionWeights, ModelConfig] | None = None
         self.config: ModelConfig | None = None
         self.trained_parts: tuple[str, ...] = ()
         self.fusion: Fusion | None = None
@@ -63,13 +65,21 @@ class Model:
         cw = load_cromwell_weights(self.file)
         self.config = cw.cfg
         self.trained_parts = cw.trained_parts
-        self.vision_encoder = VisionEncoder(cw.vision, cw.cfg)
+        # The encoder (its bias tables gathered per block) is built on the first image: a
+        # text request, the common one, never needs it.
+        self._vision_weights = (cw.vision, cw.cfg)
         self.fusion = Fusion(cw.fusion, cw.cfg.fusion.num_attention_heads, cw.cfg.epsilon)
         self.decoder.fusion_at = cw.fusion_at
 
     @property
+    def vision_encoder(self) -> VisionEncoder | None:
+        if self._vision_encoder is None and self._vision_weights is not None:
+            self._vision_encoder = VisionEncoder(*self._vision_weights)
+        return self._vision_encoder
+
+    @property
     def takes_images(self) -> bool:
-        return self.vision_encoder is not None
+        return self._vision_weights is not None
 
     def encode_image(self, image: str | Path | np.ndarray) -> np.ndarray:
         """An image file or an (H, W, 3) array in [0, 1] -> vision tokens (N, d_vis). The
@@ -77,12 +87,13 @@ class Model:
         screenshot again does not encode it again."""
         from engine.runtime.image_input import load_image
 
-        if self.vision_encoder is None:
+        encoder = self.vision_encoder
+        if encoder is None:
             raise ValueError(
                 f"{self.path} is a text-only {self.architecture!r} model: it cannot take an image"
             )
         if isinstance(image, np.ndarray):
-            return self.vision_encoder(image)
+            return encoder(image)
         p = Path(image)
         try:
             st = p.stat()
@@ -90,7 +101,7 @@ class Model:
             raise ValueError(f"{p}: cannot read the image: {err}") from None
         key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
         if self._encoded is None or self._encoded[0] != key:
-            self._encoded = (key, self.vision_encoder(load_image(p)))
+            self._encoded = (key, encoder(load_image(p)))
         return self._encoded[1]
 
     @property
