@@ -313,7 +313,7 @@ def _is_cut_point(text: str, i: int) -> bool:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """The byte-level alphabet: byte -> the printable character that stands for it."""
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    alphabet = set(pre_tokenizers.ByteLevel.alphabet())  # a list: `in` would scan it per byte
     printable = [b for b in range(256) if chr(b) in alphabet]
     mapping = {b: chr(b) for b in printable}
     n = 0

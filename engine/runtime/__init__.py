@@ -59,9 +59,9 @@ def _load(path: str | None, n_ctx: int | None) -> Model:
     # What an earlier load of this file learnt (load_cache.py): used only if its hash of the
     # file's metadata section still holds, which GGUFFile checks.
     cached = load_cache.read(file_path) if file_path.is_file() else None
-    f = GGUFFile(file_path, cached.layout if cached is not None else None)
+    f = GGUFFile(file_path, cached[0] if cached is not None else None)
     if cached is not None and f.layout_reused:
-        tokenizer = from_vocab_spec(cached.spec, f.path.name)
+        tokenizer = from_vocab_spec(cached[1], f.path.name)
     else:
         # The tokenizer reads plain lists, as GGUFReader gives them; numeric arrays are views.
         meta = {

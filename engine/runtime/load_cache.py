@@ -26,7 +26,6 @@ import json
 import os
 import sys
 from array import array
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +41,9 @@ SEP = "\0"
 ENCODING_ERRORS = "surrogatepass"
 
 
-@dataclass(frozen=True)
-class CachedLoad:
-    layout: HeaderLayout
-    spec: VocabSpec
+# (header layout, vocabulary) as an entry holds them. A plain tuple: a dataclass would be
+# compiled when this module is imported, which happens inside the first load.
+CachedLoad = tuple[HeaderLayout, VocabSpec]
 
 
 def cache_dir() -> Path:
@@ -206,4 +204,4 @@ def _decode(raw: bytes) -> CachedLoad:
         add_eos=bool(sp["add_eos"]),
         chat_template=None if template is None else str(template),
     )
-    return CachedLoad(layout, spec)
+    return layout, spec
