@@ -6,10 +6,11 @@ second to open a small model; this reader walks the same bytes in a few millisec
 format constants (value types, quantization types, block sizes) come from the `gguf` package,
 so both agree on what each byte means; a test checks this reader against GGUFReader.
 
-Large string arrays (the vocabulary and merges, ~49k entries each) are decoded on first
-access. A `HeaderLayout` from an earlier open of the same file (engine/runtime/load_cache.py)
-lets the parser jump over them without walking their entries: it is used only when the hash of
-the whole key/value section still matches, so it can never describe other bytes.
+Large string arrays (the vocabulary and merges, ~49k entries each) are decoded as the header is
+walked, unless a `HeaderLayout` from an earlier open of the same file
+(engine/runtime/load_cache.py) lets the parser jump over them; they are then decoded on first
+access. A layout is used only when the hash of the whole key/value section still matches, so it
+can never describe other bytes.
 
 Every problem with a file is a `GGUFError` that names the file and the key or tensor at fault.
 """
@@ -53,8 +54,8 @@ _PLAIN_DTYPES: dict[GGMLQuantizationType, type[np.generic]] = {
 }
 
 
-# String arrays with at least this many entries are decoded lazily (the vocabulary, the merges);
-# shorter ones (trained parts, layer names) are decoded as they are read.
+# String arrays with at least this many entries (the vocabulary, the merges) may be skipped by a
+# HeaderLayout and decoded lazily; shorter ones (trained parts) are always decoded as read.
 LAZY_STRINGS = 1024
 
 
