@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -158,6 +160,11 @@ def test_reformat_needs_the_original_layout() -> None:
 
 
 # ------------------------------------------------------------------------------------ CLI
+
+
+def test_the_evaluation_does_not_import_torch() -> None:
+    code = "import sys, engine.eval.edits; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_cli_runs_end_to_end_and_reports_json() -> None:
