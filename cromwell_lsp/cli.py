@@ -256,6 +256,37 @@ def eval_humaneval_command(model_path: str | None, limit: int | None, max_tokens
                f"{report['seconds']} s")
 
 
+@eval_group.command("edits")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A GGUF model (default: the embedded default model).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N tasks (balanced over the edit kinds; default: all).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Most tokens per answer (each is also held to twice its reference + 32).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Kernel threads (default: the runtime's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def eval_edits_command(model_path: str | None, limit: int | None, max_tokens: int,
+                       threads: int | None, as_json: bool) -> None:
+    """Edit tasks made from held-out code, in the training prompt format: the share of
+    answers that apply, parse and pass, per kind and overall."""
+    from engine.eval.edits import run_edits
+
+    try:
+        report = run_edits(model_path, limit, max_tokens, threads)
+    except RuntimeError as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    rows = [*report["kinds"].items(), ("overall", report["overall"])]
+    click.echo(f"{'kind':<16} {'tasks':>5} {'applies':>8} {'parses':>8} {'passes':>8}")
+    for kind, s in rows:
+        click.echo(f"{kind:<16} {s['tasks']:>5} {s['apply_rate']:>8.3f} {s['parse_rate']:>8.3f} "
+                   f"{s['pass_rate']:>8.3f}")
+    click.echo(f"{report['model']}: {report['seconds']} s")
+
+
 @main.command("info")
 @click.option("--config", "config_name", default="cromwell-smol", show_default=True,
               help="Model config: a YAML path or a preset name (cromwell-300m, cromwell-smol, "

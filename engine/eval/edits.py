@@ -1,0 +1,134 @@
+"""Code-edit quality on held-out code: `cromwell eval edits`.
+
+Tasks (edit_tasks.py): verified edit examples of every synthetic kind the training data makes
+(rename a local, rename a function, add a docstring, fill a removed body, fix an injected
+syntax error, fix an injected undefined name, restore a broken layout), made by the training
+pipeline's own makers from standard-library files that the path-hash split holds out, with a
+fixed seed: the same task list on every run of the same interpreter.
+
+Prompt: exactly stage-4 training's (`engine.train.edits.to_prompt`: the file's path, up to 60
+lines of context either side of the region between `<EDIT>` and `</EDIT>`, `<DIFF>` and the
+instruction), encoded the way training encodes it (no added bos). The model answers greedily
+with the rewritten region and ends it with `</EDIT>`, the training target's form; each answer
+may take at most `--max-tokens`, and at most twice the reference region's tokens plus 32 (a
+correct answer is about as long as the reference, and a runaway one should not cost minutes).
+
+Each answer is judged three ways (edit_scoring.py):
+- applies: the model wrote the end marker, so its text is a complete region to splice back
+  in place of the old one (by whole lines);
+- parses: the edited file compiles (`compile`, which is stricter than `ast.parse`);
+- passes, per kind:
+  - rename_local, rename_function: the file's syntax tree equals the original's with the
+    rename applied (so the old name is gone where it was renamed, the new one present, and
+    nothing else changed);
+  - fix_syntax, fix_name: the syntax tree equals the original, pre-injection file's;
+  - fill_body: the syntax tree equals the original's: the body rewritten as it was, up to
+    layout and comments. This is strict: a body that behaves the same but is written
+    differently fails. Nothing is executed, so nothing needs the sandbox;
+  - add_docstring: some function of the instructed name gains a non-empty docstring and,
+    that docstring removed, the syntax tree equals the one the task started from (any
+    wording passes; nothing else may change);
+  - reformat: the edited file equals the original text exactly. The original is the
+    standard library's PEP 8 layout; a syntax-tree test would pass an unchanged copy, and
+    no other layout is judged.
+Shares are over all tasks (an answer that does not apply neither parses nor passes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.eval.edit_scoring import score
+from engine.eval.edit_tasks import DEFAULT_SEED, EditTask, build_tasks
+from engine.tokenizers.special_tokens import EDIT_END
+
+DEFAULT_MAX_TOKENS = 512
+# Stop reasons: the end marker; a stop token (eos) or the context's end; the token budget.
+END_MARKER, STOP_TOKEN, BUDGET = "end_marker", "stop_token", "max_tokens"
+
+
+@dataclass
+class TaskResult:
+    task_id: str
+    kind: str
+    path: str
+    applies: bool
+    parses: bool
+    passes: bool
+    stop: str
+    completion_tokens: int
+    detail: str
+
+
+def task_budget(model: Any, task: EditTask, max_tokens: int) -> int:
+    reference = len(model.tokenizer.encode(task.example.region_after))
+    return min(max_tokens, 2 * reference + 32)
+
+
+def answer(model: Any, task: EditTask, max_tokens: int) -> tuple[str | None, str, int]:
+    """Greedy answer -> (region or None when the end marker never came, stop reason, tokens)."""
+    end_id = model.tokenizer.token_to_id(EDIT_END)
+    if end_id is None:
+        raise RuntimeError(f"{model.path} has no {EDIT_END} token: it cannot answer edit tasks")
+    ids = model.tokenizer.encode(task.prompt)  # as packing.encode_edit does: no bos
+    budget = task_budget(model, task, max_tokens)
+    out: list[int] = []
+    stops = model.stop_ids - {end_id}
+    for token in model.stream_tokens(ids, max_tokens=budget, stop_ids=stops):
+        if token == end_id:
+            return model.tokenizer.decode(out, skip_special=True), END_MARKER, len(out) + 1
+        out.append(token)
+    return None, BUDGET if len(out) >= budget else STOP_TOKEN, len(out)
+
+
+def evaluate(model: Any, tasks: list[EditTask], max_tokens: int = DEFAULT_MAX_TOKENS
+             ) -> Iterator[TaskResult]:
+    for task in tasks:
+        region, stop, n = answer(model, task, max_tokens)
+        s = score(task, region)
+        yield TaskResult(task.task_id, task.kind, task.example.path, s.applies, s.parses,
+                         s.passes, stop, n, s.detail)
+
+
+def _shares(results: list[TaskResult]) -> dict[str, Any]:
+    n = len(results)
+    counts = {k: sum(getattr(r, k) for r in results) for k in ("applies", "parses", "passes")}
+
+    def share(k: str) -> float:
+        return round(counts[k] / n, 4) if n else 0.0
+
+    return {"tasks": n, **counts, "apply_rate": share("applies"), "parse_rate": share("parses"),
+            "pass_rate": share("passes")}
+
+
+def summarize(model_name: str, results: list[TaskResult], seed: int, max_tokens: int,
+              seconds: float) -> dict[str, Any]:
+    kinds = sorted({r.kind for r in results})
+    return {
+        "benchmark": "edits",
+        "model": model_name,
+        "seed": seed,
+        "max_tokens": max_tokens,
+        "seconds": round(seconds, 1),
+        "overall": _shares(results),
+        "kinds": {k: _shares([r for r in results if r.kind == k]) for k in kinds},
+        "results": [asdict(r) for r in results],
+    }
+
+
+def run_edits(path: str | None, limit: int | None, max_tokens: int = DEFAULT_MAX_TOKENS,
+              threads: int | None = None, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    import engine.runtime
+
+    tasks = build_tasks(seed, limit=limit)
+    if not tasks:
+        raise RuntimeError("the held-out files gave no edit tasks")
+    model = engine.runtime.load(path, threads=threads)
+    t0 = time.perf_counter()
+    results = list(evaluate(model, tasks, max_tokens))
+    return summarize(Path(model.path).name, results, seed, max_tokens,
+                     time.perf_counter() - t0)
