@@ -237,6 +237,48 @@ def eval_humaneval_command(model_path: str | None, limit: int | None, max_tokens
                f"{report['seconds']} s")
 
 
+@eval_group.command("screenshot")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A cromwell GGUF (default: the embedded default model).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N held-out pictures (default: 24).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Most tokens per transcript (also at most twice the target's).")
+@click.option("--max-side", type=click.IntRange(min=256), default=256, show_default=True,
+              help="Pictures at most this many pixels a side (as training's --max-image-side).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Which held-out pictures (the same seed draws the same ones).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Kernel threads (default: the runtime's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def eval_screenshot_command(model_path: str | None, limit: int | None, max_tokens: int,
+                            max_side: int, seed: int, threads: int | None,
+                            as_json: bool) -> None:
+    """Reading code from held-out screenshots: character error rate and exact-line rate,
+    with the picture and without it (the no-image baseline)."""
+    from engine.eval.screenshot import run_screenshot
+
+    try:
+        report = run_screenshot(model_path, limit, max_tokens, threads, seed, max_side)
+    except (RuntimeError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    for r in report["results"]:
+        click.echo(f"{r['task_id']}: CER {r['cer']:.3f} (no image {r['no_image_cer']:.3f}), "
+                   f"exact lines {r['exact_lines']:.2f}")
+    for key in ("by_font", "by_size", "by_theme"):
+        for name, g in report[key].items():
+            click.echo(f"{key[3:]} {name}: {g['tasks']} pictures, CER {g['image']['cer']:.3f} "
+                       f"(no image {g['no_image']['cer']:.3f})")
+    image, blind = report["image"], report["no_image"]
+    click.echo(f"{report['model']}: CER {image['cer']:.3f}, exact lines "
+               f"{image['exact_line_rate']:.3f}; no image: CER {blind['cer']:.3f}, exact lines "
+               f"{blind['exact_line_rate']:.3f}; empty: CER 1.000; {report['tasks']} pictures, "
+               f"{report['seconds']} s")
+
+
 @main.command("info")
 @click.option("--config", "config_name", default="cromwell-smol", show_default=True,
               help="Model config: a YAML path or a preset name (cromwell-300m, cromwell-smol, "
