@@ -254,8 +254,8 @@ def eval_humaneval_command(model_path: str | None, limit: int | None, max_tokens
 def eval_screenshot_command(model_path: str | None, limit: int | None, max_tokens: int,
                             max_side: int, seed: int, threads: int | None,
                             as_json: bool) -> None:
-    """Reading code from held-out screenshots: character error rate and exact-line rate,
-    with the picture and without it (the no-image baseline)."""
+    """Reading code from held-out screenshots: character error rate and exact-line rate with
+    the picture, with a blank one (chance) and with none (the language path alone)."""
     from engine.eval.screenshot import run_screenshot
 
     try:
@@ -265,18 +265,19 @@ def eval_screenshot_command(model_path: str | None, limit: int | None, max_token
     if as_json:
         click.echo(json.dumps(report))
         return
+    modes = ("image", "blank_image", "no_image")
     for r in report["results"]:
-        click.echo(f"{r['task_id']}: CER {r['cer']:.3f} (no image {r['no_image_cer']:.3f}), "
-                   f"exact lines {r['exact_lines']:.2f}")
+        cers = ", ".join(f"{m} {r['readings'][m]['cer']:.3f}" for m in modes)
+        click.echo(f"{r['task_id']}: CER {cers}")
     for key in ("by_font", "by_size", "by_theme"):
         for name, g in report[key].items():
-            click.echo(f"{key[3:]} {name}: {g['tasks']} pictures, CER {g['image']['cer']:.3f} "
-                       f"(no image {g['no_image']['cer']:.3f})")
-    image, blind = report["image"], report["no_image"]
-    click.echo(f"{report['model']}: CER {image['cer']:.3f}, exact lines "
-               f"{image['exact_line_rate']:.3f}; no image: CER {blind['cer']:.3f}, exact lines "
-               f"{blind['exact_line_rate']:.3f}; empty: CER 1.000; {report['tasks']} pictures, "
-               f"{report['seconds']} s")
+            cers = ", ".join(f"{m} {g[m]['cer']:.3f}" for m in modes)
+            click.echo(f"{key[3:]} {name}: {g['tasks']} pictures, CER {cers}")
+    for m in modes:
+        click.echo(f"{m}: CER {report[m]['cer']:.3f} (unclipped {report[m]['cer_unclipped']:.3f}),"
+                   f" exact lines {report[m]['exact_line_rate']:.3f}")
+    click.echo(f"{report['model']}: {report['tasks']} pictures, {report['seconds']} s; an empty "
+               "transcript scores CER 1.000")
 
 
 @main.command("info")

@@ -17,9 +17,11 @@ a BOS as `vision.encode_vision` encodes it) and decodes greedily. Two figures pe
   every line after it; blank lines are free to guess and are not counted).
 
 Both texts are compared as a picture can show them: trailing spaces on a line and trailing
-blank lines do not count. The baselines, computed the same way: the same model with the same
-prompt and no picture (what the language path guesses alone), and the empty transcript.
-Means are over pictures (each snippet weighs the same).
+blank lines do not count. The baselines, computed the same way with the same model and prompt:
+a blank picture of the same size and background (chance: the vision path runs, so whatever
+it learnt about how an answer looks counts, but there is nothing to read), no picture (the
+language path alone), and the empty transcript (CER 1.0). Means are over pictures (each
+snippet weighs the same).
 """
 
 from __future__ import annotations
@@ -41,13 +43,27 @@ DEFAULT_TASKS = 24
 DEFAULT_SEED = 0
 DEFAULT_MAX_SIDE = 256  # small snippets: a few lines, cheap to encode and to transcribe
 SALT = "cromwell-eval-screenshot"
-MODES = ("image", "no_image")
+# The picture; a blank picture of the same size in its background colour (the fusion path
+# runs, so what training taught it about the format of an answer counts, but there is nothing
+# to read: the chance level of reading); no picture at all (the language path alone).
+MODES = ("image", "blank_image", "no_image")
 
 
 @dataclass(frozen=True)
 class ScreenshotTask:
     task_id: str  # "relpath@k": the picture of that file drawn in round k
     shot: RenderedCode  # the picture, (H, W, 3) uint8, and the code it shows: the target
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One transcript and its scores."""
+
+    cer: float  # clipped at 1.0
+    cer_unclipped: float  # distance / target length: tells wrong-and-long from wrong-and-short
+    exact_lines: float
+    tokens: int
+    transcript: str
 
 
 @dataclass
@@ -58,13 +74,7 @@ class TaskResult:
     theme: str
     target_chars: int
     target_lines: int  # non-blank lines, the exact-line rate's denominator
-    cer: float  # with the picture
-    exact_lines: float
-    tokens: int
-    transcript: str
-    no_image_cer: float
-    no_image_exact_lines: float
-    no_image_tokens: int
+    readings: dict[str, Reading]  # by mode (MODES)
 
 
 # ------------------------------------------------------------------------------ metrics
@@ -92,13 +102,14 @@ def levenshtein(a: str, b: str) -> int:
     return previous[-1]
 
 
-def char_error_rate(transcript: str, target: str) -> float:
-    """Levenshtein(transcript, target) / len(target), both normalised, clipped to [0, 1]; an
-    empty target is read perfectly only by an empty transcript."""
+def char_error_rate(transcript: str, target: str, clip: bool = True) -> float:
+    """Levenshtein(transcript, target) / len(target), both normalised, clipped to [0, 1]
+    unless `clip` is False; an empty target is read perfectly only by an empty transcript."""
     hyp, ref = normalise(transcript), normalise(target)
     if not ref:
         return 0.0 if not hyp else 1.0
-    return min(1.0, levenshtein(hyp, ref) / len(ref))
+    rate = levenshtein(hyp, ref) / len(ref)
+    return min(1.0, rate) if clip else rate
 
 
 def exact_line_rate(transcript: str, target: str) -> float:
@@ -167,11 +178,18 @@ def heldout_tasks(count: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED,
 # ------------------------------------------------------------------------------ the model
 
 
-def _transcribe(model: Any, ids: list[int], image: np.ndarray | None,
-                max_tokens: int) -> tuple[str, int]:
+def blank_like(image: np.ndarray) -> np.ndarray:
+    """A picture of the same size filled with its top-left (background) colour."""
+    return np.broadcast_to(image[:1, :1], image.shape).copy()
+
+
+def _read(model: Any, ids: list[int], image: np.ndarray | None, target: str,
+          max_tokens: int) -> Reading:
     pixels = None if image is None else image.astype(np.float32) / 255.0
     out = model.generate_tokens(ids, max_tokens=max_tokens, image=pixels, speculative=False)
-    return model.tokenizer.decode(out, skip_special=True), len(out)
+    text = model.tokenizer.decode(out, skip_special=True)
+    return Reading(char_error_rate(text, target), char_error_rate(text, target, clip=False),
+                   exact_line_rate(text, target), len(out), text)
 
 
 def prompt_ids(tokenizer: Any, shot: RenderedCode) -> list[int]:
@@ -183,9 +201,9 @@ def prompt_ids(tokenizer: Any, shot: RenderedCode) -> list[int]:
 
 
 def evaluate(model: Any, tasks: list[ScreenshotTask], max_tokens: int) -> Iterator[TaskResult]:
-    """Each task read with its picture and without: one result per task, in order. A
-    transcript gets at most twice the target's tokens (and at most `max_tokens`): past twice
-    the target's length the character error rate is 1.0, clipped, whatever follows."""
+    """Each task read in every mode (MODES): one result per task, in order. A transcript gets
+    at most twice the target's tokens (and at most `max_tokens`): past twice the target's
+    length the character error rate is 1.0, clipped, whatever follows."""
     if not model.takes_images:
         raise ValueError(f"{model.path} is a text-only {model.architecture!r} model: the "
                          "screenshot evaluation needs a vision model (cromwell)")
@@ -193,29 +211,25 @@ def evaluate(model: Any, tasks: list[ScreenshotTask], max_tokens: int) -> Iterat
         shot, target = task.shot, task.shot.text
         ids = prompt_ids(model.tokenizer, shot)
         budget = min(max_tokens, 2 * len(model.tokenizer.encode(target)) + 8)
-        seen, n_seen = _transcribe(model, ids, shot.image, budget)
-        blind, n_blind = _transcribe(model, ids, None, budget)
+        pictures = {"image": shot.image, "blank_image": blank_like(shot.image), "no_image": None}
+        ref = normalise(target)
         yield TaskResult(
-            task.task_id, shot.style.font_name, shot.style.size, shot.style.theme,
-            len(normalise(target)),
-            sum(1 for line in normalise(target).split("\n") if line.strip()),
-            char_error_rate(seen, target), exact_line_rate(seen, target), n_seen, seen,
-            char_error_rate(blind, target), exact_line_rate(blind, target), n_blind)
+            task.task_id, shot.style.font_name, shot.style.size, shot.style.theme, len(ref),
+            sum(1 for line in ref.split("\n") if line.strip()),
+            {mode: _read(model, ids, pictures[mode], target, budget) for mode in MODES})
 
 
 def _scores(results: list[TaskResult]) -> dict[str, Any]:
     n = len(results)
 
-    def mean(values: list[float]) -> float:
-        return round(sum(values) / n, 4) if n else 0.0
+    def mean(mode: str, key: str) -> float:
+        return round(sum(getattr(r.readings[mode], key) for r in results) / n, 4) if n else 0.0
 
-    return {
-        "tasks": n,
-        "image": {"cer": mean([r.cer for r in results]),
-                  "exact_line_rate": mean([r.exact_lines for r in results])},
-        "no_image": {"cer": mean([r.no_image_cer for r in results]),
-                     "exact_line_rate": mean([r.no_image_exact_lines for r in results])},
-    }
+    scores: dict[str, Any] = {"tasks": n}
+    for mode in MODES:
+        scores[mode] = {"cer": mean(mode, "cer"), "cer_unclipped": mean(mode, "cer_unclipped"),
+                        "exact_line_rate": mean(mode, "exact_lines")}
+    return scores
 
 
 def _grouped(results: list[TaskResult], key: str) -> dict[str, Any]:
@@ -228,6 +242,7 @@ def _grouped(results: list[TaskResult], key: str) -> dict[str, Any]:
 def summarize(model_name: str, trained_parts: list[str], results: list[TaskResult],
               settings: dict[str, Any], seconds: float) -> dict[str, Any]:
     overall = _scores(results)
+    image_cer = overall["image"]["cer"]
     return {
         "benchmark": "screenshot",
         "model": model_name,
@@ -235,8 +250,9 @@ def summarize(model_name: str, trained_parts: list[str], results: list[TaskResul
         **settings,
         "alignment": "by position",
         **overall,
-        "empty": {"cer": 1.0, "exact_line_rate": 0.0},
-        "cer_gain_over_no_image": round(overall["no_image"]["cer"] - overall["image"]["cer"], 4),
+        "empty": {"cer": 1.0, "cer_unclipped": 1.0, "exact_line_rate": 0.0},
+        "cer_gain_over_blank_image": round(overall["blank_image"]["cer"] - image_cer, 4),
+        "cer_gain_over_no_image": round(overall["no_image"]["cer"] - image_cer, 4),
         "by_font": _grouped(results, "font"),
         "by_size": _grouped(results, "size"),
         "by_theme": _grouped(results, "theme"),

@@ -12,6 +12,8 @@ from click.testing import CliRunner
 
 from cromwell_lsp.cli import main
 from engine.eval.screenshot import (
+    MODES,
+    blank_like,
     char_error_rate,
     exact_line_rate,
     heldout_tasks,
@@ -42,6 +44,8 @@ def test_character_error_rate_is_distance_over_target_length_clipped_at_one() ->
     assert char_error_rate("def area(r):   \n    return 3 * r\n\nx = area(2)\n\n\n", TARGET) == 0
     assert char_error_rate("", TARGET) == 1.0
     assert char_error_rate("import os\n" * 40, TARGET) == 1.0  # clipped, not 9.x
+    assert char_error_rate("import os\n" * 40, TARGET, clip=False) == pytest.approx(
+        levenshtein(("import os\n" * 40).rstrip(), normalise(TARGET)) / 42)
     assert char_error_rate("", "") == 0.0 and char_error_rate("x", "\n") == 1.0
 
 
@@ -92,18 +96,30 @@ def test_cli_limit_1_on_the_default_model_reports_json() -> None:
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["benchmark"] == "screenshot" and report["tasks"] == 1
     assert report["model"].endswith(".gguf") and report["alignment"] == "by position"
-    assert report["empty"] == {"cer": 1.0, "exact_line_rate": 0.0}
-    for mode in ("image", "no_image"):
-        assert 0.0 <= report[mode]["cer"] <= 1.0
-        assert 0.0 <= report[mode]["exact_line_rate"] <= 1.0
-    assert report["cer_gain_over_no_image"] == pytest.approx(
-        report["no_image"]["cer"] - report["image"]["cer"], abs=1e-4)
+    assert report["empty"] == {"cer": 1.0, "cer_unclipped": 1.0, "exact_line_rate": 0.0}
     (r,) = report["results"]
     assert r["task_id"] == heldout_tasks(1)[0].task_id
-    assert 1 <= r["tokens"] <= 12 and 1 <= r["no_image_tokens"] <= 12
-    assert r["cer"] == pytest.approx(report["image"]["cer"], abs=1e-4)
+    assert set(r["readings"]) == set(MODES) == {"image", "blank_image", "no_image"}
+    for mode in MODES:
+        reading = r["readings"][mode]
+        assert 0.0 <= report[mode]["cer"] <= 1.0
+        assert 0.0 <= report[mode]["exact_line_rate"] <= 1.0
+        assert report[mode]["cer"] == pytest.approx(reading["cer"], abs=1e-4)
+        assert reading["cer"] == min(1.0, reading["cer_unclipped"])
+        assert 1 <= reading["tokens"] <= 12
+    for baseline in ("blank_image", "no_image"):
+        assert report[f"cer_gain_over_{baseline}"] == pytest.approx(
+            report[baseline]["cer"] - report["image"]["cer"], abs=1e-4)
     for key in ("by_font", "by_size", "by_theme"):
         assert sum(g["tasks"] for g in report[key].values()) == 1
+
+
+def test_the_blank_picture_keeps_the_size_and_background_and_drops_the_code() -> None:
+    shot = heldout_tasks(1)[0].shot
+    blank = blank_like(shot.image)
+    assert blank.shape == shot.image.shape and blank.dtype == np.uint8
+    assert (blank == shot.image[0, 0]).all()
+    assert not np.array_equal(blank, shot.image)
 
 
 def test_a_text_only_model_is_a_clear_error(tmp_path) -> None:
