@@ -386,12 +386,15 @@ def train_command(ctx: click.Context) -> None:
               help="The GGUF file to write.")
 @click.option("--format", "fmt", default="F32", show_default=True,
               help="Weight format of the matrices: F32, F16, Q8_0, Q4_0 or Q4_1.")
-def export_command(checkpoint: Path, out: Path, fmt: str) -> None:
+@click.option("--language-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="The llama GGUF a run kept its language path frozen from "
+              "(stage 1 on cromwell-smol): its tensors are copied as stored.")
+def export_command(checkpoint: Path, out: Path, fmt: str, language_from: Path | None) -> None:
     """Export a training checkpoint to a GGUF file for the runtime."""
     from engine.train.export import ExportError, export_checkpoint
 
     try:
-        click.echo(str(export_checkpoint(checkpoint, out, fmt)))
+        click.echo(str(export_checkpoint(checkpoint, out, fmt, language_from)))
     except ExportError as err:
         raise click.ClickException(str(err)) from None
 @main.command("lsp")
