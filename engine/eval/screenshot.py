@@ -33,11 +33,12 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.train.render import RenderedCode
+if TYPE_CHECKING:
+    from engine.train.render import RenderedCode
 
 DEFAULT_TASKS = 24
 DEFAULT_SEED = 0
@@ -154,7 +155,12 @@ def heldout_tasks(count: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED,
                   max_side: int = DEFAULT_MAX_SIDE) -> list[ScreenshotTask]:
     """`count` held-out pictures, the same ones for the same (count, seed, max_side): one per
     file in a seeded order, then a second round, and so on, until there are enough."""
-    from engine.train.render import render_example
+    try:
+        from engine.train.render import render_example
+    except ImportError as err:
+        raise RuntimeError(f"the screenshot evaluation renders code as training does: it "
+                           f"needs the train extra (pip install 'cromwell[train]'): {err}"
+                           ) from None
     from engine.train.split import HELDOUT
 
     if count < 1:
