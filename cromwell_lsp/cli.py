@@ -269,7 +269,7 @@ def eval_screenshot_command(model_path: str | None, limit: int | None, max_token
     for r in report["results"]:
         cers = ", ".join(f"{m} {r['readings'][m]['cer']:.3f}" for m in modes)
         click.echo(f"{r['task_id']}: CER {cers}")
-    for key in ("by_font", "by_size", "by_theme"):
+    for key in ("by_font", "by_size", "by_tone", "by_theme"):
         for name, g in report[key].items():
             cers = ", ".join(f"{m} {g[m]['cer']:.3f}" for m in modes)
             click.echo(f"{key[3:]} {name}: {g['tasks']} pictures, CER {cers}")

@@ -73,6 +73,7 @@ class TaskResult:
     font: str
     size: int
     theme: str
+    tone: str  # "light" or "dark": the theme's background
     target_chars: int
     target_lines: int  # non-blank lines, the exact-line rate's denominator
     readings: dict[str, Reading]  # by mode (MODES)
@@ -210,6 +211,9 @@ def evaluate(model: Any, tasks: list[ScreenshotTask], max_tokens: int) -> Iterat
     """Each task read in every mode (MODES): one result per task, in order. A transcript gets
     at most twice the target's tokens (and at most `max_tokens`): past twice the target's
     length the character error rate is 1.0, clipped, whatever follows."""
+    from engine.train.render import themes
+
+    dark = set(themes()["dark"])
     if not model.takes_images:
         raise ValueError(f"{model.path} is a text-only {model.architecture!r} model: the "
                          "screenshot evaluation needs a vision model (cromwell)")
@@ -220,7 +224,8 @@ def evaluate(model: Any, tasks: list[ScreenshotTask], max_tokens: int) -> Iterat
         pictures = {"image": shot.image, "blank_image": blank_like(shot.image), "no_image": None}
         ref = normalise(target)
         yield TaskResult(
-            task.task_id, shot.style.font_name, shot.style.size, shot.style.theme, len(ref),
+            task.task_id, shot.style.font_name, shot.style.size, shot.style.theme,
+            "dark" if shot.style.theme in dark else "light", len(ref),
             sum(1 for line in ref.split("\n") if line.strip()),
             {mode: _read(model, ids, pictures[mode], target, budget) for mode in MODES})
 
@@ -262,6 +267,7 @@ def summarize(model_name: str, trained_parts: list[str], results: list[TaskResul
         "by_font": _grouped(results, "font"),
         "by_size": _grouped(results, "size"),
         "by_theme": _grouped(results, "theme"),
+        "by_tone": _grouped(results, "tone"),
         "seconds": round(seconds, 1),
         "results": [asdict(r) for r in results],
     }

@@ -110,7 +110,8 @@ def test_cli_limit_1_on_the_default_model_reports_json() -> None:
     for baseline in ("blank_image", "no_image"):
         assert report[f"cer_gain_over_{baseline}"] == pytest.approx(
             report[baseline]["cer"] - report["image"]["cer"], abs=1e-4)
-    for key in ("by_font", "by_size", "by_theme"):
+    assert r["tone"] in ("light", "dark")
+    for key in ("by_font", "by_size", "by_theme", "by_tone"):
         assert sum(g["tasks"] for g in report[key].values()) == 1
 
 
