@@ -287,6 +287,49 @@ def eval_edits_command(model_path: str | None, limit: int | None, max_tokens: in
     click.echo(f"{report['model']}: {report['seconds']} s")
 
 
+@eval_group.command("screenshot")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A cromwell GGUF (default: the embedded default model).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N held-out pictures (default: 24).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Most tokens per transcript (also at most twice the target's).")
+@click.option("--max-side", type=click.IntRange(min=256), default=256, show_default=True,
+              help="Pictures at most this many pixels a side (as training's --max-image-side).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Which held-out pictures (the same seed draws the same ones).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Kernel threads (default: the runtime's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def eval_screenshot_command(model_path: str | None, limit: int | None, max_tokens: int,
+                            max_side: int, seed: int, threads: int | None,
+                            as_json: bool) -> None:
+    """Reading code from held-out screenshots: character error rate and exact-line rate with
+    the picture, with a blank one (chance) and with none (the language path alone)."""
+    from engine.eval.screenshot import run_screenshot
+
+    try:
+        report = run_screenshot(model_path, limit, max_tokens, threads, seed, max_side)
+    except (RuntimeError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    modes = ("image", "blank_image", "no_image")
+    for r in report["results"]:
+        cers = ", ".join(f"{m} {r['readings'][m]['cer']:.3f}" for m in modes)
+        click.echo(f"{r['task_id']}: CER {cers}")
+    for key in ("by_font", "by_size", "by_tone", "by_theme"):
+        for name, g in report[key].items():
+            cers = ", ".join(f"{m} {g[m]['cer']:.3f}" for m in modes)
+            click.echo(f"{key[3:]} {name}: {g['tasks']} pictures, CER {cers}")
+    for m in modes:
+        click.echo(f"{m}: CER {report[m]['cer']:.3f} (unclipped {report[m]['cer_unclipped']:.3f}),"
+                   f" exact lines {report[m]['exact_line_rate']:.3f}")
+    click.echo(f"{report['model']}: {report['tasks']} pictures, {report['seconds']} s; an empty "
+               "transcript scores CER 1.000")
+
+
 @main.command("info")
 @click.option("--config", "config_name", default="cromwell-smol", show_default=True,
               help="Model config: a YAML path or a preset name (cromwell-300m, cromwell-smol, "
@@ -393,12 +436,15 @@ def train_command(ctx: click.Context) -> None:
               help="The GGUF file to write.")
 @click.option("--format", "fmt", default="F32", show_default=True,
               help="Weight format of the matrices: F32, F16, Q8_0, Q4_0 or Q4_1.")
-def export_command(checkpoint: Path, out: Path, fmt: str) -> None:
+@click.option("--language-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="The llama GGUF a run kept its language path frozen from "
+              "(stage 1 on cromwell-smol): its tensors are copied as stored.")
+def export_command(checkpoint: Path, out: Path, fmt: str, language_from: Path | None) -> None:
     """Export a training checkpoint to a GGUF file for the runtime."""
     from engine.train.export import ExportError, export_checkpoint
 
     try:
-        click.echo(str(export_checkpoint(checkpoint, out, fmt)))
+        click.echo(str(export_checkpoint(checkpoint, out, fmt, language_from)))
     except ExportError as err:
         raise click.ClickException(str(err)) from None
 @main.command("lsp")

@@ -192,13 +192,36 @@ def load_checkpoint_model(ckpt: Path) -> tuple[VLJEPA, dict[str, Any]]:
     return model, trainer
 
 
-def export_checkpoint(ckpt: Path, out: Path, fmt: str = "F32") -> Path:
+def export_checkpoint(ckpt: Path, out: Path, fmt: str = "F32",
+                      language_from: Path | None = None) -> Path:
+    """`language_from`: the llama GGUF a run started from and kept frozen (stage 1 on
+    cromwell-smol); its language tensors are copied as stored there, so the text path stays
+    that file's byte for byte (see `frozen_language_bytes`)."""
     check_format(fmt)  # before the model loads: a typo should fail at once
     model, trainer = load_checkpoint_model(ckpt)
     extra = {f"{ARCH}.training.stage": int(trainer["stage"]),
              f"{ARCH}.training.step": int(trainer["step"])}
+    raw = None if language_from is None else frozen_language_bytes(model, Path(language_from))
     return export_model(model, out, fmt, trainer.get("trained_parts"),
-                        trainer.get("tokenizer"), extra)
+                        trainer.get("tokenizer"), extra, raw=raw)
+
+
+@torch.no_grad()
+def frozen_language_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]:
+    """`source_bytes(model, source)`, once every weight `source` gives the model is checked
+    to be unchanged in it: copying the source's bytes over a language path that training
+    moved would silently undo that training."""
+    from engine.model.llama_gguf import load_llama_gguf
+
+    if not Path(source).is_file():
+        raise ExportError(f"{source}: no such GGUF file")
+    fresh = VLJEPA(model.cfg, ema_target=False)
+    params = dict(model.named_parameters())
+    for name in load_llama_gguf(fresh, source):
+        if not torch.equal(dict(fresh.named_parameters())[name], params[name]):
+            raise ExportError(f"{name} differs from {source}: this checkpoint trained the "
+                              "language path; export it without the source's bytes")
+    return source_bytes(model, Path(source))
 
 
 @torch.no_grad()

@@ -80,6 +80,8 @@ class TrainSettings:
     data_workers: int = 2  # code data: worker processes per rank (0: in-process)
     image_size: int = 0  # synthetic batches: image side (0: text only)
     max_image_side: int = 512  # code data: screenshots are rendered at most this large
+    vision_every: int | None = None  # code data: every n-th batch is screenshots (None: the
+    # stage's; 1: every batch, for a run that only teaches the vision path to read; 0: none)
     tokenizer: str = "auto"  # cromwell-bpe | a GGUF path | auto (see tokenizer_choice.py)
     threads: int = 0  # CPU threads per process (0: torch's default, every core)
     progress: bool = True
@@ -94,6 +96,8 @@ class TrainSettings:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
                              f"got {self.precision!r}")
+        if self.vision_every is not None and self.vision_every < 0:
+            raise ValueError(f"vision_every must be >= 0, got {self.vision_every}")
         if self.lr <= 0 or self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError("lr must be positive, warmup_steps >= 0, min_lr_ratio in [0, 1]")
 
@@ -154,6 +158,8 @@ def default_batches(s: TrainSettings, cfg: ModelConfig, stage: Stage, info: Dist
         return kind, sources.synthetic_batches(cfg, s.batch_size, s.seq_len, s.seed, info,
                                                s.image_size)
     assert tokenizer is not None
+    if s.vision_every is not None:
+        stage = dataclasses.replace(stage, vision_every=s.vision_every)
     folders = [Path(f) for f in s.data_folders.split(",") if f.strip()]
     return kind, sources.code_batches(stage, cfg, tokenizer, folders, s.data_stdlib,
                                       s.batch_size, s.seq_len, s.seed, info, s.data_workers,

@@ -112,7 +112,8 @@ def code_batches(stage: Stage, cfg: ModelConfig, tokenizer_spec: str, folders: l
                  stdlib: bool, batch_size: int, seq_len: int, seed: int, info: DistInfo,
                  workers: int, max_image_side: int) -> Any:
     """The stage's code mix, packed; with every `stage.vision_every`-th batch a batch of
-    code screenshots (at most `max_image_side` pixels a side) when the stage has one."""
+    code screenshots (at most `max_image_side` pixels a side) when the stage has one (every
+    batch when it is 1: then no text stream is built at all)."""
     from engine.train.data import (
         PackedStream,
         ParallelLoader,
@@ -127,16 +128,19 @@ def code_batches(stage: Stage, cfg: ModelConfig, tokenizer_spec: str, folders: l
     tok, _ = load_tokenizer(tokenizer_spec, cfg.language.vocab_size)
     index = code_corpus(folders=folders, stdlib=stdlib, workers=workers)
     shard = Shard(info.rank, info.world_size)
-    stream = mixed_stream(index, dict(stage.data_mix), seed=seed, shard=shard, epochs=None)
-    loader = ParallelLoader(encoded(stream, tok, tok.eos_id), num_workers=workers)
-    text = CodeBatches(PackedStream(loader, seq_len), batch_size)
-    if not stage.vision_every:
-        return text
+    if stage.vision_every != 1:
+        stream = mixed_stream(index, dict(stage.data_mix), seed=seed, shard=shard, epochs=None)
+        loader = ParallelLoader(encoded(stream, tok, tok.eos_id), num_workers=workers)
+        text = CodeBatches(PackedStream(loader, seq_len), batch_size)
+        if not stage.vision_every:
+            return text
     shots = render_stream(index, seed=seed, shard=shard, epochs=None,
                           max_side=max_image_side)
     pad = tok.pad_id if tok.pad_id is not None else (tok.eos_id or 0)
     vision = VisionBatches(ParallelLoader(encoded(shots, tok, tok.eos_id), num_workers=workers),
                            batch_size, seq_len, pad)
+    if stage.vision_every == 1:
+        return vision
     return InterleavedBatches(text, vision, stage.vision_every)
 
 
