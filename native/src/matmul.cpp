@@ -291,9 +291,25 @@ void matmul_dot(const FormatKernels& kt, Format f, const void* w, int64_t rows, 
   // kPrefetchBytes past it; the float formats are light enough per byte not to need it.
   constexpr int64_t kPrefetchBytes = 1024;
   const bool prefetch = kt.act != ActFormat::F32;
+  // Rows a multi-row kernel takes per call: the group stays in L1 across the n activation rows.
+  constexpr int64_t kRowGroup = 4;
   parallel_for(rows, std::max<int64_t>(1, min_rows_per_chunk(f, k) / n),
                [&](int64_t begin, int64_t end) {
                  const uint8_t* range_end = wb + end * rb;
+                 if (kt.vec_dot_rows != nullptr) {
+                   for (int64_t r = begin; r < end; r += kRowGroup) {
+                     const int64_t nr = std::min(kRowGroup, end - r);
+                     const uint8_t* wr = wb + r * rb;
+                     const uint8_t* stop = std::min(range_end, wr + nr * rb + kPrefetchBytes);
+                     for (const uint8_t* p = wr + kPrefetchBytes; p < stop; p += 64) {
+                       __builtin_prefetch(p, 0, 0);
+                     }
+                     for (int64_t i = 0; i < n; ++i) {
+                       kt.vec_dot_rows(k, wr, rb, nr, xb + i * act_bytes, y + i * rows + r);
+                     }
+                   }
+                   return;
+                 }
                  for (int64_t r = begin; r < end; ++r) {
                    const uint8_t* wr = wb + r * rb;
                    if (prefetch) {
