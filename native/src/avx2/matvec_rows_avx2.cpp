@@ -19,6 +19,7 @@
 // Every row's result depends only on that row and the activations (each pair's lanes compute
 // independently and a short group repeats its last row), so results never depend on how rows
 // are grouped or split between threads.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -91,9 +92,11 @@ struct Rows4Traits<Rows4::Q4_1> {
   static constexpr float kOffset = 1.0f;
 };
 
-// y[0..3] = rows r[0..3] . x, k / 32 blocks each.
+// y[0..3] = rows r[0..3] . x, k / 32 blocks each; meanwhile the 4 rows' worth of bytes at
+// `ahead` are prefetched (see dot_rows).
 template <Rows4 F>
-void dot_rows4(int64_t k, const uint8_t* const r[4], const block_q8a* x, float* y) {
+void dot_rows4(int64_t k, const uint8_t* const r[4], const uint8_t* ahead, const block_q8a* x,
+               float* y) {
   using T = Rows4Traits<F>;
   constexpr int64_t kQs = T::kBytes - QK / (F == Rows4::Q8_0 ? 1 : 2);  // header bytes
   const int64_t nb = k / QK;
@@ -105,18 +108,10 @@ void dot_rows4(int64_t k, const uint8_t* const r[4], const block_q8a* x, float* 
   const uint8_t* b1 = r[1];
   const uint8_t* b2 = r[2];
   const uint8_t* b3 = r[3];
-  // The next group of rows (where row 3 ends: rows lie back to back) is fetched while this one
-  // computes, at four times this group's pace so that it is all requested by the time it is
-  // needed (a step reads 4 blocks: 2 lines of requests cover 4-bit ones, 3 lines 8-bit ones). Spread over
-  // the loop, the requests overlap the arithmetic; issued all at once at the start of a group
-  // (or with the non-temporal hint) they stalled the loop and made decode slower than none.
-  // The hardware prefetcher alone falls behind: it restarts at every 4 KiB page. Past the end
-  // of the matrix a prefetch is harmless: it never faults.
-  const uint8_t* next = r[3] + nb * T::kBytes;
   constexpr int64_t kPrefetchLines = (4 * T::kBytes + 63) / 64;
   for (int64_t i = 0; i < nb; ++i, b0 += T::kBytes, b1 += T::kBytes, b2 += T::kBytes, b3 += T::kBytes) {
     for (int64_t line = 0; line < kPrefetchLines; ++line) {
-      _mm_prefetch(reinterpret_cast<const char*>(next + 4 * i * T::kBytes + 64 * line), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + 4 * i * T::kBytes + 64 * line), _MM_HINT_T0);
     }
     // [h0 h0' h1 h1' h2 h2' h3 h3'] * [dx s dx s ...]: scales in even lanes, offsets in odd
     const __m128i halves = _mm_setr_epi32(int(T::header(b0)), int(T::header(b1)),
@@ -152,19 +147,33 @@ void dot_rows4(int64_t k, const uint8_t* const r[4], const block_q8a* x, float* 
 
 // Rows of one matrix, row_stride bytes apart, n_rows of them, four at a time; a last group of
 // fewer than four repeats its last row in the unused places.
+//
+// The weights stream from memory (or L3) once per call, and the hardware prefetcher alone falls
+// behind the arithmetic: it restarts at every 4 KiB page. So while a group computes, the group
+// `groups_ahead` further on (at least kPrefetchAheadBytes away: the memory latency at the rate
+// the kernel consumes bytes) is requested, a few lines per step at four times the pace the group
+// reads, so that its requests overlap the arithmetic. Measured on decode: issued all at once at
+// the start of each group, or with the non-temporal hint, the same requests stalled the loop and
+// made it slower than none; one group ahead left small rows waiting. Past the end of the rows a
+// prefetch is harmless: it never faults.
 template <Rows4 F>
 void dot_rows(int64_t k, const void* w, int64_t row_stride, int64_t n_rows, const void* x, float* y) {
+  constexpr int64_t kPrefetchAheadBytes = 4096;
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const block_q8a* xb = static_cast<const block_q8a*>(x);
+  const int64_t group_bytes = 4 * row_stride;
+  const int64_t groups_ahead =
+      std::min<int64_t>(4, std::max<int64_t>(1, (kPrefetchAheadBytes + group_bytes - 1) / group_bytes));
   for (int64_t r = 0; r < n_rows; r += 4) {
+    const uint8_t* ahead = wb + r * row_stride + groups_ahead * group_bytes;
     const int64_t n = n_rows - r < 4 ? n_rows - r : 4;
     const uint8_t* rows[4];
     for (int64_t j = 0; j < 4; ++j) rows[j] = wb + (r + (j < n ? j : n - 1)) * row_stride;
     if (n == 4) {
-      dot_rows4<F>(k, rows, xb, y + r);
+      dot_rows4<F>(k, rows, ahead, xb, y + r);
     } else {
       float tail[4];
-      dot_rows4<F>(k, rows, xb, tail);
+      dot_rows4<F>(k, rows, ahead, xb, tail);
       for (int64_t j = 0; j < n; ++j) y[r + j] = tail[j];
     }
   }
