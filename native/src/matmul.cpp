@@ -290,8 +290,10 @@ constexpr int64_t kPrefetchBytes = 1024;
 // Rows a multi-row kernel takes per call: the group stays in L1 across the n activation rows.
 constexpr int64_t kRowGroup = 4;
 
+// Into every cache level (T0): with the non-temporal hint the same requests left these kernels at
+// 0.33-0.38 of read bandwidth on 768x3072 (Q4_K, Q6_K, Q5_0, one thread), against 0.51-0.64.
 inline void prefetch_range(const uint8_t* p, const uint8_t* stop) {
-  for (; p < stop; p += 64) __builtin_prefetch(p, 0, 0);
+  for (; p < stop; p += 64) __builtin_prefetch(p, 0, 3);
 }
 
 // Weight rows [begin, end) of one matrix (rows rb bytes apart from wb) against n activation rows
