@@ -132,6 +132,40 @@ def test_integer_dot_products_agree_between_paths(fmt: str) -> None:
     assert np.all(np.abs(fast - slow) <= 1e-5 * scale)
 
 
+@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1"])
+def test_a_rows_result_does_not_depend_on_its_neighbours(fmt: str) -> None:
+    # The decode kernels take rows four at a time; a row must come out bit for bit the same
+    # whichever group it lands in (a slice, a short last group, a thread's chunk), and the same
+    # from matvec as from a few-row matmul (speculative verification relies on that).
+    rows, k = 13, 320
+    rng = np.random.default_rng(12)
+    w = random_weights(fmt, rows, k, rng)
+    x = activations(3, k, rng)
+    full = _native.matvec(w, fmt, x[0])
+    for start in range(rows):
+        np.testing.assert_array_equal(_native.matvec(w[start:], fmt, x[0]), full[start:])
+        np.testing.assert_array_equal(_native.matvec(w[start : start + 1], fmt, x[0]), full[start])
+    batched = _native.matmul(w, fmt, x)
+    for i in range(3):
+        np.testing.assert_array_equal(batched[i], _native.matvec(w, fmt, x[i]))
+
+
+@pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])
+def test_q8_0_weights_may_hold_minus_128(scalar: bool) -> None:
+    # ggml's quantizer never writes -128, but a file may: the 8-bit sign trick must not
+    # overflow on it.
+    rows, k = 6, 96
+    rng = np.random.default_rng(13)
+    w = random_weights("Q8_0", rows, k, rng).copy()
+    qs = w.reshape(rows, k // 32, 34)[:, :, 2:].view(np.int8)
+    qs[:, :, ::3] = -128
+    x = activations(1, k, rng)[0]
+    with kernel_path(scalar):
+        got = _native.matvec(w, "Q8_0", x)
+    want, bound = reference(w, "Q8_0", k, x, integer_path=True)
+    check(got[None, :], want, bound)
+
+
 @pytest.mark.parametrize("fmt", ["F32", "Q4_0", "Q6_K"])
 def test_results_do_not_depend_on_the_thread_count(fmt: str) -> None:
     rng = np.random.default_rng(4)

@@ -281,31 +281,56 @@ void quantize_act_row(ActFormat a, const float* x, void* y, int64_t k) {
   }
 }
 
+namespace {
+
+// Weights stream from memory once per call. The integer dot products spend enough time per
+// byte that the hardware prefetcher alone falls behind, so each row also asks for the bytes
+// kPrefetchBytes past it; the float formats are light enough per byte not to need it.
+constexpr int64_t kPrefetchBytes = 1024;
+// Rows a multi-row kernel takes per call: the group stays in L1 across the n activation rows.
+constexpr int64_t kRowGroup = 4;
+
+// Into every cache level (T0): with the non-temporal hint the same requests left these kernels at
+// 0.33-0.38 of read bandwidth on 768x3072 (Q4_K, Q6_K, Q5_0, one thread), against 0.51-0.64.
+inline void prefetch_range(const uint8_t* p, const uint8_t* stop) {
+  for (; p < stop; p += 64) __builtin_prefetch(p, 0, 3);
+}
+
+// Weight rows [begin, end) of one matrix (rows rb bytes apart from wb) against n activation rows
+// already in the table's act format: y[i * ldy + r] = W_r . x_i.
+void dot_row_range(const FormatKernels& kt, const uint8_t* wb, int64_t rb, int64_t k, int64_t begin,
+                   int64_t end, const uint8_t* xb, int64_t act_bytes, int64_t n, float* y,
+                   int64_t ldy) {
+  if (kt.vec_dot_rows != nullptr) {
+    // (the multi-row kernels prefetch for themselves, spread over their loop)
+    for (int64_t r = begin; r < end; r += kRowGroup) {
+      const int64_t nr = std::min(kRowGroup, end - r);
+      const uint8_t* wr = wb + r * rb;
+      for (int64_t i = 0; i < n; ++i) {
+        kt.vec_dot_rows(k, wr, rb, nr, xb + i * act_bytes, y + i * ldy + r);
+      }
+    }
+    return;
+  }
+  const uint8_t* range_end = wb + end * rb;
+  const bool prefetch = kt.act != ActFormat::F32;
+  for (int64_t r = begin; r < end; ++r) {
+    const uint8_t* wr = wb + r * rb;
+    if (prefetch) prefetch_range(wr + kPrefetchBytes, std::min(range_end, wr + rb + kPrefetchBytes));
+    for (int64_t i = 0; i < n; ++i) y[i * ldy + r] = kt.vec_dot(k, wr, xb + i * act_bytes);
+  }
+}
+
+}  // namespace
+
 void matmul_dot(const FormatKernels& kt, Format f, const void* w, int64_t rows, int64_t k,
                 const void* xq, int64_t act_bytes, int64_t n, float* y) {
   const int64_t rb = row_bytes(f, k);
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const uint8_t* xb = static_cast<const uint8_t*>(xq);
-  // Weights stream from memory once per call. The integer dot products spend enough time per
-  // byte that the hardware prefetcher alone falls behind, so each row also asks for the bytes
-  // kPrefetchBytes past it; the float formats are light enough per byte not to need it.
-  constexpr int64_t kPrefetchBytes = 1024;
-  const bool prefetch = kt.act != ActFormat::F32;
   parallel_for(rows, std::max<int64_t>(1, min_rows_per_chunk(f, k) / n),
                [&](int64_t begin, int64_t end) {
-                 const uint8_t* range_end = wb + end * rb;
-                 for (int64_t r = begin; r < end; ++r) {
-                   const uint8_t* wr = wb + r * rb;
-                   if (prefetch) {
-                     const uint8_t* stop = std::min(range_end, wr + rb + kPrefetchBytes);
-                     for (const uint8_t* p = wr + kPrefetchBytes; p < stop; p += 64) {
-                       __builtin_prefetch(p, 0, 0);
-                     }
-                   }
-                   for (int64_t i = 0; i < n; ++i) {
-                     y[i * rows + r] = kt.vec_dot(k, wr, xb + i * act_bytes);
-                   }
-                 }
+                 dot_row_range(kt, wb, rb, k, begin, end, xb, act_bytes, n, y, rows);
                });
 }
 

@@ -16,12 +16,18 @@ enum class ActFormat { F32, Q8A, Q8K };
 
 // One row of weights (k elements) dotted with activations already in the act format.
 using VecDotFn = float (*)(int64_t k, const void* w, const void* x);
+// n_rows rows of weights, row_stride bytes apart, each dotted with the same activations:
+// y[r] = W_r . x. Sharing the activations and the per-block scale work across rows is what
+// makes it faster than vec_dot per row; every row's result must not depend on its neighbours.
+using RowsDotFn = void (*)(int64_t k, const void* w, int64_t row_stride, int64_t n_rows,
+                           const void* x, float* y);
 
 // The kernels for one weight format. Two tables (scalar and AVX2) are filled once at load;
 // kernels_for() returns the one the CPU and the force-scalar switch allow.
 struct FormatKernels {
   ActFormat act;
   VecDotFn vec_dot;
+  RowsDotFn vec_dot_rows = nullptr;  // where the format has one; vec_dot per row otherwise
 };
 
 namespace ref {
@@ -35,6 +41,7 @@ uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
 
 namespace avx2 {
 const FormatKernels& kernels(Format f);
+RowsDotFn rows_dot_kernel(Format f);  // null for formats without a multi-row kernel
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y);
 uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
 }  // namespace avx2

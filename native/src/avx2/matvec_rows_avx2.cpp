@@ -1,0 +1,193 @@
+// AVX2 matrix-vector kernels that dot four weight rows at once with one block of quantized
+// activations (Q8_0, Q4_0, Q4_1 against block_q8a).
+//
+// One row at a time, the work per block besides the integer dot product (two half-to-float
+// conversions, a scalar multiply, a broadcast, a scalar multiply-add for the offset term) costs
+// as much as the dot product itself, and decode is compute-bound on it. Four rows share:
+// - the scales: the four rows' half-float headers are gathered into one vector, converted and
+//   multiplied by the activation block's (d, s) in one instruction each;
+// - the activation block, loaded once;
+// - for the 4-bit formats, the nibble unpacking of two rows in one 256-bit register: row A's
+//   16 packed bytes in the low lane and row B's in the high lane give, masked, [A lo | B lo] and,
+//   shifted, [A hi | B hi], which multiply against the activations' first and second 16 bytes
+//   broadcast to both lanes; the two 16-bit products are added (4-bit values keep every pair
+//   sum under 2 * 2 * 15 * 127) and widened once, leaving A's four partial sums in the low lane
+//   and B's in the high lane;
+// - the float conversion and multiply-add, once per pair of rows: [A | B] partial sums meet
+//   [d_A dx (x4) | d_B dx (x4)].
+//
+// Every row's result depends only on that row and the activations (each pair's lanes compute
+// independently and a short group repeats its last row), so results never depend on how rows
+// are grouped or split between threads.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "../matmul.h"
+#include "quant_simd.h"
+#include "simd_helpers.h"
+
+namespace cromwell::avx2 {
+namespace {
+
+static inline uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+static inline uint32_t load_u16_twice(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return uint32_t(v) | (uint32_t(v) << 16);
+}
+
+// [A's lane sums | B's lane sums]: the two 128-bit lanes of a (row A) and b (row B) added.
+static inline __m256i fold_lanes(__m256i a, __m256i b) {
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// Two rows' 4-bit blocks (16 packed bytes each: element j in the low nibble of byte j, element
+// j + 16 in the high nibble) against 32 activations given as [x0..15 | x0..15] and
+// [x16..31 | x16..31]: four int32 partial sums of row A, then four of row B.
+static inline __m256i q4_pair_dot(const uint8_t* qa, const uint8_t* qb, __m256i x_lo, __m256i x_hi) {
+  const __m256i packed = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qa))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)), 1);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i lo = _mm256_and_si256(packed, low4);
+  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
+  const __m256i sum16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
+  return sum_pairs_i16(sum16);
+}
+
+// Two rows' 8-bit blocks against 32 activations: [A | B] partial sums as q4_pair_dot's.
+static inline __m256i q8_pair_dot(const int8_t* qa, const int8_t* qb, __m256i x) {
+  return fold_lanes(dot_i8_i8(load_256(qa), x), dot_i8_i8(load_256(qb), x));
+}
+
+enum class Rows4 { Q8_0, Q4_0, Q4_1 };
+
+template <Rows4 F>
+struct Rows4Traits;
+template <>
+struct Rows4Traits<Rows4::Q8_0> {
+  static constexpr int64_t kBytes = sizeof(block_q8_0);
+  // (d, d): the offset lane is unused
+  static uint32_t header(const uint8_t* b) { return load_u16_twice(b); }
+  static constexpr float kOffset = 0.0f;
+};
+template <>
+struct Rows4Traits<Rows4::Q4_0> {
+  static constexpr int64_t kBytes = sizeof(block_q4_0);
+  // (d, d): (q - 8) . x = q . x - 8 sum(x), and s = dx sum(qx), so the offset is -8 d s
+  static uint32_t header(const uint8_t* b) { return load_u16_twice(b); }
+  static constexpr float kOffset = -8.0f;
+};
+template <>
+struct Rows4Traits<Rows4::Q4_1> {
+  static constexpr int64_t kBytes = sizeof(block_q4_1);
+  // (d, m): (d q + m) . x = d dx sum(q qx) + m s
+  static uint32_t header(const uint8_t* b) { return load_u32(b); }
+  static constexpr float kOffset = 1.0f;
+};
+
+// y[0..3] = rows r[0..3] . x, k / 32 blocks each; meanwhile the 4 rows' worth of bytes at
+// `ahead` are prefetched (see dot_rows).
+template <Rows4 F>
+void dot_rows4(int64_t k, const uint8_t* const r[4], const uint8_t* ahead, const block_q8a* x,
+               float* y) {
+  using T = Rows4Traits<F>;
+  constexpr int64_t kQs = T::kBytes - QK / (F == Rows4::Q8_0 ? 1 : 2);  // header bytes
+  const int64_t nb = k / QK;
+  const __m256i pick01 = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);
+  const __m256i pick23 = _mm256_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6);
+  __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();
+  __m256 offsets = _mm256_setzero_ps();  // odd lanes: row j's offset terms in lane 2j + 1
+  const uint8_t* b0 = r[0];
+  const uint8_t* b1 = r[1];
+  const uint8_t* b2 = r[2];
+  const uint8_t* b3 = r[3];
+  constexpr int64_t kPrefetchLines = (4 * T::kBytes + 63) / 64;
+  for (int64_t i = 0; i < nb; ++i, b0 += T::kBytes, b1 += T::kBytes, b2 += T::kBytes, b3 += T::kBytes) {
+    for (int64_t line = 0; line < kPrefetchLines; ++line) {
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + 4 * i * T::kBytes + 64 * line), _MM_HINT_T0);
+    }
+    // [h0 h0' h1 h1' h2 h2' h3 h3'] * [dx s dx s ...]: scales in even lanes, offsets in odd
+    const __m128i halves = _mm_setr_epi32(int(T::header(b0)), int(T::header(b1)),
+                                          int(T::header(b2)), int(T::header(b3)));
+    const __m256 ds = _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(&x[i].d)));
+    const __m256 scaled = _mm256_mul_ps(_mm256_cvtph_ps(halves), ds);
+    if constexpr (F != Rows4::Q8_0) offsets = _mm256_add_ps(offsets, scaled);
+    __m256i p01, p23;
+    if constexpr (F == Rows4::Q8_0) {
+      const __m256i xq = load_256(x[i].qs);
+      p01 = q8_pair_dot(reinterpret_cast<const int8_t*>(b0 + kQs), reinterpret_cast<const int8_t*>(b1 + kQs), xq);
+      p23 = q8_pair_dot(reinterpret_cast<const int8_t*>(b2 + kQs), reinterpret_cast<const int8_t*>(b3 + kQs), xq);
+    } else {
+      const __m256i x_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs)));
+      const __m256i x_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs + 16)));
+      p01 = q4_pair_dot(b0 + kQs, b1 + kQs, x_lo, x_hi);
+      p23 = q4_pair_dot(b2 + kQs, b3 + kQs, x_lo, x_hi);
+    }
+    acc01 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scaled, pick01), _mm256_cvtepi32_ps(p01), acc01);
+    acc23 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scaled, pick23), _mm256_cvtepi32_ps(p23), acc23);
+  }
+  // Each row's four lanes, summed as (l0 + l1) + (l2 + l3): acc01 = [row 0 | row 1],
+  // acc23 = [row 2 | row 3], so the two hadds leave rows 0, 2 in lanes 0, 1 and rows 1, 3 in
+  // lanes 4, 5.
+  const __m256 pairs = _mm256_hadd_ps(acc01, acc23);
+  const __m256 sums = _mm256_hadd_ps(pairs, pairs);
+  alignas(32) float s[8], o[8];
+  _mm256_store_ps(s, sums);
+  _mm256_store_ps(o, offsets);
+  const float row[4] = {s[0], s[4], s[1], s[5]};
+  for (int j = 0; j < 4; ++j) y[j] = row[j] + T::kOffset * o[2 * j + 1];
+}
+
+// Rows of one matrix, row_stride bytes apart, n_rows of them, four at a time; a last group of
+// fewer than four repeats its last row in the unused places.
+//
+// The weights stream from memory (or L3) once per call, and the hardware prefetcher alone falls
+// behind the arithmetic: it restarts at every 4 KiB page. So while a group computes, the group
+// `groups_ahead` further on (at least kPrefetchAheadBytes away: the memory latency at the rate
+// the kernel consumes bytes) is requested, a few lines per step at four times the pace the group
+// reads, so that its requests overlap the arithmetic. Measured on decode: issued all at once at
+// the start of each group, or with the non-temporal hint, the same requests stalled the loop and
+// made it slower than none; one group ahead left small rows waiting. Past the end of the rows a
+// prefetch is harmless: it never faults.
+template <Rows4 F>
+void dot_rows(int64_t k, const void* w, int64_t row_stride, int64_t n_rows, const void* x, float* y) {
+  constexpr int64_t kPrefetchAheadBytes = 4096;
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  const block_q8a* xb = static_cast<const block_q8a*>(x);
+  const int64_t group_bytes = 4 * row_stride;
+  const int64_t groups_ahead =
+      std::min<int64_t>(4, std::max<int64_t>(1, (kPrefetchAheadBytes + group_bytes - 1) / group_bytes));
+  for (int64_t r = 0; r < n_rows; r += 4) {
+    const uint8_t* ahead = wb + r * row_stride + groups_ahead * group_bytes;
+    const int64_t n = n_rows - r < 4 ? n_rows - r : 4;
+    const uint8_t* rows[4];
+    for (int64_t j = 0; j < 4; ++j) rows[j] = wb + (r + (j < n ? j : n - 1)) * row_stride;
+    if (n == 4) {
+      dot_rows4<F>(k, rows, ahead, xb, y + r);
+    } else {
+      float tail[4];
+      dot_rows4<F>(k, rows, ahead, xb, tail);
+      for (int64_t j = 0; j < n; ++j) y[r + j] = tail[j];
+    }
+  }
+}
+
+}  // namespace
+
+RowsDotFn rows_dot_kernel(Format f) {
+  switch (f) {
+    case Format::Q8_0: return dot_rows<Rows4::Q8_0>;
+    case Format::Q4_0: return dot_rows<Rows4::Q4_0>;
+    case Format::Q4_1: return dot_rows<Rows4::Q4_1>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace cromwell::avx2
