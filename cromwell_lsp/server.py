@@ -425,8 +425,10 @@ class CromwellServer(LanguageServer):
             if future is not None:
                 future.add_done_callback(lambda f: f.cancelled() and stop_flag.set())
 
+        ended = False  # no report may follow the end (late pieces still reach on_piece)
+
         def on_piece(piece: str, n: int) -> None:
-            if token is not None and n % PROGRESS_EVERY == 0:
+            if token is not None and not ended and n % PROGRESS_EVERY == 0:
                 progress.report(
                     token,
                     types.WorkDoneProgressReport(
@@ -456,6 +458,9 @@ class CromwellServer(LanguageServer):
             self.show(f"{exc}. Try again, or set cromwell.modelPath to another model.")
             raise JsonRpcInternalError(message=str(exc)) from exc
         finally:
+            # A cancelled worker runs on until its next token, and the pieces it has queued
+            # on the event loop arrive after this point.
+            ended = True
             if token is not None:
                 progress.end(token, types.WorkDoneProgressEnd(message=end_message))
                 progress.tokens.pop(token, None)

@@ -369,9 +369,14 @@ async function acceptAndSave(page, outcome, file, before) {
   }
   await outcome.apply.click();
   await page.locator(".monaco-button", { hasText: /^Apply$/ }).first().waitFor({ state: "hidden" });
-  // Save the editor the edit went to (a created file opens in its own tab).
-  await page.locator(".tab.active", { hasText: path.basename(file) }).waitFor();
-  await page.locator(".editor-group-container.active .monaco-editor .view-lines").first().click();
+  // Save the editor the edit went to (a created file opens in its own tab). Its tab is
+  // clicked to focus it, not its text: where a click on the text lands depends on the file's
+  // length and scroll (the minimap or the scrollbar can take it), and the file may sit in
+  // another editor group than the first.
+  const tab = page.locator(".tab.active", { hasText: path.basename(file) }).first();
+  await tab.waitFor();
+  await tab.click();
+  await page.locator(".editor-group-container.active .monaco-editor.focused").first().waitFor();
   await page.keyboard.press("Control+S");
   const deadline = Date.now() + 15000;
   while (Date.now() < deadline) {
