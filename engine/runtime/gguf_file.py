@@ -46,11 +46,11 @@ _SCALARS: dict[GGUFValueType, tuple[str, str]] = {
     GGUFValueType.FLOAT64: ("<d", "<f8"),
 }
 
-# numpy dtype of an element for the formats that are plain arrays; block formats are uint8.
 _U32 = struct.Struct("<I")
 _TYPE_OFFSET = struct.Struct("<IQ")  # a tensor's type and data offset, packed (no padding)
 _QTYPES = {int(t): t for t in GGMLQuantizationType}
 
+# numpy dtype of an element for the formats that are plain arrays; block formats are uint8.
 _PLAIN_DTYPES: dict[GGMLQuantizationType, type[np.generic]] = {
     GGMLQuantizationType.F32: np.float32,
     GGMLQuantizationType.F16: np.float16,

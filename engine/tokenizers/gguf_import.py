@@ -34,21 +34,6 @@ class GGUFTokenizerError(ValueError):
     """The GGUF tokenizer metadata is missing, inconsistent, or of an unsupported kind."""
 
 
-@dataclass
-class GGUFVocab:
-    """What `from_gguf` needs besides the HF tokenizer itself."""
-
-    tokenizer: Tokenizer
-    pre: str
-    bos_id: int | None
-    eos_id: int | None
-    pad_id: int | None
-    unk_id: int | None
-    add_bos: bool
-    add_eos: bool
-    chat_template: str | None
-
-
 def _optional_id(meta: Mapping[str, Any], key: str, n_tokens: int) -> int | None:
     value = meta.get(key)
     if value is None:
@@ -153,18 +138,3 @@ def tokenizer_from_spec(spec: VocabSpec) -> Tokenizer:
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in spec.user_defined])
     return tok
 
-
-def build_vocab(meta: Mapping[str, Any]) -> GGUFVocab:
-    """Build the tokenizer from `tokenizer.*` metadata (as read by gguf_meta)."""
-    spec = vocab_spec(meta)
-    return GGUFVocab(
-        tokenizer=tokenizer_from_spec(spec),
-        pre=spec.pre,
-        bos_id=spec.bos_id,
-        eos_id=spec.eos_id,
-        pad_id=spec.pad_id,
-        unk_id=spec.unk_id,
-        add_bos=spec.add_bos,
-        add_eos=spec.add_eos,
-        chat_template=spec.chat_template,
-    )
