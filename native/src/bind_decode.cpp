@@ -72,6 +72,29 @@ float* cache_view(FusedDecodeStep& s, const py::handle& obj, int64_t n, const ch
   return a.mutable_data();
 }
 
+// The checks `run` and `run_span` share; `method` names the caller in the message.
+void check_token_pos(const FusedDecodeStep& s, const std::string& method, int32_t token,
+                     int32_t pos, bool has_token) {
+  if (has_token && (token < 0 || token >= s.vocab)) {
+    throw py::value_error(method + ": token " + std::to_string(token) +
+                          " is outside the vocabulary of " + std::to_string(s.vocab));
+  }
+  if (pos < 0 || pos >= s.n_ctx) {
+    throw py::value_error(method + ": position " + std::to_string(pos) +
+                          " is outside the context of " + std::to_string(s.n_ctx));
+  }
+}
+
+py::array_t<float> logits_out(const FusedDecodeStep& s, const std::string& method,
+                              const py::handle& out) {
+  auto logits = contiguous<float>(out, "out");
+  if (logits.size() != s.vocab) {
+    throw py::value_error(method + ": out must hold " + std::to_string(s.vocab) +
+                          " float32 logits");
+  }
+  return logits;
+}
+
 }  // namespace
 
 void bind_decode(py::module_& m) {
@@ -134,19 +157,8 @@ void bind_decode(py::module_& m) {
            py::arg("layers"), py::arg("embd"), py::arg("head"), py::arg("out_norm"),
            py::arg("dims"), py::arg("k_cache"), py::arg("v_cache"))
       .def("run", [](FusedDecodeStep& s, int32_t token, int32_t pos, const py::handle& out) {
-             if (token < 0 || token >= s.vocab) {
-               throw py::value_error("DecodeStep.run: token " + std::to_string(token) +
-                                     " is outside the vocabulary of " + std::to_string(s.vocab));
-             }
-             if (pos < 0 || pos >= s.n_ctx) {
-               throw py::value_error("DecodeStep.run: position " + std::to_string(pos) +
-                                     " is outside the context of " + std::to_string(s.n_ctx));
-             }
-             auto logits = contiguous<float>(out, "out");
-             if (logits.size() != s.vocab) {
-               throw py::value_error("DecodeStep.run: out must hold " + std::to_string(s.vocab) +
-                                     " float32 logits");
-             }
+             check_token_pos(s, "DecodeStep.run", token, pos, true);
+             auto logits = logits_out(s, "DecodeStep.run", out);
              float* po = logits.mutable_data();
              {
                py::gil_scoped_release release;
@@ -164,14 +176,7 @@ void bind_decode(py::module_& m) {
                                      ", " + std::to_string(hi) + ") are not a span of 0.." +
                                      std::to_string(n));
              }
-             if (lo == 0 && (token < 0 || token >= s.vocab)) {
-               throw py::value_error("DecodeStep.run_span: token " + std::to_string(token) +
-                                     " is outside the vocabulary of " + std::to_string(s.vocab));
-             }
-             if (pos < 0 || pos >= s.n_ctx) {
-               throw py::value_error("DecodeStep.run_span: position " + std::to_string(pos) +
-                                     " is outside the context of " + std::to_string(s.n_ctx));
-             }
+             check_token_pos(s, "DecodeStep.run_span", token, pos, lo == 0);
              auto xs = contiguous<float>(x, "x");
              if (xs.size() != s.dim || !xs.writeable()) {
                throw py::value_error("DecodeStep.run_span: x must be a writable array of " +
@@ -183,11 +188,7 @@ void bind_decode(py::module_& m) {
                if (out.is_none()) {
                  throw py::value_error("DecodeStep.run_span: the last layer needs out[vocab]");
                }
-               logits = contiguous<float>(out, "out");
-               if (logits.size() != s.vocab) {
-                 throw py::value_error("DecodeStep.run_span: out must hold " +
-                                       std::to_string(s.vocab) + " float32 logits");
-               }
+               logits = logits_out(s, "DecodeStep.run_span", out);
                po = logits.mutable_data();
              }
              float* px = xs.mutable_data();
