@@ -23,7 +23,6 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 PEER_ENGINES = ("llama.cpp", "torch")
 PEER_FORMATS = ("Q4_1", "Q8_0", "F16")
-RANDOM_300M_IMAGE = 448
 
 
 def _one_row(engine: str, path: str | None, threads: int, fmt: str, repeats: int,
@@ -98,11 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     image_side = args.image_side if args.image_side is not None else 0
     if args.random_300m:
-        from engine.train.random_model import ensure_random_model
+        from engine.train.random_model import bench_target
 
-        args.model = str(ensure_random_model("cromwell-300m", "Q8_0",
-                                             lambda m: print(m, file=sys.stderr)))
-        image_side = args.image_side if args.image_side is not None else RANDOM_300M_IMAGE
+        args.model, image_side = bench_target(args.image_side,
+                                              lambda m: print(m, file=sys.stderr))
     if args.peers:
         for row in peer_rows(args.model, args.threads, args.repeats):
             print(json.dumps(row), flush=True)

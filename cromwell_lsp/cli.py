@@ -187,11 +187,9 @@ def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
     from engine.runtime.bench import bench_decode
 
     if random_300m:
-        from engine.train.random_model import ensure_random_model
+        from engine.train.random_model import bench_target
 
-        model_path = str(ensure_random_model("cromwell-300m", "Q8_0",
-                                             lambda m: click.echo(m, err=True)))
-        image_side = 448 if image_side is None else image_side
+        model_path, image_side = bench_target(image_side, lambda m: click.echo(m, err=True))
 
     if peers:
         import runpy

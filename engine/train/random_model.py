@@ -19,6 +19,17 @@ from engine.train.export import check_format
 
 SEED = 0
 OPEN_GATE = 0.5
+BENCH_CONFIG, BENCH_FORMAT = "cromwell-300m", "Q8_0"
+BENCH_IMAGE_SIDE = 448  # the image side the speed targets name
+
+
+def bench_target(
+    image_side: int | None, progress: Callable[[str], None] | None = None
+) -> tuple[str, int]:
+    """What `bench decode --random-300m` measures: (the random cromwell-300m Q8_0 file, the
+    image side: `image_side` when given, else 448)."""
+    path = ensure_random_model(BENCH_CONFIG, BENCH_FORMAT, progress)
+    return str(path), BENCH_IMAGE_SIDE if image_side is None else image_side
 
 
 def random_model_path(config: str, fmt: str) -> Path:
