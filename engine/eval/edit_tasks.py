@@ -18,11 +18,9 @@ import functools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from engine.train.corpus import MAX_FILE_BYTES, MIN_FILE_CHARS, read_code, stdlib_source
+from engine.train.corpus import heldout_stdlib_files as heldout_files
 from engine.train.edits import SYNTHETIC_KINDS, EditExample, make_examples, to_prompt
-from engine.train.split import is_heldout
 
 DEFAULT_SEED = 0
 MAX_TASK_REGION_LINES = 30
@@ -42,26 +40,6 @@ class EditTask:
     def prompt(self) -> str:
         """Exactly what stage-4 training puts before the target (`edits.to_prompt`)."""
         return to_prompt(self.example).prompt
-
-
-def heldout_files() -> list[tuple[str, str]]:
-    """(relative path, text) of the held-out standard-library files training would index:
-    readable UTF-8, not too large, not nearly empty (corpus.py's own filters)."""
-    source = stdlib_source()
-    files = []
-    for relpath in source.relpaths:
-        if not is_heldout(relpath):
-            continue
-        path = Path(source.root) / relpath
-        try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                continue
-            text = read_code(path)
-        except (OSError, ValueError):
-            continue
-        if len(text.strip()) >= MIN_FILE_CHARS:
-            files.append((relpath, text))
-    return files
 
 
 def _short(example: EditExample) -> bool:

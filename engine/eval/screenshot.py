@@ -133,25 +133,6 @@ def _order_key(seed: int, relpath: str) -> str:
     return hashlib.sha256(f"{SALT}\0{seed}\0{relpath}".encode()).hexdigest()
 
 
-def heldout_files() -> list[tuple[str, str]]:
-    """(relpath, text) of the standard-library files held out of training by their path."""
-    from engine.train.corpus import MIN_FILE_CHARS, read_code, stdlib_source
-    from engine.train.split import is_heldout
-
-    source = stdlib_source()
-    files = []
-    for relpath in source.relpaths:
-        if not is_heldout(relpath):
-            continue
-        try:
-            text = read_code(Path(source.root) / relpath)
-        except (OSError, ValueError):
-            continue  # binary or not UTF-8: training skips it too
-        if len(text) >= MIN_FILE_CHARS:
-            files.append((relpath, text))
-    return files
-
-
 def heldout_tasks(count: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED,
                   max_side: int = DEFAULT_MAX_SIDE) -> list[ScreenshotTask]:
     """`count` held-out pictures, the same ones for the same (count, seed, max_side): one per
@@ -166,7 +147,9 @@ def heldout_tasks(count: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED,
 
     if count < 1:
         raise ValueError(f"the screenshot evaluation needs at least one task, got {count}")
-    files = sorted(heldout_files(), key=lambda f: _order_key(seed, f[0]))
+    from engine.train.corpus import heldout_stdlib_files
+
+    files = sorted(heldout_stdlib_files(), key=lambda f: _order_key(seed, f[0]))
     if not files:
         raise ValueError("no held-out standard-library file to render")
     tasks: list[ScreenshotTask] = []

@@ -176,17 +176,37 @@ def default_sources() -> list[Source]:
     return [stdlib_source(), site_packages_source()]
 
 
+def indexable_text(path: Path) -> str | None:
+    """The text of a code file training indexes (readable UTF-8, at most MAX_FILE_BYTES, not
+    nearly empty), else None: the one filter for training and the held-out evaluations."""
+    try:
+        if os.stat(path).st_size > MAX_FILE_BYTES:
+            return None
+        text = read_code(path)
+    except (OSError, ValueError):
+        return None
+    return text if len(text.strip()) >= MIN_FILE_CHARS else None
+
+
+def heldout_stdlib_files() -> list[tuple[str, str]]:
+    """(relative path, text) of the standard-library files training would index but the
+    path-hash split holds out (`split.is_heldout`): what the evaluations read."""
+    from engine.train.split import is_heldout
+
+    source = stdlib_source()
+    files = []
+    for relpath in source.relpaths:
+        if is_heldout(relpath) and (text := indexable_text(Path(source.root) / relpath)):
+            files.append((relpath, text))
+    return files
+
+
 def _fingerprint_file(job: tuple[str, bool]) -> tuple[Fingerprint, int] | None:
     """(fingerprint, chars) of a readable code file of a sensible size, else None. Runs in
     worker processes: everything it needs comes in `job`."""
     path, near = job
-    try:
-        if os.stat(path).st_size > MAX_FILE_BYTES:
-            return None
-        text = read_code(Path(path))
-    except (OSError, ValueError):
-        return None
-    if len(text.strip()) < MIN_FILE_CHARS:
+    text = indexable_text(Path(path))
+    if text is None:
         return None
     return _fingerprinter(near).fingerprint(text), len(text)
 
