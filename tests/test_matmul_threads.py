@@ -92,3 +92,30 @@ def test_resizing_the_pool_while_kernels_run_in_another_thread() -> None:
         worker.join()
         _native.set_num_threads(0)
     assert not failures
+
+
+def test_more_threads_than_cores_with_sleeping_workers_stay_exact() -> None:
+    # More workers than cores, so some start their runs late and others take chunks from the
+    # back of theirs; pauses past the workers' spin time, so they go to sleep and must be woken
+    # for the next job, of either kind (per-thread attention, chunked matvec).
+    import time
+
+    rng = np.random.default_rng(4)
+    w = random_weights("Q4_1", 3000, 256, rng)
+    x = rng.standard_normal(256).astype(np.float32)
+    q = rng.standard_normal((9, 64)).astype(np.float32)
+    k = rng.standard_normal((3000, 3, 64)).astype(np.float32)
+    v = rng.standard_normal((3000, 3, 64)).astype(np.float32)
+    want_y = _native.matvec(w, "Q4_1", x)
+    want_att = _native.attention_decode(q, k, v, 3000, 0.125)
+    _native.set_num_threads(2 * (os.cpu_count() or 1) + 1)
+    try:
+        for i in range(300):
+            if i % 10 == 0:
+                time.sleep(0.002)
+            np.testing.assert_array_equal(_native.matvec(w, "Q4_1", x), want_y)
+            np.testing.assert_allclose(
+                _native.attention_decode(q, k, v, 3000, 0.125), want_att, rtol=1e-5, atol=1e-6
+            )
+    finally:
+        _native.set_num_threads(0)

@@ -33,58 +33,88 @@ inline void cpu_relax() { __builtin_ia32_pause(); }
 
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::max(1, n_threads)), runs_(size_t(n_threads_)) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_.store(true);
-    generation_.fetch_add(1);
-  }
-  wake_.notify_all();
+  stop_.store(true);
+  publish(kEach);
   for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::publish(Kind kind) {
+  // One publisher at a time (run_mutex_, or the destructor once no job can run).
+  const uint64_t next = (((state_.load(std::memory_order_relaxed) >> 1) + 1) << 1) | uint64_t(kind);
+  // Sequentially consistent with the sleepers_ increment in wait_for_job: either this load sees
+  // the sleeper, or the sleeper's check of state_ (under mutex_) sees the new job.
+  state_.store(next, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+    { std::lock_guard<std::mutex> lock(mutex_); }  // a sleeper between its check and its wait
+    wake_.notify_all();
+  }
+}
+
+uint64_t ThreadPool::wait_for_job(uint64_t seen) {
+  const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+  for (int spins = 1;; ++spins) {
+    const uint64_t s = state_.load(std::memory_order_acquire);
+    if (s != seen) return s;
+    cpu_relax();
+    if (spins % 64 == 0 && std::chrono::steady_clock::now() > spin_until) break;
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  wake_.wait(lock, [&] { return state_.load(std::memory_order_seq_cst) != seen; });
+  sleepers_.fetch_sub(1, std::memory_order_relaxed);
+  return state_.load(std::memory_order_acquire);
 }
 
 void ThreadPool::worker_loop(int ith) {
   if (g_pin) pin_current_thread(ith % std::max(1, cpu_features().logical_cores));
   uint64_t seen = 0;
   for (;;) {
-    const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
-    for (int spins = 1; generation_.load(std::memory_order_acquire) == seen; ++spins) {
-      cpu_relax();
-      if (spins % 64 == 0 && std::chrono::steady_clock::now() > spin_until) break;
-    }
-    Kind kind;
-    const std::function<void(int, int)>* job;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-      seen = generation_.load(std::memory_order_acquire);
-      kind = kind_;
-      job = job_;
-    }
+    seen = wait_for_job(seen);
     if (stop_.load()) return;
-    if (kind == kEach) {
-      (*job)(ith, n_threads_);
+    if (Kind(seen & 1) == kEach) {
+      (*job_.load(std::memory_order_acquire))(ith, n_threads_);
       pending_.fetch_sub(1, std::memory_order_acq_rel);
     } else {
-      take_chunks();
+      take_chunks(ith);
     }
   }
 }
 
-void ThreadPool::take_chunks() {
+namespace {
+
+// Claims one chunk of a run: the front one (owner) or the back one (thief); -1 when it is empty.
+int64_t claim_chunk(std::atomic<uint64_t>& front_back, bool from_front) {
+  uint64_t cur = front_back.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint64_t front = cur & 0xffffffffu, back = cur >> 32;
+    if (front >= back) return -1;
+    const uint64_t next = from_front ? cur + 1 : cur - (uint64_t(1) << 32);
+    if (front_back.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
+      return int64_t(from_front ? front : back - 1);
+    }
+  }
+}
+
+}  // namespace
+
+void ThreadPool::take_chunks(int ith) {
   inside_.fetch_add(1, std::memory_order_seq_cst);
   if (open_.load(std::memory_order_seq_cst)) {
-    for (;;) {
-      const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-      if (c >= n_chunks_) break;
-      const int64_t begin = c * chunk_size_;
-      (*chunk_job_)(begin, std::min(chunk_n_, begin + chunk_size_));
-      done_chunks_.fetch_add(1, std::memory_order_acq_rel);
+    int64_t done = 0;  // published once at the end: a shared counter per chunk would bounce
+    for (int v = 0; v < n_threads_; ++v) {  // own run first, then the others' in turn
+      std::atomic<uint64_t>& run = runs_[size_t((ith + v) % n_threads_)].front_back;
+      for (int64_t c; (c = claim_chunk(run, v == 0)) >= 0; ++done) {
+        const int64_t begin = c * chunk_size_;
+        (*chunk_job_)(begin, std::min(chunk_n_, begin + chunk_size_));
+      }
     }
+    done_chunks_.fetch_add(done, std::memory_order_acq_rel);
   }
   inside_.fetch_sub(1, std::memory_order_release);
 }
@@ -96,13 +126,8 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   }
   std::lock_guard<std::mutex> run_lock(run_mutex_);
   pending_.store(n_threads_ - 1, std::memory_order_release);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    kind_ = kEach;
-    job_ = &fn;
-    generation_.fetch_add(1, std::memory_order_acq_rel);
-  }
-  wake_.notify_all();
+  job_.store(&fn, std::memory_order_release);
+  publish(kEach);
   fn(0, n_threads_);
   while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
 }
@@ -120,16 +145,15 @@ void ThreadPool::run_chunks(int64_t n, int64_t chunk, const std::function<void(i
   chunk_n_ = n;
   chunk_size_ = chunk;
   n_chunks_ = (n + chunk - 1) / chunk;
-  next_chunk_.store(0, std::memory_order_relaxed);
+  for (int t = 0; t < n_threads_; ++t) {
+    const uint64_t front = uint64_t(t) * uint64_t(n_chunks_) / uint64_t(n_threads_);
+    const uint64_t back = uint64_t(t + 1) * uint64_t(n_chunks_) / uint64_t(n_threads_);
+    runs_[size_t(t)].front_back.store(front | (back << 32), std::memory_order_relaxed);
+  }
   done_chunks_.store(0, std::memory_order_relaxed);
   open_.store(true, std::memory_order_seq_cst);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    kind_ = kChunks;
-    generation_.fetch_add(1, std::memory_order_acq_rel);
-  }
-  wake_.notify_all();
-  take_chunks();
+  publish(kChunks);
+  take_chunks(0);
   // Every chunk is claimed; wait for the ones still running on workers, then close the job.
   while (done_chunks_.load(std::memory_order_acquire) != n_chunks_) cpu_relax();
   open_.store(false, std::memory_order_seq_cst);
