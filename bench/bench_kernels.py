@@ -8,7 +8,8 @@ measured in the same run, on the same thread count.
   over a pool of copies too large to stay cached, beside stream_read over the same bytes;
   and matvec-cached, one matrix multiplied repeatedly (its compute rate, weights in cache);
 - matmul (prefill, vision) F32 and Q8_0 at 512 x 768 -> 3072, in GFLOP/s, beside numpy's BLAS
-  and torch (and numpy's BLAS held to AVX2, the instruction set these kernels target);
+  and torch; where the CPU has AVX-512, also matmul-avx2 (the kernels held to AVX2) beside
+  numpy's BLAS held to AVX2 (OPENBLAS_CORETYPE=Haswell);
 - attention_decode at 512, 2048 and 4096 cached tokens, when the module has it.
 
 Each thread count runs in its own process, so that BLAS and torch start with that many threads.
@@ -192,14 +193,27 @@ def bench_matmul(threads: int, rng: Any) -> list[Row]:
         pass
     out: list[Row] = []
     shape = f"{n}x{k}x{rows}"
+    # "matmul": the best kernel set this CPU has; "matmul-avx2": held to AVX2 where that is
+    # AVX-512, the like-for-like entry for numpy's BLAS held to AVX2 (see run()).
+    held = [False, True] if _native.cpu_features()["kernels"] == "avx512" else [False]
     for fmt in ("F32", "Q8_0"):
         w = _native.quantize(wf, fmt)
         y = np.empty((n, rows), np.float32)
-        t = best_time(lambda w=w, fmt=fmt, y=y: _native.matmul(w, fmt, x, out=y), 5, 0.5)
-        gflops = flops / t / 1e9
-        out.append(row("matmul", fmt, shape, threads, "gflops", gflops, "numpy", numpy_gflops))
-        if torch_gflops is not None:
-            out.append(row("matmul", fmt, shape, threads, "gflops", gflops, "torch", torch_gflops))
+        for avx2_only in held:
+            _native.set_force_avx2(avx2_only)
+            try:
+                t = best_time(lambda w=w, fmt=fmt, y=y: _native.matmul(w, fmt, x, out=y), 5, 0.5)
+            finally:
+                _native.set_force_avx2(False)
+            gflops = flops / t / 1e9
+            if avx2_only:
+                out.append(row("matmul-avx2", fmt, shape, threads, "gflops", gflops, None, None))
+                continue
+            out.append(row("matmul", fmt, shape, threads, "gflops", gflops, "numpy", numpy_gflops))
+            if torch_gflops is not None:
+                out.append(
+                    row("matmul", fmt, shape, threads, "gflops", gflops, "torch", torch_gflops)
+                )
     return out
 
 
@@ -293,9 +307,23 @@ def run(threads: list[int]) -> list[Row]:
         # (Haswell) kernels it is the like-for-like peer for kernels that target AVX2.
         avx2_blas = run_worker(n, numpy_only=True, extra_env={"OPENBLAS_CORETYPE": "Haswell"})
         peer = avx2_blas[0]["numpy_gflops"]
-        for r in [r for r in part if r["kernel"] == "matmul" and r["peer_name"] == "numpy"]:
+        held = [r for r in part if r["kernel"] == "matmul-avx2"]
+        ours_avx2 = held or [
+            r for r in part if r["kernel"] == "matmul" and r["peer_name"] == "numpy"
+        ]
+        part = [r for r in part if r["kernel"] != "matmul-avx2"]
+        for r in ours_avx2:
             part.append(
-                row("matmul", r["format"], r["shape"], n, "gflops", r["gflops"], "numpy-avx2", peer)
+                row(
+                    r["kernel"],
+                    r["format"],
+                    r["shape"],
+                    n,
+                    "gflops",
+                    r["gflops"],
+                    "numpy-avx2",
+                    peer,
+                )
             )
         rows += part
     return rows

@@ -15,13 +15,19 @@ ALL_FORMATS = quants.FORMATS
 
 
 @contextlib.contextmanager
-def kernel_path(scalar: bool) -> Iterator[None]:
-    """Runs the body on the scalar reference kernels (scalar=True) or the best available."""
+def kernel_path(scalar: bool, avx2_only: bool = False) -> Iterator[None]:
+    """Runs the body on the scalar reference kernels (scalar=True), on the AVX2 kernels even
+    where AVX-512 is available (avx2_only=True), or on the best available."""
     _native.set_force_scalar(scalar)
+    _native.set_force_avx2(avx2_only)
     try:
         yield
     finally:
         _native.set_force_scalar(False)
+        _native.set_force_avx2(False)
+
+
+HAS_AVX512 = _native.cpu_features()["kernels"] == "avx512"
 
 
 def random_kquant_rows(fmt: str, rows: int, k: int, rng: np.random.Generator) -> np.ndarray:

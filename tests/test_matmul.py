@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 
 from engine import _native, quants
-from tests.quant_cases import ALL_FORMATS, KQUANTS, kernel_path, random_weights, valid_k
+from tests.quant_cases import (
+    ALL_FORMATS,
+    HAS_AVX512,
+    KQUANTS,
+    kernel_path,
+    random_weights,
+    valid_k,
+)
 
 FLOAT_FORMATS = ("F32", "F16", "BF16")
 ACT_BLOCK = {
@@ -90,30 +97,49 @@ MATMUL_SHAPES = [
 FLOAT_TILE_MIN_ROWS = 8
 
 
-@pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])
+# "best" is the AVX-512 matrix-matrix kernel where the CPU has it; "avx2" holds it to AVX2.
+MATMUL_PATHS = ["best", "avx2", "scalar"] if HAS_AVX512 else ["best", "scalar"]
+
+
+@pytest.mark.parametrize("path", MATMUL_PATHS)
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
 @pytest.mark.parametrize("n,rows,k", MATMUL_SHAPES)
-def test_matmul_matches_numpy(fmt: str, n: int, rows: int, k: int, scalar: bool) -> None:
+def test_matmul_matches_numpy(fmt: str, n: int, rows: int, k: int, path: str) -> None:
     k = valid_k(fmt, k)
     rng = np.random.default_rng(n * 104729 + rows * 31 + k)
     w = random_weights(fmt, rows, k, rng)
     x = activations(n, k, rng)
-    with kernel_path(scalar):
+    scalar = path == "scalar"
+    with kernel_path(scalar, avx2_only=path == "avx2"):
         got = _native.matmul(w, fmt, x)
     assert got.shape == (n, rows) and got.dtype == np.float32
     want, bound = reference(w, fmt, k, x, integer_path=scalar or n < FLOAT_TILE_MIN_ROWS)
     check(got, want, bound)
 
 
+@pytest.mark.parametrize("path", [p for p in MATMUL_PATHS if p != "scalar"])
 @pytest.mark.parametrize("fmt", ["F32", "Q8_0", "Q4_K"])
-def test_large_matmul_crosses_every_tile_edge(fmt: str) -> None:
-    # rows > the 256-row weight tile, k > several 256-element k tiles, n not a multiple of 6
+def test_large_matmul_crosses_every_tile_edge(fmt: str, path: str) -> None:
+    # rows > the 512-row weight tile and not a multiple of 16 or 32, n not a multiple of 6 or 12
     n, rows, k = 29, 523, 1280
     rng = np.random.default_rng(11)
     w = random_weights(fmt, rows, k, rng)
     x = activations(n, k, rng)
     want, bound = reference(w, fmt, k, x, integer_path=False)
-    check(_native.matmul(w, fmt, x), want, bound)
+    with kernel_path(False, avx2_only=path == "avx2"):
+        check(_native.matmul(w, fmt, x), want, bound)
+
+
+def test_rows_longer_than_a_k_tile_accumulate_across_tiles() -> None:
+    # k past the 4096-element k tile: each output is the sum of two tiles' partial products
+    n, rows, k = 13, 45, 4096 + 288
+    rng = np.random.default_rng(12)
+    w = random_weights("F32", rows, k, rng)
+    x = activations(n, k, rng)
+    want, bound = reference(w, "F32", k, x, integer_path=False)
+    for path in [p for p in MATMUL_PATHS if p != "scalar"]:
+        with kernel_path(False, avx2_only=path == "avx2"):
+            check(_native.matmul(w, "F32", x), want, bound)
 
 
 @pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", *KQUANTS])

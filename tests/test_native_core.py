@@ -12,7 +12,20 @@ def test_cpu_features_reports_instruction_sets_and_caches() -> None:
         assert isinstance(f[key], bool)
     assert f["physical_cores"] >= 1
     assert f["logical_cores"] >= f["physical_cores"]
-    assert f["kernels"] in ("avx2", "scalar")
+    assert f["kernels"] in ("avx512", "avx2", "scalar")
+
+
+def test_avx512_can_be_held_to_avx2_and_scalar() -> None:
+    best = _native.cpu_features()["kernels"]
+    try:
+        _native.set_force_avx2(True)
+        assert _native.cpu_features()["kernels"] == ("avx2" if best == "avx512" else best)
+        _native.set_force_scalar(True)
+        assert _native.cpu_features()["kernels"] == "scalar"
+    finally:
+        _native.set_force_avx2(False)
+        _native.set_force_scalar(False)
+    assert _native.cpu_features()["kernels"] == best
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 15, 16, 33, 1000])

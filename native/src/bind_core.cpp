@@ -24,17 +24,21 @@ void bind_core(py::module_& m) {
     d["avx512f"] = f.avx512f;
     d["avx512vnni"] = f.avx512vnni;
     d["os_saves_ymm"] = f.os_saves_ymm;
+    d["os_saves_zmm"] = f.os_saves_zmm;
     d["l1d_bytes"] = f.l1d_bytes;
     d["l2_bytes"] = f.l2_bytes;
     d["l3_bytes"] = f.l3_bytes;
     d["physical_cores"] = f.physical_cores;
     d["logical_cores"] = f.logical_cores;
-    d["kernels"] = use_avx2() ? "avx2" : "scalar";
+    d["kernels"] = kernel_set();
     return d;
   }, "What this CPU offers, read once with CPUID, and which kernel set is in use.");
   m.def("set_force_scalar", &set_force_scalar, py::arg("force"),
         "Force the portable scalar kernels (for tests), or go back to the best available.");
   m.def("force_scalar", &force_scalar);
+  m.def("set_force_avx2", &set_force_avx2, py::arg("force"),
+        "Hold the kernels to AVX2 where AVX-512 is available (for tests and comparisons).");
+  m.def("force_avx2", &force_avx2);
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
         "Size of the kernel thread pool; n <= 0 means the physical core count.");
   m.def("num_threads", &num_threads);

@@ -72,15 +72,20 @@ CpuFeatures detect() {
   f.fma = l1.c & (1u << 12);
   f.f16c = l1.c & (1u << 29);
   const bool osxsave = l1.c & (1u << 27);
+  bool avx512_rest = false;
   f.avx = l1.c & (1u << 28);
   f.os_saves_ymm = osxsave && (xgetbv0() & 0x6) == 0x6;
+  // XCR0 bits 1-2 (SSE, AVX) and 5-7 (opmask, ZMM0-15 upper halves, ZMM16-31)
+  f.os_saves_zmm = osxsave && (xgetbv0() & 0xE6) == 0xE6;
   if (max_leaf >= 7) {
     const Regs l7 = cpuid(7, 0);
     f.avx2 = l7.b & (1u << 5);
     f.bmi2 = l7.b & (1u << 8);
     f.avx512f = l7.b & (1u << 16);
     f.avx512vnni = l7.c & (1u << 11);
+    avx512_rest = (l7.b & (1u << 17)) && (l7.b & (1u << 30)) && (l7.b & (1u << 31));  // DQ BW VL
   }
+  f.avx512f = f.avx512f && avx512_rest;  // the kernels need F with DQ, BW and VL
   read_caches(f);
   const long online = sysconf(_SC_NPROCESSORS_ONLN);
   f.logical_cores = online > 0 ? int(online) : 1;
@@ -88,12 +93,13 @@ CpuFeatures detect() {
   return f;
 }
 
-bool env_forces_scalar() {
-  const char* v = std::getenv("CROMWELL_FORCE_SCALAR");
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
   return v != nullptr && v[0] != '\0' && v[0] != '0';
 }
 
-std::atomic<bool> g_force_scalar{env_forces_scalar()};
+std::atomic<bool> g_force_scalar{env_flag("CROMWELL_FORCE_SCALAR")};
+std::atomic<bool> g_force_avx2{env_flag("CROMWELL_FORCE_AVX2")};
 
 }  // namespace
 
@@ -112,5 +118,18 @@ bool use_avx2() {
 
 void set_force_scalar(bool force) { g_force_scalar.store(force, std::memory_order_relaxed); }
 bool force_scalar() { return g_force_scalar.load(std::memory_order_relaxed); }
+
+bool use_avx512() {
+  static const bool capable = [] {
+    const CpuFeatures& f = cpu_features();
+    return f.avx512f && f.os_saves_zmm;
+  }();
+  return capable && use_avx2() && !g_force_avx2.load(std::memory_order_relaxed);
+}
+
+void set_force_avx2(bool force) { g_force_avx2.store(force, std::memory_order_relaxed); }
+bool force_avx2() { return g_force_avx2.load(std::memory_order_relaxed); }
+
+const char* kernel_set() { return use_avx512() ? "avx512" : use_avx2() ? "avx2" : "scalar"; }
 
 }  // namespace cromwell

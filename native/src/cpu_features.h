@@ -14,6 +14,7 @@ struct CpuFeatures {
   bool avx512f = false;
   bool avx512vnni = false;
   bool os_saves_ymm = false;  // XGETBV: the OS preserves the upper halves of YMM registers
+  bool os_saves_zmm = false;  // XGETBV: ... and the opmask and ZMM registers
   int64_t l1d_bytes = 0;
   int64_t l2_bytes = 0;
   int64_t l3_bytes = 0;
@@ -29,5 +30,15 @@ const CpuFeatures& cpu_features();
 bool use_avx2();
 void set_force_scalar(bool force);
 bool force_scalar();
+
+// True where the AVX-512 matrix-matrix kernel may run: use_avx2(), AVX-512 F/BW/DQ/VL on the CPU,
+// ZMM state saved by the OS, and not held to AVX2 (set_force_avx2, or CROMWELL_FORCE_AVX2=1 at
+// import: to compare with, or to test, the AVX2 kernels on such a machine).
+bool use_avx512();
+void set_force_avx2(bool force);
+bool force_avx2();
+// The kernel set in use: "avx512" (AVX2 with the AVX-512 matrix-matrix kernel), "avx2" or
+// "scalar".
+const char* kernel_set();
 
 }  // namespace cromwell

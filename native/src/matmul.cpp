@@ -389,6 +389,8 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
     // Too few activation rows to amortize unpacking the weights to float (measured crossover:
     // 6 to 10 rows): each weight row is read once and dotted with all n rows while in L1.
     matmul_with_table(avx2::kernels(f), f, w, rows, k, x, n, y);
+  } else if (use_avx512()) {
+    avx512::matmul(f, w, rows, k, x, n, y);
   } else {
     avx2::matmul(f, w, rows, k, x, n, y);
   }

@@ -46,6 +46,11 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
 uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
 }  // namespace avx2
 
+namespace avx512 {
+// The matrix-matrix product on AVX-512 (where use_avx512() allows it); everything else is AVX2.
+void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y);
+}  // namespace avx512
+
 const FormatKernels& kernels_for(Format f);
 // Bytes one row of k activations takes in act format a (k a multiple of the block size).
 int64_t act_row_bytes(ActFormat a, int64_t k);

@@ -11,6 +11,7 @@
 #include "../cpu_features.h"
 #include "../matmul.h"
 #include "../threadpool.h"
+#include "gemm_tiles.h"
 #include "quant_simd.h"
 #include "simd_helpers.h"
 
@@ -276,8 +277,6 @@ float dot_q6_K(int64_t k, const void* w, const void* x) {
 
 constexpr int kMR = 6;     // activation rows per micro-tile
 constexpr int kNR = 16;    // weight rows per micro-tile (low2 registers of 8)
-constexpr int64_t kMaxKC = 4096;  // k per packed tile when a row is longer (multiple of 256)
-constexpr int64_t kMaxNC = 512;   // weight rows per packed tile
 
 // C[MR x nr] (+)= A[MR x kc] B[kc x 16]: A rows lda apart, B packed as 16 weight rows per k.
 // Every loop over the MR rows is unrolled so the 2 * MR accumulators live in registers.
@@ -326,121 +325,9 @@ void micro_kernel(int64_t kc, const float* a, int64_t lda, const float* bp, floa
   }
 }
 
-using MicroKernel = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, bool, int);
-constexpr MicroKernel kMicroKernels[kMR + 1] = {nullptr,          micro_kernel<1>, micro_kernel<2>,
-                                                micro_kernel<3>, micro_kernel<4>, micro_kernel<5>,
-                                                micro_kernel<6>};
-
-struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
-};
-
-// A 64-byte aligned float buffer that grows on demand.
-struct Buffer {
-  std::unique_ptr<float, AlignedFree> data;
-  int64_t size = 0;
-  float* get(int64_t n) {
-    if (n > size) {
-      const size_t bytes = (sizeof(float) * size_t(n) + 63) / 64 * 64;
-      data.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-      if (!data) throw std::bad_alloc();
-      size = n;
-    }
-    return data.get();
-  }
-};
-
-// Per-thread scratch: the packed weight tile, 16 unpacked rows and a row of zeros; pool
-// threads are persistent, so this is allocated once per thread (and grown when needed).
-struct Scratch {
-  Buffer packed;
-  Buffer rows;
-  Buffer zeros;
-  int64_t zeroed = 0;
-};
-
-// In-register transpose of an 8x8 block: r[i] holds row i; afterwards r[j] holds column j.
-static inline void transpose_8x8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
-// Unpacks weight rows [j0, j0 + nc) x k-range [p0, p0 + kc) to float, 16 rows interleaved per
-// k (rows past nc within the last panel are zero): each panel's rows are unpacked whole, then
-// transposed 8x8 at a time, so the packed tile is written sequentially.
-void pack_weights(Format f, const uint8_t* w, int64_t rb, int64_t j0, int64_t nc, int64_t p0,
-                  int64_t kc, float* packed, Scratch& s) {
-  const int64_t be = block_elems(f), bb = block_bytes(f);
-  float* unpacked = s.rows.get(kNR * kc);
-  float* zeros = s.zeros.get(kc);
-  if (s.zeroed < kc) {
-    std::fill(zeros, zeros + kc, 0.0f);
-    s.zeroed = kc;
-  }
-  for (int64_t jr = 0; jr < nc; jr += kNR) {
-    const float* src[kNR];
-    for (int64_t r = 0; r < kNR; ++r) {
-      if (jr + r >= nc) {
-        src[r] = zeros;
-        continue;
-      }
-      const uint8_t* wr = w + (j0 + jr + r) * rb + p0 / be * bb;
-      if (f == Format::F32) {
-        src[r] = reinterpret_cast<const float*>(wr);
-      } else {
-        avx2::dequantize_row(f, wr, unpacked + r * kc, kc);
-        src[r] = unpacked + r * kc;
-      }
-    }
-    float* dst = packed + jr * kc;
-    int64_t p = 0;
-    for (; p + 8 <= kc; p += 8) {
-      for (int half = 0; half < 2; ++half) {
-        __m256 v[8];
-        for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src[8 * half + i] + p);
-        transpose_8x8(v);
-        for (int j = 0; j < 8; ++j) _mm256_store_ps(dst + (p + j) * kNR + 8 * half, v[j]);
-      }
-    }
-    for (; p < kc; ++p) {
-      for (int r = 0; r < kNR; ++r) dst[p * kNR + r] = src[r][p];
-    }
-  }
-}
-
-// The tile shape: k per tile (all of it, unless rows are very long) and weight rows per tile,
-// so that the packed tile fills about half of the L2 cache detected at load: the 6 x 16
-// accumulators then run over the whole k range in registers and each output is written once,
-// while the packed tile is reused from L2 by every strip of activation rows. Fewer rows where
-// that would leave a thread without a tile.
-struct TileShape {
-  int64_t kc;
-  int64_t nc;
-};
-
-TileShape tile_shape(int64_t rows, int64_t k, int nth) {
-  const int64_t l2 = cpu_features().l2_bytes > 0 ? cpu_features().l2_bytes : (int64_t(1) << 20);
-  const int64_t budget = std::max<int64_t>(int64_t(256) << 10, l2 / 2) / int64_t(sizeof(float));
-  const int64_t kc = (4 * kNR * k <= budget) ? k : kMaxKC;
-  int64_t nc = std::min<int64_t>(kMaxNC, std::max<int64_t>(kNR, budget / kc / kNR * kNR));
-  const int64_t per_thread = (rows + nth - 1) / nth;
-  nc = std::min(nc, std::max<int64_t>(kNR, (per_thread + kNR - 1) / kNR * kNR));
-  return {kc, nc};
-}
+constexpr gemm::MicroKernel kMicroKernels[kMR + 1] = {
+    nullptr, micro_kernel<1>, micro_kernel<2>, micro_kernel<3>, micro_kernel<4>, micro_kernel<5>,
+    micro_kernel<6>};
 
 }  // namespace
 
@@ -473,29 +360,7 @@ const FormatKernels& kernels(Format f) {
 }
 
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y) {
-  const uint8_t* wb = static_cast<const uint8_t*>(w);
-  const int64_t rb = row_bytes(f, k);
-  const TileShape shape = tile_shape(rows, k, thread_pool().size());
-  const int64_t n_tiles = (rows + shape.nc - 1) / shape.nc;
-  parallel_for(n_tiles, 1, [&](int64_t t_begin, int64_t t_end) {
-    thread_local Scratch s;
-    float* packed = s.packed.get((shape.nc + kNR) * shape.kc);
-    for (int64_t t = t_begin; t < t_end; ++t) {
-      const int64_t j0 = t * shape.nc;
-      const int64_t nc = std::min(shape.nc, rows - j0);
-      for (int64_t p0 = 0; p0 < k; p0 += shape.kc) {
-        const int64_t kc = std::min(shape.kc, k - p0);
-        pack_weights(f, wb, rb, j0, nc, p0, kc, packed, s);
-        for (int64_t i0 = 0; i0 < n; i0 += kMR) {
-          const int mr = int(std::min<int64_t>(kMR, n - i0));
-          for (int64_t jr = 0; jr < nc; jr += kNR) {
-            kMicroKernels[mr](kc, x + i0 * k + p0, k, packed + jr * kc, y + i0 * rows + j0 + jr,
-                              rows, p0 > 0, int(std::min<int64_t>(kNR, nc - jr)));
-          }
-        }
-      }
-    }
-  });
+  gemm::matmul_tiles<kMR, kNR>(kMicroKernels, f, w, rows, k, x, n, y);
 }
 
 uint64_t stream_read(const uint8_t* p, int64_t n_bytes) {
