@@ -100,3 +100,25 @@ def test_a_missing_hyperparameter_is_named(tmp_path: Path) -> None:
     del f.metadata["llama.feed_forward_length"]
     with pytest.raises(GGUFError, match="'llama.feed_forward_length' is missing"):
         DecoderConfig.from_gguf(f)
+
+
+def test_header_values_longer_than_the_read_window_read_whole(tmp_path: Path) -> None:
+    # The header is read through a window of it (64 KiB at first): a string longer than the
+    # window, an array whose strings straddle window edges, and values after both.
+    path = tmp_path / "long.gguf"
+    writer = gguf.GGUFWriter(path, "llama")
+    long_text = "".join(f"line {i}: é\n" for i in range(30_000))  # ~400 KB
+    words = [f"w{i}-" + "ü" * (i % 50) for i in range(20_000)]
+    writer.add_string("test.long", long_text)
+    writer.add_array("test.words", words)
+    writer.add_uint32("test.after", 7)
+    writer.add_tensor("t", np.arange(12, dtype=np.float32).reshape(3, 4))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    f = GGUFFile(path)
+    assert f.metadata["test.long"] == long_text
+    assert f.metadata["test.words"] == words
+    assert f.metadata["test.after"] == 7
+    assert np.array_equal(f.tensors["t"].data, np.arange(12, dtype=np.float32).reshape(3, 4))
