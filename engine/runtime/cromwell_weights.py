@@ -139,7 +139,7 @@ class _Reader:
         )
 
     def gate(self, name: str) -> float:
-        return float(np.tanh(self.f32(name, 1)[0]))
+        return float(np.tanh(self.f.first_value(self.f.tensor(name, (1,), VECTOR_FORMATS))))
 
 
 def _vision(r: _Reader, cfg: ModelConfig) -> VisionWeights:
