@@ -11,15 +11,16 @@ import hashlib
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 ProgressFn = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class WheelModel:
-    """A GGUF file carried inside a wheel on PyPI."""
+class WheelModel(NamedTuple):
+    """A GGUF file carried inside a wheel on PyPI. (A NamedTuple rather than a frozen
+    dataclass: every model load imports this module, and building a dataclass costs a
+    millisecond of that.)"""
 
     name: str
     requirement: str  # pinned, so the checksum below stays right
