@@ -150,3 +150,9 @@ def depthwise_conv3x3(
 def global_avg_pool(
     x: npt.NDArray[np.float32], out: npt.NDArray[np.float32] | None = None
 ) -> npt.NDArray[np.float32]: ...
+def vocab_objects(
+    tokens_utf8: bytes | memoryview,
+    n_tokens: int,
+    lefts: npt.NDArray[np.int32],
+    rights: npt.NDArray[np.int32],
+) -> tuple[list[str], dict[str, int], list[tuple[str, str]]]: ...

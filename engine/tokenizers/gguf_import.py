@@ -68,6 +68,9 @@ class VocabSpec:
     add_bos: bool
     add_eos: bool
     chat_template: str | None
+    # token -> id, when whoever made the spec already built it (load_cache.py does, natively);
+    # else tokenizer_from_spec builds it from `tokens`
+    vocab: dict[str, int] | None = None
 
 
 def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
@@ -124,7 +127,9 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
 def tokenizer_from_spec(spec: VocabSpec) -> Tokenizer:
     """The HF tokenizer of `spec`: byte-level BPE with llama.cpp's pre-tokenizer for
     `spec.pre`, control tokens special, user-defined tokens matched whole."""
-    vocab = dict(zip(spec.tokens, range(len(spec.tokens)), strict=True))
+    vocab = spec.vocab
+    if vocab is None:
+        vocab = dict(zip(spec.tokens, range(len(spec.tokens)), strict=True))
     try:
         bpe = models.BPE(
             vocab=vocab, merges=spec.merges, ignore_merges=spec.pre in GGUF_PRE_IGNORE_MERGES

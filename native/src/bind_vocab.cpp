@@ -1,0 +1,94 @@
+// Bindings for model loading: the Python objects a tokenizer is built from, made in one native
+// pass over a load-cache entry. A load hands the tokenizer library a vocabulary of ~49k strings
+// (a dict, token -> id) and ~49k merges (a list of (left, right) tuples); made in Python, by
+// splitting, zipping and growing a dict, these objects were a third of a model load.
+#include <Python.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "bind_util.h"
+
+namespace py = pybind11;
+
+namespace cromwell::bind {
+namespace {
+
+// Steals a new reference, turning a failed C-API call into the Python error it set.
+py::object owned(PyObject* p) {
+  if (p == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(p);
+}
+
+py::tuple vocab_objects(const py::buffer& tokens_utf8, int64_t n_tokens, const py::handle& lefts_obj,
+                        const py::handle& rights_obj) {
+  const py::buffer_info text = tokens_utf8.request();
+  if (text.itemsize != 1 || text.ndim != 1) {
+    throw py::value_error("tokens_utf8: expected a 1-D buffer of bytes");
+  }
+  auto lefts = contiguous<int32_t>(lefts_obj, "lefts");
+  auto rights = contiguous<int32_t>(rights_obj, "rights");
+  if (lefts.ndim() != 1 || rights.ndim() != 1 || lefts.shape(0) != rights.shape(0)) {
+    throw py::value_error("lefts, rights: expected two 1-D arrays of the same length");
+  }
+  if (n_tokens < 0) throw py::value_error("n_tokens must be >= 0");
+  const char* at = static_cast<const char*>(text.ptr);
+  const char* const end = at + text.size;
+
+  // The tokens, NUL-separated UTF-8 (invalid UTF-8 from the file kept as surrogates).
+  py::list tokens = owned(PyList_New(Py_ssize_t(n_tokens)));
+  for (int64_t i = 0; i < n_tokens; ++i) {
+    const char* stop = static_cast<const char*>(std::memchr(at, '\0', size_t(end - at)));
+    if (stop == nullptr) stop = end;
+    if ((stop == end) != (i == n_tokens - 1)) {
+      throw py::value_error("tokens_utf8 does not hold " + std::to_string(n_tokens) +
+                            " NUL-separated tokens");
+    }
+    PyList_SET_ITEM(tokens.ptr(), Py_ssize_t(i),
+                    owned(PyUnicode_DecodeUTF8(at, stop - at, "surrogatepass")).release().ptr());
+    at = stop + 1;
+  }
+  if (n_tokens == 0 && text.size != 0) throw py::value_error("tokens_utf8 holds text but n_tokens is 0");
+
+  // token -> id, sized for every token at once (no regrowth); a repeated token keeps its last id.
+  py::dict vocab = owned(_PyDict_NewPresized(Py_ssize_t(n_tokens)));
+  for (int64_t i = 0; i < n_tokens; ++i) {
+    py::object id = owned(PyLong_FromLongLong(i));
+    if (PyDict_SetItem(vocab.ptr(), PyList_GET_ITEM(tokens.ptr(), Py_ssize_t(i)), id.ptr()) != 0) {
+      throw py::error_already_set();
+    }
+  }
+
+  // The merges, by rank: each side is the vocabulary's own string object.
+  const int64_t n_merges = lefts.shape(0);
+  const int32_t* l = lefts.data();
+  const int32_t* r = rights.data();
+  py::list merges = owned(PyList_New(Py_ssize_t(n_merges)));
+  for (int64_t i = 0; i < n_merges; ++i) {
+    if (l[i] < 0 || l[i] >= n_tokens || r[i] < 0 || r[i] >= n_tokens) {
+      throw py::value_error("merge " + std::to_string(i) + " names a token id outside 0.." +
+                            std::to_string(n_tokens - 1));
+    }
+    PyList_SET_ITEM(merges.ptr(), Py_ssize_t(i),
+                    owned(PyTuple_Pack(2, PyList_GET_ITEM(tokens.ptr(), l[i]),
+                                       PyList_GET_ITEM(tokens.ptr(), r[i])))
+                        .release()
+                        .ptr());
+  }
+  return py::make_tuple(tokens, vocab, merges);
+}
+
+}  // namespace
+
+void bind_vocab(py::module_& m) {
+  m.def("vocab_objects", &vocab_objects, py::arg("tokens_utf8"), py::arg("n_tokens"),
+        py::arg("lefts"), py::arg("rights"),
+        "(tokens, vocab, merges) from n NUL-separated UTF-8 tokens and merges given as int32\n"
+        "token ids: tokens a list of str, vocab a dict token -> id, merges a list of (left,\n"
+        "right) str tuples. ValueError if the counts or ids do not fit.");
+}
+
+}  // namespace cromwell::bind
