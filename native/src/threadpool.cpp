@@ -134,7 +134,8 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
 
 void ThreadPool::run_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  chunk = std::max<int64_t>(1, chunk);
+  // At most 2^31 chunks: a run's front and back share one 64-bit word.
+  chunk = std::max<int64_t>({int64_t(1), chunk, (n >> 31) + 1});
   if (n_threads_ == 1 || chunk >= n) {
     fn(0, n);
     return;
