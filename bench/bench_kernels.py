@@ -35,6 +35,7 @@ MATVEC_FORMATS = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", 
 CACHED_SHAPE = (768, 3072)  # 2.4 MB in Q8_0: stays in L2 + L3 between calls
 PREFILL = (512, 768, 3072)  # activation rows n, k, weight rows
 ATTENTION_CTX = [512, 2048, 4096]
+ATTENTION_LAYERS = (30, 8192, 3000)  # layers, cache capacity, filled positions (SmolLM2-135M)
 ATTENTION_HEADS = (9, 3, 64)  # query heads, key/value heads, head size
 POOL_BYTES = 512 << 20  # larger than the caches a process gets here: passes read from memory
 
@@ -268,7 +269,44 @@ def bench_attention(threads: int, rng: Any) -> list[Row]:
                 nbytes / tr / 1e9,
             )
         )
-    return out
+    return out + bench_attention_layers(threads, rng)
+
+
+def bench_attention_layers(threads: int, rng: Any) -> list[Row]:
+    """Decode attention as a decode step meets it at a long context: one call per layer, each
+    on its own layer's cache (30 layers, cache rows for 8192 positions, 3,000 filled), so the
+    keys and values come from memory, not from the cache a single repeated call leaves warm."""
+    import numpy as np
+
+    from engine import _native
+
+    hq, hkv, hd = ATTENTION_HEADS
+    layers, capacity, n_ctx = ATTENTION_LAYERS
+    q = rng.standard_normal((hq, hd)).astype(np.float32)
+    k = rng.standard_normal((layers, capacity, hkv, hd)).astype(np.float32)
+    v = rng.standard_normal((layers, capacity, hkv, hd)).astype(np.float32)
+    out = np.empty((hq, hd), np.float32)
+    scale = 1.0 / hd**0.5
+
+    def attend() -> None:
+        for layer in range(layers):
+            _native.attention_decode(q, k[layer], v[layer], n_ctx, scale, out=out)
+
+    def read() -> None:
+        for layer in range(layers):
+            _native.stream_read(k[layer, :n_ctx])
+            _native.stream_read(v[layer, :n_ctx])
+
+    t, tr = float("inf"), float("inf")
+    for _ in range(3):  # interleaved, so both see the same machine
+        t = min(t, best_time(attend, 2))
+        tr = min(tr, best_time(read, 2))
+    nbytes = 2 * layers * n_ctx * hkv * hd * 4
+    shape = f"{layers}x ctx{n_ctx}:{hq}/{hkv}x{hd}"
+    value, peer = nbytes / t / 1e9, nbytes / tr / 1e9
+    return [
+        row("attention_decode-layers", "F32", shape, threads, "gbps", value, "stream_read", peer)
+    ]
 
 
 def worker(threads: int, numpy_only: bool) -> list[Row]:

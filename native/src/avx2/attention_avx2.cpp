@@ -101,6 +101,16 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
     for (int v = 0; v < DV; ++v) _mm256_storeu_ps(acc[j] + d + 8 * v, c[j][v]);
 }
 
+// Asks for every 64-byte line of one key row and one value row of a head (hd elements each).
+template <typename T>
+inline void prefetch_kv_row(const T* k, const T* v, int64_t hd) {
+  const int64_t bytes = hd * int64_t(sizeof(T));
+  for (int64_t b = 0; b < bytes; b += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(k) + b, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(v) + b, _MM_HINT_T0);
+  }
+}
+
 // One key block for a group of JQ queries: scores, online-softmax update, value accumulation.
 template <int JQ, typename T>
 void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb,
@@ -121,7 +131,15 @@ void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb,
   }
   if (cnt_max == 0) return;
   float* out[JQ];
+  // The next block's rows of this head are requested while this block's scores are computed,
+  // a few lines per step: at long contexts they come from memory, and strided as they are
+  // (the other heads' rows lie between them) the hardware prefetcher does not fetch them in
+  // time. Past the cache's end a prefetch is harmless: it never faults.
+  const int64_t ahead = kKeyBlock * t.kv_stride;
   for (int64_t r = 0; r < cnt_max; r += KR) {  // rows past the block end are padded valid rows
+    for (int64_t i = r; i < r + KR && i < cnt_max; ++i) {
+      prefetch_kv_row(krows[i] + ahead, vrows[i] + ahead, hd);
+    }
     for (int j = 0; j < JQ; ++j) out[j] = sc[j] + r;
     qk_group<JQ, KR, T>(q, krows + r, hd, out);
   }
@@ -185,6 +203,11 @@ void tile_few_queries(const AttnTile& t) {
     t.l[j] = 0.0f;
     std::fill(t.acc + j * hd, t.acc + (j + 1) * hd, 0.0f);
     end_all = std::max(end_all, std::min(t.t_end, t.key_end[j]));
+  }
+  // The first block's rows, requested before the first scores (few_block asks for each next
+  // block while it works on the current one).
+  for (int64_t r = t.t_begin; r < std::min(end_all, t.t_begin + kKeyBlock); ++r) {
+    prefetch_kv_row(kbase + r * t.kv_stride, vbase + r * t.kv_stride, hd);
   }
   for (int64_t t0 = t.t_begin; t0 < end_all; t0 += kKeyBlock) {
     const int64_t nb = std::min(kKeyBlock, end_all - t0);
