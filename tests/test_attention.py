@@ -75,6 +75,26 @@ def test_decode_long_context_is_split_and_merged(path: bool) -> None:
     check(got, sdpa(q[None], k[:4097], v[:4097], 0.125)[0])
 
 
+# Long contexts split into many key ranges: a tile then takes every KV head of its range
+# (whole cache rows) when a head has at most 7 queries, else one head; GQA 3 and 7, MHA, an
+# 8-query group (one head per tile), odd head sizes, both cache types and thread counts.
+@pytest.mark.parametrize(("hq", "hkv", "hd"), [(9, 3, 64), (14, 2, 40), (4, 4, 24), (16, 2, 16)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_decode_long_context_over_every_head(
+    path: bool, hq: int, hkv: int, hd: int, dtype: type, threads: int
+) -> None:
+    q = randn(hq, hd, seed=3)
+    k, v = randn(3100, hkv, hd, seed=4).astype(dtype), randn(3100, hkv, hd, seed=5).astype(dtype)
+    k[:50] *= 3.0
+    _native.set_num_threads(threads)
+    try:
+        got = _native.attention_decode(q, k, v, 3001, hd**-0.5)
+    finally:
+        _native.set_num_threads(0)
+    check(got, sdpa(q[None], k[:3001], v[:3001], hd**-0.5)[0])
+
+
 def causal_mask(n: int, t: int, q_offset: int) -> np.ndarray:
     return np.arange(t)[None, :] <= (q_offset + np.arange(n))[:, None]
 

@@ -16,30 +16,32 @@ namespace cromwell {
 void ref::attn_tile(const AttnTile& t) {
   const int64_t hd = t.head_dim;
   std::vector<float> krow(hd), vrow(hd);
-  auto load_row = [&](const void* base, int64_t key, float* dst) {
+  auto load_row = [&](const void* base, int64_t key, int64_t head, float* dst) {
+    const int64_t at = key * t.kv_stride + head * hd;
     if (t.f16) {
-      const uint16_t* p = static_cast<const uint16_t*>(base) + key * t.kv_stride;
+      const uint16_t* p = static_cast<const uint16_t*>(base) + at;
       for (int64_t i = 0; i < hd; ++i) dst[i] = fp16_to_fp32(p[i]);
     } else {
-      const float* p = static_cast<const float*>(base) + key * t.kv_stride;
+      const float* p = static_cast<const float*>(base) + at;
       std::copy(p, p + hd, dst);
     }
   };
   for (int64_t j = 0; j < t.nq; ++j) {
+    const int64_t head = t.kv_heads > 1 ? j / t.group : 0;
     const float* q = t.q[j];
     float* acc = t.acc + j * hd;
     std::fill(acc, acc + hd, 0.0f);
     float m = -INFINITY, l = 0.0f;
     const int64_t end = std::min(t.t_end, t.key_end[j]);
     for (int64_t key = t.t_begin; key < end; ++key) {
-      load_row(t.k, key, krow.data());
+      load_row(t.k, key, head, krow.data());
       float s = 0.0f;
       for (int64_t i = 0; i < hd; ++i) s += q[i] * krow[i];
       s *= t.scale;
       const float m_new = std::max(m, s);
       const float alpha = std::exp(m - m_new);  // 0 for the first key (m = -inf)
       const float p = std::exp(s - m_new);
-      load_row(t.v, key, vrow.data());
+      load_row(t.v, key, head, vrow.data());
       for (int64_t i = 0; i < hd; ++i) acc[i] = acc[i] * alpha + p * vrow[i];
       l = l * alpha + p;
       m = m_new;
@@ -132,7 +134,12 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
         1, std::min(std::max(for_threads, for_cache), n_ctx / kMinKeysPerSplit));
   }
   const int64_t keys_per_split = (n_ctx + splits - 1) / splits;
-  const int64_t n_items = base_items * splits;
+  // With enough splits to share out, a tile takes every KV head of its key range (few_block
+  // handles up to 7 queries per head): it then reads each cache row whole and in order, which
+  // the prefetchers follow, where a tile per head read a strided slice of every row.
+  const bool whole_rows = hkv > 1 && group <= 7 && splits >= 2 * nth;
+  const int64_t items_per_split = whole_rows ? 1 : base_items;
+  const int64_t n_items = items_per_split * splits;
 
   // Partial results per (split, query head): m, l, acc[hd].
   thread_local std::vector<float> partial;
@@ -141,10 +148,10 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
   float* parts = partial.data();
 
   run_items(n_items, work, [&](int64_t item) {
-    const int64_t split = item / base_items;
-    const int64_t kvh = (item % base_items) / chunks_per_kv;
-    const int64_t h0 = kvh * group + (item % chunks_per_kv) * chunk;
-    const int64_t nq = std::min(chunk, kvh * group + group - h0);
+    const int64_t split = item / items_per_split;
+    const int64_t kvh = whole_rows ? 0 : (item % base_items) / chunks_per_kv;
+    const int64_t h0 = whole_rows ? 0 : kvh * group + (item % chunks_per_kv) * chunk;
+    const int64_t nq = whole_rows ? hq : std::min(chunk, kvh * group + group - h0);
     TileScratch& s = tile_scratch();
     s.reserve(nq, hd);
     for (int64_t j = 0; j < nq; ++j) {
@@ -160,6 +167,10 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
     t.v = static_cast<const char*>(v) + kvh * hd * elem;
     t.f16 = f16;
     t.kv_stride = hkv * hd;
+    if (whole_rows) {
+      t.kv_heads = hkv;
+      t.group = group;
+    }
     t.t_begin = split * keys_per_split;
     t.t_end = std::min(n_ctx, t.t_begin + keys_per_split);
     t.scale = scale;

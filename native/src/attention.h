@@ -20,6 +20,12 @@ struct AttnTile {
   const void* v = nullptr;
   bool f16 = false;
   int64_t kv_stride = 0;
+  // Several KV heads in one tile (decode): query j reads KV head j / group, whose rows start
+  // (j / group) * head_dim elements after k and v. With one head (the default) every query
+  // reads the rows at k and v. A decode tile that takes all the heads of a key range reads each
+  // cache row whole and in order, instead of a strided slice of it per head.
+  int64_t kv_heads = 1;
+  int64_t group = 0;  // queries per KV head when kv_heads > 1
   // The tile's key range: query j uses keys [t_begin, min(t_end, key_end[j])).
   int64_t t_begin = 0, t_end = 0;
   float scale = 1.0f;

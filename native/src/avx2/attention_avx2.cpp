@@ -204,27 +204,34 @@ void tile_few_queries(const AttnTile& t) {
     std::fill(t.acc + j * hd, t.acc + (j + 1) * hd, 0.0f);
     end_all = std::max(end_all, std::min(t.t_end, t.key_end[j]));
   }
-  // The first block's rows, requested before the first scores (few_block asks for each next
-  // block while it works on the current one).
+  // The first block's rows (every head's, when the tile has several), requested before the
+  // first scores; few_block asks for each next block while it works on the current one.
+  const int64_t heads = t.kv_heads > 1 ? t.kv_heads : 1;
+  const int64_t per_head = heads > 1 ? t.group : t.nq;  // queries per KV head
   for (int64_t r = t.t_begin; r < std::min(end_all, t.t_begin + kKeyBlock); ++r) {
-    prefetch_kv_row(kbase + r * t.kv_stride, vbase + r * t.kv_stride, hd);
+    prefetch_kv_row(kbase + r * t.kv_stride, vbase + r * t.kv_stride, heads * hd);
   }
   for (int64_t t0 = t.t_begin; t0 < end_all; t0 += kKeyBlock) {
     const int64_t nb = std::min(kKeyBlock, end_all - t0);
-    for (int64_t r = 0; r < nb; ++r) {
-      krows[r] = kbase + (t0 + r) * t.kv_stride;
-      vrows[r] = vbase + (t0 + r) * t.kv_stride;
-    }
-    for (int64_t r = nb; r < kKeyBlock + 8; ++r) krows[r] = krows[nb - 1];  // score padding
-    // Groups of 3, except that 4 left over go as 2 + 2 rather than 3 + a lone query.
-    const int64_t idx[7] = {0, 1, 2, 3, 4, 5, 6};
-    for (int64_t j = 0; j < t.nq;) {
-      const int64_t left = t.nq - j;
-      const int64_t take = left == 4 ? 2 : std::min<int64_t>(left, 3);
-      if (take == 3) few_block<3, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
-      if (take == 2) few_block<2, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
-      if (take == 1) few_block<1, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
-      j += take;
+    // Every KV head of this block in turn, while its rows are in L1/L2.
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t r = 0; r < nb; ++r) {
+        krows[r] = kbase + (t0 + r) * t.kv_stride + h * hd;
+        vrows[r] = vbase + (t0 + r) * t.kv_stride + h * hd;
+      }
+      for (int64_t r = nb; r < kKeyBlock + 8; ++r) krows[r] = krows[nb - 1];  // score padding
+      // This head's queries in groups of 3, except that 4 left over go as 2 + 2 rather than
+      // 3 + a lone query.
+      int64_t idx[7];
+      for (int64_t i = 0; i < per_head; ++i) idx[i] = h * per_head + i;
+      for (int64_t j = 0; j < per_head;) {
+        const int64_t left = per_head - j;
+        const int64_t take = left == 4 ? 2 : std::min<int64_t>(left, 3);
+        if (take == 3) few_block<3, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
+        if (take == 2) few_block<2, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
+        if (take == 1) few_block<1, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
+        j += take;
+      }
     }
   }
 }
@@ -434,7 +441,7 @@ void tile_many_queries(const AttnTile& t) {
 // Register-blocked GEMMs pay off once a tile has a vector's worth of queries; decode tiles
 // (a few query heads per KV head) take the dot-product path.
 void attn_tile(const AttnTile& t) {
-  if (t.nq >= 8) {
+  if (t.nq >= 8 && t.kv_heads <= 1) {
     tile_many_queries(t);
   } else if (t.f16) {
     tile_few_queries<uint16_t>(t);
