@@ -20,11 +20,18 @@ if TYPE_CHECKING:
     from engine.runtime.model import Model
 
 
-def load(path: str | None = None, threads: int | None = None, n_ctx: int | None = None) -> Model:
+def load(
+    path: str | None = None,
+    threads: int | None = None,
+    n_ctx: int | None = None,
+    kv_cache: str = "f16",
+) -> Model:
     """Load a GGUF model (memory-mapped) with its tokenizer. `path=None` is the embedded
     default model (cromwell-smol when `cromwell models fetch` has built it, else
     SmolLM2-135M-Instruct, fetched into the cache on first use); `threads`
-    sets the kernels' thread count for the process (None keeps the current one)."""
+    sets the kernels' thread count for the process (None keeps the current one); `kv_cache`
+    is the KV cache's element type, "f16" (half the bytes a step reads at long contexts) or
+    "f32"."""
     import gc
 
     if threads is not None:
@@ -38,13 +45,13 @@ def load(path: str | None = None, threads: int | None = None, n_ctx: int | None 
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _load(path, n_ctx)
+        return _load(path, n_ctx, kv_cache)
     finally:
         if paused:
             gc.enable()
 
 
-def _load(path: str | None, n_ctx: int | None) -> Model:
+def _load(path: str | None, n_ctx: int | None, kv_cache: str) -> Model:
     from pathlib import Path
 
     import numpy as np
@@ -72,7 +79,7 @@ def _load(path: str | None, n_ctx: int | None) -> Model:
         spec = vocab_spec(meta)
         tokenizer = from_vocab_spec(spec, f.path.name)  # checks the merges before caching
         load_cache.write(file_path, f.layout, spec)
-    return Model(f, tokenizer, n_ctx)
+    return Model(f, tokenizer, n_ctx, kv_cache)
 
 
 __all__ = ["load"]

@@ -43,20 +43,26 @@ class RunState:
         self.att = np.zeros((n_max, cfg.q_dim), np.float32)
         self.hb = np.zeros((n_max, cfg.ffn_dim), np.float32)  # gate, then swiglu(gate, up)
         self.hb2 = np.zeros((n_max, cfg.ffn_dim), np.float32)  # up
+        # New K/V rows as computed, for a half cache (rounded into it after RoPE)
+        self.k_new = np.zeros((n_max, cfg.n_kv_heads, cfg.head_dim), np.float32)
+        self.v_new = np.zeros((n_max, cfg.n_kv_heads, cfg.head_dim), np.float32)
         self.logits = np.zeros((n_max, cfg.vocab_size), np.float32)
 
 
 class Decoder:
     """Runs the decoder over a KV cache. Not thread-safe: one forward at a time."""
 
-    def __init__(self, f: GGUFFile, n_ctx: int | None = None, fused: bool = True) -> None:
+    def __init__(
+        self, f: GGUFFile, n_ctx: int | None = None, fused: bool = True, kv_cache: str = "f16"
+    ) -> None:
         """`fused`: run decode steps as one native call over all layers (`_native.DecodeStep`)
-        instead of the per-kernel Python loop; both compute the same logits bit for bit."""
+        instead of the per-kernel Python loop; both compute the same logits bit for bit.
+        `kv_cache`: "f16" (half the bytes per step at long contexts) or "f32"."""
         self.file = f
         self.cfg = cfg = DecoderConfig.from_gguf(f)
         self.weights = DecoderWeights.from_gguf(f, cfg)
         self.n_ctx = min(n_ctx or cfg.default_n_ctx, cfg.n_ctx_train)
-        self.cache = KVCache(cfg.n_layers, self.n_ctx, cfg.n_kv_heads, cfg.head_dim)
+        self.cache = KVCache(cfg.n_layers, self.n_ctx, cfg.n_kv_heads, cfg.head_dim, kv_cache)
         self.state = RunState(cfg, PREFILL_CHUNK)
         self.positions = np.arange(self.n_ctx, dtype=np.int32)
         self.scale = 1.0 / math.sqrt(cfg.head_dim)
@@ -181,8 +187,7 @@ class Decoder:
             if i == self.fusion_at and self.text_hook is not None:
                 self.text_hook(s.x[:1])
             k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
-            k_new = k_cache[pos : pos + 1]  # (1, n_kv_heads, head_dim)
-            v_new = v_cache[pos : pos + 1]
+            k_new, v_new = self._new_rows(k_cache, v_cache, pos, 1)  # (1, n_kv_heads, head_dim)
             K.rms_norm(s.x[:1], lw.attn_norm, cfg.norm_eps, out=xb)
             K.matvec(lw.wq.data, lw.wq.fmt, xb[0], out=q)
             K.matvec(lw.wk.data, lw.wk.fmt, xb[0], out=k_new.reshape(-1))
@@ -191,6 +196,7 @@ class Decoder:
                 self._add_qkv_bias(lw, q, k_new.reshape(-1), v_new.reshape(-1))
             K.rope(q3, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
             K.rope(k_new, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            self._store_rows(k_cache, v_cache, k_new, v_new, pos)
             K.attention_decode(q2, k_cache, v_cache, pos + 1, self.scale, out=att2)
             K.matvec(lw.wo.data, lw.wo.fmt, att, out=xb2)
             K.add(x, xb2, out=x)
@@ -221,8 +227,7 @@ class Decoder:
             if i == self.fusion_at and self.text_hook is not None:
                 self.text_hook(x)
             k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
-            k_new = k_cache[pos : pos + n]  # (n, n_kv_heads, head_dim)
-            v_new = v_cache[pos : pos + n]
+            k_new, v_new = self._new_rows(k_cache, v_cache, pos, n)  # (n, n_kv_heads, head_dim)
             K.rms_norm(x, lw.attn_norm, cfg.norm_eps, out=xb)
             linear(lw.wq, xb, out=q)
             linear(lw.wk, xb, out=k_new.reshape(n, cfg.kv_dim))
@@ -231,6 +236,7 @@ class Decoder:
                 self._add_qkv_bias(lw, q, k_new.reshape(n, -1), v_new.reshape(n, -1))
             K.rope(q3, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
             K.rope(k_new, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            self._store_rows(k_cache, v_cache, k_new, v_new, pos)
             attention(q3, k_cache, v_cache, pos, att3)
             linear(lw.wo, att, out=xb2)
             K.add(x, xb2, out=x)
@@ -265,6 +271,24 @@ class Decoder:
         self.cache.length = n_all
         self.cache.tokens[:] = [int(t) for t in ids_arr]
         return self._logits(chunks[-1][1] - chunks[-1][0], False)
+
+    def _new_rows(
+        self, k_cache: np.ndarray, v_cache: np.ndarray, pos: int, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where the n new K/V rows are computed: in place in a float cache, in the run
+        state's buffers for a half one (_store_rows then rounds them into it)."""
+        if self.cache.half:
+            return self.state.k_new[:n], self.state.v_new[:n]
+        return k_cache[pos : pos + n], v_cache[pos : pos + n]
+
+    def _store_rows(
+        self, k_cache: np.ndarray, v_cache: np.ndarray, k_new: np.ndarray, v_new: np.ndarray,
+        pos: int,
+    ) -> None:
+        if self.cache.half:  # round to nearest, as the fused step rounds its rows
+            n = len(k_new)
+            k_cache[pos : pos + n] = k_new
+            v_cache[pos : pos + n] = v_new
 
     @staticmethod
     def _linear(m: Matrix, x: np.ndarray, out: np.ndarray) -> None:

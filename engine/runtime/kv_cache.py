@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import numpy as np
 
+# The cache's element types. Half (the default, as llama.cpp's) halves the bytes every decode
+# step reads at long contexts, where attention, not the weights, is most of a step; a row is
+# rounded to half once it is final (after RoPE). Float keeps rows as computed.
+KV_DTYPES = {"f16": np.float16, "f32": np.float32}
+
 
 class KVCache:
-    def __init__(self, n_layers: int, n_ctx: int, n_kv_heads: int, head_dim: int) -> None:
+    def __init__(
+        self, n_layers: int, n_ctx: int, n_kv_heads: int, head_dim: int, dtype: str = "f16"
+    ) -> None:
+        if dtype not in KV_DTYPES:
+            raise ValueError(f"KV cache type {dtype!r}: expected one of {', '.join(KV_DTYPES)}")
         self.n_ctx = n_ctx
-        self.k = np.zeros((n_layers, n_ctx, n_kv_heads, head_dim), np.float32)
-        self.v = np.zeros((n_layers, n_ctx, n_kv_heads, head_dim), np.float32)
+        self.dtype = dtype
+        self.half = dtype == "f16"
+        self.k = np.zeros((n_layers, n_ctx, n_kv_heads, head_dim), KV_DTYPES[dtype])
+        self.v = np.zeros((n_layers, n_ctx, n_kv_heads, head_dim), KV_DTYPES[dtype])
         # Per-layer views made once, so the decode loop indexes a list, not a 4-d array.
         self.k_layers = list(self.k)  # each f32[n_ctx, n_kv_heads, head_dim]
         self.v_layers = list(self.v)

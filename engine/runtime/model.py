@@ -42,9 +42,15 @@ class Model:
     """One model, one KV cache. Generations do not overlap: starting one ends any stream
     still open (it stops at its next token), so the newest request always gets the cache."""
 
-    def __init__(self, f: GGUFFile, tokenizer: CodeTokenizer, n_ctx: int | None = None) -> None:
+    def __init__(
+        self,
+        f: GGUFFile,
+        tokenizer: CodeTokenizer,
+        n_ctx: int | None = None,
+        kv_cache: str = "f16",
+    ) -> None:
         self.file = f
-        self.decoder = Decoder(f, n_ctx)
+        self.decoder = Decoder(f, n_ctx, kv_cache=kv_cache)
         self.tokenizer = tokenizer
         self.stop_ids = stop_token_ids(f, tokenizer) | tokenizer.eog_ids
         self._lock = threading.Lock()

@@ -62,12 +62,19 @@ DecodeMatrix matrix(FusedDecodeStep& s, const py::handle& obj, int64_t rows, int
   return {f, w.data(), rows, k};
 }
 
-float* cache_view(FusedDecodeStep& s, const py::handle& obj, int64_t n, const char* name) {
-  auto a = contiguous<float>(obj, name);
-  if (a.size() != n) {
-    fail(std::string(name) + ": expected " + std::to_string(n) + " float32 values");
+// A KV cache of n float32 or float16 values (*f16 says which), written in place.
+void* cache_view(FusedDecodeStep& s, const py::handle& obj, int64_t n, const char* name,
+                 bool* f16) {
+  const std::string what(name);
+  if (!py::isinstance<py::array>(obj)) fail(what + ": expected a numpy array");
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  *f16 = same_dtype(a.dtype(), py::dtype("float16"));
+  if (!*f16 && !same_dtype(a.dtype(), py::dtype::of<float>())) {
+    fail(what + ": expected dtype float32 or float16, got " + std::string(py::str(a.dtype())));
   }
-  if (!a.writeable()) fail(std::string(name) + ": expected a writable array");
+  if (!(a.flags() & py::array::c_style)) fail(what + ": expected a C-contiguous array");
+  if (a.size() != n) fail(what + ": expected " + std::to_string(n) + " values");
+  if (!a.writeable()) fail(what + ": expected a writable array");
   s.keep_alive.push_back(a);
   return a.mutable_data();
 }
@@ -146,12 +153,14 @@ void bind_decode(py::module_& m) {
              DecodeMatrix h = matrix(*s, head, d.vocab, d.dim, "head");
              const float* on = f32_vector(*s, out_norm, d.dim, "out_norm");
              const int64_t cache_n = n_layers * d.n_ctx * kv_dim;
-             float* kc = cache_view(*s, k_cache, cache_n, "k_cache");
-             float* vc = cache_view(*s, v_cache, cache_n, "v_cache");
+             bool k16 = false, v16 = false;
+             void* kc = cache_view(*s, k_cache, cache_n, "k_cache", &k16);
+             void* vc = cache_view(*s, v_cache, cache_n, "v_cache", &v16);
+             if (k16 != v16) fail("k_cache, v_cache: expected the same dtype");
              s->vocab = d.vocab;
              s->n_ctx = d.n_ctx;
              s->dim = d.dim;
-             s->step = std::make_unique<DecodeStep>(std::move(ls), e, h, on, d, kc, vc);
+             s->step = std::make_unique<DecodeStep>(std::move(ls), e, h, on, d, kc, vc, k16);
              return s;
            }),
            py::arg("layers"), py::arg("embd"), py::arg("head"), py::arg("out_norm"),

@@ -6,25 +6,30 @@
 #include "attention.h"
 #include "matmul.h"
 #include "ops.h"
+#include "quant.h"
 
 namespace cromwell {
 
 DecodeStep::DecodeStep(std::vector<DecodeLayer> layers, DecodeMatrix embd, DecodeMatrix head,
-                       const float* out_norm, DecodeDims dims, float* k_cache, float* v_cache)
+                       const float* out_norm, DecodeDims dims, void* k_cache, void* v_cache,
+                       bool f16_cache)
     : layers_(std::move(layers)),
       embd_(embd),
       head_(head),
       out_norm_(out_norm),
       d_(dims),
-      k_cache_(k_cache),
-      v_cache_(v_cache),
+      k_cache_(static_cast<char*>(k_cache)),
+      v_cache_(static_cast<char*>(v_cache)),
+      f16_cache_(f16_cache),
       x_(size_t(dims.dim)),
       xb_(size_t(dims.dim)),
       xb2_(size_t(dims.dim)),
       q_(size_t(dims.n_heads * dims.head_dim)),
       att_(size_t(dims.n_heads * dims.head_dim)),
       hb_(size_t(dims.ffn_dim)),
-      hb2_(size_t(dims.ffn_dim)) {}
+      hb2_(size_t(dims.ffn_dim)),
+      k_new_(f16_cache ? size_t(dims.n_kv_heads * dims.head_dim) : 0),
+      v_new_(f16_cache ? size_t(dims.n_kv_heads * dims.head_dim) : 0) {}
 
 namespace {
 inline void mv(const DecodeMatrix& m, const float* x, float* y) {
@@ -68,10 +73,14 @@ void DecodeStep::layers(int64_t lo, int64_t hi, int32_t pos) {
   float* hb2 = hb2_.data();
   for (int64_t l = lo; l < hi; ++l) {
     const DecodeLayer& L = layers_[size_t(l)];
-    float* k_layer = k_cache_ + l * d.n_ctx * kv_dim;
-    float* v_layer = v_cache_ + l * d.n_ctx * kv_dim;
-    float* k_new = k_layer + int64_t(pos) * kv_dim;
-    float* v_new = v_layer + int64_t(pos) * kv_dim;
+    const int64_t elem = f16_cache_ ? 2 : 4;
+    char* k_layer = k_cache_ + l * d.n_ctx * kv_dim * elem;
+    char* v_layer = v_cache_ + l * d.n_ctx * kv_dim * elem;
+    char* k_row = k_layer + int64_t(pos) * kv_dim * elem;
+    char* v_row = v_layer + int64_t(pos) * kv_dim * elem;
+    // A float cache takes the new row in place; a half one gets it rounded once it is final.
+    float* k_new = f16_cache_ ? k_new_.data() : reinterpret_cast<float*>(k_row);
+    float* v_new = f16_cache_ ? v_new_.data() : reinterpret_cast<float*>(v_row);
     rms_norm_rows(x, L.attn_norm, d.norm_eps, xb, 1, d.dim);
     mv(L.wq, xb, q);
     mv(L.wk, xb, k_new);
@@ -83,7 +92,11 @@ void DecodeStep::layers(int64_t lo, int64_t hi, int32_t pos) {
     }
     rope(q, &pos, 1, d.n_heads, d.head_dim, d.n_rot, d.rope_base, d.interleaved);
     rope(k_new, &pos, 1, d.n_kv_heads, d.head_dim, d.n_rot, d.rope_base, d.interleaved);
-    attention_decode(q, d.n_heads, d.head_dim, k_layer, v_layer, false, d.n_kv_heads,
+    if (f16_cache_) {
+      quantize_row(Format::F16, k_new, k_row, kv_dim);
+      quantize_row(Format::F16, v_new, v_row, kv_dim);
+    }
+    attention_decode(q, d.n_heads, d.head_dim, k_layer, v_layer, f16_cache_, d.n_kv_heads,
                      int64_t(pos) + 1, d.scale, att);
     mv(L.wo, att, xb2);
     add(x, xb2, x, d.dim);

@@ -38,9 +38,12 @@ struct DecodeDims {
 
 class DecodeStep {
  public:
-  // k_cache/v_cache: f32[n_layers, n_ctx, n_kv_heads, head_dim], owned by the caller.
+  // k_cache/v_cache: [n_layers, n_ctx, n_kv_heads, head_dim], owned by the caller, float32
+  // or (f16_cache) IEEE half: a half cache gets each new row rounded to nearest, as numpy's
+  // astype(float16) rounds the rows a prefill writes.
   DecodeStep(std::vector<DecodeLayer> layers, DecodeMatrix embd, DecodeMatrix head,
-             const float* out_norm, DecodeDims dims, float* k_cache, float* v_cache);
+             const float* out_norm, DecodeDims dims, void* k_cache, void* v_cache,
+             bool f16_cache = false);
   // Runs `token` at position `pos` (0 <= pos < n_ctx), writing its K/V into the cache and
   // its logits into logits[vocab].
   void run(int32_t token, int32_t pos, float* logits);
@@ -59,9 +62,11 @@ class DecodeStep {
   DecodeMatrix embd_, head_;
   const float* out_norm_;
   DecodeDims d_;
-  float* k_cache_;
-  float* v_cache_;
+  char* k_cache_;
+  char* v_cache_;
+  bool f16_cache_;
   std::vector<float> x_, xb_, xb2_, q_, att_, hb_, hb2_;  // the run state, allocated once
+  std::vector<float> k_new_, v_new_;  // a half cache's new K/V row, before rounding
 };
 
 }  // namespace cromwell

@@ -42,10 +42,13 @@ def image() -> np.ndarray:
     return np.random.default_rng(1).random((48, 48, 3), dtype=np.float32)
 
 
-def runtime_model(torch_model: VLJEPA, tmp: Path, fmt: str, smollm2_path: Path) -> Model:
+def runtime_model(
+    torch_model: VLJEPA, tmp: Path, fmt: str, smollm2_path: Path, kv_cache: str = "f32"
+) -> Model:
     path = export_model(torch_model, tmp / f"tiny-{fmt}.gguf", fmt, ["none"])
-    # The tiny model has no vocabulary of its own; SmolLM2's serves (ids stay < 2048).
-    return Model(GGUFFile(path), from_gguf(smollm2_path))
+    # The tiny model has no vocabulary of its own; SmolLM2's serves (ids stay < 2048). A float
+    # KV cache by default: parity with the torch model holds the whole computation to float32.
+    return Model(GGUFFile(path), from_gguf(smollm2_path), kv_cache=kv_cache)
 
 
 def torch_logits(
@@ -147,14 +150,21 @@ def test_a_prompt_longer_than_a_chunk_is_fused_whole(
     np.testing.assert_allclose(got, want, atol=2e-4, rtol=1e-3)
 
 
+@pytest.mark.parametrize("kv_cache", ["f32", "f16"])
 @pytest.mark.parametrize("fmt", ["F32", "Q8_0"])
 def test_image_decode_steps_fused_equal_the_python_loop_bit_for_bit(
-    torch_model: VLJEPA, tmp_path: Path, image: np.ndarray, fmt: str, smollm2_path: Path
+    torch_model: VLJEPA,
+    tmp_path: Path,
+    image: np.ndarray,
+    fmt: str,
+    smollm2_path: Path,
+    kv_cache: str,
 ) -> None:
     # With an image the fused step runs in two spans around fusion's text side; the Python
-    # loop (fused_step None) calls the same kernels in the same order.
-    fused = runtime_model(torch_model, tmp_path, fmt, smollm2_path)
-    loop = Model(GGUFFile(fused.path), fused.tokenizer)
+    # loop (fused_step None) calls the same kernels in the same order, and rounds the new K/V
+    # rows into a half cache as the fused step does.
+    fused = runtime_model(torch_model, tmp_path, fmt, smollm2_path, kv_cache)
+    loop = Model(GGUFFile(fused.path), fused.tokenizer, kv_cache=kv_cache)
     loop.decoder.fused_step = None
     assert fused.decoder.fused_step is not None
     for speculative in (False, True):
