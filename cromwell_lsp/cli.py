@@ -4,7 +4,9 @@ domain functions the language server and the HTTP server use."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -225,6 +227,34 @@ def eval_group() -> None:
     """Quality evaluations of a model on the runtime."""
 
 
+# The options every evaluation takes last: its thread count and JSON output.
+_eval_options = [
+    click.option("--threads", type=click.IntRange(min=1), default=None,
+                 help="Kernel threads (default: the runtime's)."),
+    click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+]
+
+
+def _with_eval_options(func):  # type: ignore[no-untyped-def]
+    for option in reversed(_eval_options):
+        func = option(func)
+    return func
+
+
+def _eval_report(run: Callable[[], dict[str, Any]], as_json: bool,
+                 errors: tuple[type[Exception], ...] = (RuntimeError,)) -> dict[str, Any] | None:
+    """Runs an evaluation, its errors as a clean CLI error. With --json the report is printed
+    and None returned; otherwise the report is returned for the command's own table."""
+    try:
+        report = run()
+    except errors as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(report))
+        return None
+    return report
+
+
 @eval_group.command("humaneval")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
               default=None, help="A GGUF chat model (default: the embedded default model).")
@@ -232,20 +262,14 @@ def eval_group() -> None:
               help="Only the first N problems (default: all 164).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=384, show_default=True,
               help="Most tokens per answer.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Kernel threads (default: the runtime's).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_with_eval_options
 def eval_humaneval_command(model_path: str | None, limit: int | None, max_tokens: int,
                            threads: int | None, as_json: bool) -> None:
     """HumanEval pass@1 (greedy) and the share of answers that parse, tests sandboxed."""
     from engine.eval.humaneval import run_humaneval
 
-    try:
-        report = run_humaneval(model_path, limit, max_tokens, threads)
-    except RuntimeError as e:
-        raise click.ClickException(str(e)) from e
-    if as_json:
-        click.echo(json.dumps(report))
+    report = _eval_report(lambda: run_humaneval(model_path, limit, max_tokens, threads), as_json)
+    if report is None:
         return
     for r in report["results"]:
         click.echo(f"{r['task_id']}: {r['outcome']}{'' if r['parses'] else ' (no parse)'}")
@@ -261,21 +285,15 @@ def eval_humaneval_command(model_path: str | None, limit: int | None, max_tokens
               help="Only the first N tasks (balanced over the edit kinds; default: all).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True,
               help="Most tokens per answer (each is also held to twice its reference + 32).")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Kernel threads (default: the runtime's).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_with_eval_options
 def eval_edits_command(model_path: str | None, limit: int | None, max_tokens: int,
                        threads: int | None, as_json: bool) -> None:
     """Edit tasks made from held-out code, in the training prompt format: the share of
     answers that apply, parse and pass, per kind and overall."""
     from engine.eval.edits import run_edits
 
-    try:
-        report = run_edits(model_path, limit, max_tokens, threads)
-    except RuntimeError as e:
-        raise click.ClickException(str(e)) from e
-    if as_json:
-        click.echo(json.dumps(report))
+    report = _eval_report(lambda: run_edits(model_path, limit, max_tokens, threads), as_json)
+    if report is None:
         return
     rows = [*report["kinds"].items(), ("overall", report["overall"])]
     click.echo(f"{'kind':<16} {'tasks':>5} {'applies':>8} {'parses':>8} {'passes':>8}")
@@ -296,9 +314,7 @@ def eval_edits_command(model_path: str | None, limit: int | None, max_tokens: in
               help="Pictures at most this many pixels a side (as training's --max-image-side).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Which held-out pictures (the same seed draws the same ones).")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Kernel threads (default: the runtime's).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_with_eval_options
 def eval_screenshot_command(model_path: str | None, limit: int | None, max_tokens: int,
                             max_side: int, seed: int, threads: int | None,
                             as_json: bool) -> None:
@@ -306,12 +322,12 @@ def eval_screenshot_command(model_path: str | None, limit: int | None, max_token
     the picture, with a blank one (chance) and with none (the language path alone)."""
     from engine.eval.screenshot import run_screenshot
 
-    try:
-        report = run_screenshot(model_path, limit, max_tokens, threads, seed, max_side)
-    except (RuntimeError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
-    if as_json:
-        click.echo(json.dumps(report))
+    report = _eval_report(
+        lambda: run_screenshot(model_path, limit, max_tokens, threads, seed, max_side),
+        as_json,
+        (RuntimeError, ValueError),
+    )
+    if report is None:
         return
     modes = ("image", "blank_image", "no_image")
     for r in report["results"]:
