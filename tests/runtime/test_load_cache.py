@@ -92,7 +92,7 @@ def test_a_corrupt_entry_is_rebuilt_with_the_same_tokens(smollm2_path: Path, dam
     if damage == "truncate":
         raw = raw[: len(raw) - 1000]
     elif damage == "flip":
-        raw[-5000] ^= 0x01  # inside the merges: only the SHA-1 of the blobs sees it
+        raw[-5000] ^= 0x01  # inside the merges: only the CRC-32 of the blobs sees it
     elif damage == "garbage":
         raw = bytearray(b"\x00\xff" * 300)
     else:
