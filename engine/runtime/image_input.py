@@ -6,8 +6,12 @@ renderer pads its screenshots with their background."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 MAX_SIDE = 448  # the training resolution; the encoder runs at any size, cost grows with area
 MULTIPLE = 8  # one vision token per 8x8 pixels
@@ -18,10 +22,20 @@ def load_image(path: str | Path) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
-            img = im.convert("RGB")
+            im.load()
+            return image_array(im)
     except (OSError, UnidentifiedImageError) as err:
         raise ValueError(f"{path}: cannot read the image: {err}") from None
+
+
+def image_array(image: PIL.Image.Image) -> np.ndarray:
+    """A PIL image (any mode) -> the encoder's input, as load_image makes from a file."""
+    from PIL import Image
+
+    img = image.convert("RGB")
     w, h = img.size
+    if w < 1 or h < 1:
+        raise ValueError(f"the image is {w}x{h} pixels: it has no area")
     scale = min(1.0, MAX_SIDE / max(w, h))
     if scale < 1.0:
         img = img.resize(

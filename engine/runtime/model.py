@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.sampler import Sampler, SamplingParams
 from engine.runtime.vision_encoder import VisionEncoder
 from engine.tokenizer import CodeTokenizer
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 # Tokens that end a chat turn in the common templates; whichever the vocabulary has stop
 # generation, alongside the ids the file declares (eos, eot, eom).
@@ -87,11 +90,11 @@ class Model:
     def takes_images(self) -> bool:
         return self._vision_weights is not None
 
-    def encode_image(self, image: str | Path | np.ndarray) -> np.ndarray:
-        """An image file or an (H, W, 3) array in [0, 1] -> vision tokens (N, d_vis). The
-        last file encoded is remembered (by path, size and mtime), so asking about the same
-        screenshot again does not encode it again."""
-        from engine.runtime.image_input import load_image
+    def encode_image(self, image: str | Path | np.ndarray | PIL.Image.Image) -> np.ndarray:
+        """An image file, a PIL image or an (H, W, 3) array in [0, 1] -> vision tokens
+        (N, d_vis). The last file encoded is remembered (by path, size and mtime), so asking
+        about the same screenshot again does not encode it again."""
+        from engine.runtime.image_input import image_array, load_image
 
         encoder = self.vision_encoder
         if encoder is None:
@@ -100,6 +103,13 @@ class Model:
             )
         if isinstance(image, np.ndarray):
             return encoder(image)
+        if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+            return encoder(image_array(image))
+        if not isinstance(image, str | Path):
+            raise TypeError(
+                "image: expected a file path, a PIL image or an (H, W, 3) float array, "
+                f"got {type(image).__name__}"
+            )
         p = Path(image)
         try:
             st = p.stat()
@@ -145,7 +155,7 @@ class Model:
         stop_ids: Sequence[int] | None = None,
         cancel: threading.Event | None = None,
         speculative: bool = True,
-        image: str | Path | np.ndarray | None = None,
+        image: str | Path | np.ndarray | PIL.Image.Image | None = None,
     ) -> Iterator[int]:
         """`image` (a `cromwell` model only): a file or an (H, W, 3) array in [0, 1]; it is
         encoded once and fused with the prompt (see fusion.py)."""
@@ -202,7 +212,7 @@ class Model:
         max_tokens: int,
         temperature: float = 0.0,
         stop: list[str] | None = None,
-        image: str | None = None,
+        image: str | Path | np.ndarray | PIL.Image.Image | None = None,
         cancel: threading.Event | None = None,
         speculative: bool = True,
         top_k: int = 0,

@@ -72,6 +72,18 @@ def test_an_image_file_streams_through_the_text_api(smol: Model, png: Path) -> N
     assert np.isfinite(tokens).all()
 
 
+def test_a_pil_image_encodes_as_its_file_does(smol: Model, png: Path) -> None:
+    from_file = smol.encode_image(png)
+    with Image.open(png) as im:
+        rgba = im.convert("RGBA")  # any mode: converted to RGB as a file is
+    np.testing.assert_array_equal(smol.encode_image(rgba), from_file)
+
+
+def test_an_image_of_another_type_is_a_clear_error(smol: Model) -> None:
+    with pytest.raises(TypeError, match="expected a file path, a PIL image or an"):
+        smol.encode_image(b"\x89PNG")  # type: ignore[arg-type]
+
+
 def test_generate_command_takes_an_image(smol: Model, png: Path) -> None:
     args = [
         "generate",
