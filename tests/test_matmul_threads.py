@@ -119,3 +119,52 @@ def test_more_threads_than_cores_with_sleeping_workers_stay_exact() -> None:
             )
     finally:
         _native.set_num_threads(0)
+
+
+def _xor_words_then_bytes(data: np.ndarray) -> int:
+    whole = len(data) - len(data) % 8
+    acc = int(np.bitwise_xor.reduce(data[:whole].view("<u8"))) if whole else 0
+    for b in data[whole:]:
+        acc ^= int(b)
+    return acc
+
+
+def test_every_chunk_runs_exactly_once_whatever_the_chunk_count() -> None:
+    # stream_read XORs the words of its chunks together: a chunk run twice would cancel out,
+    # one skipped would be missing. From 2 chunks in all (most runs empty) to 4 per thread;
+    # more workers than cores, so some see a job late (after it finished) and must
+    # neither run a chunk of it nor take one of the next; pauses put workers to sleep; a
+    # second thread submits jobs of the other kind meanwhile.
+    import threading
+    import time
+
+    rng = np.random.default_rng(5)
+    buffers = [
+        rng.integers(0, 256, 4096 * pages + 5, dtype=np.uint8) for pages in (32, 48, 100, 257, 600)
+    ]
+    want = [_xor_words_then_bytes(b) for b in buffers]
+    w = random_weights("Q8_0", 2048, 128, rng)
+    x = rng.standard_normal(128).astype(np.float32)
+    want_y = _native.matvec(w, "Q8_0", x)
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def multiply() -> None:
+        while not stop.is_set():
+            if not np.array_equal(_native.matvec(w, "Q8_0", x), want_y):
+                failures.append("matvec")
+
+    _native.set_num_threads(8)
+    other = threading.Thread(target=multiply)
+    other.start()
+    try:
+        for i in range(400):
+            if i % 50 == 0:
+                time.sleep(0.002)
+            j = i % len(buffers)
+            assert _native.stream_read(buffers[j]) == want[j]
+    finally:
+        stop.set()
+        other.join()
+        _native.set_num_threads(0)
+    assert not failures

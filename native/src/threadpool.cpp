@@ -34,22 +34,42 @@ inline void cpu_relax() { __builtin_ia32_pause(); }
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads)
-    : n_threads_(std::max(1, n_threads)), runs_(size_t(n_threads_)) {
+    : n_threads_(std::max(1, n_threads)), runs_(size_t(n_threads_)), done_(size_t(n_threads_)) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
-  stop_.store(true);
-  publish(kEach);
+  {
+    std::lock_guard<std::mutex> run_lock(run_mutex_);
+    next_gen();
+    publish(kEach, nullptr, nullptr, 0, 1, 0, /*stop=*/true);
+  }
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::publish(Kind kind) {
-  // One publisher at a time (run_mutex_, or the destructor once no job can run).
-  const uint64_t next = (((state_.load(std::memory_order_relaxed) >> 1) + 1) << 1) | uint64_t(kind);
+uint32_t ThreadPool::next_gen() {
+  if (++gen_ == 0) ++gen_;  // 0 is every cursor's and report's first tag: never a job's
+  return gen_;
+}
+
+void ThreadPool::publish(Kind kind, const std::function<void(int, int)>* each,
+                         const std::function<void(int64_t, int64_t)>* chunks, int64_t n,
+                         int64_t chunk, int64_t n_chunks, bool stop) {
+  // Seqlock writer: an odd sequence while the fields change, so a worker still reading the
+  // previous job's line (it saw that job late) sees a torn read and waits for this one.
+  const uint64_t seq = 2 * uint64_t(gen_);
+  job_.seq.store(seq - 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  job_.kind.store(kind, std::memory_order_relaxed);
+  job_.each.store(each, std::memory_order_relaxed);
+  job_.chunks.store(chunks, std::memory_order_relaxed);
+  job_.n.store(n, std::memory_order_relaxed);
+  job_.chunk.store(chunk, std::memory_order_relaxed);
+  job_.n_chunks.store(n_chunks, std::memory_order_relaxed);
+  job_.stop.store(stop, std::memory_order_relaxed);
   // Sequentially consistent with the sleepers_ increment in wait_for_job: either this load sees
-  // the sleeper, or the sleeper's check of state_ (under mutex_) sees the new job.
-  state_.store(next, std::memory_order_seq_cst);
+  // the sleeper, or the sleeper's check of the sequence (under mutex_) sees the new job.
+  job_.seq.store(seq, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     { std::lock_guard<std::mutex> lock(mutex_); }  // a sleeper between its check and its wait
     wake_.notify_all();
@@ -57,45 +77,79 @@ void ThreadPool::publish(Kind kind) {
 }
 
 uint64_t ThreadPool::wait_for_job(uint64_t seen) {
+  const auto ready = [seen](uint64_t s) { return s != seen && (s & 1) == 0; };
   const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
   for (int spins = 1;; ++spins) {
-    const uint64_t s = state_.load(std::memory_order_acquire);
-    if (s != seen) return s;
+    const uint64_t s = job_.seq.load(std::memory_order_acquire);
+    if (ready(s)) return s;
     cpu_relax();
     if (spins % 64 == 0 && std::chrono::steady_clock::now() > spin_until) break;
   }
   std::unique_lock<std::mutex> lock(mutex_);
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
-  wake_.wait(lock, [&] { return state_.load(std::memory_order_seq_cst) != seen; });
+  uint64_t s = 0;
+  wake_.wait(lock, [&] { return ready(s = job_.seq.load(std::memory_order_seq_cst)); });
   sleepers_.fetch_sub(1, std::memory_order_relaxed);
-  return state_.load(std::memory_order_acquire);
+  return s;
 }
 
 void ThreadPool::worker_loop(int ith) {
   if (g_pin) pin_current_thread(ith % std::max(1, cpu_features().logical_cores));
   uint64_t seen = 0;
   for (;;) {
-    seen = wait_for_job(seen);
-    if (stop_.load()) return;
-    if (Kind(seen & 1) == kEach) {
-      (*job_.load(std::memory_order_acquire))(ith, n_threads_);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    const uint64_t s = wait_for_job(seen);
+    // Seqlock reader: the fields count only if the sequence did not move while they were read.
+    JobView v{};
+    v.gen = uint32_t(s >> 1);
+    v.kind = Kind(job_.kind.load(std::memory_order_relaxed));
+    v.each = job_.each.load(std::memory_order_relaxed);
+    v.chunks = job_.chunks.load(std::memory_order_relaxed);
+    v.n = job_.n.load(std::memory_order_relaxed);
+    v.chunk = job_.chunk.load(std::memory_order_relaxed);
+    v.n_chunks = job_.n_chunks.load(std::memory_order_relaxed);
+    const bool stop = job_.stop.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (job_.seq.load(std::memory_order_relaxed) != s) continue;  // a newer job: wait for it
+    seen = s;
+    if (stop) return;
+    uint64_t report = 1;
+    if (v.kind == kEach) {
+      (*v.each)(ith, n_threads_);
     } else {
-      take_chunks(ith);
+      report = uint64_t(take_chunks(ith, v));
     }
+    done_[size_t(ith)].word.store((uint64_t(v.gen) << 32) | report, std::memory_order_release);
   }
 }
 
 namespace {
 
-// Claims one chunk of a run: the front one (owner) or the back one (thief); -1 when it is empty.
-int64_t claim_chunk(std::atomic<uint64_t>& front_back, bool from_front) {
-  uint64_t cur = front_back.load(std::memory_order_relaxed);
+constexpr int64_t kStale = -2;  // claim_chunk(): the claimer's job is over
+constexpr int64_t kMaxChunks = 0xffff;  // a run's front and back are 16 bits each
+
+// Claims one chunk of thread t's run for job gen: the front one (owner) or the back one
+// (thief); -1 when the run is empty, kStale when job gen is no longer the published one (a
+// worker that saw it late). A word tagged with another generation has not been touched in
+// this job: its state is the run's first one.
+int64_t claim_chunk(std::atomic<uint64_t>& word, uint32_t gen, int t, int nth, int64_t n_chunks,
+                    bool from_front, const std::atomic<uint64_t>& job_seq) {
+  uint64_t cur = word.load(std::memory_order_acquire);
   for (;;) {
-    const uint64_t front = cur & 0xffffffffu, back = cur >> 32;
+    uint64_t front, back;
+    if (uint32_t(cur >> 32) == gen) {
+      front = cur & 0xffff;
+      back = (cur >> 16) & 0xffff;
+    } else if (job_seq.load(std::memory_order_acquire) != 2 * uint64_t(gen)) {
+      return kStale;
+    } else {
+      front = uint64_t(t) * uint64_t(n_chunks) / uint64_t(nth);
+      back = uint64_t(t + 1) * uint64_t(n_chunks) / uint64_t(nth);
+    }
     if (front >= back) return -1;
-    const uint64_t next = from_front ? cur + 1 : cur - (uint64_t(1) << 32);
-    if (front_back.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
+    const uint64_t next = (uint64_t(gen) << 32) | ((from_front ? back : back - 1) << 16) |
+                          (from_front ? front + 1 : front);
+    if (word.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
+                                   std::memory_order_acquire)) {
       return int64_t(from_front ? front : back - 1);
     }
   }
@@ -103,20 +157,41 @@ int64_t claim_chunk(std::atomic<uint64_t>& front_back, bool from_front) {
 
 }  // namespace
 
-void ThreadPool::take_chunks(int ith) {
-  inside_.fetch_add(1, std::memory_order_seq_cst);
-  if (open_.load(std::memory_order_seq_cst)) {
-    int64_t done = 0;  // published once at the end: a shared counter per chunk would bounce
-    for (int v = 0; v < n_threads_; ++v) {  // own run first, then the others' in turn
-      std::atomic<uint64_t>& run = runs_[size_t((ith + v) % n_threads_)].front_back;
-      for (int64_t c; (c = claim_chunk(run, v == 0)) >= 0; ++done) {
-        const int64_t begin = c * chunk_size_;
-        (*chunk_job_)(begin, std::min(chunk_n_, begin + chunk_size_));
+int64_t ThreadPool::take_chunks(int ith, const JobView& v) {
+  // A claim succeeds only while the job is unfinished (its caller waits for every claimed
+  // chunk), so the job's function is alive whenever it is called here. A worker that saw the
+  // job late finds every run empty (each one with chunks was claimed from, so tagged, before
+  // the job could finish) or the job no longer published.
+  int64_t done = 0;
+  for (int step = 0; step < n_threads_; ++step) {  // own run first, then the others' in turn
+    const int t = (ith + step) % n_threads_;
+    std::atomic<uint64_t>& word = runs_[size_t(t)].word;
+    for (;;) {
+      const int64_t c = claim_chunk(word, v.gen, t, n_threads_, v.n_chunks, step == 0, job_.seq);
+      if (c == kStale) return done;
+      if (c < 0) break;
+      const int64_t begin = c * v.chunk;
+      (*v.chunks)(begin, std::min(v.n, begin + v.chunk));
+      ++done;
+    }
+  }
+  return done;
+}
+
+void ThreadPool::wait_done(uint32_t gen, int64_t want) {
+  for (;;) {
+    int64_t sum = 0, reported = 0;
+    for (int t = 1; t < n_threads_; ++t) {
+      const uint64_t w = done_[size_t(t)].word.load(std::memory_order_acquire);
+      if (uint32_t(w >> 32) == gen) {
+        sum += int64_t(w & 0xffffffffu);
+        ++reported;
       }
     }
-    done_chunks_.fetch_add(done, std::memory_order_acq_rel);
+    // (>= rather than ==: were a chunk ever run twice, a wrong result beats a hang)
+    if (want < 0 ? reported == n_threads_ - 1 : sum >= want) return;
+    cpu_relax();
   }
-  inside_.fetch_sub(1, std::memory_order_release);
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
@@ -125,40 +200,27 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     return;
   }
   std::lock_guard<std::mutex> run_lock(run_mutex_);
-  pending_.store(n_threads_ - 1, std::memory_order_release);
-  job_.store(&fn, std::memory_order_release);
-  publish(kEach);
+  const uint32_t gen = next_gen();
+  publish(kEach, &fn, nullptr, 0, 1, 0);
   fn(0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  wait_done(gen, -1);
 }
 
 void ThreadPool::run_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  // At most 2^31 chunks: a run's front and back share one 64-bit word.
-  chunk = std::max<int64_t>({int64_t(1), chunk, (n >> 31) + 1});
+  chunk = std::max<int64_t>({int64_t(1), chunk, (n + kMaxChunks - 1) / kMaxChunks});
   if (n_threads_ == 1 || chunk >= n) {
     fn(0, n);
     return;
   }
   std::lock_guard<std::mutex> run_lock(run_mutex_);
-  // No worker is inside a chunk job here (the previous one drained), so the fields are free.
-  chunk_job_ = &fn;
-  chunk_n_ = n;
-  chunk_size_ = chunk;
-  n_chunks_ = (n + chunk - 1) / chunk;
-  for (int t = 0; t < n_threads_; ++t) {
-    const uint64_t front = uint64_t(t) * uint64_t(n_chunks_) / uint64_t(n_threads_);
-    const uint64_t back = uint64_t(t + 1) * uint64_t(n_chunks_) / uint64_t(n_threads_);
-    runs_[size_t(t)].front_back.store(front | (back << 32), std::memory_order_relaxed);
-  }
-  done_chunks_.store(0, std::memory_order_relaxed);
-  open_.store(true, std::memory_order_seq_cst);
-  publish(kChunks);
-  take_chunks(0);
-  // Every chunk is claimed; wait for the ones still running on workers, then close the job.
-  while (done_chunks_.load(std::memory_order_acquire) != n_chunks_) cpu_relax();
-  open_.store(false, std::memory_order_seq_cst);
-  while (inside_.load(std::memory_order_acquire) != 0) cpu_relax();
+  const uint32_t gen = next_gen();
+  const int64_t n_chunks = (n + chunk - 1) / chunk;
+  publish(kChunks, nullptr, &fn, n, chunk, n_chunks);
+  const JobView v{gen, kChunks, nullptr, &fn, n, chunk, n_chunks};
+  const int64_t mine = take_chunks(0, v);
+  // Every chunk is claimed; the workers' reports add up to the rest once they have run.
+  wait_done(gen, n_chunks - mine);
 }
 
 static std::shared_ptr<ThreadPool> pool_handle() {

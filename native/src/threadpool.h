@@ -2,6 +2,11 @@
 // range, handed out dynamically) or run(fn) (fn(ith, nth) called once per thread, the caller
 // being thread 0). Workers spin briefly between jobs before sleeping, so back-to-back kernel
 // calls in a decode step do not pay a wake-up each.
+//
+// A decode step is hundreds of jobs of 2-20 microseconds, so what a job costs to start and to
+// finish is counted in cache lines passed between cores. Each line here has one writer per
+// job: the caller writes the job's line, each worker its own run cursor (claims) and its own
+// done line. Starting a job is one line to every worker; finishing it, one line from each.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -32,42 +37,65 @@ class ThreadPool {
 
  private:
   enum Kind : int { kEach, kChunks };
+  // What a worker copies out of the job line once it has seen a new job.
+  struct JobView {
+    uint32_t gen;
+    Kind kind;
+    const std::function<void(int, int)>* each;
+    const std::function<void(int64_t, int64_t)>* chunks;
+    int64_t n, chunk, n_chunks;
+  };
+
   void worker_loop(int ith);
-  void take_chunks(int ith);  // claims and runs chunks of the open job until none are left
+  // Writes the job's fields and publishes it (seqlock: odd sequence while writing), waking any
+  // worker that went to sleep. `stop` ends every worker instead.
+  void publish(Kind kind, const std::function<void(int, int)>* each,
+               const std::function<void(int64_t, int64_t)>* chunks, int64_t n, int64_t chunk,
+               int64_t n_chunks, bool stop = false);
+  // Spins, then sleeps, until the job sequence is a published one other than `seen`.
+  uint64_t wait_for_job(uint64_t seen);
+  // Claims and runs chunks of job v until none are left; returns how many it ran.
+  int64_t take_chunks(int ith, const JobView& v);
+  // Waits until the workers' done lines for generation gen add up to `want`; for a kEach job
+  // (want < 0) until every worker has reported.
+  void wait_done(uint32_t gen, int64_t want);
+
+  // The next job's generation (never 0); under run_mutex_.
+  uint32_t next_gen();
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  // Starts the job whose fields are written, and wakes any worker that went to sleep.
-  void publish(Kind kind);
-  // Spins, then sleeps, until state_ differs from `seen`; returns the new state.
-  uint64_t wait_for_job(uint64_t seen);
+  uint32_t gen_ = 0;  // the latest job's generation
 
-  // The latest job: its generation (bits 1 and up) and kind (bit 0) in one word, so a spinning
-  // worker learns both from one load, with no lock. A kEach job's function may be read by a
-  // worker that saw its generation: the caller waits for every worker to finish it (pending_)
-  // before writing the next.
-  std::atomic<uint64_t> state_{0};
-  std::atomic<const std::function<void(int, int)>*> job_{nullptr};
-  std::atomic<int> pending_{0};   // kEach: workers yet to finish
-  std::atomic<int> sleepers_{0};  // workers blocked on wake_: only then does publish lock
-  // kChunks: the job below may be read only by a thread that counted itself in `inside_` and
-  // then saw `open_`; the caller closes the job and waits for `inside_` to drain before
-  // returning, so no worker touches a finished job.
-  const std::function<void(int64_t, int64_t)>* chunk_job_ = nullptr;
-  int64_t chunk_n_ = 0, chunk_size_ = 1, n_chunks_ = 0;
-  // Thread t's run is chunks [t * n_chunks_ / n, (t + 1) * n_chunks_ / n). Its owner claims
-  // from the front and thieves from the back, so the owner's stream stays contiguous and a thief
-  // only takes what the owner would have reached last. Front (low 32 bits) and back (high 32)
-  // share one atomic word, so a claim is one compare-and-swap; one cache line per run.
+  // The job line, written by the caller only between jobs (no worker can be inside one then).
+  // seq is 2 * generation once published, odd while the fields are being written.
+  struct alignas(64) JobLine {
+    std::atomic<uint64_t> seq{0};
+    std::atomic<int> kind{kEach};
+    std::atomic<const std::function<void(int, int)>*> each{nullptr};
+    std::atomic<const std::function<void(int64_t, int64_t)>*> chunks{nullptr};
+    std::atomic<int64_t> n{0}, chunk{1}, n_chunks{0};
+    std::atomic<bool> stop{false};
+  };
+  JobLine job_;
+  // Thread t's run of a chunked job, generation (high 32 bits), back (16) and front (16) in one
+  // word: a claim is one compare-and-swap. A word tagged with an older generation stands for
+  // the run's first state in the current job, [t * n_chunks / n, (t + 1) * n_chunks / n), so no
+  // one writes it between jobs: the owner's claims stay in its own cache. The owner claims
+  // from the front and thieves from the back, so the owner's stream stays contiguous and a
+  // thief only takes what the owner would have reached last.
   struct alignas(64) RunCursor {
-    std::atomic<uint64_t> front_back{0};
+    std::atomic<uint64_t> word{0};
   };
   std::vector<RunCursor> runs_;
-  std::atomic<int64_t> done_chunks_{0};
-  std::atomic<int> inside_{0};
-  std::atomic<bool> open_{false};
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;  // for wake_ only: the job itself is published through state_
+  // Worker t's report for its latest job: generation (high 32 bits) and chunks it ran (low 32;
+  // 1 for a kEach job). Written once per job, by that worker only.
+  struct alignas(64) DoneLine {
+    std::atomic<uint64_t> word{0};
+  };
+  std::vector<DoneLine> done_;
+  alignas(64) std::atomic<int> sleepers_{0};  // workers blocked on wake_: only then does publish lock
+  std::mutex mutex_;  // for wake_ only: the job itself is published through job_.seq
   std::condition_variable wake_;
   std::mutex run_mutex_;  // one job at a time, whichever Python thread submits it
 };
