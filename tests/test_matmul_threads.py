@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -67,29 +69,39 @@ def test_many_short_jobs_of_both_kinds_interleave_correctly(three_threads: None)
         np.testing.assert_array_equal(_native.matvec(w, "Q8_0", x), want_y)
 
 
-def test_resizing_the_pool_while_kernels_run_in_another_thread() -> None:
+@contextmanager
+def matvec_in_another_thread(fmt: str, rows: int, k: int, seed: int) -> Iterator[list[str]]:
+    """Multiplies one matrix over and over on a second Python thread (a second submitter of
+    pool jobs) until the block ends; yields the list its wrong results are reported in."""
     import threading
 
-    rng = np.random.default_rng(3)
-    w = random_weights("Q4_0", 4096, 256, rng)
-    x = rng.standard_normal(256).astype(np.float32)
-    want = _native.matvec(w, "Q4_0", x)
+    rng = np.random.default_rng(seed)
+    w = random_weights(fmt, rows, k, rng)
+    x = rng.standard_normal(k).astype(np.float32)
+    want = _native.matvec(w, fmt, x)
     stop = threading.Event()
     failures: list[str] = []
 
     def multiply() -> None:
         while not stop.is_set():
-            if not np.array_equal(_native.matvec(w, "Q4_0", x), want):
-                failures.append("wrong result")
+            if not np.array_equal(_native.matvec(w, fmt, x), want):
+                failures.append(f"wrong {fmt} matvec")
 
     worker = threading.Thread(target=multiply)
     worker.start()
     try:
-        for i in range(200):
-            _native.set_num_threads(1 + i % 3)
+        yield failures
     finally:
         stop.set()
         worker.join()
+
+
+def test_resizing_the_pool_while_kernels_run_in_another_thread() -> None:
+    try:
+        with matvec_in_another_thread("Q4_0", 4096, 256, seed=3) as failures:
+            for i in range(200):
+                _native.set_num_threads(1 + i % 3)
+    finally:
         _native.set_num_threads(0)
     assert not failures
 
@@ -135,7 +147,6 @@ def test_every_chunk_runs_exactly_once_whatever_the_chunk_count() -> None:
     # more workers than cores, so some see a job late (after it finished) and must
     # neither run a chunk of it nor take one of the next; pauses put workers to sleep; a
     # second thread submits jobs of the other kind meanwhile.
-    import threading
     import time
 
     rng = np.random.default_rng(5)
@@ -143,28 +154,14 @@ def test_every_chunk_runs_exactly_once_whatever_the_chunk_count() -> None:
         rng.integers(0, 256, 4096 * pages + 5, dtype=np.uint8) for pages in (32, 48, 100, 257, 600)
     ]
     want = [_xor_words_then_bytes(b) for b in buffers]
-    w = random_weights("Q8_0", 2048, 128, rng)
-    x = rng.standard_normal(128).astype(np.float32)
-    want_y = _native.matvec(w, "Q8_0", x)
-    stop = threading.Event()
-    failures: list[str] = []
-
-    def multiply() -> None:
-        while not stop.is_set():
-            if not np.array_equal(_native.matvec(w, "Q8_0", x), want_y):
-                failures.append("matvec")
-
     _native.set_num_threads(8)
-    other = threading.Thread(target=multiply)
-    other.start()
     try:
-        for i in range(400):
-            if i % 50 == 0:
-                time.sleep(0.002)
-            j = i % len(buffers)
-            assert _native.stream_read(buffers[j]) == want[j]
+        with matvec_in_another_thread("Q8_0", 2048, 128, seed=6) as failures:
+            for i in range(400):
+                if i % 50 == 0:
+                    time.sleep(0.002)
+                j = i % len(buffers)
+                assert _native.stream_read(buffers[j]) == want[j]
     finally:
-        stop.set()
-        other.join()
         _native.set_num_threads(0)
     assert not failures
