@@ -227,18 +227,23 @@ def eval_group() -> None:
     """Quality evaluations of a model on the runtime."""
 
 
+def _with_options(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    """A decorator that puts `options` on a command, in the order given."""
+
+    def apply(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 # The options every evaluation takes last: its thread count and JSON output.
-_eval_options = [
+_with_eval_options = _with_options([
     click.option("--threads", type=click.IntRange(min=1), default=None,
                  help="Kernel threads (default: the runtime's)."),
     click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
-]
-
-
-def _with_eval_options(func):  # type: ignore[no-untyped-def]
-    for option in reversed(_eval_options):
-        func = option(func)
-    return func
+])
 
 
 def _eval_report(run: Callable[[], dict[str, Any]], as_json: bool,
@@ -549,19 +554,13 @@ class _Progress:
         self.status.update(f"{self.label}: {self.tokens} tokens")
 
 
-_model_options = [
+_with_model_options = _with_options([
     click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
                  default=None, help="A GGUF file (default: the embedded default model)."),
     click.option("--threads", default=None, type=click.IntRange(min=1),
                  help="Kernel threads (default: all cores)."),
     click.option("--json", "as_json", is_flag=True, help="Print one JSON object for programs."),
-]
-
-
-def _with_model_options(func):  # type: ignore[no-untyped-def]
-    for option in reversed(_model_options):
-        func = option(func)
-    return func
+])
 
 
 @main.command("edit")
