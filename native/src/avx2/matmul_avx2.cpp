@@ -2,15 +2,9 @@
 // products against quantized activations, as llama.cpp computes them), and a cache-blocked
 // 6x16 FMA kernel for matrix-matrix products, which unpacks each tile of weights to float
 // once and reuses it across every activation row.
-#include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <vector>
 
-#include "../cpu_features.h"
 #include "../matmul.h"
-#include "../threadpool.h"
 #include "gemm_tiles.h"
 #include "quant_simd.h"
 #include "simd_helpers.h"
