@@ -282,7 +282,11 @@ class Decoder:
         return k_cache[pos : pos + n], v_cache[pos : pos + n]
 
     def _store_rows(
-        self, k_cache: np.ndarray, v_cache: np.ndarray, k_new: np.ndarray, v_new: np.ndarray,
+        self,
+        k_cache: np.ndarray,
+        v_cache: np.ndarray,
+        k_new: np.ndarray,
+        v_new: np.ndarray,
         pos: int,
     ) -> None:
         if self.cache.half:  # round to nearest, as the fused step rounds its rows

@@ -81,7 +81,8 @@ def write(gguf_path: Path, layout: HeaderLayout, spec: VocabSpec) -> bool:
     when it cannot be stored: a NUL inside a token, or a cache that cannot be written."""
     if any(SEP in t for t in spec.tokens):
         return False
-    from array import array  # only a first load writes an entry
+    import tempfile  # only a first load writes an entry
+    from array import array
 
     ids = {t: i for i, t in enumerate(spec.tokens)}
     try:
@@ -116,8 +117,6 @@ def write(gguf_path: Path, layout: HeaderLayout, spec: VocabSpec) -> bool:
         "blobs_crc32": _crc32(blobs),
     }
     head = json.dumps(header, ensure_ascii=True).encode("ascii")
-    import tempfile
-
     try:
         target = entry_path(gguf_path)
         target.parent.mkdir(parents=True, exist_ok=True)
