@@ -97,6 +97,9 @@ def matvec(
     x: npt.NDArray[np.float32],
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]: ...
+def matvec_shared(
+    ws: list[npt.NDArray[np.generic]], fmts: list[str], x: npt.NDArray[np.float32]
+) -> list[npt.NDArray[np.float32]]: ...
 def matmul(
     w: npt.NDArray[np.generic],
     fmt: str,

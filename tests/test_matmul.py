@@ -211,6 +211,50 @@ def test_results_do_not_depend_on_the_thread_count(fmt: str) -> None:
     np.testing.assert_array_equal(one[1], three[1])
 
 
+# Matrices that read the same activations: a k-quant beside a 32-block format beside a float
+# one (three activation formats quantized once each), row counts that leave short 4-row groups
+# and chunks that cross from one matrix into the next.
+SHARED_FORMATS = ["Q4_K", "Q6_K", "Q8_0", "F32", "F16", "Q4_0", "Q4_1", "BF16"]
+SHARED_ROWS = [5, 33, 1, 7, 130, 64, 3, 9]
+
+
+@pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_matvec_shared_gives_each_matvec_bit_for_bit(threads: int, scalar: bool) -> None:
+    rng = np.random.default_rng(11)
+    k = 512
+    ws = [random_weights(f, r, k, rng) for f, r in zip(SHARED_FORMATS, SHARED_ROWS, strict=True)]
+    x = activations(1, k, rng)[0]
+    _native.set_num_threads(threads)
+    try:
+        with kernel_path(scalar):
+            ys = _native.matvec_shared(ws, SHARED_FORMATS, x)
+            want = [_native.matvec(w, f, x) for w, f in zip(ws, SHARED_FORMATS, strict=True)]
+    finally:
+        _native.set_num_threads(0)
+    assert [y.shape for y in ys] == [(r,) for r in SHARED_ROWS]
+    for fmt, got, expected in zip(SHARED_FORMATS, ys, want, strict=True):
+        np.testing.assert_array_equal(got, expected, err_msg=fmt)
+
+
+def test_matvec_shared_checks_its_arguments() -> None:
+    rng = np.random.default_rng(12)
+    w = random_weights("Q8_0", 10, 64, rng)
+    x = activations(1, 64, rng)[0]
+    with pytest.raises(ValueError, match="one format per weight matrix, got 2 matrices and 1"):
+        _native.matvec_shared([w, w], ["Q8_0"], x)
+    with pytest.raises(ValueError, match="1 to 8 weight matrices, got 0"):
+        _native.matvec_shared([], [], x)
+    with pytest.raises(ValueError, match="1 to 8 weight matrices, got 9"):
+        _native.matvec_shared([w] * 9, ["Q8_0"] * 9, x)
+    with pytest.raises(ValueError, match="Q4_K: row length k=64 must be a positive multiple"):
+        _native.matvec_shared([w, w], ["Q8_0", "Q4_K"], x)
+    with pytest.raises(ValueError, match="unknown weight format 'Q3_K'"):
+        _native.matvec_shared([w], ["Q3_K"], x)
+    with pytest.raises(ValueError, match="1-D"):
+        _native.matvec_shared([w], ["Q8_0"], x[None])
+
+
 def test_out_is_written_in_place_and_checked() -> None:
     rng = np.random.default_rng(6)
     w = random_weights("Q8_0", 10, 64, rng)

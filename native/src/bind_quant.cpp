@@ -192,6 +192,37 @@ void bind_quant(py::module_& m) {
   }, py::arg("w"), py::arg("fmt"), py::arg("x"), py::arg("out") = py::none(),
      "y[rows] = W x, for decoding one token.");
 
+  m.def("matvec_shared", [](const py::list& ws, const py::list& fmts, const py::handle& x_obj) {
+    auto x = f32_array(x_obj, "x");
+    if (x.ndim() != 1) throw py::value_error("x: expected a 1-D float32 array [k]");
+    const int count = int(ws.size());
+    if (count != int(fmts.size())) {
+      throw py::value_error("ws, fmts: expected one format per weight matrix, got " +
+                            std::to_string(ws.size()) + " matrices and " +
+                            std::to_string(fmts.size()) + " formats");
+    }
+    if (count < 1 || count > kMaxSharedInput) {
+      throw py::value_error("ws: expected 1 to " + std::to_string(kMaxSharedInput) +
+                            " weight matrices, got " + std::to_string(count));
+    }
+    SharedInputMatrix m[kMaxSharedInput];
+    py::list ys;
+    for (int i = 0; i < count; ++i) {
+      const WeightView w = weight_view(ws[size_t(i)], parse_format(py::cast<std::string>(fmts[size_t(i)])), x.shape(0));
+      py::array_t<float> y(w.rows);
+      m[i] = {w.f, w.data, w.rows, y.mutable_data()};
+      ys.append(y);
+    }
+    const float* px = x.data();
+    {
+      py::gil_scoped_release release;
+      matvec_shared_input(m, count, int64_t(x.shape(0)), px);
+    }
+    return ys;
+  }, py::arg("ws"), py::arg("fmts"), py::arg("x"),
+     "[W x for W in ws]: matrices of any formats that read the same activations, quantized\n"
+     "once and multiplied in one pool job (results identical to matvec's).");
+
   m.def("matmul", [](const py::handle& w_obj, const std::string& fmt, const py::handle& x_obj,
                      const py::object& out) {
     auto x = f32_array(x_obj, "x");

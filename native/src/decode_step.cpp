@@ -82,9 +82,10 @@ void DecodeStep::layers(int64_t lo, int64_t hi, int32_t pos) {
     float* k_new = f16_cache_ ? k_new_.data() : reinterpret_cast<float*>(k_row);
     float* v_new = f16_cache_ ? v_new_.data() : reinterpret_cast<float*>(v_row);
     rms_norm_rows(x, L.attn_norm, d.norm_eps, xb, 1, d.dim);
-    mv(L.wq, xb, q);
-    mv(L.wk, xb, k_new);
-    mv(L.wv, xb, v_new);
+    const SharedInputMatrix qkv[3] = {{L.wq.f, L.wq.w, L.wq.rows, q},
+                                      {L.wk.f, L.wk.w, L.wk.rows, k_new},
+                                      {L.wv.f, L.wv.w, L.wv.rows, v_new}};
+    matvec_shared_input(qkv, 3, d.dim, xb);
     if (L.bq != nullptr) {
       add(q, L.bq, q, q_dim);
       add(k_new, L.bk, k_new, kv_dim);
@@ -101,8 +102,9 @@ void DecodeStep::layers(int64_t lo, int64_t hi, int32_t pos) {
     mv(L.wo, att, xb2);
     add(x, xb2, x, d.dim);
     rms_norm_rows(x, L.ffn_norm, d.norm_eps, xb, 1, d.dim);
-    mv(L.gate, xb, hb);
-    mv(L.up, xb, hb2);
+    const SharedInputMatrix gate_up[2] = {{L.gate.f, L.gate.w, L.gate.rows, hb},
+                                          {L.up.f, L.up.w, L.up.rows, hb2}};
+    matvec_shared_input(gate_up, 2, d.dim, xb);
     swiglu(hb, hb2, hb, d.ffn_dim);
     mv(L.down, hb, xb2);
     add(x, xb2, x, d.dim);

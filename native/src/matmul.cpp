@@ -396,6 +396,45 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
   }
 }
 
+void matvec_shared_input(const SharedInputMatrix* m, int count, int64_t k, const float* x) {
+  count = std::min(count, kMaxSharedInput);
+  // The activations in each format some matrix consumes, quantized once; reused across calls
+  // (one set per calling thread), as matmul_with_table's.
+  thread_local std::vector<uint8_t> xq[3];
+  const void* act_for[3] = {x, nullptr, nullptr};
+  const FormatKernels* kt[kMaxSharedInput];
+  int64_t first_row[kMaxSharedInput + 1];
+  int64_t weight_bytes = 0;
+  first_row[0] = 0;
+  for (int i = 0; i < count; ++i) {
+    kt[i] = &kernels_for(m[i].f);
+    const auto a = size_t(kt[i]->act);
+    if (act_for[a] == nullptr) {
+      const int64_t ab = act_row_bytes(kt[i]->act, k);
+      if (xq[a].size() < size_t(ab)) xq[a].resize(size_t(ab));
+      quantize_act_row(kt[i]->act, x, xq[a].data(), k);
+      act_for[a] = xq[a].data();
+    }
+    first_row[i + 1] = first_row[i] + m[i].rows;
+    weight_bytes += m[i].rows * row_bytes(m[i].f, k);
+  }
+  const int64_t total = first_row[count];
+  if (total == 0) return;
+  // About 32 KiB of weights per chunk, as matvec takes (min_rows_per_chunk).
+  const int64_t min_rows = std::max<int64_t>(1, (int64_t(32) << 10) * total / std::max<int64_t>(1, weight_bytes));
+  parallel_for(total, min_rows, [&](int64_t begin, int64_t end) {
+    for (int i = 0; i < count; ++i) {
+      const int64_t lo = std::max(begin, first_row[i]) - first_row[i];
+      const int64_t hi = std::min(end, first_row[i + 1]) - first_row[i];
+      if (lo >= hi) continue;
+      const ActFormat a = kt[i]->act;
+      dot_row_range(*kt[i], static_cast<const uint8_t*>(m[i].w), row_bytes(m[i].f, k), k, lo, hi,
+                    static_cast<const uint8_t*>(act_for[size_t(a)]), act_row_bytes(a, k), 1,
+                    m[i].y, m[i].rows);
+    }
+  });
+}
+
 void get_rows(Format f, const void* w, int64_t rows, int64_t k, const int32_t* ids, int64_t n,
               float* y) {
   (void)rows;  // ids are checked against rows by the caller, before the GIL is released
