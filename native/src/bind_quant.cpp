@@ -208,7 +208,8 @@ void bind_quant(py::module_& m) {
     SharedInputMatrix m[kMaxSharedInput];
     py::list ys;
     for (int i = 0; i < count; ++i) {
-      const WeightView w = weight_view(ws[size_t(i)], parse_format(py::cast<std::string>(fmts[size_t(i)])), x.shape(0));
+      const Format f = parse_format(py::cast<std::string>(fmts[size_t(i)]));
+      const WeightView w = weight_view(ws[size_t(i)], f, x.shape(0));
       py::array_t<float> y(w.rows);
       m[i] = {w.f, w.data, w.rows, y.mutable_data()};
       ys.append(y);

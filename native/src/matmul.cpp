@@ -421,7 +421,8 @@ void matvec_shared_input(const SharedInputMatrix* m, int count, int64_t k, const
   const int64_t total = first_row[count];
   if (total == 0) return;
   // About 32 KiB of weights per chunk, as matvec takes (min_rows_per_chunk).
-  const int64_t min_rows = std::max<int64_t>(1, (int64_t(32) << 10) * total / std::max<int64_t>(1, weight_bytes));
+  const int64_t min_rows =
+      std::max<int64_t>(1, (int64_t(32) << 10) * total / std::max<int64_t>(1, weight_bytes));
   parallel_for(total, min_rows, [&](int64_t begin, int64_t end) {
     for (int i = 0; i < count; ++i) {
       const int64_t lo = std::max(begin, first_row[i]) - first_row[i];
