@@ -97,7 +97,7 @@ def matvec(
     x: npt.NDArray[np.float32],
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]: ...
-def matvec_shared(
+def matmul_shared(
     ws: list[npt.NDArray[np.generic]], fmts: list[str], x: npt.NDArray[np.float32]
 ) -> list[npt.NDArray[np.float32]]: ...
 def matmul(
@@ -124,11 +124,21 @@ class DecodeStep:
         dims: dict[str, object],
         k_cache: npt.NDArray[np.float32],
         v_cache: npt.NDArray[np.float32],
+        max_tokens: int = 1,
     ) -> None: ...
     def run(self, token: int, pos: int, out: npt.NDArray[np.float32]) -> None: ...
     def run_span(
         self,
         token: int,
+        pos: int,
+        lo: int,
+        hi: int,
+        x: npt.NDArray[np.float32],
+        out: npt.NDArray[np.float32] | None = None,
+    ) -> None: ...
+    def run_many(
+        self,
+        tokens: npt.NDArray[np.int32],
         pos: int,
         lo: int,
         hi: int,

@@ -220,39 +220,49 @@ SHARED_ROWS = [5, 33, 1, 7, 130, 64, 3, 9]
 
 @pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_matvec_shared_gives_each_matvec_bit_for_bit(threads: int, scalar: bool) -> None:
+@pytest.mark.parametrize("n", [1, 3, 9])
+def test_matmul_shared_gives_each_row_what_matvec_gives(n: int, threads: int, scalar: bool) -> None:
+    # n = 9 too: past the 8 rows from which matmul switches to unpacking the weights to float,
+    # the shared product keeps to the integer path (a speculative draft is verified exactly as
+    # decoding computes each token).
     rng = np.random.default_rng(11)
     k = 512
     ws = [random_weights(f, r, k, rng) for f, r in zip(SHARED_FORMATS, SHARED_ROWS, strict=True)]
-    x = activations(1, k, rng)[0]
+    x = activations(n, k, rng)
     _native.set_num_threads(threads)
     try:
         with kernel_path(scalar):
-            ys = _native.matvec_shared(ws, SHARED_FORMATS, x)
-            want = [_native.matvec(w, f, x) for w, f in zip(ws, SHARED_FORMATS, strict=True)]
+            ys = _native.matmul_shared(ws, SHARED_FORMATS, x)
+            one = _native.matmul_shared(ws, SHARED_FORMATS, x[0])
+            want = [
+                np.stack([_native.matvec(w, f, row) for row in x])
+                for w, f in zip(ws, SHARED_FORMATS, strict=True)
+            ]
     finally:
         _native.set_num_threads(0)
-    assert [y.shape for y in ys] == [(r,) for r in SHARED_ROWS]
-    for fmt, got, expected in zip(SHARED_FORMATS, ys, want, strict=True):
+    assert [y.shape for y in ys] == [(n, r) for r in SHARED_ROWS]
+    assert [y.shape for y in one] == [(r,) for r in SHARED_ROWS]
+    for fmt, got, first, expected in zip(SHARED_FORMATS, ys, one, want, strict=True):
         np.testing.assert_array_equal(got, expected, err_msg=fmt)
+        np.testing.assert_array_equal(first, expected[0], err_msg=fmt)
 
 
-def test_matvec_shared_checks_its_arguments() -> None:
+def test_matmul_shared_checks_its_arguments() -> None:
     rng = np.random.default_rng(12)
     w = random_weights("Q8_0", 10, 64, rng)
     x = activations(1, 64, rng)[0]
     with pytest.raises(ValueError, match="one format per weight matrix, got 2 matrices and 1"):
-        _native.matvec_shared([w, w], ["Q8_0"], x)
+        _native.matmul_shared([w, w], ["Q8_0"], x)
     with pytest.raises(ValueError, match="1 to 8 weight matrices, got 0"):
-        _native.matvec_shared([], [], x)
+        _native.matmul_shared([], [], x)
     with pytest.raises(ValueError, match="1 to 8 weight matrices, got 9"):
-        _native.matvec_shared([w] * 9, ["Q8_0"] * 9, x)
+        _native.matmul_shared([w] * 9, ["Q8_0"] * 9, x)
     with pytest.raises(ValueError, match="Q4_K: row length k=64 must be a positive multiple"):
-        _native.matvec_shared([w, w], ["Q8_0", "Q4_K"], x)
+        _native.matmul_shared([w, w], ["Q8_0", "Q4_K"], x)
     with pytest.raises(ValueError, match="unknown weight format 'Q3_K'"):
-        _native.matvec_shared([w], ["Q3_K"], x)
-    with pytest.raises(ValueError, match="1-D"):
-        _native.matvec_shared([w], ["Q8_0"], x[None])
+        _native.matmul_shared([w], ["Q3_K"], x)
+    with pytest.raises(ValueError, match=r"expected a float32 array \[k\] or \[n, k\]"):
+        _native.matmul_shared([w], ["Q8_0"], x[None, None])
 
 
 def test_out_is_written_in_place_and_checked() -> None:

@@ -4,8 +4,10 @@ Three plain structures, as in llama2.c: the config (`DecoderConfig`), the weight
 (`DecoderWeights`, views of the mapped file) and the run state (`RunState`, every activation
 buffer allocated once). A decode step (n = 1) is one native call over all layers
 (`_native.DecodeStep`, matrix-vector kernels); the same step as a Python loop over the kernels
-stays beside it (`fused=False`) as its readable twin and test partner. A prefill or a
-speculative verification (n > 1) runs matrix-matrix kernels on [n, ...] buffers. Every kernel
+stays beside it (`fused=False`) as its readable twin and test partner. A speculative
+verification (a draft's few tokens, each computed as its decode step would be) is one native
+call too (`DecodeStep.run_many`); a prefill runs matrix-matrix kernels on [n, ...] buffers from
+Python. Every kernel
 writes into a preallocated buffer (`out=`), so a step allocates almost nothing.
 """
 
@@ -21,6 +23,7 @@ from engine.runtime.decoder_config import DecoderConfig
 from engine.runtime.decoder_weights import DecoderWeights, LayerWeights, Matrix
 from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.kv_cache import KVCache
+from engine.runtime.speculative import MAX_DRAFT
 
 # Prompts longer than this are prefilled in chunks, which bounds the [n, ffn_dim] buffers.
 PREFILL_CHUNK = 512
@@ -28,6 +31,9 @@ PREFILL_CHUNK = 512
 # step) below this many rows and their float path from it on. A speculative verification feeds
 # at most this many rows per call so its logits are bit-for-bit those of decode steps.
 MATMUL_INT_ROWS = 7
+# The most tokens one fused call runs: a speculative draft of speculative.MAX_DRAFT tokens
+# after the last decoded one.
+FUSED_MAX_TOKENS = MAX_DRAFT + 1
 
 
 class RunState:
@@ -119,6 +125,7 @@ class Decoder:
             dims,
             self.cache.k,
             self.cache.v,
+            FUSED_MAX_TOKENS,
         )
 
     # --- the forward ---------------------------------------------------------------------------
@@ -149,6 +156,17 @@ class Decoder:
             self.cache.length = pos + 1
             self.cache.tokens.append(int(ids[0]))
             return self.state.logits[:1] if all_logits else self.state.logits[0]
+        if (
+            as_decode
+            and all_logits
+            and n <= FUSED_MAX_TOKENS
+            and self.fused_step is not None
+            and self._fused_spans_fit()
+        ):
+            self._fused_verify_step(ids, pos)
+            self.cache.length = pos + n
+            self.cache.tokens.extend(int(t) for t in ids)
+            return self.state.logits[:n]
         if n == 1:
             self._decode_step(ids, pos)
         else:
@@ -173,6 +191,20 @@ class Decoder:
         self.fused_step.run_span(token, pos, 0, at, x[0])
         hook(x)
         self.fused_step.run_span(token, pos, at, self.cfg.n_layers, x[0], logits)
+
+    def _fused_verify_step(self, ids: np.ndarray, pos: int) -> None:
+        """A speculative draft's tokens, each computed as its decode step would be, in one
+        native call (two around fusion's text side for a model with an image)."""
+        assert self.fused_step is not None
+        n, layers = len(ids), self.cfg.n_layers
+        at, hook = self.fusion_at, self.text_hook
+        x, logits = self.state.x[:n], self.state.logits[:n]
+        if hook is None or at is None:
+            self.fused_step.run_many(ids, pos, 0, layers, x, logits)
+            return
+        self.fused_step.run_many(ids, pos, 0, at, x)
+        hook(x)
+        self.fused_step.run_many(ids, pos, at, layers, x, logits)
 
     def _decode_step(self, ids: np.ndarray, pos: int) -> None:
         s, w, cfg = self.state, self.weights, self.cfg

@@ -109,7 +109,9 @@ void bind_decode(py::module_& m) {
                               "One llama/qwen2 decode step over all layers in one call.")
       .def(py::init([](const py::list& layers, const py::tuple& embd, const py::tuple& head,
                        const py::handle& out_norm, const py::dict& dims,
-                       const py::handle& k_cache, const py::handle& v_cache) {
+                       const py::handle& k_cache, const py::handle& v_cache,
+                       int64_t max_tokens) {
+             if (max_tokens < 1) fail("max_tokens must be >= 1, got " + std::to_string(max_tokens));
              auto s = std::make_unique<FusedDecodeStep>();
              DecodeDims d{};
              d.dim = dims["dim"].cast<int64_t>();
@@ -160,11 +162,12 @@ void bind_decode(py::module_& m) {
              s->vocab = d.vocab;
              s->n_ctx = d.n_ctx;
              s->dim = d.dim;
-             s->step = std::make_unique<DecodeStep>(std::move(ls), e, h, on, d, kc, vc, k16);
+             s->step = std::make_unique<DecodeStep>(std::move(ls), e, h, on, d, kc, vc, k16,
+                                                    max_tokens);
              return s;
            }),
            py::arg("layers"), py::arg("embd"), py::arg("head"), py::arg("out_norm"),
-           py::arg("dims"), py::arg("k_cache"), py::arg("v_cache"))
+           py::arg("dims"), py::arg("k_cache"), py::arg("v_cache"), py::arg("max_tokens") = 1)
       .def("run", [](FusedDecodeStep& s, int32_t token, int32_t pos, const py::handle& out) {
              check_token_pos(s, "DecodeStep.run", token, pos, true);
              auto logits = logits_out(s, "DecodeStep.run", out);
@@ -210,7 +213,60 @@ void bind_decode(py::module_& m) {
            py::arg("out") = py::none(),
            "Layers [lo, hi) of `token` at `pos`: from its embedding (lo == 0) or from x[dim],"
            " the residual stream written back to x; logits into out[vocab] when hi is the"
-           " last layer.");
+           " last layer.")
+      .def("run_many",
+           [](FusedDecodeStep& s, const py::handle& tokens_obj, int32_t pos, int64_t lo,
+              int64_t hi, const py::handle& x, const py::handle& out) {
+             const std::string method = "DecodeStep.run_many";
+             const int64_t n_layers = s.step->n_layers();
+             if (!(0 <= lo && lo < hi && hi <= n_layers)) {
+               throw py::value_error(method + ": layers [" + std::to_string(lo) + ", " +
+                                     std::to_string(hi) + ") are not a span of 0.." +
+                                     std::to_string(n_layers));
+             }
+             auto tokens = contiguous<int32_t>(tokens_obj, "tokens");
+             const int64_t n = tokens.size();
+             if (tokens.ndim() != 1 || n < 1 || n > s.step->max_tokens()) {
+               throw py::value_error(method + ": expected 1 to " +
+                                     std::to_string(s.step->max_tokens()) +
+                                     " tokens in a 1-D int32 array, got " + std::to_string(n));
+             }
+             check_token_pos(s, method, 0, pos, false);
+             if (pos + n > s.n_ctx) {
+               throw py::value_error(method + ": positions " + std::to_string(pos) + ".." +
+                                     std::to_string(pos + n - 1) + " run past the context of " +
+                                     std::to_string(s.n_ctx));
+             }
+             const int32_t* pt = tokens.data();
+             for (int64_t i = 0; lo == 0 && i < n; ++i) check_token_pos(s, method, pt[i], pos, true);
+             auto xs = contiguous<float>(x, "x");
+             if (xs.size() != n * s.dim || !xs.writeable()) {
+               throw py::value_error(method + ": x must be a writable array of " +
+                                     std::to_string(n) + " x " + std::to_string(s.dim) +
+                                     " float32 values");
+             }
+             float* po = nullptr;
+             py::array_t<float> logits;
+             if (hi == n_layers) {
+               if (out.is_none()) throw py::value_error(method + ": the last layer needs out");
+               logits = contiguous<float>(out, "out");
+               if (logits.size() != n * s.vocab || !logits.writeable()) {
+                 throw py::value_error(method + ": out must be a writable array of " +
+                                       std::to_string(n) + " x " + std::to_string(s.vocab) +
+                                       " float32 logits");
+               }
+               po = logits.mutable_data();
+             }
+             float* px = xs.mutable_data();
+             {
+               py::gil_scoped_release release;
+               s.step->run_many(pt, n, pos, lo, hi, px, po);
+             }
+           },
+           py::arg("tokens"), py::arg("pos"), py::arg("lo"), py::arg("hi"), py::arg("x"),
+           py::arg("out") = py::none(),
+           "run_span for n tokens at positions pos..pos+n-1 (a speculative draft): x[n, dim],"
+           " out[n, vocab]; each token's logits are those its own decode step gives.");
 }
 
 }  // namespace cromwell::bind

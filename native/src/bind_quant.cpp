@@ -192,9 +192,13 @@ void bind_quant(py::module_& m) {
   }, py::arg("w"), py::arg("fmt"), py::arg("x"), py::arg("out") = py::none(),
      "y[rows] = W x, for decoding one token.");
 
-  m.def("matvec_shared", [](const py::list& ws, const py::list& fmts, const py::handle& x_obj) {
+  m.def("matmul_shared", [](const py::list& ws, const py::list& fmts, const py::handle& x_obj) {
     auto x = f32_array(x_obj, "x");
-    if (x.ndim() != 1) throw py::value_error("x: expected a 1-D float32 array [k]");
+    if (x.ndim() != 1 && x.ndim() != 2) {
+      throw py::value_error("x: expected a float32 array [k] or [n, k]");
+    }
+    const int64_t n = x.ndim() == 2 ? x.shape(0) : 1;
+    const int64_t k = x.shape(x.ndim() - 1);
     const int count = int(ws.size());
     if (count != int(fmts.size())) {
       throw py::value_error("ws, fmts: expected one format per weight matrix, got " +
@@ -209,20 +213,22 @@ void bind_quant(py::module_& m) {
     py::list ys;
     for (int i = 0; i < count; ++i) {
       const Format f = parse_format(py::cast<std::string>(fmts[size_t(i)]));
-      const WeightView w = weight_view(ws[size_t(i)], f, x.shape(0));
-      py::array_t<float> y(w.rows);
+      const WeightView w = weight_view(ws[size_t(i)], f, k);
+      py::array_t<float> y = x.ndim() == 2 ? py::array_t<float>({n, w.rows})
+                                           : py::array_t<float>(w.rows);
       m[i] = {w.f, w.data, w.rows, y.mutable_data()};
       ys.append(y);
     }
     const float* px = x.data();
     {
       py::gil_scoped_release release;
-      matvec_shared_input(m, count, int64_t(x.shape(0)), px);
+      matmul_shared_input(m, count, k, px, n);
     }
     return ys;
   }, py::arg("ws"), py::arg("fmts"), py::arg("x"),
-     "[W x for W in ws]: matrices of any formats that read the same activations, quantized\n"
-     "once and multiplied in one pool job (results identical to matvec's).");
+     "[x W^T for W in ws]: matrices of any formats that read the same activations x[k] or\n"
+     "x[n, k], quantized once and multiplied in one pool job; every row is what matvec gives\n"
+     "for that activation row.");
 
   m.def("matmul", [](const py::handle& w_obj, const std::string& fmt, const py::handle& x_obj,
                      const py::object& out) {

@@ -40,10 +40,11 @@ class DecodeStep {
  public:
   // k_cache/v_cache: [n_layers, n_ctx, n_kv_heads, head_dim], owned by the caller, float32
   // or (f16_cache) IEEE half: a half cache gets each new row rounded to nearest, as numpy's
-  // astype(float16) rounds the rows a prefill writes.
+  // astype(float16) rounds the rows a prefill writes. max_tokens: the most tokens one call
+  // runs (run_many), for which the run state is allocated once.
   DecodeStep(std::vector<DecodeLayer> layers, DecodeMatrix embd, DecodeMatrix head,
              const float* out_norm, DecodeDims dims, void* k_cache, void* v_cache,
-             bool f16_cache = false);
+             bool f16_cache = false, int64_t max_tokens = 1);
   // Runs `token` at position `pos` (0 <= pos < n_ctx), writing its K/V into the cache and
   // its logits into logits[vocab].
   void run(int32_t token, int32_t pos, float* logits);
@@ -52,11 +53,19 @@ class DecodeStep {
   // x[dim]; the residual stream after layer hi-1 is written back to x. hi == n_layers also
   // writes the logits (logits must then be non-null). run() is run_span(0, n_layers).
   void run_span(int32_t token, int32_t pos, int64_t lo, int64_t hi, float* x, float* logits);
+  // run_span for n <= max_tokens tokens at positions pos.. pos + n - 1 (a speculative draft
+  // after the last decoded token), x[n, dim] and logits[n, vocab]: each token computed as a
+  // decode step computes it (integer matrix products, its own attention over the cache up to
+  // its position), so its logits are bit for bit those n separate steps would give, while
+  // every weight row is read once for all n.
+  void run_many(const int32_t* tokens, int64_t n, int32_t pos, int64_t lo, int64_t hi, float* x,
+                float* logits);
   int64_t n_layers() const { return int64_t(layers_.size()); }
+  int64_t max_tokens() const { return max_tokens_; }
 
  private:
-  void layers(int64_t lo, int64_t hi, int32_t pos);
-  void head(float* logits);
+  void layers(int64_t lo, int64_t hi, int32_t pos, int64_t n);
+  void head(float* logits, int64_t n);
 
   std::vector<DecodeLayer> layers_;
   DecodeMatrix embd_, head_;
@@ -65,8 +74,11 @@ class DecodeStep {
   char* k_cache_;
   char* v_cache_;
   bool f16_cache_;
-  std::vector<float> x_, xb_, xb2_, q_, att_, hb_, hb2_;  // the run state, allocated once
-  std::vector<float> k_new_, v_new_;  // a half cache's new K/V row, before rounding
+  int64_t max_tokens_;
+  // The run state for max_tokens tokens, allocated once.
+  std::vector<float> x_, xb_, xb2_, q_, att_, hb_, hb2_;
+  std::vector<float> k_new_, v_new_;  // a half cache's new K/V rows, before rounding
+  std::vector<int32_t> positions_;
 };
 
 }  // namespace cromwell

@@ -396,8 +396,10 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
   }
 }
 
-void matvec_shared_input(const SharedInputMatrix* m, int count, int64_t k, const float* x) {
+void matmul_shared_input(const SharedInputMatrix* m, int count, int64_t k, const float* x,
+                         int64_t n) {
   count = std::min(count, kMaxSharedInput);
+  if (n <= 0) return;
   // The activations in each format some matrix consumes, quantized once; reused across calls
   // (one set per calling thread), as matmul_with_table's.
   thread_local std::vector<uint8_t> xq[3];
@@ -408,21 +410,22 @@ void matvec_shared_input(const SharedInputMatrix* m, int count, int64_t k, const
   first_row[0] = 0;
   for (int i = 0; i < count; ++i) {
     kt[i] = &kernels_for(m[i].f);
-    const auto a = size_t(kt[i]->act);
-    if (act_for[a] == nullptr) {
-      const int64_t ab = act_row_bytes(kt[i]->act, k);
-      if (xq[a].size() < size_t(ab)) xq[a].resize(size_t(ab));
-      quantize_act_row(kt[i]->act, x, xq[a].data(), k);
-      act_for[a] = xq[a].data();
+    const ActFormat a = kt[i]->act;
+    if (act_for[size_t(a)] == nullptr) {
+      const int64_t ab = act_row_bytes(a, k);
+      std::vector<uint8_t>& buf = xq[size_t(a)];
+      if (buf.size() < size_t(ab * n)) buf.resize(size_t(ab * n));
+      for (int64_t r = 0; r < n; ++r) quantize_act_row(a, x + r * k, &buf[size_t(r * ab)], k);
+      act_for[size_t(a)] = buf.data();
     }
     first_row[i + 1] = first_row[i] + m[i].rows;
     weight_bytes += m[i].rows * row_bytes(m[i].f, k);
   }
   const int64_t total = first_row[count];
   if (total == 0) return;
-  // About 32 KiB of weights per chunk, as matvec takes (min_rows_per_chunk).
-  const int64_t min_rows =
-      std::max<int64_t>(1, (int64_t(32) << 10) * total / std::max<int64_t>(1, weight_bytes));
+  // About 32 KiB of weights per chunk and activation row, as matmul_dot takes.
+  const int64_t min_rows = std::max<int64_t>(
+      1, (int64_t(32) << 10) * total / std::max<int64_t>(1, weight_bytes) / n);
   parallel_for(total, min_rows, [&](int64_t begin, int64_t end) {
     for (int i = 0; i < count; ++i) {
       const int64_t lo = std::max(begin, first_row[i]) - first_row[i];
@@ -430,7 +433,7 @@ void matvec_shared_input(const SharedInputMatrix* m, int count, int64_t k, const
       if (lo >= hi) continue;
       const ActFormat a = kt[i]->act;
       dot_row_range(*kt[i], static_cast<const uint8_t*>(m[i].w), row_bytes(m[i].f, k), k, lo, hi,
-                    static_cast<const uint8_t*>(act_for[size_t(a)]), act_row_bytes(a, k), 1,
+                    static_cast<const uint8_t*>(act_for[size_t(a)]), act_row_bytes(a, k), n,
                     m[i].y, m[i].rows);
     }
   });

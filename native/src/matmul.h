@@ -69,21 +69,25 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
 void get_rows(Format f, const void* w, int64_t rows, int64_t k, const int32_t* ids, int64_t n,
               float* y);
 
-// One matrix of a matvec_shared_input call: y[rows] = W x, W in format f.
+// One matrix of a matmul_shared_input call: y[n, rows] = x[n, k] W^T, W in format f.
 struct SharedInputMatrix {
   Format f;
   const void* w;
   int64_t rows;
   float* y;
 };
-// At most this many matrices per matvec_shared_input call.
+// At most this many matrices per matmul_shared_input call.
 constexpr int kMaxSharedInput = 8;
-// y_i = W_i x for up to kMaxSharedInput matrices of k columns that read the same activations (a
-// layer's query, key and value projections; its gate and up projections), formats mixed freely.
-// Each result is bit for bit what matvec gives; x is quantized once per activation format and
-// one pool job covers all the rows, where a matvec per matrix quantizes x and hands the
-// threads a job once per matrix.
-void matvec_shared_input(const SharedInputMatrix* m, int count, int64_t k, const float* x);
+// y_i = x W_i^T for up to kMaxSharedInput matrices of k columns that read the same n activation
+// rows (a layer's query, key and value projections; its gate and up projections), formats mixed
+// freely. Every result row is bit for bit what matvec gives for that activation row, whatever n
+// (the integer dot products for every n, as a decode step computes them: a speculative draft's
+// few tokens are verified exactly as decoding would compute them, each weight row dotted with
+// all n rows while in L1). x is quantized once per activation format and one pool job covers
+// all the matrices' rows, where a matvec per matrix quantizes x and hands the threads a job
+// once per matrix.
+void matmul_shared_input(const SharedInputMatrix* m, int count, int64_t k, const float* x,
+                         int64_t n);
 // Reads n_bytes with wide loads split over the pool; returns a checksum so nothing is elided.
 uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
 

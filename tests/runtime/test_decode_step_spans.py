@@ -44,3 +44,52 @@ def test_bad_spans_and_buffers_are_refused(decoder: Decoder) -> None:
         step.run_span(0, 0, 0, n, x)
     with pytest.raises(ValueError, match="x must be a writable array of 64"):
         step.run_span(0, 0, 0, 1, np.zeros(63, np.float32))
+
+
+@pytest.mark.parametrize("cut", range(1, TINY["n_layers"]))
+def test_a_draft_in_one_call_gives_each_tokens_decode_step(decoder: Decoder, cut: int) -> None:
+    # A speculative draft run in one native call (whole, or in two spans around a seam)
+    # computes every token bit for bit as its own decode step, K/V rows included.
+    step, n_layers = decoder.fused_step, TINY["n_layers"]
+    assert step is not None
+    tokens = np.array([7, 3, 99, 3, 12], np.int32)
+    pos, n = 4, len(tokens)
+    steps = np.empty((n, TINY["vocab"]), np.float32)
+    for i, t in enumerate(tokens):
+        step.run(int(t), pos + i, steps[i])
+    k_rows = decoder.cache.k[:, pos : pos + n].copy()
+    decoder.cache.k[:, pos : pos + n] = 0
+    whole = np.empty((n, TINY["vocab"]), np.float32)
+    x = np.empty((n, TINY["dim"]), np.float32)
+    step.run_many(tokens, pos, 0, n_layers, x, whole)
+    np.testing.assert_array_equal(whole, steps)
+    np.testing.assert_array_equal(decoder.cache.k[:, pos : pos + n], k_rows)
+    spans = np.empty((n, TINY["vocab"]), np.float32)
+    step.run_many(tokens, pos, 0, cut, x)
+    step.run_many(tokens, pos, cut, n_layers, x, spans)
+    np.testing.assert_array_equal(spans, steps)
+
+
+def test_bad_drafts_are_refused(decoder: Decoder) -> None:
+    step, n_layers = decoder.fused_step, TINY["n_layers"]
+    assert step is not None
+    dim, vocab = TINY["dim"], TINY["vocab"]
+    x = np.zeros((17, dim), np.float32)
+    out = np.zeros((17, vocab), np.float32)
+    many = np.zeros(18, np.int32)
+    with pytest.raises(ValueError, match="expected 1 to 17 tokens in a 1-D int32 array, got 18"):
+        step.run_many(many, 0, 0, n_layers, np.zeros((18, dim), np.float32), out)
+    with pytest.raises(ValueError, match="expected 1 to 17 tokens .* got 0"):
+        step.run_many(np.zeros(0, np.int32), 0, 0, n_layers, x, out)
+    with pytest.raises(ValueError, match=r"positions 60..64 run past the context of 64"):
+        step.run_many(np.zeros(5, np.int32), 60, 0, n_layers, x[:5], out[:5])
+    with pytest.raises(ValueError, match="token 10000 is outside the vocabulary"):
+        step.run_many(np.array([1, 10_000], np.int32), 0, 0, n_layers, x[:2], out[:2])
+    with pytest.raises(ValueError, match="x must be a writable array of 2 x 64"):
+        step.run_many(np.array([1, 2], np.int32), 0, 0, n_layers, x[:1], out[:2])
+    with pytest.raises(ValueError, match="out must be a writable array of 2 x"):
+        step.run_many(np.array([1, 2], np.int32), 0, 0, n_layers, x[:2], out[:1])
+    with pytest.raises(ValueError, match="the last layer needs out"):
+        step.run_many(np.array([1, 2], np.int32), 0, 0, n_layers, x[:2])
+    with pytest.raises(ValueError, match=r"layers \[2, 1\) are not a span"):
+        step.run_many(np.array([1, 2], np.int32), 0, 2, 1, x[:2], out[:2])
