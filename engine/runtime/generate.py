@@ -8,6 +8,7 @@ cancelled request stops within one token.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import numpy as np
 from engine.runtime.decoder import PREFILL_CHUNK, Decoder
 from engine.runtime.fusion import Fusion
 from engine.runtime.sampler import Sampler
-from engine.runtime.speculative import DraftLength, draft_tokens
+from engine.runtime.speculative import DraftLength, LookupPayoff, draft_tokens
 
 
 @dataclass
@@ -67,6 +68,7 @@ def decode_n_tokens(
     speculative: bool = True,
     stats: SpeculationStats | None = None,
     fusion: Fusion | None = None,
+    adaptive: bool = True,
 ) -> Iterator[int]:
     """Generate up to `max_tokens` ids after `prompt`, stopping before any id in `stop_ids`.
 
@@ -74,7 +76,9 @@ def decode_n_tokens(
     batched pass: position i of that pass predicts the token after draft[:i], so every draft
     token that equals the model's own choice is accepted, the first one that does not is
     replaced by that choice, and the cache is rolled back past it. The output is the same
-    token sequence plain greedy decoding gives.
+    token sequence plain greedy decoding gives. `adaptive` pauses drafting while it yields
+    tokens slower than plain steps do (`LookupPayoff`); without it every token for which a
+    draft is found is verified with it.
     """
     stops = frozenset(stop_ids)
     cancelled = cancel.is_set if cancel is not None else (lambda: False)
@@ -84,6 +88,7 @@ def decode_n_tokens(
     token = sampler.sample(prefill(decoder, prompt, fusion), history)
     speculate = speculative and sampler.params.greedy
     draft_length = DraftLength()
+    payoff = LookupPayoff() if adaptive else None
     produced = 0
     while True:
         if token in stops:
@@ -95,15 +100,22 @@ def decode_n_tokens(
         if produced >= max_tokens or room <= 0 or cancelled():
             return
         limit = min(draft_length.n, room - 1, max_tokens - produced, PREFILL_CHUNK - 1)
-        draft = draft_tokens(history, limit) if speculate else []
+        drafting = speculate and (payoff is None or payoff.drafting())
+        draft = draft_tokens(history, limit) if drafting else []
         if not draft:
-            token = sampler.sample(decode_one_token(decoder, token), history)
+            started = time.perf_counter()
+            logits = decode_one_token(decoder, token)
+            if payoff is not None:
+                payoff.record(time.perf_counter() - started, 1)
+            token = sampler.sample(logits, history)
             continue
         base = decoder.cache.length
         if stats is not None:
             stats.passes += 1
             stats.drafted += len(draft)
+        started = time.perf_counter()
         logits = decoder.forward([token, *draft], all_logits=True, as_decode=True)
+        pass_s = time.perf_counter() - started
         for i in range(len(draft) + 1):
             choice = sampler.sample(logits[i], history)
             if i == len(draft) or choice != draft[i]:
@@ -122,6 +134,8 @@ def decode_n_tokens(
                 return
         decoder.cache.rollback(base + 1 + i)  # keep `token` and the accepted draft[:i]
         draft_length.update(len(draft), i)
+        if payoff is not None:
+            payoff.record(pass_s, i + 1)
         token = choice
 
 

@@ -30,6 +30,73 @@ class DraftLength:
             self.n = max(1, accepted)
 
 
+# Prompt lookup is judged over phases of this many tokens, drafting or not.
+PHASE_TOKENS = 16
+MAX_PAUSE_PHASES = 16  # the longest run of plain phases before drafting is tried again
+REFRESH_EVERY = 8  # while drafting pays, one phase in this many runs plain (a fresh baseline)
+
+
+class LookupPayoff:
+    """Whether drafting pays on this machine, model and text. A verification pass of a d-token
+    draft costs between one decode step (a model streamed from memory reads its weights once
+    for all d + 1 rows: the case prompt lookup is for) and d + 1 steps (a small model computing
+    from cache, as the default model does on a CPU with a large L3), and yields the accepted
+    tokens plus one; what it leaves in the caches slows the steps after it too. So generation
+    runs in phases of PHASE_TOKENS tokens, drafting or plain, each timed by its forward calls
+    alone (a slow reader of the stream does not count), and the faster kind wins: drafting
+    goes on while its phases yield tokens at least as fast as the latest plain phase (with a
+    plain phase now and then for a fresh baseline); when a drafting phase is slower, drafting
+    pauses for a run of plain phases that doubles each time a probe loses (up to
+    MAX_PAUSE_PHASES) and resets when one wins. Output never depends on it: only when drafts
+    are tried."""
+
+    def __init__(self) -> None:
+        self.timed = False  # the first forward after a prefill runs slow: not counted
+        self.draft_mode = True  # the first phase drafts: lookup is the default
+        self.tokens = 0  # tokens and forward seconds of the current phase
+        self.seconds = 0.0
+        self.rates: dict[bool, float] = {}  # tokens per second of the latest phase of each kind
+        self.pause = 1  # plain phases the next losing probe is followed by
+        self.plain_left = 0  # plain phases still to run before the next probe
+        self.draft_phases = 0  # drafting phases that paid, in a row
+
+    def drafting(self) -> bool:
+        """Whether to look for a draft for the next token."""
+        return self.draft_mode
+
+    def record(self, seconds: float, tokens: int) -> None:
+        """A forward call (a plain step, or a verification pass) took `seconds` and yielded
+        `tokens` tokens."""
+        if not self.timed:
+            self.timed = True
+            return
+        self.tokens += tokens
+        self.seconds += seconds
+        if self.tokens < PHASE_TOKENS:
+            return
+        self.rates[self.draft_mode] = self.tokens / max(self.seconds, 1e-9)
+        self.tokens, self.seconds = 0, 0.0
+        self.draft_mode = self._next_phase_drafts(finished_draft=self.draft_mode)
+
+    def _next_phase_drafts(self, finished_draft: bool) -> bool:
+        draft, plain = self.rates.get(True), self.rates.get(False)
+        if plain is None:
+            return False  # a baseline first
+        if draft is None:
+            return True
+        if finished_draft:
+            if draft >= plain:
+                self.pause = 1
+                self.draft_phases += 1
+                return self.draft_phases % REFRESH_EVERY != 0
+            self.draft_phases = 0
+            self.plain_left = self.pause
+            self.pause = min(2 * self.pause, MAX_PAUSE_PHASES)
+            return False
+        self.plain_left = max(0, self.plain_left - 1)
+        return self.plain_left == 0
+
+
 def draft_tokens(
     history: Sequence[int],
     max_draft: int = MAX_DRAFT,
