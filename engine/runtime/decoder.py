@@ -23,7 +23,7 @@ from engine.runtime.decoder_config import DecoderConfig
 from engine.runtime.decoder_weights import DecoderWeights, LayerWeights, Matrix
 from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.kv_cache import KVCache
-from engine.runtime.speculative import MAX_DRAFT
+from engine.runtime.speculative import MAX_DRAFT, LookupPayoff
 
 # Prompts longer than this are prefilled in chunks, which bounds the [n, ffn_dim] buffers.
 PREFILL_CHUNK = 512
@@ -79,6 +79,8 @@ class Decoder:
         # A fused decode step then runs in two spans around the hook (`DecodeStep.run_span`).
         self.fusion_at: int | None = None
         self.text_hook: Callable[[np.ndarray], None] | None = None
+        # Whether prompt-lookup drafts pay on this machine and model, learnt across generations.
+        self.lookup_payoff = LookupPayoff()
 
     def _make_fused_step(self) -> K.DecodeStep:
         cfg, w = self.cfg, self.weights

@@ -17,7 +17,7 @@ import numpy as np
 from engine.runtime.decoder import PREFILL_CHUNK, Decoder
 from engine.runtime.fusion import Fusion
 from engine.runtime.sampler import Sampler
-from engine.runtime.speculative import DraftLength, LookupPayoff, draft_tokens
+from engine.runtime.speculative import DraftLength, draft_tokens
 
 
 @dataclass
@@ -77,8 +77,8 @@ def decode_n_tokens(
     token that equals the model's own choice is accepted, the first one that does not is
     replaced by that choice, and the cache is rolled back past it. The output is the same
     token sequence plain greedy decoding gives. `adaptive` pauses drafting while it yields
-    tokens slower than plain steps do (`LookupPayoff`); without it every token for which a
-    draft is found is verified with it.
+    tokens slower than plain steps do (the decoder's `LookupPayoff`, which learns across
+    generations); without it every token for which a draft is found is verified with it.
     """
     stops = frozenset(stop_ids)
     cancelled = cancel.is_set if cancel is not None else (lambda: False)
@@ -88,7 +88,9 @@ def decode_n_tokens(
     token = sampler.sample(prefill(decoder, prompt, fusion), history)
     speculate = speculative and sampler.params.greedy
     draft_length = DraftLength()
-    payoff = LookupPayoff() if adaptive else None
+    payoff = decoder.lookup_payoff if speculate and adaptive else None
+    if payoff is not None:
+        payoff.start()
     produced = 0
     while True:
         if token in stops:

@@ -48,7 +48,8 @@ class LookupPayoff:
     plain phase now and then for a fresh baseline); when a drafting phase is slower, drafting
     pauses for a run of plain phases that doubles each time a probe loses (up to
     MAX_PAUSE_PHASES) and resets when one wins. Output never depends on it: only when drafts
-    are tried."""
+    are tried. A decoder keeps one across generations (what the machine and model cost does
+    not change between requests); `start` marks a new one."""
 
     def __init__(self) -> None:
         self.timed = False  # the first forward after a prefill runs slow: not counted
@@ -59,6 +60,10 @@ class LookupPayoff:
         self.pause = 1  # plain phases the next losing probe is followed by
         self.plain_left = 0  # plain phases still to run before the next probe
         self.draft_phases = 0  # drafting phases that paid, in a row
+
+    def start(self) -> None:
+        """A new generation: its first forward comes after a prefill, so is not timed."""
+        self.timed = False
 
     def drafting(self) -> bool:
         """Whether to look for a draft for the next token."""

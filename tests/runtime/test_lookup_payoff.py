@@ -61,3 +61,12 @@ def test_a_short_generation_drafts_throughout() -> None:
         assert payoff.drafting()
         payoff.record(10 * PLAIN_STEP_S, 1)  # however slowly: a phase is judged when it ends
     assert payoff.drafting()
+
+
+def test_what_was_learnt_carries_into_the_next_generation() -> None:
+    payoff = fresh()
+    assert run_phases(payoff, 5, draft_token_s=1.2 * PLAIN_STEP_S) == "DPDPD"
+    payoff.start()  # a new request: its first forward (after its prefill) is not timed
+    payoff.record(1.0, 1)
+    assert not payoff.drafting()  # still in the pause the last probe earned
+    assert run_phases(payoff, 3, draft_token_s=1.2 * PLAIN_STEP_S) == "PPD"
