@@ -129,15 +129,6 @@ class DecodeStep:
     def run(self, token: int, pos: int, out: npt.NDArray[np.float32]) -> None: ...
     def run_span(
         self,
-        token: int,
-        pos: int,
-        lo: int,
-        hi: int,
-        x: npt.NDArray[np.float32],
-        out: npt.NDArray[np.float32] | None = None,
-    ) -> None: ...
-    def run_many(
-        self,
         tokens: npt.NDArray[np.int32],
         pos: int,
         lo: int,

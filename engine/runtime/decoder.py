@@ -6,7 +6,7 @@ buffer allocated once). A decode step (n = 1) is one native call over all layers
 (`_native.DecodeStep`, matrix-vector kernels); the same step as a Python loop over the kernels
 stays beside it (`fused=False`) as its readable twin and test partner. A speculative
 verification (a draft's few tokens, each computed as its decode step would be) is one native
-call too (`DecodeStep.run_many`); a prefill runs matrix-matrix kernels on [n, ...] buffers from
+call too (`DecodeStep.run_span`); a prefill runs matrix-matrix kernels on [n, ...] buffers from
 Python. Every kernel
 writes into a preallocated buffer (`out=`), so a step allocates almost nothing.
 """
@@ -153,22 +153,13 @@ class Decoder:
                 logits = self.forward(ids[start : start + PREFILL_CHUNK], as_decode=as_decode)
             return logits
         pos = self.cache.length
-        if n == 1 and self.fused_step is not None and self._fused_spans_fit():
-            self._fused_decode_step(int(ids[0]), pos)
-            self.cache.length = pos + 1
-            self.cache.tokens.append(int(ids[0]))
-            return self.state.logits[:1] if all_logits else self.state.logits[0]
-        if (
-            as_decode
-            and all_logits
-            and n <= FUSED_MAX_TOKENS
-            and self.fused_step is not None
-            and self._fused_spans_fit()
-        ):
-            self._fused_verify_step(ids, pos)
+        # One token, or a speculative draft whose every row is wanted: one native call.
+        fused = n == 1 or (as_decode and all_logits and n <= FUSED_MAX_TOKENS)
+        if fused and self.fused_step is not None and self._fused_spans_fit():
+            self._fused_run(ids, pos)
             self.cache.length = pos + n
             self.cache.tokens.extend(int(t) for t in ids)
-            return self.state.logits[:n]
+            return self.state.logits[:n] if all_logits else self.state.logits[n - 1]
         if n == 1:
             self._decode_step(ids, pos)
         else:
@@ -181,32 +172,24 @@ class Decoder:
         at = self.fusion_at
         return self.text_hook is None or (at is not None and 0 < at < self.cfg.n_layers)
 
-    def _fused_decode_step(self, token: int, pos: int) -> None:
-        assert self.fused_step is not None
-        at, hook, logits = self.fusion_at, self.text_hook, self.state.logits[0]
-        if hook is None or at is None:
-            self.fused_step.run(token, pos, logits)
-            return
-        # The same kernels in the same order as _decode_step with its hook: the spans only
-        # hand the residual stream to fusion and take it back.
-        x = self.state.x[:1]
-        self.fused_step.run_span(token, pos, 0, at, x[0])
-        hook(x)
-        self.fused_step.run_span(token, pos, at, self.cfg.n_layers, x[0], logits)
-
-    def _fused_verify_step(self, ids: np.ndarray, pos: int) -> None:
-        """A speculative draft's tokens, each computed as its decode step would be, in one
-        native call (two around fusion's text side for a model with an image)."""
+    def _fused_run(self, ids: np.ndarray, pos: int) -> None:
+        """`ids` (a token, or a speculative draft's few) in one native call, each computed as
+        its decode step computes it: the same kernels in the same order as _decode_step, so
+        the same logits. A model with an image runs two spans around fusion's text side, which
+        they only hand the residual stream to and take it back from."""
         assert self.fused_step is not None
         n, layers = len(ids), self.cfg.n_layers
         at, hook = self.fusion_at, self.text_hook
         x, logits = self.state.x[:n], self.state.logits[:n]
         if hook is None or at is None:
-            self.fused_step.run_many(ids, pos, 0, layers, x, logits)
+            if n == 1:
+                self.fused_step.run(int(ids[0]), pos, logits[0])
+            else:
+                self.fused_step.run_span(ids, pos, 0, layers, x, logits)
             return
-        self.fused_step.run_many(ids, pos, 0, at, x)
+        self.fused_step.run_span(ids, pos, 0, at, x)
         hook(x)
-        self.fused_step.run_many(ids, pos, at, layers, x, logits)
+        self.fused_step.run_span(ids, pos, at, layers, x, logits)
 
     def _decode_step(self, ids: np.ndarray, pos: int) -> None:
         s, w, cfg = self.state, self.weights, self.cfg

@@ -79,7 +79,7 @@ void* cache_view(FusedDecodeStep& s, const py::handle& obj, int64_t n, const cha
   return a.mutable_data();
 }
 
-// The checks `run` and `run_span` share; `method` names the caller in the message.
+// The token and position checks `run` and `run_span` share; `method` names the caller.
 void check_token_pos(const FusedDecodeStep& s, const std::string& method, int32_t token,
                      int32_t pos, bool has_token) {
   if (has_token && (token < 0 || token >= s.vocab)) {
@@ -180,44 +180,9 @@ void bind_decode(py::module_& m) {
            py::arg("token"), py::arg("pos"), py::arg("out"),
            "Run `token` at `pos`: K/V into the cache, logits into out[vocab].")
       .def("run_span",
-           [](FusedDecodeStep& s, int32_t token, int32_t pos, int64_t lo, int64_t hi,
-              const py::handle& x, const py::handle& out) {
-             const int64_t n = s.step->n_layers();
-             if (!(0 <= lo && lo < hi && hi <= n)) {
-               throw py::value_error("DecodeStep.run_span: layers [" + std::to_string(lo) +
-                                     ", " + std::to_string(hi) + ") are not a span of 0.." +
-                                     std::to_string(n));
-             }
-             check_token_pos(s, "DecodeStep.run_span", token, pos, lo == 0);
-             auto xs = contiguous<float>(x, "x");
-             if (xs.size() != s.dim || !xs.writeable()) {
-               throw py::value_error("DecodeStep.run_span: x must be a writable array of " +
-                                     std::to_string(s.dim) + " float32 values");
-             }
-             float* po = nullptr;
-             py::array_t<float> logits;
-             if (hi == n) {
-               if (out.is_none()) {
-                 throw py::value_error("DecodeStep.run_span: the last layer needs out[vocab]");
-               }
-               logits = logits_out(s, "DecodeStep.run_span", out);
-               po = logits.mutable_data();
-             }
-             float* px = xs.mutable_data();
-             {
-               py::gil_scoped_release release;
-               s.step->run_span(token, pos, lo, hi, px, po);
-             }
-           },
-           py::arg("token"), py::arg("pos"), py::arg("lo"), py::arg("hi"), py::arg("x"),
-           py::arg("out") = py::none(),
-           "Layers [lo, hi) of `token` at `pos`: from its embedding (lo == 0) or from x[dim],"
-           " the residual stream written back to x; logits into out[vocab] when hi is the"
-           " last layer.")
-      .def("run_many",
            [](FusedDecodeStep& s, const py::handle& tokens_obj, int32_t pos, int64_t lo,
               int64_t hi, const py::handle& x, const py::handle& out) {
-             const std::string method = "DecodeStep.run_many";
+             const std::string method = "DecodeStep.run_span";
              const int64_t n_layers = s.step->n_layers();
              if (!(0 <= lo && lo < hi && hi <= n_layers)) {
                throw py::value_error(method + ": layers [" + std::to_string(lo) + ", " +
@@ -260,13 +225,15 @@ void bind_decode(py::module_& m) {
              float* px = xs.mutable_data();
              {
                py::gil_scoped_release release;
-               s.step->run_many(pt, n, pos, lo, hi, px, po);
+               s.step->run_span(pt, n, pos, lo, hi, px, po);
              }
            },
            py::arg("tokens"), py::arg("pos"), py::arg("lo"), py::arg("hi"), py::arg("x"),
            py::arg("out") = py::none(),
-           "run_span for n tokens at positions pos..pos+n-1 (a speculative draft): x[n, dim],"
-           " out[n, vocab]; each token's logits are those its own decode step gives.");
+           "Layers [lo, hi) of n tokens at positions pos..pos+n-1 (a seam in the stack, a"
+           " speculative draft): from their embeddings (lo == 0) or from x[n, dim], the"
+           " residual stream written back to x; logits into out[n, vocab] when hi is the last"
+           " layer. Each token's logits are those its own decode step gives.");
 }
 
 }  // namespace cromwell::bind

@@ -42,15 +42,10 @@ inline void mm(const DecodeMatrix& m, const float* x, float* y, int64_t n) {
 }  // namespace
 
 void DecodeStep::run(int32_t token, int32_t pos, float* logits) {
-  run_many(&token, 1, pos, 0, n_layers(), nullptr, logits);
+  run_span(&token, 1, pos, 0, n_layers(), nullptr, logits);
 }
 
-void DecodeStep::run_span(int32_t token, int32_t pos, int64_t lo, int64_t hi, float* x,
-                          float* logits) {
-  run_many(&token, 1, pos, lo, hi, x, logits);
-}
-
-void DecodeStep::run_many(const int32_t* tokens, int64_t n, int32_t pos, int64_t lo, int64_t hi,
+void DecodeStep::run_span(const int32_t* tokens, int64_t n, int32_t pos, int64_t lo, int64_t hi,
                           float* x, float* logits) {
   const int64_t dim = d_.dim;
   if (lo == 0) {

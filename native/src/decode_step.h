@@ -41,24 +41,23 @@ class DecodeStep {
   // k_cache/v_cache: [n_layers, n_ctx, n_kv_heads, head_dim], owned by the caller, float32
   // or (f16_cache) IEEE half: a half cache gets each new row rounded to nearest, as numpy's
   // astype(float16) rounds the rows a prefill writes. max_tokens: the most tokens one call
-  // runs (run_many), for which the run state is allocated once.
+  // runs (run_span), for which the run state is allocated once.
   DecodeStep(std::vector<DecodeLayer> layers, DecodeMatrix embd, DecodeMatrix head,
              const float* out_norm, DecodeDims dims, void* k_cache, void* v_cache,
              bool f16_cache = false, int64_t max_tokens = 1);
   // Runs `token` at position `pos` (0 <= pos < n_ctx), writing its K/V into the cache and
   // its logits into logits[vocab].
   void run(int32_t token, int32_t pos, float* logits);
-  // Layers [lo, hi) only, for a model whose stack has a seam (cromwell: fusion between the
-  // language layers and the AR head). lo == 0 starts from the token's embedding, else from
-  // x[dim]; the residual stream after layer hi-1 is written back to x. hi == n_layers also
-  // writes the logits (logits must then be non-null). run() is run_span(0, n_layers).
-  void run_span(int32_t token, int32_t pos, int64_t lo, int64_t hi, float* x, float* logits);
-  // run_span for n <= max_tokens tokens at positions pos.. pos + n - 1 (a speculative draft
-  // after the last decoded token), x[n, dim] and logits[n, vocab]: each token computed as a
-  // decode step computes it (integer matrix products, its own attention over the cache up to
-  // its position), so its logits are bit for bit those n separate steps would give, while
-  // every weight row is read once for all n.
-  void run_many(const int32_t* tokens, int64_t n, int32_t pos, int64_t lo, int64_t hi, float* x,
+  // Layers [lo, hi) only, for n <= max_tokens tokens at positions pos .. pos + n - 1: a model
+  // whose stack has a seam (cromwell: fusion between the language layers and the AR head), a
+  // speculative draft after the last decoded token, or both. lo == 0 starts from the tokens'
+  // embeddings, else from x[n, dim]; the residual stream after layer hi-1 is written back to x
+  // (when x is non-null). hi == n_layers also writes logits[n, vocab] (non-null then). Each
+  // token is computed as its own decode step computes it (integer matrix products, attention
+  // over the cache up to its position), so its logits and K/V rows are bit for bit those of n
+  // separate steps, while every weight row is read once for all n. run() is one token, all
+  // layers.
+  void run_span(const int32_t* tokens, int64_t n, int32_t pos, int64_t lo, int64_t hi, float* x,
                 float* logits);
   int64_t n_layers() const { return int64_t(layers_.size()); }
   int64_t max_tokens() const { return max_tokens_; }

@@ -1,5 +1,6 @@
 """`DecodeStep.run_span`: a decode step cut at any layer gives the logits of the whole step bit
-for bit, and a span that is not one is refused with its bounds named."""
+for bit, a speculative draft run in one call gives each token's own step, and a span, token
+list or buffer that does not fit is refused, saying what was expected."""
 
 from __future__ import annotations
 
@@ -25,25 +26,27 @@ def test_two_spans_give_the_whole_step(decoder: Decoder, cut: int) -> None:
     assert step is not None
     whole = np.empty(TINY["vocab"], np.float32)
     step.run(7, 3, whole)
-    x = np.empty(TINY["dim"], np.float32)
-    logits = np.empty(TINY["vocab"], np.float32)
-    step.run_span(7, 3, 0, cut, x)
-    step.run_span(7, 3, cut, n, x, logits)
-    np.testing.assert_array_equal(logits, whole)
+    x = np.empty((1, TINY["dim"]), np.float32)
+    logits = np.empty((1, TINY["vocab"]), np.float32)
+    token = np.array([7], np.int32)
+    step.run_span(token, 3, 0, cut, x)
+    step.run_span(token, 3, cut, n, x, logits)
+    np.testing.assert_array_equal(logits[0], whole)
 
 
 def test_bad_spans_and_buffers_are_refused(decoder: Decoder) -> None:
     step, n = decoder.fused_step, TINY["n_layers"]
     assert step is not None
-    x = np.zeros(TINY["dim"], np.float32)
+    x = np.zeros((1, TINY["dim"]), np.float32)
+    token = np.zeros(1, np.int32)
     with pytest.raises(ValueError, match=r"layers \[1, 1\) are not a span of 0..2"):
-        step.run_span(0, 0, 1, 1, x)
+        step.run_span(token, 0, 1, 1, x)
     with pytest.raises(ValueError, match=rf"layers \[0, {n + 1}\)"):
-        step.run_span(0, 0, 0, n + 1, x)
+        step.run_span(token, 0, 0, n + 1, x)
     with pytest.raises(ValueError, match="the last layer needs out"):
-        step.run_span(0, 0, 0, n, x)
-    with pytest.raises(ValueError, match="x must be a writable array of 64"):
-        step.run_span(0, 0, 0, 1, np.zeros(63, np.float32))
+        step.run_span(token, 0, 0, n, x)
+    with pytest.raises(ValueError, match="x must be a writable array of 1 x 64"):
+        step.run_span(token, 0, 0, 1, np.zeros(63, np.float32))
 
 
 @pytest.mark.parametrize("cut", range(1, TINY["n_layers"]))
@@ -61,12 +64,12 @@ def test_a_draft_in_one_call_gives_each_tokens_decode_step(decoder: Decoder, cut
     decoder.cache.k[:, pos : pos + n] = 0
     whole = np.empty((n, TINY["vocab"]), np.float32)
     x = np.empty((n, TINY["dim"]), np.float32)
-    step.run_many(tokens, pos, 0, n_layers, x, whole)
+    step.run_span(tokens, pos, 0, n_layers, x, whole)
     np.testing.assert_array_equal(whole, steps)
     np.testing.assert_array_equal(decoder.cache.k[:, pos : pos + n], k_rows)
     spans = np.empty((n, TINY["vocab"]), np.float32)
-    step.run_many(tokens, pos, 0, cut, x)
-    step.run_many(tokens, pos, cut, n_layers, x, spans)
+    step.run_span(tokens, pos, 0, cut, x)
+    step.run_span(tokens, pos, cut, n_layers, x, spans)
     np.testing.assert_array_equal(spans, steps)
 
 
@@ -78,18 +81,18 @@ def test_bad_drafts_are_refused(decoder: Decoder) -> None:
     out = np.zeros((17, vocab), np.float32)
     many = np.zeros(18, np.int32)
     with pytest.raises(ValueError, match="expected 1 to 17 tokens in a 1-D int32 array, got 18"):
-        step.run_many(many, 0, 0, n_layers, np.zeros((18, dim), np.float32), out)
+        step.run_span(many, 0, 0, n_layers, np.zeros((18, dim), np.float32), out)
     with pytest.raises(ValueError, match="expected 1 to 17 tokens .* got 0"):
-        step.run_many(np.zeros(0, np.int32), 0, 0, n_layers, x, out)
+        step.run_span(np.zeros(0, np.int32), 0, 0, n_layers, x, out)
     with pytest.raises(ValueError, match=r"positions 60..64 run past the context of 64"):
-        step.run_many(np.zeros(5, np.int32), 60, 0, n_layers, x[:5], out[:5])
+        step.run_span(np.zeros(5, np.int32), 60, 0, n_layers, x[:5], out[:5])
     with pytest.raises(ValueError, match="token 10000 is outside the vocabulary"):
-        step.run_many(np.array([1, 10_000], np.int32), 0, 0, n_layers, x[:2], out[:2])
+        step.run_span(np.array([1, 10_000], np.int32), 0, 0, n_layers, x[:2], out[:2])
     with pytest.raises(ValueError, match="x must be a writable array of 2 x 64"):
-        step.run_many(np.array([1, 2], np.int32), 0, 0, n_layers, x[:1], out[:2])
+        step.run_span(np.array([1, 2], np.int32), 0, 0, n_layers, x[:1], out[:2])
     with pytest.raises(ValueError, match="out must be a writable array of 2 x"):
-        step.run_many(np.array([1, 2], np.int32), 0, 0, n_layers, x[:2], out[:1])
+        step.run_span(np.array([1, 2], np.int32), 0, 0, n_layers, x[:2], out[:1])
     with pytest.raises(ValueError, match="the last layer needs out"):
-        step.run_many(np.array([1, 2], np.int32), 0, 0, n_layers, x[:2])
+        step.run_span(np.array([1, 2], np.int32), 0, 0, n_layers, x[:2])
     with pytest.raises(ValueError, match=r"layers \[2, 1\) are not a span"):
-        step.run_many(np.array([1, 2], np.int32), 0, 2, 1, x[:2], out[:2])
+        step.run_span(np.array([1, 2], np.int32), 0, 2, 1, x[:2], out[:2])
