@@ -214,8 +214,9 @@ def test_results_do_not_depend_on_the_thread_count(fmt: str) -> None:
 # Matrices that read the same activations: a k-quant beside a 32-block format beside a float
 # one (three activation formats quantized once each), row counts that leave short 4-row groups
 # and chunks that cross from one matrix into the next.
-SHARED_FORMATS = ["Q4_K", "Q6_K", "Q8_0", "F32", "F16", "Q4_0", "Q4_1", "BF16"]
-SHARED_ROWS = [5, 33, 1, 7, 130, 64, 3, 9]
+# Ten: more than one job takes (kMaxSharedInput, 8), so the last two go in a second.
+SHARED_FORMATS = ["Q4_K", "Q6_K", "Q8_0", "F32", "F16", "Q4_0", "Q4_1", "BF16", "Q5_0", "Q5_1"]
+SHARED_ROWS = [5, 33, 1, 7, 130, 64, 3, 9, 12, 2]
 
 
 @pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])
@@ -253,10 +254,8 @@ def test_matmul_shared_checks_its_arguments() -> None:
     x = activations(1, 64, rng)[0]
     with pytest.raises(ValueError, match="one format per weight matrix, got 2 matrices and 1"):
         _native.matmul_shared([w, w], ["Q8_0"], x)
-    with pytest.raises(ValueError, match="1 to 8 weight matrices, got 0"):
+    with pytest.raises(ValueError, match="at least one weight matrix"):
         _native.matmul_shared([], [], x)
-    with pytest.raises(ValueError, match="1 to 8 weight matrices, got 9"):
-        _native.matmul_shared([w] * 9, ["Q8_0"] * 9, x)
     with pytest.raises(ValueError, match="Q4_K: row length k=64 must be a positive multiple"):
         _native.matmul_shared([w, w], ["Q8_0", "Q4_K"], x)
     with pytest.raises(ValueError, match="unknown weight format 'Q3_K'"):

@@ -205,24 +205,21 @@ void bind_quant(py::module_& m) {
                             std::to_string(ws.size()) + " matrices and " +
                             std::to_string(fmts.size()) + " formats");
     }
-    if (count < 1 || count > kMaxSharedInput) {
-      throw py::value_error("ws: expected 1 to " + std::to_string(kMaxSharedInput) +
-                            " weight matrices, got " + std::to_string(count));
-    }
-    SharedInputMatrix m[kMaxSharedInput];
+    if (count < 1) throw py::value_error("ws: expected at least one weight matrix");
+    std::vector<SharedInputMatrix> m(static_cast<size_t>(count));
     py::list ys;
     for (int i = 0; i < count; ++i) {
       const Format f = parse_format(py::cast<std::string>(fmts[size_t(i)]));
       const WeightView w = weight_view(ws[size_t(i)], f, k);
       py::array_t<float> y = x.ndim() == 2 ? py::array_t<float>({n, w.rows})
                                            : py::array_t<float>(w.rows);
-      m[i] = {w.f, w.data, w.rows, y.mutable_data()};
+      m[size_t(i)] = {w.f, w.data, w.rows, y.mutable_data()};
       ys.append(y);
     }
     const float* px = x.data();
     {
       py::gil_scoped_release release;
-      matmul_shared_input(m, count, k, px, n);
+      matmul_shared_input(m.data(), count, k, px, n);
     }
     return ys;
   }, py::arg("ws"), py::arg("fmts"), py::arg("x"),

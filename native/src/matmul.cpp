@@ -398,8 +398,12 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
 
 void matmul_shared_input(const SharedInputMatrix* m, int count, int64_t k, const float* x,
                          int64_t n) {
-  count = std::min(count, kMaxSharedInput);
-  if (n <= 0) return;
+  if (count > kMaxSharedInput) {  // in groups: each matrix's rows as before, more jobs
+    matmul_shared_input(m, kMaxSharedInput, k, x, n);
+    matmul_shared_input(m + kMaxSharedInput, count - kMaxSharedInput, k, x, n);
+    return;
+  }
+  if (n <= 0 || count <= 0) return;
   // The activations in each format some matrix consumes, quantized once; reused across calls
   // (one set per calling thread), as matmul_with_table's.
   thread_local std::vector<uint8_t> xq[3];

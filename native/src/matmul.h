@@ -76,9 +76,9 @@ struct SharedInputMatrix {
   int64_t rows;
   float* y;
 };
-// At most this many matrices per matmul_shared_input call.
+// Matrices one matmul_shared_input job covers (more are taken in groups of this many).
 constexpr int kMaxSharedInput = 8;
-// y_i = x W_i^T for up to kMaxSharedInput matrices of k columns that read the same n activation
+// y_i = x W_i^T for matrices of k columns that read the same n activation
 // rows (a layer's query, key and value projections; its gate and up projections), formats mixed
 // freely. Every result row is bit for bit what matvec gives for that activation row, whatever n
 // (the integer dot products for every n, as a decode step computes them: a speculative draft's
