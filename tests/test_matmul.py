@@ -264,6 +264,30 @@ def test_matmul_shared_checks_its_arguments() -> None:
         _native.matmul_shared([w], ["Q8_0"], x[None, None])
 
 
+@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_K"])
+def test_the_scalar_path_quantizes_many_activation_rows_on_every_thread(fmt: str) -> None:
+    # From 32 activation rows on, the rows are quantized by the pool's threads too, into the
+    # calling thread's buffer (a CPU without AVX2 prefills this way).
+    rng = np.random.default_rng(13)
+    k = valid_k(fmt, 512)
+    w = random_weights(fmt, 40, k, rng)
+    x = activations(96, k, rng)
+    want, bound = reference(w, fmt, k, x, integer_path=True)
+    try:
+        with kernel_path(True):
+            _native.set_num_threads(1)
+            one = _native.matmul(w, fmt, x)
+            _native.set_num_threads(3)
+            # (repeated: the first job of a new pool may run whole on the caller, before the
+            # workers have started)
+            three = [_native.matmul(w, fmt, x) for _ in range(5)]
+    finally:
+        _native.set_num_threads(0)
+    check(one, want, bound)
+    for got in three:
+        np.testing.assert_array_equal(got, one)
+
+
 def test_out_is_written_in_place_and_checked() -> None:
     rng = np.random.default_rng(6)
     w = random_weights("Q8_0", 10, 64, rng)

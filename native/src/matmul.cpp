@@ -348,10 +348,13 @@ void matmul_with_table(const FormatKernels& kt, Format f, const void* w, int64_t
   // Reused across calls (decode calls this hundreds of times per token); one per calling thread.
   thread_local std::vector<uint8_t> xq;
   if (xq.size() < size_t(ab * n)) xq.resize(size_t(ab * n));
+  // The pool threads write the calling thread's buffer: inside the job, `xq` would name each
+  // thread's own (empty) one.
+  uint8_t* const xq_rows = xq.data();
   parallel_for(n, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) quantize_act_row(kt.act, x + i * k, &xq[size_t(i * ab)], k);
+    for (int64_t i = begin; i < end; ++i) quantize_act_row(kt.act, x + i * k, xq_rows + i * ab, k);
   });
-  matmul_dot(kt, f, w, rows, k, xq.data(), ab, n, y);
+  matmul_dot(kt, f, w, rows, k, xq_rows, ab, n, y);
 }
 
 }  // namespace
