@@ -10,8 +10,10 @@ import pytest
 from numpy_reference import ReferenceDecoder
 from tiny_gguf import write_tiny_gguf
 
+from engine import _native
 from engine.runtime.decoder import Decoder
 from engine.runtime.gguf_file import GGUFFile
+from tests.quant_cases import kernel_path
 
 
 def prefill_then_decode(decoder: Decoder, ids: list[int], n_prefill: int) -> np.ndarray:
@@ -75,6 +77,23 @@ def test_tiny_models_match_the_reference(tmp_path: Path, arch: str, fmt: str) ->
             tolerance = 0.03
         ours = prefill_then_decode(Decoder(f, kv_cache=kv_cache), ids, n_prefill=8)
         assert relative_error(ours, ref) < tolerance, kv_cache
+
+
+@pytest.mark.parametrize("fmt", ["F32", "Q8_0"])
+def test_the_scalar_kernels_on_three_threads_match_the_reference(tmp_path: Path, fmt: str) -> None:
+    # What a CPU without AVX2 runs: a prefill long enough for every thread to quantize
+    # activation rows (32 and more), then decode steps.
+    f = GGUFFile(write_tiny_gguf(tmp_path / "t.gguf", "qwen2", fmt))
+    ids = [(7 * i + 3) % 128 for i in range(44)]
+    ref = ReferenceDecoder(f).forward(ids)
+    try:
+        _native.set_num_threads(3)
+        with kernel_path(True):
+            for _ in range(3):  # a new pool's first jobs may run whole on the caller
+                ours = prefill_then_decode(Decoder(f, kv_cache="f32"), ids, n_prefill=40)
+    finally:
+        _native.set_num_threads(0)
+    assert relative_error(ours, ref) < (1e-4 if fmt == "F32" else 0.03)
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
