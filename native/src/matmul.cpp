@@ -229,12 +229,6 @@ const FormatKernels* table_entry(const FormatKernels* table, Format f) {
   return &table[0];
 }
 
-// Weight rows per chunk of work (about 32 KiB of weights) below which handing the chunk to
-// another thread costs more than it saves.
-int64_t min_rows_per_chunk(Format f, int64_t k) {
-  return std::max<int64_t>(1, (int64_t(32) << 10) / std::max<int64_t>(1, row_bytes(f, k)));
-}
-
 }  // namespace
 
 const FormatKernels& ref::kernels(Format f) {
@@ -321,40 +315,62 @@ void dot_row_range(const FormatKernels& kt, const uint8_t* wb, int64_t rb, int64
   }
 }
 
-}  // namespace
+// About this many bytes of weights per chunk of work and activation row: below it, handing the
+// chunk to another thread costs more than it saves.
+constexpr int64_t kMinChunkBytes = int64_t(32) << 10;
 
-void matmul_dot(const FormatKernels& kt, Format f, const void* w, int64_t rows, int64_t k,
-                const void* xq, int64_t act_bytes, int64_t n, float* y) {
-  const int64_t rb = row_bytes(f, k);
-  const uint8_t* wb = static_cast<const uint8_t*>(w);
-  const uint8_t* xb = static_cast<const uint8_t*>(xq);
-  parallel_for(rows, std::max<int64_t>(1, min_rows_per_chunk(f, k) / n),
-               [&](int64_t begin, int64_t end) {
-                 dot_row_range(kt, wb, rb, k, begin, end, xb, act_bytes, n, y, rows);
-               });
+// y_i[n, m[i].rows] = x[n, k] W_i^T for count <= kMaxSharedInput matrices, matrix i on
+// kernel table kt[i]: x quantized once per activation format the tables consume (for F32,
+// read in place), then one job over all the matrices' rows, each weight row, once read, used
+// for all n activation rows.
+void shared_input_products(const FormatKernels* const* kt, const SharedInputMatrix* m, int count,
+                           int64_t k, const float* x, int64_t n) {
+  if (n <= 0) return;
+  // Reused across calls (decode makes hundreds per token); one set per calling thread.
+  thread_local std::vector<uint8_t> xq[3];
+  const uint8_t* act_for[3] = {reinterpret_cast<const uint8_t*>(x), nullptr, nullptr};
+  int64_t first_row[kMaxSharedInput + 1];
+  int64_t weight_bytes = 0;
+  first_row[0] = 0;
+  for (int i = 0; i < count; ++i) {
+    const ActFormat a = kt[i]->act;
+    if (act_for[size_t(a)] == nullptr) {
+      const int64_t ab = act_row_bytes(a, k);
+      std::vector<uint8_t>& buf = xq[size_t(a)];
+      if (buf.size() < size_t(ab * n)) buf.resize(size_t(ab * n));
+      // The pool threads write the calling thread's buffer: inside the job, `xq` would name
+      // each thread's own (empty) one.
+      uint8_t* const rows_q = buf.data();
+      parallel_for(n, 16, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) quantize_act_row(a, x + r * k, rows_q + r * ab, k);
+      });
+      act_for[size_t(a)] = rows_q;
+    }
+    first_row[i + 1] = first_row[i] + m[i].rows;
+    weight_bytes += m[i].rows * row_bytes(m[i].f, k);
+  }
+  const int64_t total = first_row[count];
+  if (total == 0) return;
+  const int64_t min_rows =
+      std::max<int64_t>(1, kMinChunkBytes * total / std::max<int64_t>(1, weight_bytes) / n);
+  parallel_for(total, min_rows, [&](int64_t begin, int64_t end) {
+    for (int i = 0; i < count; ++i) {
+      const int64_t lo = std::max(begin, first_row[i]) - first_row[i];
+      const int64_t hi = std::min(end, first_row[i + 1]) - first_row[i];
+      if (lo >= hi) continue;
+      const ActFormat a = kt[i]->act;
+      dot_row_range(*kt[i], static_cast<const uint8_t*>(m[i].w), row_bytes(m[i].f, k), k, lo, hi,
+                    act_for[size_t(a)], act_row_bytes(a, k), n, m[i].y, m[i].rows);
+    }
+  });
 }
 
-namespace {
-
-// Quantizes n activation rows into the act format (or points at them, for F32) and runs the
-// dot-product driver with table kt.
+// y[n, rows] = x W^T on kernel table kt.
 void matmul_with_table(const FormatKernels& kt, Format f, const void* w, int64_t rows, int64_t k,
                        const float* x, int64_t n, float* y) {
-  if (kt.act == ActFormat::F32) {
-    matmul_dot(kt, f, w, rows, k, x, k * int64_t(sizeof(float)), n, y);
-    return;
-  }
-  const int64_t ab = act_row_bytes(kt.act, k);
-  // Reused across calls (decode calls this hundreds of times per token); one per calling thread.
-  thread_local std::vector<uint8_t> xq;
-  if (xq.size() < size_t(ab * n)) xq.resize(size_t(ab * n));
-  // The pool threads write the calling thread's buffer: inside the job, `xq` would name each
-  // thread's own (empty) one.
-  uint8_t* const xq_rows = xq.data();
-  parallel_for(n, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) quantize_act_row(kt.act, x + i * k, xq_rows + i * ab, k);
-  });
-  matmul_dot(kt, f, w, rows, k, xq_rows, ab, n, y);
+  const FormatKernels* table = &kt;
+  const SharedInputMatrix one{f, w, rows, y};
+  shared_input_products(&table, &one, 1, k, x, n);
 }
 
 }  // namespace
@@ -401,49 +417,12 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
 
 void matmul_shared_input(const SharedInputMatrix* m, int count, int64_t k, const float* x,
                          int64_t n) {
-  if (count > kMaxSharedInput) {  // in groups: each matrix's rows as before, more jobs
-    matmul_shared_input(m, kMaxSharedInput, k, x, n);
-    matmul_shared_input(m + kMaxSharedInput, count - kMaxSharedInput, k, x, n);
-    return;
+  for (; count > 0 && n > 0; m += kMaxSharedInput, count -= kMaxSharedInput) {
+    const int group = std::min(count, kMaxSharedInput);  // more matrices go in further jobs
+    const FormatKernels* kt[kMaxSharedInput];
+    for (int i = 0; i < group; ++i) kt[i] = &kernels_for(m[i].f);
+    shared_input_products(kt, m, group, k, x, n);
   }
-  if (n <= 0 || count <= 0) return;
-  // The activations in each format some matrix consumes, quantized once; reused across calls
-  // (one set per calling thread), as matmul_with_table's.
-  thread_local std::vector<uint8_t> xq[3];
-  const void* act_for[3] = {x, nullptr, nullptr};
-  const FormatKernels* kt[kMaxSharedInput];
-  int64_t first_row[kMaxSharedInput + 1];
-  int64_t weight_bytes = 0;
-  first_row[0] = 0;
-  for (int i = 0; i < count; ++i) {
-    kt[i] = &kernels_for(m[i].f);
-    const ActFormat a = kt[i]->act;
-    if (act_for[size_t(a)] == nullptr) {
-      const int64_t ab = act_row_bytes(a, k);
-      std::vector<uint8_t>& buf = xq[size_t(a)];
-      if (buf.size() < size_t(ab * n)) buf.resize(size_t(ab * n));
-      for (int64_t r = 0; r < n; ++r) quantize_act_row(a, x + r * k, &buf[size_t(r * ab)], k);
-      act_for[size_t(a)] = buf.data();
-    }
-    first_row[i + 1] = first_row[i] + m[i].rows;
-    weight_bytes += m[i].rows * row_bytes(m[i].f, k);
-  }
-  const int64_t total = first_row[count];
-  if (total == 0) return;
-  // About 32 KiB of weights per chunk and activation row, as matmul_dot takes.
-  const int64_t min_rows = std::max<int64_t>(
-      1, (int64_t(32) << 10) * total / std::max<int64_t>(1, weight_bytes) / n);
-  parallel_for(total, min_rows, [&](int64_t begin, int64_t end) {
-    for (int i = 0; i < count; ++i) {
-      const int64_t lo = std::max(begin, first_row[i]) - first_row[i];
-      const int64_t hi = std::min(end, first_row[i + 1]) - first_row[i];
-      if (lo >= hi) continue;
-      const ActFormat a = kt[i]->act;
-      dot_row_range(*kt[i], static_cast<const uint8_t*>(m[i].w), row_bytes(m[i].f, k), k, lo, hi,
-                    static_cast<const uint8_t*>(act_for[size_t(a)]), act_row_bytes(a, k), n,
-                    m[i].y, m[i].rows);
-    }
-  });
 }
 
 void get_rows(Format f, const void* w, int64_t rows, int64_t k, const int32_t* ids, int64_t n,

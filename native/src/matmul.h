@@ -57,12 +57,6 @@ int64_t act_row_bytes(ActFormat a, int64_t k);
 // Quantizes one row of activations into act format a (a copy for F32).
 void quantize_act_row(ActFormat a, const float* x, void* y, int64_t k);
 
-// The shared dot-product driver: y[i, r] = W_r . x_i for n activation rows already quantized to
-// the table's act format (xq rows act_bytes apart); threads split the weight rows, and each
-// weight row, once read, is used for all n activation rows.
-void matmul_dot(const FormatKernels& kt, Format f, const void* w, int64_t rows, int64_t k,
-                const void* xq, int64_t act_bytes, int64_t n, float* y);
-
 // Dispatching entry points; they use the shared thread pool and never touch Python.
 void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, float* y);
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y);
