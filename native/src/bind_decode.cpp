@@ -92,12 +92,13 @@ void check_token_pos(const FusedDecodeStep& s, const std::string& method, int32_
   }
 }
 
+// The logits buffer of n tokens: writable float32, n x vocab values.
 py::array_t<float> logits_out(const FusedDecodeStep& s, const std::string& method,
-                              const py::handle& out) {
+                              const py::handle& out, int64_t n) {
   auto logits = contiguous<float>(out, "out");
-  if (logits.size() != s.vocab) {
-    throw py::value_error(method + ": out must hold " + std::to_string(s.vocab) +
-                          " float32 logits");
+  if (logits.size() != n * s.vocab || !logits.writeable()) {
+    throw py::value_error(method + ": out must be a writable array of " + std::to_string(n) +
+                          " x " + std::to_string(s.vocab) + " float32 logits");
   }
   return logits;
 }
@@ -170,7 +171,7 @@ void bind_decode(py::module_& m) {
            py::arg("dims"), py::arg("k_cache"), py::arg("v_cache"), py::arg("max_tokens") = 1)
       .def("run", [](FusedDecodeStep& s, int32_t token, int32_t pos, const py::handle& out) {
              check_token_pos(s, "DecodeStep.run", token, pos, true);
-             auto logits = logits_out(s, "DecodeStep.run", out);
+             auto logits = logits_out(s, "DecodeStep.run", out, 1);
              float* po = logits.mutable_data();
              {
                py::gil_scoped_release release;
@@ -214,12 +215,7 @@ void bind_decode(py::module_& m) {
              py::array_t<float> logits;
              if (hi == n_layers) {
                if (out.is_none()) throw py::value_error(method + ": the last layer needs out");
-               logits = contiguous<float>(out, "out");
-               if (logits.size() != n * s.vocab || !logits.writeable()) {
-                 throw py::value_error(method + ": out must be a writable array of " +
-                                       std::to_string(n) + " x " + std::to_string(s.vocab) +
-                                       " float32 logits");
-               }
+               logits = logits_out(s, method, out, n);
                po = logits.mutable_data();
              }
              float* px = xs.mutable_data();

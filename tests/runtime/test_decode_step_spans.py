@@ -47,6 +47,10 @@ def test_bad_spans_and_buffers_are_refused(decoder: Decoder) -> None:
         step.run_span(token, 0, 0, n, x)
     with pytest.raises(ValueError, match="x must be a writable array of 1 x 64"):
         step.run_span(token, 0, 0, 1, np.zeros(63, np.float32))
+    read_only = np.zeros(TINY["vocab"], np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="run: out must be a writable array of 1 x 128"):
+        step.run(0, 0, read_only)
 
 
 @pytest.mark.parametrize("cut", range(1, TINY["n_layers"]))
