@@ -182,10 +182,7 @@ class Decoder:
         at, hook = self.fusion_at, self.text_hook
         x, logits = self.state.x[:n], self.state.logits[:n]
         if hook is None or at is None:
-            if n == 1:
-                self.fused_step.run(int(ids[0]), pos, logits[0])
-            else:
-                self.fused_step.run_span(ids, pos, 0, layers, x, logits)
+            self.fused_step.run_span(ids, pos, 0, layers, x, logits)
             return
         self.fused_step.run_span(ids, pos, 0, at, x)
         hook(x)
