@@ -44,6 +44,13 @@ def _prompt_ids(model: Any, n: int) -> list[int]:
     return ids[:n]
 
 
+def _greedy_steps(decoder: Any, token: int, n: int) -> int:
+    """n greedy decode steps after `token` (one decoder pass each); the last token chosen."""
+    for _ in range(n):
+        token = int(decoder.forward([token]).argmax())
+    return token
+
+
 def _long_context_decode_tok_s(model: Any, prompt: list[int]) -> float | None:
     """Greedy decode speed with LONG_CONTEXT tokens already in the cache (a long file as
     context), where every step also reads that many keys and values per layer; None if the
@@ -55,8 +62,7 @@ def _long_context_decode_tok_s(model: Any, prompt: list[int]) -> float | None:
     decoder.cache.rollback(0)
     token = int(decoder.forward(ids).argmax())  # untimed prefill
     t0 = time.perf_counter()
-    for _ in range(LONG_DECODE_TOKENS):
-        token = int(decoder.forward([token]).argmax())
+    _greedy_steps(decoder, token, LONG_DECODE_TOKENS)
     seconds = time.perf_counter() - t0
     decoder.cache.rollback(0)
     return LONG_DECODE_TOKENS / seconds
@@ -118,8 +124,7 @@ def _image_figures(model: Any, prompt: list[int], side: int, repeats: int) -> di
         fusion.set_image(vision)
         token = int(prefill(decoder, prompt, fusion).argmax())
         t2 = time.perf_counter()
-        for _ in range(DECODE_TOKENS):
-            token = int(decoder.forward([token]).argmax())
+        _greedy_steps(decoder, token, DECODE_TOKENS)
         t3 = time.perf_counter()
         encode_s, first_s = min(encode_s, t1 - t0), min(first_s, t2 - t0)
         decode_s = min(decode_s, t3 - t2)
@@ -157,10 +162,8 @@ def bench_decode(
         prefill_s = min(prefill_s, time.perf_counter() - t0)
         # Decode after a short prompt, as an editor request's answer starts.
         decoder.cache.rollback(16)
-        token = first
         t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(DECODE_TOKENS):
-            token = int(decoder.forward([token]).argmax())
+        _greedy_steps(decoder, first, DECODE_TOKENS)
         decode_s = min(decode_s, time.perf_counter() - t0)
         decode_cpu_s = min(decode_cpu_s, time.process_time() - c0)
     edit_plain = _edit_decode_tok_s(model, prompt, speculative=False)
