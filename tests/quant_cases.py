@@ -57,3 +57,13 @@ def valid_k(fmt: str, k: int) -> int:
     """The nearest row length at or above k that fmt can hold."""
     elems = quants.BLOCK[fmt][0]
     return max(elems, (k + elems - 1) // elems * elems)
+
+
+def stream_read_checksum(data: np.ndarray) -> int:
+    """What `_native.stream_read` returns for `data`: its little-endian 8-byte words XORed
+    together, then each byte past the last whole word."""
+    whole = len(data) - len(data) % 8
+    acc = int(np.bitwise_xor.reduce(data[:whole].view("<u8"))) if whole else 0
+    for b in data[whole:]:
+        acc ^= int(b)
+    return acc

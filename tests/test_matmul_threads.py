@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine import _native
-from tests.quant_cases import random_weights
+from tests.quant_cases import random_weights, stream_read_checksum
 
 
 def os_threads() -> int:
@@ -133,14 +133,6 @@ def test_more_threads_than_cores_with_sleeping_workers_stay_exact() -> None:
         _native.set_num_threads(0)
 
 
-def _xor_words_then_bytes(data: np.ndarray) -> int:
-    whole = len(data) - len(data) % 8
-    acc = int(np.bitwise_xor.reduce(data[:whole].view("<u8"))) if whole else 0
-    for b in data[whole:]:
-        acc ^= int(b)
-    return acc
-
-
 def test_every_chunk_runs_exactly_once_whatever_the_chunk_count() -> None:
     # stream_read XORs the words of its chunks together: a chunk run twice would cancel out,
     # one skipped would be missing. From 2 chunks in all (most runs empty) to 4 per thread;
@@ -153,7 +145,7 @@ def test_every_chunk_runs_exactly_once_whatever_the_chunk_count() -> None:
     buffers = [
         rng.integers(0, 256, 4096 * pages + 5, dtype=np.uint8) for pages in (32, 48, 100, 257, 600)
     ]
-    want = [_xor_words_then_bytes(b) for b in buffers]
+    want = [stream_read_checksum(b) for b in buffers]
     _native.set_num_threads(8)
     try:
         with matvec_in_another_thread("Q8_0", 2048, 128, seed=6) as failures:
