@@ -41,8 +41,7 @@ ThreadPool::ThreadPool(int n_threads)
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
-    next_gen();
-    publish(kEach, nullptr, nullptr, 0, 1, 0, /*stop=*/true);
+    publish(JobView{next_gen(), kEach, nullptr, nullptr, 0, 1, 0}, /*stop=*/true);
   }
   for (auto& t : workers_) t.join();
 }
@@ -52,20 +51,18 @@ uint32_t ThreadPool::next_gen() {
   return gen_;
 }
 
-void ThreadPool::publish(Kind kind, const std::function<void(int, int)>* each,
-                         const std::function<void(int64_t, int64_t)>* chunks, int64_t n,
-                         int64_t chunk, int64_t n_chunks, bool stop) {
+void ThreadPool::publish(const JobView& v, bool stop) {
   // Seqlock writer: an odd sequence while the fields change, so a worker still reading the
   // previous job's line (it saw that job late) sees a torn read and waits for this one.
-  const uint64_t seq = 2 * uint64_t(gen_);
+  const uint64_t seq = 2 * uint64_t(v.gen);
   job_.seq.store(seq - 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  job_.kind.store(kind, std::memory_order_relaxed);
-  job_.each.store(each, std::memory_order_relaxed);
-  job_.chunks.store(chunks, std::memory_order_relaxed);
-  job_.n.store(n, std::memory_order_relaxed);
-  job_.chunk.store(chunk, std::memory_order_relaxed);
-  job_.n_chunks.store(n_chunks, std::memory_order_relaxed);
+  job_.kind.store(v.kind, std::memory_order_relaxed);
+  job_.each.store(v.each, std::memory_order_relaxed);
+  job_.chunks.store(v.chunks, std::memory_order_relaxed);
+  job_.n.store(v.n, std::memory_order_relaxed);
+  job_.chunk.store(v.chunk, std::memory_order_relaxed);
+  job_.n_chunks.store(v.n_chunks, std::memory_order_relaxed);
   job_.stop.store(stop, std::memory_order_relaxed);
   // Sequentially consistent with the sleepers_ increment in wait_for_job: either this load sees
   // the sleeper, or the sleeper's check of the sequence (under mutex_) sees the new job.
@@ -200,10 +197,10 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     return;
   }
   std::lock_guard<std::mutex> run_lock(run_mutex_);
-  const uint32_t gen = next_gen();
-  publish(kEach, &fn, nullptr, 0, 1, 0);
+  const JobView v{next_gen(), kEach, &fn, nullptr, 0, 1, 0};
+  publish(v);
   fn(0, n_threads_);
-  wait_done(gen, -1);
+  wait_done(v.gen, -1);
 }
 
 void ThreadPool::run_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
@@ -214,13 +211,11 @@ void ThreadPool::run_chunks(int64_t n, int64_t chunk, const std::function<void(i
     return;
   }
   std::lock_guard<std::mutex> run_lock(run_mutex_);
-  const uint32_t gen = next_gen();
-  const int64_t n_chunks = (n + chunk - 1) / chunk;
-  publish(kChunks, nullptr, &fn, n, chunk, n_chunks);
-  const JobView v{gen, kChunks, nullptr, &fn, n, chunk, n_chunks};
+  const JobView v{next_gen(), kChunks, nullptr, &fn, n, chunk, (n + chunk - 1) / chunk};
+  publish(v);
   const int64_t mine = take_chunks(0, v);
   // Every chunk is claimed; the workers' reports add up to the rest once they have run.
-  wait_done(gen, n_chunks - mine);
+  wait_done(v.gen, v.n_chunks - mine);
 }
 
 static std::shared_ptr<ThreadPool> pool_handle() {

@@ -47,11 +47,9 @@ class ThreadPool {
   };
 
   void worker_loop(int ith);
-  // Writes the job's fields and publishes it (seqlock: odd sequence while writing), waking any
+  // Writes job v's fields and publishes it (seqlock: odd sequence while writing), waking any
   // worker that went to sleep. `stop` ends every worker instead.
-  void publish(Kind kind, const std::function<void(int, int)>* each,
-               const std::function<void(int64_t, int64_t)>* chunks, int64_t n, int64_t chunk,
-               int64_t n_chunks, bool stop = false);
+  void publish(const JobView& v, bool stop = false);
   // Spins, then sleeps, until the job sequence is a published one other than `seen`.
   uint64_t wait_for_job(uint64_t seen);
   // Claims and runs chunks of job v until none are left; returns how many it ran.
