@@ -41,15 +41,19 @@ class KVCache:
             raise ValueError(f"KV cache type {dtype!r}: expected one of {', '.join(KV_DTYPES)}")
         self.n_ctx = n_ctx
         self.dtype = dtype
-        self.half = dtype == "f16"
         shape = (n_layers, n_ctx, n_kv_heads, head_dim)
         self.k = lazy_zeros(shape, KV_DTYPES[dtype])
         self.v = lazy_zeros(shape, KV_DTYPES[dtype])
         # Per-layer views made once, so the decode loop indexes a list, not a 4-d array.
-        self.k_layers = list(self.k)  # each f32[n_ctx, n_kv_heads, head_dim]
+        self.k_layers = list(self.k)  # each [n_ctx, n_kv_heads, head_dim] of the cache's type
         self.v_layers = list(self.v)
         self.length = 0  # positions 0..length-1 hold valid keys and values
         self.tokens: list[int] = []  # the token at each valid position (for prefix reuse)
+
+    @property
+    def half(self) -> bool:
+        """Whether rows are stored in half precision (rounded once final)."""
+        return self.dtype == "f16"
 
     def rollback(self, length: int) -> None:
         """Forget every position from `length` on."""
