@@ -135,14 +135,17 @@ void dot_rows4(int64_t k, const uint8_t* const r[4], const uint8_t* ahead, const
   }
   // Each row's four lanes, summed as (l0 + l1) + (l2 + l3): acc01 = [row 0 | row 1],
   // acc23 = [row 2 | row 3], so the two hadds leave rows 0, 2 in lanes 0, 1 and rows 1, 3 in
-  // lanes 4, 5.
+  // lanes 4, 5. The epilogue stays in registers: read back through a stack array, `offsets`
+  // was kept in that array for the whole loop, a store and reload on every block's chain.
   const __m256 pairs = _mm256_hadd_ps(acc01, acc23);
   const __m256 sums = _mm256_hadd_ps(pairs, pairs);
-  alignas(32) float s[8], o[8];
-  _mm256_store_ps(s, sums);
-  _mm256_store_ps(o, offsets);
-  const float row[4] = {s[0], s[4], s[1], s[5]};
-  for (int j = 0; j < 4; ++j) y[j] = row[j] + T::kOffset * o[2 * j + 1];
+  __m128 rows = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0)));
+  if constexpr (F != Rows4::Q8_0) {
+    const __m128 odd = _mm256_castps256_ps128(
+        _mm256_permutevar8x32_ps(offsets, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7)));
+    rows = _mm_add_ps(rows, _mm_mul_ps(_mm_set1_ps(T::kOffset), odd));
+  }
+  _mm_storeu_ps(y, rows);
 }
 
 // Rows of one matrix, row_stride bytes apart, n_rows of them, four at a time; a last group of
