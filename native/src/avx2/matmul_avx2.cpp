@@ -151,56 +151,73 @@ float dot_q5_1(int64_t k, const void* w, const void* x) {
 
 // --- k-quants against block_q8_K activations ---
 
-// Unpacks the eight 6-bit scales and mins of a q4_K / q5_K super-block.
-static inline void unpack_k_scales(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = s[j] & 63;
-    m[j] = s[j + 4] & 63;
-    sc[j + 4] = uint8_t((s[j + 8] & 0x0f) | ((s[j] >> 6) << 4));
-    m[j + 4] = uint8_t((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-  }
+// The eight 6-bit scales and eight 6-bit mins of a q4_K / q5_K super-block as 16 int16, the
+// scales in the low 128-bit lane and the mins in the high one. Twelve bytes hold them: bytes 0-3
+// the low six bits of scales 0-3 (their top two bits: bits 4-5 of scales 4-7), bytes 4-7 the
+// same for mins 0-3 and mins 4-7, bytes 8-11 the low four bits of scales 4-7 (low nibbles) and
+// of mins 4-7 (high nibbles). Four bytes at a time, in general-purpose registers: unpacked byte
+// by byte into an array, then broadcast one by one, the scales cost as much as the dot products.
+static inline __m256i k_scales_mins(const uint8_t* s) {
+  uint32_t a, b, c;
+  std::memcpy(&a, s, 4);
+  std::memcpy(&b, s + 4, 4);
+  std::memcpy(&c, s + 8, 4);
+  constexpr uint32_t kLow6 = 0x3f3f3f3fu, kLow4 = 0x0f0f0f0fu, kLow2 = 0x03030303u;
+  const uint32_t scales_lo = a & kLow6;
+  const uint32_t scales_hi = (c & kLow4) | (((a >> 6) & kLow2) << 4);
+  const uint32_t mins_lo = b & kLow6;
+  const uint32_t mins_hi = ((c >> 4) & kLow4) | (((b >> 6) & kLow2) << 4);
+  return _mm256_cvtepu8_epi16(
+      _mm_setr_epi32(int(scales_lo), int(scales_hi), int(mins_lo), int(mins_hi)));
 }
 
-static inline int mins_dot(const uint8_t m[8], const int16_t* bsums) {
-  // 8 mins against the 8 sums of 32 activations: widen and multiply-add in one madd
-  const __m128i sums16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
-  const __m128i sums16b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
-  // pairwise add the 16 sums of 16 into 8 sums of 32
-  const __m128i pairs = _mm_hadd_epi16(sums16, sums16b);
-  const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)));
-  __m128i prod = _mm_madd_epi16(pairs, mins);
-  prod = _mm_add_epi32(prod, _mm_shuffle_epi32(prod, _MM_SHUFFLE(1, 0, 3, 2)));
-  prod = _mm_add_epi32(prod, _mm_shuffle_epi32(prod, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(prod);
-}
+// pshufb patterns that spread one int16 of a 128-bit lane over all eight of its int16 places:
+// kSpreadScale[j] picks scale j.
+alignas(32) static const uint8_t kSpreadScale[8][32] = {
+#define CROMWELL_SPREAD(j) {2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, \
+                            2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, \
+                            2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, \
+                            2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1}
+    CROMWELL_SPREAD(0), CROMWELL_SPREAD(1), CROMWELL_SPREAD(2), CROMWELL_SPREAD(3),
+    CROMWELL_SPREAD(4), CROMWELL_SPREAD(5), CROMWELL_SPREAD(6), CROMWELL_SPREAD(7),
+#undef CROMWELL_SPREAD
+};
 
+// Element 64 g + l of a q4_K / q5_K super-block is the low nibble of qs[32 g + l] (sub-block
+// 2 g), element 64 g + 32 + l its high nibble (sub-block 2 g + 1); q5_K adds bit 2 g (low) or
+// 2 g + 1 (high) of qh[l] as the fifth bit. Value: d scale_j q - dmin min_j, so against 8-bit
+// activations the dot is dx (d sum_j scale_j (q . x)_j - dmin sum_j min_j sum(x)_j), the sums
+// of x per 32 coming from the activation block's sums per 16.
 template <bool kQ5>
 float dot_q45_K(int64_t k, const void* w, const void* x) {
   const block_q8_K* b = static_cast<const block_q8_K*>(x);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   __m256 acc = _mm256_setzero_ps();
-  float acc_m = 0.0f;
+  __m128 acc_m = _mm_setzero_ps();
   for (int64_t i = 0; i < k / QK_K; ++i) {
-    const uint8_t *q, *scales;
-    float d, dmin;
+    const uint8_t *q, *head;
     __m256i qh = _mm256_setzero_si256();
     if constexpr (kQ5) {
       const block_q5_K& blk = static_cast<const block_q5_K*>(w)[i];
       q = blk.qs;
-      scales = blk.scales;
-      d = half_to_float(blk.d);
-      dmin = half_to_float(blk.dmin);
+      head = reinterpret_cast<const uint8_t*>(&blk.d);
       qh = load_256(blk.qh);
     } else {
       const block_q4_K& blk = static_cast<const block_q4_K*>(w)[i];
       q = blk.qs;
-      scales = blk.scales;
-      d = half_to_float(blk.d);
-      dmin = half_to_float(blk.dmin);
+      head = reinterpret_cast<const uint8_t*>(&blk.d);
     }
-    uint8_t sc[8], m[8];
-    unpack_k_scales(scales, sc, m);
-    acc_m += b[i].d * dmin * float(mins_dot(m, b[i].bsums));
+    // (d, dmin): two halves converted at once, times the activations' scale
+    uint32_t halves;
+    std::memcpy(&halves, head, 4);
+    const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(halves))), _mm_set1_ps(b[i].d));
+    const __m256i sm = k_scales_mins(head + 4);
+    // mins . (sums of x per 32): the activation sums per 16, added in pairs
+    const __m128i sums32 = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].bsums)),
+                                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].bsums + 8)));
+    const __m128i mins_dot = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), sums32);
+    acc_m = _mm_fmadd_ps(_mm_shuffle_ps(dd, dd, _MM_SHUFFLE(1, 1, 1, 1)), _mm_cvtepi32_ps(mins_dot), acc_m);
+    const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
     const int8_t* qx = b[i].qs;
     __m256i sumi = _mm256_setzero_si256();
     for (int g = 0; g < 4; ++g, q += 32, qx += 64) {
@@ -208,63 +225,78 @@ float dot_q45_K(int64_t k, const void* w, const void* x) {
       __m256i lo = _mm256_and_si256(q4, low4);
       __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
       if constexpr (kQ5) {
-        const __m256i bit_lo = _mm256_set1_epi8(char(1 << (2 * g)));
-        const __m256i bit_hi = _mm256_set1_epi8(char(1 << (2 * g + 1)));
+        // qh has been shifted right by 2 g: bits 0 and 1 of each byte are this group's fifth
+        // bits, moved to bit 4. The 16-bit shifts carry bits across bytes, but none that the
+        // mask keeps.
         const __m256i sixteen = _mm256_set1_epi8(16);
-        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit_lo), bit_lo), sixteen));
-        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit_hi), bit_hi), sixteen));
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), sixteen));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), sixteen));
+        qh = _mm256_srli_epi16(qh, 2);
       }
       const __m256i p_lo = _mm256_maddubs_epi16(lo, load_256(qx));
       const __m256i p_hi = _mm256_maddubs_epi16(hi, load_256(qx + 32));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(sc[2 * g])));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(sc[2 * g + 1])));
+      const __m256i s_lo = _mm256_shuffle_epi8(scales, load_256(kSpreadScale[2 * g]));
+      const __m256i s_hi = _mm256_shuffle_epi8(scales, load_256(kSpreadScale[2 * g + 1]));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(p_lo, s_lo), _mm256_madd_epi16(p_hi, s_hi)));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(b[i].d * d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
   }
-  return hsum_float_8(acc) - acc_m;
+  __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return hsum_float_8(acc) - _mm_cvtss_f32(m);
 }
 
+// pshufb patterns over 8 int16 scales broadcast to both 128-bit lanes: kSpreadPair[s] fills the
+// low lane with scale 2 s and the high lane with scale 2 s + 1.
+alignas(32) static const uint8_t kSpreadPair[4][32] = {
+#define CROMWELL_PAIR(s) {4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, \
+                          4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, \
+                          4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, \
+                          4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3}
+    CROMWELL_PAIR(0), CROMWELL_PAIR(1), CROMWELL_PAIR(2), CROMWELL_PAIR(3),
+#undef CROMWELL_PAIR
+};
+
+// Each half of a q6_K super-block (128 elements) is four runs of 32: run s takes its low four
+// bits from ql (run 0 and 1: low nibbles of ql[0..31] and ql[32..63]; runs 2 and 3: their high
+// nibbles) and its top two from bits 2 s, 2 s + 1 of qh[0..31]; its first 16 elements have scale
+// 2 s, the next 16 scale 2 s + 1. The stored q is the value + 32: the offset comes out as
+// 32 sum_j scale_j sum(x)_j over the sixteen sub-blocks, from the activation sums per 16.
 float dot_q6_K(int64_t k, const void* w, const void* x) {
   const block_q6_K* a = static_cast<const block_q6_K*>(w);
   const block_q8_K* b = static_cast<const block_q8_K*>(x);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i low2 = _mm256_set1_epi8(3);
-  float sum = 0.0f;
+  const __m256i top2 = _mm256_set1_epi8(0x30);
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / QK_K; ++i) {
     const uint8_t* ql = a[i].ql;
     const uint8_t* qh = a[i].qh;
-    const int8_t* sc = a[i].scales;
     const int8_t* qx = b[i].qs;
     __m256i sumi = _mm256_setzero_si256();
-    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, qx += 128) {
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, qx += 128) {
       const __m256i l0 = load_256(ql);
       const __m256i l1 = load_256(ql + 32);
       const __m256i h = load_256(qh);
       const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4)),
-          _mm256_or_si256(_mm256_and_si256(l1, low4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4)),
+          _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(h, 4), top2)),
+          _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(h, 2), top2)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(h, top2)),
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4)),
+                          _mm256_and_si256(_mm256_srli_epi16(h, 2), top2)),
       };
+      const __m256i scales = _mm256_broadcastsi128_si256(
+          _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a[i].scales + 8 * half))));
       for (int s = 0; s < 4; ++s) {
-        // 32 elements: the low 128-bit lane is one sub-block of 16, the high lane the next
         const __m256i p = _mm256_maddubs_epi16(q[s], load_256(qx + 32 * s));
-        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[2 * s + 1]), _mm_set1_epi16(sc[2 * s]));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scales));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(scales, load_256(kSpreadPair[s]))));
       }
     }
-    // the -32 offset of every q: 32 * sum_j scale_j * (sum of activations of sub-block j)
-    const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
-    const __m256i s16 = _mm256_cvtepi8_epi16(s8);
-    const __m256i bs = load_256(b[i].bsums);
-    const int offset = hsum_i32_8(_mm256_madd_epi16(s16, bs));
-    const int total = hsum_i32_8(sumi) - 32 * offset;
-    sum += b[i].d * half_to_float(a[i].d) * float(total);
+    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
+    const __m256i offset = _mm256_madd_epi16(s16, load_256(b[i].bsums));
+    const __m256i total = _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, 5));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(b[i].d * half_to_float(a[i].d)), _mm256_cvtepi32_ps(total), acc);
   }
-  return sum;
+  return hsum_float_8(acc);
 }
 
 // --- matrix-matrix: a cache-blocked kernel over weights unpacked to float ---
