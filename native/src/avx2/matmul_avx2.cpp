@@ -364,8 +364,8 @@ const FormatKernels& kernels(Format f) {
   static const FormatKernels q8_0 = {ActFormat::Q8A, dot_q8_0, rows_dot_kernel(Format::Q8_0)};
   static const FormatKernels q4_0 = {ActFormat::Q8A, dot_q4_0, rows_dot_kernel(Format::Q4_0)};
   static const FormatKernels q4_1 = {ActFormat::Q8A, dot_q4_1, rows_dot_kernel(Format::Q4_1)};
-  static const FormatKernels q5_0 = {ActFormat::Q8A, dot_q5_0};
-  static const FormatKernels q5_1 = {ActFormat::Q8A, dot_q5_1};
+  static const FormatKernels q5_0 = {ActFormat::Q8A, dot_q5_0, rows_dot_kernel(Format::Q5_0)};
+  static const FormatKernels q5_1 = {ActFormat::Q8A, dot_q5_1, rows_dot_kernel(Format::Q5_1)};
   static const FormatKernels q4_K = {ActFormat::Q8K, dot_q45_K<false>};
   static const FormatKernels q5_K = {ActFormat::Q8K, dot_q45_K<true>};
   static const FormatKernels q6_K = {ActFormat::Q8K, dot_q6_K};

@@ -1,5 +1,5 @@
 // AVX2 matrix-vector kernels that dot four weight rows at once with one block of quantized
-// activations (Q8_0, Q4_0, Q4_1 against block_q8a).
+// activations (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 against block_q8a).
 //
 // One row at a time, the work per block besides the integer dot product (two half-to-float
 // conversions, a scalar multiply, a broadcast, a scalar multiply-add for the offset term) costs
@@ -7,7 +7,7 @@
 // - the scales: the four rows' half-float headers are gathered into one vector, converted and
 //   multiplied by the activation block's (d, s) in one instruction each;
 // - the activation block, loaded once;
-// - for the 4-bit formats, the nibble unpacking of two rows in one 256-bit register: row A's
+// - for the 4- and 5-bit formats, the nibble unpacking of two rows in one 256-bit register: row A's
 //   16 packed bytes in the low lane and row B's in the high lane give, masked, [A lo | B lo] and,
 //   shifted, [A hi | B hi], which multiply against the activations' first and second 16 bytes
 //   broadcast to both lanes; the two 16-bit products are added (4-bit values keep every pair
@@ -61,12 +61,40 @@ static inline __m256i q4_pair_dot(const uint8_t* qa, const uint8_t* qb, __m256i 
   return sum_pairs_i16(sum16);
 }
 
+// As q4_pair_dot with each row's 32 fifth bits (bit j of its little-endian qh: element j) set
+// as 16 on the values: [A's qh | B's qh] in the low four bytes of each lane, spread so that
+// byte j of the lane holds qh byte j / 8, of which the mask keeps bit j % 8. Five-bit values keep
+// the pair sums under 2 * 2 * 31 * 127.
+static inline __m256i q5_pair_dot(const uint8_t* qa, const uint8_t* qb, uint32_t qha, uint32_t qhb,
+                                  __m256i x_lo, __m256i x_hi) {
+  const __m256i packed = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qa))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)), 1);
+  const __m256i qh = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_cvtsi32_si128(int(qha))),
+                                             _mm_cvtsi32_si128(int(qhb)), 1);
+  const __m256i spread_lo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                             0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m256i spread_hi = _mm256_add_epi8(spread_lo, _mm256_set1_epi8(2));
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i fifth_lo = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(qh, spread_lo), bit), bit);
+  const __m256i fifth_hi = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(qh, spread_hi), bit), bit);
+  const __m256i lo = _mm256_or_si256(_mm256_and_si256(packed, low4), _mm256_and_si256(fifth_lo, sixteen));
+  const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(packed, 4), low4),
+                                     _mm256_and_si256(fifth_hi, sixteen));
+  const __m256i sum16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
+  return sum_pairs_i16(sum16);
+}
+
 // Two rows' 8-bit blocks against 32 activations: [A | B] partial sums as q4_pair_dot's.
 static inline __m256i q8_pair_dot(const int8_t* qa, const int8_t* qb, __m256i x) {
   return fold_lanes(dot_i8_i8(load_256(qa), x), dot_i8_i8(load_256(qb), x));
 }
 
-enum class Rows4 { Q8_0, Q4_0, Q4_1 };
+enum class Rows4 { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 };
+
+constexpr bool is_q5(Rows4 f) { return f == Rows4::Q5_0 || f == Rows4::Q5_1; }
 
 template <Rows4 F>
 struct Rows4Traits;
@@ -88,6 +116,21 @@ template <>
 struct Rows4Traits<Rows4::Q4_1> {
   static constexpr int64_t kBytes = sizeof(block_q4_1);
   // (d, m): (d q + m) . x = d dx sum(q qx) + m s
+  static uint32_t header(const uint8_t* b) { return load_u32(b); }
+  static constexpr float kOffset = 1.0f;
+};
+
+template <>
+struct Rows4Traits<Rows4::Q5_0> {
+  static constexpr int64_t kBytes = sizeof(block_q5_0);
+  // (d, d): (q - 16) . x = q . x - 16 sum(x), as Q4_0
+  static uint32_t header(const uint8_t* b) { return load_u16_twice(b); }
+  static constexpr float kOffset = -16.0f;
+};
+template <>
+struct Rows4Traits<Rows4::Q5_1> {
+  static constexpr int64_t kBytes = sizeof(block_q5_1);
+  // (d, m), as Q4_1
   static uint32_t header(const uint8_t* b) { return load_u32(b); }
   static constexpr float kOffset = 1.0f;
 };
@@ -127,8 +170,14 @@ void dot_rows4(int64_t k, const uint8_t* const r[4], const uint8_t* ahead, const
     } else {
       const __m256i x_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs)));
       const __m256i x_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs + 16)));
-      p01 = q4_pair_dot(b0 + kQs, b1 + kQs, x_lo, x_hi);
-      p23 = q4_pair_dot(b2 + kQs, b3 + kQs, x_lo, x_hi);
+      if constexpr (is_q5(F)) {
+        constexpr int64_t kQh = kQs - 4;  // the fifth bits sit just before the nibbles
+        p01 = q5_pair_dot(b0 + kQs, b1 + kQs, load_u32(b0 + kQh), load_u32(b1 + kQh), x_lo, x_hi);
+        p23 = q5_pair_dot(b2 + kQs, b3 + kQs, load_u32(b2 + kQh), load_u32(b3 + kQh), x_lo, x_hi);
+      } else {
+        p01 = q4_pair_dot(b0 + kQs, b1 + kQs, x_lo, x_hi);
+        p23 = q4_pair_dot(b2 + kQs, b3 + kQs, x_lo, x_hi);
+      }
     }
     acc01 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scaled, pick01), _mm256_cvtepi32_ps(p01), acc01);
     acc23 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scaled, pick23), _mm256_cvtepi32_ps(p23), acc23);
@@ -189,6 +238,8 @@ RowsDotFn rows_dot_kernel(Format f) {
     case Format::Q8_0: return dot_rows<Rows4::Q8_0>;
     case Format::Q4_0: return dot_rows<Rows4::Q4_0>;
     case Format::Q4_1: return dot_rows<Rows4::Q4_1>;
+    case Format::Q5_0: return dot_rows<Rows4::Q5_0>;
+    case Format::Q5_1: return dot_rows<Rows4::Q5_1>;
     default: return nullptr;
   }
 }
