@@ -3,8 +3,10 @@
 Prints one JSON row per thread count (the rows of `cromwell bench decode --json`), the format
 docs/BENCHMARKS.md records. With `--peers`, the same measurement runs for llama.cpp
 (llama-cpp-python, the `bench` extra) and an eager PyTorch llama on the same file as shipped
-(Q4_1) and retyped to Q8_0 and F16, each engine in its own process (so peak RSS is its own);
-every peer row carries the ratios ours/peer from the same run.
+(Q4_1), retyped to Q8_0 and F16, and quantized to Q4_K_M by llama.cpp's own quantizer (the
+mix of Q4_K, Q6_K, Q5_0 and Q8_0 tensors the Q4_K_M files people download hold), each engine in
+its own process (so peak RSS is its own); every peer row carries the ratios ours/peer from the
+same run.
 
 `--random-300m` measures cromwell-300m with random weights in Q8_0 (built once into the model
 cache, engine/train/random_model.py), text-only and with a 448x448 image (`--image-side`):
@@ -22,7 +24,18 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEER_ENGINES = ("llama.cpp", "torch")
-PEER_FORMATS = ("Q4_1", "Q8_0", "F16")
+PEER_FORMATS = ("Q4_1", "Q8_0", "F16", "Q4_K_M")
+
+# llama.cpp's quantizer, run in a child process: it logs every tensor to stderr.
+QUANTIZE = """
+import ctypes, sys
+import llama_cpp
+params = llama_cpp.llama_model_quantize_default_params()
+params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_{ftype}
+params.nthread = 2
+sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(),
+                                        ctypes.byref(params)))
+"""
 
 
 def _one_row(engine: str, path: str | None, threads: int, fmt: str, repeats: int,
@@ -46,8 +59,26 @@ def _in_subprocess(engine: str, path: str, threads: int, fmt: str,
     return json.loads(out.strip().splitlines()[-1])
 
 
+def llama_cpp_quantized(f16: Path, ftype: str) -> Path:
+    """`f16` quantized to `ftype` (a llama.cpp file type such as Q4_K_M) by llama.cpp, next to
+    it, written once and reused afterwards."""
+    dst = f16.with_name(f16.name.replace(".as-F16.", f".as-{ftype}."))
+    if dst.is_file() and dst.stat().st_mtime >= f16.stat().st_mtime:
+        return dst
+    partial = dst.with_suffix(".partial")
+    cmd = [sys.executable, "-c", QUANTIZE.format(ftype=ftype), str(f16), str(partial)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        tail = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+        raise RuntimeError(f"llama.cpp could not quantize {f16.name} to {ftype}: {tail[0]}")
+    partial.replace(dst)
+    return dst
+
+
 def model_files(shipped: str | None) -> dict[str, str]:
-    """The shipped file and its Q8_0 and F16 retypings (written once into the cache)."""
+    """The shipped file, its Q8_0 and F16 retypings and llama.cpp's Q4_K_M of the F16 one
+    (written once into the cache)."""
     from engine.runtime import model_store
     from engine.runtime.gguf_retype import retyped_copy
 
@@ -56,6 +87,7 @@ def model_files(shipped: str | None) -> dict[str, str]:
     files = {"Q4_1": str(src)}
     for fmt in ("Q8_0", "F16"):
         files[fmt] = str(retyped_copy(src, fmt, cache))
+    files["Q4_K_M"] = str(llama_cpp_quantized(Path(files["F16"]), "Q4_K_M"))
     return files
 
 
@@ -85,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--peers", action="store_true",
-                        help="also llama.cpp and torch, on Q4_1 and its Q8_0 and F16 retypings")
+                        help="also llama.cpp and torch, on Q4_1, its Q8_0 and F16 retypings and "
+                        "llama.cpp's Q4_K_M of the F16 one")
     parser.add_argument("--engine", choices=("cromwell", *PEER_ENGINES), default="cromwell",
                         help="measure one engine in this process (what --peers runs)")
     parser.add_argument("--format", default="", help="the file's format, for a peer's row")

@@ -174,8 +174,8 @@ def bench_kernels_command(as_json: bool, threads: str) -> None:
 @click.option("--threads", "thread_counts", multiple=True, type=click.IntRange(min=1),
               default=(1, 2), show_default=True, help="Thread counts to measure (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON row per line.")
-@click.option("--peers", is_flag=True, help="Also llama.cpp and torch on Q4_1, Q8_0 and F16, "
-              "each engine in its own process (JSON rows with ratios ours/peer).")
+@click.option("--peers", is_flag=True, help="Also llama.cpp and torch on Q4_1, Q8_0, F16 and "
+              "Q4_K_M, each engine in its own process (JSON rows with ratios ours/peer).")
 @click.option("--random-300m", "random_300m", is_flag=True,
               help="cromwell-300m with random weights in Q8_0 (built into the model cache on "
               "first use; needs torch), text-only and with a 448x448 image.")
