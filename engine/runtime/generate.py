@@ -103,6 +103,8 @@ def decode_n_tokens(
             return
         limit = min(draft_length.n, room - 1, max_tokens - produced, PREFILL_CHUNK - 1)
         drafting = speculate and (payoff is None or payoff.drafting())
+        if speculate and not drafting:
+            draft_length.restart()
         draft = draft_tokens(history, limit) if drafting else []
         if not draft:
             started = time.perf_counter()

@@ -29,6 +29,12 @@ class DraftLength:
         else:
             self.n = max(1, accepted)
 
+    def restart(self) -> None:
+        """Drafting resumes after plain steps: the length the text last earned is stale (a
+        16-token draft at the first token after a copied span ended, the usual case, costs
+        most of 16 steps for one token)."""
+        self.n = FIRST_DRAFT
+
 
 # Prompt lookup is judged over phases of this many tokens, drafting or not.
 PHASE_TOKENS = 16

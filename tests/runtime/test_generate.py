@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from engine.runtime import generate
 from engine.runtime.decoder import Decoder
 from engine.runtime.generate import SpeculationStats, decode_n_tokens
 from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.sampler import Sampler, SamplingParams
+from engine.runtime.speculative import FIRST_DRAFT, MAX_DRAFT, draft_tokens
 
 # Code that repeats itself, as an edit prompt does: the continuation copies the first copy.
 REPEATED = (
@@ -91,6 +93,50 @@ def test_speculative_greedy_equals_plain_greedy(decoder: Decoder, prompt: list[i
         assert greedy(decoder, prompt, 40, speculative=True) == greedy(
             decoder, prompt, 40, speculative=False
         )
+
+
+class PauseOnceGrown:
+    """A stand-in for `LookupPayoff` (whose decisions follow the machine's timings): drafts
+    until a draft longer than the first has been asked for, then pauses for three plain steps,
+    then drafts again."""
+
+    def __init__(self, limits: list[int]) -> None:
+        self.limits = limits
+        self.plain_left: int | None = None
+
+    def start(self) -> None:
+        pass
+
+    def drafting(self) -> bool:
+        if self.plain_left is None and self.limits and self.limits[-1] > FIRST_DRAFT:
+            self.plain_left = 3
+        if self.plain_left:
+            self.plain_left -= 1
+            return False
+        return True
+
+    def record(self, seconds: float, tokens: int) -> None:
+        pass
+
+
+def test_drafting_resumes_at_the_first_draft_length_after_a_pause(
+    decoder: Decoder, prompt: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits: list[int] = []
+
+    def spy(history: list[int], max_draft: int = MAX_DRAFT) -> list[int]:
+        limits.append(max_draft)
+        return draft_tokens(history, max_draft)
+
+    monkeypatch.setattr(generate, "draft_tokens", spy)
+    monkeypatch.setattr(decoder, "lookup_payoff", PauseOnceGrown(limits))
+    decoder.cache.rollback(0)
+    out = greedy(decoder, prompt * 2, 60, speculative=True)
+    decoder.cache.rollback(0)  # the same prefill as the drafting run's (no reused prefix)
+    assert out == greedy(decoder, prompt * 2, 60, speculative=False)
+    grown = next(i for i, n in enumerate(limits) if n > FIRST_DRAFT)
+    # what the copied text earned does not outlive the pause
+    assert limits[grown + 1] == FIRST_DRAFT
 
 
 def test_speculation_keeps_greedy_output_under_a_repetition_penalty(

@@ -78,6 +78,9 @@ def test_the_draft_length_grows_on_full_acceptance_and_shrinks_on_a_miss() -> No
     assert length.n == 3
     length.update(drafted=3, accepted=0)
     assert length.n == 1
+    length.update(drafted=1, accepted=1)
+    length.restart()  # drafting resumes after plain steps
+    assert length.n == start
 
 
 def test_a_tokenizer_that_drops_the_leading_space_still_joins_words() -> None:
