@@ -31,7 +31,10 @@ from typing import Any
 
 # rows x k, as the models' linear layers have them (out features x in features)
 MATVEC_SHAPES = [(576, 1536), (1536, 576), (768, 3072), (49152, 576), (50000, 768)]
-MATVEC_FORMATS = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K"]
+# Q5_0 and Q5_1: llama.cpp's fallback in K-quant files for rows that are not a multiple of 256
+MATVEC_FORMATS = [
+    "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K",
+]
 CACHED_SHAPE = (768, 3072)  # 2.4 MB in Q8_0: stays in L2 + L3 between calls
 PREFILL = (512, 768, 3072)  # activation rows n, k, weight rows
 ATTENTION_CTX = [512, 2048, 4096]
