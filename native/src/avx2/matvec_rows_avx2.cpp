@@ -114,52 +114,33 @@ enum class Rows4 { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 };
 
 constexpr bool is_q5(Rows4 f) { return f == Rows4::Q5_0 || f == Rows4::Q5_1; }
 
-template <Rows4 F>
-struct Rows4Traits;
-template <>
-struct Rows4Traits<Rows4::Q8_0> {
-  static constexpr int64_t kBytes = sizeof(block_q8_0);
-  // (d, d): the offset lane is unused
-  static constexpr bool kWithMin = false;
-  static constexpr float kOffset = 0.0f;
-};
-template <>
-struct Rows4Traits<Rows4::Q4_0> {
-  static constexpr int64_t kBytes = sizeof(block_q4_0);
-  // (d, d): (q - 8) . x = q . x - 8 sum(x), and s = dx sum(qx), so the offset is -8 d s
-  static constexpr bool kWithMin = false;
-  static constexpr float kOffset = -8.0f;
-};
-template <>
-struct Rows4Traits<Rows4::Q4_1> {
-  static constexpr int64_t kBytes = sizeof(block_q4_1);
-  // (d, m): (d q + m) . x = d dx sum(q qx) + m s
-  static constexpr bool kWithMin = true;
-  static constexpr float kOffset = 1.0f;
+// What the kernel needs to know of a format: its block's bytes, whether the header is (d, m)
+// rather than one d, and the factor of the offset term (d s, or m s for the formats with a min,
+// where s = dx sum(qx)).
+struct Rows4Format {
+  int64_t bytes;
+  bool with_min;
+  float offset;
 };
 
-template <>
-struct Rows4Traits<Rows4::Q5_0> {
-  static constexpr int64_t kBytes = sizeof(block_q5_0);
-  // (d, d): (q - 16) . x = q . x - 16 sum(x), as Q4_0
-  static constexpr bool kWithMin = false;
-  static constexpr float kOffset = -16.0f;
-};
-template <>
-struct Rows4Traits<Rows4::Q5_1> {
-  static constexpr int64_t kBytes = sizeof(block_q5_1);
-  // (d, m), as Q4_1
-  static constexpr bool kWithMin = true;
-  static constexpr float kOffset = 1.0f;
-};
+constexpr Rows4Format rows4_format(Rows4 f) {
+  switch (f) {
+    case Rows4::Q8_0: return {sizeof(block_q8_0), false, 0.0f};  // no offset
+    case Rows4::Q4_0: return {sizeof(block_q4_0), false, -8.0f};  // (q - 8) . x = q . x - 8 sum(x)
+    case Rows4::Q4_1: return {sizeof(block_q4_1), true, 1.0f};  // (d q + m) . x = d dx sum(q qx) + m s
+    case Rows4::Q5_0: return {sizeof(block_q5_0), false, -16.0f};  // (q - 16) . x, as Q4_0
+    case Rows4::Q5_1: return {sizeof(block_q5_1), true, 1.0f};  // as Q4_1
+  }
+  return {0, false, 0.0f};
+}
 
 // y[0..3] = rows r[0..3] . x, k / 32 blocks each; meanwhile the 4 rows' worth of bytes at
 // `ahead` are prefetched (see dot_rows).
 template <Rows4 F>
 void dot_rows4(int64_t k, const uint8_t* const r[4], const uint8_t* ahead, const block_q8a* x,
                float* y) {
-  using T = Rows4Traits<F>;
-  constexpr int64_t kQs = T::kBytes - QK / (F == Rows4::Q8_0 ? 1 : 2);  // header bytes
+  constexpr Rows4Format T = rows4_format(F);
+  constexpr int64_t kQs = T.bytes - QK / (F == Rows4::Q8_0 ? 1 : 2);  // header bytes
   const int64_t nb = k / QK;
   const __m256i pick01 = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);
   const __m256i pick23 = _mm256_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6);
@@ -169,13 +150,13 @@ void dot_rows4(int64_t k, const uint8_t* const r[4], const uint8_t* ahead, const
   const uint8_t* b1 = r[1];
   const uint8_t* b2 = r[2];
   const uint8_t* b3 = r[3];
-  constexpr int64_t kPrefetchLines = (4 * T::kBytes + 63) / 64;
-  for (int64_t i = 0; i < nb; ++i, b0 += T::kBytes, b1 += T::kBytes, b2 += T::kBytes, b3 += T::kBytes) {
+  constexpr int64_t kPrefetchLines = (4 * T.bytes + 63) / 64;
+  for (int64_t i = 0; i < nb; ++i, b0 += T.bytes, b1 += T.bytes, b2 += T.bytes, b3 += T.bytes) {
     for (int64_t line = 0; line < kPrefetchLines; ++line) {
-      _mm_prefetch(reinterpret_cast<const char*>(ahead + 4 * i * T::kBytes + 64 * line), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + 4 * i * T.bytes + 64 * line), _MM_HINT_T0);
     }
     // [h0 h0' h1 h1' h2 h2' h3 h3'] * [dx s dx s ...]: scales in even lanes, offsets in odd
-    const __m128i halves = row_headers<T::kWithMin>(b0, b1, b2, b3);
+    const __m128i halves = row_headers<T.with_min>(b0, b1, b2, b3);
     const __m256 ds = _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(&x[i].d)));
     const __m256 scaled = _mm256_mul_ps(_mm256_cvtph_ps(halves), ds);
     if constexpr (F != Rows4::Q8_0) offsets = _mm256_add_ps(offsets, scaled);
@@ -209,7 +190,7 @@ void dot_rows4(int64_t k, const uint8_t* const r[4], const uint8_t* ahead, const
   if constexpr (F != Rows4::Q8_0) {
     const __m128 odd = _mm256_castps256_ps128(
         _mm256_permutevar8x32_ps(offsets, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7)));
-    rows = _mm_add_ps(rows, _mm_mul_ps(_mm_set1_ps(T::kOffset), odd));
+    rows = _mm_add_ps(rows, _mm_mul_ps(_mm_set1_ps(T.offset), odd));
   }
   _mm_storeu_ps(y, rows);
 }
