@@ -37,15 +37,18 @@ void dequant_bf16(const uint16_t* x, float* y, int64_t k) {
   for (; i < k; ++i) y[i] = bf16_to_fp32(x[i]);
 }
 
-// Signed bytes -> 4 x 8 floats scaled by d, stored in order.
-void store_scaled_i8(__m256i q, __m256 d, __m256 m, float* y) {
+// 32 signed bytes -> floats q d + m, stored in order; the first 16 with d_first, the rest with
+// d_second (q6_K's scales change every 16 values).
+void store_scaled_i8(__m256i q, __m256 d_first, __m256 d_second, __m256 m, float* y) {
   const __m128i lo = _mm256_castsi256_si128(q);
   const __m128i hi = _mm256_extracti128_si256(q, 1);
-  _mm256_storeu_ps(y + 0, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d, m));
-  _mm256_storeu_ps(y + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d, m));
-  _mm256_storeu_ps(y + 16, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d, m));
-  _mm256_storeu_ps(y + 24, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d, m));
+  _mm256_storeu_ps(y + 0, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d_first, m));
+  _mm256_storeu_ps(y + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d_first, m));
+  _mm256_storeu_ps(y + 16, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d_second, m));
+  _mm256_storeu_ps(y + 24, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d_second, m));
 }
+
+void store_scaled_i8(__m256i q, __m256 d, __m256 m, float* y) { store_scaled_i8(q, d, d, m, y); }
 
 void dequant_q8_0(const block_q8_0* x, float* y, int64_t k) {
   const __m256 zero = _mm256_setzero_ps();
@@ -84,6 +87,75 @@ void dequant_q5_1(const block_q5_1* x, float* y, int64_t k) {
   }
 }
 
+// q4_K / q5_K: per 64 elements g, sub-block 2 g in the low nibbles of 32 bytes and 2 g + 1 in
+// the high ones, each value d scale_j q - dmin min_j; q5_K adds bit 2 g or 2 g + 1 of qh[l] as
+// the fifth (a running shift of qh, as in the dot product).
+template <bool kQ5>
+void dequant_q45_K(const void* blocks, float* y, int64_t k) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  for (int64_t b = 0; b < k / QK_K; ++b) {
+    const uint8_t *q, *scales;
+    fp16_t d16, dmin16;
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kQ5) {
+      const block_q5_K& blk = static_cast<const block_q5_K*>(blocks)[b];
+      q = blk.qs, scales = blk.scales, d16 = blk.d, dmin16 = blk.dmin;
+      qh = load_256(blk.qh);
+    } else {
+      const block_q4_K& blk = static_cast<const block_q4_K*>(blocks)[b];
+      q = blk.qs, scales = blk.scales, d16 = blk.d, dmin16 = blk.dmin;
+    }
+    const float d = half_to_float(d16), dmin = half_to_float(dmin16);
+    for (int g = 0; g < 4; ++g, q += 32, y += 64) {
+      const __m256i q4 = load_256(q);
+      __m256i lo = _mm256_and_si256(q4, low4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+      if constexpr (kQ5) {
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), sixteen));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), sixteen));
+        qh = _mm256_srli_epi16(qh, 2);
+      }
+      uint8_t sc, m;
+      k_scale_min(2 * g, scales, &sc, &m);
+      store_scaled_i8(lo, _mm256_set1_ps(d * float(sc)), _mm256_set1_ps(-(dmin * float(m))), y);
+      k_scale_min(2 * g + 1, scales, &sc, &m);
+      store_scaled_i8(hi, _mm256_set1_ps(d * float(sc)), _mm256_set1_ps(-(dmin * float(m))), y + 32);
+    }
+  }
+}
+
+// q6_K: per half of 128, four runs of 32 built as in the dot product, each value d scale q with
+// q stored + 32; a run's first 16 values take scale 2 s, the next 16 scale 2 s + 1.
+void dequant_q6_K(const block_q6_K* x, float* y, int64_t k) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i top2 = _mm256_set1_epi8(0x30);
+  const __m256i offset = _mm256_set1_epi8(32);
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t b = 0; b < k / QK_K; ++b) {
+    const float d = half_to_float(x[b].d);
+    const uint8_t* ql = x[b].ql;
+    const uint8_t* qh = x[b].qh;
+    const int8_t* sc = x[b].scales;
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128) {
+      const __m256i l0 = load_256(ql);
+      const __m256i l1 = load_256(ql + 32);
+      const __m256i h = load_256(qh);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(h, 4), top2)),
+          _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(h, 2), top2)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(h, top2)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                          _mm256_and_si256(_mm256_srli_epi16(h, 2), top2)),
+      };
+      for (int s = 0; s < 4; ++s) {
+        store_scaled_i8(_mm256_sub_epi8(q[s], offset), _mm256_set1_ps(d * float(sc[2 * s])),
+                        _mm256_set1_ps(d * float(sc[2 * s + 1])), zero, y + 32 * s);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void dequantize_row(Format f, const void* x, float* y, int64_t k) {
@@ -95,7 +167,10 @@ void dequantize_row(Format f, const void* x, float* y, int64_t k) {
     case Format::Q4_1: dequant_q4_1(static_cast<const block_q4_1*>(x), y, k); return;
     case Format::Q5_0: dequant_q5_0(static_cast<const block_q5_0*>(x), y, k); return;
     case Format::Q5_1: dequant_q5_1(static_cast<const block_q5_1*>(x), y, k); return;
-    default: ref::dequantize_row(f, x, y, k); return;  // F32 is a copy; k-quants: scalar unpack
+    case Format::Q4_K: dequant_q45_K<false>(x, y, k); return;
+    case Format::Q5_K: dequant_q45_K<true>(x, y, k); return;
+    case Format::Q6_K: dequant_q6_K(static_cast<const block_q6_K*>(x), y, k); return;
+    default: ref::dequantize_row(f, x, y, k); return;  // F32: a copy
   }
 }
 
