@@ -183,15 +183,13 @@ alignas(32) static const uint8_t kSpreadScale[8][32] = {
 #undef CROMWELL_SPREAD
 };
 
-// Element 64 g + l of a q4_K / q5_K super-block is the low nibble of qs[32 g + l] (sub-block
-// 2 g), element 64 g + 32 + l its high nibble (sub-block 2 g + 1); q5_K adds bit 2 g (low) or
-// 2 g + 1 (high) of qh[l] as the fifth bit. Value: d scale_j q - dmin min_j, so against 8-bit
-// activations the dot is dx (d sum_j scale_j (q . x)_j - dmin sum_j min_j sum(x)_j), the sums
-// of x per 32 coming from the activation block's sums per 16.
+// A q4_K / q5_K super-block's values are d scale_j q - dmin min_j (q45_K_group unpacks the q of
+// sub-blocks 2 g and 2 g + 1), so against 8-bit activations the dot is
+// dx (d sum_j scale_j (q . x)_j - dmin sum_j min_j sum(x)_j), the sums of x per 32 coming from
+// the activation block's sums per 16.
 template <bool kQ5>
 float dot_q45_K(int64_t k, const void* w, const void* x) {
   const block_q8_K* b = static_cast<const block_q8_K*>(x);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
   __m256 acc = _mm256_setzero_ps();
   __m128 acc_m = _mm_setzero_ps();
   for (int64_t i = 0; i < k / QK_K; ++i) {
@@ -221,18 +219,8 @@ float dot_q45_K(int64_t k, const void* w, const void* x) {
     const int8_t* qx = b[i].qs;
     __m256i sumi = _mm256_setzero_si256();
     for (int g = 0; g < 4; ++g, q += 32, qx += 64) {
-      const __m256i q4 = load_256(q);
-      __m256i lo = _mm256_and_si256(q4, low4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
-      if constexpr (kQ5) {
-        // qh has been shifted right by 2 g: bits 0 and 1 of each byte are this group's fifth
-        // bits, moved to bit 4. The 16-bit shifts carry bits across bytes, but none that the
-        // mask keeps.
-        const __m256i sixteen = _mm256_set1_epi8(16);
-        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), sixteen));
-        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), sixteen));
-        qh = _mm256_srli_epi16(qh, 2);
-      }
+      __m256i lo, hi;
+      q45_K_group<kQ5>(q, &qh, &lo, &hi);
       const __m256i p_lo = _mm256_maddubs_epi16(lo, load_256(qx));
       const __m256i p_hi = _mm256_maddubs_epi16(hi, load_256(qx + 32));
       const __m256i s_lo = _mm256_shuffle_epi8(scales, load_256(kSpreadScale[2 * g]));
@@ -257,16 +245,13 @@ alignas(32) static const uint8_t kSpreadPair[4][32] = {
 #undef CROMWELL_PAIR
 };
 
-// Each half of a q6_K super-block (128 elements) is four runs of 32: run s takes its low four
-// bits from ql (run 0 and 1: low nibbles of ql[0..31] and ql[32..63]; runs 2 and 3: their high
-// nibbles) and its top two from bits 2 s, 2 s + 1 of qh[0..31]; its first 16 elements have scale
-// 2 s, the next 16 scale 2 s + 1. The stored q is the value + 32: the offset comes out as
-// 32 sum_j scale_j sum(x)_j over the sixteen sub-blocks, from the activation sums per 16.
+// Each half of a q6_K super-block (128 elements) is four runs of 32 (q6_K_runs); a run's first
+// 16 elements have scale 2 s, the next 16 scale 2 s + 1. The stored q is the value + 32: the
+// offset comes out as 32 sum_j scale_j sum(x)_j over the sixteen sub-blocks, from the activation
+// sums per 16.
 float dot_q6_K(int64_t k, const void* w, const void* x) {
   const block_q6_K* a = static_cast<const block_q6_K*>(w);
   const block_q8_K* b = static_cast<const block_q8_K*>(x);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i top2 = _mm256_set1_epi8(0x30);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / QK_K; ++i) {
     const uint8_t* ql = a[i].ql;
@@ -274,16 +259,8 @@ float dot_q6_K(int64_t k, const void* w, const void* x) {
     const int8_t* qx = b[i].qs;
     __m256i sumi = _mm256_setzero_si256();
     for (int half = 0; half < 2; ++half, ql += 64, qh += 32, qx += 128) {
-      const __m256i l0 = load_256(ql);
-      const __m256i l1 = load_256(ql + 32);
-      const __m256i h = load_256(qh);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(h, 4), top2)),
-          _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(h, 2), top2)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(h, top2)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                          _mm256_and_si256(_mm256_srli_epi16(h, 2), top2)),
-      };
+      __m256i q[4];
+      q6_K_runs(ql, qh, q);
       const __m256i scales = _mm256_broadcastsi128_si256(
           _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a[i].scales + 8 * half))));
       for (int s = 0; s < 4; ++s) {

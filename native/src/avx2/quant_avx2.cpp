@@ -87,13 +87,9 @@ void dequant_q5_1(const block_q5_1* x, float* y, int64_t k) {
   }
 }
 
-// q4_K / q5_K: per 64 elements g, sub-block 2 g in the low nibbles of 32 bytes and 2 g + 1 in
-// the high ones, each value d scale_j q - dmin min_j; q5_K adds bit 2 g or 2 g + 1 of qh[l] as
-// the fifth (a running shift of qh, as in the dot product).
+// q4_K / q5_K: per group of 64 (q45_K_group), each value d scale_j q - dmin min_j.
 template <bool kQ5>
 void dequant_q45_K(const void* blocks, float* y, int64_t k) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i sixteen = _mm256_set1_epi8(16);
   for (int64_t b = 0; b < k / QK_K; ++b) {
     const uint8_t *q, *scales;
     fp16_t d16, dmin16;
@@ -108,14 +104,8 @@ void dequant_q45_K(const void* blocks, float* y, int64_t k) {
     }
     const float d = half_to_float(d16), dmin = half_to_float(dmin16);
     for (int g = 0; g < 4; ++g, q += 32, y += 64) {
-      const __m256i q4 = load_256(q);
-      __m256i lo = _mm256_and_si256(q4, low4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
-      if constexpr (kQ5) {
-        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), sixteen));
-        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), sixteen));
-        qh = _mm256_srli_epi16(qh, 2);
-      }
+      __m256i lo, hi;
+      q45_K_group<kQ5>(q, &qh, &lo, &hi);
       uint8_t sc, m;
       k_scale_min(2 * g, scales, &sc, &m);
       store_scaled_i8(lo, _mm256_set1_ps(d * float(sc)), _mm256_set1_ps(-(dmin * float(m))), y);
@@ -125,11 +115,9 @@ void dequant_q45_K(const void* blocks, float* y, int64_t k) {
   }
 }
 
-// q6_K: per half of 128, four runs of 32 built as in the dot product, each value d scale q with
-// q stored + 32; a run's first 16 values take scale 2 s, the next 16 scale 2 s + 1.
+// q6_K: per half of 128, four runs of 32 (q6_K_runs), each value d scale (q - 32); a run's first
+// 16 values take scale 2 s, the next 16 scale 2 s + 1.
 void dequant_q6_K(const block_q6_K* x, float* y, int64_t k) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i top2 = _mm256_set1_epi8(0x30);
   const __m256i offset = _mm256_set1_epi8(32);
   const __m256 zero = _mm256_setzero_ps();
   for (int64_t b = 0; b < k / QK_K; ++b) {
@@ -138,16 +126,8 @@ void dequant_q6_K(const block_q6_K* x, float* y, int64_t k) {
     const uint8_t* qh = x[b].qh;
     const int8_t* sc = x[b].scales;
     for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128) {
-      const __m256i l0 = load_256(ql);
-      const __m256i l1 = load_256(ql + 32);
-      const __m256i h = load_256(qh);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(h, 4), top2)),
-          _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(h, 2), top2)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(h, top2)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                          _mm256_and_si256(_mm256_srli_epi16(h, 2), top2)),
-      };
+      __m256i q[4];
+      q6_K_runs(ql, qh, q);
       for (int s = 0; s < 4; ++s) {
         store_scaled_i8(_mm256_sub_epi8(q[s], offset), _mm256_set1_ps(d * float(sc[2 * s])),
                         _mm256_set1_ps(d * float(sc[2 * s + 1])), zero, y + 32 * s);

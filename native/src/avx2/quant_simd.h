@@ -40,6 +40,41 @@ static inline __m256i q5_values(const uint8_t* qs, const uint8_t* qh) {
   return _mm256_or_si256(nibbles_lo_then_hi(qs), q5_high_bits(qh));
 }
 
+// One group g (64 elements) of a q4_K / q5_K super-block: its 32 bytes of nibbles give sub-block
+// 2 g (low nibbles) and 2 g + 1 (high). With kQ5, *qh holds the block's qh shifted right by 2 g:
+// bits 0 and 1 of each byte are this group's fifth bits, moved to bit 4 (the 16-bit shifts carry
+// bits across bytes, but none that the mask keeps); it is left shifted for the next group.
+template <bool kQ5>
+static inline void q45_K_group(const uint8_t* q, __m256i* qh, __m256i* lo, __m256i* hi) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i q4 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  *lo = _mm256_and_si256(q4, low4);
+  *hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+  if constexpr (kQ5) {
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    *lo = _mm256_or_si256(*lo, _mm256_and_si256(_mm256_slli_epi16(*qh, 4), sixteen));
+    *hi = _mm256_or_si256(*hi, _mm256_and_si256(_mm256_slli_epi16(*qh, 3), sixteen));
+    *qh = _mm256_srli_epi16(*qh, 2);
+  }
+}
+
+// The four runs of 32 values (0..63, the stored q + 32) of one half (128 elements) of a q6_K
+// super-block: run s takes its low four bits from ql (runs 0 and 1: the low nibbles of
+// ql[0..31] and ql[32..63]; runs 2 and 3: their high nibbles) and its top two from bits 2 s,
+// 2 s + 1 of qh[0..31].
+static inline void q6_K_runs(const uint8_t* ql, const uint8_t* qh, __m256i q[4]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i top2 = _mm256_set1_epi8(0x30);
+  const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+  const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+  q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(h, 4), top2));
+  q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(h, 2), top2));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(h, top2));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                         _mm256_and_si256(_mm256_srli_epi16(h, 2), top2));
+}
+
 // 16 int16 -> 8 int32 sums of adjacent pairs.
 static inline __m256i sum_pairs_i16(__m256i x) {
   return _mm256_madd_epi16(x, _mm256_set1_epi16(1));
