@@ -30,18 +30,23 @@ def kernel_path(scalar: bool, avx2_only: bool = False) -> Iterator[None]:
 HAS_AVX512 = _native.cpu_features()["kernels"] == "avx512"
 
 
-def random_kquant_rows(fmt: str, rows: int, k: int, rng: np.random.Generator) -> np.ndarray:
+def random_kquant_rows(
+    fmt: str, rows: int, k: int, rng: np.random.Generator, max_scale: float = 2e-2
+) -> np.ndarray:
     """Random valid k-quant rows: every byte random except the half-float scales, which are
-    set to finite values of a realistic size."""
+    set to finite values of a realistic size (up to `max_scale`)."""
     elems, nbytes = quants.BLOCK[fmt]
     blocks = rng.integers(0, 256, size=(rows * k // elems, nbytes), dtype=np.uint8)
-    scale = rng.uniform(1e-4, 2e-2, size=blocks.shape[0]).astype(np.float16).reshape(-1, 1)
+    low = max_scale / 200
+
+    def halves() -> np.ndarray:
+        return rng.uniform(low, max_scale, size=blocks.shape[0]).astype(np.float16).reshape(-1, 1)
+
     if fmt == "Q6_K":
-        blocks[:, nbytes - 2 :] = scale.view(np.uint8)
+        blocks[:, nbytes - 2 :] = halves().view(np.uint8)
     else:
-        blocks[:, 0:2] = scale.view(np.uint8)
-        dmin = rng.uniform(1e-4, 2e-2, size=blocks.shape[0]).astype(np.float16).reshape(-1, 1)
-        blocks[:, 2:4] = dmin.view(np.uint8)
+        blocks[:, 0:2] = halves().view(np.uint8)
+        blocks[:, 2:4] = halves().view(np.uint8)  # dmin
     return blocks.reshape(rows, k // elems * nbytes)
 
 

@@ -10,15 +10,20 @@ import numpy as np
 from gguf import GGMLQuantizationType, GGUFWriter
 from gguf.quants import quantize
 
+from tests.quant_cases import KQUANTS, random_kquant_rows
+
 TINY = {"dim": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "ffn_dim": 96, "vocab": 128}
 
 
-def tiny_tensors(arch: str, seed: int = 0) -> dict[str, np.ndarray]:
-    """name -> f32 array in numpy order ([rows, k] for matrices)."""
+def tiny_tensors(
+    arch: str, seed: int = 0, sizes: dict[str, int] | None = None
+) -> dict[str, np.ndarray]:
+    """name -> f32 array in numpy order ([rows, k] for matrices); `sizes` overrides TINY's."""
     rng = np.random.default_rng(seed)
-    d, ff, v = TINY["dim"], TINY["ffn_dim"], TINY["vocab"]
-    hd = d // TINY["n_heads"]
-    kv = TINY["n_kv_heads"] * hd
+    size = TINY | (sizes or {})
+    d, ff, v = size["dim"], size["ffn_dim"], size["vocab"]
+    hd = d // size["n_heads"]
+    kv = size["n_kv_heads"] * hd
 
     def mat(rows: int, k: int) -> np.ndarray:
         return (rng.standard_normal((rows, k)) / np.sqrt(k)).astype(np.float32)
@@ -27,7 +32,7 @@ def tiny_tensors(arch: str, seed: int = 0) -> dict[str, np.ndarray]:
         return (1 + 0.1 * rng.standard_normal(d)).astype(np.float32)
 
     t = {"token_embd.weight": mat(v, d), "output_norm.weight": norm()}
-    for i in range(TINY["n_layers"]):
+    for i in range(size["n_layers"]):
         p = f"blk.{i}."
         t |= {
             p + "attn_norm.weight": norm(),
@@ -58,29 +63,41 @@ def write_tiny_gguf(
     metadata_arch: str | None = None,
     formats: dict[str, str] | None = None,
     extra: Callable[[GGUFWriter], None] | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> Path:
     """Write a tiny decoder; `drop` leaves tensors out, `reshape` replaces a tensor by a zero
     tensor of another shape, `metadata_arch` overrides general.architecture, `formats` stores
     the named matrices in another format than `fmt` (as mixed files like Q4_K_M do); `extra`
-    adds metadata (a vocabulary, say)."""
+    adds metadata (a vocabulary, say); `sizes` overrides TINY's. Matrices in a k-quant
+    (which the `gguf` package cannot quantize to) are random valid super-blocks whose values
+    are of the float matrices' size."""
+    size = TINY | (sizes or {})
     writer = GGUFWriter(str(path), metadata_arch or arch)
-    writer.add_block_count(TINY["n_layers"])
+    writer.add_block_count(size["n_layers"])
     writer.add_context_length(256)
-    writer.add_embedding_length(TINY["dim"])
-    writer.add_feed_forward_length(TINY["ffn_dim"])
-    writer.add_head_count(TINY["n_heads"])
-    writer.add_head_count_kv(TINY["n_kv_heads"])
+    writer.add_embedding_length(size["dim"])
+    writer.add_feed_forward_length(size["ffn_dim"])
+    writer.add_head_count(size["n_heads"])
+    writer.add_head_count_kv(size["n_kv_heads"])
     writer.add_rope_freq_base(10000.0)
     writer.add_layer_norm_rms_eps(1e-5)
     if extra is not None:
         extra(writer)
-    for name, value in tiny_tensors(arch).items():
+    rng = np.random.default_rng(1)
+    for name, value in tiny_tensors(arch, sizes=sizes).items():
         if name in drop:
             continue
         qtype = GGMLQuantizationType[(formats or {}).get(name, fmt)]
         if reshape and name in reshape:
             value = np.zeros(reshape[name], np.float32)
-        if value.ndim == 2 and qtype != GGMLQuantizationType.F32:
+        if value.ndim == 2 and qtype.name in KQUANTS:
+            # d scale q - dmin min with d <= 1e-4: a few hundredths, near the float matrices'
+            # 1 / sqrt(k) (larger, random blocks' common offset makes attention nearly one-hot
+            # and a comparison with the reference ill-conditioned)
+            rows, k = value.shape
+            blocks = random_kquant_rows(qtype.name, rows, k, rng, max_scale=1e-4)
+            writer.add_tensor(name, blocks, raw_dtype=qtype)
+        elif value.ndim == 2 and qtype != GGMLQuantizationType.F32:
             writer.add_tensor(name, quantize(value, qtype), raw_dtype=qtype)
         else:
             writer.add_tensor(name, value)
