@@ -66,46 +66,47 @@ static inline __m256i fold_lanes(__m256i a, __m256i b) {
 }
 
 // Two rows' 4-bit blocks (16 packed bytes each: element j in the low nibble of byte j, element
-// j + 16 in the high nibble) against 32 activations given as [x0..15 | x0..15] and
-// [x16..31 | x16..31]: four int32 partial sums of row A, then four of row B.
-static inline __m256i q4_pair_dot(const uint8_t* qa, const uint8_t* qb, __m256i x_lo, __m256i x_hi) {
+// j + 16 in the high nibble) as [A | B] lanes: *lo the low nibbles, *hi the high ones.
+static inline void pair_nibbles(const uint8_t* qa, const uint8_t* qb, __m256i* lo, __m256i* hi) {
   const __m256i packed = _mm256_inserti128_si256(
       _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qa))),
       _mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)), 1);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i lo = _mm256_and_si256(packed, low4);
-  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
-  const __m256i sum16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
-  return sum_pairs_i16(sum16);
+  *lo = _mm256_and_si256(packed, low4);
+  *hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
+}
+
+// [A | B] values of elements 0..15 (lo) and 16..31 (hi) against 32 activations given as
+// [x0..15 | x0..15] and [x16..31 | x16..31]: four int32 partial sums of row A, then four of B.
+// Values up to 31 keep the pair sums under 2 * 2 * 31 * 127.
+static inline __m256i pair_sums(__m256i lo, __m256i hi, __m256i x_lo, __m256i x_hi) {
+  return sum_pairs_i16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi)));
+}
+
+static inline __m256i q4_pair_dot(const uint8_t* qa, const uint8_t* qb, __m256i x_lo, __m256i x_hi) {
+  __m256i lo, hi;
+  pair_nibbles(qa, qb, &lo, &hi);
+  return pair_sums(lo, hi, x_lo, x_hi);
 }
 
 // As q4_pair_dot with each row's 32 fifth bits (bit j of its little-endian qh: element j) set
 // as 16 on the values: [A's qh | B's qh] in the low four bytes of each lane, spread so that
-// byte j of the lane holds qh byte j / 8, of which the mask keeps bit j % 8. Five-bit values keep
-// the pair sums under 2 * 2 * 31 * 127.
+// byte j of the lane holds qh byte j / 8 (elements 0..15: qh bytes 0, 1; 16..31: bytes 2, 3).
 static inline __m256i q5_pair_dot(const uint8_t* qa, const uint8_t* qb, uint32_t qha, uint32_t qhb,
                                   __m256i x_lo, __m256i x_hi) {
-  const __m256i packed = _mm256_inserti128_si256(
-      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qa))),
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)), 1);
+  __m256i lo, hi;
+  pair_nibbles(qa, qb, &lo, &hi);
   const __m256i qh = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_cvtsi32_si128(int(qha))),
                                              _mm_cvtsi32_si128(int(qhb)), 1);
   const __m256i spread_lo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                              0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const __m256i spread_hi = _mm256_add_epi8(spread_lo, _mm256_set1_epi8(2));
-  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
-  const __m256i sixteen = _mm256_set1_epi8(16);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i fifth_lo = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(qh, spread_lo), bit), bit);
-  const __m256i fifth_hi = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(qh, spread_hi), bit), bit);
-  const __m256i lo = _mm256_or_si256(_mm256_and_si256(packed, low4), _mm256_and_si256(fifth_lo, sixteen));
-  const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(packed, 4), low4),
-                                     _mm256_and_si256(fifth_hi, sixteen));
-  const __m256i sum16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
-  return sum_pairs_i16(sum16);
+  lo = _mm256_or_si256(lo, fifth_bits_as_16(_mm256_shuffle_epi8(qh, spread_lo)));
+  hi = _mm256_or_si256(hi, fifth_bits_as_16(_mm256_shuffle_epi8(qh, spread_hi)));
+  return pair_sums(lo, hi, x_lo, x_hi);
 }
 
-// Two rows' 8-bit blocks against 32 activations: [A | B] partial sums as q4_pair_dot's.
+// Two rows' 8-bit blocks against 32 activations: [A | B] partial sums as pair_sums'.
 static inline __m256i q8_pair_dot(const int8_t* qa, const int8_t* qb, __m256i x) {
   return fold_lanes(dot_i8_i8(load_256(qa), x), dot_i8_i8(load_256(qb), x));
 }

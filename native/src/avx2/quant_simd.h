@@ -19,20 +19,23 @@ static inline __m256i nibbles_lo_then_hi(const uint8_t* p) {
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
+// Bytes each holding a copy of a byte of fifth bits -> 16 where byte i's bit i % 8 is set, else 0.
+static inline __m256i fifth_bits_as_16(__m256i spread) {
+  const __m256i mask = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, mask), mask);
+  return _mm256_and_si256(set, _mm256_set1_epi8(16));
+}
+
 // The 32 fifth bits of a q5_0 / q5_1 block (bit j of the little-endian uint32 qh belongs to
 // element j) -> 32 bytes, 16 where the bit is set and 0 elsewhere, in element order.
 static inline __m256i q5_high_bits(const uint8_t* qh) {
   uint32_t bits;
   std::memcpy(&bits, qh, 4);
-  // byte i takes qh byte i / 8 (the broadcast puts all four bytes in both 128-bit lanes) ...
-  const __m256i spread = _mm256_shuffle_epi8(
+  // byte i takes qh byte i / 8 (the broadcast puts all four bytes in both 128-bit lanes)
+  return fifth_bits_as_16(_mm256_shuffle_epi8(
       _mm256_set1_epi32(int(bits)),
       _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
-                       3, 3, 3, 3, 3, 3, 3));
-  // ... and keeps bit i % 8 of it
-  const __m256i mask = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
-  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, mask), mask);
-  return _mm256_and_si256(set, _mm256_set1_epi8(16));
+                       3, 3, 3, 3, 3, 3, 3)));
 }
 
 // The 32 five-bit values of a q5_0 / q5_1 block, 0..31, in element order.
