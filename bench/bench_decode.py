@@ -24,7 +24,6 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEER_ENGINES = ("llama.cpp", "torch")
-PEER_FORMATS = ("Q4_1", "Q8_0", "F16", "Q4_K_M")
 
 # llama.cpp's quantizer, run in a child process: it logs every tensor to stderr.
 QUANTIZE = """
