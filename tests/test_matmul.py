@@ -159,12 +159,13 @@ def test_integer_dot_products_agree_between_paths(fmt: str) -> None:
     assert np.all(np.abs(fast - slow) <= 1e-5 * scale)
 
 
-@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
+@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", *KQUANTS])
 def test_a_rows_result_does_not_depend_on_its_neighbours(fmt: str) -> None:
-    # The decode kernels take rows four at a time; a row must come out bit for bit the same
-    # whichever group it lands in (a slice, a short last group, a thread's chunk), and the same
-    # from matvec as from a few-row matmul (speculative verification relies on that).
-    rows, k = 13, 320
+    # The decode kernels take rows four at a time (the k-quants' prefetch into the rows after
+    # them); a row must come out bit for bit the same whichever group it lands in (a slice, a
+    # short last group, a thread's chunk), and the same from matvec as from a few-row matmul
+    # (speculative verification relies on that).
+    rows, k = 13, valid_k(fmt, 320)
     rng = np.random.default_rng(12)
     w = random_weights(fmt, rows, k, rng)
     x = activations(3, k, rng)

@@ -279,7 +279,9 @@ namespace {
 
 // Weights stream from memory once per call. The integer dot products spend enough time per
 // byte that the hardware prefetcher alone falls behind, so each row also asks for the bytes
-// kPrefetchBytes past it; the float formats are light enough per byte not to need it.
+// kPrefetchBytes past it; the float formats are light enough per byte not to need it. (Only the
+// scalar tables come this way for the integer formats: the AVX2 tables have a multi-row kernel
+// for each, which asks for a steady few lines per step instead.)
 constexpr int64_t kPrefetchBytes = 1024;
 // Rows a multi-row kernel takes per call: the group stays in L1 across the n activation rows.
 constexpr int64_t kRowGroup = 4;
