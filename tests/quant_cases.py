@@ -28,6 +28,7 @@ def kernel_path(scalar: bool, avx2_only: bool = False) -> Iterator[None]:
 
 
 HAS_AVX512 = _native.cpu_features()["kernels"] == "avx512"
+HAS_AVX_VNNI = _native.cpu_features()["matvec_kernels"] == "avx-vnni"
 
 
 def random_kquant_rows(

@@ -19,6 +19,7 @@ from engine import _native, quants
 from tests.quant_cases import (
     ALL_FORMATS,
     HAS_AVX512,
+    HAS_AVX_VNNI,
     KQUANTS,
     kernel_path,
     random_weights,
@@ -98,8 +99,9 @@ MATMUL_SHAPES = [
 FLOAT_TILE_MIN_ROWS = 8
 
 
-# "best" is the AVX-512 matrix-matrix kernel where the CPU has it; "avx2" holds it to AVX2.
-MATMUL_PATHS = ["best", "avx2", "scalar"] if HAS_AVX512 else ["best", "scalar"]
+# "best" is the AVX-512 matrix-matrix kernel and the AVX-VNNI four-row kernels where the CPU has
+# them; "avx2" holds both to plain AVX2.
+MATMUL_PATHS = ["best", "avx2", "scalar"] if HAS_AVX512 or HAS_AVX_VNNI else ["best", "scalar"]
 
 
 @pytest.mark.parametrize("path", MATMUL_PATHS)
@@ -176,6 +178,24 @@ def test_a_rows_result_does_not_depend_on_its_neighbours(fmt: str) -> None:
     batched = _native.matmul(w, fmt, x)
     for i in range(3):
         np.testing.assert_array_equal(batched[i], _native.matvec(w, fmt, x[i]))
+
+
+@pytest.mark.skipif(not HAS_AVX_VNNI, reason="the CPU has no AVX-VNNI")
+@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
+@pytest.mark.parametrize("rows,k", [(1, 32), (13, 96), (67, 2080)])
+def test_avx_vnni_rows_agree_bit_for_bit_with_avx2(fmt: str, rows: int, k: int) -> None:
+    # Both sum the same 8-bit products exactly (vpdpbusd in one step, vpmaddubsw and vpmaddwd
+    # in two) and scale them in the same order: the results must be identical, including a
+    # short last group of rows and a few-row matmul.
+    rng = np.random.default_rng(rows * 7 + k)
+    w = random_weights(fmt, rows, k, rng)
+    x = activations(3, k, rng)
+    with kernel_path(False):
+        vnni = (_native.matvec(w, fmt, x[0]), _native.matmul(w, fmt, x))
+    with kernel_path(False, avx2_only=True):
+        plain = (_native.matvec(w, fmt, x[0]), _native.matmul(w, fmt, x))
+    np.testing.assert_array_equal(vnni[0], plain[0])
+    np.testing.assert_array_equal(vnni[1], plain[1])
 
 
 @pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])

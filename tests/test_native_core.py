@@ -8,24 +8,32 @@ from engine import _native
 
 def test_cpu_features_reports_instruction_sets_and_caches() -> None:
     f = _native.cpu_features()
-    for key in ("avx2", "fma", "f16c", "bmi2", "avx512f", "avx512vnni"):
+    for key in ("avx2", "fma", "f16c", "bmi2", "avx512f", "avx512vnni", "avx_vnni"):
         assert isinstance(f[key], bool)
     assert f["physical_cores"] >= 1
     assert f["logical_cores"] >= f["physical_cores"]
     assert f["kernels"] in ("avx512", "avx2", "scalar")
+    assert f["matvec_kernels"] in ("avx-vnni", "avx2", "scalar")
+    assert (f["matvec_kernels"] == "avx-vnni") == f["avx_vnni"]
 
 
-def test_avx512_can_be_held_to_avx2_and_scalar() -> None:
+def test_avx512_and_avx_vnni_can_be_held_to_avx2_and_scalar() -> None:
     best = _native.cpu_features()["kernels"]
+    best_matvec = _native.cpu_features()["matvec_kernels"]
     try:
         _native.set_force_avx2(True)
         assert _native.cpu_features()["kernels"] == ("avx2" if best == "avx512" else best)
+        assert _native.cpu_features()["matvec_kernels"] == (
+            "avx2" if best_matvec == "avx-vnni" else best_matvec
+        )
         _native.set_force_scalar(True)
         assert _native.cpu_features()["kernels"] == "scalar"
+        assert _native.cpu_features()["matvec_kernels"] == "scalar"
     finally:
         _native.set_force_avx2(False)
         _native.set_force_scalar(False)
     assert _native.cpu_features()["kernels"] == best
+    assert _native.cpu_features()["matvec_kernels"] == best_matvec
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 15, 16, 33, 1000])

@@ -23,6 +23,7 @@ void bind_core(py::module_& m) {
     d["bmi2"] = f.bmi2;
     d["avx512f"] = f.avx512f;
     d["avx512vnni"] = f.avx512vnni;
+    d["avx_vnni"] = f.avx_vnni;
     d["os_saves_ymm"] = f.os_saves_ymm;
     d["os_saves_zmm"] = f.os_saves_zmm;
     d["l1d_bytes"] = f.l1d_bytes;
@@ -31,13 +32,15 @@ void bind_core(py::module_& m) {
     d["physical_cores"] = f.physical_cores;
     d["logical_cores"] = f.logical_cores;
     d["kernels"] = kernel_set();
+    d["matvec_kernels"] = matvec_kernel_set();
     return d;
   }, "What this CPU offers, read once with CPUID, and which kernel set is in use.");
   m.def("set_force_scalar", &set_force_scalar, py::arg("force"),
         "Force the portable scalar kernels (for tests), or go back to the best available.");
   m.def("force_scalar", &force_scalar);
   m.def("set_force_avx2", &set_force_avx2, py::arg("force"),
-        "Hold the kernels to AVX2 where AVX-512 is available (for tests and comparisons).");
+        "Hold the kernels to plain AVX2 where AVX-512 or AVX-VNNI is available (for tests and "
+        "comparisons).");
   m.def("force_avx2", &force_avx2);
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
         "Size of the kernel thread pool; n <= 0 means the physical core count.");

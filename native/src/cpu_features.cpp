@@ -84,6 +84,7 @@ CpuFeatures detect() {
     f.avx512f = l7.b & (1u << 16);
     f.avx512vnni = l7.c & (1u << 11);
     avx512_rest = (l7.b & (1u << 17)) && (l7.b & (1u << 30)) && (l7.b & (1u << 31));  // DQ BW VL
+    if (l7.a >= 1) f.avx_vnni = cpuid(7, 1).a & (1u << 4);  // sub-leaf 1, EAX bit 4
   }
   f.avx512f = f.avx512f && avx512_rest;  // the kernels need F with DQ, BW and VL
   read_caches(f);
@@ -130,6 +131,15 @@ bool use_avx512() {
 void set_force_avx2(bool force) { g_force_avx2.store(force, std::memory_order_relaxed); }
 bool force_avx2() { return g_force_avx2.load(std::memory_order_relaxed); }
 
+bool use_avx_vnni() {
+  static const bool capable = cpu_features().avx_vnni;
+  return capable && use_avx2() && !g_force_avx2.load(std::memory_order_relaxed);
+}
+
 const char* kernel_set() { return use_avx512() ? "avx512" : use_avx2() ? "avx2" : "scalar"; }
+
+const char* matvec_kernel_set() {
+  return use_avx_vnni() ? "avx-vnni" : use_avx2() ? "avx2" : "scalar";
+}
 
 }  // namespace cromwell

@@ -13,6 +13,7 @@ struct CpuFeatures {
   bool bmi2 = false;
   bool avx512f = false;
   bool avx512vnni = false;
+  bool avx_vnni = false;  // the VEX-encoded vpdpbusd on 256-bit registers
   bool os_saves_ymm = false;  // XGETBV: the OS preserves the upper halves of YMM registers
   bool os_saves_zmm = false;  // XGETBV: ... and the opmask and ZMM registers
   int64_t l1d_bytes = 0;
@@ -33,12 +34,18 @@ bool force_scalar();
 
 // True where the AVX-512 matrix-matrix kernel may run: use_avx2(), AVX-512 F/BW/DQ/VL on the CPU,
 // ZMM state saved by the OS, and not held to AVX2 (set_force_avx2, or CROMWELL_FORCE_AVX2=1 at
-// import: to compare with, or to test, the AVX2 kernels on such a machine).
+// import: to compare with, or to test, the plain AVX2 kernels on such a machine).
 bool use_avx512();
 void set_force_avx2(bool force);
 bool force_avx2();
+// True where the matrix-vector kernels may use AVX-VNNI: use_avx2(), AVX-VNNI on the CPU, and
+// not held to AVX2 (the same switch as for AVX-512).
+bool use_avx_vnni();
 // The kernel set in use: "avx512" (AVX2 with the AVX-512 matrix-matrix kernel), "avx2" or
 // "scalar".
 const char* kernel_set();
+// The matrix-vector kernels in use: "avx-vnni" (AVX2 with the AVX-VNNI four-row kernels), "avx2"
+// or "scalar".
+const char* matvec_kernel_set();
 
 }  // namespace cromwell

@@ -241,8 +241,30 @@ const FormatKernels& ref::kernels(Format f) {
   return *table_entry(table, f);
 }
 
+namespace {
+
+// The AVX2 table with the AVX-VNNI build of each four-row kernel in place of the AVX2 one.
+FormatKernels with_vnni_rows(Format f) {
+  FormatKernels t = avx2::kernels(f);
+  if (RowsDotFn rows = avxvnni::rows_dot_kernel(f)) t.vec_dot_rows = rows;
+  return t;
+}
+
+const FormatKernels& avx_vnni_kernels(Format f) {
+  static const FormatKernels table[] = {  // in table_entry's order
+      with_vnni_rows(Format::F32),  with_vnni_rows(Format::F16),  with_vnni_rows(Format::BF16),
+      with_vnni_rows(Format::Q8_0), with_vnni_rows(Format::Q4_0), with_vnni_rows(Format::Q4_1),
+      with_vnni_rows(Format::Q4_K), with_vnni_rows(Format::Q5_K), with_vnni_rows(Format::Q6_K),
+      with_vnni_rows(Format::Q5_0), with_vnni_rows(Format::Q5_1),
+  };
+  return *table_entry(table, f);
+}
+
+}  // namespace
+
 const FormatKernels& kernels_for(Format f) {
-  return use_avx2() ? avx2::kernels(f) : ref::kernels(f);
+  if (!use_avx2()) return ref::kernels(f);
+  return use_avx_vnni() ? avx_vnni_kernels(f) : avx2::kernels(f);
 }
 
 int64_t act_row_bytes(ActFormat a, int64_t k) {
@@ -409,7 +431,7 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
   } else if (n < 8) {
     // Too few activation rows to amortize unpacking the weights to float (measured crossover:
     // 6 to 10 rows): each weight row is read once and dotted with all n rows while in L1.
-    matmul_with_table(avx2::kernels(f), f, w, rows, k, x, n, y);
+    matmul_with_table(kernels_for(f), f, w, rows, k, x, n, y);
   } else if (use_avx512()) {
     avx512::matmul(f, w, rows, k, x, n, y);
   } else {

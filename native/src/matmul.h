@@ -22,8 +22,9 @@ using VecDotFn = float (*)(int64_t k, const void* w, const void* x);
 using RowsDotFn = void (*)(int64_t k, const void* w, int64_t row_stride, int64_t n_rows,
                            const void* x, float* y);
 
-// The kernels for one weight format. Two tables (scalar and AVX2) are filled once at load;
-// kernels_for() returns the one the CPU and the force-scalar switch allow.
+// The kernels for one weight format. Three tables (scalar, AVX2, and AVX2 with the AVX-VNNI
+// four-row kernels) are filled once; kernels_for() returns the one the CPU and the force-scalar
+// and force-AVX2 switches allow.
 struct FormatKernels {
   ActFormat act;
   VecDotFn vec_dot;
@@ -45,6 +46,10 @@ RowsDotFn rows_dot_kernel(Format f);  // null for formats without a multi-row ke
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y);
 uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
 }  // namespace avx2
+
+namespace avxvnni {
+RowsDotFn rows_dot_kernel(Format f);  // avx2's four-row kernels built with AVX-VNNI
+}  // namespace avxvnni
 
 namespace avx512 {
 // The matrix-matrix product on AVX-512 (where use_avx512() allows it); everything else is AVX2.

@@ -83,9 +83,15 @@ static inline __m256i sum_pairs_i16(__m256i x) {
   return _mm256_madd_epi16(x, _mm256_set1_epi16(1));
 }
 
-// Sum over 32 lanes of u[i] * s[i] (u unsigned bytes, s signed), as 8 int32 partial sums.
+// Sum over 32 lanes of u[i] * s[i] (u unsigned bytes, s signed), as 8 int32 partial sums. In a
+// unit compiled with -mavxvnni (avxvnni/), one vpdpbusd; elsewhere the pair sums go through int16,
+// exact as long as no two adjacent products add past 32767 (true of every caller here).
 static inline __m256i dot_u8_i8(__m256i u, __m256i s) {
+#ifdef __AVXVNNI__
+  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+#else
   return sum_pairs_i16(_mm256_maddubs_epi16(u, s));
+#endif
 }
 
 // Sum over 32 lanes of a[i] * b[i], both signed bytes (a never -128), as 8 int32 partial sums:
