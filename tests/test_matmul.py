@@ -181,12 +181,13 @@ def test_a_rows_result_does_not_depend_on_its_neighbours(fmt: str) -> None:
 
 
 @pytest.mark.skipif(not HAS_AVX_VNNI, reason="the CPU has no AVX-VNNI")
-@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
+@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", *KQUANTS])
 @pytest.mark.parametrize("rows,k", [(1, 32), (13, 96), (67, 2080)])
 def test_avx_vnni_rows_agree_bit_for_bit_with_avx2(fmt: str, rows: int, k: int) -> None:
-    # Both sum the same 8-bit products exactly (vpdpbusd in one step, vpmaddubsw and vpmaddwd
-    # in two) and scale them in the same order: the results must be identical, including a
-    # short last group of rows and a few-row matmul.
+    # Both sum the same products exactly in int32 (vpdpbusd for vpmaddubsw and vpmaddwd,
+    # vpdpwssd for vpmaddwd and vpaddd) and scale them in the same order: the results must be
+    # identical, including a short last group of rows and a few-row matmul.
+    k = valid_k(fmt, k)
     rng = np.random.default_rng(rows * 7 + k)
     w = random_weights(fmt, rows, k, rng)
     x = activations(3, k, rng)
