@@ -44,7 +44,7 @@ bool use_avx_vnni();
 // The kernel set in use: "avx512" (AVX2 with the AVX-512 matrix-matrix kernel), "avx2" or
 // "scalar".
 const char* kernel_set();
-// The matrix-vector kernels in use: "avx-vnni" (AVX2 with the AVX-VNNI four-row kernels), "avx2"
+// The matrix-vector kernels in use: "avx-vnni" (AVX2 with the AVX-VNNI rows kernels), "avx2"
 // or "scalar".
 const char* matvec_kernel_set();
 

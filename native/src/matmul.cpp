@@ -243,7 +243,7 @@ const FormatKernels& ref::kernels(Format f) {
 
 namespace {
 
-// The AVX2 table with the AVX-VNNI build of each four-row kernel in place of the AVX2 one.
+// The AVX2 table with the AVX-VNNI build of each rows kernel in place of the AVX2 one.
 FormatKernels with_vnni_rows(Format f) {
   FormatKernels t = avx2::kernels(f);
   if (RowsDotFn rows = avxvnni::rows_dot_kernel(f)) t.vec_dot_rows = rows;
@@ -302,8 +302,8 @@ namespace {
 // Weights stream from memory once per call. The integer dot products spend enough time per
 // byte that the hardware prefetcher alone falls behind, so each row also asks for the bytes
 // kPrefetchBytes past it; the float formats are light enough per byte not to need it. (Only the
-// scalar tables come this way for the integer formats: the AVX2 tables have a multi-row kernel
-// for each, which asks for a steady few lines per step instead.)
+// scalar tables come this way for the integer formats: the AVX2 tables have a rows kernel for
+// each, which asks for a steady few lines per step instead.)
 constexpr int64_t kPrefetchBytes = 1024;
 // Rows a multi-row kernel takes per call: the group stays in L1 across the n activation rows.
 constexpr int64_t kRowGroup = 4;

@@ -23,7 +23,7 @@ using RowsDotFn = void (*)(int64_t k, const void* w, int64_t row_stride, int64_t
                            const void* x, float* y);
 
 // The kernels for one weight format. Three tables (scalar, AVX2, and AVX2 with the AVX-VNNI
-// four-row kernels) are filled once; kernels_for() returns the one the CPU and the force-scalar
+// rows kernels) are filled once; kernels_for() returns the one the CPU and the force-scalar
 // and force-AVX2 switches allow.
 struct FormatKernels {
   ActFormat act;
@@ -48,7 +48,7 @@ uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
 }  // namespace avx2
 
 namespace avxvnni {
-RowsDotFn rows_dot_kernel(Format f);  // avx2's four-row kernels built with AVX-VNNI
+RowsDotFn rows_dot_kernel(Format f);  // avx2's rows kernels built with AVX-VNNI
 }  // namespace avxvnni
 
 namespace avx512 {
