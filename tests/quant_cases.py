@@ -28,7 +28,8 @@ def kernel_path(scalar: bool, avx2_only: bool = False) -> Iterator[None]:
 
 
 HAS_AVX512 = _native.cpu_features()["kernels"] == "avx512"
-HAS_AVX_VNNI = _native.cpu_features()["matvec_kernels"] == "avx-vnni"
+# the matrix-vector rows kernels built with AVX-VNNI or AVX-512 VNNI are in use
+HAS_VNNI = _native.cpu_features()["matvec_kernels"] in ("avx-vnni", "avx512-vnni")
 
 
 def random_kquant_rows(

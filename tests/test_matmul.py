@@ -19,7 +19,7 @@ from engine import _native, quants
 from tests.quant_cases import (
     ALL_FORMATS,
     HAS_AVX512,
-    HAS_AVX_VNNI,
+    HAS_VNNI,
     KQUANTS,
     kernel_path,
     random_weights,
@@ -99,9 +99,9 @@ MATMUL_SHAPES = [
 FLOAT_TILE_MIN_ROWS = 8
 
 
-# "best" is the AVX-512 matrix-matrix kernel and the AVX-VNNI four-row kernels where the CPU has
-# them; "avx2" holds both to plain AVX2.
-MATMUL_PATHS = ["best", "avx2", "scalar"] if HAS_AVX512 or HAS_AVX_VNNI else ["best", "scalar"]
+# "best" is the AVX-512 matrix-matrix kernel and the VNNI builds of the matrix-vector rows kernels
+# where the CPU has them; "avx2" holds both to plain AVX2.
+MATMUL_PATHS = ["best", "avx2", "scalar"] if HAS_AVX512 or HAS_VNNI else ["best", "scalar"]
 
 
 @pytest.mark.parametrize("path", MATMUL_PATHS)
@@ -180,23 +180,56 @@ def test_a_rows_result_does_not_depend_on_its_neighbours(fmt: str) -> None:
         np.testing.assert_array_equal(batched[i], _native.matvec(w, fmt, x[i]))
 
 
-@pytest.mark.skipif(not HAS_AVX_VNNI, reason="the CPU has no AVX-VNNI")
-@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", *KQUANTS])
-@pytest.mark.parametrize("rows,k", [(1, 32), (13, 96), (67, 2080)])
-def test_avx_vnni_rows_agree_bit_for_bit_with_avx2(fmt: str, rows: int, k: int) -> None:
-    # Both sum the same products exactly in int32 (vpdpbusd for vpmaddubsw and vpmaddwd,
-    # vpdpwssd for vpmaddwd and vpaddd) and scale them in the same order: the results must be
-    # identical, including a short last group of rows and a few-row matmul.
+VNNI_FORMATS = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", *KQUANTS]
+VNNI_SHAPES = [(1, 32), (13, 96), (67, 2080)]
+
+
+def vnni_and_avx2_results(fmt: str, rows: int, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """matvec and a 3-row matmul on the best kernels, then held to AVX2."""
     k = valid_k(fmt, k)
     rng = np.random.default_rng(rows * 7 + k)
     w = random_weights(fmt, rows, k, rng)
     x = activations(3, k, rng)
     with kernel_path(False):
-        vnni = (_native.matvec(w, fmt, x[0]), _native.matmul(w, fmt, x))
+        best = [_native.matvec(w, fmt, x[0]), _native.matmul(w, fmt, x)]
     with kernel_path(False, avx2_only=True):
-        plain = (_native.matvec(w, fmt, x[0]), _native.matmul(w, fmt, x))
-    np.testing.assert_array_equal(vnni[0], plain[0])
-    np.testing.assert_array_equal(vnni[1], plain[1])
+        plain = [_native.matvec(w, fmt, x[0]), _native.matmul(w, fmt, x)]
+    return best, plain
+
+
+@pytest.mark.skipif(not HAS_VNNI, reason="the CPU has neither AVX-VNNI nor AVX-512 VNNI")
+@pytest.mark.parametrize("fmt", VNNI_FORMATS)
+@pytest.mark.parametrize("rows,k", VNNI_SHAPES)
+def test_vnni_rows_agree_bit_for_bit_with_avx2(fmt: str, rows: int, k: int) -> None:
+    # Both sum the same products exactly in int32 (vpdpbusd for vpmaddubsw and vpmaddwd,
+    # vpdpwssd for vpmaddwd and vpaddd) and scale them in the same order: the results must be
+    # identical, including a short last group of rows and a few-row matmul.
+    best, plain = vnni_and_avx2_results(fmt, rows, k)
+    for got, want in zip(best, plain, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+CPU = _native.cpu_features()
+
+
+@pytest.mark.skipif(
+    not (CPU["avx_vnni"] and CPU["avx512vnni"] and CPU["kernels"] == "avx512"),
+    reason="the AVX-512 VNNI build runs in the test above unless the CPU also has AVX-VNNI",
+)
+@pytest.mark.parametrize("fmt", VNNI_FORMATS)
+def test_avx512_vnni_build_agrees_bit_for_bit_with_avx2(fmt: str) -> None:
+    # Where AVX-VNNI is there it goes first: the AVX-512 VNNI build (the one Zen 4 and Ice Lake
+    # get) runs with AVX-VNNI turned off.
+    _native.set_no_avx_vnni(True)
+    try:
+        assert _native.cpu_features()["matvec_kernels"] == "avx512-vnni"
+        for rows, k in VNNI_SHAPES:
+            best, plain = vnni_and_avx2_results(fmt, rows, k)
+            for got, want in zip(best, plain, strict=True):
+                np.testing.assert_array_equal(got, want)
+    finally:
+        _native.set_no_avx_vnni(False)
+    assert _native.cpu_features()["matvec_kernels"] == "avx-vnni"
 
 
 @pytest.mark.parametrize("scalar", [False, True], ids=["avx2", "scalar"])

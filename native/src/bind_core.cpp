@@ -42,6 +42,10 @@ void bind_core(py::module_& m) {
         "Hold the kernels to plain AVX2 where AVX-512 or AVX-VNNI is available (for tests and "
         "comparisons).");
   m.def("force_avx2", &force_avx2);
+  m.def("set_no_avx_vnni", &set_no_avx_vnni, py::arg("off"),
+        "Turn the AVX-VNNI matrix-vector kernels off, so that a CPU with AVX-512 VNNI too runs "
+        "that build (for tests and comparisons), or back on.");
+  m.def("no_avx_vnni", &no_avx_vnni);
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
         "Size of the kernel thread pool; n <= 0 means the physical core count.");
   m.def("num_threads", &num_threads);

@@ -101,6 +101,7 @@ bool env_flag(const char* name) {
 
 std::atomic<bool> g_force_scalar{env_flag("CROMWELL_FORCE_SCALAR")};
 std::atomic<bool> g_force_avx2{env_flag("CROMWELL_FORCE_AVX2")};
+std::atomic<bool> g_no_avx_vnni{env_flag("CROMWELL_NO_AVX_VNNI")};
 
 }  // namespace
 
@@ -133,13 +134,27 @@ bool force_avx2() { return g_force_avx2.load(std::memory_order_relaxed); }
 
 bool use_avx_vnni() {
   static const bool capable = cpu_features().avx_vnni;
+  return capable && use_avx2() && !g_force_avx2.load(std::memory_order_relaxed) &&
+         !g_no_avx_vnni.load(std::memory_order_relaxed);
+}
+
+void set_no_avx_vnni(bool off) { g_no_avx_vnni.store(off, std::memory_order_relaxed); }
+bool no_avx_vnni() { return g_no_avx_vnni.load(std::memory_order_relaxed); }
+
+bool use_avx512_vnni() {
+  static const bool capable = [] {
+    const CpuFeatures& f = cpu_features();
+    return f.avx512f && f.avx512vnni && f.os_saves_zmm;  // avx512f stands for F, DQ, BW and VL
+  }();
   return capable && use_avx2() && !g_force_avx2.load(std::memory_order_relaxed);
 }
 
 const char* kernel_set() { return use_avx512() ? "avx512" : use_avx2() ? "avx2" : "scalar"; }
 
 const char* matvec_kernel_set() {
-  return use_avx_vnni() ? "avx-vnni" : use_avx2() ? "avx2" : "scalar";
+  if (use_avx_vnni()) return "avx-vnni";
+  if (use_avx512_vnni()) return "avx512-vnni";
+  return use_avx2() ? "avx2" : "scalar";
 }
 
 }  // namespace cromwell

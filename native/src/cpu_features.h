@@ -38,14 +38,21 @@ bool force_scalar();
 bool use_avx512();
 void set_force_avx2(bool force);
 bool force_avx2();
-// True where the matrix-vector kernels may use AVX-VNNI: use_avx2(), AVX-VNNI on the CPU, and
-// not held to AVX2 (the same switch as for AVX-512).
+// True where the matrix-vector kernels may use AVX-VNNI: use_avx2(), AVX-VNNI on the CPU, not
+// held to AVX2 (the same switch as for AVX-512), and not turned off (set_no_avx_vnni, or
+// CROMWELL_NO_AVX_VNNI=1 at import: to run the AVX-512 VNNI build on a CPU that has both).
 bool use_avx_vnni();
+void set_no_avx_vnni(bool off);
+bool no_avx_vnni();
+// True where they may use AVX-512 VNNI instead (on 256-bit registers): use_avx2(), AVX-512
+// F/BW/DQ/VL and VNNI on the CPU, ZMM state saved by the OS, and not held to AVX2. AVX-VNNI
+// goes first where both are there.
+bool use_avx512_vnni();
 // The kernel set in use: "avx512" (AVX2 with the AVX-512 matrix-matrix kernel), "avx2" or
 // "scalar".
 const char* kernel_set();
-// The matrix-vector kernels in use: "avx-vnni" (AVX2 with the AVX-VNNI rows kernels), "avx2"
-// or "scalar".
+// The matrix-vector kernels in use: "avx-vnni" or "avx512-vnni" (AVX2 with the rows kernels
+// built with that VNNI), "avx2" or "scalar".
 const char* matvec_kernel_set();
 
 }  // namespace cromwell

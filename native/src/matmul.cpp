@@ -243,19 +243,21 @@ const FormatKernels& ref::kernels(Format f) {
 
 namespace {
 
-// The AVX2 table with the AVX-VNNI build of each rows kernel in place of the AVX2 one.
+// The AVX2 table with a VNNI build of each rows kernel (VnniRows) in place of the AVX2 one.
+template <RowsDotFn (*VnniRows)(Format)>
 FormatKernels with_vnni_rows(Format f) {
   FormatKernels t = avx2::kernels(f);
-  if (RowsDotFn rows = avxvnni::rows_dot_kernel(f)) t.vec_dot_rows = rows;
+  if (RowsDotFn rows = VnniRows(f)) t.vec_dot_rows = rows;
   return t;
 }
 
-const FormatKernels& avx_vnni_kernels(Format f) {
+template <RowsDotFn (*VnniRows)(Format)>
+const FormatKernels& vnni_kernels(Format f) {
+  constexpr auto row = with_vnni_rows<VnniRows>;
   static const FormatKernels table[] = {  // in table_entry's order
-      with_vnni_rows(Format::F32),  with_vnni_rows(Format::F16),  with_vnni_rows(Format::BF16),
-      with_vnni_rows(Format::Q8_0), with_vnni_rows(Format::Q4_0), with_vnni_rows(Format::Q4_1),
-      with_vnni_rows(Format::Q4_K), with_vnni_rows(Format::Q5_K), with_vnni_rows(Format::Q6_K),
-      with_vnni_rows(Format::Q5_0), with_vnni_rows(Format::Q5_1),
+      row(Format::F32),  row(Format::F16),  row(Format::BF16), row(Format::Q8_0),
+      row(Format::Q4_0), row(Format::Q4_1), row(Format::Q4_K), row(Format::Q5_K),
+      row(Format::Q6_K), row(Format::Q5_0), row(Format::Q5_1),
   };
   return *table_entry(table, f);
 }
@@ -264,7 +266,9 @@ const FormatKernels& avx_vnni_kernels(Format f) {
 
 const FormatKernels& kernels_for(Format f) {
   if (!use_avx2()) return ref::kernels(f);
-  return use_avx_vnni() ? avx_vnni_kernels(f) : avx2::kernels(f);
+  if (use_avx_vnni()) return vnni_kernels<avxvnni::rows_dot_kernel>(f);
+  if (use_avx512_vnni()) return vnni_kernels<avx512vnni::rows_dot_kernel>(f);
+  return avx2::kernels(f);
 }
 
 int64_t act_row_bytes(ActFormat a, int64_t k) {

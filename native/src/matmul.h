@@ -22,8 +22,8 @@ using VecDotFn = float (*)(int64_t k, const void* w, const void* x);
 using RowsDotFn = void (*)(int64_t k, const void* w, int64_t row_stride, int64_t n_rows,
                            const void* x, float* y);
 
-// The kernels for one weight format. Three tables (scalar, AVX2, and AVX2 with the AVX-VNNI
-// rows kernels) are filled once; kernels_for() returns the one the CPU and the force-scalar
+// The kernels for one weight format. Four tables (scalar, AVX2, and AVX2 with the rows kernels
+// built with AVX-VNNI or with AVX-512 VNNI) are filled once; kernels_for() returns the one the CPU and the force-scalar
 // and force-AVX2 switches allow.
 struct FormatKernels {
   ActFormat act;
@@ -47,9 +47,13 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
 uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
 }  // namespace avx2
 
+// avx2's rows kernels built with VNNI (vnni/rows_vnni.cpp): with AVX-VNNI, and with AVX-512 VNNI.
 namespace avxvnni {
-RowsDotFn rows_dot_kernel(Format f);  // avx2's rows kernels built with AVX-VNNI
+RowsDotFn rows_dot_kernel(Format f);
 }  // namespace avxvnni
+namespace avx512vnni {
+RowsDotFn rows_dot_kernel(Format f);
+}  // namespace avx512vnni
 
 namespace avx512 {
 // The matrix-matrix product on AVX-512 (where use_avx512() allows it); everything else is AVX2.

@@ -1,10 +1,10 @@
 // AVX2 dot products of the k-quants (Q4_K, Q5_K, Q6_K: 256-element super-blocks) against
 // block_q8_K activations, and the rows kernel matrix-vector products run them in.
 //
-// Two translation units compile this header: avx2/matmul_avx2.cpp, and
-// avxvnni/matvec_rows_avxvnni.cpp with -mavxvnni, where each vpmaddwd of the 16-bit products
-// with their scales and the vpaddd into the running sum is one vpdpwssd. Both are exact int32
-// arithmetic (neither saturates), so the two builds give bit-identical results. Everything is
+// Three translation units compile this header: avx2/matmul_avx2.cpp, and the VNNI units
+// (avxvnni/, avx512vnni/: quant_simd.h's CROMWELL_VNNI), where each vpmaddwd of the 16-bit
+// products with their scales and the vpaddd into the running sum is one vpdpwssd. Both are exact
+// int32 arithmetic (neither saturates), so the builds give bit-identical results. Everything is
 // in an anonymous namespace: each unit has its own copy, compiled for its own instruction set.
 #pragma once
 #include <immintrin.h>
@@ -19,11 +19,11 @@
 namespace cromwell::avx2 {
 namespace {
 
-// sum + a . b over each pair of int16 lanes, in int32 lanes: vpmaddwd and vpaddd, or (built
-// with -mavxvnni) one vpdpwssd. Both wrap alike, so the results are the same bits.
+// sum + a . b over each pair of int16 lanes, in int32 lanes: vpmaddwd and vpaddd, or (in a VNNI
+// unit) one vpdpwssd. Both wrap alike, so the results are the same bits.
 static inline __m256i add_products_i16(__m256i sum, __m256i a, __m256i b) {
-#ifdef __AVXVNNI__
-  return _mm256_dpwssd_avx_epi32(sum, a, b);
+#if CROMWELL_VNNI
+  return dpwssd(sum, a, b);
 #else
   return _mm256_add_epi32(sum, _mm256_madd_epi16(a, b));
 #endif

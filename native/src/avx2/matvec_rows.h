@@ -1,12 +1,12 @@
 // AVX2 matrix-vector kernels that dot four weight rows at once with one block of quantized
 // activations (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 against block_q8a).
 //
-// Two translation units compile this header: avx2/matvec_rows_avx2.cpp, and
-// avxvnni/matvec_rows_avxvnni.cpp with -mavxvnni, where every multiply of unsigned by signed bytes
-// summed into 32-bit lanes (vpmaddubsw, then vpmaddwd against ones) is one vpdpbusd. Both sums
-// are exact (no pair of products here reaches the int16 saturation of vpmaddubsw), so the two
-// builds give bit-identical results. Everything is in an anonymous namespace: each unit has its
-// own copy, compiled for its own instruction set.
+// Three translation units compile this header: avx2/matvec_rows_avx2.cpp, and the VNNI units
+// (avxvnni/, avx512vnni/: quant_simd.h's CROMWELL_VNNI), where every multiply of unsigned by
+// signed bytes summed into 32-bit lanes (vpmaddubsw, then vpmaddwd against ones) is one vpdpbusd.
+// The sums are exact either way (no pair of products here reaches the int16 saturation of
+// vpmaddubsw), so the builds give bit-identical results. Everything is in an anonymous
+// namespace: each unit has its own copy, compiled for its own instruction set.
 //
 // One row at a time, the work per block besides the integer dot product (two half-to-float
 // conversions, a scalar multiply, a broadcast, a scalar multiply-add for the offset term) costs
@@ -88,8 +88,8 @@ static inline void pair_nibbles(const uint8_t* qa, const uint8_t* qb, __m256i* l
 // [x0..15 | x0..15] and [x16..31 | x16..31]: four int32 partial sums of row A, then four of B.
 // Values up to 31 keep the pair sums under 2 * 2 * 31 * 127.
 static inline __m256i pair_sums(__m256i lo, __m256i hi, __m256i x_lo, __m256i x_hi) {
-#ifdef __AVXVNNI__
-  return _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), lo, x_lo), hi, x_hi);
+#if CROMWELL_VNNI
+  return dpbusd(dpbusd(_mm256_setzero_si256(), lo, x_lo), hi, x_hi);
 #else
   return sum_pairs_i16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi)));
 #endif

@@ -83,12 +83,28 @@ static inline __m256i sum_pairs_i16(__m256i x) {
   return _mm256_madd_epi16(x, _mm256_set1_epi16(1));
 }
 
+// The VNNI multiply-and-sum instructions on 256-bit registers, in the units built with them:
+// avxvnni/ (-mavxvnni, the VEX form) and avx512vnni/ (-mavx512vnni -mavx512vl, the EVEX form).
+// acc + sum of each 4 products u[i] * s[i] (unsigned by signed bytes), and acc + sum of each 2
+// products a[i] * b[i] (int16), in int32 lanes, without saturation.
+#if defined(__AVXVNNI__)
+#define CROMWELL_VNNI 1
+static inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
+static inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_avx_epi32(acc, a, b); }
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define CROMWELL_VNNI 1
+static inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+static inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
+#else
+#define CROMWELL_VNNI 0
+#endif
+
 // Sum over 32 lanes of u[i] * s[i] (u unsigned bytes, s signed), as 8 int32 partial sums. In a
-// unit compiled with -mavxvnni (avxvnni/), one vpdpbusd; elsewhere the pair sums go through int16,
-// exact as long as no two adjacent products add past 32767 (true of every caller here).
+// VNNI unit one vpdpbusd; elsewhere the pair sums go through int16, exact as long as no two
+// adjacent products add past 32767 (true of every caller here).
 static inline __m256i dot_u8_i8(__m256i u, __m256i s) {
-#ifdef __AVXVNNI__
-  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+#if CROMWELL_VNNI
+  return dpbusd(_mm256_setzero_si256(), u, s);
 #else
   return sum_pairs_i16(_mm256_maddubs_epi16(u, s));
 #endif
