@@ -23,11 +23,11 @@ using RowsDotFn = void (*)(int64_t k, const void* w, int64_t row_stride, int64_t
                            const void* x, float* y);
 
 // The kernels for one weight format. Four tables (scalar, AVX2, and AVX2 with the rows kernels
-// built with AVX-VNNI or with AVX-512 VNNI) are filled once; kernels_for() returns the one the CPU and the force-scalar
-// and force-AVX2 switches allow.
+// built with AVX-VNNI or with AVX-512 VNNI) are filled once; kernels_for() returns the one the
+// CPU and the force-scalar and force-AVX2 switches allow.
 struct FormatKernels {
   ActFormat act;
-  VecDotFn vec_dot;
+  VecDotFn vec_dot;  // null where there is a rows kernel: it is then never called
   RowsDotFn vec_dot_rows = nullptr;  // where the format has one; vec_dot per row otherwise
 };
 

@@ -1,8 +1,8 @@
 // AVX2 dot products of the k-quants (Q4_K, Q5_K, Q6_K: 256-element super-blocks) against
 // block_q8_K activations, and the rows kernel matrix-vector products run them in.
 //
-// Three translation units compile this header: avx2/matmul_avx2.cpp, and the VNNI units
-// (avxvnni/, avx512vnni/: quant_simd.h's CROMWELL_VNNI), where each vpmaddwd of the 16-bit
+// Three translation units compile this header: avx2/matmul_avx2.cpp, and vnni/rows_vnni.cpp
+// built twice (quant_simd.h's CROMWELL_VNNI), where each vpmaddwd of the 16-bit
 // products with their scales and the vpaddd into the running sum is one vpdpwssd. Both are exact
 // int32 arithmetic (neither saturates), so the builds give bit-identical results. Everything is
 // in an anonymous namespace: each unit has its own copy, compiled for its own instruction set.
@@ -83,7 +83,7 @@ __attribute__((always_inline)) inline void prefetch_ahead(const void* block) {
 // sub-blocks 2 g and 2 g + 1), so against 8-bit activations the dot is
 // dx (d sum_j scale_j (q . x)_j - dmin sum_j min_j sum(x)_j), the sums of x per 32 coming from
 // the activation block's sums per 16.
-template <bool kQ5, bool kPrefetch = false>
+template <bool kQ5>
 float dot_q45_K(int64_t k, const void* w, const void* x) {
   const block_q8_K* b = static_cast<const block_q8_K*>(x);
   __m256 acc = _mm256_setzero_ps();
@@ -96,12 +96,12 @@ float dot_q45_K(int64_t k, const void* w, const void* x) {
       q = blk.qs;
       head = reinterpret_cast<const uint8_t*>(&blk.d);
       qh = load_256(blk.qh);
-      if constexpr (kPrefetch) prefetch_ahead<sizeof(block_q5_K)>(&blk);
+      prefetch_ahead<sizeof(block_q5_K)>(&blk);
     } else {
       const block_q4_K& blk = static_cast<const block_q4_K*>(w)[i];
       q = blk.qs;
       head = reinterpret_cast<const uint8_t*>(&blk.d);
-      if constexpr (kPrefetch) prefetch_ahead<sizeof(block_q4_K)>(&blk);
+      prefetch_ahead<sizeof(block_q4_K)>(&blk);
     }
     // (d, dmin): two halves converted at once, times the activations' scale
     uint32_t halves;
@@ -148,13 +148,12 @@ alignas(32) static const uint8_t kSpreadPair[4][32] = {
 // 16 elements have scale 2 s, the next 16 scale 2 s + 1. The stored q is the value + 32: the
 // offset comes out as 32 sum_j scale_j sum(x)_j over the sixteen sub-blocks, from the activation
 // sums per 16.
-template <bool kPrefetch = false>
 float dot_q6_K(int64_t k, const void* w, const void* x) {
   const block_q6_K* a = static_cast<const block_q6_K*>(w);
   const block_q8_K* b = static_cast<const block_q8_K*>(x);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / QK_K; ++i) {
-    if constexpr (kPrefetch) prefetch_ahead<sizeof(block_q6_K)>(a + i);
+    prefetch_ahead<sizeof(block_q6_K)>(a + i);
     const uint8_t* ql = a[i].ql;
     const uint8_t* qh = a[i].qh;
     const int8_t* qx = b[i].qs;
@@ -191,9 +190,9 @@ void dot_rows_ahead(int64_t k, const void* w, int64_t row_stride, int64_t n_rows
 // The rows kernel of a k-quant format; null for the others.
 RowsDotFn kquant_rows_kernel(Format f) {
   switch (f) {
-    case Format::Q4_K: return dot_rows_ahead<dot_q45_K<false, true>>;
-    case Format::Q5_K: return dot_rows_ahead<dot_q45_K<true, true>>;
-    case Format::Q6_K: return dot_rows_ahead<dot_q6_K<true>>;
+    case Format::Q4_K: return dot_rows_ahead<dot_q45_K<false>>;
+    case Format::Q5_K: return dot_rows_ahead<dot_q45_K<true>>;
+    case Format::Q6_K: return dot_rows_ahead<dot_q6_K>;
     default: return nullptr;
   }
 }

@@ -1,6 +1,6 @@
-// AVX2 matrix kernels: the per-format dot products behind matrix-vector (8-bit integer dot
-// products against quantized activations, as llama.cpp computes them; the k-quants' in
-// kquant_dot.h, the four-row kernels in matvec_rows.h), and a cache-blocked 6x16 FMA kernel for
+// AVX2 matrix kernels: the per-format kernel tables behind matrix-vector (float dot products
+// here; the integer formats' rows kernels against quantized activations, as llama.cpp computes
+// them, in matvec_rows.h and kquant_dot.h), and a cache-blocked 6x16 FMA kernel for
 // matrix-matrix products, which unpacks each tile of weights to float once and reuses it across
 // every activation row.
 #include <cstring>
@@ -56,99 +56,6 @@ float dot_half_w(int64_t k, const void* w, const void* x) {
   float sum = hsum_float_8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
   for (; i < k; ++i) sum += (kBf16 ? bf16_to_fp32(a[i]) : half_to_float(a[i])) * b[i];
   return sum;
-}
-
-// --- 32-element block formats against block_q8a activations ---
-
-float dot_q8_0(int64_t k, const void* w, const void* x) {
-  const block_q8_0* a = static_cast<const block_q8_0*>(w);
-  const block_q8a* b = static_cast<const block_q8a*>(x);
-  const int64_t nb = k / QK;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m256i p0 = dot_i8_i8(load_256(a[i].qs), load_256(b[i].qs));
-    const __m256i p1 = dot_i8_i8(load_256(a[i + 1].qs), load_256(b[i + 1].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i + 1].d) * b[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
-  }
-  for (; i < nb; ++i) {
-    const __m256i p = dot_i8_i8(load_256(a[i].qs), load_256(b[i].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p), acc0);
-  }
-  return hsum_float_8(_mm256_add_ps(acc0, acc1));
-}
-
-// (q - 8) . x = q . x - 8 sum(x): the nibbles multiply as unsigned bytes (no sign juggling), and
-// the offset comes from the activation block's precomputed sum.
-float dot_q4_0(int64_t k, const void* w, const void* x) {
-  const block_q4_0* a = static_cast<const block_q4_0*>(w);
-  const block_q8a* b = static_cast<const block_q8a*>(x);
-  const int64_t nb = k / QK;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  float offsets = 0.0f;
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m256i p0 = dot_u8_i8(nibbles_lo_then_hi(a[i].qs), load_256(b[i].qs));
-    const __m256i p1 = dot_u8_i8(nibbles_lo_then_hi(a[i + 1].qs), load_256(b[i + 1].qs));
-    const float d0 = half_to_float(a[i].d), d1 = half_to_float(a[i + 1].d);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * b[i].d), _mm256_cvtepi32_ps(p0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * b[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
-    offsets += d0 * b[i].s + d1 * b[i + 1].s;
-  }
-  for (; i < nb; ++i) {
-    const __m256i p = dot_u8_i8(nibbles_lo_then_hi(a[i].qs), load_256(b[i].qs));
-    const float d = half_to_float(a[i].d);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d), _mm256_cvtepi32_ps(p), acc0);
-    offsets += d * b[i].s;
-  }
-  return hsum_float_8(_mm256_add_ps(acc0, acc1)) - 8.0f * offsets;
-}
-
-float dot_q4_1(int64_t k, const void* w, const void* x) {
-  const block_q4_1* a = static_cast<const block_q4_1*>(w);
-  const block_q8a* b = static_cast<const block_q8a*>(x);
-  const int64_t nb = k / QK;
-  __m256 acc = _mm256_setzero_ps();
-  float offsets = 0.0f;
-  for (int64_t i = 0; i < nb; ++i) {
-    // unsigned nibbles need no sign trick
-    const __m256i p = dot_u8_i8(nibbles_lo_then_hi(a[i].qs), load_256(b[i].qs));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p), acc);
-    offsets += half_to_float(a[i].m) * b[i].s;
-  }
-  return hsum_float_8(acc) + offsets;
-}
-
-// As q4_0 with five-bit values: (q - 16) . x = q . x - 16 sum(x); q <= 31 keeps maddubs's pair
-// sums (at most 2 * 31 * 127) inside int16.
-float dot_q5_0(int64_t k, const void* w, const void* x) {
-  const block_q5_0* a = static_cast<const block_q5_0*>(w);
-  const block_q8a* b = static_cast<const block_q8a*>(x);
-  const int64_t nb = k / QK;
-  __m256 acc = _mm256_setzero_ps();
-  float offsets = 0.0f;
-  for (int64_t i = 0; i < nb; ++i) {
-    const __m256i p = dot_u8_i8(q5_values(a[i].qs, a[i].qh), load_256(b[i].qs));
-    const float d = half_to_float(a[i].d);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d), _mm256_cvtepi32_ps(p), acc);
-    offsets += d * b[i].s;
-  }
-  return hsum_float_8(acc) - 16.0f * offsets;
-}
-
-float dot_q5_1(int64_t k, const void* w, const void* x) {
-  const block_q5_1* a = static_cast<const block_q5_1*>(w);
-  const block_q8a* b = static_cast<const block_q8a*>(x);
-  const int64_t nb = k / QK;
-  __m256 acc = _mm256_setzero_ps();
-  float offsets = 0.0f;
-  for (int64_t i = 0; i < nb; ++i) {
-    const __m256i p = dot_u8_i8(q5_values(a[i].qs, a[i].qh), load_256(b[i].qs));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(a[i].d) * b[i].d), _mm256_cvtepi32_ps(p), acc);
-    offsets += half_to_float(a[i].m) * b[i].s;
-  }
-  return hsum_float_8(acc) + offsets;
 }
 
 // --- matrix-matrix: a cache-blocked kernel over weights unpacked to float ---
@@ -213,14 +120,15 @@ const FormatKernels& kernels(Format f) {
   static const FormatKernels f32 = {ActFormat::F32, dot_f32_w};
   static const FormatKernels f16 = {ActFormat::F32, dot_half_w<false>};
   static const FormatKernels bf16 = {ActFormat::F32, dot_half_w<true>};
-  static const FormatKernels q8_0 = {ActFormat::Q8A, dot_q8_0, rows_dot_kernel(Format::Q8_0)};
-  static const FormatKernels q4_0 = {ActFormat::Q8A, dot_q4_0, rows_dot_kernel(Format::Q4_0)};
-  static const FormatKernels q4_1 = {ActFormat::Q8A, dot_q4_1, rows_dot_kernel(Format::Q4_1)};
-  static const FormatKernels q5_0 = {ActFormat::Q8A, dot_q5_0, rows_dot_kernel(Format::Q5_0)};
-  static const FormatKernels q5_1 = {ActFormat::Q8A, dot_q5_1, rows_dot_kernel(Format::Q5_1)};
-  static const FormatKernels q4_K = {ActFormat::Q8K, dot_q45_K<false>, kquant_rows_kernel(Format::Q4_K)};
-  static const FormatKernels q5_K = {ActFormat::Q8K, dot_q45_K<true>, kquant_rows_kernel(Format::Q5_K)};
-  static const FormatKernels q6_K = {ActFormat::Q8K, dot_q6_K<>, kquant_rows_kernel(Format::Q6_K)};
+  // The integer formats take their rows through a rows kernel only (vec_dot is never reached).
+  static const FormatKernels q8_0 = {ActFormat::Q8A, nullptr, rows_dot_kernel(Format::Q8_0)};
+  static const FormatKernels q4_0 = {ActFormat::Q8A, nullptr, rows_dot_kernel(Format::Q4_0)};
+  static const FormatKernels q4_1 = {ActFormat::Q8A, nullptr, rows_dot_kernel(Format::Q4_1)};
+  static const FormatKernels q5_0 = {ActFormat::Q8A, nullptr, rows_dot_kernel(Format::Q5_0)};
+  static const FormatKernels q5_1 = {ActFormat::Q8A, nullptr, rows_dot_kernel(Format::Q5_1)};
+  static const FormatKernels q4_K = {ActFormat::Q8K, nullptr, kquant_rows_kernel(Format::Q4_K)};
+  static const FormatKernels q5_K = {ActFormat::Q8K, nullptr, kquant_rows_kernel(Format::Q5_K)};
+  static const FormatKernels q6_K = {ActFormat::Q8K, nullptr, kquant_rows_kernel(Format::Q6_K)};
   switch (f) {
     case Format::F32: return f32;
     case Format::F16: return f16;

@@ -1,8 +1,8 @@
 // AVX2 matrix-vector kernels that dot four weight rows at once with one block of quantized
 // activations (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 against block_q8a).
 //
-// Three translation units compile this header: avx2/matvec_rows_avx2.cpp, and the VNNI units
-// (avxvnni/, avx512vnni/: quant_simd.h's CROMWELL_VNNI), where every multiply of unsigned by
+// Three translation units compile this header: avx2/matvec_rows_avx2.cpp, and
+// vnni/rows_vnni.cpp built twice (quant_simd.h's CROMWELL_VNNI), where every multiply of unsigned by
 // signed bytes summed into 32-bit lanes (vpmaddubsw, then vpmaddwd against ones) is one vpdpbusd.
 // The sums are exact either way (no pair of products here reaches the int16 saturation of
 // vpmaddubsw), so the builds give bit-identical results. Everything is in an anonymous

@@ -83,8 +83,8 @@ static inline __m256i sum_pairs_i16(__m256i x) {
   return _mm256_madd_epi16(x, _mm256_set1_epi16(1));
 }
 
-// The VNNI multiply-and-sum instructions on 256-bit registers, in the units built with them:
-// avxvnni/ (-mavxvnni, the VEX form) and avx512vnni/ (-mavx512vnni -mavx512vl, the EVEX form).
+// The VNNI multiply-and-sum instructions on 256-bit registers, in the units built with them
+// (vnni/rows_vnni.cpp: with -mavxvnni, the VEX form; with -mavx512vnni -mavx512vl, the EVEX form).
 // acc + sum of each 4 products u[i] * s[i] (unsigned by signed bytes), and acc + sum of each 2
 // products a[i] * b[i] (int16), in int32 lanes, without saturation.
 #if defined(__AVXVNNI__)
