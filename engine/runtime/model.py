@@ -23,6 +23,8 @@ from engine.tokenizer import CodeTokenizer
 if TYPE_CHECKING:
     import PIL.Image
 
+    from engine.runtime.fim_format import FimFormat
+
 # Tokens that end a chat turn in the common templates; whichever the vocabulary has stop
 # generation, alongside the ids the file declares (eos, eot, eom).
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
@@ -65,6 +67,7 @@ class Model:
         self.trained_parts: tuple[str, ...] = ()
         self.fusion: Fusion | None = None
         self._encoded: tuple[object, np.ndarray] | None = None  # (image key, vision tokens)
+        self._fim: FimFormat | None = None
         if f.architecture == "cromwell":
             self._load_vision()
 
@@ -131,6 +134,26 @@ class Model:
     @property
     def architecture(self) -> str:
         return self.decoder.cfg.arch
+
+    @property
+    def fim(self) -> FimFormat:
+        """The model's own fill-in-the-middle format, read from its file (fim_format.py);
+        family "none" when it has none (prefix-only completion)."""
+        if self._fim is None:
+            # Imported here: only completion asks, and a load should not build its tables.
+            from engine.runtime.fim_format import detect_fim
+
+            self._fim = detect_fim(self.file.metadata, self.tokenizer)
+        return self._fim
+
+    def fim_format(self, override: str | None = None) -> FimFormat:
+        """`fim`, or the format a user setting names (a family, "none"; None or "auto":
+        detect). A name the vocabulary cannot serve is a ValueError saying which are valid."""
+        if override is None or override == "auto":
+            return self.fim
+        from engine.runtime.fim_format import detect_fim
+
+        return detect_fim(self.file.metadata, self.tokenizer, override)
 
     def apply_chat_template(
         self, messages: list[dict[str, str]], add_generation_prompt: bool = True
