@@ -64,7 +64,7 @@ def propose_edit(
     """A checked unified diff that rewrites `lines` (1-based, inclusive; default the whole
     file) of `path` as `instruction` asks. Nothing is written: pass `proposal.diff` to
     `apply_patch` with `expected={proposal.path: proposal.old_hash}` to write it."""
-    file = Path(path).resolve()
+    file = domain.absolute_path(path)
     ws = _workspace(file, root)
     source = domain.load_source(ws, file)
     return domain.propose_edit(load_model(model, threads), ws, source, instruction, lines,
@@ -83,7 +83,7 @@ def explain_context(
     max_new_tokens: int = 512,
 ) -> dict[str, Any]:
     """What the context manager would send for an edit of `path`, and why."""
-    file = Path(path).resolve()
+    file = domain.absolute_path(path)
     ws = _workspace(file, root)
     source = domain.load_source(ws, file)
     return domain.explain_context(load_model(model, threads), ws, source, instruction, lines,
@@ -103,7 +103,7 @@ def complete(
     on_piece: Callable[[str], None] | None = None,
 ) -> str:
     """The text to insert at (line, column) of `path`, both 0-based."""
-    file = Path(path).resolve()
+    file = domain.absolute_path(path)
     ws = _workspace(file, root)
     source = domain.load_source(ws, file)
     return domain.complete(load_model(model, threads), ws, source, line, column,
@@ -123,7 +123,7 @@ def screenshot_to_code(
     on_piece: Callable[[str], None] | None = None,
 ) -> GeneratedFile:
     """Code for a new file that reproduces the screenshot (needs a vision model)."""
-    picture = Path(image).resolve()
+    picture = domain.absolute_path(image)
     ws = domain.Workspace(Path(root) if root is not None else picture.parent)
     return domain.screenshot_to_code(load_model(model, threads), ws, picture, target,
                                      language_suffix=language_suffix,

@@ -8,6 +8,7 @@ model worker; generation stops between two tokens when `cancel` is set.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -17,13 +18,23 @@ from typing import Any
 
 from . import context, edits, patches, prompts
 from .actions import ActionRequest, screenshot_target
-from .apply import sha256
+from .apply import resolve_inside, sha256
+from .patches import PatchError
 from .workspace import FileRefused, WorkspaceIndex, read_text
 
 MAX_CANDIDATES = 300  # workspace files scored for one request, nearest first
 MAX_FILE_BYTES = 1_000_000
 RESCAN_S = 10.0  # a long-lived workspace (the HTTP server) re-reads its folder this often
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
+# Linux's PATH_MAX and NAME_MAX: a longer path or name cannot name a file, so it is refused
+# here with a sentence rather than by the file system with "File name too long".
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
+# A prompt longer than the model's context times this many bytes cannot fit in its context
+# whatever the tokenizer does with it: code averages 3 to 4 bytes per token, and only long
+# runs of one character (indentation, rulers) reach 16. Refusing by bytes costs nothing,
+# whereas tokenizing 8 MB takes seconds and leaves the process hundreds of MB larger.
+MAX_PROMPT_BYTES_PER_TOKEN = 32
 
 
 class RequestError(ValueError):
@@ -109,19 +120,96 @@ class Source:
     disk_hash: str | None
 
 
-def load_source(ws: Workspace, path: Path | str, text: str | None = None) -> Source:
-    path = Path(path)
-    if not path.is_absolute():
-        path = ws.root / path
+def _shown(name: str) -> str:
+    """A path as an error message quotes it: escaped, and cut short when it is long."""
+    shown = repr(name)[1:-1]
+    return shown if len(shown) <= 80 else f"{shown[:60]}...({len(name)} characters)"
+
+
+def check_path(name: Path | str) -> Path:
+    """The checks every door makes on a path it was given, before any file system call: no
+    NUL byte, valid Unicode, within PATH_MAX and NAME_MAX. RequestError says which failed."""
+    text = str(name)
+    if "\x00" in text:
+        raise RequestError(f"path {_shown(text)}: contains a NUL byte")
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeError as exc:
+        raise RequestError(f"path {_shown(text)}: not valid Unicode") from exc
+    if len(encoded) > MAX_PATH_BYTES:
+        raise RequestError(f"path {_shown(text)}: longer than {MAX_PATH_BYTES} bytes")
+    if any(len(part) > MAX_NAME_BYTES for part in encoded.split(b"/")):
+        raise RequestError(f"path {_shown(text)}: a name in it is longer than "
+                           f"{MAX_NAME_BYTES} bytes")
+    return Path(text)
+
+
+def absolute_path(name: Path | str) -> Path:
+    """`name` checked (check_path) and resolved against the working folder."""
+    try:
+        return check_path(name).resolve()
+    except OSError as exc:
+        raise RequestError(f"path {_shown(str(name))}: {exc.strerror or exc}") from exc
+
+
+def path_inside(ws: Workspace, name: Path | str) -> Path:
+    """`name` checked (check_path) as a path relative to the workspace that stays inside it,
+    symbolic links followed: what a door serving a fixed root accepts."""
+    try:
+        return resolve_inside(ws.root, str(check_path(name)))
+    except PatchError as exc:
+        raise RequestError(str(exc)) from exc
+    except OSError as exc:
+        raise RequestError(f"path {_shown(str(name))}: {exc.strerror or exc}") from exc
+
+
+def _over(text: str, limit: int) -> bool:
+    # The length in code points first: it refuses a huge text without encoding it.
+    return len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit
+
+
+def check_text_size(text: str, limit: int, what: str) -> None:
+    """Refuse `text` over `limit` UTF-8 bytes, before anything reads it."""
+    if _over(text, limit):
+        raise RequestError(f"{what} is over the limit of {limit} bytes")
+
+
+def prompt_byte_limit(model: Any) -> int:
+    return int(model.n_ctx) * MAX_PROMPT_BYTES_PER_TOKEN
+
+
+def check_prompt_size(model: Any, prompt: str, what: str = "the prompt") -> None:
+    """Refuse a prompt that cannot fit in the model's context by its bytes, before it is
+    tokenized (MAX_PROMPT_BYTES_PER_TOKEN says why this bound is safe)."""
+    limit = prompt_byte_limit(model)
+    if _over(prompt, limit):
+        raise RequestError(f"{what} is over the limit of {limit} bytes ({model.n_ctx} tokens"
+                           f" of context at most {MAX_PROMPT_BYTES_PER_TOKEN} bytes each)")
+
+
+def load_source(ws: Workspace, path: Path | str, text: str | None = None, *,
+                confine: bool = False) -> Source:
+    """The file a request is about, its path checked (check_path); with `confine`, the path
+    must be relative and stay inside the workspace. Text the caller supplies is held to the
+    same size limit as a file read from disk."""
+    if confine:
+        path = path_inside(ws, path)
+    else:
+        path = check_path(path)
+        if not path.is_absolute():
+            path = ws.root / path
     relative = ws.relative(path)
     if text is not None:
+        check_text_size(text, ws.max_file_bytes, f"the text of {relative}")
         return Source(path, relative, text, None)
-    if not path.is_file():
-        raise RequestError(f"{path}: no such file")
     try:
+        if not path.is_file():
+            raise RequestError(f"{path}: no such file")
         text, _ = read_text(path, ws.max_file_bytes)
     except FileRefused as exc:
         raise RequestError(str(exc)) from exc
+    except OSError as exc:
+        raise RequestError(f"{relative}: cannot read ({exc.strerror or exc})") from exc
     # The decoded text keeps its own line endings; the hash guards the bytes for --apply.
     return Source(path, relative, text, sha256(path.read_bytes()))
 
@@ -159,6 +247,7 @@ def generate(
     """Stream a generation to the end (or until `cancel`), returning the text; raises
     Cancelled when it was cut short. `stop_when(text so far)` ends it early as complete (the
     prompt's own end condition: a dedent after a body, a closed fence)."""
+    check_prompt_size(model, prompt)
     pieces = []
     stream = model.stream(prompt, max_tokens=max_tokens, temperature=temperature,
                           stop=stop, image=image, cancel=cancel)
@@ -203,6 +292,7 @@ def prepare_edit(
     max_new_tokens: int,
     context_budget: int | None = None,
 ) -> tuple[edits.PreparedPrompt, ActionRequest, edits.DocumentView]:
+    check_prompt_size(model, instruction, "the instruction")
     if not instruction.strip():
         raise RequestError("the instruction is empty: say what to change")
     start, end = line_range(source.text, lines)
@@ -294,7 +384,7 @@ def complete(
 
 def check_image(image: Path | str) -> Path:
     """The image path if it names a picture Pillow can read; RequestError otherwise."""
-    path = Path(image)
+    path = check_path(image)
     if not path.is_file():
         raise RequestError(f"image not found: {image}")
     try:
@@ -328,6 +418,8 @@ def screenshot_to_code(
 ) -> GeneratedFile:
     """Code for a new file reproducing the screenshot `image`."""
     image_path = check_image(image)
+    if target is not None:  # a new file inside the workspace, never beside or above it
+        target = ws.relative(path_inside(ws, target))
     name = target or screenshot_target(ws.relative(image_path), language_suffix,
                                        {ws.relative(f.path) for f in ws.index.files()})
     request = ActionRequest("fromScreenshot", Path(ws.root / name).as_uri(), None, 0, 0)

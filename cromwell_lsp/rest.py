@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from . import domain
 from .apply import FileChanged, apply_patch
+from .json_bodies import StrictJSONRoute
 from .patches import PatchError
 
 RETRY_AFTER_S = 1
@@ -52,6 +53,9 @@ class ServerConfig:
     max_body: int = 10_000_000
 
     def check(self) -> None:
+        if self.token is not None and not self.token.strip():
+            raise ConfigError("the bearer token (--token or CROMWELL_TOKEN) is empty or only "
+                              "whitespace: give a real secret, or none on a loopback address")
         if not is_loopback(self.host) and not self.token:
             raise ConfigError(
                 f"binding {self.host} exposes the server beyond this machine: give a bearer "
@@ -168,12 +172,11 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.token is not None:
-            given = headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                await _send_json(send, 401, {"detail": "missing or wrong bearer token"},
-                                 [(b"www-authenticate", b"Bearer")])
-                return
+        if self.token is not None and not bearer_matches(headers.get("authorization", ""),
+                                                         self.token):
+            await _send_json(send, 401, {"detail": "missing or wrong bearer token"},
+                             [(b"www-authenticate", b"Bearer")])
+            return
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             await _send_json(send, 413, {"detail": f"request body over {self.max_body} bytes"})
@@ -207,6 +210,14 @@ class Guard:
         await self.app(scope, replay, send)
 
 
+def bearer_matches(header: str, token: str) -> bool:
+    """Whether an Authorization header carries `token` by the Bearer scheme, whose name is
+    case-insensitive (RFC 7235 section 2.1)."""
+    scheme, _, credentials = header.strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        credentials.strip().encode("latin-1", "replace"), token.encode("latin-1", "replace"))
+
+
 async def _send_json(send: Any, status: int, body: Any,
                      extra: list[tuple[bytes, bytes]] | None = None) -> None:
     data = json.dumps(body).encode()
@@ -228,6 +239,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     app = FastAPI(title="Cromwell", summary="Local AI code edits: Cromwell's API and "
                   "OpenAI-compatible completions.", version=_own_version())
+    app.router.route_class = StrictJSONRoute  # every JSON body refuses NaN and Infinity
     app.state.worker = worker
 
     def _source(path: str, text: str | None) -> domain.Source:
