@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine import _native as K
 from engine.config import ModelConfig
 from engine.runtime.cromwell_weights import VisionWeights
-from engine.runtime.decoder import Decoder
+from engine.runtime.decoder import PREFILL_CHUNK, Decoder
 from engine.runtime.fusion import Fusion
 from engine.runtime.generate import decode_n_tokens, stream_text
 from engine.runtime.gguf_file import GGUFFile
@@ -270,3 +271,33 @@ class Model:
 
     def generate(self, prompt: str, **kwargs: Any) -> str:
         return "".join(self.stream(prompt, **kwargs))
+
+    # --- embeddings ----------------------------------------------------------------------------
+
+    def embed(self, text: str) -> np.ndarray:
+        """The mean over `text`'s tokens of the decoder's final hidden states, as the output
+        head reads them (after the final RMSNorm): f32[dim], not normalised.
+
+        The text runs from position 0 as a prompt of its own (a cached prefix is not
+        reused: every token's state is needed), so it takes the KV cache over and a stream
+        still open stops at its next token."""
+        ids = self.tokenizer.encode(text, add_special=True)
+        if not ids:
+            raise ValueError("nothing to embed: the text has no tokens")
+        if len(ids) >= self.n_ctx:
+            raise ValueError(f"the text has {len(ids)} tokens; the context holds {self.n_ctx}")
+        decoder, cfg = self.decoder, self.decoder.cfg
+        total = np.zeros(cfg.dim, np.float64)
+        normed = np.empty((PREFILL_CHUNK, cfg.dim), np.float32)
+        with self._lock:
+            self._generation += 1
+            decoder.text_hook = None  # no image: the text side of fusion stays out
+            decoder.cache.rollback(0)
+            for start in range(0, len(ids), PREFILL_CHUNK):
+                chunk = ids[start : start + PREFILL_CHUNK]
+                decoder.forward(chunk)  # leaves the chunk's residual stream in state.x
+                n = len(chunk)
+                K.rms_norm(decoder.state.x[:n], decoder.weights.output_norm, cfg.norm_eps,
+                           out=normed[:n])
+                total += normed[:n].sum(axis=0, dtype=np.float64)
+        return (total / len(ids)).astype(np.float32)
