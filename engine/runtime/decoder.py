@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from engine import _native as K
+from engine.runtime.cache_reuse import PrefillStats
 from engine.runtime.decoder_config import DecoderConfig
 from engine.runtime.decoder_weights import DecoderWeights, LayerWeights, Matrix
 from engine.runtime.gguf_file import GGUFFile
@@ -81,6 +82,8 @@ class Decoder:
         self.text_hook: Callable[[np.ndarray], None] | None = None
         # Whether prompt-lookup drafts pay on this machine and model, learnt across generations.
         self.lookup_payoff = LookupPayoff()
+        # What the last prefill (generate.prefill) computed and what it kept from the cache.
+        self.last_prefill: PrefillStats | None = None
 
     def _make_fused_step(self) -> K.DecodeStep:
         cfg, w = self.cfg, self.weights
@@ -129,6 +132,14 @@ class Decoder:
             self.cache.v,
             FUSED_MAX_TOKENS,
         )
+
+    def rotate_keys(self, k: np.ndarray, shift: int) -> None:
+        """Move float32 keys k[n, n_kv_heads, head_dim] by `shift` positions in place: RoPE
+        rotations compose, so a key rotated for position p turned by `shift` is the key
+        rotated for p + shift (KVCache.move_rows calls this for rows kept from a prompt)."""
+        cfg = self.cfg
+        shifts = np.full(len(k), shift, np.int32)
+        K.rope(k, shifts, cfg.rope_base, cfg.rope_layout, self.n_rot)
 
     # --- the forward ---------------------------------------------------------------------------
 

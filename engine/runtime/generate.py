@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.runtime.cache_reuse import PrefillStats, Reuse, ReusePlan, plan_reuse
 from engine.runtime.decoder import PREFILL_CHUNK, Decoder
 from engine.runtime.fusion import Fusion
 from engine.runtime.sampler import Sampler
@@ -29,9 +30,18 @@ class SpeculationStats:
     accepted: int = 0
 
 
-def prefill(decoder: Decoder, ids: Sequence[int], fusion: Fusion | None = None) -> np.ndarray:
+def prefill(
+    decoder: Decoder,
+    ids: Sequence[int],
+    fusion: Fusion | None = None,
+    reuse_min: int | None = None,
+) -> np.ndarray:
     """Run the prompt and return the logits of its last token. A prefix already in the KV
-    cache (the same file context asked about twice) is reused rather than recomputed.
+    cache (the same file context asked about twice) is reused rather than recomputed; with
+    `reuse_min`, so are runs of at least that many tokens cached after a change in the middle
+    (cache_reuse.py: moved into place with their keys re-rotated, an approximation as
+    llama.cpp's `--cache-reuse`; None or 0 keeps to the exact prefix reuse). What was kept
+    and computed is left in `decoder.last_prefill`.
 
     With `fusion` (a `cromwell` model given an image) the whole prompt runs afresh, fused with
     the image between the language layers and the AR head, and every later token goes through
@@ -40,17 +50,49 @@ def prefill(decoder: Decoder, ids: Sequence[int], fusion: Fusion | None = None) 
         raise ValueError("the prompt is empty: at least one token is needed")
     if len(ids) >= decoder.n_ctx:
         raise ValueError(f"the prompt has {len(ids)} tokens; the context holds {decoder.n_ctx}")
+    started = time.perf_counter()
     cache = decoder.cache
     if fusion is not None:
         logits = decoder.prefill_fused(list(ids), fusion.prefill)
         decoder.text_hook = fusion.text
+        decoder.last_prefill = PrefillStats(len(ids), 0, 0, len(ids), _since(started))
         return logits
     if decoder.text_hook is not None:
         decoder.text_hook = None
         cache.rollback(0)
-    keep = min(cache.common_prefix(list(ids)), len(ids) - 1)  # the last token must run
-    cache.rollback(keep)
-    return decoder.forward(list(ids[keep:]))
+    plan = plan_reuse(cache.tokens, ids, reuse_min)
+    logits = _run_plan(decoder, plan, ids)
+    decoder.last_prefill = PrefillStats(
+        len(ids), plan.prefix, plan.shifted, plan.computed, _since(started)
+    )
+    return logits
+
+
+def _run_plan(decoder: Decoder, plan: ReusePlan, ids: Sequence[int]) -> np.ndarray:
+    """Bring the cache to `ids` as planned: kept runs moved to their rows first, then the
+    segments in position order, a computed one at the cache's end. A forward writes only its
+    own rows and attends to the rows before them, so a gap computed before a kept run neither
+    sees nor overwrites it."""
+    cache = decoder.cache
+    moves = [(r.old_start, r.new_start, r.length) for r in plan.reused]
+    if moves:
+        cache.move_rows(moves, decoder.rotate_keys)
+    cache.rollback(plan.prefix)
+    try:
+        for segment in plan.segments:
+            part = ids[segment.new_start : segment.new_start + segment.length]
+            if isinstance(segment, Reuse):
+                cache.extend_moved(part)
+            else:
+                logits = decoder.forward(list(part))
+    except BaseException:
+        cache.rollback(plan.prefix)  # rows past the prefix may be half written
+        raise
+    return logits
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
 
 
 def decode_one_token(decoder: Decoder, token: int) -> np.ndarray:

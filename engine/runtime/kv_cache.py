@@ -6,12 +6,16 @@ Not `np.zeros`: numpy asks for transparent huge pages on large arrays, and then 
 write into each layer's slab zeroes a whole 2 MiB page, the first token of a session touching
 every layer's K and V: 280 ms and 120 MB more before the first token of the default model, for
 rows of a few hundred bytes. Rolling back (speculative decoding, prompt-prefix reuse) is just
-moving `length`: rows past it are overwritten by the next write.
+moving `length`: rows past it are overwritten by the next write, and a forward writes only the
+rows it runs. So runs of rows kept from an earlier prompt can be moved to their new positions
+past `length` (`move_rows`) before the gaps before them are computed, and then counted in
+(`extend_moved`): cache_reuse.py plans which.
 """
 
 from __future__ import annotations
 
 import mmap
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -62,18 +66,46 @@ class KVCache:
         self.length = length
         del self.tokens[length:]
 
+    def move_rows(
+        self,
+        moves: Sequence[tuple[int, int, int]],
+        rotate_keys: Callable[[np.ndarray, int], None],
+    ) -> None:
+        """For each (src, dst, n), copy rows [src, src + n) of every layer to [dst, dst + n),
+        keys re-rotated by dst - src positions: `rotate_keys(k, shift)` turns float32
+        k[rows, n_kv_heads, head_dim] in place. Every run is read before any is written, so a
+        run may land on another's old rows. Only rows below `length` may be read; `length` and
+        `tokens` are left as they are."""
+        n_ctx = self.n_ctx
+        for src, dst, n in moves:
+            if not (0 <= src <= self.length - n and 0 <= dst <= n_ctx - n and n >= 0):
+                raise ValueError(
+                    f"cannot move {n} rows from {src} to {dst}: {self.length} rows are "
+                    f"cached and the context holds {n_ctx}"
+                )
+        _, _, heads, head_dim = self.k.shape
+        taken = []
+        for src, dst, n in moves:
+            if src == dst or n == 0:
+                continue
+            k = self.k[:, src : src + n].astype(np.float32)  # (n_layers, n, heads, head_dim)
+            rotate_keys(k.reshape(-1, heads, head_dim), dst - src)
+            taken.append((dst, k, self.v[:, src : src + n].copy()))
+        for dst, k, v in taken:
+            n = k.shape[1]
+            self.k[:, dst : dst + n] = k  # a half cache rounds to nearest, as a forward does
+            self.v[:, dst : dst + n] = v
+
+    def extend_moved(self, tokens: Sequence[int]) -> None:
+        """Count the next len(tokens) rows, already put in place by `move_rows`, as holding
+        `tokens`."""
+        self.check_room(len(tokens))
+        self.length += len(tokens)
+        self.tokens.extend(int(t) for t in tokens)
+
     def check_room(self, n: int) -> None:
         if self.length + n > self.n_ctx:
             raise ValueError(
                 f"context full: {self.length} tokens cached + {n} new exceeds "
                 f"the context of {self.n_ctx} tokens"
             )
-
-    def common_prefix(self, ids: list[int]) -> int:
-        """How many leading tokens of `ids` are already cached."""
-        n = 0
-        for a, b in zip(self.tokens, ids, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
