@@ -1,6 +1,8 @@
-"""pygls's protocol with two gaps closed, so that no request is ever left unanswered:
+"""pygls's protocol with its gaps closed, so that no request is ever left unanswered:
 requests whose params do not deserialize get an InvalidParams error (pygls only logs them),
-and `$/cancelRequest` reaches command handlers, which pygls runs as untracked inner tasks."""
+`$/cancelRequest` reaches command handlers, which pygls runs as untracked inner tasks, and
+the lifecycle is the spec's: ServerNotInitialized (-32002) before `initialize`,
+InvalidRequest after `shutdown` (pygls answers neither), notifications dropped in both."""
 
 from __future__ import annotations
 
@@ -8,8 +10,16 @@ import asyncio
 import logging
 from typing import Any
 
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
+from lsprotocol import types
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcServerNotInitialized,
+)
 from pygls.protocol import LanguageServerProtocol
+
+from . import request_checks
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +40,47 @@ class CromwellProtocol(LanguageServerProtocol):
         # Requests whose handler runs as a task pygls does not track under the request's id
         # (workspace/executeCommand runs the command as an inner task): id -> that task.
         self.running: dict[Any, asyncio.Task[Any]] = {}
+        self.initialize_seen = False
+
+    def lifecycle_error(self, method: str, is_request: bool) -> JsonRpcException | None:
+        """Why the lifecycle refuses `method` now, or None when it may run."""
+        if method == types.EXIT:
+            return None  # in any state
+        if method == types.INITIALIZE and is_request:
+            if self.initialize_seen:
+                return JsonRpcInvalidRequest("the server is already initialized")
+            return None
+        if not self.initialize_seen:
+            return JsonRpcServerNotInitialized(f"{method!r} before 'initialize'")
+        if self._shutdown:
+            return JsonRpcInvalidRequest(f"{method!r} after 'shutdown': only 'exit' is served")
+        return None
+
+    def handle_message(self, message: Any) -> None:
+        method = getattr(message, "method", None)
+        if not isinstance(method, str):
+            super().handle_message(message)  # responses to our requests
+            return
+        is_request = hasattr(message, "id")
+        error = self.lifecycle_error(method, is_request)
+        if method == types.INITIALIZE and is_request:
+            self.initialize_seen = True
+        if error is None:
+            super().handle_message(message)
+        elif is_request:
+            self._send_response(message.id, error=error.to_response_error())
+        else:
+            log.warning("dropped a notification: %s", error.message)
+
+    def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> None:
+        """The door: a request's document, position and range are checked before its
+        handler runs (see `request_checks`)."""
+        try:
+            request_checks.check_request(self._server, params)  # type: ignore[arg-type]
+        except JsonRpcException as exc:
+            self._send_response(msg_id, error=exc.to_response_error())
+            return
+        super()._handle_request(msg_id, method_name, params)
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         task = self.running.pop(msg_id, None)
@@ -48,7 +99,9 @@ class CromwellProtocol(LanguageServerProtocol):
             if "id" in data and method is not None:
                 if not isinstance(msg_id, int | str) or isinstance(msg_id, bool):
                     msg_id = None
-                self._send_response(msg_id, error=JsonRpcInvalidParams(message).to_response_error())
+                refused = isinstance(method, str) and self.lifecycle_error(method, True)
+                error = refused or JsonRpcInvalidParams(message)
+                self._send_response(msg_id, error=error.to_response_error())
             else:
                 log.warning("ignored a notification: %s", message)
             return _Ignored()

@@ -25,11 +25,11 @@ from pygls.exceptions import (
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from . import actions, context, domain, edits, patches, prompts
+from . import actions, context, domain, edits, lsp_transport, patches, prompts, request_checks
 from .engine_client import EngineClient, GenerationFailed, ModelUnavailable
 from .protocol import CromwellProtocol
 from .settings import SECTION, Settings, SettingsError, merge
-from .workspace import FileRefused, WorkspaceIndex, read_text
+from .workspace import FileRefused, WorkspaceIndex
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 4  # tokens between two $/progress reports
@@ -82,6 +82,12 @@ class CromwellServer(LanguageServer):
             return
         super().report_server_error(error, source)
 
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        lsp_transport.serve_io(self, stdin, stdout)  # a reader that survives bad frames
+
+    def start_tcp(self, host: str, port: int) -> None:
+        lsp_transport.serve_tcp(self, host, port)
+
     @contextlib.contextmanager
     def cancellable(self) -> Iterator[None]:
         """Let `$/cancelRequest` for the current request cancel the running task."""
@@ -98,25 +104,9 @@ class CromwellServer(LanguageServer):
     # --- documents -------------------------------------------------------------------------
     def document(self, uri: str) -> edits.DocumentView:
         """The document as pygls holds it (open), else from disk; refused with a clear error
-        when it is unknown, not a file, binary or too large."""
-        if not isinstance(uri, str) or not uri:
-            raise _fail(f"not a document URI: {uri!r}")
-        limit = self.settings.max_file_bytes
-        open_doc = self.workspace.text_documents.get(uri)
-        if open_doc is not None:
-            text, version = open_doc.source, open_doc.version
-            if len(text) > limit:
-                raise _fail(f"{uri}: {len(text)} characters is over maxFileBytes ({limit})")
-        else:
-            fs_path = to_fs_path(uri) if uri.startswith("file:") else None
-            if fs_path is None:
-                raise _fail(f"unknown document {uri}: open it first (only file: URIs are read)")
-            try:
-                text, _ = read_text(Path(fs_path), limit)
-            except FileRefused as exc:
-                raise _fail(f"unknown or unreadable document {uri}: {exc}") from exc
-            version = None
-        return edits.DocumentView(uri, self.relative(uri), text, version)
+        when it is unknown, not a file, outside the workspace, binary, too large or not valid
+        Unicode (the checks live in `request_checks`, the server's one door)."""
+        return request_checks.read_document(self, uri)
 
     def relative(self, uri: str) -> str:
         fs = to_fs_path(uri) if uri.startswith("file:") else None
