@@ -61,6 +61,16 @@ _PLAIN_DTYPES: dict[GGMLQuantizationType, type[np.generic]] = {
 }
 
 
+# The fewest bytes one entry can take, which bounds a count read from the header against the
+# bytes left in the file before anything is allocated or looped over: a metadata entry is a key
+# length (8), a value type (4) and a value of at least 1 byte; a tensor entry a name length (8),
+# a rank (4), one dimension (8), a type (4) and an offset (8); an array element at least its
+# own size (a string: its length, 8; a nested array: its type and count, 12).
+MIN_KV_BYTES = 13
+MIN_TENSOR_INFO_BYTES = 32
+_MIN_ELEMENT_BYTES = {GGUFValueType.STRING: 8, GGUFValueType.ARRAY: 12}
+
+
 # String arrays with at least this many entries (the vocabulary, the merges) may be skipped by a
 # HeaderLayout and decoded lazily; shorter ones (trained parts) are always decoded as read.
 LAZY_STRINGS = 1024
@@ -214,6 +224,12 @@ class _Cursor:
             kind = GGUFValueType(etype)
         except ValueError:
             raise GGUFError(f"{self.path}: {what} has unknown element type {etype}") from None
+        element = (np.dtype(_SCALARS[kind][1]).itemsize if kind in _SCALARS
+                   else _MIN_ELEMENT_BYTES[kind])
+        left = self.mapped.size - self.pos
+        if count * element > left:
+            raise GGUFError(f"{self.path}: truncated file or corrupt count: {what} claims "
+                            f"{count} entries, more than the {left} bytes left can hold")
         if kind in _SCALARS:
             # Numeric arrays stay views of the mapped file (token types, scores: 49k entries).
             dtype = np.dtype(_SCALARS[kind][1])
@@ -297,6 +313,7 @@ class GGUFFile:
             )
         n_tensors = cur.u64("the tensor count")
         n_kv = cur.u64("the metadata count")
+        self._check_count(n_kv, MIN_KV_BYTES, "metadata entries", cur.pos)
         self.metadata = Metadata(self)
         for i in range(n_kv):
             key = cur.string(f"metadata key #{i}")
@@ -304,7 +321,19 @@ class GGUFFile:
         self._kv_end = cur.pos
         self._string_arrays = cur.string_arrays
         self._layout = layout if self.layout_reused else None
-        infos = self._tensor_table(cur, n_tensors)
+        self._check_count(n_tensors, MIN_TENSOR_INFO_BYTES, "tensors", cur.pos)
+        try:
+            infos = self._tensor_table(cur, n_tensors)
+        except GGUFError as exc:
+            if n_tensors and "general.architecture" not in self.metadata:
+                # Every model file has this key: without it the tensor table was read from
+                # the wrong place, and what it found there says nothing about the tensors.
+                raise GGUFError(
+                    f"{self.path}: the header counts {n_kv} metadata entries, which hold no "
+                    f"'general.architecture', and the tensor table after them does not read: "
+                    f"the metadata count is wrong or the file is corrupt"
+                ) from exc
+            raise
         alignment = int(self.metadata.get("general.alignment", DEFAULT_ALIGNMENT))
         if alignment <= 0 or alignment & (alignment - 1):
             raise GGUFError(f"{self.path}: 'general.alignment' is {alignment}, not a power of 2")
@@ -312,6 +341,15 @@ class GGUFFile:
         self.tensors: dict[str, TensorInfo] = {}
         for name, qtype, shape, rel in infos:
             self.tensors[name] = self._tensor_view(name, qtype, shape, self.data_offset + rel)
+
+    def _check_count(self, count: int, min_bytes: int, what: str, at: int) -> None:
+        """Refuse a header count the rest of the file cannot hold before looping over it."""
+        left = self._map.size - at
+        if count * min_bytes > left:
+            raise GGUFError(
+                f"{self.path}: the header counts {count} {what}, more than the {left} bytes "
+                f"left from byte {at} can hold: the file is corrupt or truncated"
+            )
 
     def _section_crc32(self, end: int) -> int | None:
         # A check that the section is the one the layout was made from, not a defence against
@@ -359,7 +397,7 @@ class GGUFFile:
                         raise IndexError
                     append((buf[pos + 8 : at].decode("utf-8", "replace"), qtype, ne[::-1], offset))
                     pos = at + 16 + 8 * n_dims
-            except (IndexError, struct.error):
+            except (IndexError, OverflowError, struct.error):  # a huge name length overflows
                 cur.pos = base + pos
                 append(self._tensor_info(cur, len(out)))
                 continue

@@ -4,6 +4,7 @@ for every kind of bad file."""
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
 
 import gguf
@@ -53,7 +54,7 @@ def test_a_truncated_file_names_the_tensor_it_cuts(smollm2_path: Path, tmp_path:
 def test_a_file_cut_inside_the_header_names_the_key(smollm2_path: Path, tmp_path: Path) -> None:
     cut = tmp_path / "header.gguf"
     cut.write_bytes(smollm2_path.read_bytes()[:5000])
-    with pytest.raises(GGUFError, match="truncated file: it ends while reading 'tokenizer"):
+    with pytest.raises(GGUFError, match="truncated file.*'tokenizer"):
         GGUFFile(cut)
 
 
@@ -122,3 +123,56 @@ def test_header_values_longer_than_the_read_window_read_whole(tmp_path: Path) ->
     assert f.metadata["test.words"] == words
     assert f.metadata["test.after"] == 7
     assert np.array_equal(f.tensors["t"].data, np.arange(12, dtype=np.float32).reshape(3, 4))
+
+
+def _patched(src: Path, dst: Path, offset: int, fmt: str, value: int) -> Path:
+    data = bytearray(src.read_bytes())
+    struct.pack_into(fmt, data, offset, value)
+    dst.write_bytes(data)
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "needle"),
+    [
+        (8, 2**60, "counts 1152921504606846976 tensors, more than the .* bytes left"),
+        (8, 2**64 - 1, "counts 18446744073709551615 tensors, more than"),
+        (16, 2**60, "counts 1152921504606846976 metadata entries, more than"),
+        (16, 0, "counts 0 metadata entries, which hold no 'general.architecture'"),
+    ],
+)
+def test_corrupt_header_counts_are_one_sentence(
+    tmp_path: Path, offset: int, value: int, needle: str
+) -> None:
+    """A count is bounded by the bytes left in the file before anything is allocated; a
+    metadata count that stops short says so, not what the misread tensor table holds."""
+    good = write_tiny_gguf(tmp_path / "m.gguf")
+    assert struct.unpack_from("<QQ", good.read_bytes(), 8)[1] == 9
+    bad = _patched(good, tmp_path / "bad.gguf", offset, "<Q", value)
+    with pytest.raises(GGUFError, match=needle) as caught:
+        GGUFFile(bad)
+    assert "rank" not in str(caught.value)
+
+
+def test_a_huge_array_count_or_tensor_name_length_is_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "a.gguf"
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_array("test.ids", [1, 2, 3])
+    writer.add_tensor("t", np.zeros(4, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    data = path.read_bytes()
+    f = GGUFFile(path)
+    # The array's count follows its key and its element type; the first tensor's name
+    # length is the first field after the metadata.
+    count_at = data.index(b"test.ids") + len(b"test.ids") + 4 + 4
+    assert struct.unpack_from("<Q", data, count_at)[0] == 3
+    huge_array = _patched(path, tmp_path / "b.gguf", count_at, "<Q", 2**61)
+    with pytest.raises(GGUFError, match=r"'test.ids' claims 2305843009213693952 entries"):
+        GGUFFile(huge_array)
+    huge_name = _patched(path, tmp_path / "c.gguf", f._kv_end, "<Q", 2**64 - 1)
+    with pytest.raises(GGUFError, match="truncated file: it ends while reading the name of "
+                       "tensor #0"):
+        GGUFFile(huge_name)
