@@ -701,15 +701,20 @@ def apply_command(patch, root: Path, dry_run: bool, backup: bool, as_json: bool)
               type=click.IntRange(min=1), help="Requests waiting for the model before 429.")
 @click.option("--max-body", default=10_000_000, show_default=True,
               type=click.IntRange(min=1024), help="Largest request body in bytes.")
+@click.option("--strict-model", is_flag=True,
+              help="OpenAI requests must name the served model (else 404); without it any "
+                   "model name is an alias of the served one.")
 def serve_command(host: str, port: int, token: str | None, root: Path, model_path: str | None,
-                  threads: int | None, queue_size: int, max_body: int) -> None:
+                  threads: int | None, queue_size: int, max_body: int,
+                  strict_model: bool) -> None:
     """Run the HTTP server (Cromwell's API and OpenAI-compatible completions)."""
     from cromwell_lsp import rest
 
     try:
         rest.serve(rest.ServerConfig(host=host, port=port, token=token, root=root,
                                      model_path=model_path, threads=threads,
-                                     queue_size=queue_size, max_body=max_body))
+                                     queue_size=queue_size, max_body=max_body,
+                                     strict_model=strict_model))
     except rest.ConfigError as err:
         raise click.UsageError(str(err)) from err
 

@@ -1,147 +1,323 @@
-"""The OpenAI-compatible door of the HTTP server: `/v1/models`, `/v1/completions` and
-`/v1/chat/completions`, run on the server's model worker like every other endpoint."""
+"""The OpenAI-compatible door of the HTTP server: `/v1/models`, `/v1/models/{id}`,
+`/v1/completions`, `/v1/chat/completions` and `/v1/embeddings`, as the official `openai`
+client and the tools built on it (Continue, Open WebUI, aider) call them.
+
+Every generation runs on the server's model worker like the other endpoints. Errors on these
+paths come in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, validation
+errors included. Browsers may call these paths from pages served on localhost (CORS).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import io
 import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+import numpy as np
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import StreamingResponse
 
-from .rest import DISCONNECT_POLL_S, MAX_TOKENS_LIMIT, RETRY_AFTER_S, ModelWorker, QueueFull
+from engine.runtime.generate import stream_text
 
-# --- request bodies ------------------------------------------------------------------------
+from .json_bodies import StrictJSONRoute
+from .openai_schema import (
+    ChatBody,
+    CompletionBody,
+    EmbeddingBody,
+    OpenAIError,
+    SamplingFields,
+    error_response,
+)
+from .rest import DISCONNECT_POLL_S, RETRY_AFTER_S, ModelWorker, QueueFull
+
+OPENAI_PATHS = ("/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/embeddings")
+# Pages served from this machine (a local Open WebUI, a notebook) may call the OpenAI paths.
+LOCAL_ORIGINS = r"http://(localhost|127\.0\.0\.1)(:\d+)?"
 
 
-class CompletionBody(BaseModel):
-    model: str | None = None
-    prompt: str
-    max_tokens: int = Field(16, ge=1, le=MAX_TOKENS_LIMIT)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    stop: str | list[str] | None = None
-    stream: bool = False
+def is_openai_path(path: str) -> bool:
+    return path in OPENAI_PATHS or path.startswith("/v1/models/")
 
 
-class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
+# --- errors in OpenAI's shape and CORS -----------------------------------------------------
 
 
-class ChatBody(BaseModel):
-    model: str | None = None
-    messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int = Field(256, ge=1, le=MAX_TOKENS_LIMIT)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    stop: str | list[str] | None = None
-    stream: bool = False
+def _validation_message(error: dict[str, Any]) -> tuple[str, str | None]:
+    """A pydantic error as (message, param): `messages.0.role: Input should be ...`."""
+    where = [str(part) for part in error.get("loc", ()) if part != "body"]
+    param = ".".join(where) or None
+    message = error.get("msg", "invalid value")
+    if error.get("type") == "json_invalid":
+        message = f"{message}: {error.get('ctx', {}).get('error', 'not JSON')}"
+        param = None
+    return (f"{param}: {message}" if param else message), param
+
+
+class OpenAIRoute(StrictJSONRoute):
+    """A route whose every error, a body that fails validation included, is answered in
+    OpenAI's error shape (the official client reads `error.message` from it)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def openai_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except OpenAIError as exc:
+                return exc.response()
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                message, param = _validation_message(first)
+                return error_response(422, message, param, first.get("type"))
+            except HTTPException as exc:
+                return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+        return openai_handler
+
+
+class LocalhostCORS:
+    """CORS for pages on localhost origins, on the OpenAI paths only: Cromwell's own
+    endpoints (which can write files) stay closed to browsers."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, allow_origin_regex=LOCAL_ORIGINS,
+                                   allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and is_openai_path(scope["path"]):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+# --- generation ----------------------------------------------------------------------------
+
+
+@dataclass
+class Choice:
+    index: int
+    text: str = ""
+    tokens: int = 0
+    finish_reason: str = "stop"
+
+
+@dataclass
+class Plan:
+    """What one request generates: the prompts (each run `n` times; `render` makes them
+    with the model, whose chat template a chat needs) and how."""
+
+    render: Callable[[Any], list[str]]
+    n: int
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int | None
+    stops: list[str]
+    image: Any = None  # a PIL image from a data: URL, for a model that takes images
+    prompt_tokens: int = 0
+    choices: list[Choice] = field(default_factory=list)
+
+    def usage(self) -> dict[str, int]:
+        completion = sum(c.tokens for c in self.choices)
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
+                "total_tokens": self.prompt_tokens + completion}
+
+
+class CountedTokens:
+    """Token ids passed through, counted; `exhausted` tells a stream that ran to its end
+    (a stop token or the token budget) from one a stop string closed early."""
+
+    def __init__(self, tokens: Iterator[int]) -> None:
+        self.tokens, self.count, self.exhausted = tokens, 0, False
+
+    def __iter__(self) -> Iterator[int]:
+        try:
+            for token in self.tokens:
+                self.count += 1
+                yield token
+            self.exhausted = True
+        finally:
+            close = getattr(self.tokens, "close", None)
+            if close is not None:
+                close()
+
+
+def generate_choices(model: Any, plan: Plan, cancel: threading.Event,
+                     on_event: Callable[[str, Choice, str], None]) -> None:
+    """Run every choice of `plan` in turn on `model`, reporting ("start" | "piece" | "end",
+    choice, text) as they go. Choice `p * n + i` is prompt p's i-th sample; with a seed,
+    sample i uses seed + i, so the n choices differ and each repeats with the seed."""
+    if plan.image is not None and not model.takes_images:
+        raise OpenAIError(400, f"messages: an image_url part needs a model that takes images; "
+                          f"{model.path.name} is text-only", "messages")
+    decode = lambda ids: model.tokenizer.decode(ids, skip_special=True)  # noqa: E731
+    prompts = [model.tokenizer.encode(p, add_special=True) for p in plan.render(model)]
+    for ids in prompts:  # refused before the first choice starts, so before a stream does
+        if len(ids) >= model.n_ctx:
+            raise OpenAIError(400, f"the prompt has {len(ids)} tokens; the context holds "
+                              f"{model.n_ctx}", "messages" if len(prompts) == 1 else "prompt")
+        plan.prompt_tokens += len(ids)
+    for p, ids in enumerate(prompts):
+        for i in range(plan.n):
+            if cancel.is_set():
+                return
+            choice = Choice(index=p * plan.n + i)
+            plan.choices.append(choice)
+            on_event("start", choice, "")
+            counted = CountedTokens(model.stream_tokens(
+                ids, max_tokens=plan.max_tokens, temperature=plan.temperature,
+                top_p=plan.top_p, seed=None if plan.seed is None else plan.seed + i,
+                cancel=cancel, image=plan.image))
+            for piece in stream_text(decode, counted, plan.stops):
+                choice.text += piece
+                on_event("piece", choice, piece)
+            choice.tokens = counted.count
+            ran_out = counted.exhausted and counted.count >= plan.max_tokens
+            choice.finish_reason = "length" if ran_out else "stop"
+            on_event("end", choice, "")
+
+
+def image_from_data_url(url: str) -> Any:
+    """A PIL image from a `data:image/...;base64,` URL; the server fetches nothing."""
+    from PIL import Image, UnidentifiedImageError
+
+    head, _, data = url.partition(",")
+    if not (head.startswith("data:image/") and head.endswith(";base64")):
+        raise OpenAIError(400, "image_url: only data:image/...;base64 URLs are read (this "
+                          "server fetches nothing)", "messages")
+    try:
+        picture = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+        picture.load()
+    except (binascii.Error, UnidentifiedImageError, OSError, ValueError) as exc:
+        raise OpenAIError(400, f"image_url: not an image Cromwell can read ({exc})",
+                          "messages") from exc
+    return picture.convert("RGB")
+
+
+def chat_image(body: ChatBody) -> Any:
+    urls = [url for m in body.messages for url in m.images()]
+    if len(urls) > 1:
+        raise OpenAIError(400, f"messages: at most one image per request, got {len(urls)}",
+                          "messages")
+    return image_from_data_url(urls[0]) if urls else None
+
+
+def embedding_payload(vector: np.ndarray, encoding: str) -> list[float] | str:
+    if encoding == "base64":  # little-endian float32, as the official client decodes it
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+    return [float(v) for v in vector]
 
 
 # --- the endpoints -------------------------------------------------------------------------
 
 
-def register(app: FastAPI, worker: ModelWorker) -> None:
-    """Add the OpenAI-compatible endpoints to `app`, generating on `worker`."""
+def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> None:
+    """Add the OpenAI-compatible endpoints to `app`, generating on `worker`. With
+    `strict_model`, a request naming any model but the served one is a 404; without it every
+    name is an alias of the served model."""
+    app.add_middleware(LocalhostCORS)
+    router = APIRouter(route_class=OpenAIRoute)
 
-    def _busy() -> JSONResponse:
-        return JSONResponse({"detail": f"the model is busy ({worker.pending} requests queued):"
-                             " retry later"}, status_code=429,
-                            headers={"Retry-After": str(RETRY_AFTER_S)})
+    def model_card() -> dict[str, Any]:
+        return {"id": worker.model_id(), "object": "model", "created": 0,
+                "owned_by": "cromwell"}
 
-    def _check_model(name: str | None) -> None:
-        if name not in (None, "", worker.model_id(), "default"):
-            raise HTTPException(404, f"unknown model {name!r}: GET /v1/models lists "
-                                f"{worker.model_id()!r}")
+    def check_model(name: str | None) -> None:
+        if strict_model and name not in (None, "", worker.model_id()):
+            raise OpenAIError(404, f"the model {name!r} does not exist: this server runs "
+                              f"{worker.model_id()!r} (GET /v1/models)", "model",
+                              "model_not_found")
 
-    @app.get("/v1/models", summary="The model this server runs (OpenAI format)")
-    async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": worker.model_id(), "object": "model",
-                                            "created": 0, "owned_by": "cromwell"}]}
-
-    def _stops(stop: str | list[str] | None) -> list[str] | None:
-        return [stop] if isinstance(stop, str) else stop
-
-    async def _openai(request: Request, prompt_of: Callable[[Any], str], max_tokens: int,
-                      temperature: float, stop: list[str] | None, stream: bool,
-                      chat: bool) -> Any:
+    async def run(request: Request, job: Callable[[Any, threading.Event], Any],
+                  cancel: threading.Event) -> asyncio.Future[Any]:
+        """Start `job(model, cancel)` on the worker, or answer 429 when its queue is full."""
         try:
             worker.admit()
         except QueueFull:
-            return _busy()
+            raise OpenAIError(429, f"the model is busy ({worker.pending} requests queued): "
+                              "retry later", code="rate_limit_exceeded",
+                              headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+        return asyncio.ensure_future(worker.run(lambda model: job(model, cancel)))
+
+    async def finished(request: Request, task: asyncio.Future[Any],
+                       cancel: threading.Event) -> Any:
+        """The job's result; a client that goes away meanwhile cancels it."""
+        while not task.done():
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if not done and await request.is_disconnected():
+                cancel.set()
+        try:
+            return task.result()
+        except ValueError as exc:  # a prompt over the context, a template that refuses
+            raise OpenAIError(400, str(exc)) from exc
+        finally:
+            if cancel.is_set():
+                worker.cancelled += 1
+
+    async def complete(request: Request, body: SamplingFields, plan: Plan, chat: bool) -> Any:
         ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        obj = "chat.completion" if chat else "text_completion"
+        head = {"id": ident, "object": "chat.completion" if chat else "text_completion",
+                "created": created, "model": worker.model_id()}
         cancel = threading.Event()
+
+        if not body.stream:
+            task = await run(request, lambda model, c: generate_choices(
+                model, plan, c, lambda *_: None), cancel)
+            await finished(request, task, cancel)
+            choices = [_choice_json(c, chat) for c in plan.choices]
+            return {**head, "choices": choices, "usage": plan.usage()}
+
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str | None] = asyncio.Queue()
-        counts = {"prompt": 0, "completion": 0}
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
-        def job(model: Any) -> str:
-            prompt = prompt_of(model)
-            counts["prompt"] = len(model.tokenizer.encode(prompt))
-            pieces = []
+        def on_event(kind: str, choice: Choice, text: str) -> None:
+            chunk = _chunk(kind, choice, text, chat)
+            if chunk is not None:
+                loop.call_soon_threadsafe(queue.put_nowait, chunk)
+
+        def job(model: Any, c: threading.Event) -> None:
             try:
-                for piece in model.stream(prompt, max_tokens=max_tokens,
-                                          temperature=temperature, stop=stop, cancel=cancel):
-                    pieces.append(piece)
-                    if stream:
-                        loop.call_soon_threadsafe(queue.put_nowait, piece)
+                generate_choices(model, plan, c, on_event)
             finally:
-                counts["completion"] = len(pieces)
-                if cancel.is_set():
-                    worker.cancelled += 1
-                if stream:
-                    loop.call_soon_threadsafe(queue.put_nowait, None)
-            return "".join(pieces)
+                loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        def finish() -> str:
-            return "length" if counts["completion"] >= max_tokens else "stop"
-
-        def usage() -> dict[str, int]:
-            return {"prompt_tokens": counts["prompt"], "completion_tokens": counts["completion"],
-                    "total_tokens": counts["prompt"] + counts["completion"]}
-
-        def choice(text: str, done: bool) -> dict[str, Any]:
-            reason = finish() if done else None
-            if chat:
-                key = "delta" if stream else "message"
-                content = {"role": "assistant", "content": text} if not stream or text else {}
-                return {"index": 0, key: content, "finish_reason": reason}
-            return {"index": 0, "text": text, "logprobs": None, "finish_reason": reason}
-
-        task = asyncio.ensure_future(worker.run(job))
-        if not stream:
-            while not task.done():
-                done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
-                if not done and await request.is_disconnected():
-                    cancel.set()
-            text = _result(task)
-            return {"id": ident, "object": obj, "created": created, "model": worker.model_id(),
-                    "choices": [choice(text, True)], "usage": usage()}
-
-        chunk_obj = "chat.completion.chunk" if chat else "text_completion"
+        task = await run(request, job, cancel)
+        # Until the first event the answer can still be an error status (a prompt over the
+        # context, an image for a text-only model) rather than an error inside a stream.
+        first = await queue.get()
+        if first is None:
+            await finished(request, task, cancel)
+        chunk_head = {**head, "object": "chat.completion.chunk" if chat else "text_completion"}
 
         async def events() -> AsyncIterator[str]:
             try:
-                while (piece := await queue.get()) is not None:
-                    chunk = {"id": ident, "object": chunk_obj, "created": created,
-                             "model": worker.model_id(), "choices": [choice(piece, False)]}
-                    yield f"data: {json.dumps(chunk)}\n\n"
+                chunk = first
+                while chunk is not None:
+                    yield f"data: {json.dumps({**chunk_head, 'choices': [chunk]})}\n\n"
+                    chunk = await queue.get()
                 try:
-                    await task
-                except Exception as exc:  # the stream has begun: the error goes in it
-                    yield f"data: {json.dumps({'error': {'message': str(exc)}})}\n\n"
+                    if first is not None:  # else it was awaited before the stream began
+                        await finished(request, task, cancel)
+                except OpenAIError as exc:  # the stream has begun: the error goes in it
+                    error = {"message": exc.message, "type": "invalid_request_error",
+                             "param": exc.param, "code": exc.code}
+                    yield f"data: {json.dumps({'error': error})}\n\n"
                     return
-                last = {"id": ident, "object": chunk_obj, "created": created,
-                        "model": worker.model_id(), "choices": [choice("", True)],
-                        "usage": usage()}
-                yield f"data: {json.dumps(last)}\n\n"
+                if body.include_usage():
+                    last = {**chunk_head, "choices": [], "usage": plan.usage()}
+                    yield f"data: {json.dumps(last)}\n\n"
                 yield "data: [DONE]\n\n"
             finally:
                 cancel.set()  # the client went away (or we are done): stop generating
@@ -149,23 +325,89 @@ def register(app: FastAPI, worker: ModelWorker) -> None:
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
-    def _result(task: asyncio.Future[Any]) -> Any:
-        try:
-            return task.result()
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+    @router.get("/v1/models", summary="The model this server runs (OpenAI format)")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [model_card()]}
 
-    @app.post("/v1/completions", summary="OpenAI-compatible text completion (SSE with stream)")
+    @router.get("/v1/models/{model:path}", summary="One model (any name is an alias of the "
+             "served model unless the server is strict)")
+    async def model_info(model: str) -> dict[str, Any]:
+        check_model(model)
+        return model_card()
+
+    @router.post("/v1/completions", summary="OpenAI-compatible text completion (SSE with stream)")
     async def completions(body: CompletionBody, request: Request) -> Any:
-        _check_model(body.model)
-        return await _openai(request, lambda model: body.prompt, body.max_tokens,
-                             body.temperature, _stops(body.stop), body.stream, chat=False)
+        check_model(body.model)
+        body.refuse_unsupported()
+        prompts = body.prompts()
+        plan = Plan(lambda model: prompts, body.n, body.max_tokens, body.temperature, body.top_p,
+                    body.seed, body.stops())
+        return await complete(request, body, plan, chat=False)
 
-    @app.post("/v1/chat/completions", summary="OpenAI-compatible chat (SSE with stream)")
+    @router.post("/v1/chat/completions", summary="OpenAI-compatible chat (SSE with stream)")
     async def chat_completions(body: ChatBody, request: Request) -> Any:
-        _check_model(body.model)
-        messages = [m.model_dump() for m in body.messages]
-        return await _openai(
-            request,
-            lambda model: model.apply_chat_template(messages, add_generation_prompt=True),
-            body.max_tokens, body.temperature, _stops(body.stop), body.stream, chat=True)
+        check_model(body.model)
+        body.refuse_unsupported()
+        messages = [m.for_template() for m in body.messages]
+        image = chat_image(body)
+
+        def render(model: Any) -> list[str]:
+            return [model.apply_chat_template(messages, add_generation_prompt=True)]
+
+        plan = Plan(render, body.n, body.token_budget(), body.temperature, body.top_p,
+                    body.seed, body.stops(), image)
+        return await complete(request, body, plan, chat=True)
+
+    @router.post("/v1/embeddings", summary="Embeddings: the mean of the model's final hidden "
+              "states over the input's tokens, L2-normalised")
+    async def embeddings(body: EmbeddingBody, request: Request) -> dict[str, Any]:
+        check_model(body.model)
+        texts = body.texts()
+
+        def job(model: Any, cancel: threading.Event) -> tuple[list[np.ndarray], int]:
+            vectors, tokens = [], 0
+            for text in texts:
+                if cancel.is_set():
+                    break
+                pooled = model.embed(text)
+                vectors.append(pooled / max(float(np.linalg.norm(pooled)), 1e-12))
+                tokens += len(model.tokenizer.encode(text, add_special=True))
+            return vectors, tokens
+
+        cancel = threading.Event()
+        vectors, tokens = await finished(request, await run(request, job, cancel), cancel)
+        if body.dimensions is not None and vectors and body.dimensions != len(vectors[0]):
+            raise OpenAIError(400, f"dimensions: this model's embeddings have "
+                              f"{len(vectors[0])} dimensions; it cannot give {body.dimensions}",
+                              "dimensions")
+        data = [{"object": "embedding", "index": i,
+                 "embedding": embedding_payload(v, body.encoding_format)}
+                for i, v in enumerate(vectors)]
+        return {"object": "list", "data": data, "model": worker.model_id(),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    app.include_router(router)
+
+
+def _choice_json(choice: Choice, chat: bool) -> dict[str, Any]:
+    if chat:
+        return {"index": choice.index, "message": {"role": "assistant", "content": choice.text},
+                "logprobs": None, "finish_reason": choice.finish_reason}
+    return {"index": choice.index, "text": choice.text, "logprobs": None,
+            "finish_reason": choice.finish_reason}
+
+
+def _chunk(kind: str, choice: Choice, text: str, chat: bool) -> dict[str, Any] | None:
+    """The stream chunk's choice for an event: a chat choice opens with its role and closes
+    with its finish reason and an empty delta, as OpenAI's stream does."""
+    if kind == "start":
+        if not chat:
+            return None
+        return {"index": choice.index, "delta": {"role": "assistant", "content": ""},
+                "logprobs": None, "finish_reason": None}
+    reason = choice.finish_reason if kind == "end" else None
+    if chat:
+        delta = {"content": text} if kind == "piece" else {}
+        return {"index": choice.index, "delta": delta, "logprobs": None, "finish_reason": reason}
+    return {"index": choice.index, "text": text, "logprobs": None, "finish_reason": reason}
+

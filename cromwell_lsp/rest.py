@@ -51,6 +51,7 @@ class ServerConfig:
     threads: int | None = None
     queue_size: int = 8
     max_body: int = 10_000_000
+    strict_model: bool = False  # OpenAI requests must name the served model
 
     def check(self) -> None:
         if self.token is not None and not self.token.strip():
@@ -346,7 +347,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
             return await _call(request, job)
 
-    openai_api.register(app, worker)
+    openai_api.register(app, worker, strict_model=config.strict_model)
 
     return app
 
