@@ -8,6 +8,11 @@ re-hashed, and only if none changed since they were read are the staged files re
 them. A crash at any moment leaves each file either entirely old or entirely new. An error
 during the renames puts back the files already replaced.
 
+A process killed mid-apply can leave its hidden staged files behind; the next apply in that
+folder removes them (`remove_stale_files`): only names of exactly our pattern, and only those
+whose writer is gone: its process id, part of the name, names no running process, or (a name
+from before ids were part of it) the file is older than the running process.
+
 Each file keeps its encoding, byte-order mark and line endings: the diff is matched and applied
 on text with "\\n" endings, which are turned back into the file's own on the way out.
 """
@@ -17,8 +22,11 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import re
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +44,12 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 BACKUP_SUFFIX = ".orig"
+# A staged new file or a kept original: ".NAME.pPID.XXXXXXXX.cromwell-tmp" (or -old), where
+# XXXXXXXX is tempfile's random part; names written before the id was added lack ".pPID".
+STAGED_NAME = re.compile(
+    r"\.(?P<target>.+?)\.(?:p(?P<pid>[1-9][0-9]{0,9})\.)?[a-z0-9_]{8}\.cromwell-(?:tmp|old)"
+)
+_IMPORTED_AT = time.time()
 
 
 class FileChanged(StaleDocument):
@@ -192,7 +206,7 @@ def _stage(change: FileChange) -> str:
     """Write the new bytes to a temporary file beside the target; fsynced, with its mode."""
     assert change.new_bytes is not None
     change.path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{change.path.name}.", suffix=".cromwell-tmp",
+    fd, tmp = tempfile.mkstemp(prefix=_staged_prefix(change.path), suffix=".cromwell-tmp",
                                dir=change.path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -204,6 +218,73 @@ def _stage(change: FileChange) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     return tmp
+
+
+def _staged_prefix(path: Path) -> str:
+    return f".{path.name}.p{os.getpid()}."
+
+
+def process_started_at() -> float:
+    """When this process started, in seconds since the epoch: from Linux's /proc (rounded
+    down to the boot time's whole second, so never later than the truth), elsewhere when this
+    module was imported."""
+    try:
+        # Fields after the command name, which may itself hold spaces; starttime is field 22.
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])
+        with open("/proc/stat") as proc_stat:
+            boot = next(int(line.split()[1]) for line in proc_stat if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return _IMPORTED_AT
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: running
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def is_stale(entry: os.DirEntry[str], started_at: float) -> bool:
+    """Whether a folder entry is a staged file that a killed apply left behind."""
+    match = STAGED_NAME.fullmatch(entry.name)
+    if match is None:
+        return False
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    pid = match.group("pid")
+    if pid is not None:
+        return int(pid) != os.getpid() and not _running(int(pid))
+    return info.st_mtime < started_at
+
+
+def remove_stale_files(folder: Path) -> list[str]:
+    """Remove the staged files a killed apply left in `folder` (see is_stale); the names
+    removed. Never raises: a file that cannot be removed is left for a later apply."""
+    removed: list[str] = []
+    started_at = process_started_at()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if is_stale(entry, started_at):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            removed.append(entry.name)
+    return removed
 
 
 def _umask() -> int:
@@ -241,6 +322,8 @@ def write(
     Raises FileChanged (and writes nothing) when a file changed since `check` read it.
     With `backup`, each original is kept beside it as FILE.orig.
     """
+    for folder in {c.path.parent for c in checked.files}:
+        remove_stale_files(folder)
     staged: dict[Path, str] = {}
     try:
         for change in checked.files:
@@ -285,7 +368,7 @@ def _keep_original(change: FileChange) -> Path | None:
     rename rolls back to, and what --backup keeps."""
     if change.kind == "create":
         return None
-    fd, name = tempfile.mkstemp(prefix=f".{change.path.name}.", suffix=".cromwell-old",
+    fd, name = tempfile.mkstemp(prefix=_staged_prefix(change.path), suffix=".cromwell-old",
                                 dir=change.path.parent)
     os.close(fd)
     saved = Path(name)

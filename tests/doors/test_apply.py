@@ -156,3 +156,52 @@ def test_killed_apply_leaves_each_file_old_or_new(tmp_path: Path, kill_when: str
         states.append(data == news[i])
     if kill_when == "staging":
         assert not any(states)  # nothing is renamed before every file is staged
+    # The next apply in that folder removes what the killed one left staged, and only that.
+    (work / "z.txt").write_text("z\n")
+    apply_patch(_diff(work, {"z.txt": ("z\n", "Z\n")}), work)
+    assert not [n for n in os.listdir(work) if ".cromwell-" in n]
+
+
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def test_the_next_apply_removes_stale_staged_files_and_nothing_else(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "mod00.py").write_text("a = 1\n")
+    (tmp_path / "top.py").write_text("t = 1\n")
+    dead = _dead_pid()
+    long_ago = time.time() - 3600
+    stale = [  # a killed apply's leftovers: a name from before the writer's id was in it,
+        # older than this process, and names whose writer is no longer running
+        ".mod00.py.k2aj3k3y.cromwell-tmp",
+        ".mod00.py.q_8zz0a1.cromwell-old",
+        f".other.py.p{dead}.abcdefgh.cromwell-tmp",
+    ]
+    kept = [
+        ".mod00.py.k2aj3k3y.cromwell-tmp.bak",  # look-alikes that are not ours
+        "mod00.py.k2aj3k3y.cromwell-tmp",
+        ".mod00.py.SHORT.cromwell-tmp",
+        ".mod00.py.k2aj3k3y.cromwell-tmpx",
+        f".mod00.py.p{os.getpid()}.abcdefgh.cromwell-tmp",  # a running writer's
+        ".fresh.py.abcdefgh.cromwell-tmp",  # newer than this process: maybe another's
+    ]
+    for name in stale + kept:
+        (pkg / name).write_text("leftover\n")
+    for name in stale + kept[:-1]:
+        os.utime(pkg / name, (long_ago, long_ago))
+    (pkg / ".dir.py.abcdefgh.cromwell-tmp").mkdir()  # the right name, but a folder
+    os.utime(pkg / ".dir.py.abcdefgh.cromwell-tmp", (long_ago, long_ago))
+    (tmp_path / ".top.py.k2aj3k3y.cromwell-tmp").write_text("another folder's\n")
+    os.utime(tmp_path / ".top.py.k2aj3k3y.cromwell-tmp", (long_ago, long_ago))
+
+    apply_patch(_diff(tmp_path, {"pkg/mod00.py": ("a = 1\n", "a = 2\n")}), tmp_path)
+
+    assert (pkg / "mod00.py").read_text() == "a = 2\n"
+    left = set(os.listdir(pkg))
+    assert not left & set(stale)
+    assert left == {"mod00.py", ".dir.py.abcdefgh.cromwell-tmp", *kept}
+    assert (tmp_path / ".top.py.k2aj3k3y.cromwell-tmp").exists()  # not the folder applied to
