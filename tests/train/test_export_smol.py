@@ -31,6 +31,9 @@ def test_build_cromwell_smol(tmp_path):
     tokens = meta["tokenizer.ggml.tokens"]
     assert len(tokens) == cfg.language.vocab_size and "<fim_prefix>" in tokens
     assert tokens[:49152] == src.fields["tokenizer.ggml.tokens"].contents()
+    # The FIM tokens are in its vocabulary, but its weights never learnt them: the file must
+    # not declare them, or the runtime would build FIM prompts it cannot fill.
+    assert not [k for k in meta if k.startswith("tokenizer.ggml.fim_")]
 
     tensors = {t.name: t for t in out.tensors}
     assert "output.weight" not in tensors  # tied
@@ -43,3 +46,24 @@ def test_build_cromwell_smol(tmp_path):
     b = gguf.quants.dequantize(s.data, s.tensor_type)
     assert a.shape == b.shape
     assert np.abs(a - b).max() <= 5e-3 * np.abs(b).max()
+
+
+def test_fetch_rebuilds_a_cromwell_smol_an_older_build_wrote(tmp_path, monkeypatch):
+    from engine.runtime.model_store import cromwell_smol_path
+    from engine.train.export import SMOL_BUILD, ensure_cromwell_smol, smol_build_of
+
+    monkeypatch.setenv("CROMWELL_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / SOURCE.name).symlink_to(SOURCE)
+    stale = gguf.GGUFWriter(str(cromwell_smol_path()), "cromwell")  # no build stamp
+    stale.write_header_to_file()
+    stale.write_kv_data_to_file()
+    stale.write_tensors_to_file()
+    stale.close()
+    assert smol_build_of(cromwell_smol_path()) is None
+
+    path = ensure_cromwell_smol()
+    assert path == cromwell_smol_path() and smol_build_of(path) == SMOL_BUILD
+    before = path.stat().st_mtime_ns
+    assert ensure_cromwell_smol() == path and path.stat().st_mtime_ns == before  # current
+
