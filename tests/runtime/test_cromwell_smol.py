@@ -110,10 +110,16 @@ def test_a_file_that_is_not_an_image_is_a_clear_error(smol: Model, tmp_path: Pat
         smol.generate("x", max_tokens=1, image=str(bad))
 
 
-def test_before_the_build_the_default_is_smollm2(
+def test_before_the_build_the_default_says_to_build_it(
     smollm2_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A cache holding only SmolLM2 (text only) does not make it the default: the default is
+    cromwell-smol whatever the cache, and its absence says how to build it."""
     monkeypatch.setenv("CROMWELL_HOME", str(tmp_path))
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / smollm2_path.name).symlink_to(smollm2_path)
-    assert model_store.default_model_path() == tmp_path / "models" / smollm2_path.name
+    with pytest.raises(model_store.DefaultModelMissing, match="run `cromwell models fetch`"):
+        model_store.default_model_path()
+    result = CliRunner().invoke(main, ["generate", "--prompt", "hi", "--max-tokens", "1"])
+    assert result.exit_code == 1
+    assert "cromwell-smol.gguf is not in" in result.output and "Traceback" not in result.output
