@@ -174,6 +174,12 @@ def generate_choices(model: Any, plan: Plan, cancel: threading.Event,
                 return
             choice = Choice(index=p * plan.n + i)
             plan.choices.append(choice)
+            if plan.n > 1 or (plan.seed is not None and plan.temperature > 0):
+                # A prompt's last token rerun after a reused prefix takes the decode path, a
+                # fresh prompt the prefill path; their logits differ in the last bits, enough
+                # to change a sampled token or a near tie of a greedy one. The n choices of a
+                # prompt, and a seed's sample, must not depend on what ran before: start afresh.
+                model.decoder.cache.rollback(0)
             on_event("start", choice, "")
             counted = CountedTokens(model.stream_tokens(
                 ids, max_tokens=plan.max_tokens, temperature=plan.temperature,
@@ -240,15 +246,27 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
                               "model_not_found")
 
     async def run(request: Request, job: Callable[[Any, threading.Event], Any],
-                  cancel: threading.Event) -> asyncio.Future[Any]:
-        """Start `job(model, cancel)` on the worker, or answer 429 when its queue is full."""
+                  cancel: threading.Event,
+                  then: Callable[[], None] | None = None) -> asyncio.Future[Any]:
+        """Start `job(model, cancel)` on the worker, or answer 429 when its queue is full.
+        A job its client cancelled is counted; `then` runs after it, in the worker."""
+
+        def counted(model: Any) -> Any:
+            try:
+                return job(model, cancel)
+            finally:
+                if cancel.is_set():
+                    worker.cancelled += 1
+                if then is not None:
+                    then()
+
         try:
             worker.admit()
         except QueueFull:
             raise OpenAIError(429, f"the model is busy ({worker.pending} requests queued): "
                               "retry later", code="rate_limit_exceeded",
                               headers={"Retry-After": str(RETRY_AFTER_S)}) from None
-        return asyncio.ensure_future(worker.run(lambda model: job(model, cancel)))
+        return asyncio.ensure_future(worker.run(counted))
 
     async def finished(request: Request, task: asyncio.Future[Any],
                        cancel: threading.Event) -> Any:
@@ -261,9 +279,6 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
             return task.result()
         except ValueError as exc:  # a prompt over the context, a template that refuses
             raise OpenAIError(400, str(exc)) from exc
-        finally:
-            if cancel.is_set():
-                worker.cancelled += 1
 
     async def complete(request: Request, body: SamplingFields, plan: Plan, chat: bool) -> Any:
         ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
@@ -288,12 +303,10 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
                 loop.call_soon_threadsafe(queue.put_nowait, chunk)
 
         def job(model: Any, c: threading.Event) -> None:
-            try:
-                generate_choices(model, plan, c, on_event)
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, None)
+            generate_choices(model, plan, c, on_event)
 
-        task = await run(request, job, cancel)
+        task = await run(request, job, cancel,
+                         then=lambda: loop.call_soon_threadsafe(queue.put_nowait, None))
         # Until the first event the answer can still be an error status (a prompt over the
         # context, an image for a text-only model) rather than an error inside a stream.
         first = await queue.get()

@@ -143,7 +143,6 @@ def test_screenshot_endpoint(server: Server) -> None:
         ("/v1/completions", b'{"prompt": ', 422, "JSON decode error"),
         ("/v1/completions", b'{"prompt": 3}', 422, "valid string"),
         ("/v1/completions", b'{"prompt": "x", "max_tokens": 0}', 422, "greater than"),
-        ("/v1/completions", b'{"prompt": "x", "model": "gpt-9"}', 404, "unknown model"),
         ("/v1/chat/completions", b'{"messages": []}', 422, "at least 1"),
         ("/v1/chat/completions", b'{"messages": [{"role": "robot", "content": "x"}]}', 422,
          "literal_error"),
@@ -239,6 +238,7 @@ def test_queue_full_answers_429_with_retry_after(tmp_path: Path) -> None:
         codes = sorted(r.status_code for r in statuses)
         assert set(codes) <= {200, 429} and 200 in codes and 429 in codes, codes
         busy = next(r for r in statuses if r.status_code == 429)
-        assert busy.headers["retry-after"] == "1" and "busy" in busy.json()["detail"]
+        assert busy.headers["retry-after"] == "1"
+        assert "busy" in busy.json()["error"]["message"]  # the OpenAI path answers in its shape
     finally:
         srv.stop()
