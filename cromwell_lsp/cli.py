@@ -360,10 +360,13 @@ def eval_screenshot_command(model_path: str | None, limit: int | None, max_token
 @click.option("--config", "config_name", default="cromwell-smol", show_default=True,
               help="Model config: a YAML path or a preset name (cromwell-300m, cromwell-smol, "
                    "cromwell-tiny).")
+@click.option("--model", "model_path", default=None,
+              help="A GGUF file whose architecture and FIM format to show (default: the "
+                   "embedded default model).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
-def info_command(config_name: str, as_json: bool) -> None:
+def info_command(config_name: str, model_path: str | None, as_json: bool) -> None:
     """Parameters per component of a model config, counted from the built model, beside the
-    seed design's budget."""
+    seed design's budget; and a model file's architecture and fill-in-the-middle format."""
     from engine.config import ConfigError, load_config
     from engine.model.budget import budget_rows, parameter_counts
 
@@ -371,15 +374,57 @@ def info_command(config_name: str, as_json: bool) -> None:
         cfg = load_config(config_name).model
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
+    model = _model_file_info(model_path)
     counts = parameter_counts(cfg)
     if as_json:
-        click.echo(json.dumps({"total_params": sum(counts.values()), "components": counts}))
+        click.echo(json.dumps({"total_params": sum(counts.values()), "components": counts,
+                               "model": model}))
         return
     click.echo(f"{cfg.name} ({config_name})")
     click.echo(f"{'component':<10} {'parameters':>13} {'millions':>9} {'seed budget':>12}")
     for name, n, budget in budget_rows(cfg, counts):
         seed = f"{budget / 1e6:.0f}M" if budget else "-"
         click.echo(f"{name:<10} {n:>13,} {n / 1e6:>8.2f}M {seed:>12}")
+    click.echo("")
+    if model is None:
+        click.echo("model: the default model is not built yet (cromwell models fetch)")
+        return
+    fim = model["fim"]
+    marks = fim["markers"]
+    body = " ".join(marks[r]["text"] for r in ("prefix", "suffix", "middle") if r in marks)
+    repo = " ".join(marks[r]["text"] for r in ("repo_name", "file_sep") if r in marks)
+    orders = {"psm": "prefix, suffix, middle", "spm": "suffix, prefix",
+              "prefix-only": "prefix-only completion ending at the cursor"}
+    click.echo(f"model         {model['path']}")
+    click.echo(f"architecture  {model['architecture']}")
+    click.echo(f"FIM format    {fim['family']}: {orders[fim['order']]}")
+    if fim["fills"]:
+        click.echo(f"FIM markers   {body}")
+    click.echo(f"repo markers  {'yes: ' + repo if fim['repo_markers'] else 'no'}")
+
+
+def _model_file_info(path: str | None) -> dict[str, Any] | None:
+    """A GGUF file's architecture and FIM format, from its metadata and vocabulary alone (the
+    weights are not loaded); `path` None: the default model, None when it is not built."""
+    from engine.runtime import model_store
+    from engine.runtime.fim_format import detect_fim
+    from engine.runtime.gguf_file import GGUFFile
+    from engine.tokenizer import from_gguf
+
+    if path is None:
+        default = model_store.cromwell_smol_path()
+        if not default.is_file():
+            return None
+        path = str(default)
+    try:
+        f = GGUFFile(path)
+        tokenizer = from_gguf(path)
+        fim = detect_fim(f.metadata, tokenizer)
+    except (OSError, ValueError) as err:
+        message = str(err)
+        raise click.ClickException(message if path in message else f"{path}: {message}") from None
+    return {"path": str(f.path), "architecture": f.architecture,
+            "fim": fim.describe(tokenizer)}
 
 
 @main.group("data")

@@ -53,7 +53,7 @@ def test_info_json_and_table() -> None:
     result = runner.invoke(main, ["info", "--config", "configs/cromwell-300m.yaml", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert set(data) == {"total_params", "components"}
+    assert set(data) == {"total_params", "components", "model"}  # model: tests/runtime
     assert list(data["components"]) == list(COMPONENTS)
     assert data["total_params"] == sum(data["components"].values()) < 300_000_000
     table = runner.invoke(main, ["info", "--config", "cromwell-300m"])
