@@ -33,6 +33,7 @@ from typing import Any
 MAX_HEADER_BYTES = 4096  # a header block longer than this is junk
 MAX_BODY_BYTES = 256 * 1024 * 1024  # a declared length over this is refused, not awaited
 WHITESPACE = b" \t\r\n"
+HEADER_LINE_BYTES = 64  # room for one Content-Length line still arriving
 
 # A Content-Length header line, wherever it starts: the place to resynchronise at.
 HEADER_LINE = re.compile(rb"content-length[ \t]*:[ \t]*\d{1,12}[ \t]*\r\n", re.IGNORECASE)
@@ -177,7 +178,7 @@ class FrameParser:
         at = _next_header(self.buffer)
         if at is None:
             # Keep a tail that may be the start of a header line still arriving.
-            del self.buffer[: max(0, len(self.buffer) - 64)]
+            del self.buffer[: max(0, len(self.buffer) - HEADER_LINE_BYTES)]
             return False
         del self.buffer[:at]
         self.resyncing = False
@@ -215,6 +216,8 @@ class FrameParser:
         assert self.body_length is not None
         n, buf = self.body_length, self.buffer
         complete = len(buf) >= n
+        if not (complete or idle):
+            return None  # a body still arriving is looked into only when the input pauses
         raw = bytes(buf[:n])
         error = None
         if complete:
@@ -222,14 +225,18 @@ class FrameParser:
                 return self._read(n, Body(decode_body(raw)))
             except BadFrame as exc:
                 error = str(exc)
-        cut = _next_header(raw)
-        if cut is not None:
-            # The next frame's header inside this body: the declared length was too long.
+        # The next frame's header starting inside this body: the declared length was too
+        # long. The header line may run past the body's end, so it is looked for in all the
+        # buffer, and waited for while it may still be arriving.
+        cut = _next_header(buf, 0, n + HEADER_LINE_BYTES)
+        if cut is not None and cut < n:
             try:
                 return self._read(cut, Body(decode_body(raw[:cut].strip(WHITESPACE))))
             except BadFrame as exc:
                 return self._read(cut, Malformed(f"a frame cut short by the next header: {exc}"))
         if error is not None:
+            if not idle and len(buf) - n < HEADER_LINE_BYTES:
+                return None
             self._read(n, None)
             return self._fail(error)
         if idle and (value := _whole_json(raw)) is not None:

@@ -100,30 +100,39 @@ def message_problem(value: Any) -> str | None:
     return 'a message needs a "method", or an "id" with a "result" or an "error"'
 
 
+def send_error(protocol: Any, msg_id: int | str | None, error: JsonRpcException) -> None:
+    """An error response. Written as a plain object so that an unknown id goes out as
+    `"id": null`, as JSON-RPC asks (pygls's typed response leaves a None id out)."""
+    answer = {
+        "jsonrpc": "2.0",
+        "id": msg_id,
+        "error": {"code": error.code, "message": error.message},
+    }
+    protocol._send_data(answer)
+
+
 def dispatch(protocol: Any, event: Body | Malformed) -> None:
     """Hand one event to pygls's protocol, or answer it ourselves."""
     if isinstance(event, Malformed):
         log.warning("bad frame: %s", event.reason)
-        protocol._send_response(
-            None, error=JsonRpcParseError(f"unreadable frame: {event.reason}").to_response_error()
-        )
+        send_error(protocol, None, JsonRpcParseError(f"unreadable frame: {event.reason}"))
         return
     value = event.value
     problem = message_problem(value)
     if problem is not None:
         msg_id = _request_id(value) if isinstance(value, dict) else None
-        protocol._send_response(msg_id, error=JsonRpcInvalidRequest(problem).to_response_error())
+        send_error(protocol, msg_id, JsonRpcInvalidRequest(problem))
         return
     try:
         protocol.handle_message(protocol.structure_message(value))
     except JsonRpcException as exc:
         if "method" in value and "id" in value:
-            protocol._send_response(_request_id(value), error=exc.to_response_error())
+            send_error(protocol, _request_id(value), exc)
     except Exception:
         log.exception("could not handle a message")
         if "method" in value and "id" in value:
             error = JsonRpcException(message="internal error handling this message", code=-32603)
-            protocol._send_response(_request_id(value), error=error.to_response_error())
+            send_error(protocol, _request_id(value), error)
 
 
 async def pump(source: ChunkSource, protocol: Any, stop: threading.Event | None = None) -> None:

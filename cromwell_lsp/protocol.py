@@ -13,6 +13,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
+    JsonRpcInternalError,
     JsonRpcInvalidParams,
     JsonRpcInvalidRequest,
     JsonRpcServerNotInitialized,
@@ -20,6 +21,7 @@ from pygls.exceptions import (
 from pygls.protocol import LanguageServerProtocol
 
 from . import request_checks
+from .lsp_transport import send_error
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,11 @@ class CromwellProtocol(LanguageServerProtocol):
         except JsonRpcException as exc:
             self._send_response(msg_id, error=exc.to_response_error())
             return
+        except Exception as exc:  # a check that fails must still answer
+            log.exception("could not check the request's document")
+            error = JsonRpcInternalError(f"could not check the document: {type(exc).__name__}")
+            self._send_response(msg_id, error=error.to_response_error())
+            return
         super()._handle_request(msg_id, method_name, params)
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
@@ -100,8 +107,7 @@ class CromwellProtocol(LanguageServerProtocol):
                 if not isinstance(msg_id, int | str) or isinstance(msg_id, bool):
                     msg_id = None
                 refused = isinstance(method, str) and self.lifecycle_error(method, True)
-                error = refused or JsonRpcInvalidParams(message)
-                self._send_response(msg_id, error=error.to_response_error())
+                send_error(self, msg_id, refused or JsonRpcInvalidParams(message))
             else:
                 log.warning("ignored a notification: %s", message)
             return _Ignored()
@@ -109,7 +115,7 @@ class CromwellProtocol(LanguageServerProtocol):
             # A notification method sent as a request: answer rather than leave it pending.
             msg_id = data["id"] if isinstance(data["id"], int | str) else None
             error = JsonRpcInvalidRequest(f"{data['method']!r} is a notification, not a request")
-            self._send_response(msg_id, error=error.to_response_error())
+            send_error(self, msg_id, error)
             return _Ignored()
         return message
 

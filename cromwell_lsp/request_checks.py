@@ -75,21 +75,24 @@ def read_document(server: DocumentSource, uri: Any) -> DocumentView:
     if open_doc is not None:  # the editor's own text: any scheme, any folder
         text, version = open_doc.source, open_doc.version
         if len(text) > limit:
-            raise refuse(f"{uri}: {len(text)} characters is over maxFileBytes ({limit})")
+            raise refuse(f"{_short(uri)}: {len(text)} characters is over maxFileBytes ({limit})")
     else:
         if path is None:
             raise refuse(
                 f"unknown document {_short(uri)}: open it first (only file: URIs are read)"
             )
-        if path.is_dir():
-            raise refuse(f"{_short(uri)} is a directory, not a document")
-        roots = server.index.roots
-        if roots and not any(path.is_relative_to(root) for root in roots):
-            raise refuse(f"{_short(uri)} is outside the workspace folders: open it first")
         try:
+            if path.is_dir():
+                raise refuse(f"{_short(uri)} is a directory, not a document")
+            roots = server.index.roots
+            if roots and not any(path.is_relative_to(root) for root in roots):
+                raise refuse(f"{_short(uri)} is outside the workspace folders: open it first")
             text, _ = read_text(path, limit)
-        except (FileRefused, OSError) as exc:
+        except FileRefused as exc:
             raise refuse(f"unknown or unreadable document {_short(uri)}: {exc}") from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise refuse(f"unknown or unreadable document {_short(uri)}: {reason}") from None
         version = None
     check_text(uri, text)
     return DocumentView(uri, server.relative(uri), text, version)
