@@ -1,0 +1,126 @@
+"""Ghost text for an editor session: what a stream of keystrokes needs around `GhostText`.
+
+- Newest first: a request supersedes the one before it, which stops between two tokens.
+- Bursts coalesce: a request that follows the previous one within `BURST_S` waits that long
+  first, and is dropped if another arrives meanwhile.
+- Answers without the model where one is known (`GhostText.cached`), on the event loop.
+- After a suggestion from the model, the next one (the text with it accepted) is prefetched
+  at low priority; any request of the user's stops the prefetch.
+- Extra context: chunks of files the user opened and regions they edited before moving on
+  are offered to the ring (`ghost_ring`), which takes them in when the user pauses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .engine_client import EngineClient
+from .ghost import GhostCancelled, GhostRequest, GhostSettings, GhostText, Suggestion, accepted
+from .ghost_layout import window_start
+from .ghost_ring import ExtraRing, chunk_around
+
+BURST_S = 0.03  # requests closer together than this are a burst of keystrokes
+SETTLE_S = 1.0  # the ring takes in offered chunks after a pause this long
+
+
+@dataclass
+class SessionStats:
+    requests: int = 0
+    from_model: int = 0
+    from_cache: int = 0
+    superseded: int = 0
+    prefetched: int = 0
+
+
+class GhostSession:
+    def __init__(self, engine: EngineClient) -> None:
+        self.engine = engine
+        self.ring = ExtraRing()
+        self.stats = SessionStats()
+        self._ghost: GhostText | None = None
+        self._ghost_key: tuple[int, GhostSettings] | None = None
+        self._latest = 0  # sequence number of the newest request
+        self._last_at = 0.0  # when the newest request came
+        self._flag: threading.Event | None = None  # the running request's stop flag
+        self._edits: dict[str, tuple[int, str]] = {}  # path -> (line, text) of its last edit
+        self._last_edited: str | None = None
+
+    # --- what the editor reports ----------------------------------------------------------
+    def opened(self, path: str, text: str) -> None:
+        """A file was opened: its head (imports, first definitions) is worth having around."""
+        self.ring.offer(chunk_around(path, text.splitlines(True), 0, self.ring.chunk_lines))
+
+    def edited(self, path: str, text: str, line: int) -> None:
+        """An edit at `line` of `path`. The region of the last edit becomes extra context
+        when the user moves on: to a place further than a chunk away, or to another file."""
+        size = self.ring.chunk_lines
+        left = self._last_edited
+        if left is not None and left != path and left in self._edits:
+            old_line, old_text = self._edits[left]
+            self.ring.offer(chunk_around(left, old_text.splitlines(True), old_line, size))
+        previous = self._edits.get(path)
+        if previous is not None and abs(previous[0] - line) > size:
+            self.ring.offer(chunk_around(path, previous[1].splitlines(True), previous[0], size))
+        self._edits[path] = (line, text)
+        self._last_edited = path
+
+    # --- suggestions ----------------------------------------------------------------------
+    def ghost(self, model: Any, settings: GhostSettings) -> GhostText:
+        key = (id(model), settings)
+        if self._ghost is None or self._ghost_key != key:
+            self._ghost, self._ghost_key = GhostText(model, settings), key
+        return self._ghost
+
+    async def suggest(
+        self, model: Any, settings: GhostSettings, path: str, text: str, line: int, column: int
+    ) -> Suggestion | None:
+        """The suggestion at (line, column), or None when a newer request superseded this
+        one. Raises ValueError for a position outside the document."""
+        self._latest += 1
+        mine = self._latest
+        now = time.monotonic()
+        paused = now - self._last_at > SETTLE_S
+        burst = now - self._last_at < BURST_S
+        self._last_at = now
+        self.stats.requests += 1
+        if self._flag is not None:
+            self._flag.set()  # the request before this one is answered by this one
+        if burst:
+            await asyncio.sleep(BURST_S)
+            if self._latest != mine:
+                self.stats.superseded += 1
+                return None
+        ghost = self.ghost(model, settings)
+        if paused:
+            self.ring.settle(lambda c: len(ghost.chunk_ids(c)))
+        first = window_start(line, settings.window)
+        extra = self.ring.chunks(path, (first, line + 1 + settings.window.suffix_lines))
+        request = GhostRequest(path, text, line, column, tuple(extra))
+        hit = ghost.cached(request)
+        if hit is not None:
+            self.stats.from_cache += 1
+            return hit
+        flag = self._flag = threading.Event()
+        try:
+            suggestion = await self.engine.run(lambda f: ghost.suggest(request, f), flag)
+        except GhostCancelled:
+            self.stats.superseded += 1
+            return None
+        finally:
+            if self._flag is flag:
+                self._flag = None
+        self.stats.from_model += 1
+        if suggestion.text.strip():
+            self._prefetch(ghost, accepted(request, suggestion.text))
+        return suggestion
+
+    def _prefetch(self, ghost: GhostText, request: GhostRequest) -> None:
+        def job(flag: threading.Event) -> None:
+            ghost.suggest(request, flag)
+            self.stats.prefetched += 1
+
+        self.engine.background(job)
