@@ -99,15 +99,14 @@ def complete(
     model: str | None = None,
     threads: int | None = None,
     max_tokens: int = 64,
-    temperature: float = 0.0,
     on_piece: Callable[[str], None] | None = None,
 ) -> str:
-    """The text to insert at (line, column) of `path`, both 0-based."""
+    """The text to insert at (line, column) of `path`, both 0-based (greedy, as ghost text)."""
     file = domain.absolute_path(path)
     ws = _workspace(file, root)
     source = domain.load_source(ws, file)
     return domain.complete(load_model(model, threads), ws, source, line, column,
-                           max_tokens=max_tokens, temperature=temperature, on_piece=on_piece)
+                           max_tokens=max_tokens, on_piece=on_piece)
 
 
 def screenshot_to_code(

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import context, edits, patches, prompts
+from . import context, edits, patches
 from .actions import ActionRequest, screenshot_target
 from .apply import resolve_inside, sha256
+from .ghost import GhostCancelled, GhostRequest, GhostSettings, ghost_for
 from .patches import PatchError
 from .workspace import FileRefused, WorkspaceIndex, read_text
 
@@ -354,32 +355,19 @@ def complete(
     column: int,
     *,
     max_tokens: int = 64,
-    temperature: float = 0.0,
     cancel: threading.Event | None = None,
     on_piece: Callable[[str], None] | None = None,
 ) -> str:
-    """The text to insert at (line, column), both 0-based, column in code points."""
-    lines = source.text.splitlines(keepends=True)
-    if line < 0 or line > len(lines):
-        raise RequestError(f"line {line} is outside the {len(lines)}-line file")
-    current = lines[line] if line < len(lines) else ""
-    stripped = current.rstrip("\r\n")
-    if column < 0 or column > len(stripped):
-        raise RequestError(f"column {column} is outside line {line} ({len(stripped)} chars)")
-    target = context.Target(source.relative, source.text, line, min(line + 1, len(lines)))
-
-    def render(plan: context.ContextPlan) -> str:
-        return prompts.fim_prompt(plan, stripped[:column],
-                                  stripped[column:] + current[len(stripped):])
-
+    """The text to insert at (line, column), both 0-based, column in code points: the ghost
+    text pipeline's suggestion (the model's own FIM format, windows around the cursor)."""
+    ghost = ghost_for(model, GhostSettings(max_tokens=max_tokens))
+    request = GhostRequest(source.relative, source.text, line, column)
     try:
-        _, prompt, _ = context.fit(target, ws.candidates(source.path), {}, model.tokenizer,
-                                   model.n_ctx - max_tokens, render)
-    except context.ContextTooLarge as exc:
+        return ghost.suggest(request, cancel, on_piece).text
+    except GhostCancelled as exc:
+        raise Cancelled("generation cancelled") from exc
+    except ValueError as exc:  # the cursor is outside the file
         raise RequestError(str(exc)) from exc
-    text = generate(model, prompt, max_tokens=max_tokens, temperature=temperature,
-                    stop=["\n\n"], cancel=cancel, on_piece=on_piece)
-    return text.split(prompts.FIM_PREFIX)[0]
 
 
 def check_image(image: Path | str) -> Path:

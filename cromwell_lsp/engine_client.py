@@ -13,7 +13,9 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class ModelUnavailable(RuntimeError):
@@ -41,6 +43,9 @@ class EngineClient:
         self._load_lock = asyncio.Lock()
         self._model: Any = None
         self._key: tuple[str | None, int | None] | None = None
+        # The stop flag of the background job (a prefetch) queued or running, if any: every
+        # request the user waits for sets it first, so the worker is theirs within a token.
+        self._background: threading.Event | None = None
 
     @property
     def loaded(self) -> bool:
@@ -76,6 +81,7 @@ class EngineClient:
         tokens and the task re-raises CancelledError. `stop_when(text so far)` ends the
         generation early, as complete (for stop conditions that fixed strings cannot say).
         """
+        self._stop_background()
         loop = asyncio.get_running_loop()
         stop_flag = cancel or threading.Event()
         pieces: list[str] = []
@@ -117,6 +123,41 @@ class EngineClient:
         # Let the pieces already queued with call_soon_threadsafe arrive first.
         await asyncio.sleep(0)
         return Generated("".join(pieces), len(pieces), cancelled)
+
+    async def run(
+        self, job: Callable[[threading.Event], T], cancel: threading.Event | None = None
+    ) -> T:
+        """`job(stop_flag)` on the model's worker, ahead of any background job (stopped
+        first). Cancelling the awaiting task sets the flag; the job checks it between steps."""
+        self._stop_background()
+        flag = cancel or threading.Event()
+        future = asyncio.get_running_loop().run_in_executor(self._executor, job, flag)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            flag.set()
+            raise
+
+    def background(self, job: Callable[[threading.Event], Any]) -> None:
+        """Queue `job(stop_flag)` at low priority: it runs when the worker is free, and any
+        later job (background or not) stops it. Its errors are dropped: nobody waits for it."""
+        self._stop_background()
+        flag = self._background = threading.Event()
+
+        def run() -> None:
+            if flag.is_set():
+                return
+            try:
+                job(flag)
+            except Exception:  # a failed prefetch costs nothing but the prefetch
+                return
+
+        self._executor.submit(run)
+
+    def _stop_background(self) -> None:
+        if self._background is not None:
+            self._background.set()
+            self._background = None
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,5 +1,6 @@
 """Prompt formats: what the model is asked for each action, as chat messages (rendered by the
-model's own chat template) or a fill-in-the-middle string for inline completion.
+model's own chat template) or raw continuations. Inline completion (ghost text) builds its
+prompts on token ids in the model's own FIM format: ghost.py.
 
 Each format asks for one fenced block; `patches.extract_code` copes with answers that add
 prose or forget the fence anyway.
@@ -109,21 +110,6 @@ def screenshot_messages(plan: ContextPlan, target_path: str) -> list[dict[str, s
         f"screenshot. Reply with the whole file in one ```{lang} block."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
-
-
-FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE = "<fim_prefix>", "<fim_suffix>", "<fim_middle>"
-
-
-def fim_prompt(plan: ContextPlan, line_prefix: str, line_suffix: str) -> str:
-    """Fill-in-the-middle at the cursor: related snippets as comments-free preamble, then the
-    text before the cursor, the text after it, and the model writes the middle."""
-    related = "".join(
-        snippet_header(s.path, s.start_line, s.end_line) + s.text for s in plan.snippets
-    )
-    return (
-        f"{FIM_PREFIX}{related}{plan.before}{line_prefix}"
-        f"{FIM_SUFFIX}{line_suffix}{plan.after}{FIM_MIDDLE}"
-    )
 
 
 # --- continuations -----------------------------------------------------------------------

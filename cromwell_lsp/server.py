@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +28,9 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from . import actions, context, domain, edits, lsp_transport, patches, prompts, request_checks
 from .engine_client import EngineClient, GenerationFailed, ModelUnavailable
+from .ghost import GhostSettings, Suggestion
+from .ghost_layout import WindowSettings
+from .ghost_session import GhostSession
 from .protocol import CromwellProtocol
 from .settings import SECTION, Settings, SettingsError, merge
 from .workspace import FileRefused, WorkspaceIndex
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY = 4  # tokens between two $/progress reports
 WATCHER_ID = "cromwell-watch-files"
 MAX_CANDIDATES = 300  # workspace files scored for one request
+_WORD_END = re.compile(r"\w+$")  # the word a completion item replaces
 
 
 def _common(a: Path, b: Path) -> int:
@@ -68,7 +73,7 @@ class CromwellServer(LanguageServer):
         self.index = WorkspaceIndex(self.settings.max_file_bytes)
         self.engine = EngineClient()
         self._progress_ids = itertools.count(1)
-        self._inline_task: asyncio.Task[Any] | None = None
+        self.ghosts = GhostSession(self.engine)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Transport-level problems (a frame that is not JSON...) go to the log, not to a
@@ -474,55 +479,86 @@ class CromwellServer(LanguageServer):
             raise _fail(str(exc)) from exc
         return context.explain(prepared.plan, prepared.tokens)
 
-    # --- inline completion -----------------------------------------------------------------
+    # --- ghost text ------------------------------------------------------------------------
+    def ghost_settings(self) -> GhostSettings:
+        s = self.settings
+        window = WindowSettings(prefix_lines=s.inline_prefix_lines,
+                                suffix_lines=s.inline_suffix_lines)
+        return GhostSettings(window, s.inline_max_tokens, s.inline_max_lines, s.inline_max_ms,
+                             s.fim_format)
+
+    async def ghost_at(self, uri: str, position: types.Position) -> Suggestion | None:
+        """The ghost-text suggestion at a client position; None when there is none (a newer
+        request superseded it, or the position is not in the document)."""
+        doc = self.document(uri)
+        lines = doc.text.splitlines(keepends=True)
+        if position.line > len(lines):
+            return None  # a stale position: the document is shorter now
+        pos = self.workspace.position_codec.position_from_client_units(lines, position)
+        if self.settings.inline_debounce_ms:
+            await asyncio.sleep(self.settings.inline_debounce_ms / 1000)
+        model = await self._model()
+        self.ghosts.ring.max_chunks = self.settings.inline_extra_chunks
+        try:
+            return await self.ghosts.suggest(
+                model, self.ghost_settings(), doc.path, doc.text, pos.line, pos.character
+            )
+        except ValueError:
+            return None  # a column past the line's end: the client's view is stale
+        except Exception as exc:  # the engine's error goes to the client, not the log only
+            raise JsonRpcInternalError(message=f"ghost text failed: {exc}") from exc
+
     async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-        previous, self._inline_task = self._inline_task, asyncio.current_task()
-        if previous is not None and not previous.done():
-            previous.cancel()  # a newer request replaces the older one
         if not self.settings.inline_completion:
             return types.InlineCompletionList(items=[])
-        doc = self.document(params.text_document.uri)
-        await asyncio.sleep(self.settings.inline_debounce_ms / 1000)
-        lines = doc.text.splitlines(keepends=True)
-        pos = self.workspace.position_codec.position_from_client_units(
-            lines, types.Position(params.position.line, params.position.character)
-        )
-        line = lines[pos.line] if pos.line < len(lines) else ""
-        model = await self._model()
-        target = context.Target(doc.path, doc.text, pos.line, min(pos.line + 1, len(lines)))
-        stripped = line.rstrip("\r\n")
-
-        def render(plan: context.ContextPlan) -> str:
-            return prompts.fim_prompt(
-                plan, stripped[: pos.character], stripped[pos.character :] + line[len(stripped) :]
-            )
-
-        s = self.settings
-        limit = model.n_ctx - s.inline_max_tokens
-        if s.context_budget is not None:
-            limit = min(limit, s.context_budget)
-        try:
-            _, prompt, _ = await asyncio.to_thread(
-                context.fit,
-                target,
-                self.candidates(doc.uri),
-                self.recency(),
-                model.tokenizer,
-                limit,
-                render,
-            )
-        except context.ContextTooLarge as exc:
-            raise _fail(str(exc)) from exc
-        text = await self._generate(
-            model, prompt, s.inline_max_tokens, "Cromwell: completing", None, stop=["\n\n"]
-        )
-        text = text.split(prompts.FIM_PREFIX)[0]
-        if not text.strip():
+        suggestion = await self.ghost_at(params.text_document.uri, params.position)
+        if suggestion is None or not suggestion.text.strip():
             return types.InlineCompletionList(items=[])
         here = types.Range(params.position, params.position)
         return types.InlineCompletionList(
-            items=[types.InlineCompletionItem(insert_text=text, range=here)]
+            items=[types.InlineCompletionItem(insert_text=suggestion.text, range=here)]
         )
+
+    def _client_has_inline(self) -> bool:
+        text_document = self.client_capabilities.text_document
+        return bool(text_document and text_document.inline_completion)
+
+    async def completion_items(self, params: types.CompletionParams) -> types.CompletionList:
+        """The ghost-text suggestion as a completion item, for clients that cannot show ghost
+        text (Neovim 0.11, Helix, Kate): it replaces the word before the cursor by that word
+        and the suggestion, so the client's own filtering keeps it while the user types."""
+        mode = self.settings.completion_items
+        if mode == "never" or (mode == "auto" and self._client_has_inline()):
+            return types.CompletionList(is_incomplete=False, items=[])
+        uri, position = params.text_document.uri, params.position
+        suggestion = await self.ghost_at(uri, position)
+        if suggestion is None or not suggestion.text.strip():
+            return types.CompletionList(is_incomplete=True, items=[])
+        lines = self.document(uri).text.splitlines(keepends=True)
+        codec = self.workspace.position_codec
+        pos = codec.position_from_client_units(lines, position)
+        line = lines[pos.line] if pos.line < len(lines) else ""
+        word = _WORD_END.search(line[: pos.character])
+        typed = word.group(0) if word else ""
+        start = codec.position_to_client_units(
+            lines, types.Position(pos.line, pos.character - len(typed))
+        )
+        new_text = typed + suggestion.text
+        label = new_text.strip().splitlines()[0]
+        item = types.CompletionItem(
+            label=label if len(label) <= 60 else label[:59] + "\u2026",
+            kind=types.CompletionItemKind.Snippet,
+            detail="Cromwell",
+            documentation=types.MarkupContent(
+                kind=types.MarkupKind.Markdown,
+                value=f"```{prompts.fence_language(uri)}\n{new_text}\n```",
+            ),
+            filter_text=new_text,
+            sort_text="0",
+            insert_text_format=types.InsertTextFormat.PlainText,
+            text_edit=types.TextEdit(types.Range(start, position), new_text),
+        )
+        return types.CompletionList(is_incomplete=True, items=[item])
 
 
 def _action_title(request: actions.ActionRequest) -> str:
@@ -583,11 +619,18 @@ def create_server() -> CromwellServer:
     def did_open(ls: CromwellServer, params: types.DidOpenTextDocumentParams) -> None:
         if (fs := to_fs_path(params.text_document.uri)) is not None:
             ls.index.touch(Path(fs), edited=False)
+            doc = params.text_document
+            ls.ghosts.opened(ls.relative(doc.uri), doc.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CromwellServer, params: types.DidChangeTextDocumentParams) -> None:
         if (fs := to_fs_path(params.text_document.uri)) is not None:
             ls.index.touch(Path(fs), edited=True)
+            uri = params.text_document.uri
+            doc = ls.workspace.text_documents.get(uri)
+            first = params.content_changes[0] if params.content_changes else None
+            if doc is not None and isinstance(first, types.TextDocumentContentChangePartial):
+                ls.ghosts.edited(ls.relative(uri), doc.source, first.range.start.line)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def watched_files(ls: CromwellServer, params: types.DidChangeWatchedFilesParams) -> None:
@@ -677,6 +720,12 @@ def create_server() -> CromwellServer:
         ls: CromwellServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList:
         return await ls.inline(params)
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
+    async def completion(
+        ls: CromwellServer, params: types.CompletionParams
+    ) -> types.CompletionList:
+        return await ls.completion_items(params)
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CromwellServer, params: None) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.runtime.fim_format import FAMILY_NAMES as FIM_FORMATS
+
 SECTION = "cromwell"
 
 ACTION_IDS = ("editSelection", "fix", "completeBody", "addDocstring", "fromScreenshot")
@@ -43,12 +45,39 @@ class Settings:
     inline_completion: bool = True
     """Answer `textDocument/inlineCompletion` (ghost text)."""
 
-    inline_debounce_ms: int = 150
-    """Wait this long after an inline completion request before generating; a newer
-    request in that time replaces it."""
+    inline_debounce_ms: int = 0
+    """Wait this long after an inline completion request before generating. A newer request
+    always replaces an older one (stopped between two tokens), and requests that come in a
+    burst are coalesced, so no wait is needed; raise it to spare a slow machine."""
 
     inline_max_tokens: int = 64
     """Most tokens one inline completion may generate."""
+
+    inline_max_lines: int = 8
+    """Most lines of a suggestion made where no text follows the cursor (with text after
+    the cursor a suggestion is one line)."""
+
+    inline_max_ms: int = 1000
+    """Generation for one suggestion stops after this long; its complete lines are shown."""
+
+    inline_prefix_lines: int = 128
+    """Lines above the cursor in the prompt (at least; the window starts on a 16-line grid
+    so that it moves rarely)."""
+
+    inline_suffix_lines: int = 32
+    """Lines below the cursor given to a model that fills in the middle."""
+
+    inline_extra_chunks: int = 8
+    """Chunks of recently opened or edited code kept as extra context (0: none)."""
+
+    fim_format: str | None = None
+    """The fill-in-the-middle format: null reads it from the model file; or one of qwen,
+    starcoder, codellama, deepseek, codegemma, codestral, gguf (the ids in the file's
+    metadata), or none (prefix-only completion)."""
+
+    completion_items: str = "auto"
+    """Offer the ghost-text suggestion as a `textDocument/completion` item: auto (only to
+    clients without inline completion, such as Neovim 0.11), always, or never."""
 
     max_file_bytes: int = 1_000_000
     """Files larger than this are left out of the workspace index and refused as targets."""
@@ -64,6 +93,13 @@ _WIRE_NAMES = {
     "inlineCompletion": "inline_completion",
     "inlineDebounceMs": "inline_debounce_ms",
     "inlineMaxTokens": "inline_max_tokens",
+    "inlineMaxLines": "inline_max_lines",
+    "inlineMaxMs": "inline_max_ms",
+    "inlinePrefixLines": "inline_prefix_lines",
+    "inlineSuffixLines": "inline_suffix_lines",
+    "inlineExtraChunks": "inline_extra_chunks",
+    "fimFormat": "fim_format",
+    "completionItems": "completion_items",
     "maxFileBytes": "max_file_bytes",
 }
 
@@ -88,7 +124,8 @@ def _check(name: str, value: Any) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 2:
             return float(value)
         raise SettingsError(f"temperature must be a number in [0, 2], got {value!r}")
-    if name in ("max_new_tokens", "inline_max_tokens", "max_file_bytes"):
+    if name in ("max_new_tokens", "inline_max_tokens", "max_file_bytes", "inline_max_lines",
+                "inline_max_ms", "inline_prefix_lines"):
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
         raise SettingsError(f"{_wire(name)} must be a positive integer, got {value!r}")
@@ -96,6 +133,20 @@ def _check(name: str, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10_000:
             return value
         raise SettingsError(f"inlineDebounceMs must be an integer in [0, 10000], got {value!r}")
+    if name in ("inline_suffix_lines", "inline_extra_chunks"):
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000:
+            return value
+        raise SettingsError(f"{_wire(name)} must be a non-negative integer, got {value!r}")
+    if name == "fim_format":
+        if value is None or value in FIM_FORMATS:
+            return value
+        raise SettingsError(
+            f"fimFormat must be null or one of {', '.join(FIM_FORMATS)}, got {value!r}"
+        )
+    if name == "completion_items":
+        if value in ("auto", "always", "never"):
+            return value
+        raise SettingsError(f"completionItems must be auto, always or never, got {value!r}")
     if name == "inline_completion":
         if isinstance(value, bool):
             return value
