@@ -111,6 +111,7 @@ def decode_n_tokens(
     stats: SpeculationStats | None = None,
     fusion: Fusion | None = None,
     adaptive: bool = True,
+    reuse_min: int | None = None,
 ) -> Iterator[int]:
     """Generate up to `max_tokens` ids after `prompt`, stopping before any id in `stop_ids`.
 
@@ -121,13 +122,14 @@ def decode_n_tokens(
     token sequence plain greedy decoding gives. `adaptive` pauses drafting while it yields
     tokens slower than plain steps do (the decoder's `LookupPayoff`, which learns across
     generations); without it every token for which a draft is found is verified with it.
+    `reuse_min` is prefill's: keep cached runs of that many tokens after a change.
     """
     stops = frozenset(stop_ids)
     cancelled = cancel.is_set if cancel is not None else (lambda: False)
     history = list(prompt)
     if max_tokens <= 0 or cancelled():
         return
-    token = sampler.sample(prefill(decoder, prompt, fusion), history)
+    token = sampler.sample(prefill(decoder, prompt, fusion, reuse_min), history)
     speculate = speculative and sampler.params.greedy
     draft_length = DraftLength()
     payoff = decoder.lookup_payoff if speculate and adaptive else None

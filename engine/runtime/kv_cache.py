@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from engine import _native as K
+
 # The cache's element types. Half (the default, as llama.cpp's) halves the bytes every decode
 # step reads at long contexts, where attention, not the weights, is most of a step; a row is
 # rounded to half once it is final (after RoPE). Float keeps rows as computed.
@@ -83,18 +85,36 @@ class KVCache:
                     f"cannot move {n} rows from {src} to {dst}: {self.length} rows are "
                     f"cached and the context holds {n_ctx}"
                 )
-        _, _, heads, head_dim = self.k.shape
+        n_layers, _, heads, head_dim = self.k.shape
         taken = []
         for src, dst, n in moves:
             if src == dst or n == 0:
                 continue
-            k = self.k[:, src : src + n].astype(np.float32)  # (n_layers, n, heads, head_dim)
-            rotate_keys(k.reshape(-1, heads, head_dim), dst - src)
-            taken.append((dst, k, self.v[:, src : src + n].copy()))
+            k = self._keys_f32(src, n)  # (n_layers * n, heads, head_dim)
+            rotate_keys(k, dst - src)
+            taken.append(
+                (dst, k.reshape(n_layers, n, heads, head_dim), self.v[:, src : src + n].copy())
+            )
         for dst, k, v in taken:
             n = k.shape[1]
-            self.k[:, dst : dst + n] = k  # a half cache rounds to nearest, as a forward does
+            self.k[:, dst : dst + n] = self._from_f32(k)
             self.v[:, dst : dst + n] = v
+
+    def _keys_f32(self, src: int, n: int) -> np.ndarray:
+        """Rows [src, src + n) of every layer's keys, copied into a new float32 array
+        (n_layers * n, heads, head_dim)."""
+        heads, head_dim = self.k.shape[2:]
+        if not self.half:
+            return np.array(self.k[:, src : src + n]).reshape(-1, heads, head_dim)
+        rows = np.ascontiguousarray(self.k[:, src : src + n]).reshape(-1, heads * head_dim)
+        # The native conversion: numpy's float16 casts are scalar, several times slower.
+        return K.dequantize(rows, "F16", heads * head_dim).reshape(-1, heads, head_dim)
+
+    def _from_f32(self, k: np.ndarray) -> np.ndarray:
+        """float32 keys in the cache's type, rounded to nearest as a forward rounds its rows."""
+        if not self.half:
+            return k
+        return K.quantize(k.reshape(-1, k.shape[-2] * k.shape[-1]), "F16").reshape(k.shape)
 
     def extend_moved(self, tokens: Sequence[int]) -> None:
         """Count the next len(tokens) rows, already put in place by `move_rows`, as holding

@@ -150,12 +150,21 @@ def test_moving_rows_outside_the_cached_ones_is_an_error_and_moves_nothing() -> 
     assert np.array_equal(cache.k, before)
 
 
-def test_moves_read_every_run_before_writing_any() -> None:
-    cache = KVCache(n_layers=1, n_ctx=8, n_kv_heads=1, head_dim=2, dtype="f32")
-    cache.v[0, :, 0, 0] = np.arange(8)
+@pytest.mark.parametrize("dtype", ["f16", "f32"])
+def test_moves_read_every_run_before_writing_any(dtype: str) -> None:
+    cache = KVCache(n_layers=1, n_ctx=8, n_kv_heads=1, head_dim=2, dtype=dtype)
+    cache.k[0, :, 0, 0] = cache.v[0, :, 0, 0] = np.arange(8)
     cache.length = 8
-    cache.move_rows([(0, 1, 3), (3, 4, 3)], lambda k, shift: None)  # each lands on the next
+
+    def add_shift(k: np.ndarray, shift: int) -> None:  # a stand-in rotation that shows
+        assert k.dtype == np.float32
+        k += 10 * shift
+
+    cache.move_rows([(0, 1, 3), (3, 4, 3)], add_shift)  # each lands on the next one's rows
     assert cache.v[0, :, 0, 0].tolist() == [0, 0, 1, 2, 3, 4, 5, 7]
+    assert cache.k[0, :, 0, 0].tolist() == [0, 10, 11, 12, 13, 14, 15, 7]
+    cache.move_rows([(2, 0, 6)], add_shift)  # overlapping itself, to the left
+    assert cache.k[0, :, 0, 0].tolist() == [-9, -8, -7, -6, -5, -13, 15, 7]
 
 
 # --- prefill with reuse on tiny decoders ------------------------------------------------------
