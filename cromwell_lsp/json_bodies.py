@@ -2,9 +2,10 @@
 
 Python's `json` accepts the literals `NaN`, `Infinity` and `-Infinity`, which RFC 8259 does not
 have. Let through, a NaN passes pydantic's range checks (every comparison with it is false) and
-then fails deep inside a handler, or in rendering an error that quotes it: a 500. The route
-class below parses bodies with those literals refused, so the client gets a 400 that names
-the literal, once for every endpoint of the app.
+then fails deep inside a handler, or in rendering an error that quotes it: a 500. Likewise an
+escaped lone surrogate (`"\ud800"`) parses into a string that is not Unicode text, which the
+tokenizer and every encoder refuse with a TypeError. The route class below parses bodies with
+both refused, so the client gets a 400 that names the problem, once for every endpoint.
 """
 
 from __future__ import annotations
@@ -28,8 +29,29 @@ def refuse_constant(literal: str) -> Any:
 
 
 def loads_strict(body: bytes | str) -> Any:
-    """`json.loads` that refuses NaN, Infinity and -Infinity with a 400."""
-    return json.loads(body, parse_constant=refuse_constant)
+    """`json.loads` that refuses NaN, Infinity, -Infinity and lone surrogates with a 400."""
+    value = json.loads(body, parse_constant=refuse_constant)
+    if "\\u" in (body if isinstance(body, str) else body.decode("utf-8", "replace")):
+        refuse_lone_surrogates(value)  # only an escape can spell one: UTF-8 cannot
+    return value
+
+
+def refuse_lone_surrogates(value: Any) -> None:
+    strings = [value] if isinstance(value, str) else []
+    if isinstance(value, dict):
+        strings = list(value)
+        for item in value.values():
+            refuse_lone_surrogates(item)
+    elif isinstance(value, list):
+        for item in value:
+            refuse_lone_surrogates(item)
+    for text in strings:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise HTTPException(400, "the request body is not valid JSON text: a string holds "
+                                f"a lone surrogate ({text[exc.start]!r}), which is not Unicode"
+                                ) from None
 
 
 class StrictJSONRequest(Request):

@@ -52,9 +52,21 @@ def is_openai_path(path: str) -> bool:
 # --- errors in OpenAI's shape and CORS -----------------------------------------------------
 
 
+# Steps of a pydantic location that name a branch of a union, not a field: `str`,
+# `list[str]`, `function-after[...]`.
+UNION_BRANCHES = frozenset({"str", "int", "float", "bool", "dict"})
+
+
+def _most_specific(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of a union's errors (one per branch), the one that got deepest into the value: for a
+    list of parts with an unknown part type, the unknown tag rather than "not a string"."""
+    return max(errors, key=lambda e: len(e.get("loc", ())), default={})
+
+
 def _validation_message(error: dict[str, Any]) -> tuple[str, str | None]:
     """A pydantic error as (message, param): `messages.0.role: Input should be ...`."""
-    where = [str(part) for part in error.get("loc", ()) if part != "body"]
+    where = [str(part) for part in error.get("loc", ())
+             if part != "body" and str(part) not in UNION_BRANCHES and "[" not in str(part)]
     param = ".".join(where) or None
     message = error.get("msg", "invalid value")
     if error.get("type") == "json_invalid":
@@ -76,9 +88,9 @@ class OpenAIRoute(StrictJSONRoute):
             except OpenAIError as exc:
                 return exc.response()
             except RequestValidationError as exc:
-                first = exc.errors()[0] if exc.errors() else {}
-                message, param = _validation_message(first)
-                return error_response(422, message, param, first.get("type"))
+                error = _most_specific(list(exc.errors()))
+                message, param = _validation_message(error)
+                return error_response(422, message, param, error.get("type"))
             except HTTPException as exc:
                 return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
@@ -183,7 +195,7 @@ def generate_choices(model: Any, plan: Plan, cancel: threading.Event,
             on_event("start", choice, "")
             counted = CountedTokens(model.stream_tokens(
                 ids, max_tokens=plan.max_tokens, temperature=plan.temperature,
-                top_p=plan.top_p, seed=None if plan.seed is None else plan.seed + i,
+                top_p=plan.top_p, seed=None if plan.seed is None else (plan.seed + i) % 2**64,
                 cancel=cancel, image=plan.image))
             for piece in stream_text(decode, counted, plan.stops):
                 choice.text += piece

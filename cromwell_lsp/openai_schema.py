@@ -122,7 +122,8 @@ class SamplingFields(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     n: int = Field(1, ge=1, le=MAX_CHOICES, description="How many choices to generate.")
     stop: str | list[str] | None = Field(None, description="Up to 16 stop strings.")
-    seed: int | None = Field(None, description="The same seed gives the same sampled text.")
+    seed: int | None = Field(None, ge=-(2**63), lt=2**64,
+                             description="The same seed gives the same sampled text.")
     stream: bool = False
     stream_options: StreamOptions | None = None
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)

@@ -284,6 +284,10 @@ def test_embeddings_refuse_token_ids_empty_text_and_other_sizes(client: openai.O
     ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "x"}], "n": 99}', 422,
      "n"),
     ("/v1/embeddings", b'{"input": "x", "encoding_format": "int8"}', 422, "encoding_format"),
+    ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": [{"type": "audio"}]}]}',
+     422, "messages.0.content.0"),
+    ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "x"}], "seed": -1e99}',
+     422, "seed"),
     ("/v1/completions", b'{"prompt": "x", "max_tokens": 1, "stream_options": '
      b'{"include_usage": true}}', 400, "stream_options"),
 ])
@@ -316,7 +320,7 @@ def test_cors_for_localhost_origins_on_the_openai_paths_only(server: Server) -> 
     assert models.headers["access-control-allow-origin"] == "http://localhost:5173"
 
 
-# --- NaN and Infinity in any body (RFC 8259 has neither) ----------------------------------
+# --- NaN and Infinity in any body (RFC 8259 has neither), lone surrogates -----------------
 
 
 @pytest.mark.parametrize(("path", "content"), [
@@ -347,6 +351,18 @@ def test_nan_and_infinity_on_cromwells_own_paths(server: Server, path: str,
         response = http.post(path, content=content, headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
     assert "NaN or Infinity" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("path", "content"), [
+    ("/v1/embeddings", b'{"input": "x\\ud800"}'),
+    ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "\\udc00"}]}'),
+    ("/v1/complete", b'{"path": "m.py", "line": 0, "column": 0, "text": "\\ud800"}'),
+])
+def test_lone_surrogates_are_refused(server: Server, path: str, content: bytes) -> None:
+    with server.client() as http:
+        response = http.post(path, content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "lone surrogate" in response.text
 
 
 def test_the_schema_lists_the_openai_paths(server: Server) -> None:
