@@ -38,7 +38,8 @@ FIM_METADATA_KEYS: dict[str, tuple[str, str | None]] = {
     "repo_name": (META + "fim_rep_token_id", None),
     "file_sep": (META + "fim_sep_token_id", None),
 }
-_BODY_ROLES = ("prefix", "suffix", "middle")
+ROLES = tuple(FIM_METADATA_KEYS)  # prefix, suffix, middle, pad, repo_name, file_sep
+_BODY_ROLES = ROLES[:3]
 # Ids the file names as ending generation, whatever its family.
 _END_KEYS = (META + "eos_token_id", META + "eot_token_id", META + "eom_token_id")
 # End-of-text, end-of-turn and end-of-file spellings: whichever the vocabulary has end a middle.
@@ -90,6 +91,11 @@ FAMILIES: dict[str, _Spellings] = {
     "codestral": _Spellings(("[PREFIX]",), ("[SUFFIX]",), spm=True),
 }
 FAMILY_NAMES: tuple[str, ...] = (*FAMILIES, FROM_METADATA, NO_FIM)
+# Every family's marker spellings, and StarCoder 1's file marker: a control token of these in
+# the output means the model has left the text at the cursor, whatever the format in use.
+_MARKER_TEXTS = frozenset(
+    t for s in FAMILIES.values() for role in ROLES for t in getattr(s, role)
+) | {"<filename>"}
 
 # A header line naming an extra chunk's file, as a comment of the file's language where its
 # suffix says which: the model reads on as it would at a file boundary, not copying a marker.
@@ -200,10 +206,9 @@ class FimFormat:
 
     def describe(self, tokenizer: CodeTokenizer) -> dict[str, Any]:
         """What `cromwell info` shows: the family, its order, each marker's id and spelling."""
-        roles = ("prefix", "suffix", "middle", "pad", "repo_name", "file_sep")
         markers = {
             role: {"id": tid, "text": tokenizer.id_to_token(tid)}
-            for role in roles
+            for role in ROLES
             if (tid := getattr(self, role)) is not None
         }
         return {
@@ -287,13 +292,12 @@ def _metadata_ids(metadata: Mapping[str, Any], tokenizer: CodeTokenizer) -> dict
 
 def _vocab_ids(spellings: _Spellings, tokenizer: CodeTokenizer) -> dict[str, int | None]:
     """role -> the id of the first of the role's spellings that is one token, else None."""
-    roles = ("prefix", "suffix", "middle", "pad", "repo_name", "file_sep")
     return {
         role: next(
             (i for s in getattr(spellings, role) if (i := tokenizer.token_to_id(s)) is not None),
             None,
         )
-        for role in roles
+        for role in ROLES
     }
 
 
@@ -314,13 +318,16 @@ def _build(
     metadata: Mapping[str, Any],
     tokenizer: CodeTokenizer,
 ) -> FimFormat:
-    roles = {r: ids.get(r) for r in FIM_METADATA_KEYS} if family != NO_FIM else {}
+    roles = {r: ids.get(r) for r in ROLES} if family != NO_FIM else {}
     ends = set(tokenizer.eog_ids)
     ends.update(int(metadata[k]) for k in _END_KEYS if k in metadata)
     ends.update(i for t in _END_TEXTS if (i := tokenizer.token_to_id(t)) is not None)
     # A marker in the output means the model has left the middle (llama.cpp ends generation
-    # at fim_pad, fim_rep and fim_sep too).
+    # at fim_pad, fim_rep and fim_sep too). Other families' spellings count as control tokens
+    # only: `<PRE>` could be a plain word of some vocabulary.
     ends.update(i for i in roles.values() if i is not None)
+    special = tokenizer.special_tokens
+    ends.update(special[t] for t in _MARKER_TEXTS if t in special)
     return FimFormat(
         family=family,
         prefix=roles.get("prefix"),

@@ -56,10 +56,12 @@ def write_model(
     arch: str = "llama",
     ids: Mapping[str, str] | None = None,
     metadata_arch: str | None = None,
+    words: Sequence[str] = (),
 ) -> Path:
-    """A tiny random-weight decoder whose vocabulary is the byte alphabet, "ab", an eos and
-    `markers` as control tokens; `ids`: metadata key -> the marker whose id it holds."""
-    tokens = [*sorted(pre_tokenizers.ByteLevel.alphabet()), "ab", EOS, *markers]
+    """A tiny random-weight decoder whose vocabulary is the byte alphabet, "ab", `words` as
+    plain tokens, an eos and `markers` as control tokens; `ids`: metadata key -> the token
+    whose id it holds."""
+    tokens = [*sorted(pre_tokenizers.ByteLevel.alphabet()), "ab", *words, EOS, *markers]
     types = [1] * (len(tokens) - len(markers) - 1) + [3] * (len(markers) + 1)
 
     def add_vocab(writer: GGUFWriter) -> None:
@@ -147,7 +149,10 @@ def test_a_metadata_id_outside_the_vocabulary_is_a_clear_error(tmp_path: Path) -
 def test_a_cromwell_file_fills_only_when_its_metadata_says_so(tmp_path: Path) -> None:
     # cromwell-smol's case: the markers were added to the vocabulary, never trained.
     plain = write_model(tmp_path / "c.gguf", STARCODER, metadata_arch="cromwell")
-    assert fim_of(plain)[0].family == "none"
+    none, tok = fim_of(plain)
+    assert none.family == "none"
+    # Its markers in the output still end a prefix-only completion: the text left the file.
+    assert {tok.token_to_id(t) for t in STARCODER} <= none.end_ids
     keys = {"tokenizer.ggml.fim_pre_token_id": "<fim_prefix>",
             "tokenizer.ggml.fim_suf_token_id": "<fim_suffix>",
             "tokenizer.ggml.fim_mid_token_id": "<fim_middle>"}
@@ -171,6 +176,9 @@ def test_a_vocabulary_without_markers_is_none(tmp_path: Path) -> None:
     fim, tok = fim_of(write_model(tmp_path / "m.gguf", []))
     assert fim.family == "none" and not fim.fills and fim.order == "prefix-only"
     assert spelt(fim, tok) == [None] * 6 and fim.end_ids == {tok.eos_id}
+    # A marker's spelling that is a plain word of the vocabulary ends nothing.
+    fim, tok = fim_of(write_model(tmp_path / "w.gguf", [], words=["<PRE>", "<file_sep>"]))
+    assert fim.family == "none" and fim.end_ids == {tok.eos_id}
 
 
 @pytest.mark.parametrize(("family", "markers", "want"), CASES)
