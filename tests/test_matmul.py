@@ -1,8 +1,9 @@
 """Matrix kernels for every weight format, on both kernel paths, against numpy in float64 on
 the unpacked weights, with an explicit error bound.
 
-The integer dot products (Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 and the k-quants, on the scalar path and for
-decode-sized inputs on the AVX2 path) see the activations rounded to 8-bit blocks (32 elements
+The integer dot products (Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 and the k-quants: matrix-vector and
+matrix-matrix alike, unless the float tiles are asked for with set_no_int_gemm) see the
+activations rounded to 8-bit blocks (32 elements
 for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, 256 for the k-quants, step amax/127): the reference rounds them
 the same way.
 Every other difference is float32 summation: |err| <= k * 2^-23 * sum|w x| per entry.
@@ -95,8 +96,6 @@ MATMUL_SHAPES = [
     (9, 20, 40),
     (13, 300, 544),
 ]
-# From this many activation rows on, the AVX2 path unpacks weight tiles to float instead.
-FLOAT_TILE_MIN_ROWS = 8
 
 
 # "best" is the AVX-512 matrix-matrix kernel and the VNNI builds of the matrix-vector rows kernels
@@ -116,21 +115,28 @@ def test_matmul_matches_numpy(fmt: str, n: int, rows: int, k: int, path: str) ->
     with kernel_path(scalar, avx2_only=path == "avx2"):
         got = _native.matmul(w, fmt, x)
     assert got.shape == (n, rows) and got.dtype == np.float32
-    want, bound = reference(w, fmt, k, x, integer_path=scalar or n < FLOAT_TILE_MIN_ROWS)
+    # the quantized formats: decode's rows kernels below 8 rows, the integer GEMM from 8 on
+    want, bound = reference(w, fmt, k, x, integer_path=True)
     check(got, want, bound)
 
 
 @pytest.mark.parametrize("path", [p for p in MATMUL_PATHS if p != "scalar"])
 @pytest.mark.parametrize("fmt", ["F32", "Q8_0", "Q4_K"])
 def test_large_matmul_crosses_every_tile_edge(fmt: str, path: str) -> None:
-    # rows > the 512-row weight tile and not a multiple of 16 or 32, n not a multiple of 6 or 12
+    # The float tiles over unpacked weights (the quantized formats reach them with the integer
+    # kernels off): rows > the 512-row weight tile and not a multiple of 16 or 32, n not a
+    # multiple of 6 or 12.
     n, rows, k = 29, 523, 1280
     rng = np.random.default_rng(11)
     w = random_weights(fmt, rows, k, rng)
     x = activations(n, k, rng)
     want, bound = reference(w, fmt, k, x, integer_path=False)
-    with kernel_path(False, avx2_only=path == "avx2"):
-        check(_native.matmul(w, fmt, x), want, bound)
+    _native.set_no_int_gemm(True)
+    try:
+        with kernel_path(False, avx2_only=path == "avx2"):
+            check(_native.matmul(w, fmt, x), want, bound)
+    finally:
+        _native.set_no_int_gemm(False)
 
 
 def test_rows_longer_than_a_k_tile_accumulate_across_tiles() -> None:

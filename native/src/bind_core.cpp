@@ -33,6 +33,7 @@ void bind_core(py::module_& m) {
     d["logical_cores"] = f.logical_cores;
     d["kernels"] = kernel_set();
     d["matvec_kernels"] = matvec_kernel_set();
+    d["int_gemm_kernels"] = int_gemm_kernel_set();
     return d;
   }, "What this CPU offers, read once with CPUID, and which kernel set is in use.");
   m.def("set_force_scalar", &set_force_scalar, py::arg("force"),
@@ -46,6 +47,14 @@ void bind_core(py::module_& m) {
         "Turn the AVX-VNNI matrix-vector kernels off, so that a CPU with AVX-512 VNNI too runs "
         "that build (for tests and comparisons), or back on.");
   m.def("no_avx_vnni", &no_avx_vnni);
+  m.def("set_no_avx512_vnni", &set_no_avx512_vnni, py::arg("off"),
+        "Turn the AVX-512 VNNI kernels off, so that a CPU with AVX-VNNI too runs that build of "
+        "the integer matrix-matrix product (for tests and comparisons), or back on.");
+  m.def("no_avx512_vnni", &no_avx512_vnni);
+  m.def("set_no_int_gemm", &set_no_int_gemm, py::arg("off"),
+        "Send matrix-matrix products of quantized weights through the float kernels instead of "
+        "the integer ones (to compare with), or back.");
+  m.def("use_int_gemm", &use_int_gemm);
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
         "Size of the kernel thread pool; n <= 0 means the physical core count.");
   m.def("num_threads", &num_threads);

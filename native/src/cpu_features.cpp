@@ -102,6 +102,8 @@ bool env_flag(const char* name) {
 std::atomic<bool> g_force_scalar{env_flag("CROMWELL_FORCE_SCALAR")};
 std::atomic<bool> g_force_avx2{env_flag("CROMWELL_FORCE_AVX2")};
 std::atomic<bool> g_no_avx_vnni{env_flag("CROMWELL_NO_AVX_VNNI")};
+std::atomic<bool> g_no_avx512_vnni{env_flag("CROMWELL_NO_AVX512_VNNI")};
+std::atomic<bool> g_no_int_gemm{env_flag("CROMWELL_NO_INT_GEMM")};
 
 }  // namespace
 
@@ -146,7 +148,21 @@ bool use_avx512_vnni() {
     const CpuFeatures& f = cpu_features();
     return f.avx512f && f.avx512vnni && f.os_saves_zmm;  // avx512f stands for F, DQ, BW and VL
   }();
-  return capable && use_avx2() && !g_force_avx2.load(std::memory_order_relaxed);
+  return capable && use_avx2() && !g_force_avx2.load(std::memory_order_relaxed) &&
+         !g_no_avx512_vnni.load(std::memory_order_relaxed);
+}
+
+void set_no_avx512_vnni(bool off) { g_no_avx512_vnni.store(off, std::memory_order_relaxed); }
+bool no_avx512_vnni() { return g_no_avx512_vnni.load(std::memory_order_relaxed); }
+
+bool use_int_gemm() { return !g_no_int_gemm.load(std::memory_order_relaxed); }
+void set_no_int_gemm(bool off) { g_no_int_gemm.store(off, std::memory_order_relaxed); }
+
+const char* int_gemm_kernel_set() {
+  if (!use_int_gemm()) return "off";
+  if (use_avx512_vnni()) return "avx512-vnni";
+  if (use_avx_vnni()) return "avx-vnni";
+  return use_avx2() ? "avx2" : "scalar";
 }
 
 const char* kernel_set() { return use_avx512() ? "avx512" : use_avx2() ? "avx2" : "scalar"; }

@@ -45,9 +45,23 @@ bool use_avx_vnni();
 void set_no_avx_vnni(bool off);
 bool no_avx_vnni();
 // True where they may use AVX-512 VNNI instead (on 256-bit registers): use_avx2(), AVX-512
-// F/BW/DQ/VL and VNNI on the CPU, ZMM state saved by the OS, and not held to AVX2. AVX-VNNI
-// goes first where both are there.
+// F/BW/DQ/VL and VNNI on the CPU, ZMM state saved by the OS, not held to AVX2, and not turned
+// off (set_no_avx512_vnni, or CROMWELL_NO_AVX512_VNNI=1 at import: to run the AVX-VNNI build of
+// the integer matrix-matrix product, where AVX-512 VNNI goes first). AVX-VNNI goes first for
+// the matrix-vector kernels where both are there.
 bool use_avx512_vnni();
+void set_no_avx512_vnni(bool off);
+bool no_avx512_vnni();
+// True where matrix-matrix products of the quantized formats take the integer kernels (activations
+// rounded to 8 bits per block, as in a decode step); false after set_no_int_gemm(true), or with
+// CROMWELL_NO_INT_GEMM=1 at import, which sends them through the float kernels over unpacked
+// weights instead (to compare with).
+bool use_int_gemm();
+void set_no_int_gemm(bool off);
+// The integer matrix-matrix kernels in use: "avx512-vnni" (on 512-bit registers, which pays
+// here, unlike in the memory-bound matrix-vector kernels), "avx-vnni", "avx2", "scalar", or
+// "off" (set_no_int_gemm).
+const char* int_gemm_kernel_set();
 // The kernel set in use: "avx512" (AVX2 with the AVX-512 matrix-matrix kernel), "avx2" or
 // "scalar".
 const char* kernel_set();

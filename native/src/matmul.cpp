@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -412,6 +413,75 @@ void ref::matmul(Format f, const void* w, int64_t rows, int64_t k, const float* 
   matmul_with_table(ref::kernels(f), f, w, rows, k, x, n, y);
 }
 
+namespace {
+
+// The quant bytes of one activation row in act format a, plus 128 (or back: the same xor).
+void shift_quants(ActFormat a, uint8_t* row, int64_t k) {
+  const bool q8k = a == ActFormat::Q8K;
+  const int64_t block = q8k ? int64_t(sizeof(block_q8_K)) : int64_t(sizeof(block_q8a));
+  const int64_t at = q8k ? int64_t(offsetof(block_q8_K, qs)) : int64_t(offsetof(block_q8a, qs));
+  const int64_t elems = q8k ? QK_K : QK;
+  for (int64_t b = 0; b < k / elems; ++b) {
+    uint8_t* qs = row + b * block + at;
+    for (int64_t j = 0; j < elems; ++j) qs[j] ^= 0x80;
+  }
+}
+
+// The scalar integer matrix-matrix product: each activation row taken back to its quant bytes,
+// then every entry the format's reference vec_dot.
+void int_gemm_rows_ref(Format f, const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1,
+                       const uint8_t* xq, int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
+  const FormatKernels& kt = ref::kernels(f);
+  std::vector<uint8_t> row(static_cast<size_t>(act_bytes));
+  for (int64_t i = 0; i < n; ++i) {
+    std::memcpy(row.data(), xq + i * act_bytes, size_t(act_bytes));
+    shift_quants(kt.act, row.data(), k);
+    for (int64_t r = r0; r < r1; ++r) y[i * ldy + r] = kt.vec_dot(k, w + r * rb, row.data());
+  }
+}
+
+}  // namespace
+
+IntGemmKernel ref::int_gemm_kernel() { return {int_gemm_rows_ref, 1}; }
+
+bool has_int_gemm(Format f) { return ref::kernels(f).act != ActFormat::F32; }
+
+IntGemmKernel int_gemm_kernel_for() {
+  // (in int_gemm_kernel_set's order)
+  if (!use_avx2()) return ref::int_gemm_kernel();
+  if (use_avx512_vnni()) return avx512vnni::int_gemm_kernel();
+  if (use_avx_vnni()) return avxvnni::int_gemm_kernel();
+  return avx2::int_gemm_kernel();
+}
+
+namespace {
+
+// y[n, rows] = x W^T with integer dot products: x quantized once (every quant byte plus 128, as
+// the kernels take it), then the weight rows split over the pool a panel at a time.
+void int_matmul(const IntGemmKernel& g, Format f, const void* w, int64_t rows, int64_t k,
+                const float* x, int64_t n, float* y) {
+  const ActFormat a = ref::kernels(f).act;
+  const int64_t ab = act_row_bytes(a, k);
+  thread_local std::vector<uint8_t> xq;  // the calling thread's; the pool threads write into it
+  if (xq.size() < size_t(ab * n)) xq.resize(size_t(ab * n));
+  uint8_t* const rows_q = xq.data();
+  parallel_for(n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      quantize_act_row(a, x + r * k, rows_q + r * ab, k);
+      shift_quants(a, rows_q + r * ab, k);
+    }
+  });
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  const int64_t rb = row_bytes(f, k);
+  const int64_t panels = (rows + g.panel_rows - 1) / g.panel_rows;
+  parallel_for(panels, 1, [&](int64_t begin, int64_t end) {
+    g.rows(f, wb, rb, k, begin * g.panel_rows, std::min(rows, end * g.panel_rows), rows_q, ab, n,
+           y, rows);
+  });
+}
+
+}  // namespace
+
 uint64_t ref::stream_read(const uint8_t* p, int64_t n_bytes) {
   uint64_t acc = 0;
   int64_t i = 0;
@@ -430,12 +500,16 @@ void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, fl
 
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n,
             float* y) {
-  if (!use_avx2()) {
-    ref::matmul(f, w, rows, k, x, n, y);
-  } else if (n < 8) {
-    // Too few activation rows to amortize unpacking the weights to float (measured crossover:
-    // 6 to 10 rows): each weight row is read once and dotted with all n rows while in L1.
+  if (n < 8 && use_avx2()) {
+    // Too few activation rows to amortize unpacking the weights (measured crossover for the
+    // float tiles: 6 to 10 rows): each weight row is read once and dotted with all n rows while
+    // in L1, by the decode step's own kernels, so each row's result is bit for bit its decode
+    // step's (the runtime's MATMUL_INT_ROWS).
     matmul_with_table(kernels_for(f), f, w, rows, k, x, n, y);
+  } else if (has_int_gemm(f) && use_int_gemm()) {
+    int_matmul(int_gemm_kernel_for(), f, w, rows, k, x, n, y);
+  } else if (!use_avx2()) {
+    ref::matmul(f, w, rows, k, x, n, y);
   } else if (use_avx512()) {
     avx512::matmul(f, w, rows, k, x, n, y);
   } else {

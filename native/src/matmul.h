@@ -31,8 +31,24 @@ struct FormatKernels {
   RowsDotFn vec_dot_rows = nullptr;  // where the format has one; vec_dot per row otherwise
 };
 
+// The integer matrix-matrix product (prefill) over weight rows [r0, r1) of a matrix in format f
+// (rows row_bytes apart) against n activation rows quantized to the format's act format, every
+// quant byte stored plus 128 (xq + i * act_bytes): y[i * ldy + r] = W_r . x_i. One call per
+// thread's share of the rows; r0 is a multiple of the kernel's panel_rows.
+using IntGemmFn = void (*)(Format f, const uint8_t* w, int64_t row_bytes, int64_t k, int64_t r0,
+                           int64_t r1, const uint8_t* xq, int64_t act_bytes, int64_t n, float* y,
+                           int64_t ldy);
+struct IntGemmKernel {
+  IntGemmFn rows;
+  int64_t panel_rows;  // weight rows the kernel takes at once
+};
+// True for the formats the integer matrix-matrix product takes (those with integer dot products).
+bool has_int_gemm(Format f);
+
 namespace ref {
 const FormatKernels& kernels(Format f);
+// The scalar integer matrix-matrix product: each entry the format's vec_dot, as matvec computes it.
+IntGemmKernel int_gemm_kernel();
 // y[rows] = W x
 void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, float* y);
 // y[n, rows] = x[n, k] W^T
@@ -42,17 +58,22 @@ uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
 
 namespace avx2 {
 const FormatKernels& kernels(Format f);
+IntGemmKernel int_gemm_kernel();  // panels of 8 rows, vpmaddubsw
 RowsDotFn rows_dot_kernel(Format f);  // null for formats without a multi-row kernel
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y);
 uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
 }  // namespace avx2
 
 // avx2's rows kernels built with VNNI (vnni/rows_vnni.cpp): with AVX-VNNI, and with AVX-512 VNNI.
+// Each also builds the integer matrix-matrix product (vnni/int_gemm_vnni.cpp): with AVX-VNNI on
+// panels of 8 rows in 256-bit registers, with AVX-512 VNNI on panels of 16 in 512-bit ones.
 namespace avxvnni {
 RowsDotFn rows_dot_kernel(Format f);
+IntGemmKernel int_gemm_kernel();
 }  // namespace avxvnni
 namespace avx512vnni {
 RowsDotFn rows_dot_kernel(Format f);
+IntGemmKernel int_gemm_kernel();
 }  // namespace avx512vnni
 
 namespace avx512 {
@@ -61,6 +82,8 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
 }  // namespace avx512
 
 const FormatKernels& kernels_for(Format f);
+// The integer matrix-matrix kernel the CPU and the switches allow (see int_gemm_kernel_set).
+IntGemmKernel int_gemm_kernel_for();
 // Bytes one row of k activations takes in act format a (k a multiple of the block size).
 int64_t act_row_bytes(ActFormat a, int64_t k);
 // Quantizes one row of activations into act format a (a copy for F32).

@@ -43,18 +43,28 @@ def smollm2_ids(f: GGUFFile) -> list[int]:
 
 
 def test_smollm2_prefill_matches_the_reference(smollm2_path: Path) -> None:
-    # Nine rows take the kernels' float matrix-matrix path: the same math as the reference
-    # (which undoes the llama Q/K permutation and uses rotate-half RoPE) to float precision.
+    # Nine rows on the kernels' float matrix-matrix path (the integer one turned off): the same
+    # math as the reference (which undoes the llama Q/K permutation and uses rotate-half RoPE)
+    # to float precision.
     f = GGUFFile(smollm2_path)
     ids = smollm2_ids(f)
-    ours = Decoder(f, n_ctx=64, kv_cache="f32").forward(ids, all_logits=True)
     ref = ReferenceDecoder(f).forward(ids)
-    assert relative_error(ours, ref) < 1e-4
     assert ref[4].argmax() == ids[5]  # the oracle itself is sane: "... is Paris"
-    # The default half KV cache rounds keys and values to 11 significant bits: close, not exact.
-    half = Decoder(f, n_ctx=64).forward(ids, all_logits=True)
+    _native.set_no_int_gemm(True)
+    try:
+        ours = Decoder(f, n_ctx=64, kv_cache="f32").forward(ids, all_logits=True).copy()
+        # The default half KV cache rounds keys and values to 11 significant bits: close.
+        half = Decoder(f, n_ctx=64).forward(ids, all_logits=True).copy()
+    finally:
+        _native.set_no_int_gemm(False)
+    assert relative_error(ours, ref) < 1e-4
     assert relative_error(half, ref) < 5e-3
     assert np.array_equal(half.argmax(-1), ref.argmax(-1))
+    # The integer path (the default) rounds activations to 8 bits as decode steps do (below):
+    # a few percent of the logits, every choice of this prompt the same.
+    rounded = Decoder(f, n_ctx=64).forward(ids, all_logits=True)
+    assert relative_error(rounded, ref) < 0.2
+    assert np.array_equal(rounded.argmax(-1), ref.argmax(-1))
 
 
 def test_smollm2_decode_steps_match_the_reference(smollm2_path: Path) -> None:
@@ -79,7 +89,7 @@ def test_tiny_models_match_the_reference(tmp_path: Path, arch: str, fmt: str) ->
     f = GGUFFile(write_tiny_gguf(tmp_path / "t.gguf", arch, fmt))
     ids = [5, 17, 3, 99, 42, 7, 7, 120, 1]
     # F32 with a float KV cache is exact, with the default half cache close; quantized
-    # decode steps round activations to 8 bits (the prefill rows do not). The Q5_0 / Q5_1
+    # prefill rows and decode steps round activations to 8 bits. The Q5_0 / Q5_1
     # files are packed by gguf's own quantizers, as real files are.
     ref = ReferenceDecoder(f).forward(ids)
     for kv_cache, tolerance in (("f32", 1e-4), ("f16", 5e-3)):

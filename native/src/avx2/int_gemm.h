@@ -1,0 +1,466 @@
+// The integer matrix-matrix product (prefill): weights in a block format against activation
+// rows already quantized to 8 bits per block (block_q8a or block_q8_K, each quant byte stored
+// plus 128, see int_gemm_rows), with the multiply-and-sum of bytes (vpmaddubsw and vpmaddwd, or
+// one vpdpbusd in a VNNI unit).
+//
+// Weight rows are taken a panel at a time: kLanes rows (8 in a 256-bit register, 16 in a
+// 512-bit one), unpacked once per call to signed bytes and interleaved four bytes at a time, so
+// that one register holds the same four elements of every row of the panel. One multiply-and-sum
+// of that register with four bytes of an activation row broadcast to every lane then advances
+// all the panel's dot products by four elements, and each unpacked register serves MR
+// activation rows in turn, as ggml's repacked gemm_q4_0_8x8 and llamafile's tinyBLAS do. A
+// panel is unpacked over a stretch of k that fits L1 (about kPackBytes) and every activation row
+// passes over it before the next stretch is unpacked.
+//
+// The activations come as unsigned bytes (x + 128) and the weights as signed ones, the operand
+// order of vpdpbusd; the extra 128 * sum(w) of each (sub-)block is known when the panel is
+// unpacked and starts each integer sum at -128 * sum(w), so every block sum is exact. What is
+// left to floats: the scales (and Q4_1 / Q5_1's min, the k-quants' mins) per block.
+//
+// Include from translation units compiled with at least -mavx2 -mfma -mf16c; everything is in
+// an anonymous namespace, so each unit has its own copy built for its own instruction set.
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "../matmul.h"
+#include "quant_simd.h"
+
+namespace cromwell::avx2 {
+namespace {
+namespace int_gemm {
+
+// 8 weight rows in the 32-bit lanes of a 256-bit register.
+struct V8 {
+  static constexpr int kLanes = 8;
+  using I = __m256i;
+  using F = __m256;
+  static I zero() { return _mm256_setzero_si256(); }
+  static F fzero() { return _mm256_setzero_ps(); }
+  static I load(const uint8_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+  static F loadf(const uint8_t* p) { return _mm256_load_ps(reinterpret_cast<const float*>(p)); }
+  static I bcast32(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+  static F bcastf(float v) { return _mm256_set1_ps(v); }
+  // acc + the sums of each four products u * s (u unsigned bytes, s signed), exact: without
+  // VNNI through int16 pairs, which no caller can saturate (|u| <= 255 with |s| <= 32, or
+  // u <= 128 with |s| <= 128).
+  static I dot_add(I acc, I u, I s) {
+#if CROMWELL_VNNI
+    return dpbusd(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+  }
+  static I madd16(I a, I b) { return _mm256_madd_epi16(a, b); }
+  static I add32(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I neg_times_128(I a) { return _mm256_sub_epi32(zero(), _mm256_slli_epi32(a, 7)); }
+  static F cvt(I a) { return _mm256_cvtepi32_ps(a); }
+  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F fnma(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F loaduf(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeuf(float* p, F v) { _mm256_storeu_ps(p, v); }
+};
+
+#if defined(__AVX512F__) && defined(__AVX512VNNI__)
+// 16 weight rows in the 32-bit lanes of a 512-bit register (AVX-512 VNNI units only).
+struct V16 {
+  static constexpr int kLanes = 16;
+  using I = __m512i;
+  using F = __m512;
+  static I zero() { return _mm512_setzero_si512(); }
+  static F fzero() { return _mm512_setzero_ps(); }
+  static I load(const uint8_t* p) { return _mm512_load_si512(p); }
+  static F loadf(const uint8_t* p) { return _mm512_load_ps(p); }
+  static I bcast32(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  }
+  static F bcastf(float v) { return _mm512_set1_ps(v); }
+  static I dot_add(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
+  static I madd16(I a, I b) { return _mm512_madd_epi16(a, b); }
+  static I add32(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I neg_times_128(I a) { return _mm512_sub_epi32(zero(), _mm512_slli_epi32(a, 7)); }
+  static F cvt(I a) { return _mm512_cvtepi32_ps(a); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F fnma(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F loaduf(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeuf(float* p, F v) { _mm512_storeu_ps(p, v); }
+};
+#endif
+
+// --- what each format's block becomes in a panel ---
+//
+// Per block (32 elements) or super-block (256), for L lanes, in this order:
+//   vals  [E / 4][L][4] int8   the values, four elements of each row at a time
+//   corr  [S][L] int32         -128 * the sum of each sub-block's values (S sub-blocks)
+//   scale [S][L] float         each sub-block's scale (d, or d * the k-quant's 6/8-bit scale)
+//   then for Q4_1 / Q5_1  min [L] float (m), and for Q4_K / Q5_K  mins [4][L] int32 (a pair of
+//   int16 mins, sub-blocks 2p and 2p + 1) and dmin [L] float.
+struct Layout {
+  int64_t elems;     // E
+  int64_t sub;       // S
+  bool with_min;     // Q4_1 / Q5_1
+  bool with_kmins;   // Q4_K / Q5_K
+  // bytes per lane
+  constexpr int64_t lane_bytes() const {
+    return elems + 8 * sub + (with_min ? 4 : 0) + (with_kmins ? 20 : 0);
+  }
+};
+
+constexpr int64_t block_bytes_of(Format f) {
+  switch (f) {
+    case Format::Q8_0: return sizeof(block_q8_0);
+    case Format::Q4_0: return sizeof(block_q4_0);
+    case Format::Q4_1: return sizeof(block_q4_1);
+    case Format::Q5_0: return sizeof(block_q5_0);
+    case Format::Q5_1: return sizeof(block_q5_1);
+    case Format::Q4_K: return sizeof(block_q4_K);
+    case Format::Q5_K: return sizeof(block_q5_K);
+    case Format::Q6_K: return sizeof(block_q6_K);
+    default: return 0;
+  }
+}
+
+constexpr Layout layout_of(Format f) {
+  switch (f) {
+    case Format::Q4_1:
+    case Format::Q5_1: return {QK, 1, true, false};
+    case Format::Q4_K:
+    case Format::Q5_K: return {QK_K, 8, false, true};
+    case Format::Q6_K: return {QK_K, 16, false, false};
+    default: return {QK, 1, false, false};  // Q8_0, Q4_0, Q5_0
+  }
+}
+
+// Q8_0's values use all 8 bits: without VNNI, (x + 128) * w can saturate vpmaddubsw's int16
+// pairs, so the plain AVX2 unit keeps Q8_0's weights signed and moves their sign onto the
+// activations instead (taken back to x by removing the 128 first), as llama.cpp does.
+constexpr bool sign_trick(Format f) { return !CROMWELL_VNNI && f == Format::Q8_0; }
+
+// One row's block as E signed values in element order, plus its per-lane scalars written at
+// lane `lane` of the panel block `pb` (L lanes).
+template <Format F, int L>
+inline void unpack_block(const uint8_t* blk, uint8_t* vals, uint8_t* pb, int lane) {
+  constexpr Layout T = layout_of(F);
+  float* scale = reinterpret_cast<float*>(pb + T.elems * L + 4 * T.sub * L);
+  float* extra = scale + T.sub * L;  // min, or the k-quants' mins then dmin
+  auto store = [&](const __m256i v, int at) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(vals + at), v);
+  };
+  if constexpr (F == Format::Q8_0) {
+    store(load_256(blk + 2), 0);
+    scale[lane] = half_to_float(uint16_t(blk[0] | blk[1] << 8));
+  } else if constexpr (F == Format::Q4_0 || F == Format::Q4_1) {
+    const int qs = F == Format::Q4_0 ? 2 : 4;
+    __m256i v = nibbles_lo_then_hi(blk + qs);
+    if constexpr (F == Format::Q4_0) v = _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+    store(v, 0);
+    const block_q4_1* b = reinterpret_cast<const block_q4_1*>(blk);
+    scale[lane] = half_to_float(b->d);
+    if constexpr (F == Format::Q4_1) extra[lane] = half_to_float(b->m);
+  } else if constexpr (F == Format::Q5_0 || F == Format::Q5_1) {
+    const int qh = F == Format::Q5_0 ? 2 : 4;
+    __m256i v = q5_values(blk + qh + 4, blk + qh);
+    if constexpr (F == Format::Q5_0) v = _mm256_sub_epi8(v, _mm256_set1_epi8(16));
+    store(v, 0);
+    const block_q5_1* b = reinterpret_cast<const block_q5_1*>(blk);
+    scale[lane] = half_to_float(b->d);
+    if constexpr (F == Format::Q5_1) extra[lane] = half_to_float(b->m);
+  } else if constexpr (F == Format::Q4_K || F == Format::Q5_K) {
+    constexpr bool kQ5 = F == Format::Q5_K;
+    const block_q4_K* b4 = reinterpret_cast<const block_q4_K*>(blk);
+    const block_q5_K* b5 = reinterpret_cast<const block_q5_K*>(blk);
+    const uint8_t* q = kQ5 ? b5->qs : b4->qs;
+    __m256i qh = kQ5 ? load_256(b5->qh) : _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+      __m256i lo, hi;
+      q45_K_group<kQ5>(q + 32 * g, &qh, &lo, &hi);
+      store(lo, 64 * g);
+      store(hi, 64 * g + 32);
+    }
+    const float d = half_to_float(b4->d);  // d, dmin, scales sit alike in both formats
+    int32_t* mins = reinterpret_cast<int32_t*>(extra);
+    uint8_t sc[8], m[8];
+    for (int j = 0; j < 8; ++j) {
+      k_scale_min(j, b4->scales, &sc[j], &m[j]);
+      scale[j * L + lane] = d * float(sc[j]);
+    }
+    for (int p = 0; p < 4; ++p) mins[p * L + lane] = int32_t(uint32_t(m[2 * p]) | uint32_t(m[2 * p + 1]) << 16);
+    extra[4 * L + lane] = half_to_float(b4->dmin);
+  } else if constexpr (F == Format::Q6_K) {
+    const block_q6_K* b = reinterpret_cast<const block_q6_K*>(blk);
+    const __m256i offset = _mm256_set1_epi8(32);
+    for (int h = 0; h < 2; ++h) {
+      __m256i runs[4];
+      q6_K_runs(b->ql + 64 * h, b->qh + 32 * h, runs);
+      for (int s = 0; s < 4; ++s) store(_mm256_sub_epi8(runs[s], offset), 128 * h + 32 * s);
+    }
+    const float d = half_to_float(b->d);
+    for (int j = 0; j < 16; ++j) scale[j * L + lane] = d * float(b->scales[j]);
+  }
+}
+
+// Four-byte columns of 8 rows of 32 bytes, transposed: afterwards v[j] holds bytes 4j..4j+3
+// of every row, row r in lane r.
+inline void transpose_8x8_u32(__m256i v[8]) {
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_castsi256_ps(v[i]);
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  v[0] = _mm256_castps_si256(_mm256_permute2f128_ps(s0, s4, 0x20));
+  v[1] = _mm256_castps_si256(_mm256_permute2f128_ps(s1, s5, 0x20));
+  v[2] = _mm256_castps_si256(_mm256_permute2f128_ps(s2, s6, 0x20));
+  v[3] = _mm256_castps_si256(_mm256_permute2f128_ps(s3, s7, 0x20));
+  v[4] = _mm256_castps_si256(_mm256_permute2f128_ps(s0, s4, 0x31));
+  v[5] = _mm256_castps_si256(_mm256_permute2f128_ps(s1, s5, 0x31));
+  v[6] = _mm256_castps_si256(_mm256_permute2f128_ps(s2, s6, 0x31));
+  v[7] = _mm256_castps_si256(_mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
+// A 64-byte aligned byte buffer that grows on demand (one per thread).
+struct FreeBytes {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+struct Bytes {
+  std::unique_ptr<uint8_t, FreeBytes> data;
+  size_t size = 0;
+  uint8_t* get(size_t n) {
+    if (n > size) {
+      data.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64)));
+      if (!data) throw std::bad_alloc();
+      size = n;
+    }
+    return data.get();
+  }
+};
+
+// Panel rows r[0..L) (a short panel repeats its last row), blocks [b0, b0 + nb): the layout
+// above, block after block, into pk.
+template <class V, Format F>
+void pack_panel(const uint8_t* const* rows, int64_t b0, int64_t nb, uint8_t* pk, uint8_t* tmp) {
+  constexpr int L = V::kLanes;
+  constexpr Layout T = layout_of(F);
+  constexpr int64_t kBlockBytes = block_bytes_of(F);
+  constexpr int64_t kSubQuads = T.elems / T.sub / 4;
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* pb = pk + b * T.lane_bytes() * L;
+    for (int r = 0; r < L; ++r) unpack_block<F, L>(rows[r] + (b0 + b) * kBlockBytes, tmp + r * T.elems, pb, r);
+    for (int64_t c = 0; c < T.elems / 32; ++c) {
+      for (int half = 0; half < L / 8; ++half) {
+        __m256i v[8];
+        for (int i = 0; i < 8; ++i) v[i] = load_256(tmp + (8 * half + i) * T.elems + 32 * c);
+        transpose_8x8_u32(v);
+        for (int j = 0; j < 8; ++j) {
+          _mm256_store_si256(reinterpret_cast<__m256i*>(pb + (8 * c + j) * 4 * L + 32 * half), v[j]);
+        }
+      }
+    }
+    // Each sub-block's -128 * sum(values); zero where the activations are taken back to x.
+    uint8_t* corr = pb + T.elems * L;
+    const typename V::I ones = V::bcast32("\x01\x01\x01\x01");
+    for (int64_t s = 0; s < T.sub; ++s) {
+      typename V::I sum = V::zero();
+      if constexpr (!sign_trick(F)) {
+        for (int64_t q = 0; q < kSubQuads; ++q) sum = V::dot_add(sum, ones, V::load(pb + (s * kSubQuads + q) * 4 * L));
+      }
+      const typename V::I c = V::neg_times_128(sum);
+      std::memcpy(corr + s * 4 * L, &c, sizeof(c));
+    }
+  }
+}
+
+// Sums of adjacent pairs of block_q8_K's bsums (the activation sums of each 32), as pairs of
+// int16 in int32: [b][p] holds sub-blocks 2p and 2p + 1 of super-block b.
+inline void kquant_pair_sums(const block_q8_K* x, int64_t nb, int32_t* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m128i s = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].bsums)),
+                                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].bsums + 8)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 4 * b), s);
+  }
+}
+
+// y[i * ldy + 0..nr) (+)= the MR activation rows' results of one panel.
+template <class V, int MR>
+inline void store_rows(const typename V::F (&acc)[MR], float* y, int64_t ldy, int nr, bool accumulate) {
+  constexpr int L = V::kLanes;
+  for (int i = 0; i < MR; ++i) {
+    float* yi = y + i * ldy;
+    if (nr == L) {
+      V::storeuf(yi, accumulate ? V::add(acc[i], V::loaduf(yi)) : acc[i]);
+    } else {
+      float t[L];
+      V::storeuf(t, acc[i]);
+      for (int j = 0; j < nr; ++j) yi[j] = accumulate ? yi[j] + t[j] : t[j];
+    }
+  }
+}
+
+// The panel's nb packed blocks against MR activation rows (row i at x + i * act_bytes, already
+// at the first of these blocks; for the k-quants, pairs + i * pair_stride their pair sums).
+template <class V, Format F, int MR>
+void micro_kernel(const uint8_t* pk, int64_t nb, const uint8_t* x, int64_t act_bytes,
+                  const int32_t* pairs, int64_t pair_stride, float* y, int64_t ldy, int nr,
+                  bool accumulate) {
+  using I = typename V::I;
+  using Fv = typename V::F;
+  constexpr int L = V::kLanes;
+  constexpr Layout T = layout_of(F);
+  constexpr int64_t kSubQuads = T.elems / T.sub / 4;
+  constexpr int64_t kStride = T.lane_bytes() * L;
+  constexpr bool kKquant = T.elems == QK_K;
+  constexpr int64_t kActBlock = kKquant ? int64_t(sizeof(block_q8_K)) : int64_t(sizeof(block_q8a));
+  constexpr int64_t kQsAt = kKquant ? int64_t(offsetof(block_q8_K, qs)) : int64_t(offsetof(block_q8a, qs));
+  Fv acc[MR];
+  for (int i = 0; i < MR; ++i) acc[i] = V::fzero();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* pb = pk + b * kStride;
+    const uint8_t* xb = x + b * kActBlock;
+    Fv sub_acc[MR];
+    for (int i = 0; i < MR; ++i) sub_acc[i] = V::fzero();
+    for (int64_t s = 0; s < T.sub; ++s) {
+      const I corr = V::load(pb + T.elems * L + s * 4 * L);
+      I sum[MR];
+      for (int i = 0; i < MR; ++i) sum[i] = corr;
+      for (int64_t q = 0; q < kSubQuads; ++q) {
+        const int64_t quad = s * kSubQuads + q;
+        const I w = V::load(pb + quad * 4 * L);
+        if constexpr (sign_trick(F)) {
+          const I w_abs = _mm256_sign_epi8(w, w);
+          const I unshift = _mm256_set1_epi8(char(0x80));
+          for (int i = 0; i < MR; ++i) {
+            const I xs = _mm256_xor_si256(V::bcast32(xb + i * act_bytes + kQsAt + 4 * quad), unshift);
+            sum[i] = V::dot_add(sum[i], w_abs, _mm256_sign_epi8(xs, w));
+          }
+        } else {
+          for (int i = 0; i < MR; ++i) {
+            sum[i] = V::dot_add(sum[i], V::bcast32(xb + i * act_bytes + kQsAt + 4 * quad), w);
+          }
+        }
+      }
+      const Fv scale = V::loadf(pb + T.elems * L + 4 * T.sub * L + s * 4 * L);
+      for (int i = 0; i < MR; ++i) sub_acc[i] = V::fma(V::cvt(sum[i]), scale, sub_acc[i]);
+    }
+    const uint8_t* extra = pb + T.elems * L + 8 * T.sub * L;
+    for (int i = 0; i < MR; ++i) {
+      const uint8_t* xi = xb + i * act_bytes;
+      float dx;
+      std::memcpy(&dx, xi, 4);  // d leads both activation blocks
+      Fv block = sub_acc[i];
+      if constexpr (T.with_min) {
+        float sx;  // block_q8a's s = dx * sum(q)
+        std::memcpy(&sx, xi + 4, 4);
+        acc[i] = V::fma(V::loadf(extra), V::bcastf(sx), acc[i]);
+      }
+      if constexpr (T.with_kmins) {
+        const int32_t* pr = pairs + i * pair_stride + 4 * b;
+        I mins = V::madd16(V::load(extra), V::bcast32(pr));
+        for (int p = 1; p < 4; ++p) mins = V::add32(mins, V::madd16(V::load(extra + p * 4 * L), V::bcast32(pr + p)));
+        block = V::fnma(V::cvt(mins), V::loadf(extra + 16 * L), block);
+      }
+      acc[i] = V::fma(block, V::bcastf(dx), acc[i]);
+    }
+  }
+  store_rows<V, MR>(acc, y, ldy, nr, accumulate);
+}
+
+// L1 bytes a packed stretch of one panel may take: the rest of L1 holds the activations' bytes
+// of the same stretch.
+constexpr int64_t kPackBytes = 24 << 10;
+
+// y[i * ldy + r] = W_r . x_i for weight rows [r0, r1) and activation rows i < n (quantized:
+// xq + i * act_bytes, quant bytes plus 128): one panel at a time, each stretch of k packed and
+// passed over by all the activation rows MR at a time.
+template <class V, Format F, int MR>
+void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
+               int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
+  constexpr int L = V::kLanes;
+  constexpr Layout T = layout_of(F);
+  constexpr int64_t kStride = T.lane_bytes() * L;
+  constexpr bool kKquant = T.elems == QK_K;
+  static_assert(kStride % 64 == 0 || (L == 8 && kStride % 32 == 0), "aligned panel blocks");
+  const int64_t nb_all = k / T.elems;
+  const int64_t most = std::max<int64_t>(1, kPackBytes / kStride);
+  const int64_t stretches = (nb_all + most - 1) / most;
+  const int64_t per = (nb_all + stretches - 1) / stretches;
+  thread_local Bytes pack_buf, tmp_buf, pair_buf;
+  uint8_t* pk = pack_buf.get(size_t(per * kStride));
+  uint8_t* tmp = tmp_buf.get(size_t(L * T.elems));
+  int32_t* pairs = nullptr;
+  if constexpr (T.with_kmins) {
+    pairs = reinterpret_cast<int32_t*>(pair_buf.get(size_t(n * nb_all * 16)));
+    for (int64_t i = 0; i < n; ++i) {
+      kquant_pair_sums(reinterpret_cast<const block_q8_K*>(xq + i * act_bytes), nb_all, pairs + i * nb_all * 4);
+    }
+  }
+  constexpr int64_t kActBlock = kKquant ? int64_t(sizeof(block_q8_K)) : int64_t(sizeof(block_q8a));
+  using Micro = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, const int32_t*, int64_t,
+                         float*, int64_t, int, bool);
+  static constexpr Micro kTail[4] = {micro_kernel<V, F, 1>, micro_kernel<V, F, 2>,
+                                     micro_kernel<V, F, 3>, micro_kernel<V, F, 4>};
+  static_assert(MR >= 4, "tails go up to 4 rows");
+  for (int64_t p = r0; p < r1; p += L) {
+    const int nr = int(std::min<int64_t>(L, r1 - p));
+    const uint8_t* rows[L];
+    for (int r = 0; r < L; ++r) rows[r] = w + (p + std::min(r, nr - 1)) * rb;
+    for (int64_t b0 = 0; b0 < nb_all; b0 += per) {
+      const int64_t nb = std::min(per, nb_all - b0);
+      pack_panel<V, F>(rows, b0, nb, pk, tmp);
+      const uint8_t* xs = xq + b0 * kActBlock;
+      // the k-quants' pair sums of row i, from this stretch on (none for the other formats)
+      auto pairs_of = [&](int64_t i) { return pairs == nullptr ? nullptr : pairs + (i * nb_all + b0) * 4; };
+      int64_t i = 0;
+      for (; i + MR <= n; i += MR) {
+        micro_kernel<V, F, MR>(pk, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
+                               y + i * ldy + p, ldy, nr, b0 > 0);
+      }
+      while (i < n) {
+        const int64_t mr = std::min<int64_t>(4, n - i);
+        kTail[mr - 1](pk, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
+                      y + i * ldy + p, ldy, nr, b0 > 0);
+        i += mr;
+      }
+    }
+  }
+}
+
+// The entry point for f, on panels of V::kLanes rows with MR activation rows per step.
+template <class V, int MR>
+void gemm_rows_for(Format f, const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1,
+                   const uint8_t* xq, int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
+  switch (f) {
+    case Format::Q8_0: return gemm_rows<V, Format::Q8_0, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q4_0: return gemm_rows<V, Format::Q4_0, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q4_1: return gemm_rows<V, Format::Q4_1, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q5_0: return gemm_rows<V, Format::Q5_0, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q5_1: return gemm_rows<V, Format::Q5_1, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q4_K: return gemm_rows<V, Format::Q4_K, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q5_K: return gemm_rows<V, Format::Q5_K, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q6_K: return gemm_rows<V, Format::Q6_K, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    default: return;  // no integer kernel: the caller never sends these
+  }
+}
+
+}  // namespace int_gemm
+}  // namespace
+}  // namespace cromwell::avx2

@@ -1,0 +1,21 @@
+// The integer matrix-matrix product (avx2/int_gemm.h) built with VNNI, each byte multiply-and-sum
+// one vpdpbusd. CMake compiles this file twice, as rows_vnni.cpp: with -mavxvnni into namespace
+// avxvnni (VEX: 16 registers of 256 bits, so panels of 8 weight rows) and with AVX-512 VNNI into
+// avx512vnni (panels of 16 rows in 512-bit registers, 32 of them).
+#include "../avx2/int_gemm.h"
+
+#if !CROMWELL_VNNI
+#error "int_gemm_vnni.cpp must be built with -mavxvnni or with -mavx512vnni -mavx512vl"
+#endif
+
+namespace cromwell::CROMWELL_VNNI_NAMESPACE {
+
+IntGemmKernel int_gemm_kernel() {
+#if defined(__AVX512F__)
+  return {avx2::int_gemm::gemm_rows_for<avx2::int_gemm::V16, 4>, 16};
+#else
+  return {avx2::int_gemm::gemm_rows_for<avx2::int_gemm::V8, 4>, 8};
+#endif
+}
+
+}  // namespace cromwell::CROMWELL_VNNI_NAMESPACE

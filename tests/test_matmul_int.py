@@ -1,0 +1,148 @@
+"""The integer matrix-matrix product (prefill: 8 activation rows or more against quantized
+weights) on every kernel build this CPU can run (scalar, AVX2, AVX-VNNI, AVX-512 VNNI), against
+numpy in float64 on the unpacked weights and the activations rounded as the kernels round them
+(test_matmul.rounded_activations), with test_matmul's error bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from engine import _native, quants
+from tests.quant_cases import random_weights, valid_k
+from tests.test_matmul import activations, check, reference
+
+INT_FORMATS = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]
+CPU = _native.cpu_features()
+
+
+def _available_builds() -> list[str]:
+    builds = ["scalar"]
+    if CPU["avx2"] and CPU["fma"] and CPU["f16c"]:
+        builds.append("avx2")
+    if CPU["avx_vnni"]:
+        builds.append("avx-vnni")
+    if CPU["avx512vnni"] and CPU["kernels"] == "avx512":
+        builds.append("avx512-vnni")
+    return builds
+
+
+BUILDS = _available_builds()
+
+
+@contextlib.contextmanager
+def int_gemm_build(build: str) -> Iterator[None]:
+    """Runs the body on one build of the integer kernels, checked by name."""
+    _native.set_force_scalar(build == "scalar")
+    _native.set_force_avx2(build == "avx2")
+    _native.set_no_avx512_vnni(build == "avx-vnni")
+    try:
+        assert _native.cpu_features()["int_gemm_kernels"] == build
+        yield
+    finally:
+        _native.set_force_scalar(False)
+        _native.set_force_avx2(False)
+        _native.set_no_avx512_vnni(False)
+
+
+# n from the first integer-GEMM row count (8) up, not multiples of the 4-row steps; rows leaving
+# short 8- and 16-row panels; k past one L1 stretch of a panel (1,216 elements for the 32-element
+# formats on 16-row panels, 1,024 for the k-quants), so results accumulate across stretches.
+SHAPES = [(8, 1, 32), (9, 7, 64), (13, 17, 300), (11, 31, 1300), (29, 45, 2600)]
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("fmt", INT_FORMATS)
+@pytest.mark.parametrize("n,rows,k", SHAPES)
+def test_integer_matmul_matches_numpy(fmt: str, n: int, rows: int, k: int, build: str) -> None:
+    k = valid_k(fmt, k)
+    rng = np.random.default_rng(n * 1009 + rows * 31 + k)
+    w = random_weights(fmt, rows, k, rng)
+    x = activations(n, k, rng)
+    with int_gemm_build(build):
+        got = _native.matmul(w, fmt, x)
+    assert got.shape == (n, rows) and got.dtype == np.float32
+    want, bound = reference(w, fmt, k, x, integer_path=True)
+    check(got, want, bound)
+
+
+@pytest.mark.parametrize("fmt", INT_FORMATS)
+def test_every_build_sums_the_same_integers(fmt: str) -> None:
+    # All builds quantize the activations alike and sum the same products exactly; they differ
+    # only in the float32 order of the per-block scale terms.
+    n, rows, k = 21, 40, valid_k(fmt, 1536)
+    rng = np.random.default_rng(5)
+    w = random_weights(fmt, rows, k, rng)
+    x = activations(n, k, rng)
+    results = {}
+    for build in BUILDS:
+        with int_gemm_build(build):
+            results[build] = _native.matmul(w, fmt, x)
+    scale = np.abs(x) @ np.abs(quants.dequantize(w, fmt, k)).T
+    for build, got in results.items():
+        assert np.all(np.abs(got - results["scalar"]) <= 1e-5 * scale), build
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_q8_0_weights_may_hold_minus_128(build: str) -> None:
+    # -128 is the one 8-bit value whose sign cannot be moved (AVX2) and that takes the whole
+    # unsigned range once shifted (VNNI).
+    n, rows, k = 9, 10, 96
+    rng = np.random.default_rng(3)
+    w = random_weights("Q8_0", rows, k, rng)
+    blocks = w.reshape(rows, k // 32, 34)
+    blocks[:, :, 2:] = np.where(rng.random(blocks[:, :, 2:].shape) < 0.3, 128, blocks[:, :, 2:])
+    x = activations(n, k, rng)
+    with int_gemm_build(build):
+        got = _native.matmul(w, "Q8_0", x)
+    want, bound = reference(w, "Q8_0", k, x, integer_path=True)
+    check(got, want, bound)
+
+
+@pytest.mark.parametrize("fmt", ["Q8_0", "Q4_K"])
+def test_turning_the_integer_kernels_off_takes_the_float_path(fmt: str) -> None:
+    n, rows, k = 12, 24, 512
+    rng = np.random.default_rng(4)
+    w = random_weights(fmt, rows, k, rng)
+    x = activations(n, k, rng)
+    _native.set_no_int_gemm(True)
+    try:
+        assert _native.cpu_features()["int_gemm_kernels"] == "off"
+        got = _native.matmul(w, fmt, x)
+    finally:
+        _native.set_no_int_gemm(False)
+    want, bound = reference(w, fmt, k, x, integer_path=False)
+    check(got, want, bound)
+    # and the integer path is not within the float bound (it sees rounded activations)
+    assert not np.all(np.abs(_native.matmul(w, fmt, x) - want) <= bound)
+
+
+def test_float_weights_keep_the_float_path() -> None:
+    n, rows, k = 10, 9, 64
+    rng = np.random.default_rng(6)
+    for fmt in ("F32", "F16", "BF16"):
+        w = random_weights(fmt, rows, k, rng)
+        x = activations(n, k, rng)
+        want, bound = reference(w, fmt, k, x, integer_path=False)
+        check(_native.matmul(w, fmt, x), want, bound)
+
+
+@pytest.mark.parametrize("fmt", ["Q4_0", "Q6_K"])
+def test_results_do_not_depend_on_the_thread_count(fmt: str) -> None:
+    n, rows, k = 17, 100, valid_k(fmt, 768)
+    rng = np.random.default_rng(8)
+    w = random_weights(fmt, rows, k, rng)
+    x = activations(n, k, rng)
+    before = _native.num_threads()
+    try:
+        _native.set_num_threads(1)
+        one = _native.matmul(w, fmt, x)
+        _native.set_num_threads(2)
+        two = _native.matmul(w, fmt, x)
+    finally:
+        _native.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
