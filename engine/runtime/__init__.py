@@ -10,6 +10,8 @@ Nothing under this package imports torch: the editor path must start in millisec
                  speculative=True, top_k=0, top_p=1.0, repetition_penalty=1.0, seed=None)
         -> Iterator[str]                                   # model.generate(...) -> str
     model.stream_tokens(ids, *, max_tokens, ...) -> Iterator[int]; model.generate_tokens(...)
+    model.fim -> FimFormat                  # the FIM format read from the file (fim_format.py)
+    model.fim_format(override) -> FimFormat # a user setting: a family name or "none"
 """
 
 from __future__ import annotations
