@@ -19,7 +19,15 @@ from typing import Any
 from . import context, edits, patches
 from .actions import ActionRequest, screenshot_target
 from .apply import resolve_inside, sha256
-from .ghost import GhostCancelled, GhostRequest, GhostSettings, ghost_for
+from .ghost import (
+    GhostCancelled,
+    GhostRequest,
+    GhostSettings,
+    Suggestion,
+    cursor_after,
+    ghost_for,
+)
+from .ghost_ring import Chunk
 from .patches import PatchError
 from .workspace import FileRefused, WorkspaceIndex, read_text
 
@@ -368,6 +376,30 @@ def complete(
         raise Cancelled("generation cancelled") from exc
     except ValueError as exc:  # the cursor is outside the file
         raise RequestError(str(exc)) from exc
+
+
+def infill(
+    model: Any,
+    prefix: str,
+    suffix: str,
+    extra: list[tuple[str, str]] | None = None,
+    *,
+    path: str = "untitled",
+    max_tokens: int = 64,
+    max_ms: int = GhostSettings.max_ms,
+    cancel: threading.Event | None = None,
+) -> Suggestion:
+    """Fill in between `prefix` and `suffix` (llama.cpp's /infill): `extra` (file name,
+    text) chunks go before them as the model's repo-level context, or as named snippets."""
+    check_prompt_size(model, prefix + suffix + "".join(t for _, t in extra or ()),
+                      "the prefix, suffix and extra context")
+    line, column = cursor_after(prefix)
+    chunks = tuple(Chunk(name, 0, text) for name, text in extra or ())
+    ghost = ghost_for(model, GhostSettings(max_tokens=max_tokens, max_ms=max_ms))
+    try:
+        return ghost.suggest(GhostRequest(path, prefix + suffix, line, column, chunks), cancel)
+    except GhostCancelled as exc:
+        raise Cancelled("generation cancelled") from exc
 
 
 def check_image(image: Path | str) -> Path:

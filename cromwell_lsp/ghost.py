@@ -312,22 +312,32 @@ class GhostText:
         return text, len(counted), complete, prefill_ms
 
 
-_GHOSTS: weakref.WeakKeyDictionary[Any, GhostText] = weakref.WeakKeyDictionary()
+_GHOSTS: weakref.WeakKeyDictionary[Any, dict[GhostSettings, GhostText]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def ghost_for(model: Any, settings: GhostSettings) -> GhostText:
     """The model's GhostText for these settings, kept while the model lives, so that doors
-    that hold a model for many requests (HTTP, the Python API) keep its caches."""
-    ghost = _GHOSTS.get(model)
-    if ghost is None or ghost.settings != settings:
-        ghost = _GHOSTS[model] = GhostText(model, settings)
+    that hold a model for many requests (HTTP, the Python API) keep its caches. A few
+    settings are kept at once (a client keeps to its own)."""
+    kept = _GHOSTS.setdefault(model, {})
+    ghost = kept.get(settings)
+    if ghost is None:
+        if len(kept) >= 4:
+            kept.pop(next(iter(kept)))
+        ghost = kept[settings] = GhostText(model, settings)
     return ghost
+
+
+def cursor_after(prefix: str) -> tuple[int, int]:
+    """The (line, column) at the end of `prefix`, 0-based, the column in code points."""
+    return prefix.count("\n"), len(prefix) - (prefix.rfind("\n") + 1)
 
 
 def accepted(request: GhostRequest, suggestion: str) -> GhostRequest:
     """The request the user makes after accepting `suggestion`: the document with it
     inserted, the cursor at its end (what a prefetch asks for)."""
     before = request.before + suggestion
-    line = before.count("\n")
-    column = len(before) - (before.rfind("\n") + 1)
+    line, column = cursor_after(before)
     return replace(request, text=before + request.after, line=line, column=column)

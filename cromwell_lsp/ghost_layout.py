@@ -46,6 +46,16 @@ class WindowSettings:
     """Most tokens of the suffix window (cut at its tail)."""
 
 
+def split_lines(text: str) -> list[str]:
+    """The lines of `text` with their endings, split at "\n" only (LSP's line breaks are
+    \n and \r\n; str.splitlines would also break at form feeds and U+2028)."""
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
 @dataclass(frozen=True)
 class Cursor:
     """A position in a document: 0-based line and column in code points."""
@@ -56,7 +66,7 @@ class Cursor:
 
     @classmethod
     def at(cls, text: str, line: int, column: int) -> Cursor:
-        lines = tuple(text.splitlines(keepends=True))
+        lines = tuple(split_lines(text))
         if line < 0 or line > len(lines):
             raise ValueError(f"line {line + 1} is outside the {len(lines)}-line document")
         current = lines[line] if line < len(lines) else ""

@@ -134,6 +134,27 @@ class ModelWorker:
 # --- request bodies ------------------------------------------------------------------------
 
 
+class ErrorBody(BaseModel):
+    """What every error answer of Cromwell's own endpoints holds."""
+
+    detail: str | list[dict[str, Any]] = Field(
+        description="What was wrong: one sentence, or for a body that does not match the "
+        "schema (422) the list of its validation errors.")
+
+
+# Documented on each endpoint, so that the schema covers every answer it gives (a 422 is
+# also "no edit": the model's answer was not an edit).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in (
+        (400, "The request cannot be served as asked (a bad path, position or size)."),
+        (409, "The file changed on disk since it was read: nothing was written."),
+        (413, "The request body is over the server's limit."),
+        (422, "The body does not match the schema, or the answer is not an edit."),
+        (429, "The model is busy: retry after Retry-After seconds."),
+    )
+}
+
+
 class EditBody(BaseModel):
     path: str = Field(description="File path relative to the server's root.")
     instruction: str = Field(min_length=1, description="What to change.")
@@ -149,6 +170,25 @@ class CompleteBody(BaseModel):
     column: int = Field(ge=0, description="0-based column, in characters.")
     text: str | None = None
     max_tokens: int = Field(64, ge=1, le=MAX_TOKENS_LIMIT)
+
+
+class InfillChunk(BaseModel):
+    filename: str = Field("", max_length=4096)
+    text: str
+
+
+class InfillBody(BaseModel):
+    """llama.cpp's /infill request (what llama.vim, Tabby and Continue send); fields this
+    server does not use (samplers, n_indent, cache_prompt...) are accepted and ignored."""
+
+    input_prefix: str = ""
+    input_suffix: str = ""
+    input_extra: list[InfillChunk] = Field(default_factory=list, max_length=64)
+    prompt: str = Field("", description="Text added after input_prefix (the cursor's word).")
+    filename: str = Field("untitled", max_length=4096)
+    n_predict: int = Field(64, ge=1, le=MAX_TOKENS_LIMIT)
+    t_max_predict_ms: int = Field(1000, ge=1, le=600_000)
+    stream: bool = False
 
 
 class ContextBody(BaseModel):
@@ -280,7 +320,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         return {"status": "ok", "model_loaded": worker.loaded, "queued": worker.pending,
                 "served": worker.served, "cancelled": worker.cancelled, "root": str(root)}
 
-    @app.post("/v1/edit", summary="Propose (and optionally apply) an edit as a unified diff")
+    @app.post("/v1/edit", summary="Propose (and optionally apply) an edit as a unified diff",
+              responses=ERROR_RESPONSES)
     async def edit(body: EditBody, request: Request) -> dict[str, Any]:
         source = _source(body.path, body.text)
         if body.apply and body.text is not None:
@@ -297,7 +338,8 @@ def create_app(config: ServerConfig) -> FastAPI:
 
         return await _call(request, job)
 
-    @app.post("/v1/complete", summary="The code to insert at a cursor")
+    @app.post("/v1/complete", summary="The code to insert at a cursor",
+              responses=ERROR_RESPONSES)
     async def complete(body: CompleteBody, request: Request) -> dict[str, Any]:
         source = _source(body.path, body.text)
 
@@ -309,7 +351,33 @@ def create_app(config: ServerConfig) -> FastAPI:
 
         return await _call(request, job)
 
-    @app.post("/v1/context", summary="What the context manager would send for an edit")
+    @app.post("/infill", summary="Fill in the middle at a cursor (llama.cpp's /infill)")
+    async def infill(body: InfillBody, request: Request) -> dict[str, Any]:
+        if body.stream:
+            raise HTTPException(400, "stream: /infill answers in one response; set stream false")
+        prefix = body.input_prefix + body.prompt
+        extra = [(c.filename or "snippet", c.text) for c in body.input_extra]
+
+        def job(model: Any, cancel: threading.Event) -> dict[str, Any]:
+            s = domain.infill(model, prefix, body.input_suffix, extra, path=body.filename,
+                              max_tokens=body.n_predict, max_ms=body.t_max_predict_ms,
+                              cancel=cancel)
+            cached = s.prompt_tokens - s.computed_tokens
+            predicted_ms = s.total_ms - s.prefill_ms
+            return {
+                "content": s.text, "stop": True, "truncated": False,
+                "tokens_predicted": s.generated_tokens, "tokens_evaluated": s.prompt_tokens,
+                "tokens_cached": cached, "source": s.source,
+                "timings": {
+                    "prompt_n": s.computed_tokens, "prompt_ms": s.prefill_ms,
+                    "predicted_n": s.generated_tokens, "predicted_ms": predicted_ms,
+                },
+            }
+
+        return await _call(request, job)
+
+    @app.post("/v1/context", summary="What the context manager would send for an edit",
+              responses=ERROR_RESPONSES)
     async def context_(body: ContextBody, request: Request) -> dict[str, Any]:
         source = _source(body.path, body.text)
 
@@ -319,7 +387,8 @@ def create_app(config: ServerConfig) -> FastAPI:
 
         return await _call(request, job)
 
-    @app.post("/v1/screenshot", summary="Code for a new file from a screenshot (multipart)")
+    @app.post("/v1/screenshot", summary="Code for a new file from a screenshot (multipart)",
+              responses=ERROR_RESPONSES)
     async def screenshot(
         request: Request,
         image: Annotated[UploadFile, File(description="The screenshot (PNG, JPEG...).")],
@@ -367,8 +436,10 @@ def serve(config: ServerConfig) -> None:
 
     import uvicorn
 
+    from . import openai_api
+
     app = create_app(config)
-    guarded = Guard(app, config.token, config.max_body)
+    guarded = openai_api.outer(Guard(app, config.token, config.max_body))
     asyncio.run(app.state.worker.warm_up())
     print(f"cromwell: serving {config.root.resolve()} on http://{config.host}:{config.port}"
           f" (docs at /docs)", file=sys.stderr, flush=True)

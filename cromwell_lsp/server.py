@@ -29,7 +29,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from . import actions, context, domain, edits, lsp_transport, patches, prompts, request_checks
 from .engine_client import EngineClient, GenerationFailed, ModelUnavailable
 from .ghost import GhostSettings, Suggestion
-from .ghost_layout import WindowSettings
+from .ghost_layout import WindowSettings, split_lines
 from .ghost_session import GhostSession
 from .protocol import CromwellProtocol
 from .settings import SECTION, Settings, SettingsError, merge
@@ -491,7 +491,7 @@ class CromwellServer(LanguageServer):
         """The ghost-text suggestion at a client position; None when there is none (a newer
         request superseded it, or the position is not in the document)."""
         doc = self.document(uri)
-        lines = doc.text.splitlines(keepends=True)
+        lines = split_lines(doc.text)
         if position.line > len(lines):
             return None  # a stale position: the document is shorter now
         pos = self.workspace.position_codec.position_from_client_units(lines, position)
@@ -534,7 +534,7 @@ class CromwellServer(LanguageServer):
         suggestion = await self.ghost_at(uri, position)
         if suggestion is None or not suggestion.text.strip():
             return types.CompletionList(is_incomplete=True, items=[])
-        lines = self.document(uri).text.splitlines(keepends=True)
+        lines = split_lines(self.document(uri).text)
         codec = self.workspace.position_codec
         pos = codec.position_from_client_units(lines, position)
         line = lines[pos.line] if pos.line < len(lines) else ""
