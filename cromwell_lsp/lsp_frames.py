@@ -235,9 +235,9 @@ class FrameParser:
             except BadFrame as exc:
                 return self._read(cut, Malformed(f"a frame cut short by the next header: {exc}"))
         if error is not None:
-            if not idle and len(buf) - n < HEADER_LINE_BYTES:
-                return None
-            self._read(n, None)
+            # The body's bytes stay: the next header may begin inside them, its line still
+            # arriving (a body of "C" then "ontent-Length: ..."), and resynchronising finds it.
+            self.body_length = None
             return self._fail(error)
         if idle and (value := _whole_json(raw)) is not None:
             # A whole object, and the declared length not reached: only whitespace could

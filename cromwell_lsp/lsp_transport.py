@@ -136,12 +136,16 @@ def dispatch(protocol: Any, event: Body | Malformed) -> None:
 
 
 async def pump(source: ChunkSource, protocol: Any, stop: threading.Event | None = None) -> None:
-    """Read frames until the input ends (or `stop` is set) and dispatch each."""
+    """Read frames until the input ends (or `stop` is set) and dispatch each. Unfinished
+    bytes get one look when the input pauses; after that only new bytes can change them."""
     parser = FrameParser()
+    looked = False
     while stop is None or not stop.is_set():
+        wait = IDLE_S if parser.pending and not looked else None
         try:
-            chunk = await asyncio.wait_for(source.read(), IDLE_S if parser.pending else None)
+            chunk = await asyncio.wait_for(source.read(), wait)
         except TimeoutError:
+            looked = True
             for event in parser.events(idle=True):
                 dispatch(protocol, event)
             continue
@@ -149,6 +153,7 @@ async def pump(source: ChunkSource, protocol: Any, stop: threading.Event | None 
             for event in parser.finish():
                 dispatch(protocol, event)
             return
+        looked = False
         parser.feed(chunk)
         for event in parser.events():
             dispatch(protocol, event)

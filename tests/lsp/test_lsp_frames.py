@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lsp_frame_strategies import bad_frames
 from lsp_helpers import EXAMPLE
 from raw_lsp import RawServer, frame
 
@@ -173,3 +176,27 @@ def test_tcp_reader_recovers_from_a_bad_frame():
     finally:
         proc.kill()
         proc.wait()
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(
+        st.tuples(bad_frames, st.lists(st.integers(0, 10**6), max_size=3), st.booleans()),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_parser_finds_every_good_frame_after_fuzzed_bad_ones(script):
+    """Runs of bad frames, each followed by a good one, torn into pieces with pauses (an
+    idle look) between them: every good frame is read, whatever came before it."""
+    parser = FrameParser()
+    for n, (bad, cuts, pause) in enumerate(script):
+        good = {"jsonrpc": "2.0", "id": n, "method": "x", "params": {"text": "y" * 50}}
+        data = bad + frame(good)
+        points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+        events = []
+        for start, end in zip(points, points[1:], strict=False):
+            parser.feed(data[start:end])
+            events += parser.events(idle=False) + (parser.events(idle=True) if pause else [])
+        events += parser.events(idle=True)
+        assert Body(good) in events, (bad, events)
