@@ -11,7 +11,7 @@ export CROMWELL_HOME := $(CURDIR)/.cache/cromwell
 
 NATIVE_SOURCES := $(shell find native -type f 2>/dev/null)
 
-.PHONY: setup demo test test-native-asan bench lint clean setup-neovim
+.PHONY: setup demo test test-native-asan bench soak lint clean setup-neovim
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,15 @@ test-native-asan: setup
 		-DPython_EXECUTABLE=$(CURDIR)/$(PY) -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) > /dev/null
 	cmake --build build/asan -j2
 	LD_PRELOAD="$(ASAN_LIB)" ASAN_OPTIONS=detect_leaks=0 $(PY) native/run_asan_tests.py
+
+# Soak: a real `cromwell serve` on 127.0.0.1 under 8 clients x 200 mixed requests with
+# abandoned ones, 8 MB requests, 100 applies killed with SIGKILL (bench/soak.py), then the HTTP
+# API fuzzed from its OpenAPI schema (over 1,000 schemathesis cases). Bounded; stops by itself.
+soak: setup
+	$(PY) bench/soak.py --clients 8 --requests 200 --kill-trials 100 --oversized \
+		--deadline 2400 --json .cache/soak.json
+	CROMWELL_SCHEMA_EXAMPLES=150 $(PY) -m pytest tests/doors/test_http_schema.py -q -s \
+		-p no:cacheprovider
 
 # Benchmarks: measurements beside a peer from the same run, never pass/fail.
 bench: setup $(VENV)/.bench
