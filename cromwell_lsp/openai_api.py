@@ -97,9 +97,59 @@ class OpenAIRoute(StrictJSONRoute):
         return openai_handler
 
 
+class OpenAIErrorShape:
+    """ASGI middleware for what answers before the routes do (the bearer token, the body
+    limit, an unknown method): on the OpenAI paths, a JSON error body without an `error`
+    object gets one, `{"detail": ...}` kept beside it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not is_openai_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] | None = None
+        parts: list[bytes] = []
+
+        async def reshape(message: dict[str, Any]) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                start = message  # held until the body is known
+                return
+            if start is None:
+                await send(message)
+                return
+            parts.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = _with_error_object(start["status"], b"".join(parts))
+            headers = [(k, v) for k, v in start.get("headers", [])
+                       if k.lower() != b"content-length"]
+            length = (b"content-length", str(len(body)).encode())
+            await send({**start, "headers": [*headers, length]})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, reshape)
+
+
+def _with_error_object(status: int, body: bytes) -> bytes:
+    try:
+        value = json.loads(body) if body else {}
+    except ValueError:
+        value = {"detail": body.decode("utf-8", "replace")}
+    if not isinstance(value, dict) or isinstance(value.get("error"), dict):
+        return body
+    message = value.get("detail") or f"HTTP {status}"
+    error = json.loads(error_response(status, str(message)).body)
+    return json.dumps({**error, **value}).encode()
+
+
 class LocalhostCORS:
     """CORS for pages on localhost origins, on the OpenAI paths only: Cromwell's own
-    endpoints (which can write files) stay closed to browsers."""
+    endpoints (which can write files) stay closed to browsers. It sits outside the bearer
+    token check: a browser's preflight never carries the token, and a refusal must still
+    carry the CORS headers for the page to read it."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -111,6 +161,11 @@ class LocalhostCORS:
             await self.cors(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+def outer(app: Any) -> Any:
+    """The layers the OpenAI door puts around the whole guarded app (see rest.serve)."""
+    return LocalhostCORS(OpenAIErrorShape(app))
 
 
 # --- generation ----------------------------------------------------------------------------
@@ -244,7 +299,6 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
     """Add the OpenAI-compatible endpoints to `app`, generating on `worker`. With
     `strict_model`, a request naming any model but the served one is a 404; without it every
     name is an alias of the served model."""
-    app.add_middleware(LocalhostCORS)
     router = APIRouter(route_class=OpenAIRoute)
 
     def model_card() -> dict[str, Any]:

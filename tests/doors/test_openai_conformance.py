@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -299,6 +300,35 @@ def test_errors_come_in_openai_shape(server: Server, path: str, content: bytes, 
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"} and error["message"]
     assert error["type"] == "invalid_request_error" and error["param"] == param
+
+
+def test_refusals_before_the_routes_come_in_openai_shape_too(server: Server,
+                                                             tmp_path: Path) -> None:
+    with server.client() as http:
+        too_big = http.post("/v1/embeddings", json={"input": "x" * 200_000})
+        wrong_method = http.get("/v1/chat/completions")
+        own_path = http.post("/v1/edit", content=b"x" * 200_000)
+    assert too_big.status_code == 413 and "over 100000 bytes" in too_big.json()["error"]["message"]
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["message"]
+    assert "error" not in own_path.json()  # Cromwell's own paths keep their shape
+    srv = Server(make_root(tmp_path / "root"), token="s3cret-token")
+    try:
+        with (openai.OpenAI(base_url=srv.url + "/v1", api_key="wrong", max_retries=0) as c,
+              pytest.raises(openai.AuthenticationError, match="bearer token")):
+            c.models.list()
+        with openai.OpenAI(base_url=srv.url + "/v1", api_key="s3cret-token", max_retries=0) as c:
+            assert c.models.list().data[0].id == SERVED
+        # A browser's preflight carries no token: it is answered, the request itself is not.
+        preflight = httpx.options(srv.url + "/v1/models", headers={
+            "Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization"})
+        assert preflight.status_code == 200
+        refused = httpx.get(srv.url + "/v1/models", headers={"Origin": "http://localhost:3000"})
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == "http://localhost:3000"
+        assert httpx.get(srv.url + "/health").status_code == 401
+    finally:
+        srv.stop()
 
 
 def test_cors_for_localhost_origins_on_the_openai_paths_only(server: Server) -> None:
