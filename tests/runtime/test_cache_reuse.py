@@ -16,6 +16,7 @@ import pytest
 from tiny_gguf import write_tiny_gguf
 
 import engine.runtime
+from engine import _native as K
 from engine.runtime.cache_reuse import Compute, Reuse, ReusePlan, plan_reuse
 from engine.runtime.decoder import Decoder
 from engine.runtime.generate import decode_one_token, prefill
@@ -185,6 +186,25 @@ def tiny_tokens(n: int) -> list[int]:
 def fresh(path: Path, ids: list[int], kv_cache: str) -> tuple[Decoder, np.ndarray]:
     decoder = Decoder(GGUFFile(path), kv_cache=kv_cache)
     return decoder, prefill(decoder, ids).copy()
+
+
+@pytest.mark.parametrize("n", [7, 64])  # a prime: one group; many rows: several
+def test_turning_a_key_by_a_shift_rotates_it_for_the_shifted_position(
+    tiny_path: Path, n: int
+) -> None:
+    decoder = Decoder(GGUFFile(tiny_path))
+    cfg = decoder.cfg
+    k = np.random.default_rng(n).standard_normal((n, cfg.n_kv_heads, cfg.head_dim))
+    k = k.astype(np.float32)
+    positions = np.arange(5, 5 + n, dtype=np.int32)
+    for shift in (3, -5):
+        at_old, at_new = k.copy(), k.copy()
+        K.rope(at_old, positions, cfg.rope_base, cfg.rope_layout)
+        K.rope(at_new, positions + shift, cfg.rope_base, cfg.rope_layout)
+        decoder.rotate_keys(at_old, shift)
+        np.testing.assert_allclose(at_old, at_new, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="contiguous"):
+        decoder.rotate_keys(k[:, :, ::2], 1)
 
 
 @pytest.mark.parametrize("kv_cache", ["f16", "f32"])
