@@ -14,6 +14,8 @@ thread that owns the model. What keeps it fast:
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 import weakref
@@ -47,6 +49,9 @@ class GhostSettings:
     """The prompt format: a family name, "none" (prefix only), or None to read it from the model."""
     repo: str = "workspace"
     """The repository name for models with repo-level markers."""
+    reuse_min: int | None = 32
+    """Cached runs of at least this many tokens are kept past a change in the prompt (their
+    keys shifted to their new positions); None keeps to the exact common prefix."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,9 @@ class GhostText:
         self.stop_ids = frozenset(model.stop_ids) | self.fim.end_ids
         self._chunk_ids: dict[Chunk, tuple[int, ...]] = {}
         self._heads: dict[str, tuple[int, ...]] = {}  # repo and file headers, encoded
+        # Called with each prompt the model ran and its suggestion (the typing benchmark
+        # replays the prompts through a peer engine): set by $CROMWELL_GHOST_TRACE.
+        self.trace: Callable[[list[int], Suggestion, bool], None] | None = trace_from_env()
 
     # --- the prompt ------------------------------------------------------------------------
     def chunk_ids(self, chunk: Chunk) -> tuple[int, ...]:
@@ -235,11 +243,15 @@ class GhostText:
         request: GhostRequest,
         cancel: threading.Event | None = None,
         on_piece: Callable[[str], None] | None = None,
+        prefetch: bool = False,
     ) -> Suggestion:
         """The suggestion at the request's cursor (from the cache when it has one); raises
         GhostCancelled when `cancel` is set before it is ready, ValueError for a cursor
-        outside the document. `on_piece` sees the text as it is generated."""
+        outside the document. `on_piece` sees the text as it is generated; `prefetch` marks
+        a suggestion made ahead of its request (for the trace)."""
         started = time.perf_counter()
+        if cancel is not None and cancel.is_set():  # superseded while it waited its turn
+            raise GhostCancelled("superseded by a newer request")
         hit = self.cached(request)
         if hit is not None:
             return replace(hit, total_ms=(time.perf_counter() - started) * 1000)
@@ -258,10 +270,13 @@ class GhostText:
         stats = getattr(self.model.decoder, "last_prefill", None)
         computed = getattr(stats, "computed", len(ids))
         self.cache.put(request.path, request.before, request.after, text)
-        return Suggestion(
+        suggestion = Suggestion(
             text, "model", len(ids), computed, generated, prefill_ms,
             (time.perf_counter() - started) * 1000,
         )
+        if self.trace is not None:
+            self.trace(ids, suggestion, prefetch)
+        return suggestion
 
     def _generate(
         self,
@@ -287,7 +302,8 @@ class GhostText:
                 yield t
 
         tokens = self.model.stream_tokens(
-            ids, max_tokens=s.max_tokens, stop_ids=self.stop_ids, cancel=cancel
+            ids, max_tokens=s.max_tokens, stop_ids=self.stop_ids, cancel=cancel,
+            reuse_min=s.reuse_min,
         )
         decode = self.model.tokenizer.decode
         pieces = stream_text(
@@ -310,6 +326,22 @@ class GhostText:
             pieces.close()
         prefill_ms = (first_at[0] - started) * 1000 if first_at else 0.0
         return text, len(counted), complete, prefill_ms
+
+
+def trace_from_env() -> Callable[[list[int], Suggestion, bool], None] | None:
+    """A writer of one JSON line per model prompt to the file $CROMWELL_GHOST_TRACE names."""
+    path = os.environ.get("CROMWELL_GHOST_TRACE")
+    if not path:
+        return None
+
+    def write(ids: list[int], s: Suggestion, prefetch: bool) -> None:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"ids": ids, "prefetch": prefetch,
+                                  "generated_tokens": s.generated_tokens,
+                                  "computed_tokens": s.computed_tokens,
+                                  "total_ms": round(s.total_ms, 2)}) + "\n")
+
+    return write
 
 
 _GHOSTS: weakref.WeakKeyDictionary[Any, dict[GhostSettings, GhostText]] = (

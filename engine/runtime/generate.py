@@ -14,11 +14,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.runtime.cache_reuse import PrefillStats, Reuse, ReusePlan, plan_reuse
+from engine.runtime.cache_reuse import Compute, PrefillStats, Reuse, ReusePlan, plan_reuse
 from engine.runtime.decoder import PREFILL_CHUNK, Decoder
 from engine.runtime.fusion import Fusion
 from engine.runtime.sampler import Sampler
 from engine.runtime.speculative import DraftLength, draft_tokens
+
+# Prompt tokens a cancellable prefill runs between two looks at its cancel flag: a newer
+# request waits at most this long for the worker (tens of ms), at little cost in speed.
+CANCEL_CHUNK = 128
+# A reused prefill's gaps (a keystroke's few tokens) run with its last token in one pass over
+# the weights up to this many tokens in all; more run segment by segment, where the prefill
+# attention kernel does better than forward_at's row-by-row attention.
+ONE_PASS_TOKENS = 64
 
 
 @dataclass
@@ -35,6 +43,7 @@ def prefill(
     ids: Sequence[int],
     fusion: Fusion | None = None,
     reuse_min: int | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> np.ndarray:
     """Run the prompt and return the logits of its last token. A prefix already in the KV
     cache (the same file context asked about twice) is reused rather than recomputed; with
@@ -45,7 +54,8 @@ def prefill(
 
     With `fusion` (a `cromwell` model given an image) the whole prompt runs afresh, fused with
     the image between the language layers and the AR head, and every later token goes through
-    fusion's text side. Without it, a cache left by an image prompt is dropped first."""
+    fusion's text side. Without it, a cache left by an image prompt is dropped first.
+    `cancelled` is checked between pieces of the prompt: PrefillCancelled when it says so."""
     if not ids:
         raise ValueError("the prompt is empty: at least one token is needed")
     if len(ids) >= decoder.n_ctx:
@@ -61,30 +71,57 @@ def prefill(
         decoder.text_hook = None
         cache.rollback(0)
     plan = plan_reuse(cache.tokens, ids, reuse_min)
-    logits = _run_plan(decoder, plan, ids)
+    logits = _run_plan(decoder, plan, ids, cancelled)
     decoder.last_prefill = PrefillStats(
         len(ids), plan.prefix, plan.shifted, plan.computed, _since(started)
     )
     return logits
 
 
-def _run_plan(decoder: Decoder, plan: ReusePlan, ids: Sequence[int]) -> np.ndarray:
+class PrefillCancelled(RuntimeError):
+    """The prefill stopped at a cancel; the cache keeps every position computed before it."""
+
+
+def _run_plan(
+    decoder: Decoder,
+    plan: ReusePlan,
+    ids: Sequence[int],
+    cancelled: Callable[[], bool] | None = None,
+) -> np.ndarray:
     """Bring the cache to `ids` as planned: kept runs moved to their rows first, then the
     segments in position order, a computed one at the cache's end. A forward writes only its
     own rows and attends to the rows before them, so a gap computed before a kept run neither
-    sees nor overwrites it."""
+    sees nor overwrites it. Gaps of ONE_PASS_TOKENS or fewer in all run with the last token in
+    one pass over the weights (Decoder.forward_at), not one pass each. With `cancelled`,
+    computed segments run in CANCEL_CHUNK pieces and a cancel between two ends the prefill
+    there, the cache valid up to that point (the next prompt reuses it: a superseded
+    request's prefill is not wasted)."""
     cache = decoder.cache
     moves = [(r.old_start, r.new_start, r.length) for r in plan.reused]
     if moves:
         cache.move_rows(moves, decoder.rotate_keys)
     cache.rollback(plan.prefix)
+    step = CANCEL_CHUNK if cancelled is not None else PREFILL_CHUNK
+    gaps = [s for s in plan.segments if isinstance(s, Compute)]
     try:
+        if len(gaps) > 1 and plan.computed <= min(step, ONE_PASS_TOKENS):
+            if cancelled is not None and cancelled():
+                raise PrefillCancelled("prefill cancelled")
+            rows = [i for s in gaps for i in range(s.new_start, s.new_start + s.length)]
+            logits = decoder.forward_at([ids[i] for i in rows], rows)
+            cache.extend_moved(ids[plan.prefix :])
+            return logits
         for segment in plan.segments:
             part = ids[segment.new_start : segment.new_start + segment.length]
             if isinstance(segment, Reuse):
                 cache.extend_moved(part)
-            else:
-                logits = decoder.forward(list(part))
+                continue
+            for at in range(0, len(part), step):
+                if cancelled is not None and cancelled():
+                    raise PrefillCancelled("prefill cancelled")
+                logits = decoder.forward(list(part[at : at + step]))
+    except PrefillCancelled:
+        raise  # positions before cache.length are whole: keep them
     except BaseException:
         cache.rollback(plan.prefix)  # rows past the prefix may be half written
         raise
@@ -129,7 +166,11 @@ def decode_n_tokens(
     history = list(prompt)
     if max_tokens <= 0 or cancelled():
         return
-    token = sampler.sample(prefill(decoder, prompt, fusion, reuse_min), history)
+    try:
+        logits = prefill(decoder, prompt, fusion, reuse_min, cancelled if cancel else None)
+    except PrefillCancelled:
+        return
+    token = sampler.sample(logits, history)
     speculate = speculative and sampler.params.greedy
     draft_length = DraftLength()
     payoff = decoder.lookup_payoff if speculate and adaptive else None

@@ -180,9 +180,13 @@ class Model:
         cancel: threading.Event | None = None,
         speculative: bool = True,
         image: str | Path | np.ndarray | PIL.Image.Image | None = None,
+        reuse_min: int | None = None,
     ) -> Iterator[int]:
         """`image` (a `cromwell` model only): a file or an (H, W, 3) array in [0, 1]; it is
-        encoded once and fused with the prompt (see fusion.py)."""
+        encoded once and fused with the prompt (see fusion.py). `reuse_min`: keep cached
+        runs of at least that many tokens after a change in the prompt (generate.prefill);
+        None keeps to the exact common prefix. A `cancel` set during the prefill ends the
+        stream with no token, the prompt's computed part kept in the cache."""
         vision = None if image is None else self.encode_image(image)
         sampler = Sampler(
             SamplingParams(
@@ -209,6 +213,7 @@ class Model:
             cancel=cancel,
             speculative=speculative,
             fusion=fusion,
+            reuse_min=reuse_min,
         )
         try:
             while True:

@@ -262,6 +262,34 @@ def test_suggestions_start_at_the_cursor_and_differ_by_place(model, fim):
     assert len(prompts) == 3
 
 
+class CancelAfter(threading.Event):
+    """A stop flag that turns on at its n-th look: a request superseded at a known point."""
+
+    def __init__(self, looks: int) -> None:
+        super().__init__()
+        self.looks = looks
+
+    def is_set(self) -> bool:
+        self.looks -= 1
+        return self.looks < 0 or super().is_set()
+
+
+@needs_model
+def test_a_superseded_request_stops_inside_its_prefill_and_keeps_what_it_ran(model):
+    ghost = GhostText(model, GhostSettings(max_tokens=4, fim="none"))
+    request = GhostRequest("threading.py", SOURCE, 900, 0)
+    model.decoder.cache.rollback(0)
+    # Looks: on entry, before the prefill, before its first piece, before its second: stop.
+    with pytest.raises(GhostCancelled):
+        ghost.suggest(request, CancelAfter(3))
+    prompt = ghost.prompt(request, Cursor.at(SOURCE, 900, 0))
+    kept = model.decoder.cache.length
+    assert 0 < kept < len(prompt)  # the prefill ended early, its first piece kept
+    assert model.decoder.cache.tokens == prompt[:kept]
+    ghost.suggest(request)  # the next request picks up where the cancelled one stopped
+    assert model.decoder.last_prefill.prefix >= kept
+
+
 @needs_model
 def test_a_cancelled_request_raises_and_leaves_no_suggestion(model):
     ghost = GhostText(model, GhostSettings(max_tokens=8, fim="none"))
