@@ -22,7 +22,8 @@ from .settings import ACTION_IDS, Settings
 COMMAND_RUN = "cromwell.runAction"
 COMMAND_EDIT_SELECTION = "cromwell.editSelection"
 COMMAND_EXPLAIN = "cromwell.explainContext"
-COMMANDS = (COMMAND_RUN, COMMAND_EDIT_SELECTION, COMMAND_EXPLAIN)
+COMMAND_GHOST_STATS = "cromwell.ghostStats"  # ghost text's counts this session (benchmarks)
+COMMANDS = (COMMAND_RUN, COMMAND_EDIT_SELECTION, COMMAND_EXPLAIN, COMMAND_GHOST_STATS)
 
 KINDS = {
     "editSelection": types.CodeActionKind.RefactorRewrite,

@@ -226,6 +226,36 @@ def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
                            f"{row['image_decode_tok_s']} tok/s")
 
 
+@bench_group.command("typing")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A GGUF file (default: the embedded default model).")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Kernel threads of the language server.")
+@click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(min=1),
+              help="inlineMaxTokens: the most tokens one suggestion generates.")
+@click.option("--spots", default=8, show_default=True, type=click.IntRange(min=1, max=64),
+              help="Places per file where the user retypes two lines.")
+@click.option("--peers", is_flag=True, help="Also run the same prompts through llama.cpp "
+              "(llama-cpp-python; `make .venv/.bench`), with and without its prompt cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_typing_command(model_path: str | None, threads: int, max_tokens: int, spots: int,
+                         peers: bool, as_json: bool) -> None:
+    """Ghost-text latency through a real LSP session replaying a recorded editing session
+    (~400- and ~2,000-line files): p50/p95/max to the suggestion, superseded share, cache
+    hits, prompt tokens computed per request; llama.cpp on the same prompts with --peers."""
+    from cromwell_lsp.bench_typing import bench_typing, format_report
+
+    if peers:
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError as exc:
+            raise click.ClickException(
+                "--peers needs llama-cpp-python: run `make .venv/.bench`") from exc
+    click.echo("replaying the editing session (about two minutes)...", err=True)
+    report = bench_typing(model_path, threads, max_tokens, spots, peers)
+    click.echo(json.dumps(report) if as_json else format_report(report))
+
+
 # --- eval: model quality ---------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .engine_client import EngineClient
@@ -29,11 +29,24 @@ SETTLE_S = 1.0  # the ring takes in offered chunks after a pause this long
 
 @dataclass
 class SessionStats:
+    """What `cromwell.ghostStats` reports: counts, and each suggestion the model made for a
+    request (its prompt size, the tokens it ran rather than took from the KV cache, ms)."""
+
     requests: int = 0
     from_model: int = 0
     from_cache: int = 0
     superseded: int = 0
     prefetched: int = 0
+    model_requests: list[dict[str, float]] = field(default_factory=list)
+
+    def record(self, s: Suggestion) -> None:
+        self.from_model += 1
+        if len(self.model_requests) < 100_000:
+            self.model_requests.append({
+                "prompt_tokens": s.prompt_tokens, "computed_tokens": s.computed_tokens,
+                "generated_tokens": s.generated_tokens, "prefill_ms": round(s.prefill_ms, 2),
+                "total_ms": round(s.total_ms, 2),
+            })
 
 
 class GhostSession:
@@ -113,14 +126,14 @@ class GhostSession:
         finally:
             if self._flag is flag:
                 self._flag = None
-        self.stats.from_model += 1
+        self.stats.record(suggestion)
         if suggestion.text.strip():
             self._prefetch(ghost, accepted(request, suggestion.text))
         return suggestion
 
     def _prefetch(self, ghost: GhostText, request: GhostRequest) -> None:
         def job(flag: threading.Event) -> None:
-            ghost.suggest(request, flag)
+            ghost.suggest(request, flag, prefetch=True)
             self.stats.prefetched += 1
 
         self.engine.background(job)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import re
@@ -720,6 +721,10 @@ def create_server() -> CromwellServer:
         ls: CromwellServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList:
         return await ls.inline(params)
+
+    @server.command(actions.COMMAND_GHOST_STATS)
+    def ghost_stats(ls: CromwellServer, *args: Any) -> dict[str, Any]:
+        return dataclasses.asdict(ls.ghosts.stats)
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
     async def completion(
