@@ -189,6 +189,23 @@ class Decoder:
         self.cache.tokens.extend(int(t) for t in ids)
         return self._logits(n, all_logits, as_decode)
 
+    def forward_at(self, ids: list[int] | np.ndarray, rows: list[int] | np.ndarray) -> np.ndarray:
+        """Run `ids` at the cache rows `rows` (increasing) in one pass over the weights, the
+        rows between them left as they are: the gaps between runs kept from an earlier prompt
+        and its last token (cache_reuse.py), which one forward per gap would each cost a pass.
+        Token i attends to rows [0, rows[i]]: those not among `rows` must hold their final
+        keys and values. The cache's length and tokens are the caller's to set. Returns the
+        last token's logits (a run state buffer, as forward's)."""
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        at = np.ascontiguousarray(rows, dtype=np.int32)
+        n = len(ids)
+        if not 0 < n <= PREFILL_CHUNK or len(at) != n:
+            raise ValueError(f"forward_at takes 1 to {PREFILL_CHUNK} tokens, one row each")
+        if at[0] < 0 or at[-1] >= self.n_ctx or np.any(np.diff(at) <= 0):
+            raise ValueError(f"forward_at: rows must increase within the context of {self.n_ctx}")
+        self._prefill_step(ids, int(at[0]), False, rows=at)
+        return self._logits(n, False)
+
     def _fused_spans_fit(self) -> bool:
         at = self.fusion_at
         return self.text_hook is None or (at is not None and 0 < at < self.cfg.n_layers)
@@ -243,16 +260,23 @@ class Decoder:
             K.add(x, xb2, out=x)
 
     def _prefill_step(
-        self, ids: np.ndarray, pos: int, as_decode: bool, lo: int = 0, hi: int | None = None
+        self,
+        ids: np.ndarray,
+        pos: int,
+        as_decode: bool,
+        lo: int = 0,
+        hi: int | None = None,
+        rows: np.ndarray | None = None,
     ) -> None:
-        """Layers [lo, hi) over n tokens; from lo > 0 the caller has put their input in x."""
+        """Layers [lo, hi) over n tokens at rows pos.., or at `rows` (increasing, forward_at);
+        from lo > 0 the caller has put their input in x."""
         s, w, cfg = self.state, self.weights, self.cfg
         n = len(ids)
         x, xb, xb2 = s.x[:n], s.xb[:n], s.xb2[:n]
         q, att, hb, hb2 = s.q[:n], s.att[:n], s.hb[:n], s.hb2[:n]
         q3 = q.reshape(n, cfg.n_heads, cfg.head_dim)
         att3 = att.reshape(n, cfg.n_heads, cfg.head_dim)
-        positions = self.positions[pos : pos + n]
+        positions = self.positions[pos : pos + n] if rows is None else rows
         linear = self._linear_as_decode if as_decode else self._linear
         attention = self._attention_as_decode if as_decode else self._attention
         if lo == 0:
@@ -262,7 +286,10 @@ class Decoder:
             if i == self.fusion_at and self.text_hook is not None:
                 self.text_hook(x)
             k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
-            k_new, v_new = self._new_rows(k_cache, v_cache, pos, n)  # (n, n_kv_heads, head_dim)
+            if rows is None:
+                k_new, v_new = self._new_rows(k_cache, v_cache, pos, n)  # (n, kv_heads, hd)
+            else:
+                k_new, v_new = s.k_new[:n], s.v_new[:n]
             K.rms_norm(x, lw.attn_norm, cfg.norm_eps, out=xb)
             linear(lw.wq, xb, out=q)
             linear(lw.wk, xb, out=k_new.reshape(n, cfg.kv_dim))
@@ -271,8 +298,15 @@ class Decoder:
                 self._add_qkv_bias(lw, q, k_new.reshape(n, -1), v_new.reshape(n, -1))
             K.rope(q3, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
             K.rope(k_new, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
-            self._store_rows(k_cache, v_cache, k_new, v_new, pos)
-            attention(q3, k_cache, v_cache, pos, att3)
+            if rows is None:
+                self._store_rows(k_cache, v_cache, k_new, v_new, pos)
+                attention(q3, k_cache, v_cache, pos, att3)
+            else:
+                k_cache[rows], v_cache[rows] = k_new, v_new  # a half cache rounds to nearest
+                for i, row in enumerate(rows):
+                    K.attention_decode(
+                        q3[i], k_cache, v_cache, int(row) + 1, self.scale, out=att3[i]
+                    )
             linear(lw.wo, att, out=xb2)
             K.add(x, xb2, out=x)
             K.rms_norm(x, lw.ffn_norm, cfg.norm_eps, out=xb)

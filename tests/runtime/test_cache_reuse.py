@@ -208,6 +208,28 @@ def test_turning_a_key_by_a_shift_rotates_it_for_the_shifted_position(
 
 
 @pytest.mark.parametrize("kv_cache", ["f16", "f32"])
+def test_tokens_run_at_scattered_rows_equal_a_whole_prefill(tiny_path: Path, kv_cache: str) -> None:
+    ids = tiny_tokens(40)
+    whole = Decoder(GGUFFile(tiny_path), kv_cache=kv_cache)
+    want = prefill(whole, ids).copy()
+    decoder = Decoder(GGUFFile(tiny_path), kv_cache=kv_cache)
+    decoder.cache.k[:, :40], decoder.cache.v[:, :40] = whole.cache.k[:, :40], whole.cache.v[:, :40]
+    rows = [20, 21, 30, 39]  # gaps between kept rows, and the last token
+    decoder.cache.k[:, rows] = decoder.cache.v[:, rows] = 0
+    got = decoder.forward_at([ids[i] for i in rows], rows)
+    tol = 1e-3 if kv_cache == "f16" else 1e-5  # half rows: the attention kernels round apart
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+    for mine, theirs in ((decoder.cache.k, whole.cache.k), (decoder.cache.v, whole.cache.v)):
+        np.testing.assert_allclose(mine[:, rows], theirs[:, rows], rtol=1e-3, atol=1e-3)
+    assert decoder.cache.length == 0  # the caller's to set
+    for bad_rows in ([3, 3], [5, 4], [-1, 2], [2, decoder.n_ctx]):
+        with pytest.raises(ValueError, match="rows must increase"):
+            decoder.forward_at([1, 2], bad_rows)
+    with pytest.raises(ValueError, match="one row each"):
+        decoder.forward_at([1, 2], [4])
+
+
+@pytest.mark.parametrize("kv_cache", ["f16", "f32"])
 def test_prefix_reuse_gives_a_fresh_prefills_logits_and_next_step(
     tiny_path: Path, kv_cache: str
 ) -> None:
