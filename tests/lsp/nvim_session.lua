@@ -2,7 +2,8 @@
 --   nvim --headless --clean -l nvim_session.lua WORKSPACE PYTHON RESULT_JSON [apply]
 -- It opens geometry/shapes.py, starts the server with vim.lsp.start, lists the code actions
 -- at Rectangle.perimeter, checks a configuration change and a command's error, and with
--- "apply" resolves "Complete function body", applies the edit and writes the buffer.
+-- "apply" resolves "Complete function body", applies the edit and writes the buffer; with
+-- "complete" asks for a completion (ghost text as an item) on a new line and applies it.
 -- Everything it saw goes to RESULT_JSON for the Python test to check.
 
 local workspace, python, result_path, mode = arg[1], arg[2], arg[3], arg[4]
@@ -102,6 +103,30 @@ if mode == "apply" then
   vim.lsp.util.apply_workspace_edit(resolved.result.edit, client.offset_encoding)
   vim.cmd.write()
   out.written = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+end
+
+if mode == "complete" then
+  -- Neovim 0.11 has no inline completion: ghost text comes as a completion item. Type the
+  -- start of a statement on a new line, ask at its end, and apply the item's edit.
+  local typed = "        return 2 * (self."
+  vim.api.nvim_buf_set_lines(buf, 27, 27, false, { typed })
+  local params = {
+    textDocument = { uri = vim.uri_from_bufnr(buf) },
+    position = { line = 27, character = #typed },
+    context = { triggerKind = 1 },
+  }
+  local response = client:request_sync("textDocument/completion", params, 600000, buf)
+  if not response or response.err then
+    fail("completion: " .. vim.inspect(response and response.err))
+  end
+  local items = response.result and (response.result.items or response.result) or {}
+  out.completion_items = #items
+  if #items > 0 then
+    out.completion_label = items[1].label
+    out.completion_range = items[1].textEdit.range
+    vim.lsp.util.apply_text_edits({ items[1].textEdit }, buf, client.offset_encoding)
+    out.completed_line = vim.api.nvim_buf_get_lines(buf, 27, 28, false)[1]
+  end
 end
 
 client:stop()

@@ -91,6 +91,18 @@ def test_neovim_applies_a_resolved_edit(tmp_path: Path):
     ast.parse(written)  # the server only hands out edits that still parse
 
 
+@needs_model
+def test_neovim_gets_ghost_text_as_a_completion_item(tmp_path: Path):
+    out = run_session(tmp_path, "complete", timeout=600)
+    typed = "        return 2 * (self."
+    assert out["completion_items"] == 1
+    # The item replaces the word before the cursor ("self." ends a word: nothing) and
+    # inserts the suggestion at the cursor.
+    assert out["completion_range"]["end"] == {"line": 27, "character": len(typed)}
+    assert out["completion_range"]["start"]["line"] == 27
+    assert out["completed_line"].startswith(typed) and len(out["completed_line"]) > len(typed)
+
+
 def readme_snippet() -> str:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme[readme.index("### Neovim") :]
