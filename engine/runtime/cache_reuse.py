@@ -6,7 +6,9 @@ ring buffer. Prefix reuse alone recomputes everything after the first changed to
 of at least `min_chunk` tokens of the new prompt that the cache holds beyond the prefix are
 found (a k-gram index of the cached tokens, so planning is linear in the prompt) and kept: the
 cache moves their rows to their new positions, keys re-rotated by the shift
-(`KVCache.move_rows`), and only the gaps between them are computed, in position order.
+(`KVCache.move_rows`), and only the gaps between them are computed (generate.prefill: each
+query attends to the rows before it only, so a gap computed before a moved run does not see
+it; a few tokens of gaps run with the last token in one pass, `Decoder.forward_at`).
 
 Like llama-server's `--cache-reuse` (whose runs only move left, towards a deletion), but a run
 may move either way: a character typed before an unchanged tail moves the tail right.
