@@ -211,3 +211,12 @@ def test_contributed_settings_cover_the_server_settings() -> None:
             assert default in (0, ""), key
         else:
             assert default == server_default, key
+    # The choices the editor offers are the ones the server accepts ("" for null).
+    from engine.runtime.fim_format import FAMILY_NAMES
+
+    assert contributed["cromwell.fimFormat"]["enum"] == ["", *FAMILY_NAMES]
+    fim = contributed["cromwell.fimFormat"]
+    assert len(fim["enumDescriptions"]) == len(fim["enum"])
+    items = contributed["cromwell.completionItems"]
+    assert items["enum"] == ["auto", "always", "never"]
+    assert len(items["enumDescriptions"]) == len(items["enum"])

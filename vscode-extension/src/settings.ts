@@ -14,6 +14,13 @@ export interface WireSettings {
   inlineCompletion: boolean;
   inlineDebounceMs: number;
   inlineMaxTokens: number;
+  inlineMaxLines: number;
+  inlineMaxMs: number;
+  inlinePrefixLines: number;
+  inlineSuffixLines: number;
+  inlineExtraChunks: number;
+  fimFormat: string | null;
+  completionItems: CompletionItemsMode;
   maxFileBytes: number;
 }
 
@@ -23,6 +30,14 @@ export const SECTION = "cromwell";
 export const CLIENT_ONLY_KEYS = ["serverPath", "serverArgs"] as const;
 
 export const ACTION_IDS = ["editSelection", "fix", "completeBody", "addDocstring", "fromScreenshot"];
+
+/** Fill-in-the-middle formats the server knows (its fim_format.FAMILY_NAMES); "" in the editor
+ * travels as null, which reads the format from the model file. */
+export const FIM_FORMATS = ["qwen", "codegemma", "starcoder", "codellama", "deepseek", "codestral", "gguf", "none"];
+
+/** When the server offers its ghost-text suggestion as a `textDocument/completion` item. */
+export const COMPLETION_ITEMS_MODES = ["auto", "always", "never"] as const;
+export type CompletionItemsMode = (typeof COMPLETION_ITEMS_MODES)[number];
 
 /** Reads one key of the `cromwell` section, as `WorkspaceConfiguration.get` does. */
 export type SettingReader = (key: string) => unknown;
@@ -105,8 +120,35 @@ export function toWire(read: SettingReader, expandPath: (p: string) => string = 
     }
     return v;
   }, true);
-  const inlineDebounceMs = attempt(() => integerIn("inlineDebounceMs", read("inlineDebounceMs") ?? 150, 0, 10000), 150);
+  const inlineDebounceMs = attempt(() => integerIn("inlineDebounceMs", read("inlineDebounceMs") ?? 0, 0, 10000), 0);
   const inlineMaxTokens = attempt(() => integerIn("inlineMaxTokens", read("inlineMaxTokens") ?? 64, 1, Infinity), 64);
+  const inlineMaxLines = attempt(() => integerIn("inlineMaxLines", read("inlineMaxLines") ?? 8, 1, Infinity), 8);
+  const inlineMaxMs = attempt(() => integerIn("inlineMaxMs", read("inlineMaxMs") ?? 1000, 1, Infinity), 1000);
+  const inlinePrefixLines = attempt(() => integerIn("inlinePrefixLines", read("inlinePrefixLines") ?? 128, 1, Infinity), 128);
+  const inlineSuffixLines = attempt(() => integerIn("inlineSuffixLines", read("inlineSuffixLines") ?? 32, 0, 100000), 32);
+  const inlineExtraChunks = attempt(() => integerIn("inlineExtraChunks", read("inlineExtraChunks") ?? 8, 0, 100000), 8);
+
+  const fimFormat = attempt(() => {
+    const v = read("fimFormat");
+    if (v === undefined || v === null || v === "") {
+      return null;
+    }
+    if (typeof v !== "string" || !FIM_FORMATS.includes(v)) {
+      throw new SettingsError(
+        `cromwell.fimFormat must be "" (read from the model) or one of ${FIM_FORMATS.join(", ")}, got ${JSON.stringify(v)}`,
+      );
+    }
+    return v;
+  }, null);
+
+  const completionItems = attempt((): CompletionItemsMode => {
+    const v = read("completionItems") ?? "auto";
+    if (!COMPLETION_ITEMS_MODES.includes(v as CompletionItemsMode)) {
+      throw new SettingsError(`cromwell.completionItems must be auto, always or never, got ${JSON.stringify(v)}`);
+    }
+    return v as CompletionItemsMode;
+  }, "auto");
+
   const maxFileBytes = attempt(() => integerIn("maxFileBytes", read("maxFileBytes") ?? 1000000, 1, Infinity), 1000000);
 
   if (problems.length > 0) {
@@ -114,7 +156,8 @@ export function toWire(read: SettingReader, expandPath: (p: string) => string = 
   }
   return {
     modelPath, threads, temperature, maxNewTokens, contextBudget, actions,
-    inlineCompletion, inlineDebounceMs, inlineMaxTokens, maxFileBytes,
+    inlineCompletion, inlineDebounceMs, inlineMaxTokens, inlineMaxLines, inlineMaxMs,
+    inlinePrefixLines, inlineSuffixLines, inlineExtraChunks, fimFormat, completionItems, maxFileBytes,
   };
 }
 
@@ -131,7 +174,9 @@ export function affectsServerProcess(affects: (section: string) => boolean): boo
 function emptyWire(): WireSettings {
   return {
     modelPath: null, threads: null, temperature: 0, maxNewTokens: 0, contextBudget: null, actions: [],
-    inlineCompletion: true, inlineDebounceMs: 0, inlineMaxTokens: 0, maxFileBytes: 0,
+    inlineCompletion: true, inlineDebounceMs: 0, inlineMaxTokens: 0, inlineMaxLines: 0, inlineMaxMs: 0,
+    inlinePrefixLines: 0, inlineSuffixLines: 0, inlineExtraChunks: 0, fimFormat: null, completionItems: "auto",
+    maxFileBytes: 0,
   };
 }
 
