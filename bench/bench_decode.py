@@ -8,6 +8,13 @@ mix of Q4_K, Q6_K, Q5_0 and Q8_0 tensors the Q4_K_M files people download hold),
 its own process (so peak RSS is its own); every peer row carries the ratios ours/peer from the
 same run.
 
+`--shape qwen2.5-coder-1.5b` measures a random-weight GGUF of that model's shape instead, written
+once and quantized by llama.cpp to Q4_K_M and Q8_0 (bench/shape_models.py); with `--peers`, each
+file's prefill-512 is measured by `prefill_duel`: ours on the integer kernels, ours on the float
+kernels (as before them) and llama.cpp's, interleaved round by round in one process, so that
+other load on the machine falls on all three alike. `--duel` does the same for `--model` (or
+the default model; llama.cpp only where it can read the file).
+
 `--random-300m` measures cromwell-300m with random weights in Q8_0 (built once into the model
 cache, engine/train/random_model.py), text-only and with a 448x448 image (`--image-side`):
 vision encode, first token with the image, decode after it.
@@ -110,6 +117,81 @@ def peer_rows(shipped: str | None, threads: list[int], repeats: int,
                 yield row
 
 
+def _llama_cpp_reads(path: str | None) -> bool:
+    """Whether llama.cpp can load the file: not our own `cromwell` architecture (the default
+    model is one)."""
+    from engine.runtime.gguf_file import GGUFFile
+
+    if path is None:
+        return False
+    return GGUFFile(path).metadata.get("general.architecture") != "cromwell"
+
+
+def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
+                 peer: bool = True) -> dict[str, Any]:
+    """Prefill-512 tok/s of ours on the integer kernels ("cromwell"), ours on the float ones
+    ("cromwell_float") and llama.cpp's, on one file in this process: one warm-up each, then
+    `rounds` rounds of one run each, in turn. Medians, bests, and the ratios of the medians;
+    `round_ratio_range` is the spread of the per-round ours/llama.cpp ratio (the noise)."""
+    import statistics
+    import time
+
+    import engine.runtime
+    from engine import _native
+    from engine.runtime.bench import PREFILL_TOKENS, _prompt_ids
+
+    model = engine.runtime.load(path, threads=threads)
+    prompt = _prompt_ids(model, PREFILL_TOKENS)
+    runs: dict[str, Any] = {}
+
+    def ours(integer: bool) -> float:
+        _native.set_no_int_gemm(not integer)
+        try:
+            model.decoder.cache.rollback(0)
+            t0 = time.perf_counter()
+            model.decoder.forward(prompt)
+            return time.perf_counter() - t0
+        finally:
+            _native.set_no_int_gemm(False)
+
+    runs["cromwell"] = lambda: ours(True)
+    runs["cromwell_float"] = lambda: ours(False)
+    if peer:
+        sys.path.insert(0, str(BENCH_DIR))
+        from peers import LlamaCppEngine
+
+        llama = LlamaCppEngine(str(model.path), threads)
+
+        def theirs() -> float:
+            llama.reset()
+            t0 = time.perf_counter()
+            llama.forward(prompt)
+            return time.perf_counter() - t0
+
+        runs["llama.cpp"] = theirs
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
+        run()  # warm-up: pages mapped, buffers allocated
+    for _ in range(rounds):
+        for name, run in runs.items():
+            seconds[name].append(run())
+    row: dict[str, Any] = {"model": Path(model.path).name, "format": fmt, "threads": threads,
+                           "rounds": rounds, "prefill_tokens": PREFILL_TOKENS}
+    for name, s in seconds.items():
+        row[f"{name}_prefill_tok_s"] = round(PREFILL_TOKENS / statistics.median(s), 1)
+        row[f"{name}_prefill_tok_s_best"] = round(PREFILL_TOKENS / min(s), 1)
+    row["ratio_integer_float"] = round(statistics.median(seconds["cromwell_float"])
+                                       / statistics.median(seconds["cromwell"]), 2)
+    if peer:
+        row["ratio_cromwell_llama_cpp"] = round(statistics.median(seconds["llama.cpp"])
+                                                / statistics.median(seconds["cromwell"]), 2)
+        row["ratio_float_llama_cpp"] = round(statistics.median(seconds["llama.cpp"])
+                                             / statistics.median(seconds["cromwell_float"]), 2)
+        per_round = [t / o for o, t in zip(seconds["cromwell"], seconds["llama.cpp"], strict=True)]
+        row["round_ratio_range"] = [round(min(per_round), 2), round(max(per_round), 2)]
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=None, help="GGUF file (default: the default model)")
@@ -124,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random-300m", action="store_true",
                         help="cromwell-300m with random weights in Q8_0 (built into the model "
                         "cache on first use; needs torch), with a 448x448 image by default")
+    parser.add_argument("--shape", default=None,
+                        help="a random-weight GGUF of this model's shape (bench/shape_models.py: "
+                        "qwen2.5-coder-1.5b), quantized by llama.cpp to Q4_K_M and Q8_0")
+    parser.add_argument("--duel", action="store_true",
+                        help="prefill-512 only: ours (integer and float kernels) and llama.cpp "
+                        "interleaved in one process (what --shape --peers runs)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of a --duel")
     parser.add_argument("--image-side", type=int, default=None,
                         help="also time an image of this side (a cromwell model; 0: none)")
     args = parser.parse_args(argv)
@@ -133,6 +222,24 @@ def main(argv: list[str] | None = None) -> int:
 
         args.model, image_side = bench_target(args.image_side,
                                               lambda m: print(m, file=sys.stderr))
+    if args.shape is not None or args.duel:
+        files = {args.format or "file": args.model}
+        if args.shape is not None:
+            sys.path.insert(0, str(BENCH_DIR))
+            from shape_models import SHAPES, shape_files
+
+            if args.shape not in SHAPES:
+                parser.error(f"unknown shape {args.shape!r}; known: {', '.join(SHAPES)}")
+            files = shape_files(args.shape)
+        for fmt, path in files.items():
+            for threads in args.threads:
+                if args.duel or args.peers:
+                    peer = args.shape is not None or _llama_cpp_reads(path)
+                    row = prefill_duel(path, fmt, threads, args.rounds, peer)
+                else:
+                    row = _one_row("cromwell", path, threads, fmt, args.repeats)
+                print(json.dumps(row), flush=True)
+        return 0
     if args.peers:
         for row in peer_rows(args.model, args.threads, args.repeats):
             print(json.dumps(row), flush=True)

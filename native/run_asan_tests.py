@@ -18,6 +18,7 @@ KERNEL_TESTS = [
     "tests/test_quant_formats.py",
     "tests/test_matmul.py",
     "tests/test_matmul_threads.py",
+    "tests/test_matmul_int.py",
     "tests/test_ops.py",
     "tests/test_attention.py",
     "tests/test_vision_ops.py",
