@@ -31,6 +31,7 @@ from engine.runtime.generate import stream_text
 
 from .json_bodies import StrictJSONRoute
 from .openai_schema import (
+    ERROR_RESPONSES,
     ChatBody,
     CompletionBody,
     EmbeddingBody,
@@ -299,7 +300,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
     """Add the OpenAI-compatible endpoints to `app`, generating on `worker`. With
     `strict_model`, a request naming any model but the served one is a 404; without it every
     name is an alias of the served model."""
-    router = APIRouter(route_class=OpenAIRoute)
+    router = APIRouter(route_class=OpenAIRoute, responses=ERROR_RESPONSES)
 
     def model_card() -> dict[str, Any]:
         return {"id": worker.model_id(), "object": "model", "created": 0,

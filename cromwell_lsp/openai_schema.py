@@ -18,6 +18,7 @@ from .rest import MAX_TOKENS_LIMIT
 
 MAX_CHOICES = 8  # `n`: each choice is a whole generation on one CPU model
 MAX_STOPS = 16
+MAX_STOP_CHARS = 256  # the stream holds back and rescans up to this much text per token
 MAX_EMBEDDING_INPUTS = 256
 DEFAULT_CHAT_MAX_TOKENS = 256
 DEFAULT_COMPLETION_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
@@ -44,6 +45,30 @@ def error_response(status: int, message: str, param: str | None = None, code: st
     kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIErrorBody(BaseModel):
+    """OpenAI's error shape, as every error on the OpenAI paths comes."""
+
+    error: OpenAIErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": OpenAIErrorBody, "description": what}
+    for status, what in ((400, "A parameter this server refuses, or a bad value"),
+                         (401, "Missing or wrong bearer token"),
+                         (404, "A model other than the served one (--strict-model)"),
+                         (413, "The body is over --max-body"),
+                         (422, "The body does not match the schema"),
+                         (429, "The model's queue is full (Retry-After)"))
+}
 
 
 def unsupported(param: str, what: str, hint: str = "") -> OpenAIError:
@@ -136,6 +161,9 @@ class SamplingFields(BaseModel):
         if len(stops) > MAX_STOPS:
             raise OpenAIError(400, f"stop: at most {MAX_STOPS} stop strings, got {len(stops)}",
                               "stop")
+        if any(len(s) > MAX_STOP_CHARS for s in stops):
+            raise OpenAIError(400, f"stop: a stop string has at most {MAX_STOP_CHARS} "
+                              "characters", "stop")
         return stops
 
     def include_usage(self) -> bool:

@@ -291,6 +291,7 @@ def test_embeddings_refuse_token_ids_empty_text_and_other_sizes(client: openai.O
      422, "seed"),
     ("/v1/completions", b'{"prompt": "x", "max_tokens": 1, "stream_options": '
      b'{"include_usage": true}}', 400, "stream_options"),
+    ("/v1/completions", b'{"prompt": "x", "stop": ["' + b"s" * 257 + b'"]}', 400, "stop"),
 ])
 def test_errors_come_in_openai_shape(server: Server, path: str, content: bytes, status: int,
                                      param: str | None) -> None:
