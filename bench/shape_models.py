@@ -2,8 +2,9 @@
 and arithmetic, not per-token overhead, decide. Each is written once as F16 with the `gguf`
 package (weights N(0, 0.02), norms 1), then quantized by llama.cpp's own quantizer to the
 formats people download (Q4_K_M, Q8_0), all cached under CROMWELL_HOME/shapes. The vocabulary
-is SmolLM2's (the shipped model's), padded with control tokens to the shape's size, so that
-both engines load the file and our tokenizer makes the prompt.
+is SmolLM2's (the shipped model's), padded with control tokens to the shape's size, the first
+of them Qwen2.5-Coder's FIM and repository markers, so that both engines load the file, our
+tokenizer makes the prompt, and ghost text lays it out as for the real model (`bench typing`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 SHAPE_FORMATS = ("Q4_K_M", "Q8_0")
+# Qwen2.5-Coder's FIM and repository-level markers, as control tokens of the vocabulary.
+QWEN_MARKERS = ("<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
+                "<|repo_name|>", "<|file_sep|>")
 
 
 @dataclass(frozen=True)
@@ -81,11 +85,11 @@ def _add_vocabulary(writer, vocab: int) -> None:  # noqa: ANN001  (a gguf.GGUFWr
     tokens = strings("tokenizer.ggml.tokens")
     types = [int(src.fields["tokenizer.ggml.token_type"].parts[i][0])
              for i in src.fields["tokenizer.ggml.token_type"].data]
-    pad = vocab - len(tokens)
+    pad = vocab - len(tokens) - len(QWEN_MARKERS)
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(bytes(src.fields["tokenizer.ggml.pre"].parts[-1]).decode())
-    writer.add_token_list(tokens + [f"<|pad_{i}|>" for i in range(pad)])
-    writer.add_token_types(types + [int(TokenType.CONTROL)] * pad)
+    writer.add_token_list(tokens + list(QWEN_MARKERS) + [f"<|pad_{i}|>" for i in range(pad)])
+    writer.add_token_types(types + [int(TokenType.CONTROL)] * (len(QWEN_MARKERS) + pad))
     writer.add_token_merges(strings("tokenizer.ggml.merges"))
     for key, add in (("bos", writer.add_bos_token_id), ("eos", writer.add_eos_token_id)):
         add(int(src.fields[f"tokenizer.ggml.{key}_token_id"].parts[-1][0]))
@@ -99,7 +103,7 @@ def shape_f16(name: str) -> Path:
     from engine.runtime import model_store
 
     s = SHAPES[name]
-    path = model_store.cromwell_home() / "shapes" / f"{name}-random.as-F16.gguf"
+    path = model_store.cromwell_home() / "shapes" / f"{name}-random-fim.as-F16.gguf"
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
