@@ -19,10 +19,11 @@ import engine.runtime
 from engine import _native as K
 from engine.runtime.cache_reuse import Compute, Reuse, ReusePlan, plan_reuse
 from engine.runtime.decoder import Decoder
-from engine.runtime.generate import decode_one_token, prefill
+from engine.runtime.generate import decode_n_tokens, decode_one_token, prefill
 from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.kv_cache import KVCache
 from engine.runtime.model import Model
+from engine.runtime.sampler import Sampler
 
 RNG = np.random.default_rng(7)
 
@@ -354,3 +355,29 @@ def test_a_typed_character_keeps_the_suffix_and_its_logits(
     # and SmolLM2, whose text weights it shares, alike).
     assert got.argmax() == want.argmax() and cosine(got, want) > 0.999
     assert got_next.argmax() == want_next.argmax() and cosine(got_next, want_next) > 0.999
+
+
+def test_speculation_after_a_reused_prefill_keeps_plain_greedy_output(
+    default_model: Model,
+) -> None:
+    decoder, encode = default_model.decoder, default_model.tokenizer.encode
+    old, new = encode(PREFIX + SUFFIX + PREFIX), encode(PREFIX + "x" + SUFFIX + PREFIX)
+
+    def greedy(speculative: bool) -> list[int]:
+        decoder.cache.rollback(0)
+        prefill(decoder, old)
+        out = decode_n_tokens(
+            decoder,
+            new,
+            max_tokens=24,
+            sampler=Sampler(),
+            speculative=speculative,
+            adaptive=False,  # draft wherever prompt lookup finds a draft (the repeated PREFIX)
+            reuse_min=32,
+        )
+        tokens = list(out)
+        stats = decoder.last_prefill
+        assert stats is not None and stats.shifted > 250
+        return tokens
+
+    assert greedy(True) == greedy(False)
