@@ -229,7 +229,9 @@ def generate_choices(model: Any, plan: Plan, cancel: threading.Event,
     if plan.image is not None and not model.takes_images:
         raise OpenAIError(400, f"messages: an image_url part needs a model that takes images; "
                           f"{model.path.name} is text-only", "messages")
-    decode = lambda ids: model.tokenizer.decode(ids, skip_special=True)  # noqa: E731
+    def decode(ids: list[int]) -> str:
+        return str(model.tokenizer.decode(ids, skip_special=True))
+
     prompts = [model.tokenizer.encode(p, add_special=True) for p in plan.render(model)]
     for ids in prompts:  # refused before the first choice starts, so before a stream does
         if len(ids) >= model.n_ctx:
@@ -312,8 +314,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
                               f"{worker.model_id()!r} (GET /v1/models)", "model",
                               "model_not_found")
 
-    async def run(request: Request, job: Callable[[Any, threading.Event], Any],
-                  cancel: threading.Event,
+    async def run(job: Callable[[Any, threading.Event], Any], cancel: threading.Event,
                   then: Callable[[], None] | None = None) -> asyncio.Future[Any]:
         """Start `job(model, cancel)` on the worker, or answer 429 when its queue is full.
         A job its client cancelled is counted; `then` runs after it, in the worker."""
@@ -355,7 +356,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
         cancel = threading.Event()
 
         if not body.stream:
-            task = await run(request, lambda model, c: generate_choices(
+            task = await run(lambda model, c: generate_choices(
                 model, plan, c, lambda *_: None), cancel)
             await finished(request, task, cancel)
             choices = [_choice_json(c, chat) for c in plan.choices]
@@ -372,7 +373,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
         def job(model: Any, c: threading.Event) -> None:
             generate_choices(model, plan, c, on_event)
 
-        task = await run(request, job, cancel,
+        task = await run(job, cancel,
                          then=lambda: loop.call_soon_threadsafe(queue.put_nowait, None))
         # Until the first event the answer can still be an error status (a prompt over the
         # context, an image for a text-only model) rather than an error inside a stream.
@@ -455,7 +456,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
             return vectors, tokens
 
         cancel = threading.Event()
-        vectors, tokens = await finished(request, await run(request, job, cancel), cancel)
+        vectors, tokens = await finished(request, await run(job, cancel), cancel)
         if body.dimensions is not None and vectors and body.dimensions != len(vectors[0]):
             raise OpenAIError(400, f"dimensions: this model's embeddings have "
                               f"{len(vectors[0])} dimensions; it cannot give {body.dimensions}",
