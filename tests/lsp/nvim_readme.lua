@@ -24,6 +24,10 @@ if not client then
 end
 out.root_dir = client.root_dir
 out.keymap = vim.fn.maparg("<leader>ce", "x") ~= ""
+-- The snippet's LspAttach set-up: completion with autotrigger on this buffer.
+out.omnifunc = vim.bo.omnifunc
+out.autotrigger = #vim.api.nvim_get_autocmds({ event = "InsertCharPre", buffer = 0 }) > 0
+out.trigger_characters = client.server_capabilities.completionProvider.triggerCharacters or {}
 local params = {
   textDocument = { uri = vim.uri_from_bufnr(0) },
   range = { start = { line = 26, character = 8 }, ["end"] = { line = 26, character = 8 } },

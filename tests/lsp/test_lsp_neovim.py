@@ -141,6 +141,9 @@ def test_readme_neovim_snippet_works(tmp_path: Path):
     out = json.loads(result.read_text())
     assert proc.returncode == 0, out
     assert out["root_dir"] == str(workspace) and out["keymap"]
+    # Ghost text as completion items: asked for by omnifunc, or as you type.
+    assert out["omnifunc"] == "v:lua.vim.lsp.omnifunc"
+    assert out["autotrigger"] and "." in out["trigger_characters"]
     assert out["titles"] == [
         "Cromwell: Complete function body",
         "Cromwell: Add docstring",
