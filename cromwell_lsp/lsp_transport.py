@@ -135,6 +135,15 @@ def dispatch(protocol: Any, event: Body | Malformed) -> None:
             send_error(protocol, _request_id(value), error)
 
 
+async def dispatch_all(protocol: Any, events: list[Body | Malformed]) -> None:
+    """Dispatch in order, letting the event loop turn after each message: a notification's
+    handler task (a configuration change) takes its first step before the next request is
+    handled, as it did when pygls read one line per turn of the loop."""
+    for event in events:
+        dispatch(protocol, event)
+        await asyncio.sleep(0)
+
+
 async def pump(source: ChunkSource, protocol: Any, stop: threading.Event | None = None) -> None:
     """Read frames until the input ends (or `stop` is set) and dispatch each. Unfinished
     bytes get one look when the input pauses; after that only new bytes can change them."""
@@ -146,17 +155,14 @@ async def pump(source: ChunkSource, protocol: Any, stop: threading.Event | None 
             chunk = await asyncio.wait_for(source.read(), wait)
         except TimeoutError:
             looked = True
-            for event in parser.events(idle=True):
-                dispatch(protocol, event)
+            await dispatch_all(protocol, parser.events(idle=True))
             continue
         if not chunk:
-            for event in parser.finish():
-                dispatch(protocol, event)
+            await dispatch_all(protocol, parser.finish())
             return
         looked = False
         parser.feed(chunk)
-        for event in parser.events():
-            dispatch(protocol, event)
+        await dispatch_all(protocol, parser.events())
 
 
 def serve_io(

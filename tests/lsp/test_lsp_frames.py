@@ -140,6 +140,36 @@ def test_server_answers_json_that_is_not_a_message(server: RawServer):
     assert [r["error"]["code"] for r in replies] == [-32600, -32600, -32600]
 
 
+def test_a_configuration_change_takes_effect_before_the_request_written_with_it():
+    """Frames that arrive in one read are handled in order, each notification's handler
+    starting before the next request (the configuration handler is a coroutine)."""
+    server = RawServer()
+    try:
+        server.initialize(EXAMPLE)
+        settings = {"settings": {"cromwell": {"actions": ["addDocstring"]}}}
+        change = {"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration"}
+        msg_id = server.new_id()
+        shapes = EXAMPLE / "geometry" / "shapes.py"
+        request = {
+            "jsonrpc": "2.0",
+            "id": msg_id,
+            "method": "textDocument/codeAction",
+            "params": {
+                "textDocument": {"uri": shapes.as_uri()},
+                "range": {
+                    "start": {"line": 26, "character": 8},
+                    "end": {"line": 26, "character": 8},
+                },
+                "context": {"diagnostics": []},
+            },
+        }
+        server.send_bytes(frame({**change, "params": settings}) + frame(request))
+        titles = [a["title"] for a in server.reply(msg_id)["result"]]
+        assert titles == ["Cromwell: Add docstring"]
+    finally:
+        server.close()
+
+
 def test_tcp_reader_recovers_from_a_bad_frame():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
