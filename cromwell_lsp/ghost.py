@@ -44,7 +44,8 @@ class GhostSettings:
     max_lines: int = 8
     """Most lines of a suggestion made where no text follows the cursor."""
     max_ms: int = 1000
-    """Generation stops after this long; the lines complete by then are the suggestion."""
+    """Generation stops this long after its first token; the lines complete by then are the
+    suggestion."""
     fim: str | None = None
     """The prompt format: a family name, "none" (prefix only), or None to read it from the model."""
     repo: str = "workspace"
@@ -311,7 +312,6 @@ class GhostText:
             ["\n"] if shaper.single_line else [],
         )
         text, complete = "", True
-        deadline = started + s.max_ms / 1000
         try:
             for piece in pieces:
                 text += piece
@@ -319,7 +319,7 @@ class GhostText:
                     on_piece(piece)
                 if shaper.cut(text) is not None:
                     break
-                if time.perf_counter() > deadline:
+                if first_at and time.perf_counter() > first_at[0] + s.max_ms / 1000:
                     complete = False
                     break
         finally:

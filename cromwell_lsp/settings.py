@@ -58,7 +58,8 @@ class Settings:
     the cursor a suggestion is one line)."""
 
     inline_max_ms: int = 1000
-    """Generation for one suggestion stops after this long; its complete lines are shown."""
+    """Generation for one suggestion stops this long after its first token; its complete
+    lines are shown."""
 
     inline_prefix_lines: int = 128
     """Lines above the cursor in the prompt (at least; the window starts on a 16-line grid
