@@ -28,6 +28,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import StreamingResponse
 
 from engine.runtime.generate import stream_text
+from engine.runtime.scoring import continuation_logprobs
 
 from .json_bodies import StrictJSONRoute
 from .openai_schema import (
@@ -178,6 +179,7 @@ class Choice:
     text: str = ""
     tokens: int = 0
     finish_reason: str = "stop"
+    logprobs: dict[str, Any] | None = None  # in the endpoint's own format
 
 
 @dataclass
@@ -193,6 +195,8 @@ class Plan:
     seed: int | None
     stops: list[str]
     image: Any = None  # a PIL image from a data: URL, for a model that takes images
+    logprobs: int | None = None  # None: none; else alternatives per token (0 to 20)
+    chat: bool = False  # the format logprobs come in
     prompt_tokens: int = 0
     choices: list[Choice] = field(default_factory=list)
 
@@ -207,12 +211,17 @@ class CountedTokens:
     (a stop token or the token budget) from one a stop string closed early."""
 
     def __init__(self, tokens: Iterator[int]) -> None:
-        self.tokens, self.count, self.exhausted = tokens, 0, False
+        self.tokens, self.exhausted = tokens, False
+        self.ids: list[int] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
 
     def __iter__(self) -> Iterator[int]:
         try:
             for token in self.tokens:
-                self.count += 1
+                self.ids.append(token)
                 yield token
             self.exhausted = True
         finally:
@@ -232,7 +241,8 @@ def generate_choices(model: Any, plan: Plan, cancel: threading.Event,
     def decode(ids: list[int]) -> str:
         return str(model.tokenizer.decode(ids, skip_special=True))
 
-    prompts = [model.tokenizer.encode(p, add_special=True) for p in plan.render(model)]
+    texts = plan.render(model)
+    prompts = [model.tokenizer.encode(p, add_special=True) for p in texts]
     for ids in prompts:  # refused before the first choice starts, so before a stream does
         if len(ids) >= model.n_ctx:
             raise OpenAIError(400, f"the prompt has {len(ids)} tokens; the context holds "
@@ -261,7 +271,37 @@ def generate_choices(model: Any, plan: Plan, cancel: threading.Event,
             choice.tokens = counted.count
             ran_out = counted.exhausted and counted.count >= plan.max_tokens
             choice.finish_reason = "length" if ran_out else "stop"
+            if plan.logprobs is not None:
+                choice.logprobs = choice_logprobs(model, ids, counted.ids, choice.text, plan,
+                                                  len(texts[p]))
             on_event("end", choice, "")
+
+
+def choice_logprobs(model: Any, prompt: list[int], generated: list[int], text: str,
+                    plan: Plan, prompt_chars: int) -> dict[str, Any]:
+    """The logprobs of the tokens that make `text` (a stop string may have cut the last
+    ones off), in the chat format or the completions one (whose text offsets count from the
+    prompt's start, as OpenAI's do)."""
+    def spelled(token: int) -> str:
+        return str(model.tokenizer.decode([token], skip_special=False))
+
+    kept = len(generated)
+    while kept and len(model.tokenizer.decode(generated[:kept], skip_special=True)) > len(text):
+        kept -= 1
+    scores = continuation_logprobs(model.decoder, prompt, generated[:kept], plan.logprobs or 0)
+    if plan.chat:
+        def entry(token: int, logprob: float) -> dict[str, Any]:
+            piece = spelled(token)
+            return {"token": piece, "logprob": logprob, "bytes": list(piece.encode("utf-8"))}
+
+        return {"content": [{**entry(s.token, s.logprob),
+                             "top_logprobs": [entry(t, lp) for t, lp in s.top]}
+                            for s in scores], "refusal": None}
+    pieces = [spelled(s.token) for s in scores]
+    offsets = np.cumsum([prompt_chars, *(len(p) for p in pieces[:-1])]) if pieces else []
+    return {"tokens": pieces, "token_logprobs": [s.logprob for s in scores],
+            "top_logprobs": [{spelled(t): lp for t, lp in s.top} for s in scores],
+            "text_offset": [int(o) for o in offsets]}
 
 
 def image_from_data_url(url: str) -> Any:
@@ -422,7 +462,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
         body.refuse_unsupported()
         prompts = body.prompts()
         plan = Plan(lambda model: prompts, body.n, body.max_tokens, body.temperature, body.top_p,
-                    body.seed, body.stops())
+                    body.seed, body.stops(), logprobs=body.logprobs)
         return await complete(request, body, plan, chat=False)
 
     @router.post("/v1/chat/completions", summary="OpenAI-compatible chat (SSE with stream)")
@@ -436,7 +476,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
             return [model.apply_chat_template(messages, add_generation_prompt=True)]
 
         plan = Plan(render, body.n, body.token_budget(), body.temperature, body.top_p,
-                    body.seed, body.stops(), image)
+                    body.seed, body.stops(), image, logprobs=body.logprobs_count(), chat=True)
         return await complete(request, body, plan, chat=True)
 
     @router.post("/v1/embeddings", summary="Embeddings: the mean of the model's final hidden "
@@ -473,8 +513,8 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
 def _choice_json(choice: Choice, chat: bool) -> dict[str, Any]:
     if chat:
         return {"index": choice.index, "message": {"role": "assistant", "content": choice.text},
-                "logprobs": None, "finish_reason": choice.finish_reason}
-    return {"index": choice.index, "text": choice.text, "logprobs": None,
+                "logprobs": choice.logprobs, "finish_reason": choice.finish_reason}
+    return {"index": choice.index, "text": choice.text, "logprobs": choice.logprobs,
             "finish_reason": choice.finish_reason}
 
 

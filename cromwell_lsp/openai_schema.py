@@ -2,7 +2,7 @@
 shape.
 
 The bodies accept what the official `openai` client and the common tools send. A field whose
-meaning this server cannot honour (tools, JSON output, logprobs, penalties) is refused with a
+meaning this server cannot honour (tools, JSON output, penalties) is refused with a
 400 that names it, never ignored: a client that asked for JSON must not get prose back as if
 it were JSON.
 """
@@ -184,7 +184,8 @@ class CompletionBody(SamplingFields):
     prompt: str | list[str] | list[int] | list[list[int]] = Field(
         description="A text or a list of texts (token ids are not taken).")
     max_tokens: int = Field(DEFAULT_COMPLETION_MAX_TOKENS, ge=1, le=MAX_TOKENS_LIMIT)
-    logprobs: int | None = None
+    logprobs: int | None = Field(None, ge=0, le=5, description="Log probabilities of the "
+                                 "tokens and of this many likeliest alternatives (no stream).")
     echo: bool = False
     suffix: str | None = None
     best_of: int | None = None
@@ -198,8 +199,8 @@ class CompletionBody(SamplingFields):
 
     def refuse_unsupported(self) -> None:
         super().refuse_unsupported()
-        if self.logprobs is not None:
-            raise unsupported("logprobs", "returning log probabilities")
+        if self.logprobs is not None and self.stream:
+            raise unsupported("logprobs", "logprobs in a stream")
         if self.echo:
             raise unsupported("echo", "echoing the prompt")
         if self.suffix:
@@ -214,7 +215,8 @@ class ChatBody(SamplingFields):
                                    description="Superseded by max_completion_tokens.")
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT,
                                               description="Wins over max_tokens; default 256.")
-    logprobs: bool | None = None
+    logprobs: bool | None = Field(None, description="Log probabilities of the answer's "
+                                  "tokens (no stream).")
     top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
@@ -222,6 +224,10 @@ class ChatBody(SamplingFields):
     functions: list[dict[str, Any]] | None = None
     function_call: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+
+    def logprobs_count(self) -> int | None:
+        """None: no logprobs; else how many alternatives to give per token."""
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     def token_budget(self) -> int:
         for budget in (self.max_completion_tokens, self.max_tokens):
@@ -231,8 +237,12 @@ class ChatBody(SamplingFields):
 
     def refuse_unsupported(self) -> None:
         super().refuse_unsupported()
-        if self.logprobs or self.top_logprobs:
-            raise unsupported("logprobs", "returning log probabilities")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise OpenAIError(400, "top_logprobs: needs logprobs: true", "top_logprobs")
+        if self.logprobs and self.stream:
+            raise unsupported("logprobs", "logprobs in a stream")
+        if self.logprobs and any(m.images() for m in self.messages):
+            raise unsupported("logprobs", "logprobs with an image")
         if self.response_format is not None and self.response_format.type != "text":
             raise unsupported("response_format", f"the type {self.response_format.type!r}",
                               " (only 'text')")

@@ -175,6 +175,45 @@ def test_completions_take_a_list_of_prompts(client: openai.OpenAI) -> None:
     assert response.choices[2].text == alone.choices[0].text
 
 
+def test_chat_logprobs(client: openai.OpenAI) -> None:
+    response = chat(client, ASK, logprobs=True, top_logprobs=3)
+    message, logprobs = response.choices[0].message, response.choices[0].logprobs.content
+    assert "".join(t.token for t in logprobs) == message.content
+    for token in logprobs:
+        assert token.logprob <= 0 and bytes(token.bytes).decode() == token.token
+        assert len(token.top_logprobs) == 3
+        # Greedy: the chosen token is the likeliest, with the same log probability.
+        assert token.top_logprobs[0].token == token.token
+        assert token.top_logprobs[0].logprob == pytest.approx(token.logprob)
+        assert token.top_logprobs[0].logprob >= token.top_logprobs[1].logprob
+    plain = chat(client, ASK, logprobs=True).choices[0].logprobs.content
+    assert [t.token for t in plain] == [t.token for t in logprobs]
+    assert all(t.top_logprobs == [] for t in plain)
+    assert chat(client, ASK).choices[0].logprobs is None
+    with pytest.raises(openai.BadRequestError, match="needs logprobs"):
+        chat(client, ASK, top_logprobs=2)
+
+
+def test_completion_logprobs_cover_the_text_before_a_stop(client: openai.OpenAI) -> None:
+    prompt = "def add(a, b):"  # n=2: each choice from a fresh cache (see answer())
+    full = client.completions.create(model="x", prompt=prompt, max_tokens=8, n=2).choices[0].text
+    stop = full.strip()[-2:]
+    choice = client.completions.create(model="x", prompt=prompt, max_tokens=8, logprobs=2,
+                                       stop=[stop], n=2).choices[0]
+    logprobs = choice.logprobs
+    assert choice.text == full[: full.find(stop)]
+    # The tokens wholly inside the text: a stop string may end inside the last one.
+    covered = "".join(logprobs.tokens)
+    assert covered and choice.text.startswith(covered) and len(logprobs.tokens) < 8
+    assert logprobs.text_offset[0] == len(prompt)
+    assert all(b - a == len(t) for a, b, t in zip(logprobs.text_offset,
+                                                   logprobs.text_offset[1:], logprobs.tokens,
+                                                   strict=False))
+    for token, logprob, top in zip(logprobs.tokens, logprobs.token_logprobs,
+                                   logprobs.top_logprobs, strict=True):
+        assert len(top) == 2 and top[token] == pytest.approx(logprob) == max(top.values())
+
+
 # --- streaming -----------------------------------------------------------------------------
 
 
@@ -213,7 +252,7 @@ def test_completion_stream_without_usage(client: openai.OpenAI) -> None:
      "response_format"),
     ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
     ({"tool_choice": "required"}, "tool_choice"),
-    ({"logprobs": True, "top_logprobs": 2}, "logprobs"),
+    ({"logprobs": True, "stream": True}, "logprobs"),
     ({"presence_penalty": 0.5}, "presence_penalty"),
     ({"logit_bias": {"42": 5}}, "logit_bias"),
 ])
@@ -234,7 +273,8 @@ def test_text_response_format_and_no_tools_are_accepted(client: openai.OpenAI) -
 
 
 def test_completions_refuse_what_they_cannot_do(client: openai.OpenAI) -> None:
-    for extra in ({"logprobs": 2}, {"echo": True}, {"suffix": "x"}, {"best_of": 3},
+    for extra in ({"logprobs": 2, "stream": True}, {"echo": True}, {"suffix": "x"},
+                  {"best_of": 3},
                   {"prompt": [1, 2, 3]}):
         kwargs = {"model": "x", "prompt": "def", "max_tokens": 1, **extra}
         with pytest.raises(openai.BadRequestError):
