@@ -6,8 +6,9 @@
 - Answers without the model where one is known (`GhostText.cached`), on the event loop.
 - After a suggestion from the model, the next one (the text with it accepted) is prefetched
   at low priority; any request of the user's stops the prefetch.
-- Extra context: chunks of files the user opened and regions they edited before moving on
-  are offered to the ring (`ghost_ring`), which takes them in when the user pauses.
+- Extra context: chunks of files the user opened, of the files most related to them (the
+  context manager's ranking: imports, shared names) and of regions they edited before moving
+  on are offered to the ring (`ghost_ring`), which takes them in when the user pauses.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .context import MIN_SCORE, SourceFile, Target, rank
 from .engine_client import EngineClient
 from .ghost import GhostCancelled, GhostRequest, GhostSettings, GhostText, Suggestion, accepted
 from .ghost_layout import window_start
-from .ghost_ring import ExtraRing, chunk_around
+from .ghost_ring import Chunk, ExtraRing, chunk_around
 
 BURST_S = 0.03  # requests closer together than this are a burst of keystrokes
 SETTLE_S = 1.0  # the ring takes in offered chunks after a pause this long
+RELATED_FILES = 2  # files whose best window an opened file brings into the ring
 
 
 @dataclass
@@ -66,6 +70,26 @@ class GhostSession:
     def opened(self, path: str, text: str) -> None:
         """A file was opened: its head (imports, first definitions) is worth having around."""
         self.ring.offer(chunk_around(path, text.splitlines(True), 0, self.ring.chunk_lines))
+
+    def related(self, target: Target, candidates: Sequence[SourceFile],
+                recency: Mapping[str, int]) -> list[Chunk]:
+        """The best windows of the workspace files most related to an opened file (its
+        imports, shared names: the context manager's ranking), for `offer`. Touches no
+        state of the session, so it may run off the event loop."""
+        size, out = self.ring.chunk_lines, []
+        for score in rank(target, candidates, recency)[:RELATED_FILES]:
+            if score.score < MIN_SCORE:
+                break
+            text = next(c.text for c in candidates if c.path == score.path)
+            middle = (score.window[0] + score.window[1]) // 2
+            chunk = chunk_around(score.path, text.splitlines(True), middle, size)
+            if chunk is not None:
+                out.append(chunk)
+        return out
+
+    def offer(self, chunks: Sequence[Chunk]) -> None:
+        for chunk in chunks:
+            self.ring.offer(chunk)
 
     def edited(self, path: str, text: str, line: int) -> None:
         """An edit at `line` of `path`. The region of the last edit becomes extra context

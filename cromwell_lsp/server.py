@@ -509,6 +509,22 @@ class CromwellServer(LanguageServer):
         except Exception as exc:  # the engine's error goes to the client, not the log only
             raise JsonRpcInternalError(message=f"ghost text failed: {exc}") from exc
 
+    def offer_related(self, uri: str, text: str) -> None:
+        """Rank the workspace against an opened file, off the event loop, for ghost text's
+        extra context (the ranking reads and scores up to MAX_CANDIDATES files)."""
+        if self.settings.inline_extra_chunks == 0 or not self.settings.inline_completion:
+            return
+        target = context.Target(self.relative(uri), text, 0, min(40, text.count("\n") + 1))
+
+        loop = asyncio.get_running_loop()
+
+        def work() -> None:
+            chunks = self.ghosts.related(target, self.candidates(uri), self.recency())
+            loop.call_soon_threadsafe(self.ghosts.offer, chunks)
+
+        task = loop.run_in_executor(None, work)
+        task.add_done_callback(lambda f: f.cancelled() or f.exception())  # best effort
+
     async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
         if not self.settings.inline_completion:
             return types.InlineCompletionList(items=[])
@@ -622,6 +638,7 @@ def create_server() -> CromwellServer:
             ls.index.touch(Path(fs), edited=False)
             doc = params.text_document
             ls.ghosts.opened(ls.relative(doc.uri), doc.text)
+            ls.offer_related(doc.uri, doc.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CromwellServer, params: types.DidChangeTextDocumentParams) -> None:

@@ -299,3 +299,21 @@ def test_a_cancelled_request_raises_and_leaves_no_suggestion(model):
     with pytest.raises(GhostCancelled):
         ghost.suggest(request, flag)
     assert ghost.cached(request) is None
+
+
+def test_an_opened_file_brings_its_imports_into_the_ring():
+    from lsp_helpers import EXAMPLE
+
+    from cromwell_lsp.context import SourceFile, Target
+    from cromwell_lsp.engine_client import EngineClient
+    from cromwell_lsp.ghost_session import GhostSession
+
+    session = GhostSession(EngineClient())
+    files = [SourceFile(p.relative_to(EXAMPLE).as_posix(), p.read_text())
+             for p in sorted(EXAMPLE.rglob("*.py"))]
+    app = next(f for f in files if f.path == "app.py")
+    chunks = session.related(Target("app.py", app.text, 0, 10), files, {})
+    assert chunks and chunks[0].path == "geometry/shapes.py"  # app.py imports it
+    assert "class Rectangle" in chunks[0].text or "def total_area" in chunks[0].text
+    session.offer(chunks)
+    assert session.ring.queue == chunks  # taken in when the user pauses
