@@ -320,6 +320,33 @@ def eval_humaneval_command(model_path: str | None, limit: int | None, max_tokens
                f"{report['seconds']} s")
 
 
+@eval_group.command("infill")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A GGUF model (default: the embedded default model).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="N tasks drawn with a fixed seed over all problems (default: all 1,033).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Most tokens per suggestion.")
+@click.option("--peer", is_flag=True,
+              help="Run llama.cpp on the untuned SmolLM2 file with the same prompts.")
+@_with_eval_options
+def eval_infill_command(model_path: str | None, limit: int | None, max_tokens: int, peer: bool,
+                        threads: int | None, as_json: bool) -> None:
+    """HumanEval single-line infilling (every non-blank solution line masked in turn) through
+    the ghost-text pipeline: pass@1 (greedy), tests sandboxed."""
+    from engine.eval.infill import run_infill
+
+    report = _eval_report(lambda: run_infill(model_path, limit, max_tokens, threads, peer),
+                          as_json)
+    if report is None:
+        return
+    for r in report["results"]:
+        click.echo(f"{r['task_id']}: {r['outcome']}")
+    click.echo(f"{report['model']} ({report['engine']}, {report['prompt']}): pass@1 "
+               f"{report['pass_at_1']:.3f} ({report['passed']}/{report['tasks']}), exact "
+               f"{report['exact_match']:.3f}, {report['seconds']} s")
+
+
 @eval_group.command("edits")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
               default=None, help="A GGUF model (default: the embedded default model).")
