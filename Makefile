@@ -65,12 +65,14 @@ test-native-asan: setup
 
 # Soak: a real `cromwell serve` on 127.0.0.1 under 8 clients x 200 mixed requests with
 # abandoned ones, 8 MB requests, 100 applies killed with SIGKILL (bench/soak.py), then the HTTP
-# API fuzzed from its OpenAPI schema (over 1,000 schemathesis cases). Bounded; stops by itself.
+# API fuzzed from its OpenAPI schema (over 1,000 schemathesis cases), then the language
+# server's frame fuzzer (soak-lsp, 1,000 bad frames). Bounded; stops by itself.
 soak: setup
 	$(PY) bench/soak.py --clients 8 --requests 200 --kill-trials 100 --oversized \
 		--deadline 2400 --json .cache/soak.json
 	CROMWELL_SCHEMA_EXAMPLES=150 $(PY) -m pytest tests/doors/test_http_schema.py -q -s \
 		-p no:cacheprovider
+	$(MAKE) soak-lsp
 
 # Benchmarks: measurements beside a peer from the same run, never pass/fail.
 bench: setup $(VENV)/.bench
