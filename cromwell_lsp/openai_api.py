@@ -30,6 +30,7 @@ from starlette.responses import StreamingResponse
 from engine.runtime.generate import stream_text
 from engine.runtime.scoring import continuation_logprobs
 
+from . import domain
 from .json_bodies import StrictJSONRoute
 from .openai_schema import (
     ERROR_RESPONSES,
@@ -242,6 +243,8 @@ def generate_choices(model: Any, plan: Plan, cancel: threading.Event,
         return str(model.tokenizer.decode(ids, skip_special=True))
 
     texts = plan.render(model)
+    for text in texts:  # by bytes first: tokenizing megabytes takes seconds
+        domain.check_prompt_size(model, text)
     prompts = [model.tokenizer.encode(p, add_special=True) for p in texts]
     for ids in prompts:  # refused before the first choice starts, so before a stream does
         if len(ids) >= model.n_ctx:
@@ -490,6 +493,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
             for text in texts:
                 if cancel.is_set():
                     break
+                domain.check_prompt_size(model, text, "an input text")
                 pooled = model.embed(text)
                 vectors.append(pooled / max(float(np.linalg.norm(pooled)), 1e-12))
                 tokens += len(model.tokenizer.encode(text, add_special=True))

@@ -313,6 +313,17 @@ def test_embeddings_refuse_token_ids_empty_text_and_other_sizes(client: openai.O
         assert refused.value.param in ("input", "dimensions")
 
 
+def test_oversized_prompts_are_refused_by_their_bytes(strict_server: Server) -> None:
+    huge = "x" * 300_000  # over the bytes bound of the default model's 8,192-token context
+    with openai.OpenAI(base_url=strict_server.url + "/v1", api_key="x", max_retries=0) as c:
+        with pytest.raises(openai.BadRequestError, match="over the limit of"):
+            c.embeddings.create(model=SERVED, input=huge)
+        with pytest.raises(openai.BadRequestError, match="over the limit of"):
+            c.completions.create(model=SERVED, prompt=huge, max_tokens=1)
+        with pytest.raises(openai.BadRequestError, match="over the limit of"):
+            c.chat.completions.create(model=SERVED, messages=[{"role": "user", "content": huge}])
+
+
 # --- errors in OpenAI's shape, CORS ----------------------------------------------------------
 
 
