@@ -144,7 +144,7 @@ class FrameParser:
 
     @property
     def pending(self) -> bool:
-        """Bytes wait for more: only then is an idle moment worth a look."""
+        """Some bytes wait for more: only then is a pause in the input worth a look."""
         return bool(self.buffer.strip(WHITESPACE)) or self.body_length is not None
 
     def events(self, idle: bool = False) -> list[Event]:
@@ -156,7 +156,8 @@ class FrameParser:
     def finish(self) -> list[Event]:
         """At end of input: what is left is reported, once."""
         out = self.events(idle=True)
-        if self.buffer.strip(WHITESPACE) and not self.resyncing:
+        unfinished = self.buffer.strip(WHITESPACE) or self.body_length is not None
+        if unfinished and not self.resyncing:
             out.append(Malformed("the input ended inside a frame"))
         self.buffer.clear()
         self.body_length = None
@@ -200,9 +201,10 @@ class FrameParser:
                 del buf[:1]
                 return self._fail(f"no header block in {MAX_HEADER_BYTES} bytes")
             if idle and not PARTIAL_HEADERS.fullmatch(buf):
+                reason = f"expected a Content-Length header, got {_show(bytes(buf))}"
                 later = _next_header(buf, 1)
                 del buf[: later if later is not None else 1]
-                return self._fail(f"expected a Content-Length header, got {_show(bytes(buf))}")
+                return self._fail(reason)
             return None
         try:
             self.body_length = parse_header_block(bytes(buf[:end]))
