@@ -449,6 +449,34 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
+    async def fill_in(request: Request, body: CompletionBody, prefix: str, suffix: str) -> Any:
+        """A completion with a suffix: the ghost-text pipeline fills in between (the same as
+        /infill and the editors' ghost text), greedy; one choice, streamed as one chunk."""
+        cancel = threading.Event()
+        task = await run(lambda model, c: domain.infill(
+            model, prefix, suffix, max_tokens=body.max_tokens, cancel=c), cancel)
+        try:
+            s = await finished(request, task, cancel)
+        except domain.Cancelled as exc:
+            raise OpenAIError(499, "cancelled: the client went away") from exc
+        reason = "length" if s.generated_tokens >= body.max_tokens else "stop"
+        choice = {"index": 0, "text": s.text, "logprobs": None, "finish_reason": reason}
+        usage = {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.generated_tokens,
+                 "total_tokens": s.prompt_tokens + s.generated_tokens}
+        head = {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion",
+                "created": int(time.time()), "model": worker.model_id()}
+        if not body.stream:
+            return {**head, "choices": [choice], "usage": usage}
+
+        async def events() -> AsyncIterator[str]:
+            yield f"data: {json.dumps({**head, 'choices': [choice]})}\n\n"
+            if body.include_usage():
+                yield f"data: {json.dumps({**head, 'choices': [], 'usage': usage})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
     @router.get("/v1/models", summary="The model this server runs (OpenAI format)")
     async def models() -> dict[str, Any]:
         return {"object": "list", "data": [model_card()]}
@@ -464,6 +492,8 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
         check_model(body.model)
         body.refuse_unsupported()
         prompts = body.prompts()
+        if body.suffix:
+            return await fill_in(request, body, prompts[0], body.suffix)
         plan = Plan(lambda model: prompts, body.n, body.max_tokens, body.temperature, body.top_p,
                     body.seed, body.stops(), logprobs=body.logprobs)
         return await complete(request, body, plan, chat=False)

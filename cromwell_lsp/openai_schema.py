@@ -187,7 +187,9 @@ class CompletionBody(SamplingFields):
     logprobs: int | None = Field(None, ge=0, le=5, description="Log probabilities of the "
                                  "tokens and of this many likeliest alternatives (no stream).")
     echo: bool = False
-    suffix: str | None = None
+    suffix: str | None = Field(None, description="Text after the insertion point: the "
+                               "completion fills in between prompt and suffix (ghost text's "
+                               "pipeline, in the model's own FIM format; one prompt, n=1).")
     best_of: int | None = None
 
     def prompts(self) -> list[str]:
@@ -204,7 +206,11 @@ class CompletionBody(SamplingFields):
         if self.echo:
             raise unsupported("echo", "echoing the prompt")
         if self.suffix:
-            raise unsupported("suffix", "a suffix (fill-in-the-middle)")
+            if len(self.prompts()) != 1 or self.n != 1:
+                raise OpenAIError(400, "suffix: fill-in-the-middle takes one prompt and n=1",
+                                  "suffix")
+            if self.logprobs is not None:
+                raise unsupported("logprobs", "logprobs with a suffix")
         if self.best_of not in (None, 1):
             raise unsupported("best_of", "best_of above 1")
 

@@ -273,12 +273,27 @@ def test_text_response_format_and_no_tools_are_accepted(client: openai.OpenAI) -
 
 
 def test_completions_refuse_what_they_cannot_do(client: openai.OpenAI) -> None:
-    for extra in ({"logprobs": 2, "stream": True}, {"echo": True}, {"suffix": "x"},
-                  {"best_of": 3},
-                  {"prompt": [1, 2, 3]}):
+    for extra in ({"logprobs": 2, "stream": True}, {"echo": True}, {"best_of": 3},
+                  {"prompt": [1, 2, 3]}, {"suffix": "x", "n": 2},
+                  {"suffix": "x", "prompt": ["a", "b"]}, {"suffix": "x", "logprobs": 1}):
         kwargs = {"model": "x", "prompt": "def", "max_tokens": 1, **extra}
         with pytest.raises(openai.BadRequestError):
             client.completions.create(**kwargs)
+
+
+def test_a_suffix_fills_in_the_middle(client: openai.OpenAI) -> None:
+    kwargs = {"model": "x", "prompt": "def area(w, h):\n    return ", "max_tokens": 6,
+              "suffix": "\n\nprint(area(2, 3))\n"}
+    done = client.completions.create(**kwargs)
+    (choice,) = done.choices
+    assert isinstance(choice.text, str) and "<fim" not in choice.text
+    assert choice.finish_reason in ("stop", "length")
+    assert 0 < done.usage.completion_tokens <= 6 or choice.text == ""
+    streamed = client.completions.create(**kwargs, stream=True,
+                                         stream_options={"include_usage": True})
+    chunks = list(streamed)
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == choice.text
+    assert chunks[-1].usage is not None
 
 
 # --- embeddings ----------------------------------------------------------------------------
