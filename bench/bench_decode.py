@@ -128,11 +128,13 @@ def _llama_cpp_reads(path: str | None) -> bool:
 
 
 def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
-                 peer: bool = True) -> dict[str, Any]:
+                 peer: bool = True, peer_extra_buffers: bool = True) -> dict[str, Any]:
     """Prefill-512 tok/s of ours on the integer kernels ("cromwell"), ours on the float ones
     ("cromwell_float") and llama.cpp's, on one file in this process: one warm-up each, then
     `rounds` rounds of one run each, in turn. Medians, bests, and the ratios of the medians;
-    `round_ratio_range` is the spread of the per-round ours/llama.cpp ratio (the noise)."""
+    `round_ratio_range` is the spread of the per-round ours/llama.cpp ratio (the noise).
+    `peer_extra_buffers` False loads llama.cpp's weights without its repacked and AMX buffers
+    (peers.LlamaCppEngine)."""
     import statistics
     import time
 
@@ -160,7 +162,7 @@ def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
         sys.path.insert(0, str(BENCH_DIR))
         from peers import LlamaCppEngine
 
-        llama = LlamaCppEngine(str(model.path), threads)
+        llama = LlamaCppEngine(str(model.path), threads, peer_extra_buffers)
 
         def theirs() -> float:
             llama.reset()
@@ -177,6 +179,8 @@ def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
             seconds[name].append(run())
     row: dict[str, Any] = {"model": Path(model.path).name, "format": fmt, "threads": threads,
                            "rounds": rounds, "prefill_tokens": PREFILL_TOKENS}
+    if peer:
+        row["llama_cpp_extra_buffers"] = peer_extra_buffers
     for name, s in seconds.items():
         row[f"{name}_prefill_tok_s"] = round(PREFILL_TOKENS / statistics.median(s), 1)
         row[f"{name}_prefill_tok_s_best"] = round(PREFILL_TOKENS / min(s), 1)
@@ -213,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="prefill-512 only: ours (integer and float kernels) and llama.cpp "
                         "interleaved in one process (what --shape --peers runs)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of a --duel")
+    parser.add_argument("--no-peer-extra-buffers", dest="peer_extra_buffers",
+                        action="store_false",
+                        help="a --duel's llama.cpp without its repacked and AMX weight buffers "
+                        "(where its AMX buffer faults: a CPU that reports AMX to a process "
+                        "that may not use it)")
     parser.add_argument("--image-side", type=int, default=None,
                         help="also time an image of this side (a cromwell model; 0: none)")
     args = parser.parse_args(argv)
@@ -235,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             for threads in args.threads:
                 if args.duel or args.peers:
                     peer = args.shape is not None or _llama_cpp_reads(path)
-                    row = prefill_duel(path, fmt, threads, args.rounds, peer)
+                    row = prefill_duel(path, fmt, threads, args.rounds, peer,
+                                       args.peer_extra_buffers)
                 else:
                     row = _one_row("cromwell", path, threads, fmt, args.repeats)
                 print(json.dumps(row), flush=True)

@@ -6,7 +6,9 @@ a 16-token prompt, best of `repeats`; one row in the shape of the runtime's rows
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Protocol
@@ -21,13 +23,43 @@ class PeerEngine(Protocol):
     def forward(self, ids: list[int]) -> Any: ...  # the last token's logits
 
 
-class LlamaCppEngine:
-    """llama.cpp at its fastest CPU settings: flash attention on, batch 512."""
+@contextlib.contextmanager
+def _without_extra_buffers() -> Iterator[None]:
+    """Models loaded in the body get llama.cpp's `use_extra_bufts` off: no weight repacking
+    and no AMX buffer. (llama-cpp-python builds llama.cpp for the CPU it is built on; where the
+    CPU reports AMX but the machine does not let a process use it, as on some virtual
+    machines, the AMX buffer's first product dies on `ldtilecfg`.) llama-cpp-python sets
+    everything but this field itself, so its default parameters are wrapped meanwhile."""
+    import llama_cpp.llama_cpp as api
 
-    def __init__(self, path: str, threads: int) -> None:
+    default = api.llama_model_default_params
+
+    def without() -> Any:
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    api.llama_model_default_params = without
+    try:
+        yield
+    finally:
+        api.llama_model_default_params = default
+
+
+class LlamaCppEngine:
+    """llama.cpp at its fastest CPU settings: flash attention on, batch 512; `extra_buffers`
+    False loads the weights without llama.cpp's repacked and AMX buffers."""
+
+    def __init__(self, path: str, threads: int, extra_buffers: bool = True) -> None:
         import llama_cpp
 
-        self.llm = llama_cpp.Llama(
+        with contextlib.nullcontext() if extra_buffers else _without_extra_buffers():
+            self.llm = self._load(llama_cpp, path, threads)
+        self.n_vocab = self.llm.n_vocab()
+
+    @staticmethod
+    def _load(llama_cpp: Any, path: str, threads: int) -> Any:
+        return llama_cpp.Llama(
             model_path=path,
             n_ctx=1024,
             n_batch=512,
@@ -37,7 +69,6 @@ class LlamaCppEngine:
             flash_attn=True,
             verbose=False,
         )
-        self.n_vocab = self.llm.n_vocab()
 
     def reset(self) -> None:
         self.llm.reset()
