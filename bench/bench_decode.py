@@ -220,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peer-extra-buffers", dest="peer_extra_buffers",
                         action="store_false",
                         help="a --duel's llama.cpp without its repacked and AMX weight buffers "
-                        "(where its AMX buffer faults: a CPU that reports AMX to a process "
-                        "that may not use it)")
+                        "(where its AMX buffer faults on ldtilecfg, as llama-cpp-python 0.3.36 "
+                        "does on this project's AMX machines)")
     parser.add_argument("--image-side", type=int, default=None,
                         help="also time an image of this side (a cromwell model; 0: none)")
     args = parser.parse_args(argv)

@@ -26,10 +26,11 @@ class PeerEngine(Protocol):
 @contextlib.contextmanager
 def _without_extra_buffers() -> Iterator[None]:
     """Models loaded in the body get llama.cpp's `use_extra_bufts` off: no weight repacking
-    and no AMX buffer. (llama-cpp-python builds llama.cpp for the CPU it is built on; where the
-    CPU reports AMX but the machine does not let a process use it, as on some virtual
-    machines, the AMX buffer's first product dies on `ldtilecfg`.) llama-cpp-python sets
-    everything but this field itself, so its default parameters are wrapped meanwhile."""
+    and no AMX buffer. (llama-cpp-python builds llama.cpp for the CPU it is built on; on this
+    project's AMX machines, where a process may use AMX (arch_prctl grants XTILEDATA), the
+    build 0.3.36 makes still dies in its AMX buffer's first product, a general protection
+    fault on `ldtilecfg`.) llama-cpp-python sets everything but this field itself, so its
+    default parameters are wrapped meanwhile."""
     import llama_cpp.llama_cpp as api
 
     default = api.llama_model_default_params
