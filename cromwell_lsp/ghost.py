@@ -258,6 +258,8 @@ class GhostText:
             return replace(hit, total_ms=(time.perf_counter() - started) * 1000)
         cursor = Cursor.at(request.text, request.line, request.column)
         ids = self.prompt(request, cursor)
+        if not ids:  # an empty document, and nothing to condition on: nothing to suggest
+            return Suggestion("", "model", total_ms=(time.perf_counter() - started) * 1000)
         room = self.model.n_ctx - self.settings.max_tokens - 1
         if len(ids) > room:
             ids = ids[-room:]  # only a budget below the window sizes gets here

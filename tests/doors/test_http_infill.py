@@ -33,6 +33,11 @@ def test_the_same_infill_again_comes_from_the_cache(server: Server) -> None:
     assert again["source"] == "cache" and again["tokens_predicted"] == 0
 
 
+def test_nothing_around_the_cursor_is_an_empty_answer(server: Server) -> None:
+    out = infill(server)
+    assert out["content"] == "" and out["tokens_predicted"] == 0
+
+
 def test_infill_prompt_joins_the_prefix(server: Server) -> None:
     out = infill(server, input_prefix="import os\n", prompt="os.pa", input_suffix="", n_predict=4)
     assert out["tokens_evaluated"] > 0

@@ -73,8 +73,10 @@ def test_tcp_session_with_initialization_options(tmp_path: Path):
             "cromwell.runAction",
             "cromwell.editSelection",
             "cromwell.explainContext",
+            "cromwell.ghostStats",
         }
         assert caps["textDocumentSync"]["change"] == 2  # incremental
+        assert "inlineCompletionProvider" in caps and "completionProvider" in caps
         shapes = EXAMPLE / "geometry" / "shapes.py"
         reply = request(
             2,
