@@ -47,6 +47,10 @@ def settings_from_args(argv: list[str]) -> TrainSettings:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "finetune":
+        from engine.train.finetune import main as finetune_main
+
+        return finetune_main(argv[1:])
     if argv and argv[0] == "plot":
         from engine.train.plot import main as plot_main
 

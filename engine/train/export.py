@@ -245,10 +245,16 @@ def frozen_language_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.nda
 
 @torch.no_grad()
 def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = None,
-                        fmt: str = "Q8_0", seed: int = 0) -> Path:
+                        fmt: str = "Q8_0", seed: int = 0,
+                        adapter: str | Path | None = None) -> Path:
     """SmolLM2-135M GGUF (the model store's, fetched if needed) -> cromwell-smol: language path,
     AR head and tied LM head from SmolLM2, fusion gates closed (so it answers as SmolLM2),
-    vision, fusion and JEPA as initialised from `seed` -> a `cromwell` GGUF at `out_path`."""
+    vision, fusion and JEPA as initialised from `seed` -> a `cromwell` GGUF at `out_path`.
+
+    `adapter`: a FIM fine-tune of the text path (engine/train/adapter.py) merged in: the
+    projections it changes are written in `fmt` from SmolLM2's dequantised weights plus the
+    adapter's product, the FIM tokens' rows take its trained values, and the file declares
+    its FIM ids. Deterministic: the same inputs give the same bytes."""
     from engine.config import load_config
     from engine.model.llama_gguf import load_llama_gguf
 
@@ -261,9 +267,14 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
     torch.manual_seed(seed)
     model = VLJEPA(cfg, ema_target=False)
     load_llama_gguf(model, source_gguf)
-    raw = source_bytes(model, Path(source_gguf))
+    changed: list[str] = []
+    if adapter is not None:
+        from engine.train.adapter import Adapter, merge_into_vljepa
+
+        changed = merge_into_vljepa(model, Adapter(adapter))
+    raw = {k: v for k, v in source_bytes(model, Path(source_gguf)).items() if k not in changed}
     return export_model(model, Path(out_path), fmt, SMOL_TRAINED_PARTS, str(source_gguf),
-                        {SMOL_BUILD_KEY: SMOL_BUILD}, raw=raw)
+                        {SMOL_BUILD_KEY: SMOL_BUILD}, raw=raw, fim_trained=adapter is not None)
 
 
 def source_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]:

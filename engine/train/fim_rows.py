@@ -1,0 +1,167 @@
+"""Fill-in-the-middle training rows in exactly the prompt the ghost-text pipeline builds.
+
+Each example is drawn from one training-split file of the standard-library corpus (the path
+hash split of engine/train/split.py: files it holds out for evaluation are never read; HumanEval
+is never read). A span is cut at a random place: the rest of a line from a cursor inside it
+(a quarter), one whole line (half; the cursor at the start of the emptied line, as HumanEval
+single-line infilling puts it) or two to four whole lines (a quarter). The document is trimmed
+to a few lines around the span (contexts no longer than the task needs) and laid out by
+cromwell_lsp.ghost_layout.layout with the model's FIM format (PSM, the vocabulary's
+<fim_prefix>/<fim_suffix>/<fim_middle> ids, the repo and file markers the product adds), so
+training and product prompts cannot drift. The target is the middle's tokens and the end token;
+only they are scored.
+
+Example `i` of a seed is a pure function of (seed, i): the stream resumes exactly from the
+index of the next example.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>")
+END_TOKEN = "<|endoftext|>"
+REPO = "workspace"  # GhostSettings.repo's default
+MAX_EXAMPLE_TOKENS = 512
+
+
+def training_files() -> list[tuple[str, str]]:
+    """(relative path, text) of the standard library's training-split files."""
+    from engine.train.corpus import indexable_text, stdlib_source
+    from engine.train.split import is_heldout
+
+    source = stdlib_source()
+    files = []
+    for relpath in source.relpaths:
+        if not relpath.endswith(".py") or is_heldout(relpath):
+            continue
+        text = indexable_text(Path(source.root) / relpath)
+        if text is not None:
+            files.append((relpath, text))
+    return files
+
+
+def fim_format_of(tokenizer: Any) -> Any:
+    """The FIM format a FIM-trained file declares: the vocabulary's FIM ids in the metadata."""
+    from engine.runtime.fim_format import FIM_METADATA_KEYS, detect_fim
+
+    ids = [tokenizer.token_to_id(t) for t in FIM_TOKENS]
+    if any(i is None for i in ids):
+        raise ValueError(f"the vocabulary lacks the FIM tokens {', '.join(FIM_TOKENS)}")
+    meta = {FIM_METADATA_KEYS[role][0]: i
+            for role, i in zip(("prefix", "suffix", "middle", "pad"), ids, strict=True)}
+    fmt = detect_fim(meta, tokenizer)
+    if fmt.order != "psm":
+        raise ValueError(f"expected a PSM format from the FIM ids, got {fmt.order}")
+    return fmt
+
+
+@dataclass(frozen=True)
+class Cut:
+    document: str  # the trimmed document with the middle taken out
+    line: int  # the cursor
+    column: int
+    middle: str
+
+
+def cut(text: str, rng: random.Random) -> Cut | None:
+    lines = text.split("\n")
+    candidates = [i for i, ln in enumerate(lines) if ln.strip()]
+    if len(candidates) < 3:
+        return None
+    i = rng.choice(candidates)
+    kind = rng.random()
+    before, after = rng.randint(2, 20), rng.randint(0, 8)
+    if kind < 0.25:  # the rest of a line from a cursor inside it
+        line = lines[i]
+        indent = len(line) - len(line.lstrip())
+        column = rng.randint(indent, max(indent, len(line) - 1))
+        middle = line[column:]
+        lines = lines[:i] + [line[:column]] + lines[i + 1:]
+        last = i
+    else:  # whole lines, the cursor at the start of the first, now empty
+        n = 1 if kind < 0.75 else rng.randint(2, 4)
+        block = lines[i:i + n]
+        middle = "\n".join(block)
+        lines = lines[:i] + [""] + lines[i + len(block):]
+        column = 0
+        last = i
+    start = max(0, i - before)
+    excerpt = lines[start:last + 1 + after]
+    return Cut("\n".join(excerpt) + "\n", i - start, column, middle)
+
+
+class FimRows:
+    """Examples (prompt ids, target ids) for a seed, and packing them into rows."""
+
+    def __init__(self, tokenizer: Any, files: list[tuple[str, str]], seed: int) -> None:
+        from cromwell_lsp.ghost_layout import BlockTokens, WindowSettings
+
+        if not files:
+            raise ValueError("no training files")
+        self.tokenizer, self.files, self.seed = tokenizer, files, seed
+        self.fim = fim_format_of(tokenizer)
+        self.end = tokenizer.token_to_id(END_TOKEN)
+        self.blocks = BlockTokens(tokenizer)
+        self.window = WindowSettings()
+        self.repo = self.fim.repo_head(tokenizer, REPO)
+
+    def example(self, index: int) -> tuple[list[int], list[int]]:
+        """(prompt ids, target ids) of example `index`."""
+        from cromwell_lsp.ghost_layout import Cursor, layout
+
+        rng = random.Random(f"{self.seed}:{index}")
+        while True:
+            path, text = self.files[rng.randrange(len(self.files))]
+            c = cut(text, rng)
+            if c is None or not c.middle.strip():
+                continue
+            cursor = Cursor.at(c.document, c.line, c.column)
+            header = self.fim.file_head(self.tokenizer, path)
+            prompt = layout(self.fim, cursor, [self.repo], header, self.window, self.blocks,
+                            None).ids
+            target = [*self.tokenizer.encode(c.middle, add_special=False,
+                                             parse_special=False), self.end]
+            if len(prompt) + len(target) <= MAX_EXAMPLE_TOKENS:
+                return prompt, target
+
+    def batch(self, start: int, rows: int, row_len: int) -> tuple[dict[str, torch.Tensor], int]:
+        """`rows` rows of `row_len` tokens packed from examples start, start+1, ... (an example
+        that does not fit the row starts the next; one that fits no row left ends the batch);
+        returns the batch and the index of the first example it did not take."""
+        tokens = torch.zeros(rows, row_len, dtype=torch.long)
+        labels = torch.full((rows, row_len), -100, dtype=torch.long)
+        positions = torch.zeros(rows, row_len, dtype=torch.long)
+        docs = torch.full((rows, row_len), -1, dtype=torch.long)  # padding: its own document
+        index, row, used = start, 0, 0
+        while row < rows:
+            prompt, target = self.example(index)
+            ids = prompt + target
+            if used + len(ids) > row_len:
+                row, used = row + 1, 0
+                continue
+            n = len(ids)
+            tokens[row, used:used + n] = torch.tensor(ids)
+            positions[row, used:used + n] = torch.arange(n)
+            docs[row, used:used + n] = index
+            # position p predicts token p + 1: the last prompt token predicts the first target
+            first = used + len(prompt) - 1
+            labels[row, first:first + len(target)] = torch.tensor(target)
+            used += n
+            index += 1
+        # Padding attends to itself only (a row of -1 docs is one document of pad tokens).
+        return {"tokens": tokens, "labels": labels, "positions": positions, "docs": docs}, index
+
+
+def preview(rows: FimRows, count: int) -> Iterator[str]:
+    tok = rows.tokenizer
+    for i in range(count):
+        prompt, target = rows.example(i)
+        shown = tok.decode(target, skip_special=False)
+        yield tok.decode(prompt, skip_special=False) + "«" + shown + "»"

@@ -1,0 +1,251 @@
+"""`cromwell train finetune`: LoRA fine-tuning of the default model's text path to fill in the
+middle, on the CPU.
+
+    cromwell train finetune --out runs/fim --steps 400          # a new run, or ...
+    cromwell train finetune --out runs/fim --resume              # ... where it stopped
+
+The base weights are the model file's (cromwell-smol.gguf, dequantised) and stay frozen; LoRA
+adapters sit on every block's attention and MLP projections, and the 4 FIM tokens' embedding
+rows (new tokens: tied to the LM head) train as well. Data: engine/train/fim_rows.py (training
+split of the standard library, packed rows, loss on the middle and its end token only). bf16
+autocast where the CPU has AVX-512 BF16 or AMX.
+
+Every `--checkpoint-every` steps the run folder gets checkpoint.pt (adapter, optimiser, step,
+next example; written then renamed) and adapter.npz (what ships); metrics.jsonl has a line a
+step (loss, tokens/s, scored tokens). A resumed run reads checkpoint.pt and continues with the
+same next batch and loss as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+SETTINGS = "settings.json"
+
+
+@dataclass
+class FinetuneSettings:
+    out: str = "runs/fim"
+    model: str | None = None  # the base GGUF (default: cromwell-smol in the model cache)
+    steps: int = 400
+    rows: int = 2
+    row_len: int = 1024
+    rank: int = 8
+    alpha: float = 16.0
+    lr: float = 1e-3
+    rows_lr: float = 1e-3
+    warmup: int = 20
+    seed: int = 0
+    checkpoint_every: int = 10
+    threads: int = 2
+    bf16: bool = True
+    resume: bool = False
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def trainable(model: Any) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def build_optimizer(model: Any, s: FinetuneSettings) -> torch.optim.Optimizer:
+    lora = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
+    groups = [{"params": lora, "lr": s.lr}]
+    if model.new_rows is not None:
+        groups.append({"params": [model.new_rows], "lr": s.rows_lr})
+    return torch.optim.AdamW(groups, weight_decay=0.0, betas=(0.9, 0.98))
+
+
+def lr_factor(step: int, s: FinetuneSettings) -> float:
+    """Linear warm-up, then cosine to a tenth at `steps`."""
+    if step < s.warmup:
+        return (step + 1) / s.warmup
+    t = min(1.0, (step - s.warmup) / max(1, s.steps - s.warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def prepare_model(path: str | None, rank: int, alpha: float, seed: int) -> Any:
+    from engine.train.fim_rows import FIM_TOKENS
+    from engine.train.text_model import load_text_model
+
+    model = load_text_model(path or str(default_base()))
+    torch.manual_seed(seed)  # the adapters' initial A
+    model.add_lora(rank, alpha)
+    model.train_new_rows(base_vocab_first_fim(path))
+    assert len(FIM_TOKENS) == model.embed.shape[0] - model.first_new
+    return model
+
+
+def default_base() -> Path:
+    from engine.runtime import model_store
+
+    return model_store.default_model_path()
+
+
+def base_vocab_first_fim(path: str | None) -> int:
+    """The id of <fim_prefix>: the first of the new rows (the FIM tokens end the vocabulary)."""
+    tok = load_tokenizer(path)
+    from engine.train.fim_rows import FIM_TOKENS
+
+    ids = [tok.token_to_id(t) for t in FIM_TOKENS]
+    if ids != list(range(ids[0], ids[0] + len(ids))) or ids[-1] != tok.vocab_size - 1:
+        raise ValueError("the FIM tokens must be the vocabulary's last 4 ids")
+    return ids[0]
+
+
+def load_tokenizer(path: str | None) -> Any:
+    import engine.runtime
+
+    return engine.runtime.load(path or str(default_base())).tokenizer
+
+
+def save_checkpoint(run: Path, model: Any, opt: torch.optim.Optimizer, step: int,
+                    next_example: int) -> None:
+    state = {
+        "step": step,
+        "next_example": next_example,
+        "trainable": {n: p.detach().clone() for n, p in model.named_parameters()
+                      if p.requires_grad},
+        "optimizer": opt.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    tmp = run / (CHECKPOINT + ".partial")
+    torch.save(state, tmp)
+    tmp.replace(run / CHECKPOINT)
+
+
+def load_checkpoint(run: Path, model: Any, opt: torch.optim.Optimizer) -> tuple[int, int]:
+    state = torch.load(run / CHECKPOINT, weights_only=False)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, v in state["trainable"].items():
+            params[n].copy_(v)
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), int(state["next_example"])
+
+
+def train_step(model: Any, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
+               bf16: bool) -> tuple[float, int]:
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss, scored = model.loss(batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable(model), 1.0)
+    opt.step()
+    return float(loss.detach()), scored
+
+
+def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None,
+        stop_after: int | None = None) -> dict[str, Any]:
+    """Train to `s.steps` (or `stop_after` more steps); `rows_source`/`model` replace the
+    corpus and the model file (tests)."""
+    from tqdm import tqdm
+
+    from engine.train.adapter import ADAPTER_FILE, save_adapter
+
+    torch.set_num_threads(s.threads)
+    out = Path(s.out)
+    if out.joinpath(CHECKPOINT).exists() and not s.resume:
+        raise ValueError(f"{out} already holds a run: pass --resume to continue it, or "
+                         "choose another --out")
+    if s.resume and not out.joinpath(CHECKPOINT).exists():
+        raise ValueError(f"{out} holds no checkpoint to resume")
+    out.mkdir(parents=True, exist_ok=True)
+    if not s.resume:
+        out.joinpath(SETTINGS).write_text(json.dumps(asdict(s), indent=1))
+    if rows_source is None:
+        from engine.train.fim_rows import FimRows, training_files
+
+        rows_source = FimRows(load_tokenizer(s.model), training_files(), s.seed)
+    if model is None:
+        model = prepare_model(s.model, s.rank, s.alpha, s.seed)
+    opt = build_optimizer(model, s)
+    step, next_example = 0, 0
+    if s.resume:
+        step, next_example = load_checkpoint(out, model, opt)
+    bf16 = s.bf16 and cpu_has_bf16()
+    last = s.steps if stop_after is None else min(s.steps, step + stop_after)
+    meta = {"seed": s.seed, "base": Path(s.model or str(default_base())).name,
+            "cpu": platform.processor() or platform.machine(), "threads": s.threads}
+    bar = tqdm(total=s.steps, initial=step, desc="finetune", file=sys.stderr,
+               dynamic_ncols=True)
+    losses: list[float] = []
+    with out.joinpath(METRICS).open("a") as log:
+        while step < last:
+            batch, following = rows_source.batch(next_example, s.rows, s.row_len)
+            for g, base_lr in zip(opt.param_groups, (s.lr, s.rows_lr), strict=False):
+                g["lr"] = base_lr * lr_factor(step, s)
+            t0 = time.perf_counter()
+            loss, scored = train_step(model, opt, batch, bf16)
+            seconds = time.perf_counter() - t0
+            tokens = int((batch["docs"] >= 0).sum())
+            step, next_example = step + 1, following
+            losses.append(loss)
+            record = {"step": step, "loss": round(loss, 5), "tokens": tokens,
+                      "scored": scored, "scored_share": round(scored / tokens, 4),
+                      "tokens_per_s": round(tokens / seconds, 1),
+                      "scored_per_min": round(60 * scored / seconds, 1),
+                      "seconds": round(seconds, 3), "next_example": next_example,
+                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens / seconds:.0f}",
+                            scored=f"{scored / tokens:.1%}")
+            if step % s.checkpoint_every == 0 or step == last:
+                save_checkpoint(out, model, opt, step, next_example)
+                save_adapter(model, out / ADAPTER_FILE, {**meta, "step": step})
+    bar.close()
+    return {"out": str(out), "step": step, "next_example": next_example,
+            "losses": losses, "bf16": bf16}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cromwell train finetune",
+        description="LoRA fine-tuning of the default model's text path on FIM examples "
+        "(standard library, training split); --resume continues a run where it stopped.")
+    for name, default in asdict(FinetuneSettings()).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            kind = type(default) if default is not None else str
+            parser.add_argument(flag, type=kind, default=default, metavar=name.upper())
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    settings = FinetuneSettings(**vars(build_parser().parse_args(argv)))
+    if settings.resume and Path(settings.out, SETTINGS).exists():
+        # The run's own settings, so a resume cannot change its data or schedule.
+        kept = json.loads(Path(settings.out, SETTINGS).read_text())
+        kept.update(resume=True, steps=settings.steps)
+        settings = FinetuneSettings(**kept)
+    try:
+        summary = run(settings)
+    except ValueError as err:
+        print(f"cromwell train finetune: error: {err}", file=sys.stderr)
+        return 2
+    summary.pop("losses")
+    print(json.dumps(summary))
+    return 0

@@ -1,0 +1,73 @@
+"""An adapter merged into cromwell-smol's GGUF (what `cromwell models fetch` ships) gives the
+logits the adapter gives on the fly over the unmerged file, the merged file declares its FIM
+ids, and the build is deterministic. Needs SmolLM2 in the cache (`make setup`)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.runtime.model_store import SMOLLM2_135M, cached_path
+
+SOURCE = cached_path(SMOLLM2_135M)
+pytestmark = pytest.mark.skipif(not SOURCE.is_file(), reason="SmolLM2 not in the cache")
+
+
+def random_adapter(model, path: Path) -> None:  # type: ignore[no-untyped-def]
+    from engine.train.adapter import save_adapter
+
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for layer in model.adapters().values():
+            layer.lora_B.copy_(torch.randn(layer.lora_B.shape, generator=gen) * 0.02)
+        model.new_rows.add_(torch.randn(model.new_rows.shape, generator=gen) * 0.05)
+    save_adapter(model, path, {"seed": 1})
+
+
+def logits(model, ids: list[int]) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    t = torch.tensor([ids])
+    with torch.no_grad():
+        h = model.hidden(t, torch.arange(len(ids))[None], torch.zeros_like(t))
+        return model.head(h[0]).float()
+
+
+def test_merged_file_gives_the_on_the_fly_logits(tmp_path: Path) -> None:
+    import engine.runtime
+    from engine.train.adapter import Adapter, load_into_text_model
+    from engine.train.export import build_cromwell_smol
+    from engine.train.text_model import load_text_model
+
+    base_path = build_cromwell_smol(tmp_path / "base.gguf", SOURCE)
+    torch.manual_seed(0)
+    on_the_fly = load_text_model(base_path)
+    plain = logits(on_the_fly, [1, 2, 3])  # before adapters: the base's own logits
+    on_the_fly.add_lora(4, 8.0)
+    on_the_fly.train_new_rows(49161)
+    adapter_path = tmp_path / "adapter.npz"
+    random_adapter(on_the_fly, adapter_path)
+    load_into_text_model(on_the_fly, Adapter(adapter_path))  # the f16 values, as shipped
+
+    merged_path = build_cromwell_smol(tmp_path / "merged.gguf", SOURCE, adapter=adapter_path)
+    again = build_cromwell_smol(tmp_path / "again.gguf", SOURCE, adapter=adapter_path)
+    digest = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (merged_path, again)]
+    assert digest[0] == digest[1]
+
+    model = engine.runtime.load(str(merged_path))
+    tok = model.tokenizer
+    assert model.fim.order == "psm" and tok.id_to_token(model.fim.prefix) == "<fim_prefix>"
+    ids = [model.fim.prefix, *tok.encode("def add(a, b):\n    ", add_special=False),
+           model.fim.suffix, *tok.encode("\n\nprint(add(1, 2))\n", add_special=False),
+           model.fim.middle]
+    merged = load_text_model(merged_path)
+    want, got = logits(on_the_fly, ids), logits(merged, ids)
+    base_ids = logits(load_text_model(base_path), ids)
+    moved = (want - base_ids).abs().max().item()
+    err = (want - got).abs().max().item()
+    assert moved > 1.0  # the adapter changes the answer...
+    assert err < 0.1 * moved  # ...and the merged file carries that change
+    assert torch.equal(want.argmax(-1), got.argmax(-1))
+    assert np.isfinite(plain.numpy()).all()
