@@ -135,3 +135,33 @@ def bench_peer(engine: str, path: str, threads: int, fmt: str, repeats: int = 2)
         # As the runtime's row: CPU seconds, what one uncontended core does (threads=1 only).
         "decode_tok_s_cpu_time": round(DECODE_TOKENS / decode_cpu_s, 2),
     }
+
+
+def llama_cpp_replay(records: list[dict[str, Any]], path: str, threads: int,
+                     extra_buffers: bool = False) -> dict[str, Any]:
+    """Ghost-text prompts (`bench typing`'s trace: ids, tokens generated, whether it was a
+    prefetch) through llama.cpp in order, greedy, as many tokens as ours made: with its
+    prompt cache (the longest common prefix kept, as llama-server's cache_prompt) and
+    without (every prompt evaluated whole). ms per request, prefetches run but not counted."""
+    import llama_cpp
+
+    n_ctx = max(len(r["ids"]) + r["generated_tokens"] for r in records) + 8
+    with contextlib.nullcontext() if extra_buffers else _without_extra_buffers():
+        llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=512, n_ubatch=512,
+                              n_threads=threads, n_threads_batch=threads, flash_attn=True,
+                              verbose=False)
+    out: dict[str, Any] = {}
+    for cached in (True, False):
+        times = []
+        for r in records:
+            started = time.perf_counter()
+            if not cached:
+                llm.reset()
+            n = max(1, r["generated_tokens"])
+            for i, _ in enumerate(llm.generate(r["ids"], top_k=1, temp=0.0, reset=True)):
+                if i + 1 >= n:
+                    break
+            if not r["prefetch"]:
+                times.append((time.perf_counter() - started) * 1000)
+        out["with_cache" if cached else "without_cache"] = times
+    return out

@@ -121,7 +121,10 @@ class Editor:
 
 async def replay(editor: Editor, steps: list[Step], run: FileRun) -> None:
     skip = 0  # characters of the line the user accepted and so does not type
-    for step in steps:
+    for n, step in enumerate(steps):
+        if n % 100 == 0:
+            print(f"  {run.name}: step {n} of {len(steps)}, {run.keys} keys, "
+                  f"{run.accepted} accepted", file=sys.stderr, flush=True)
         if step.kind == "move":
             editor.line, editor.column, skip = step.line, step.column, 0
             editor.ask()
@@ -183,6 +186,7 @@ async def drive(model: str | None, threads: int, max_tokens: int, spots: int,
         client.text_document_did_open(types.DidOpenTextDocumentParams(
             types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
         editor = Editor(client, uri, text)
+        print(f"{source.name}: loading the model, first suggestion", file=sys.stderr, flush=True)
         editor.ask()  # the first request loads the model: not part of the figures
         while editor.requests[-1].done is None:
             await asyncio.sleep(0.05)
@@ -200,29 +204,18 @@ async def drive(model: str | None, threads: int, max_tokens: int, spots: int,
 
 
 def peer_rows(trace: Path, gguf: Path, threads: int) -> dict[str, Any]:
-    """The traced prompts through llama.cpp, in order, greedy, as many tokens as ours made:
-    with its prompt cache (the longest common prefix kept, as llama-server's cache_prompt)
-    and without (every prompt evaluated whole)."""
-    from llama_cpp import Llama
+    """The traced prompts through llama.cpp (bench/peers.py, beside the sources), with and
+    without its prompt cache."""
+    import runpy
 
+    script = Path(__file__).resolve().parent.parent / "bench" / "peers.py"
+    if not script.is_file():
+        return {"skipped": f"{script} not found: run from a source checkout"}
+    replay = runpy.run_path(str(script))["llama_cpp_replay"]
     records = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
-    n_ctx = max(len(r["ids"]) + r["generated_tokens"] for r in records) + 8
-    llm = Llama(str(gguf), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False)
-    out: dict[str, Any] = {"file": str(gguf), "prompts": len(records)}
-    for cached in (True, False):
-        times = []
-        for r in records:
-            started = time.perf_counter()
-            if not cached:
-                llm.reset()
-            n = max(1, r["generated_tokens"])
-            for i, _ in enumerate(llm.generate(r["ids"], top_k=1, temp=0.0, reset=True)):
-                if i + 1 >= n:
-                    break
-            if not r["prefetch"]:
-                times.append((time.perf_counter() - started) * 1000)
-        out["with_cache" if cached else "without_cache"] = summarize(times)
-    return out
+    times = replay(records, str(gguf), threads)
+    return {"file": str(gguf), "prompts": len(records),
+            **{key: summarize(values) for key, values in times.items()}}
 
 
 def peer_file(model: str | None) -> Path | None:

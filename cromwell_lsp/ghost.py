@@ -93,6 +93,15 @@ def _text_before(text: str, line: int, column: int) -> str:
     return text[: offset + column]
 
 
+CLOSERS = frozenset(")]}>\"'`;:,. \t")  # what may follow the cursor of a prefix-only suggestion
+
+
+def closers_only(text: str) -> bool:
+    """Whether `text` (the line after the cursor) is only closing brackets, quotes and
+    punctuation: where a model that sees no suffix can still suggest (as Copilot does)."""
+    return all(ch in CLOSERS for ch in text)
+
+
 def indent_of(line: str) -> int:
     return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
 
@@ -257,6 +266,9 @@ class GhostText:
         if hit is not None:
             return replace(hit, total_ms=(time.perf_counter() - started) * 1000)
         cursor = Cursor.at(request.text, request.line, request.column)
+        if not self.fim.fills and not closers_only(cursor.line_after):
+            # A model that cannot see the text after the cursor would write over it.
+            return Suggestion("", "model", total_ms=(time.perf_counter() - started) * 1000)
         ids = self.prompt(request, cursor)
         if not ids:  # an empty document, and nothing to condition on: nothing to suggest
             return Suggestion("", "model", total_ms=(time.perf_counter() - started) * 1000)

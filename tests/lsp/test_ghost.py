@@ -176,6 +176,21 @@ def test_at_most_max_lines_and_only_complete_lines_after_a_time_cap():
     assert s.finish("a\nb", False, "") == "a"  # stopped early: the unfinished line goes
 
 
+def test_a_prefix_only_model_suggests_mid_line_only_before_closers():
+    from cromwell_lsp.ghost import closers_only
+
+    assert closers_only("") and closers_only(")") and closers_only('"]);')
+    assert not closers_only("x)") and not closers_only(" return x")
+
+
+@needs_model
+def test_a_prefix_only_model_does_not_write_over_the_rest_of_the_line(model):
+    ghost = GhostText(model, GhostSettings(max_tokens=8, fim="none"))
+    text = "def f(x):\n    return x\n"
+    suggestion = ghost.suggest(GhostRequest("f.py", text, 1, 4))
+    assert suggestion.text == "" and suggestion.generated_tokens == 0  # the model not asked
+
+
 # --- the suggestion cache -------------------------------------------------------------------
 
 
