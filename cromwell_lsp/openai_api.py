@@ -41,7 +41,7 @@ from .openai_schema import (
     SamplingFields,
     error_response,
 )
-from .rest import DISCONNECT_POLL_S, RETRY_AFTER_S, ModelWorker, QueueFull
+from .rest import RETRY_AFTER_S, ModelWorker, QueueFull, until_done
 
 OPENAI_PATHS = ("/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/embeddings")
 # Pages served from this machine (a local Open WebUI, a notebook) may call the OpenAI paths.
@@ -382,12 +382,8 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
     async def finished(request: Request, task: asyncio.Future[Any],
                        cancel: threading.Event) -> Any:
         """The job's result; a client that goes away meanwhile cancels it."""
-        while not task.done():
-            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
-            if not done and await request.is_disconnected():
-                cancel.set()
         try:
-            return task.result()
+            return await until_done(request, task, cancel)
         except ValueError as exc:  # a prompt over the context, a template that refuses
             raise OpenAIError(400, str(exc)) from exc
 

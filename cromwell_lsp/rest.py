@@ -76,6 +76,16 @@ def is_loopback(host: str) -> bool:
 # --- the model worker ----------------------------------------------------------------------
 
 
+async def until_done(request: Request, task: asyncio.Future[Any], cancel: threading.Event) -> Any:
+    """`task`'s result; a client that goes away meanwhile sets `cancel` (the job stops at its
+    next token)."""
+    while not task.done():
+        done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+        if not done and await request.is_disconnected():
+            cancel.set()
+    return task.result()
+
+
 class QueueFull(RuntimeError):
     pass
 
@@ -299,12 +309,8 @@ def create_app(config: ServerConfig) -> FastAPI:
                                 ) from None
         cancel = threading.Event()
         task = asyncio.ensure_future(worker.run(lambda model: job(model, cancel)))
-        while not task.done():
-            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
-            if not done and await request.is_disconnected():
-                cancel.set()
         try:
-            return task.result()
+            return await until_done(request, task, cancel)
         except domain.Cancelled as exc:
             worker.cancelled += 1
             raise HTTPException(499, "cancelled: the client went away") from exc

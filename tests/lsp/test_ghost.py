@@ -21,6 +21,7 @@ from cromwell_lsp.ghost import (
 )
 from cromwell_lsp.ghost_layout import BlockTokens, Cursor, WindowSettings, window_start
 from cromwell_lsp.ghost_ring import Chunk, ExtraRing, chunk_around, similarity
+from engine.runtime.cache_reuse import common_prefix
 
 SOURCE = Path(threading.__file__).read_text()  # a real file of ~1,700 lines
 
@@ -30,15 +31,6 @@ def model():
     import engine.runtime
 
     return engine.runtime.load(None, threads=1)
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def type_at(text: str, line: int, column: int, typed: str) -> str:
@@ -292,12 +284,13 @@ class CancelAfter(threading.Event):
 @needs_model
 def test_a_superseded_request_stops_inside_its_prefill_and_keeps_what_it_ran(model):
     ghost = GhostText(model, GhostSettings(max_tokens=4, fim="none"))
-    request = GhostRequest("threading.py", SOURCE, 900, 0)
+    end = len(SOURCE.split("\n")[900])
+    request = GhostRequest("threading.py", SOURCE, 900, end)
     model.decoder.cache.rollback(0)
     # Looks: on entry, before the prefill, before its first piece, before its second: stop.
     with pytest.raises(GhostCancelled):
         ghost.suggest(request, CancelAfter(3))
-    prompt = ghost.prompt(request, Cursor.at(SOURCE, 900, 0))
+    prompt = ghost.prompt(request, Cursor.at(SOURCE, 900, end))
     kept = model.decoder.cache.length
     assert 0 < kept < len(prompt)  # the prefill ended early, its first piece kept
     assert model.decoder.cache.tokens == prompt[:kept]
@@ -310,7 +303,7 @@ def test_a_cancelled_request_raises_and_leaves_no_suggestion(model):
     ghost = GhostText(model, GhostSettings(max_tokens=8, fim="none"))
     flag = threading.Event()
     flag.set()
-    request = GhostRequest("threading.py", SOURCE, 500, 0)
+    request = GhostRequest("threading.py", SOURCE, 500, len(SOURCE.split("\n")[500]))
     with pytest.raises(GhostCancelled):
         ghost.suggest(request, flag)
     assert ghost.cached(request) is None
