@@ -157,11 +157,12 @@ async def replay(editor: Editor, steps: list[Step], run: FileRun) -> None:
     await asyncio.sleep(1.0)  # the last answers come in
 
 
-async def drive(model: str | None, threads: int, max_tokens: int, spots: int,
-                trace: Path, files: dict[str, Path]) -> tuple[list[FileRun], dict[str, Any]]:
+async def drive(model: str | None, threads: int, spots: int, trace: Path,
+                files: dict[str, Path], settings: dict[str, Any]
+                ) -> tuple[list[FileRun], dict[str, Any]]:
     from pygls.lsp.client import LanguageClient
 
-    settings = {"modelPath": model, "threads": threads, "inlineMaxTokens": max_tokens}
+    settings = {"modelPath": model, "threads": threads, **settings}
     root = Path(tempfile.mkdtemp(prefix="cromwell-typing-"))
     client = LanguageClient("cromwell-bench-typing", "1")
 
@@ -229,16 +230,18 @@ def peer_file(model: str | None) -> Path | None:
     return smol if smol.is_file() else None
 
 
-def bench_typing(model: str | None, threads: int, max_tokens: int, spots: int,
-                 peers: bool) -> dict[str, Any]:
+def bench_typing(model: str | None, threads: int, spots: int, peers: bool,
+                 settings: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's report; `settings` are the language server's (camelCase keys), such
+    as inlineMaxTokens and inlinePrefixLines."""
     import importlib
 
     files = {k: Path(importlib.import_module(m).__file__ or "") for k, m in FILES.items()}
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "trace.jsonl"
-        runs, stats = asyncio.run(drive(model, threads, max_tokens, spots, trace, files))
+        runs, stats = asyncio.run(drive(model, threads, spots, trace, files, settings))
         report: dict[str, Any] = {"model": model or "embedded default", "threads": threads,
-                                  "max_tokens": max_tokens, "files": {}}
+                                  "settings": settings, "files": {}}
         for run in runs:
             answered = [r for r in run.requests if not r.superseded and r.done is not None]
             report["files"][run.name] = {
@@ -273,7 +276,7 @@ def bench_typing(model: str | None, threads: int, max_tokens: int, spots: int,
 
 def format_report(report: dict[str, Any]) -> str:
     out = [f"ghost text through LSP: {report['model']}, {report['threads']} threads, "
-           f"at most {report['max_tokens']} tokens"]
+           f"settings {json.dumps(report['settings'])}"]
     for f in report["files"].values():
         lat = f["latency"]
         out.append(f"  {f['file']} ({f['lines']} lines): {f['requests']} requests, p50 "

@@ -233,12 +233,17 @@ def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
               help="Kernel threads of the language server.")
 @click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(min=1),
               help="inlineMaxTokens: the most tokens one suggestion generates.")
+@click.option("--prefix-lines", default=None, type=click.IntRange(min=1),
+              help="inlinePrefixLines (default: the server's).")
+@click.option("--suffix-lines", default=None, type=click.IntRange(min=0),
+              help="inlineSuffixLines (default: the server's).")
 @click.option("--spots", default=8, show_default=True, type=click.IntRange(min=1, max=64),
               help="Places per file where the user retypes two lines.")
 @click.option("--peers", is_flag=True, help="Also run the same prompts through llama.cpp "
               "(llama-cpp-python; `make .venv/.bench`), with and without its prompt cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_typing_command(model_path: str | None, threads: int, max_tokens: int, spots: int,
+def bench_typing_command(model_path: str | None, threads: int, max_tokens: int,
+                         prefix_lines: int | None, suffix_lines: int | None, spots: int,
                          peers: bool, as_json: bool) -> None:
     """Ghost-text latency through a real LSP session replaying a recorded editing session
     (~400- and ~2,000-line files): p50/p95/max to the suggestion, superseded share, cache
@@ -252,7 +257,10 @@ def bench_typing_command(model_path: str | None, threads: int, max_tokens: int, 
             raise click.ClickException(
                 "--peers needs llama-cpp-python: run `make .venv/.bench`") from exc
     click.echo("replaying the editing session (about two minutes)...", err=True)
-    report = bench_typing(model_path, threads, max_tokens, spots, peers)
+    settings = {"inlineMaxTokens": max_tokens, "inlinePrefixLines": prefix_lines,
+                "inlineSuffixLines": suffix_lines}
+    report = bench_typing(model_path, threads, spots, peers,
+                          {k: v for k, v in settings.items() if v is not None})
     click.echo(json.dumps(report) if as_json else format_report(report))
 
 
