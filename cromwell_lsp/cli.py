@@ -645,7 +645,41 @@ def _lines_option(value: str | None) -> tuple[int, int] | None:
         a, _, b = value.partition(":")
         return int(a), int(b or a)
     except ValueError:
-        raise click.BadParameter(f"{value!r}: expected A:B (1-based line numbers)") from None
+        raise click.BadParameter(f"{value!r}: expected A:B (1-based line numbers)",
+                                 param_hint="'--lines'") from None
+
+
+def _file_text(file: Path) -> str:
+    """FILE's text as the request will read it (a refused file is a one-line error)."""
+    from cromwell_lsp.domain import MAX_FILE_BYTES
+    from cromwell_lsp.workspace import FileRefused, read_text
+
+    try:
+        return read_text(file, MAX_FILE_BYTES)[0]
+    except FileRefused as err:
+        raise click.ClickException(str(err)) from None
+
+
+def _check_cursor(file: Path, line: int, column: int) -> None:
+    """The cursor checked against FILE before any model loads, the message in the user's
+    1-based numbers and naming the flag to change."""
+    from cromwell_lsp.ghost_layout import Cursor
+
+    try:
+        Cursor.at(_file_text(file), line - 1, column - 1)
+    except ValueError as err:
+        flag = "--line" if str(err).startswith("line") else "--column"
+        raise click.BadParameter(str(err), param_hint=f"'{flag}'") from None
+
+
+def _check_region(file: Path, region: tuple[int, int] | None) -> None:
+    """--lines checked against FILE before any model loads."""
+    from cromwell_lsp.domain import RequestError, line_range
+
+    try:
+        line_range(_file_text(file), region)
+    except RequestError as err:
+        raise click.BadParameter(str(err), param_hint="'--lines'") from None
 
 
 class _Progress:
@@ -699,6 +733,7 @@ def edit_command(file: Path, instruction: str, lines: str | None, do_apply: bool
     from cromwell_lsp import api
 
     region = _lines_option(lines)
+    _check_region(file, region)
     try:
         with _Progress(f"editing {file.name}") as progress:
             proposal = api.propose_edit(file, instruction, lines=region, root=root,
@@ -729,6 +764,7 @@ def complete_command(file: Path, line: int, column: int, root: Path | None, max_
     """Print the code the model would insert at a cursor position of FILE."""
     from cromwell_lsp import api
 
+    _check_cursor(file, line, column)
     try:
         with _Progress(f"completing {file.name}") as progress:
             text = api.complete(file, line - 1, column - 1, root=root, model=model_path,

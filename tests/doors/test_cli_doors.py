@@ -98,6 +98,24 @@ def test_complete_prints_json(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "outside" in bad.stderr
 
 
+@pytest.mark.parametrize(("args", "flag", "message"), [
+    (["complete", "--line", "999", "--column", "1"], "'--line'",
+     "line 999 is outside the 6-line document"),
+    (["complete", "--line", "2", "--column", "40"], "'--column'",
+     "column 40 is outside line 2 (16 characters)"),
+    (["edit", "-i", "x", "--lines", "5:99"], "'--lines'", "lines 5:99 are outside the 6-line"),
+    (["edit", "-i", "x", "--lines", "5:x"], "'--lines'", "expected A:B"),
+])
+def test_position_errors_name_the_flag_in_the_users_numbers(
+        tmp_path: Path, args: list[str], flag: str, message: str) -> None:
+    target = tmp_path / "m.py"
+    target.write_text(SAMPLE)
+    out = run(args[0], str(target), *args[1:])
+    assert out.returncode == 2
+    error = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1 and flag in error[0] and message in error[0], out.stderr
+
+
 def test_screenshot_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     fake = tmp_path / "fake.png"
     fake.write_bytes(b"not a picture")
