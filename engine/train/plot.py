@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from engine.train.metrics import METRICS_FILE, read_metrics
 
@@ -17,11 +18,31 @@ def metrics_files(run: Path) -> list[Path]:
         return [run]
     found = sorted(run.glob(f"stage*/{METRICS_FILE}")) or sorted(run.glob(METRICS_FILE))
     if not found:
-        raise FileNotFoundError(f"{run}: no {METRICS_FILE} here or in stage*/ folders")
+        raise FileNotFoundError(f"{run}: expected a run folder (OUT_DIR, with stage*/"
+                                f"{METRICS_FILE}) or a {METRICS_FILE}; found neither")
     return found
 
 
+def loss_rows(run: Path) -> list[list[dict[str, Any]]]:
+    """Each stage's rows that carry a step and a loss; an error naming what was expected when
+    there are none (a source file or an empty folder would draw an empty picture)."""
+    stages = []
+    for path in metrics_files(run):
+        try:
+            rows = read_metrics(path)
+        except (UnicodeDecodeError, IsADirectoryError):
+            rows = []
+        rows = [r for r in rows if isinstance(r, dict) and "step" in r and "loss" in r]
+        if rows:
+            stages.append(rows)
+    if not stages:
+        raise FileNotFoundError(f"{run}: expected a run folder (OUT_DIR, with stage*/"
+                                f"{METRICS_FILE}) or a {METRICS_FILE}; found no loss rows")
+    return stages
+
+
 def plot_run(run: Path, out: Path) -> Path:
+    stages = loss_rows(run)  # before matplotlib: a wrong path writes nothing
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -29,14 +50,12 @@ def plot_run(run: Path, out: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     offset = 0
-    for path in metrics_files(run):
-        rows = read_metrics(path)
-        if not rows:
-            continue
+    for rows in stages:
         steps = [offset + r["step"] for r in rows]
         stage = rows[0].get("stage", "?")
         for key, style in (("loss", "-"), ("lm", "--"), ("jepa", ":")):
-            ax.plot(steps, [r[key] for r in rows], style, label=f"stage {stage} {key}")
+            if all(key in r for r in rows):
+                ax.plot(steps, [r[key] for r in rows], style, label=f"stage {stage} {key}")
         offset = steps[-1]
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("loss")
