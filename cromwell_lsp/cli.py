@@ -210,8 +210,19 @@ def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
         raise SystemExit(runpy.run_path(str(script))["main"](
             args + (["--model", model_path] if model_path else [])))
 
+    from rich.console import Console
+
+    from engine.runtime.gguf_file import GGUFError
+
+    name = Path(model_path).name if model_path else "the default model"
     for threads in thread_counts:
-        row = bench_decode(model_path, threads, image_side=image_side or 0)
+        label = f"{name}, {threads} thread{'s' if threads > 1 else ''}"
+        try:  # a status line on stderr (silent when stderr is no terminal)
+            with Console(stderr=True).status(label) as status:
+                row = bench_decode(model_path, threads, image_side=image_side or 0,
+                                   progress=lambda step, at=label: status.update(f"{at}: {step}"))
+        except (GGUFError, ValueError, FileNotFoundError) as err:
+            raise click.ClickException(str(err)) from None
         if as_json:
             click.echo(json.dumps(row))
         else:

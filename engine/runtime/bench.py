@@ -15,11 +15,13 @@ from __future__ import annotations
 import resource
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 PREFILL_TOKENS = 512
 DECODE_TOKENS = 128
+EDIT_PROMPT_TOKENS = 300  # a 200-token block, then its first 100 tokens again
 LONG_CONTEXT = 3000  # cached tokens before the long-context decode figure
 LONG_DECODE_TOKENS = 32
 IMAGE_SEED = 0
@@ -74,8 +76,8 @@ def _edit_decode_tok_s(model: Any, prompt: list[int], speculative: bool) -> floa
     from engine.runtime.generate import decode_n_tokens, prefill
     from engine.runtime.sampler import Sampler
 
-    block = prompt[:200]
-    edit = block + block[:100]
+    block = prompt[:EDIT_PROMPT_TOKENS * 2 // 3]
+    edit = block + block[:EDIT_PROMPT_TOKENS // 3]
     model.decoder.cache.rollback(0)
     prefill(model.decoder, edit)  # untimed: the loop below finds the prompt in the cache
     t0 = time.perf_counter()
@@ -140,20 +142,30 @@ def _image_figures(model: Any, prompt: list[int], side: int, repeats: int) -> di
 
 
 def bench_decode(
-    path: str | None, threads: int, repeats: int = 2, image_side: int = 0
+    path: str | None, threads: int, repeats: int = 2, image_side: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """One row: the best of `repeats` runs of each measurement at `threads` threads; with
-    `image_side` > 0 also the image figures (`_image_figures`)."""
+    `image_side` > 0 also the image figures (`_image_figures`). `progress` hears which
+    measurement runs. A model whose context is too short for the prompt is a ValueError."""
     import engine.runtime
     import engine.runtime.model
     import engine.tokenizer  # noqa: F401  (imported before the clock starts: not load time)
 
+    say = progress or (lambda _: None)
+    say("loading")
     started = time.perf_counter()
     model = engine.runtime.load(path, threads=threads)
     load_ms = (time.perf_counter() - started) * 1e3
     decoder = model.decoder
+    needed = max(PREFILL_TOKENS, EDIT_PROMPT_TOKENS + DECODE_TOKENS)
+    if decoder.n_ctx < needed:
+        raise ValueError(f"{Path(model.path).name}: its context holds {decoder.n_ctx} tokens; "
+                         f"bench decode needs {needed} (a {PREFILL_TOKENS}-token prompt, "
+                         f"{DECODE_TOKENS} decoded tokens)")
     prompt = _prompt_ids(model, PREFILL_TOKENS)
     prefill_s = decode_s = decode_cpu_s = float("inf")
+    say("prefill and decode")
     for _ in range(repeats):
         decoder.cache.rollback(0)
         t0 = time.perf_counter()
@@ -166,12 +178,16 @@ def bench_decode(
         _greedy_steps(decoder, first, DECODE_TOKENS)
         decode_s = min(decode_s, time.perf_counter() - t0)
         decode_cpu_s = min(decode_cpu_s, time.process_time() - c0)
+    say("decode on an edit prompt")
     edit_plain = _edit_decode_tok_s(model, prompt, speculative=False)
     edit_lookup = _edit_decode_tok_s(model, prompt, speculative=True)
+    if image_side > 0:
+        say(f"a {image_side}x{image_side} image")
     image = _image_figures(model, prompt, image_side, repeats) if image_side > 0 else {}
     # Read before the long-context figure, whose 3,000-token cache and prefill the peers' rows
     # do not have: the same work as theirs.
     peak_rss_mb = _peak_rss_mb()
+    say(f"decode after {LONG_CONTEXT} tokens of context")
     long_decode = _long_context_decode_tok_s(model, prompt)
     return {
         "engine": "cromwell",
