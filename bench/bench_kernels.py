@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +44,12 @@ ATTENTION_HEADS = (9, 3, 64)  # query heads, key/value heads, head size
 POOL_BYTES = 512 << 20  # larger than the caches a process gets here: passes read from memory
 
 Row = dict[str, Any]
+PROGRESS = "progress: "  # a worker's stderr lines that say what it measures now
+
+
+def say(message: str) -> None:
+    """Tell the parent process what this worker measures now (it shows it as a status line)."""
+    print(PROGRESS + message, file=sys.stderr, flush=True)
 
 
 def best_time(fn: Callable[[], object], repeats: int, min_seconds: float = 0.0) -> float:
@@ -109,6 +116,7 @@ def bench_matvec(threads: int, pool: Any, rng: Any) -> list[Row]:
         for fmt in MATVEC_FORMATS:
             if k % _native.block_size(fmt):
                 continue  # k-quants need rows of whole 256-element super-blocks
+            say(f"matvec {fmt} {rows}x{k}")
             one = weights_for(fmt, rows, k, rng).view(np.uint8).reshape(-1)
             copies = max(1, POOL_BYTES // one.size)
             mats = pool[: copies * one.size].reshape(copies, one.size)
@@ -160,6 +168,7 @@ def bench_matvec_cached(threads: int, rng: Any) -> list[Row]:
     rows, k = CACHED_SHAPE
     out: list[Row] = []
     for fmt in MATVEC_FORMATS:
+        say(f"matvec-cached {fmt} {rows}x{k}")
         w = weights_for(fmt, rows, k, rng)
         x = rng.standard_normal(k).astype(np.float32)
         y = np.empty(rows, np.float32)
@@ -190,6 +199,7 @@ def bench_matmul(threads: int, rng: Any) -> list[Row]:
     from engine import _native
 
     n, k, rows = PREFILL
+    say(f"matmul {n}x{k}x{rows}")
     flops = 2.0 * n * k * rows
     x = rng.standard_normal((n, k)).astype(np.float32)
     wf = (rng.standard_normal((rows, k)) * 0.05).astype(np.float32)
@@ -250,6 +260,7 @@ def bench_attention(threads: int, rng: Any) -> list[Row]:
     hq, hkv, hd = ATTENTION_HEADS
     out: list[Row] = []
     for n_ctx in ATTENTION_CTX:
+        say(f"attention_decode ctx{n_ctx}")
         q = rng.standard_normal((hq, hd)).astype(np.float32)
         kc = rng.standard_normal((n_ctx, hkv, hd)).astype(np.float32)
         vc = rng.standard_normal((n_ctx, hkv, hd)).astype(np.float32)
@@ -285,6 +296,7 @@ def bench_attention_layers(threads: int, rng: Any) -> list[Row]:
 
     hq, hkv, hd = ATTENTION_HEADS
     layers, capacity, n_ctx = ATTENTION_LAYERS
+    say(f"attention_decode over {layers} layers at ctx{n_ctx}")
     q = rng.standard_normal((hq, hd)).astype(np.float32)
     k = rng.standard_normal((layers, capacity, hkv, hd)).astype(np.float32)
     v = rng.standard_normal((layers, capacity, hkv, hd)).astype(np.float32)
@@ -320,7 +332,9 @@ def worker(threads: int, numpy_only: bool) -> list[Row]:
     _native.set_num_threads(threads)
     rng = np.random.default_rng(0)
     if numpy_only:
+        say("numpy matmul")
         return [{"numpy_gflops": bench_numpy_only(threads, rng)}]
+    say("stream_read")
     pool = np.empty(POOL_BYTES, np.uint8)
     pool[:] = 1  # touch every page before timing
     read_gbps = pool.nbytes / best_time(lambda p=pool: _native.stream_read(p), repeats=5) / 1e9
@@ -336,8 +350,10 @@ def worker(threads: int, numpy_only: bool) -> list[Row]:
 
 
 def run_worker(
-    threads: int, numpy_only: bool = False, extra_env: dict[str, str] | None = None
+    threads: int, numpy_only: bool = False, extra_env: dict[str, str] | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> list[Row]:
+    """One worker process's rows; its progress lines go to `progress` as they come."""
     env = dict(os.environ)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
@@ -345,17 +361,34 @@ def run_worker(
     args = [sys.executable, os.path.abspath(__file__), "--worker", str(threads)]
     if numpy_only:
         args.append("--numpy-only")
-    done = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
+    # stdout to a file: the parent reads stderr line by line while the worker runs, and a
+    # pipe on stdout could fill and stall the worker.
+    with tempfile.TemporaryFile("w+") as out:
+        worker_proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.PIPE,
+                                       text=True)
+        assert worker_proc.stderr is not None
+        errors = []
+        for line in worker_proc.stderr:
+            if line.startswith(PROGRESS):
+                progress(line[len(PROGRESS):].strip())
+            else:
+                errors.append(line)
+        if worker_proc.wait() != 0:
+            raise subprocess.CalledProcessError(worker_proc.returncode, args,
+                                                stderr="".join(errors))
+        out.seek(0)
+        return json.loads(out.read())
 
 
-def run(threads: list[int]) -> list[Row]:
-    """All rows, one worker process per thread count."""
+def run(threads: list[int], progress: Callable[[str], None] = lambda _: None) -> list[Row]:
+    """All rows, one worker process per thread count; `progress` hears what runs now."""
     rows: list[Row] = []
     for n in threads:
-        part = run_worker(n)
+        at = f"{n} thread{'s' if n > 1 else ''}"
+        part = run_worker(n, progress=lambda step, at=at: progress(f"{at}: {step}"))
         # numpy's BLAS picks AVX-512 kernels where the CPU has them; held to its AVX2
         # (Haswell) kernels it is the like-for-like peer for kernels that target AVX2.
+        progress(f"{at}: numpy's BLAS held to AVX2")
         avx2_blas = run_worker(n, numpy_only=True, extra_env={"OPENBLAS_CORETYPE": "Haswell"})
         peer = avx2_blas[0]["numpy_gflops"]
         held = [r for r in part if r["kernel"] == "matmul-avx2"]
@@ -412,7 +445,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker is not None:
         print(json.dumps(worker(args.worker, args.numpy_only)))
         return 0
-    rows = run([int(t) for t in args.threads.split(",") if t.strip()])
+    try:
+        threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    except ValueError:
+        threads = []
+    if not threads or min(threads) < 1:
+        parser.error(f"--threads {args.threads!r}: expected thread counts such as 1,2")
+    from rich.console import Console
+
+    # A status line on stderr (silent when stderr is no terminal).
+    with Console(stderr=True).status("kernels") as status:
+        rows = run(threads, progress=status.update)
     if args.json:
         for r in rows:
             print(json.dumps(r))

@@ -155,13 +155,25 @@ def bench_group() -> None:
     """Benchmarks: figures beside a peer measured in the same run."""
 
 
+def _thread_counts(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """--threads "1,2": checked here, so a bad value is a usage error naming the flag."""
+    try:
+        counts = [int(t) for t in value.split(",") if t.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise click.BadParameter(f"{value!r}: expected thread counts such as 1,2")
+    return ",".join(map(str, counts))
+
+
 @bench_group.command("kernels")
 @click.option("--json", "as_json", is_flag=True, help="One JSON row per line.")
-@click.option("--threads", default="1,2", show_default=True, help="Thread counts to measure.")
+@click.option("--threads", default="1,2", show_default=True, callback=_thread_counts,
+              help="Thread counts to measure, comma separated.")
 def bench_kernels_command(as_json: bool, threads: str) -> None:
     """Native kernels against memory bandwidth, numpy's BLAS and torch."""
     import runpy
-    from pathlib import Path
+    import subprocess
 
     # The benchmark lives with the sources (bench/), beside the engine package.
     script = Path(__file__).resolve().parent.parent / "bench" / "bench_kernels.py"
@@ -169,7 +181,12 @@ def bench_kernels_command(as_json: bool, threads: str) -> None:
         raise click.ClickException(f"{script} not found: run from a source checkout")
     module = runpy.run_path(str(script))
     args = ["--threads", threads] + (["--json"] if as_json else [])
-    raise SystemExit(module["main"](args))
+    try:
+        code = module["main"](args)
+    except subprocess.CalledProcessError as err:  # a worker failed: its last words, once
+        last = (err.stderr or "").strip().splitlines()[-1:] or [f"exit status {err.returncode}"]
+        raise click.ClickException(f"a benchmark worker failed: {last[0]}") from None
+    raise SystemExit(code)
 
 
 # --- bench decode: the runtime's speed ----------------------------------------------------
