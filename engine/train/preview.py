@@ -29,15 +29,19 @@ def preview(
     out_dir: str | Path | None = None,
 ) -> list[str]:
     """`count` examples of `kind`, each as one text block. Picture kinds need `out_dir`: each
-    picture goes there as NNN.png with its target as NNN.txt, and its block names the file."""
+    picture goes there as KIND-NNN.png with its target as KIND-NNN.txt (so previews of two
+    kinds share a folder), and its block names the file. The errors name the command line's
+    flags (--index, --repo, --out)."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
     if kind in ("edit", "fim", "render") and index is None:
-        raise ValueError(f"previewing {kind} examples needs a corpus index")
+        raise ValueError(f"previewing {kind} examples needs a corpus index: --index FILE "
+                         "(made by `cromwell data index --out FILE`)")
     if kind == "commit" and repo is None:
-        raise ValueError("previewing commits needs a repository")
+        raise ValueError("previewing commits needs a git repository: --repo DIR")
     if kind in IMAGE_KINDS and out_dir is None:
-        raise ValueError(f"{kind} examples are pictures: give a folder to write them to")
+        raise ValueError(f"{kind} examples are pictures: give a folder to write them to "
+                         "with --out DIR")
     streams = {
         "edit": lambda: data.edit_stream(index, split, seed),
         "fim": lambda: data.fim_stream(index, split, seed),
@@ -60,8 +64,9 @@ def preview(
             folder = Path(out_dir)  # type: ignore[arg-type]
             folder.mkdir(parents=True, exist_ok=True)
             target = getattr(example, "text", None) or example.source
-            Image.fromarray(example.image).save(folder / f"{n:03d}.png")
-            (folder / f"{n:03d}.txt").write_text(target)
+            name = f"{kind}-{n:03d}"
+            Image.fromarray(example.image).save(folder / f"{name}.png")
+            (folder / f"{name}.txt").write_text(target)
             h, w = example.image.shape[:2]
-            blocks.append(f"## {kind} {n:03d}.png ({w}x{h})\n{target}")
+            blocks.append(f"## {kind} {name}.png ({w}x{h})\n{target}")
     return blocks

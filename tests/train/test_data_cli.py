@@ -44,10 +44,24 @@ def test_index_heldout_and_previews(tmp_path: Path) -> None:
     assert len(pictures) == 2
     width, height = Image.open(pictures[0]).size
     assert width % 8 == 0 and height % 8 == 0
-    target = (shots / "000.txt").read_text()
+    target = (shots / "render-000.txt").read_text()
     assert target.strip() and target.strip().split("\n")[0] in "".join(
         (code / n).read_text() for n in ("textwrap.py", "shlex.py", "colorsys.py", "bisect.py",
                                           "heapq.py"))
 
     missing = runner.invoke(main, ["data", "preview", "chart"])
-    assert missing.exit_code != 0 and "folder" in missing.output
+    assert missing.exit_code != 0 and "--out DIR" in missing.output
+    charts = runner.invoke(main, ["data", "preview", "chart", "--count", "1", "--out",
+                                  str(shots)])
+    assert charts.exit_code == 0, charts.output  # beside the renders, not over them
+    assert sorted(p.name for p in shots.glob("*.png")) == [
+        "chart-000.png", "render-000.png", "render-001.png"]
+
+
+def test_previews_name_the_flag_they_need() -> None:
+    runner = CliRunner()
+    for kind in ("edit", "fim", "render"):
+        result = runner.invoke(main, ["data", "preview", kind])
+        assert result.exit_code == 1 and "--index FILE" in result.output, result.output
+    result = runner.invoke(main, ["data", "preview", "commit"])
+    assert result.exit_code == 1 and "--repo DIR" in result.output, result.output
