@@ -28,9 +28,10 @@ from engine.runtime.speculative import MAX_DRAFT, LookupPayoff
 
 # Prompts longer than this are prefilled in chunks, which bounds the [n, ffn_dim] buffers.
 PREFILL_CHUNK = 512
-# The matrix kernels take their integer path (activations rounded to 8 bits, as in a decode
-# step) below this many rows and their float path from it on. A speculative verification feeds
-# at most this many rows per call so its logits are bit-for-bit those of decode steps.
+# The matrix kernels take their decode-step path (activations rounded to 8 bits per row, as in
+# a decode step) below this many rows, and from it on the prefill GEMM (integer for quantized
+# weights, activations rounded once per matmul; float for F16/F32). A speculative verification
+# feeds at most this many rows per call so its logits are bit-for-bit those of decode steps.
 MATMUL_INT_ROWS = 7
 # The most tokens one fused call runs: a speculative draft of speculative.MAX_DRAFT tokens
 # after the last decoded one.
