@@ -96,12 +96,17 @@ def models_list(as_json: bool) -> None:
 @click.option("--prompt", required=True, help="The prompt (a user message unless --raw).")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A PNG to send with the prompt (vision models only).")
-@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1))
-@click.option("--temperature", default=0.0, show_default=True, type=click.FloatRange(min=0))
-@click.option("--top-k", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--top-p", default=1.0, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Most tokens to generate.")
+@click.option("--temperature", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Sampling temperature (0: greedy).")
+@click.option("--top-k", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Sample from the K likeliest tokens only (0: all).")
+@click.option("--top-p", default=1.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Sample from the likeliest tokens whose probabilities sum to P (1: all).")
 @click.option("--repetition-penalty", default=1.0, show_default=True,
-              type=click.FloatRange(min=0, min_open=True))
+              type=click.FloatRange(min=0, min_open=True),
+              help="Divide the logits of tokens already in the text by this (1: none).")
 @click.option("--seed", default=None, type=int, help="Seed for sampling (temperature > 0).")
 @click.option("--stop", multiple=True, help="A stop string (repeatable).")
 @click.option("--threads", default=None, type=click.IntRange(min=1),
@@ -550,9 +555,10 @@ def data_index(folders, repos, stdlib: bool, site_packages: bool, heldout: float
 
 
 @data_group.command("heldout")
-@click.argument("index_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("index_path", metavar="INDEX", type=click.Path(exists=True, dir_okay=False))
 def data_heldout(index_path: str) -> None:
-    """List the held-out files of an index (never seen in training): one path a line."""
+    """List the held-out files of INDEX (an index file from `cromwell data index`), never
+    seen in training: one path a line."""
     from engine.train.corpus import CorpusIndex
 
     for path in CorpusIndex.load(index_path).heldout_paths():
@@ -564,12 +570,16 @@ def data_heldout(index_path: str) -> None:
 @click.option("--index", "index_path", type=click.Path(exists=True, dir_okay=False),
               help="Index file (edit, fim, render).")
 @click.option("--repo", type=click.Path(exists=True, file_okay=False), help="Repository (commit).")
-@click.option("--count", default=3, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--split", type=click.Choice(["train", "heldout"]), default="train")
+@click.option("--count", default=3, show_default=True, type=click.IntRange(min=1),
+              help="How many examples.")
+@click.option("--seed", default=0, show_default=True, help="Which examples (the same seed "
+              "shows the same ones).")
+@click.option("--split", type=click.Choice(["train", "heldout"]), default="train",
+              show_default=True, help="Examples from the training or the held-out files.")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for pictures.")
 def data_preview(kind, index_path, repo, count: int, seed: int, split: str, out) -> None:
-    """Show the first examples of a kind; pictures go to --out with their targets."""
+    """Show the first examples of KIND (edit, fim and render need --index, commit needs
+    --repo); pictures (render, chart, mockup) go to --out with their targets."""
     from engine.train.corpus import CorpusIndex
     from engine.train.preview import preview
 
@@ -752,7 +762,8 @@ _with_model_options = _with_options([
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Workspace folder for related files (default: the git "
               "repository, else the file's folder).")
-@click.option("--max-tokens", default=512, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-tokens", default=512, show_default=True, type=click.IntRange(min=1),
+              help="Most tokens of the model's answer.")
 @_with_model_options
 def edit_command(file: Path, instruction: str, lines: str | None, do_apply: bool, backup: bool,
                  root: Path | None, max_tokens: int, model_path: str | None,
@@ -785,7 +796,8 @@ def edit_command(file: Path, instruction: str, lines: str | None, do_apply: bool
               help="Cursor column (1-based, in characters).")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Workspace folder for related files.")
-@click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Most tokens of the completion.")
 @_with_model_options
 def complete_command(file: Path, line: int, column: int, root: Path | None, max_tokens: int,
                      model_path: str | None, threads: int | None, as_json: bool) -> None:
@@ -811,7 +823,8 @@ def complete_command(file: Path, line: int, column: int, root: Path | None, max_
               help="The file to write (default: print the code). Never overwrites a file.")
 @click.option("--language", default=".py", show_default=True,
               help="File suffix of the code to write when -o is not given.")
-@click.option("--max-tokens", default=512, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-tokens", default=512, show_default=True, type=click.IntRange(min=1),
+              help="Most tokens of the generated code.")
 @_with_model_options
 def screenshot_command(image: Path, output: Path | None, language: str, max_tokens: int,
                        model_path: str | None, threads: int | None, as_json: bool) -> None:
@@ -870,14 +883,16 @@ def apply_command(patch, root: Path, dry_run: bool, backup: bool, as_json: bool)
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; anything but loopback needs a token.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port to listen on.")
 @click.option("--token", envvar="CROMWELL_TOKEN", default=None,
               help="Bearer token every request must carry (env CROMWELL_TOKEN).")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="The workspace the server edits.")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
               default=None, help="A GGUF file (default: the embedded default model).")
-@click.option("--threads", default=None, type=click.IntRange(min=1))
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="Kernel threads (default: all cores).")
 @click.option("--queue", "queue_size", default=8, show_default=True,
               type=click.IntRange(min=1), help="Requests waiting for the model before 429.")
 @click.option("--max-body", default=10_000_000, show_default=True,
