@@ -326,8 +326,13 @@ _with_eval_options = _with_options([
 
 def _eval_report(run: Callable[[], dict[str, Any]], as_json: bool,
                  errors: tuple[type[Exception], ...] = (RuntimeError,)) -> dict[str, Any] | None:
-    """Runs an evaluation, its errors as a clean CLI error. With --json the report is printed
-    and None returned; otherwise the report is returned for the command's own table."""
+    """Runs an evaluation, its errors (and a model file that does not load) as a clean CLI
+    error. With --json the report is printed and None returned; otherwise the report is
+    returned for the command's own table."""
+    from engine.runtime.gguf_file import GGUFError
+    from engine.tokenizers.gguf_import import GGUFTokenizerError
+
+    errors = (*errors, GGUFError, GGUFTokenizerError)
     try:
         report = run()
     except errors as e:
@@ -554,14 +559,24 @@ def data_index(folders, repos, stdlib: bool, site_packages: bool, heldout: float
     click.echo(json.dumps(index.stats()))
 
 
+def _load_index(path: str) -> Any:
+    """A corpus index file, or one line saying the file is not one."""
+    from engine.train.corpus import CorpusIndex
+
+    try:
+        return CorpusIndex.load(path)
+    except (ValueError, KeyError, TypeError, OSError) as err:
+        detail = f"no {err}" if isinstance(err, KeyError) else str(err).splitlines()[0]
+        raise click.ClickException(f"{path} is not a corpus index (`cromwell data index "
+                                   f"--out FILE` makes one): {detail}") from None
+
+
 @data_group.command("heldout")
 @click.argument("index_path", metavar="INDEX", type=click.Path(exists=True, dir_okay=False))
 def data_heldout(index_path: str) -> None:
     """List the held-out files of INDEX (an index file from `cromwell data index`), never
     seen in training: one path a line."""
-    from engine.train.corpus import CorpusIndex
-
-    for path in CorpusIndex.load(index_path).heldout_paths():
+    for path in _load_index(index_path).heldout_paths():
         click.echo(path)
 
 
@@ -580,10 +595,9 @@ def data_heldout(index_path: str) -> None:
 def data_preview(kind, index_path, repo, count: int, seed: int, split: str, out) -> None:
     """Show the first examples of KIND (edit, fim and render need --index, commit needs
     --repo); pictures (render, chart, mockup) go to --out with their targets."""
-    from engine.train.corpus import CorpusIndex
     from engine.train.preview import preview
 
-    index = CorpusIndex.load(index_path) if index_path else None
+    index = _load_index(index_path) if index_path else None
     try:
         blocks = preview(kind, count, seed, split, index, repo, out)
     except ValueError as err:

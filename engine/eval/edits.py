@@ -124,10 +124,10 @@ def run_edits(path: str | None, limit: int | None, max_tokens: int = DEFAULT_MAX
               threads: int | None = None, seed: int = DEFAULT_SEED) -> dict[str, Any]:
     import engine.runtime
 
+    model = engine.runtime.load(path, threads=threads)  # first: a bad file fails at once
     tasks = build_tasks(seed, limit=limit)
     if not tasks:
         raise RuntimeError("the held-out files gave no edit tasks")
-    model = engine.runtime.load(path, threads=threads)
     t0 = time.perf_counter()
     results = list(evaluate(model, tasks, max_tokens))
     return summarize(Path(model.path).name, results, seed, max_tokens,

@@ -13,8 +13,10 @@ import os
 import sys
 import typing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.train.loop import TrainSettings, train
+if TYPE_CHECKING:
+    from engine.train.loop import TrainSettings
 
 # Each TrainSettings field's --help line (tests/doors/test_cli_help.py holds every field to one).
 OPTION_HELP = {
@@ -61,6 +63,9 @@ def _option_type(hint: typing.Any) -> typing.Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Here, not at the top: `plot` and `finetune` start without loading torch.
+    from engine.train.loop import TrainSettings
+
     parser = argparse.ArgumentParser(
         prog="cromwell train", description="Train one stage of the Cromwell VL-JEPA "
         "curriculum (1 JEPA pre-training, 2 LM fine-tuning, 3 joint, 4 instruction); a "
@@ -85,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(argv: list[str]) -> TrainSettings:
+    from engine.train.loop import TrainSettings
+
     ns = build_parser().parse_args(argv)
     return TrainSettings(**vars(ns))
 
@@ -99,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         from engine.train.plot import main as plot_main
 
         return plot_main(argv[1:])
+    from engine.train.loop import train
+
     settings = settings_from_args(argv)
     try:
         summary = train(settings)
