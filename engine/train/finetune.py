@@ -239,7 +239,8 @@ def main(argv: list[str]) -> int:
     if settings.resume and Path(settings.out, SETTINGS).exists():
         # The run's own settings, so a resume cannot change its data or schedule.
         kept = json.loads(Path(settings.out, SETTINGS).read_text())
-        kept.update(resume=True, steps=settings.steps)
+        # The step count and thread count may change (a longer run; a busier machine).
+        kept.update(resume=True, steps=settings.steps, threads=settings.threads)
         settings = FinetuneSettings(**kept)
     try:
         summary = run(settings)
