@@ -4,7 +4,8 @@ domain functions the language server and the HTTP server use."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -324,6 +325,20 @@ _with_eval_options = _with_options([
 ])
 
 
+@contextmanager
+def _elapsed(label: str) -> Iterator[None]:
+    """A spinner with the time elapsed on stderr while a long command works (nothing when
+    stderr is no terminal)."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
+        bar.add_task(label, total=None)
+        yield
+
+
 def _eval_report(run: Callable[[], dict[str, Any]], as_json: bool,
                  errors: tuple[type[Exception], ...] = (RuntimeError,)) -> dict[str, Any] | None:
     """Runs an evaluation, its errors (and a model file that does not load) as a clean CLI
@@ -334,7 +349,8 @@ def _eval_report(run: Callable[[], dict[str, Any]], as_json: bool,
 
     errors = (*errors, GGUFError, GGUFTokenizerError)
     try:
-        report = run()
+        with _elapsed(click.get_current_context().command_path):
+            report = run()
     except errors as e:
         raise click.ClickException(str(e)) from e
     if as_json:
@@ -551,8 +567,9 @@ def data_index(folders, repos, stdlib: bool, site_packages: bool, heldout: float
     from engine.train.data import code_corpus
 
     try:
-        index = code_corpus(folders, repos, stdlib, site_packages, heldout_fraction=heldout,
-                            workers=workers)
+        with _elapsed("indexing code"):
+            index = code_corpus(folders, repos, stdlib, site_packages,
+                                heldout_fraction=heldout, workers=workers)
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     index.save(out)
@@ -599,7 +616,8 @@ def data_preview(kind, index_path, repo, count: int, seed: int, split: str, out)
 
     index = _load_index(index_path) if index_path else None
     try:
-        blocks = preview(kind, count, seed, split, index, repo, out)
+        with _elapsed(f"making {kind} examples"):
+            blocks = preview(kind, count, seed, split, index, repo, out)
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     click.echo("\n".join(blocks))
@@ -632,7 +650,9 @@ def export_command(checkpoint: Path, out: Path, fmt: str, language_from: Path | 
     from engine.train.export import ExportError, export_checkpoint
 
     try:
-        click.echo(str(export_checkpoint(checkpoint, out, fmt, language_from)))
+        with _elapsed(f"exporting {checkpoint}"):
+            written = export_checkpoint(checkpoint, out, fmt, language_from)
+        click.echo(str(written))
     except ExportError as err:
         raise click.ClickException(str(err)) from None
 @main.command("lsp")
