@@ -26,6 +26,10 @@ from engine.eval.humaneval import Problem, check_program, load_problems
 
 PUBLISHED_SINGLE_LINE_TASKS = 1033
 SUBSET_SEED = 20
+# llama-cpp-python's decode crashes (SIGSEGV) once the runtime's native kernels are loaded in
+# the same process (measured 2026-12-06 with llama-cpp-python 0.3.36): the peer needs a process
+# of its own before --peer can run.
+PEER_IN_PROCESS = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,9 @@ def run_infill(path: str | None, limit: int | None, max_tokens: int = 64,
                progress: Any = None) -> dict[str, Any]:
     import engine.runtime
 
+    if peer and not PEER_IN_PROCESS:  # before the model loads: a clean error at once
+        raise RuntimeError("--peer is not available yet: llama-cpp-python crashes in a "
+                           "process that has loaded Cromwell's kernels")
     tasks = single_line_tasks(load_problems())
     chosen = subset(tasks, limit)
     model = engine.runtime.load(path, threads=threads)
