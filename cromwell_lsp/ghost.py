@@ -110,7 +110,10 @@ class Shaper:
     """Where a suggestion ends, given what surrounds the cursor."""
 
     def __init__(self, cursor: Cursor, max_lines: int) -> None:
-        self.single_line = bool(cursor.line_after.strip())
+        # One line while the cursor's line has code on it (finishing a statement); several
+        # only from a blank line (after Enter: the start of a block or a statement), as
+        # Copilot does. A long suggestion mid-typing costs time a newer keystroke throws away.
+        self.single_line = bool(cursor.line_after.strip() or cursor.line_before.strip())
         self.max_lines = max_lines
         before = cursor.line_before
         # Lines of the suggestion after its first that start left of this end it: the block

@@ -54,8 +54,8 @@ class Settings:
     """Most tokens one inline completion may generate."""
 
     inline_max_lines: int = 8
-    """Most lines of a suggestion made where no text follows the cursor (with text after
-    the cursor a suggestion is one line)."""
+    """Most lines of a suggestion made from a blank line (on a line with code a suggestion
+    finishes that line only)."""
 
     inline_max_ms: int = 1000
     """Generation for one suggestion stops this long after its first token; its complete

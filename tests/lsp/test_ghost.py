@@ -146,14 +146,20 @@ def test_text_after_the_cursor_makes_a_one_line_suggestion():
     assert s.finish("x, y)", True, ")") == "x, y"  # the line's own rest is not repeated
 
 
+def test_a_line_with_code_gets_the_rest_of_that_line_only():
+    s = shaper("def f(x):\n    y = 1\n", 1, 9)
+    assert s.single_line  # finishing a statement, not writing the next ones
+    assert s.cut(" + 2\n    return y") == len(" + 2")
+
+
 def test_a_block_ends_where_the_indentation_closes_it():
-    doc = "def f(x):\n    y = 1\n\nz = 2\n"
-    s = shaper(doc, 1, 9)
+    doc = "def f(x):\n    y = 1\n    \nz = 2\n"
+    s = shaper(doc, 2, 4)  # a blank line inside the body: several lines may come
     assert not s.single_line and s.base_indent == 4
-    assert s.cut("\n    return y\n") is None
-    assert s.cut("\n    return y\ndef g") == len("\n    return y")
-    assert s.cut("\n    a\n\n    b\n") == len("\n    a")  # a blank line ends it
-    assert s.finish("\n    return y\n", True, "") == "\n    return y"
+    assert s.cut("return y\n") is None
+    assert s.cut("return y\ndef g") == len("return y")
+    assert s.cut("a = 1\n\n    b\n") == len("a = 1")  # a blank line ends it
+    assert s.finish("return y\n", True, "") == "return y"
 
 
 def test_a_suggestion_that_rewrites_the_next_line_is_cut_before_it():
