@@ -138,11 +138,12 @@ def bench_peer(engine: str, path: str, threads: int, fmt: str, repeats: int = 2)
 
 
 def llama_cpp_replay(records: list[dict[str, Any]], path: str, threads: int,
-                     extra_buffers: bool = False) -> dict[str, Any]:
+                     extra_buffers: bool = False, uncached_limit: int = 40) -> dict[str, Any]:
     """Ghost-text prompts (`bench typing`'s trace: ids, tokens generated, whether it was a
     prefetch) through llama.cpp in order, greedy, as many tokens as ours made: with its
     prompt cache (the longest common prefix kept, as llama-server's cache_prompt) and
-    without (every prompt evaluated whole). ms per request, prefetches run but not counted."""
+    without (every prompt evaluated whole; the first `uncached_limit` requests only, since
+    each is a whole prefill). ms per request, prefetches run but not counted."""
     import llama_cpp
 
     n_ctx = max(len(r["ids"]) + r["generated_tokens"] for r in records) + 8
@@ -153,7 +154,8 @@ def llama_cpp_replay(records: list[dict[str, Any]], path: str, threads: int,
     out: dict[str, Any] = {}
     for cached in (True, False):
         times = []
-        for r in records:
+        for r in records if cached else [r for r in records if not r["prefetch"]][
+                :uncached_limit]:
             started = time.perf_counter()
             if not cached:
                 llm.reset()
