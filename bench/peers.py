@@ -138,7 +138,7 @@ def bench_peer(engine: str, path: str, threads: int, fmt: str, repeats: int = 2)
 
 
 def llama_cpp_replay(records: list[dict[str, Any]], path: str, threads: int,
-                     extra_buffers: bool = False, uncached_limit: int = 40) -> dict[str, Any]:
+                     extra_buffers: bool = False, uncached_limit: int = 10) -> dict[str, Any]:
     """Ghost-text prompts (`bench typing`'s trace: ids, tokens generated, whether it was a
     prefetch) through llama.cpp in order, greedy, as many tokens as ours made: with its
     prompt cache (the longest common prefix kept, as llama-server's cache_prompt) and
