@@ -22,7 +22,7 @@ EXAMPLES = int(os.environ.get("CROMWELL_SCHEMA_EXAMPLES", "6"))
 # Generation is the slow part of every answer: fuzzed token counts are cut to this many, so
 # that a case costs milliseconds of decoding (the bounds themselves are fuzzed by the rest).
 MAX_TOKENS = 2
-TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
+TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "n_predict")
 
 
 @pytest.fixture(scope="module")
