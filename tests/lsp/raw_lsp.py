@@ -3,14 +3,17 @@ no client library would: broken frames, requests out of the lifecycle's order.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 SERVER = [sys.executable, "-m", "cromwell_lsp.cli", "lsp"]
 
@@ -20,6 +23,40 @@ def frame(message: Any, length: int | None = None, headers: bytes = b"") -> byte
     body = json.dumps(message).encode()
     n = len(body) if length is None else length
     return b"Content-Length: %d\r\n%s\r\n" % (n, headers) + body
+
+
+def read_message(stream: BinaryIO) -> dict[str, Any]:
+    """The next message on a stream of frames; AssertionError when the stream has ended."""
+    length = 0
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    assert length, "the server closed the connection"
+    return json.loads(stream.read(length))
+
+
+@contextlib.contextmanager
+def tcp_server() -> Iterator[BinaryIO]:
+    """A `cromwell lsp --tcp` process on a free loopback port, and a stream connected to it;
+    the process is killed on the way out."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*SERVER, "--tcp", "--port", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server never listened")
+        with sock, sock.makefile("rwb") as stream:
+            yield stream
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 class RawServer:

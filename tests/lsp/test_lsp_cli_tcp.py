@@ -2,51 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from lsp_helpers import EXAMPLE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def frame(message: dict) -> bytes:
-    body = json.dumps(message).encode()
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
-
-
-def read_message(stream) -> dict:
-    length = 0
-    while (line := stream.readline()) not in (b"\r\n", b""):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    return json.loads(stream.read(length))
+from raw_lsp import frame, read_message, tcp_server
 
 
 def test_tcp_session_with_initialization_options(tmp_path: Path):
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cromwell_lsp.cli", "lsp", "--tcp", "--port", str(port)],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the server never listened")
-        stream = sock.makefile("rwb")
+    with tcp_server() as stream:
 
         def request(msg_id: int, method: str, params: dict) -> dict:
             stream.write(
@@ -96,7 +59,3 @@ def test_tcp_session_with_initialization_options(tmp_path: Path):
         assert action["command"]["command"] == "cromwell.runAction"
         # A document read from disk has no version: the edit is checked against its text.
         assert "version" not in action["command"]["arguments"][0]
-        sock.close()
-    finally:
-        proc.kill()
-        proc.wait()

@@ -5,11 +5,6 @@ process over raw stdio and over TCP."""
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lsp_frame_strategies import bad_frames
 from lsp_helpers import EXAMPLE
-from raw_lsp import RawServer, frame
+from raw_lsp import RawServer, frame, read_message, tcp_server
 
 from cromwell_lsp.lsp_frames import Body, FrameParser, Malformed
 
@@ -171,41 +166,16 @@ def test_a_configuration_change_takes_effect_before_the_request_written_with_it(
 
 
 def test_tcp_reader_recovers_from_a_bad_frame():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cromwell_lsp.cli", "lsp", "--tcp", "--port", str(port)],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the server never listened")
-        stream = sock.makefile("rwb")
+    with tcp_server() as stream:
         stream.write(BAD_FRAMES["length not a number"])
         init = {"processId": None, "rootUri": Path(EXAMPLE).as_uri(), "capabilities": {}}
         stream.write(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}))
         stream.flush()
         seen = []
         while not any(m.get("id") == 1 for m in seen):
-            length = 0
-            while (line := stream.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            assert length, "the server closed the connection"
-            seen.append(json.loads(stream.read(length)))
+            seen.append(read_message(stream))
         assert seen[0]["error"]["code"] == -32700 and seen[0]["id"] is None
         assert "capabilities" in seen[-1]["result"]
-        sock.close()
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @settings(max_examples=500, deadline=None, derandomize=True, database=None)
