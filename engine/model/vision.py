@@ -65,7 +65,9 @@ class MBConv(nn.Module):
         self.norm = ChannelRMSNorm(c_in, eps)
         self.expand = nn.Conv2d(c_in, wide, 1)
         self.depthwise = nn.Conv2d(wide, wide, 3, stride=stride, padding=1, groups=wide)
-        self.se = SqueezeExcite(wide, max(1, int(c_in * se_ratio)))
+        # se_ratio 0: no squeeze-excitation (the line reader, whose batches are padded).
+        self.se: nn.Module = (SqueezeExcite(wide, max(1, int(c_in * se_ratio)))
+                              if se_ratio > 0 else nn.Identity())
         self.project = nn.Conv2d(wide, c_out, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

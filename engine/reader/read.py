@@ -1,0 +1,75 @@
+"""Reading a screenshot file: the shipped reader's weights, the picture at full resolution, the
+transcript.
+
+The weights ship with the package (engine/assets/reader.npz, float16, trained by `cromwell train
+reader`); `$CROMWELL_READER` points at other weights (a run's reader.npz) instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.reader.transcript import Transcript, read_lines
+
+ASSET = Path(__file__).resolve().parents[1] / "assets" / "reader.npz"
+MAX_PIXELS = 4096 * 4096  # a larger picture is refused: it is no screenshot of an editor
+
+LANGUAGES = {".py": "python", ".pyi": "python", ".pyw": "python"}
+
+
+class ReaderUnavailable(RuntimeError):
+    """No reader weights to read with."""
+
+
+def weights_path() -> Path:
+    chosen = os.environ.get("CROMWELL_READER")
+    path = Path(chosen) if chosen else ASSET
+    if not path.is_file():
+        raise ReaderUnavailable(
+            f"no screenshot reader weights at {path}"
+            + (" ($CROMWELL_READER)" if chosen else ": train them with `cromwell train reader`"))
+    return path
+
+
+@functools.lru_cache(maxsize=2)
+def _reader(path: str):  # noqa: ANN202 - the runtime Reader, imported late (native kernels)
+    from engine.runtime.reader import Reader, load_reader
+
+    return Reader(load_reader(path))
+
+
+def default_reader():  # noqa: ANN201
+    """The runtime reader on the shipped (or $CROMWELL_READER) weights, loaded once."""
+    return _reader(str(weights_path()))
+
+
+def load_pixels(path: str | Path) -> np.ndarray:
+    """(H, W, 3) uint8 at the file's own resolution: the reader needs every pixel."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise ValueError(f"{path}: {w}x{h} pixels is larger than a screenshot "
+                                 f"({MAX_PIXELS} pixels at most)")
+            if w < 2 or h < 2:
+                raise ValueError(f"{path}: the image is {w}x{h} pixels: too small to read")
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError) as err:
+        raise ValueError(f"{path}: cannot read the image: {err}") from None
+
+
+def language_of(suffix: str) -> str | None:
+    return LANGUAGES.get(suffix.lower())
+
+
+def read_screenshot(image: str | Path | np.ndarray, suffix: str = ".py") -> Transcript:
+    """The code a screenshot shows. `suffix` is the file type the code is for: where it is
+    known (Python), readings that parse are preferred."""
+    pixels = load_pixels(image) if not isinstance(image, np.ndarray) else image
+    return read_lines(pixels, default_reader(), language=language_of(suffix))
