@@ -120,14 +120,17 @@ def screenshot_to_code(
     max_new_tokens: int = 512,
     temperature: float = 0.0,
     on_piece: Callable[[str], None] | None = None,
+    raw: bool = False,
 ) -> GeneratedFile:
-    """Code for a new file that reproduces the screenshot (needs a vision model)."""
+    """Code for a new file that reproduces the screenshot: the code reader's transcript,
+    mended by the model (`.transcript` is the reading, `.source` says which was kept).
+    `raw`: the transcript alone, without loading a model."""
     picture = domain.absolute_path(image)
     ws = domain.Workspace(Path(root) if root is not None else picture.parent)
-    return domain.screenshot_to_code(load_model(model, threads), ws, picture, target,
-                                     language_suffix=language_suffix,
+    return domain.screenshot_to_code(None if raw else load_model(model, threads), ws, picture,
+                                     target, language_suffix=language_suffix,
                                      max_new_tokens=max_new_tokens, temperature=temperature,
-                                     on_piece=on_piece)
+                                     on_piece=on_piece, raw=raw)
 
 
 def apply_patch(

@@ -859,10 +859,14 @@ def complete_command(file: Path, line: int, column: int, root: Path | None, max_
               help="File suffix of the code to write when -o is not given.")
 @click.option("--max-tokens", default=512, show_default=True, type=click.IntRange(min=1),
               help="Most tokens of the generated code.")
+@click.option("--raw", is_flag=True,
+              help="Print what the code reader reads in the picture, without the model.")
 @_with_model_options
 def screenshot_command(image: Path, output: Path | None, language: str, max_tokens: int,
-                       model_path: str | None, threads: int | None, as_json: bool) -> None:
-    """Generate code that reproduces a screenshot IMAGE (needs a vision model)."""
+                       raw: bool, model_path: str | None, threads: int | None,
+                       as_json: bool) -> None:
+    """Code that reproduces a screenshot IMAGE: the code reader's transcript, mended by the
+    model where it stays close to it (--raw: the transcript alone)."""
     from cromwell_lsp import api
     from cromwell_lsp.patches import atomic_write
 
@@ -876,14 +880,16 @@ def screenshot_command(image: Path, output: Path | None, language: str, max_toke
                 root=output.resolve().parent if output else None,
                 language_suffix=suffix if suffix.startswith(".") else f".{suffix}",
                 model=model_path, threads=threads, max_new_tokens=max_tokens,
-                on_piece=progress.piece)
+                on_piece=progress.piece, raw=raw)
     except Exception as err:
         raise _door_error(err) from err
     if output is not None:
         atomic_write(output, generated.code)
     if as_json:
         click.echo(json.dumps({"path": str(output) if output else generated.path,
-                               "code": generated.code, "written": output is not None}))
+                               "code": generated.code, "written": output is not None,
+                               "transcript": generated.transcript,
+                               "source": generated.source}))
     elif output is not None:
         click.echo(str(output))
     else:

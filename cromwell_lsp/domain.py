@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import context, edits, patches
+from . import context, edits, patches, screenshot
 from .actions import ActionRequest, screenshot_target
 from .apply import resolve_inside, sha256
 from .ghost import (
@@ -422,6 +422,12 @@ class GeneratedFile:
     path: str
     code: str
     diff: str  # creates the file (from /dev/null)
+    transcript: str = ""  # what the code reader read in the picture ("" when nothing)
+    source: str = "model"  # where `code` comes from: "model" or "transcript"
+
+
+def new_file_diff(name: str, code: str) -> str:
+    return patches.unified_diff("", code, name).replace(f"--- a/{name}", "--- /dev/null", 1)
 
 
 def screenshot_to_code(
@@ -435,28 +441,43 @@ def screenshot_to_code(
     temperature: float = 0.0,
     cancel: threading.Event | None = None,
     on_piece: Callable[[str], None] | None = None,
+    raw: bool = False,
 ) -> GeneratedFile:
-    """Code for a new file reproducing the screenshot `image`."""
+    """Code for a new file reproducing the screenshot `image`: the code reader's transcript,
+    mended by the model where its answer stays close to it (cromwell_lsp/screenshot.py).
+    `raw`: the transcript alone, no model call (`model` may be None)."""
     image_path = check_image(image)
     if target is not None:  # a new file inside the workspace, never beside or above it
         target = ws.relative(path_inside(ws, target))
     name = target or screenshot_target(ws.relative(image_path), language_suffix,
                                        {ws.relative(f.path) for f in ws.index.files()})
+    suffix = Path(name).suffix or language_suffix
+    reading = screenshot.read(str(image_path), suffix)
+    if raw:
+        if not reading.transcript.strip():
+            raise RequestError(f"nothing to transcribe: {reading.note}")
+        return GeneratedFile(name, reading.transcript, new_file_diff(name, reading.transcript),
+                             reading.transcript, "transcript")
+    if not reading.transcript.strip() and not model.takes_images:
+        raise RequestError(f"{reading.note}, and this model does not take images")
     request = ActionRequest("fromScreenshot", Path(ws.root / name).as_uri(), None, 0, 0)
     doc = edits.DocumentView(request.uri, name, "", None)
     try:
         prepared = edits.prompt_for(request, doc, ws.candidates(None), {}, model.tokenizer,
-                                    render_chat(model), model.n_ctx, max_new_tokens, None, name)
+                                    render_chat(model), model.n_ctx, max_new_tokens, None, name,
+                                    reading.transcript)
     except (context.ContextTooLarge, ValueError) as exc:
         raise RequestError(str(exc)) from exc
     try:
         output = generate(model, prepared.prompt, max_tokens=max_new_tokens,
-                          temperature=temperature, image=str(image_path), cancel=cancel,
-                          on_piece=on_piece, stop_when=prepared.stop_when)
-    except ValueError as exc:  # a text-only model refuses images
+                          temperature=temperature,
+                          image=str(image_path) if model.takes_images else None,
+                          cancel=cancel, on_piece=on_piece, stop_when=prepared.stop_when)
+    except ValueError as exc:
         raise RequestError(str(exc)) from exc
-    code = patches.extract_code(prepared.answer_prefix + output)
-    if not code.strip():
+    answer = patches.extract_code(prepared.answer_prefix + output)
+    chosen = screenshot.choose(answer, reading.transcript, suffix)
+    if not chosen.code.strip():
         raise patches.PatchError("the model's answer contains no code")
-    diff = patches.unified_diff("", code, name).replace(f"--- a/{name}", "--- /dev/null", 1)
-    return GeneratedFile(name, code, diff)
+    return GeneratedFile(name, chosen.code, new_file_diff(name, chosen.code),
+                         reading.transcript, chosen.source)

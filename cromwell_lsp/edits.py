@@ -76,6 +76,7 @@ def prompt_for(
     max_new_tokens: int,
     context_budget: int | None,
     new_file: str | None = None,
+    transcript: str = "",
 ) -> PreparedPrompt:
     """Fit the action's prompt inside the window, generation reserve taken out first."""
     limit = n_ctx - max_new_tokens
@@ -87,9 +88,16 @@ def prompt_for(
         )
     if request.action == "fromScreenshot":
         target = Target(doc.path, doc.text, request.start_line, request.start_line)
+        name = new_file or doc.path
+        # With a transcript the answer's fence is opened for the model, as for edits: it
+        # goes straight into the code and stops where the fence closes.
+        opened = f"```{prompts.fence_language(name)}\n" if transcript.strip() else ""
 
         def render(plan: ContextPlan) -> str:
-            return render_chat(prompts.screenshot_messages(plan, new_file or doc.path))
+            return render_chat(prompts.screenshot_messages(plan, name, transcript)) + opened
+
+        plan, prompt, tokens = context.fit(target, candidates, recency, counter, limit, render)
+        return PreparedPrompt(plan, prompt, tokens, max_new_tokens, new_file, None, opened)
     elif (cont := _continuation(request, doc)) is not None:
         # The head of the definition (decorators to the line before the body) is the region
         # kept whole; the lines above it are the surroundings the budget may trim.

@@ -102,13 +102,25 @@ def edit_messages(plan: ContextPlan, task: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": user}]
 
 
-def screenshot_messages(plan: ContextPlan, target_path: str) -> list[dict[str, str]]:
+def screenshot_messages(plan: ContextPlan, target_path: str,
+                        transcript: str = "") -> list[dict[str, str]]:
+    """The screenshot's file; with the code reader's transcript of it when there is one (the
+    reading can miss a character here and there: the model mends, it does not rewrite)."""
     lang = fence_language(target_path)
-    user = (
-        f"{_related(plan)}"
-        f"Write {lang or 'the'} code for a new file {target_path} that reproduces the "
-        f"screenshot. Reply with the whole file in one ```{lang} block."
-    )
+    if transcript.strip():
+        user = (
+            f"{_related(plan)}"
+            f"This code was read from a screenshot and may have a few reading errors:\n"
+            f"```{lang}\n{transcript.rstrip()}\n```\n"
+            f"Write the file {target_path} exactly as the screenshot shows it, mending only "
+            f"reading errors. Reply with the whole file in one ```{lang} block."
+        )
+    else:
+        user = (
+            f"{_related(plan)}"
+            f"Write {lang or 'the'} code for a new file {target_path} that reproduces the "
+            f"screenshot. Reply with the whole file in one ```{lang} block."
+        )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 

@@ -416,6 +416,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         image: Annotated[UploadFile, File(description="The screenshot (PNG, JPEG...).")],
         target: Annotated[str | None, Form()] = None,
         max_tokens: Annotated[int, Form(ge=1, le=MAX_TOKENS_LIMIT)] = 512,
+        raw: Annotated[bool, Form(description="The code reader's transcript alone, without "
+                                  "the model.")] = False,
     ) -> dict[str, Any]:
         suffix = Path(image.filename or "upload.png").suffix.lower() or ".png"
         if suffix not in domain.IMAGE_SUFFIXES:
@@ -433,8 +435,10 @@ def create_app(config: ServerConfig) -> FastAPI:
             def job(model: Any, cancel: threading.Event) -> dict[str, Any]:
                 made = domain.screenshot_to_code(model, workspace, picture,
                                                  target or "screenshot.py",
-                                                 max_new_tokens=max_tokens, cancel=cancel)
-                return {"path": made.path, "code": made.code, "diff": made.diff}
+                                                 max_new_tokens=max_tokens, cancel=cancel,
+                                                 raw=raw)
+                return {"path": made.path, "code": made.code, "diff": made.diff,
+                        "transcript": made.transcript, "source": made.source}
 
             return await _call(request, job)
 

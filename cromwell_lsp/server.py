@@ -27,7 +27,17 @@ from pygls.exceptions import (
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from . import actions, context, domain, edits, lsp_transport, patches, prompts, request_checks
+from . import (
+    actions,
+    context,
+    domain,
+    edits,
+    lsp_transport,
+    patches,
+    prompts,
+    request_checks,
+    screenshot,
+)
 from .engine_client import EngineClient, GenerationFailed, ModelUnavailable
 from .ghost import GhostSettings, Suggestion
 from .ghost_layout import WindowSettings, split_lines
@@ -296,6 +306,7 @@ class CromwellServer(LanguageServer):
                 f"{n_lines}-line document"
             )
         new_uri = new_path = image = None
+        reading = screenshot.Reading("", 0.0, None)
         if request.action == "fromScreenshot":
             if not self._supports_create():
                 raise _fail(
@@ -310,10 +321,15 @@ class CromwellServer(LanguageServer):
             )
             new_uri = from_fs_path(new_fs)
             new_path = self.relative(new_uri or "")
+            reading = await asyncio.to_thread(
+                screenshot.read, image, Path(new_path or "").suffix or ".py"
+            )
 
         model = await self._model()
+        if image is not None and not reading.transcript.strip() and not model.takes_images:
+            raise _fail(f"{reading.note}, and this model does not take images")
         try:
-            prepared = await self._prepare(model, request, doc, new_path)
+            prepared = await self._prepare(model, request, doc, new_path, reading.transcript)
         except (context.ContextTooLarge, ValueError) as exc:
             raise _fail(str(exc)) from exc
 
@@ -323,12 +339,15 @@ class CromwellServer(LanguageServer):
             self.settings.max_new_tokens,
             title,
             token,
-            image=image,
+            image=image if model.takes_images else None,
             stop_when=prepared.stop_when,
         )
         try:
             if request.action == "fromScreenshot":
-                code = patches.extract_code(output)
+                answer = patches.extract_code(prepared.answer_prefix + output)
+                code = screenshot.choose(
+                    answer, reading.transcript, Path(new_path or "").suffix or ".py"
+                ).code
                 if not code.strip():
                     raise patches.PatchError("the model's answer contains no code")
                 patch = patches.Patch(
@@ -355,6 +374,7 @@ class CromwellServer(LanguageServer):
         request: actions.ActionRequest,
         doc: edits.DocumentView,
         new_path: str | None = None,
+        transcript: str = "",
     ) -> edits.PreparedPrompt:
         """The action's prompt fitted to the window with the current settings. Ranking and
         exact token counts take a fraction of a second: off the event loop."""
@@ -371,6 +391,7 @@ class CromwellServer(LanguageServer):
             s.max_new_tokens,
             s.context_budget,
             new_path,
+            transcript,
         )
 
     def _check_image(self, image: str | None) -> str:
