@@ -88,11 +88,31 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def _threshold(ink: np.ndarray) -> float:
+def _threshold(ink: np.ndarray, share: float = 0.12) -> float:
+    """`share` of the picture's near-full ink: 0.12 keeps a dim comment's strokes; the rows
+    are found with a higher share, which JPEG ringing between two lines never reaches."""
     strong = ink[ink > MIN_INK]
     if strong.size == 0:
         return MIN_INK
-    return max(MIN_INK, 0.12 * float(np.percentile(strong, 99)))
+    return max(MIN_INK, share * float(np.percentile(strong, 99)))
+
+
+def _autocorrelation_pitch(rows: np.ndarray) -> float | None:
+    """The period of the rows' ink profile (lines run together, so no gap separates them):
+    the first autocorrelation peak that stands out, or None."""
+    x = rows.astype(np.float64) - rows.mean()
+    n = len(x)
+    if n < 3 * MIN_PITCH or not x.any():
+        return None
+    ac = np.correlate(x, x, "full")[n - 1:] / (x @ x)
+    lo, hi = int(MIN_PITCH), n // 2
+    for lag in range(lo, hi):
+        if ac[lag] > 0.2 and ac[lag] >= ac[lag - 1] and ac[lag] >= ac[lag + 1]:
+            # Parabolic refinement: a pitch is rarely a whole number of pixels after scaling.
+            a, b, c = ac[lag - 1], ac[lag], ac[lag + 1]
+            denom = a - 2 * b + c
+            return lag + (0.5 * (a - c) / denom if denom else 0.0)
+    return None
 
 
 def _fit_grid(runs: list[tuple[int, int]]) -> tuple[float, float]:
@@ -139,30 +159,71 @@ def find_layout(image: np.ndarray) -> Layout:
     return layout_of_ink(ink, bg)
 
 
+def _slot_edge(rows: np.ndarray, offset: float, pitch: float, ks: list[int]) -> float:
+    """Where a line's slot ends below its ink centre: the offset (0.3 to 0.7 pitch) whose
+    rows hold the least ink over all lines. Text sits above its slot's middle (ascenders are
+    taller than descenders), so half a pitch would cut into the next slot, where a cursor bar
+    or a highlight starts."""
+    if not ks:
+        return pitch / 2
+    centres = offset + pitch * np.asarray(ks, np.float64)
+    best, best_ink = pitch / 2, np.inf
+    for u in np.linspace(0.3, 0.7, 21) * pitch:
+        at = np.clip(np.round(centres + u).astype(int), 0, len(rows) - 1)
+        total = float(rows[at].sum())
+        if total < best_ink - 1e-9 or (total <= best_ink + 1e-9
+                                       and abs(u - pitch / 2) < abs(best - pitch / 2)):
+            best, best_ink = float(u), total
+    return best
+
+
 def layout_of_ink(ink: np.ndarray, bg: tuple[int, int, int]) -> Layout:
     strong = ink > _threshold(ink)
-    row_count = strong.sum(1)
+    core = ink > _threshold(ink, 0.3)
+    row_count = core.sum(1)
     runs = [(s, e) for s, e in _runs(row_count >= 1) if e - s >= 2]
     if not runs:
         return Layout(bg, 0.0, ())
     offset, pitch = _fit_grid(runs)
+    heights = sorted(e - s for s, e in runs)
+    if pitch > 2.2 * heights[len(heights) // 4]:
+        # Fewer, taller runs than lines: lines touch (tight spacing, tall glyphs). The grid
+        # comes from the profile's period instead, its phase from the emptiest rows.
+        period = _autocorrelation_pitch(row_count[runs[0][0]:runs[-1][1]])
+        if period is not None and period < 0.8 * pitch:
+            pitch = period
+            ys = np.arange(runs[0][0], runs[-1][1])
+            phases = np.linspace(0, pitch, max(2, int(pitch * 4)), endpoint=False)
+            gaps = [np.interp(runs[0][0] + ph + pitch * np.arange(len(ys) / pitch),
+                              ys, row_count[ys]).sum() for ph in phases]
+            offset = runs[0][0] + float(phases[int(np.argmin(gaps))]) + pitch / 2
     height = ink.shape[0]
     k_first = int(np.floor((runs[0][0] - offset) / pitch + 0.5))
     k_last = int(np.ceil((runs[-1][1] - offset) / pitch - 0.5))
-    lines = []
+    inked = []
     for k in range(k_first, k_last + 1):
         centre = offset + pitch * k
         inner0, inner1 = int(round(centre - 0.35 * pitch)), int(round(centre + 0.35 * pitch))
         inner0, inner1 = max(0, inner0), min(height, inner1)
-        if inner1 <= inner0 or strong[inner0:inner1].sum() < 2:
-            continue
-        top = centre - pitch / 2
-        y0, y1 = max(0, int(np.floor(top))), min(height, int(np.ceil(top + pitch)))
+        if inner1 > inner0 and strong[inner0:inner1].sum() >= 2:
+            inked.append(k)
+    below = _slot_edge(row_count, offset, pitch, inked)
+    lines = []
+    for k in inked:
+        top = offset + pitch * k + below - pitch
+        y0, y1 = band_rows(top, pitch)
+        y0, y1 = max(0, y0), min(height, y1)
         cols = np.flatnonzero(strong[y0:y1].any(0))
         if cols.size == 0:
             continue
         lines.append(TextLine(k, top, int(cols[0]), int(cols[-1]) + 1))
     return Layout(bg, pitch, tuple(lines))
+
+
+def band_rows(top: float, pitch: float) -> tuple[int, int]:
+    """The whole rows [y0, y1) of a band: rounded, so a band never takes a row of the next
+    slot (where a cursor bar or a highlight may start)."""
+    return int(round(top)), max(int(round(top)) + 1, int(round(top + pitch)))
 
 
 def strip_bounds(line: TextLine, pitch: float, width: int) -> tuple[int, int]:
@@ -177,7 +238,7 @@ def line_strip(ink: np.ndarray, line: TextLine, pitch: float) -> np.ndarray:
     picture are blank."""
     h, w = ink.shape
     left, right = strip_bounds(line, pitch, w)
-    y0, y1 = int(np.floor(line.top)), int(np.ceil(line.top + pitch))
+    y0, y1 = band_rows(line.top, pitch)
     cut = np.zeros((y1 - y0, right - left), np.float32)
     sy0, sy1, sx0, sx1 = max(0, y0), min(h, y1), max(0, left), min(w, right)
     cut[sy0 - y0 : sy1 - y0, sx0 - left : sx1 - left] = ink[sy0:sy1, sx0:sx1]
@@ -194,7 +255,7 @@ def line_strip(ink: np.ndarray, line: TextLine, pitch: float) -> np.ndarray:
 def strip_x(line: TextLine, pitch: float, strip_col: float) -> float:
     """A strip's column (in strip pixels) -> the picture's x."""
     left, _ = strip_bounds(line, pitch, 0)
-    y0, y1 = int(np.floor(line.top)), int(np.ceil(line.top + pitch))
+    y0, y1 = band_rows(line.top, pitch)
     return left + strip_col * (y1 - y0) / LINE_HEIGHT
 
 

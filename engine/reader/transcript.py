@@ -24,9 +24,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.reader import ctc
-from engine.reader.layout import Layout, TextLine, find_layout, ink_map, line_strip, strip_x
+from engine.reader.layout import (
+    Layout,
+    TextLine,
+    band_rows,
+    find_layout,
+    ink_map,
+    line_strip,
+    strip_x,
+)
 
 GUTTER = re.compile(r"^(\d+)(\s+|$)")
+GUTTER_WORD = re.compile(r"^(\w{1,7})(\s+|$)")
 BEAM_WIDTH = 6
 SURE = 0.98  # a line whose every column's best class is this sure skips the beam
 MAX_PARSE_TRIES = 24
@@ -62,14 +71,26 @@ def _cell_width(xs: list[np.ndarray], fallback: float) -> float:
     return float(np.median(slopes)) if slopes else fallback
 
 
-def _gutter(texts: list[str], ks: list[int]) -> bool:
-    """Most lines open with a number, and number minus grid line is the same for them."""
+def _gutter(texts: list[str], ks: list[int], right_edges: list[float | None],
+            cell: float) -> bool:
+    """A line-number gutter: most lines open with a short, mostly-digit word followed by
+    space or nothing, and those words end at the same x (numbers are right-aligned), or
+    their numbers count up with the grid lines. Reading errors in a digit or two (an "l" for a
+    "1") do not hide a gutter: the alignment is geometry."""
+    if len(texts) < 2:
+        return False
+    heads = [m for t in texts if (m := GUTTER_WORD.match(t))]
+    heads = [m for m in heads if sum(c.isdigit() for c in m.group(1)) >= len(m.group(1)) / 2]
+    if len(heads) < 0.7 * len(texts):
+        return False
     offsets = [int(m.group(1)) - k for t, k in zip(texts, ks, strict=True)
                if (m := GUTTER.match(t))]
-    if len(texts) < 2 or len(offsets) < 0.7 * len(texts):
+    if offsets and np.unique(offsets, return_counts=True)[1].max() >= 0.6 * len(texts):
+        return True
+    edges = np.array([e for e in right_edges if e is not None])
+    if len(edges) < 0.7 * len(texts):
         return False
-    values, counts = np.unique(offsets, return_counts=True)
-    return counts.max() >= 0.6 * len(texts)
+    return bool((np.abs(edges - np.median(edges)) <= 0.6 * cell).mean() >= 0.8)
 
 
 def _parses(text: str) -> bool:
@@ -140,15 +161,17 @@ def read_lines(image: np.ndarray, reader, layout: Layout | None = None,
             alternatives.append(tuple(h.text for h in hyps[1:]))
     ks = [line.k for line in layout.lines]
     texts = [h.text for h in best]
-    gutter = _gutter(texts, ks)
     xs = [_char_x(line, layout.pitch, h.columns) for line, h in zip(layout.lines, best,
                                                                     strict=True)]
+    edges = [float(x[len(m.group(1)) - 1]) if (m := GUTTER_WORD.match(t)) else None
+             for t, x in zip(texts, xs, strict=True)]
+    gutter = _gutter(texts, ks, edges, _cell_width(xs, layout.pitch * 0.5))
     starts: list[float] = []
     codes: list[str] = []
     code_xs: list[np.ndarray] = []
     for line, h, x in zip(layout.lines, best, xs, strict=True):
         text, start, cx = h.text, float(line.x0), x
-        if gutter and (m := GUTTER.match(text)):
+        if gutter and (m := GUTTER_WORD.match(text)):
             n = m.end()
             text = text[n:]
             cx = x[n:]
@@ -163,11 +186,16 @@ def read_lines(image: np.ndarray, reader, layout: Layout | None = None,
     kept = [i for i, c in enumerate(codes) if c]
     base = min((starts[i] for i in kept), default=0.0)
     lines = [ReadLine(layout.lines[i].k, codes[i], max(0, int(round((starts[i] - base) / cell))),
-                      tuple(a.strip() for a in alternatives[i]
-                            if not gutter or not GUTTER.match(a)), confidence[i])
+                      tuple(_drop_gutter(a, gutter) for a in alternatives[i]), confidence[i])
              for i in kept]
     text = _prefer_parsing(lines) if language == "python" else _assemble(lines)
     return Transcript(text, tuple(lines), layout.pitch, cell, gutter, time.perf_counter() - t0)
+
+
+def _drop_gutter(text: str, gutter: bool) -> str:
+    if gutter and (m := GUTTER_WORD.match(text)):
+        text = text[m.end():]
+    return text.strip()
 
 
 def _first_ink_after(ink: np.ndarray, line: TextLine, pitch: float, number_x: float,
@@ -176,7 +204,8 @@ def _first_ink_after(ink: np.ndarray, line: TextLine, pitch: float, number_x: fl
     character, at or before where the reader put the code's first character."""
     if code_x is None:
         return float(line.x1)
-    y0, y1 = max(0, int(np.floor(line.top))), min(ink.shape[0], int(np.ceil(line.top + pitch)))
+    y0, y1 = band_rows(line.top, pitch)
+    y0, y1 = max(0, y0), min(ink.shape[0], y1)
     lo = int(round((number_x + code_x) / 2))
     cols = np.flatnonzero((ink[y0:y1, lo:line.x1] > 0.1).any(0))
     return float(lo + cols[0]) if cols.size else code_x

@@ -57,27 +57,31 @@ def training_files() -> list[tuple[str, str]]:
     return files
 
 
-def visible_lines(text: str, line_numbers: bool) -> list[str]:
-    """What each line of a rendered window shows, from its first ink to its last."""
+def visible_lines(text: str, line_numbers: bool, first_number: int = 1) -> list[str]:
+    """What each line of a rendered window shows, from its first ink to its last: the
+    gutter's number (right-aligned, as render.py draws it) and the code."""
     lines = text.rstrip("\n").split("\n")
-    gutter = len(str(len(lines))) + 2 if line_numbers else 0
     shown = []
     for i, line in enumerate(lines):
-        full = (str(i + 1).rjust(gutter - 2) + "  " + line) if line_numbers else line
+        full = f"{first_number + i}  {line}" if line_numbers else line
         shown.append(full.strip())
     return shown
 
 
-def picture_lines(image: np.ndarray, text: str, line_numbers: bool) -> list[LineSample] | None:
+def picture_lines(image: np.ndarray, text: str, line_numbers: bool,
+                  first_number: int = 1, cursor_line: int | None = None
+                  ) -> list[LineSample] | None:
     """The picture's strips paired with their text, or None when the layout's bands are not
-    exactly the text's lines with ink."""
+    exactly the text's lines with ink. A blank line with the text cursor on it has ink too: its
+    strip is kept with an empty text, so the reader learns to read a lone cursor as nothing."""
     layout = find_layout(image)
-    shown = visible_lines(text, line_numbers)
+    shown = visible_lines(text, line_numbers, first_number)
     if not layout.lines:
         return None
     k0 = layout.lines[0].k
     ks = [line.k - k0 for line in layout.lines]
-    inked = [i for i, s in enumerate(shown) if s]
+    inked = sorted({i for i, s in enumerate(shown) if s} | (
+        {cursor_line} if cursor_line is not None and cursor_line < len(shown) else set()))
     if ks != inked:
         return None
     _, strips = line_strips(image, layout)
@@ -103,7 +107,11 @@ class LineStream:
         shot = render_example(path, text, rng, self.split, rng.choice(MAX_SIDES))
         if shot is None:
             return []
-        lines = picture_lines(shot.image, shot.text, shot.style.line_numbers)
+        geometry = getattr(shot, "geometry", None)
+        cursor = geometry.cursor if geometry is not None else None
+        lines = picture_lines(shot.image, shot.text, shot.style.line_numbers,
+                              getattr(shot.style, "line_number_start", 1),
+                              cursor[0] if cursor is not None else None)
         self.drawn += 1
         if lines is None:
             self.dropped += 1
