@@ -435,44 +435,46 @@ def eval_edits_command(model_path: str | None, limit: int | None, max_tokens: in
 
 
 @eval_group.command("screenshot")
-@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
-              default=None, help="A cromwell GGUF (default: the embedded default model).")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Only the first N held-out pictures (default: 24).")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Most tokens per transcript (also at most twice the target's).")
-@click.option("--max-side", type=click.IntRange(min=256), default=256, show_default=True,
-              help="Pictures at most this many pixels a side (as training's --max-image-side).")
+              help="Only the first N pictures (default: 24 held-out renders; a folder: all).")
+@click.option("--max-side", type=click.IntRange(min=256), default=1024, show_default=True,
+              help="Held-out renders at most this many pixels a side (1024: up to ~40 lines).")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Which held-out pictures (the same seed draws the same ones).")
+              help="Which held-out renders (the same seed draws the same ones).")
+@click.option("--pictures", type=click.Path(exists=True, file_okay=False), default=None,
+              help="A folder of real screenshots instead: NAME.png, NAME.txt (the exact text "
+                   "shown), optional NAME.json (metadata to group by: theme, zoom, font, ...).")
+@click.option("--model-modes", is_flag=True,
+              help="Also the vision-language model: with the picture, a blank one (chance) and "
+                   "none (slow; held-out renders only; training's side is --max-side 256).")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="The cromwell GGUF of --model-modes (implies it; default: the "
+                                 "embedded default model).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True,
+              help="--model-modes: most tokens per transcript (also at most twice the "
+                   "target's).")
 @_with_eval_options
-def eval_screenshot_command(model_path: str | None, limit: int | None, max_tokens: int,
-                            max_side: int, seed: int, threads: int | None,
-                            as_json: bool) -> None:
-    """Reading code from held-out screenshots: character error rate and exact-line rate with
-    the picture, with a blank one (chance) and with none (the language path alone)."""
-    from engine.eval.screenshot import run_screenshot
+def eval_screenshot_command(limit: int | None, max_side: int, seed: int, pictures: str | None,
+                            model_modes: bool, model_path: str | None, max_tokens: int,
+                            threads: int | None, as_json: bool) -> None:
+    """Reading code from screenshots: the code reader against tesseract on the same pixels
+    (character error rate, exact-line rate, seconds per picture, memory), on held-out renders
+    or a folder of real screenshots."""
+    from engine.eval.screenshot import report_lines, run_screenshot
 
     report = _eval_report(
-        lambda: run_screenshot(model_path, limit, max_tokens, threads, seed, max_side),
+        lambda: run_screenshot(limit, seed, max_side, pictures,
+                               model_modes or model_path is not None, model_path, max_tokens,
+                               threads),
         as_json,
         (RuntimeError, ValueError),
     )
     if report is None:
         return
-    modes = ("image", "blank_image", "no_image")
-    for r in report["results"]:
-        cers = ", ".join(f"{m} {r['readings'][m]['cer']:.3f}" for m in modes)
-        click.echo(f"{r['task_id']}: CER {cers}")
-    for key in ("by_font", "by_size", "by_tone", "by_theme"):
-        for name, g in report[key].items():
-            cers = ", ".join(f"{m} {g[m]['cer']:.3f}" for m in modes)
-            click.echo(f"{key[3:]} {name}: {g['tasks']} pictures, CER {cers}")
-    for m in modes:
-        click.echo(f"{m}: CER {report[m]['cer']:.3f} (unclipped {report[m]['cer_unclipped']:.3f}),"
-                   f" exact lines {report[m]['exact_line_rate']:.3f}")
-    click.echo(f"{report['model']}: {report['tasks']} pictures, {report['seconds']} s; an empty "
-               "transcript scores CER 1.000")
+    for line in report_lines(report):
+        click.echo(line)
+    click.echo(f"{report['tasks']} pictures, {report['seconds']} s; an empty transcript scores "
+               "CER 1.000")
 
 
 @main.command("info")
