@@ -35,11 +35,15 @@ DEFAULT_MODEL := $(CROMWELL_HOME)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 $(DEFAULT_MODEL): | $(VENV)/.deps
 	$(CROMWELL) models fetch
 
-# cromwell-smol, the runtime's default model, built from SmolLM2 by the same command.
+# cromwell-smol, the runtime's default model, built from SmolLM2 by the same command, with
+# the screenshot reader built in: a new reader asset makes it rebuild (the touch marks a cache
+# whose reader was already current as seen).
 CROMWELL_SMOL := $(CROMWELL_HOME)/models/cromwell-smol.gguf
+READER_ASSET := $(wildcard engine/assets/reader.npz)
 
-$(CROMWELL_SMOL): | $(DEFAULT_MODEL) $(VENV)/.deps
+$(CROMWELL_SMOL): $(READER_ASSET) | $(DEFAULT_MODEL) $(VENV)/.deps
 	$(CROMWELL) models fetch
+	touch $@
 
 setup: $(VENV)/.native $(DEFAULT_MODEL) $(CROMWELL_SMOL)
 

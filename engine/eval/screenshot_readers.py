@@ -1,9 +1,9 @@
 """The two readers `cromwell eval screenshot` compares on the same pixels.
 
 - reader: the product's reading path, `engine.reader.read.read_screenshot` on the picture's
-  uint8 pixels, the suffix of the picture's file type; weights from engine/assets/reader.npz
-  or `$CROMWELL_READER`. The memory it adds: VmRSS before its weights load and after the last
-  picture is read.
+  uint8 pixels, the suffix of the picture's file type; the weights the product would take
+  (engine/reader/read.py: `$CROMWELL_READER`, cromwell-smol's, the package's). The memory it
+  adds: VmRSS before its weights load and after the last picture is read.
 - tesseract: the peer, Debian's `tesseract IMAGE - --psm 6` (one uniform block of text) on the
   same pixels saved as PNG, one process per picture; its time includes the process start, as a
   user calling it pays it. Its memory: the peak RSS of its largest process (wait4's rusage).
@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from engine.runtime.reader_file import read_any, write_npz
 
 TESSERACT_ARGS = ("--psm", "6")
 
@@ -47,17 +48,6 @@ def rss_mib() -> float:
     return 0.0
 
 
-def weights_step(path: Path) -> int | None:
-    """The training step written in the weights' __meta__ (None when it is not there)."""
-    try:
-        with np.load(path) as z:
-            meta = json.loads(bytes(z["__meta__"]).decode()) if "__meta__" in z.files else {}
-    except (OSError, ValueError, KeyError):
-        return None
-    step = meta.get("step") if isinstance(meta, dict) else None
-    return int(step) if isinstance(step, int) else None
-
-
 class CodeReader:
     """The product's reader; `info` says which weights and how much memory they added."""
 
@@ -70,12 +60,18 @@ class CodeReader:
             path = weights_path()
         except ReaderUnavailable as err:
             raise Unavailable(str(err)) from None
-        # Copied once: a training run rewrites its reader.npz as it goes, so every picture is
-        # read with the same weights and the step reported is theirs.
+        # Copied once (out of a model file too): a training run rewrites its reader.npz as it
+        # goes, so every picture is read with the same weights and the step reported is theirs.
+        try:
+            stored = read_any(path)
+        except ValueError as err:
+            raise Unavailable(str(err)) from None
         self._dir = tempfile.TemporaryDirectory(prefix="cromwell-eval-reader-")
         self.path = Path(self._dir.name) / "reader.npz"
-        shutil.copyfile(path, self.path)
-        self.info: dict[str, Any] = {"weights": str(path), "step": weights_step(self.path)}
+        write_npz(stored, self.path)
+        step = stored.meta.get("step")
+        self.info: dict[str, Any] = {"weights": str(path),
+                                     "step": step if isinstance(step, int) else None}
 
     def read_all(self, pictures: list[tuple[np.ndarray, str]]) -> list[Transcribed]:
         """Each (pixels, suffix) read in turn, through the product's own entry point."""

@@ -2,7 +2,9 @@
 transcript.
 
 The weights ship with the package (engine/assets/reader.npz, float16, trained by `cromwell train
-reader`); `$CROMWELL_READER` points at other weights (a run's reader.npz) instead.
+reader`) and `cromwell models fetch` builds them into the default model, cromwell-smol. They are
+taken from, in order: `$CROMWELL_READER` (a run's reader.npz, or a GGUF that carries a reader),
+cromwell-smol in the model cache when it carries one, the package's own copy.
 """
 
 from __future__ import annotations
@@ -27,12 +29,20 @@ class ReaderUnavailable(RuntimeError):
 
 def weights_path() -> Path:
     chosen = os.environ.get("CROMWELL_READER")
-    path = Path(chosen) if chosen else ASSET
-    if not path.is_file():
+    if chosen:
+        if not Path(chosen).is_file():
+            raise ReaderUnavailable(f"no screenshot reader weights at {chosen} ($CROMWELL_READER)")
+        return Path(chosen)
+    from engine.runtime.model_store import cromwell_smol_path
+    from engine.runtime.reader_file import gguf_has_reader
+
+    smol = cromwell_smol_path()
+    if smol.is_file() and gguf_has_reader(smol):
+        return smol
+    if not ASSET.is_file():
         raise ReaderUnavailable(
-            f"no screenshot reader weights at {path}"
-            + (" ($CROMWELL_READER)" if chosen else ": train them with `cromwell train reader`"))
-    return path
+            f"no screenshot reader weights at {ASSET}: train them with `cromwell train reader`")
+    return ASSET
 
 
 @functools.lru_cache(maxsize=2)

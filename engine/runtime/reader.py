@@ -11,7 +11,6 @@ of all strips at once, and attention per strip and head on the native matmul.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from engine import _native as K
 from engine.reader.layout import LINE_HEIGHT, WIDTH_MULTIPLE
 from engine.runtime.cromwell_weights import Linear, SwiGLUWeights
 from engine.runtime.decoder_weights import Matrix
+from engine.runtime.reader_file import ReaderFile, read_any
 from engine.runtime.vision_encoder import linear, matmul, rms_norm, swiglu
 
 
@@ -72,18 +72,14 @@ def _matrix(a: np.ndarray) -> Matrix:
 
 
 def load_reader(path: str | Path) -> ReaderWeights:
-    """reader.npz (engine/train/reader.py's save_weights) -> weights for the kernels."""
-    try:
-        with np.load(path) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a reader weights file: {err}") from None
-    try:
-        cfg = json.loads(arrays.pop("__config__").tobytes())
-        meta = json.loads(arrays.pop("__meta__").tobytes())
-    except KeyError:
-        raise ValueError(f"{path}: not a reader weights file (no __config__)") from None
-    f = {k: v.astype(np.float32) for k, v in arrays.items()}
+    """The reader's weights for the kernels, from a reader.npz (engine/train/reader.py's
+    save_weights) or a GGUF model file that carries them (engine/runtime/reader_file.py)."""
+    return reader_weights(read_any(path))
+
+
+def reader_weights(stored: ReaderFile) -> ReaderWeights:
+    cfg, meta = stored.config, stored.meta
+    f = {k: v.astype(np.float32) for k, v in stored.arrays.items()}
 
     def lin(p: str) -> Linear:
         b = f.get(p + ".bias")

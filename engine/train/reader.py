@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from engine.model.reader import LineReader, ReaderConfig
 from engine.reader.charset import encode
+from engine.runtime.reader_file import ReaderFile, write_npz
 from engine.train.reader_data import LineSample, LineStream, training_files
 
 CHECKPOINT = "checkpoint.pt"
@@ -122,11 +123,7 @@ def greedy_cer(model: LineReader, lines: list[LineSample]) -> float:
 def save_weights(model: LineReader, path: Path, meta: dict[str, Any]) -> None:
     """The weights as float16 arrays plus the config and training record: the shipped form."""
     arrays = {k: v.detach().numpy().astype(np.float16) for k, v in model.state_dict().items()}
-    arrays["__config__"] = np.frombuffer(json.dumps(model.cfg.to_dict()).encode(), np.uint8)
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    tmp = path.with_suffix(".partial.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    write_npz(ReaderFile(model.cfg.to_dict(), meta, arrays, str(path)), path)
 
 
 def save_checkpoint(run: Path, model: LineReader, opt: torch.optim.Optimizer, step: int,

@@ -34,7 +34,8 @@ from engine.eval.screenshot import (
     score,
     summarize,
 )
-from engine.eval.screenshot_readers import Tesseract, rss_mib, tesseract_binary, weights_step
+from engine.eval.screenshot_readers import Tesseract, rss_mib, tesseract_binary
+from engine.runtime.reader_file import read_any
 from engine.train.fonts import HELDOUT_SIZES, available_fonts, split_fonts
 from engine.train.split import HELDOUT, is_heldout
 
@@ -241,14 +242,8 @@ def test_tesseract_reads_a_heldout_render_and_is_scored() -> None:
     assert peer.info["version"].startswith("tesseract") and peer.info["peak_rss_mib"] > 1
 
 
-def test_rss_and_the_weights_step_are_read(tmp_path: Path) -> None:
+def test_rss_is_read() -> None:
     assert rss_mib() > 1
-    assert weights_step(tmp_path / "missing.npz") is None
-    meta = np.frombuffer(json.dumps({"step": 1200, "seed": 0}).encode(), dtype=np.uint8)
-    np.savez(tmp_path / "w.npz", __meta__=meta, x=np.zeros(3))
-    assert weights_step(tmp_path / "w.npz") == 1200
-    np.savez(tmp_path / "bare.npz", x=np.zeros(3))
-    assert weights_step(tmp_path / "bare.npz") is None
 
 
 def test_a_folder_is_read_by_the_reader_and_the_peer(tmp_path: Path, monkeypatch) -> None:
@@ -288,7 +283,7 @@ def test_cli_limit_1_json_reads_with_the_reader_weights(monkeypatch) -> None:
     assert report["benchmark"] == "screenshot" and report["tasks"] == 1
     assert report["pictures"] == "held-out renders" and report["max_side"] == READ_MAX_SIDE
     assert report["reader"]["weights"] == str(weights)
-    assert report["reader"]["step"] == weights_step(weights)
+    assert report["reader"]["step"] == read_any(weights).meta.get("step")
     assert report["empty"] == {"cer": 1.0, "cer_unclipped": 1.0, "exact_line_rate": 0.0}
     (r,) = report["results"]
     assert r["task_id"] == heldout_tasks(1, max_side=READ_MAX_SIDE)[0].task_id

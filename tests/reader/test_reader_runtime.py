@@ -92,3 +92,47 @@ def test_weights_are_small(pair: tuple[LineReader, Reader, Path]) -> None:
     _, reader, path = pair
     assert path.stat().st_size < 20 * 1024 * 1024  # float16 on disk
     assert reader.w.nbytes < 20 * 1024 * 1024  # float32 in memory
+
+
+def test_a_gguf_carries_the_same_reader(pair: tuple[LineReader, Reader, Path], tmp_path: Path
+                                        ) -> None:
+    """The reader as `cromwell models fetch` builds it into a model file (F16 tensors
+    `reader.*`, JSON config) reads back to the same weights and the same scores."""
+    import gguf
+
+    from engine.runtime.reader_file import file_sha256, gguf_has_reader, gguf_parts, gguf_reader_sha
+
+    _, reader, path = pair
+    metadata, tensors = gguf_parts(path)
+    out = tmp_path / "model.gguf"
+    writer = gguf.GGUFWriter(str(out), "cromwell")
+    for key, value in metadata.items():
+        writer.add_string(key, value)
+    for name, data in tensors.items():
+        writer.add_tensor(name, data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    assert gguf_has_reader(out) and gguf_reader_sha(out) == file_sha256(path)
+    from_gguf = Reader(load_reader(out))
+    assert from_gguf.w.meta == {"test": True} and from_gguf.w.config == reader.w.config
+    strips = [(np.random.default_rng(1).random((32, 96)) ** 3).astype(np.float32)]
+    np.testing.assert_array_equal(from_gguf(strips)[0], reader(strips)[0])
+
+
+def test_a_model_file_without_a_reader(tmp_path: Path) -> None:
+    import gguf
+
+    from engine.runtime.reader_file import gguf_has_reader
+
+    out = tmp_path / "plain.gguf"
+    writer = gguf.GGUFWriter(str(out), "llama")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert not gguf_has_reader(out) and not gguf_has_reader(tmp_path / "missing.gguf")
+    with pytest.raises(ValueError, match="carries no screenshot reader"):
+        load_reader(out)

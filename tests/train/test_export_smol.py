@@ -18,11 +18,30 @@ pytestmark = [
 ]
 
 
+def _random_reader(path):
+    import torch
+
+    from engine.model.reader import LineReader, ReaderConfig
+    from engine.train.reader import save_weights
+
+    torch.manual_seed(0)
+    save_weights(LineReader(ReaderConfig()), path, {"steps": 0})
+    return path
+
+
 def test_build_cromwell_smol(tmp_path):
     from engine.gguf_config import config_from_metadata
+    from engine.runtime.reader import load_reader
+    from engine.runtime.reader_file import file_sha256, gguf_reader_sha
     from engine.train.export import build_cromwell_smol
 
-    path = build_cromwell_smol(tmp_path / "smol.gguf", SOURCE, fmt="Q8_0")
+    reader = _random_reader(tmp_path / "reader.npz")
+    path = build_cromwell_smol(tmp_path / "smol.gguf", SOURCE, fmt="Q8_0", reader=reader)
+    # The screenshot reader travels in the model file, weight for weight.
+    assert gguf_reader_sha(path) == file_sha256(reader)
+    built, shipped = load_reader(path), load_reader(reader)
+    assert built.config == shipped.config and built.nbytes == shipped.nbytes
+    np.testing.assert_array_equal(built.head.w.data, shipped.head.w.data)
     out, src = gguf.GGUFReader(path), gguf.GGUFReader(SOURCE)
     meta = {k: f.contents() for k, f in out.fields.items() if not k.startswith("GGUF.")}
     cfg = config_from_metadata(meta)
@@ -66,4 +85,21 @@ def test_fetch_rebuilds_a_cromwell_smol_an_older_build_wrote(tmp_path, monkeypat
     assert path == cromwell_smol_path() and smol_build_of(path) == SMOL_BUILD
     before = path.stat().st_mtime_ns
     assert ensure_cromwell_smol() == path and path.stat().st_mtime_ns == before  # current
+
+
+def test_fetch_rebuilds_when_the_shipped_reader_changes(tmp_path, monkeypatch):
+    from engine.runtime.model_store import cromwell_smol_path
+    from engine.runtime.reader_file import file_sha256, gguf_reader_sha
+    from engine.train import export
+
+    monkeypatch.setenv("CROMWELL_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / SOURCE.name).symlink_to(SOURCE)
+    monkeypatch.setattr(export, "READER_ASSET", tmp_path / "none.npz")
+    path = export.ensure_cromwell_smol()
+    assert gguf_reader_sha(path) is None  # no reader shipped: none built in
+    reader = _random_reader(tmp_path / "reader.npz")
+    monkeypatch.setattr(export, "READER_ASSET", reader)
+    assert export.ensure_cromwell_smol() == cromwell_smol_path()
+    assert gguf_reader_sha(path) == file_sha256(reader)
 

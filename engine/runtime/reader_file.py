@@ -1,0 +1,117 @@
+"""Where the code reader's weights are stored, and reading them back: the float16 arrays,
+the reader's config and its training record, from either of the two files that carry them.
+
+- reader.npz: what `cromwell train reader` writes and the package ships (engine/assets);
+  `__config__` and `__meta__` hold JSON, every other array is a weight under its torch name.
+- a `cromwell` GGUF: `cromwell models fetch` builds the shipped reader into cromwell-smol, each
+  weight as the F16 tensor `reader.<torch name>`, the config and record as JSON strings under
+  CONFIG_KEY / META_KEY, and the sha256 of the reader.npz it was built from under SHA_KEY (so
+  a rebuild is due when the shipped reader changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TENSOR_PREFIX = "reader."
+CONFIG_KEY = "cromwell.reader.config"
+META_KEY = "cromwell.reader.meta"
+SHA_KEY = "cromwell.reader.sha256"
+
+
+@dataclass(frozen=True)
+class ReaderFile:
+    """The reader's weights as stored (float16, torch names), its config and training record."""
+
+    config: dict
+    meta: dict
+    arrays: dict[str, np.ndarray]
+    source: str  # the file they came from, for messages
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_npz(path: str | Path) -> ReaderFile:
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a reader weights file: {err}") from None
+    try:
+        config = json.loads(arrays.pop("__config__").tobytes())
+        meta = json.loads(arrays.pop("__meta__").tobytes())
+    except KeyError:
+        raise ValueError(f"{path}: not a reader weights file (no __config__)") from None
+    return ReaderFile(config, meta, arrays, str(path))
+
+
+def write_npz(stored: ReaderFile, path: str | Path) -> None:
+    """`stored` as a reader.npz, written beside `path` then renamed into place (a reader of the
+    file never sees half of it)."""
+    path = Path(path)
+    arrays = {k: np.asarray(v, dtype=np.float16) for k, v in stored.arrays.items()}
+    arrays["__config__"] = np.frombuffer(json.dumps(stored.config).encode(), np.uint8)
+    arrays["__meta__"] = np.frombuffer(json.dumps(stored.meta).encode(), np.uint8)
+    tmp = path.with_suffix(".partial.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def read_any(path: str | Path) -> ReaderFile:
+    """A reader.npz, or a GGUF model file that carries a reader."""
+    return read_gguf(path) if str(path).endswith(".gguf") else read_npz(path)
+
+
+def gguf_has_reader(path: str | Path) -> bool:
+    """Whether the GGUF file `path` carries a reader (False for any file that is not one)."""
+    from engine.runtime.gguf_file import GGUFError, GGUFFile
+
+    try:
+        return GGUFFile(path).get(CONFIG_KEY) is not None
+    except (GGUFError, OSError):
+        return False
+
+
+def gguf_reader_sha(path: str | Path) -> str | None:
+    """The sha256 of the reader.npz built into the GGUF `path` (None: none is)."""
+    from engine.runtime.gguf_file import GGUFError, GGUFFile
+
+    try:
+        value = GGUFFile(path).get(SHA_KEY)
+    except (GGUFError, OSError):
+        return None
+    return None if value is None else str(value)
+
+
+def read_gguf(path: str | Path) -> ReaderFile:
+    """The reader built into a GGUF file (copied out of the mapping: it is small)."""
+    from engine.runtime.gguf_file import GGUFFile
+
+    f = GGUFFile(path)
+    config, meta = f.get(CONFIG_KEY), f.get(META_KEY)
+    if config is None:
+        raise ValueError(f"{path}: this model file carries no screenshot reader")
+    arrays = {t.name[len(TENSOR_PREFIX):]: np.array(t.data, dtype=np.float16)
+              for t in f if t.name.startswith(TENSOR_PREFIX)}
+    if not arrays:
+        raise ValueError(f"{path}: the reader's config is there but none of its tensors")
+    return ReaderFile(json.loads(config), json.loads(meta or "{}"), arrays, str(path))
+
+
+def gguf_parts(npz: str | Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """A reader.npz as what a GGUF writer adds: the metadata (config, record, sha256) and the
+    F16 tensors under their GGUF names. Deterministic: the same file gives the same parts."""
+    stored = read_npz(npz)
+    metadata = {CONFIG_KEY: json.dumps(stored.config, sort_keys=True),
+                META_KEY: json.dumps(stored.meta, sort_keys=True),
+                SHA_KEY: file_sha256(npz)}
+    tensors = {TENSOR_PREFIX + name: np.ascontiguousarray(a, dtype=np.float16)
+               for name, a in sorted(stored.arrays.items())}
+    return metadata, tensors
