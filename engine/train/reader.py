@@ -3,6 +3,7 @@ strips cut from rendered screenshots (engine/train/reader_data.py), on the CPU.
 
     cromwell train reader --out runs/reader --steps 6000        # a new run, or ...
     cromwell train reader --out runs/reader --resume             # ... where it stopped
+    cromwell train reader --out runs/reader --ship engine/assets/reader.npz   # what ships
 
 Every `--checkpoint-every` steps the run folder gets checkpoint.pt (weights, optimiser, step,
 the line stream's position and its pending lines; written then renamed, so a killed run loses at
@@ -55,6 +56,25 @@ class ReaderSettings:
     eval_lines: int = 200
     threads: int = 2
     resume: bool = False
+    ship: str = ""
+
+
+HELP = {
+    "out": "the run folder: checkpoint, metrics.jsonl, loss.png, reader.npz",
+    "steps": "train to this step (a resumed run may raise it)",
+    "batch": "text lines a step",
+    "lr": "peak learning rate (AdamW, cosine to --min-lr after --warmup steps)",
+    "min_lr": "learning rate at the last step",
+    "warmup": "steps of linear warm-up",
+    "weight_decay": "AdamW weight decay",
+    "seed": "seed of the weights and of the rendered pictures",
+    "checkpoint_every": "steps between checkpoints (and reader.npz)",
+    "eval_every": "steps between held-out CER evaluations",
+    "eval_lines": "held-out lines in each evaluation (0: none)",
+    "threads": "torch threads",
+    "resume": "continue the run in --out where it stopped, with its own settings",
+    "ship": "copy the run's reader.npz to this path with its training record, and stop",
+}
 
 
 def lr_at(step: int, s: ReaderSettings) -> float:
@@ -245,15 +265,27 @@ def build_parser() -> argparse.ArgumentParser:
     for name, default in asdict(ReaderSettings()).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                help=HELP[name])
         else:
             parser.add_argument(flag, type=type(default), default=default,
-                                metavar=name.upper())
+                                metavar=name.upper(), help=HELP[name])
     return parser
 
 
 def main(argv: list[str]) -> int:
     settings = ReaderSettings(**vars(build_parser().parse_args(argv)))
+    if settings.ship:
+        from engine.train.reader_ship import ship
+
+        try:
+            record = ship(Path(settings.out), Path(settings.ship))
+        except (OSError, ValueError) as err:
+            print(f"cromwell train reader: error: cannot ship {settings.out}: {err}",
+                  file=sys.stderr)
+            return 2
+        print(json.dumps(record))
+        return 0
     if settings.resume and Path(settings.out, SETTINGS).exists():
         kept = json.loads(Path(settings.out, SETTINGS).read_text())
         kept.update(resume=True, steps=settings.steps, threads=settings.threads)

@@ -61,3 +61,24 @@ def test_a_finished_folder_is_not_overwritten(tmp_path: Path,
     train_reader.run(s, files=files, eval_set=[])
     with pytest.raises(ValueError, match="already holds a run"):
         train_reader.run(s, files=files, eval_set=[])
+
+
+def test_ship_records_how_the_weights_were_made(tmp_path: Path,
+                                                files: list[tuple[str, str]]) -> None:
+    from engine.runtime.reader_file import read_npz
+
+    run = tmp_path / "run"
+    s = train_reader.ReaderSettings(out=str(run), steps=2, batch=2, eval_lines=0)
+    train_reader.run(s, files=files, eval_set=[])
+    dest = tmp_path / "assets" / "reader.npz"
+    assert train_reader.main(["--out", str(run), "--ship", str(dest)]) == 0
+    shipped, trained = read_npz(dest), read_npz(run / train_reader.WEIGHTS)
+    assert shipped.meta["step"] == 2 and shipped.meta["lines"] == 4
+    assert shipped.meta["cpu"] and shipped.meta["step_seconds"] >= 0
+    assert shipped.meta["heldout_cer"] is None  # no evaluation in this run
+    assert shipped.config == trained.config
+    assert all((shipped.arrays[k] == trained.arrays[k]).all() for k in trained.arrays)
+    # A folder that holds no run is one line on stderr, nothing written.
+    assert train_reader.main(["--out", str(tmp_path / "none"), "--ship",
+                              str(tmp_path / "x.npz")]) == 2
+    assert not (tmp_path / "x.npz").exists()
