@@ -155,8 +155,7 @@ def find_layout(image: np.ndarray) -> Layout:
     if image.ndim != 3 or image.shape[2] < 3 or image.shape[0] < 2 or image.shape[1] < 2:
         raise ValueError(f"a screenshot must be (H, W, 3) pixels, got {image.shape}")
     bg = background_colour(image[..., :3])
-    ink = ink_map(image, bg)
-    return layout_of_ink(ink, bg)
+    return layout_of_ink(text_ink(image, bg), bg)
 
 
 def _slot_edge(rows: np.ndarray, offset: float, pitch: float, ks: list[int]) -> float:
@@ -175,6 +174,58 @@ def _slot_edge(rows: np.ndarray, offset: float, pitch: float, ks: list[int]) -> 
                                        and abs(u - pitch / 2) < abs(best - pitch / 2)):
             best, best_ink = float(u), total
     return best
+
+
+def _column_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every vertical run of True in `mask` (H, W): its column, first row, one past its last."""
+    h, w = mask.shape
+    padded = np.zeros((w, h + 2), bool)
+    padded[:, 1:-1] = mask.T
+    edges = np.flatnonzero(padded.reshape(-1)[1:] != padded.reshape(-1)[:-1]) + 1
+    starts, ends = edges[::2], edges[1::2]
+    return starts // (h + 2), starts % (h + 2) - 1, ends % (h + 2) - 1
+
+
+def rule_pixels(strong: np.ndarray, pitch: float, lines: float = 1.6) -> np.ndarray:
+    """The pixels of an editor's vertical rules, which are no text: thin lines taller than a
+    line of text (indent guides run on through the gaps between lines; a glyph never crosses
+    the gap to the next line). A wide block of such runs is left alone: a picture or a
+    selection, not a rule."""
+    h, w = strong.shape
+    rules = np.zeros_like(strong)
+    if pitch <= 0:
+        return rules
+    cols, tops, bottoms = _column_runs(strong)
+    tall = bottoms - tops >= lines * pitch
+    if not tall.any():
+        return rules
+    thin = max(2, int(round(0.15 * pitch)))
+    width_of = np.zeros(w, np.int32)
+    for c0, c1 in _runs(np.bincount(cols[tall], minlength=w) > 0):
+        width_of[c0:c1] = c1 - c0
+    for c, y0, y1 in zip(cols[tall], tops[tall], bottoms[tall], strict=True):
+        if width_of[c] <= thin:
+            rules[y0:y1, c] = True
+    return rules
+
+
+def without_rules(ink: np.ndarray, pitch: float, lines: float = 1.6) -> np.ndarray:
+    """`ink` with the editor's rules (rule_pixels, `lines` pitches tall or more) blanked."""
+    rules = rule_pixels(ink > _threshold(ink), pitch, lines)
+    if rules.any():
+        ink = ink.copy()
+        ink[rules] = 0.0
+    return ink
+
+
+def text_ink(image: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
+    """ink_map without the rules that run down many lines (an active indent guide would join
+    every line into one): the line period comes from the rows' profile, which a rule only
+    lifts evenly, and a rule must span 2.5 periods (a harmonic taken for the period must not
+    erase tall glyphs). layout_of_ink then removes shorter ones on the fitted grid."""
+    ink = ink_map(image, background)
+    period = _autocorrelation_pitch((ink > _threshold(ink, 0.3)).sum(1))
+    return ink if period is None else without_rules(ink, period, 2.5)
 
 
 def layout_of_ink(ink: np.ndarray, bg: tuple[int, int, int]) -> Layout:
@@ -197,6 +248,8 @@ def layout_of_ink(ink: np.ndarray, bg: tuple[int, int, int]) -> Layout:
             gaps = [np.interp(runs[0][0] + ph + pitch * np.arange(len(ys) / pitch),
                               ys, row_count[ys]).sum() for ph in phases]
             offset = runs[0][0] + float(phases[int(np.argmin(gaps))]) + pitch / 2
+    ink = without_rules(ink, pitch)
+    strong = ink > _threshold(ink)
     height = ink.shape[0]
     k_first = int(np.floor((runs[0][0] - offset) / pitch + 0.5))
     k_last = int(np.ceil((runs[-1][1] - offset) / pitch - 0.5))
@@ -264,5 +317,11 @@ def line_strips(image: np.ndarray, layout: Layout | None = None
     """The layout and one strip per text line."""
     if layout is None:
         layout = find_layout(image)
-    ink = ink_map(image, layout.background)
+    ink = reading_ink(image, layout)
     return layout, [line_strip(ink, line, layout.pitch) for line in layout.lines]
+
+
+def reading_ink(image: np.ndarray, layout: Layout) -> np.ndarray:
+    """The ink the lines of `layout` are read from: the rules found on its grid blanked, as
+    layout_of_ink blanked them."""
+    return without_rules(text_ink(image, layout.background), layout.pitch)

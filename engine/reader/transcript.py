@@ -29,8 +29,8 @@ from engine.reader.layout import (
     TextLine,
     band_rows,
     find_layout,
-    ink_map,
     line_strip,
+    reading_ink,
     strip_x,
 )
 
@@ -142,7 +142,7 @@ def read_lines(image: np.ndarray, reader, layout: Layout | None = None,
     layout = layout or find_layout(image)
     if not layout.lines:
         return Transcript("", (), layout.pitch, 0.0, False, time.perf_counter() - t0)
-    ink = ink_map(image, layout.background)
+    ink = reading_ink(image, layout)
     strips = [line_strip(ink, line, layout.pitch) for line in layout.lines]
     scores = reader(strips)
     best: list[ctc.Hypothesis] = []

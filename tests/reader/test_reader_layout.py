@@ -128,3 +128,40 @@ def test_a_picture_without_text_has_no_lines() -> None:
     assert find_layout(np.full((64, 64, 3), 30, np.uint8)).lines == ()
     with pytest.raises(ValueError, match="screenshot"):
         find_layout(np.zeros((10, 10), np.uint8))
+
+
+def _with_indent_guides(image: np.ndarray, text: str, geometry, colour: tuple[int, int, int],
+                        active: tuple[int, int, int]) -> np.ndarray:
+    """VS Code's indent guides drawn over a render: a 1-px line at every 4th column inside
+    each line's indentation, through blank lines, the outermost one brighter (the active
+    guide), continuous from line to line."""
+    out = image.copy()
+    lines = text.rstrip("\n").split("\n")
+    depth = [len(s) - len(s.lstrip()) if s.strip() else None for s in lines]
+    for i in range(len(depth)):  # a blank line takes the indentation of the next line
+        if depth[i] is None:
+            depth[i] = next((d for d in depth[i + 1:] if d is not None), 0)
+    for i, d in enumerate(depth):
+        top, bottom = geometry.band(i)
+        for column in range(4, d, 4):
+            x = int(round(geometry.x0 + column * geometry.cell_width))
+            out[int(round(top)):int(round(bottom)), x] = active if column == 4 else colour
+    return out
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_indent_guides_are_no_text(dark: bool) -> None:
+    text = _window(40)
+    theme = themes()["dark" if dark else "light"][0]
+    image, geometry = render_code_geometry(text, _style(theme=theme), "encoder.py")
+    plain = np.asarray(image)
+    guided = _with_indent_guides(plain, text, geometry,
+                                 (70, 70, 70) if dark else (210, 210, 210),
+                                 (140, 140, 140) if dark else (90, 90, 90))
+    assert (guided != plain).any()
+    _check(guided, text, geometry)
+    # What is read is what is read without the guides.
+    (_, with_guides), (_, without) = line_strips(guided), line_strips(plain)
+    assert len(with_guides) == len(without)
+    for a, b in zip(with_guides, without, strict=True):
+        assert a.shape == b.shape and np.abs(a - b).max() < 0.05
