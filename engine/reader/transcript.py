@@ -34,7 +34,8 @@ from engine.reader.layout import (
     strip_x,
 )
 
-GUTTER = re.compile(r"^(\d+)(\s+|$)")
+# Letters a reader takes a digit for, and the digit: a line number read as "lS0" is 150.
+DIGIT_LOOKALIKES = str.maketrans("lIiOoDQSsZzBbGgqT", "11100005522866997")
 GUTTER_WORD = re.compile(r"^(\w{1,7})(\s+|$)")
 BEAM_WIDTH = 6
 SURE = 0.98  # a line whose every column's best class is this sure skips the beam
@@ -73,24 +74,32 @@ def _cell_width(xs: list[np.ndarray], fallback: float) -> float:
 
 def _gutter(texts: list[str], ks: list[int], right_edges: list[float | None],
             cell: float) -> bool:
-    """A line-number gutter: most lines open with a short, mostly-digit word followed by
-    space or nothing, and those words end at the same x (numbers are right-aligned), or
-    their numbers count up with the grid lines. Reading errors in a digit or two (an "l" for a
-    "1") do not hide a gutter: the alignment is geometry."""
+    """A line-number gutter: most lines open with a number (_line_number) followed by space
+    or nothing, and those words end at the same x (numbers are right-aligned), or their
+    numbers count up with the grid lines. Reading errors in a digit or two (an "l" for a "1")
+    do not hide a gutter: lookalikes count as digits, and the alignment is geometry."""
     if len(texts) < 2:
         return False
-    heads = [m for t in texts if (m := GUTTER_WORD.match(t))]
-    heads = [m for m in heads if sum(c.isdigit() for c in m.group(1)) >= len(m.group(1)) / 2]
-    if len(heads) < 0.7 * len(texts):
+    numbers = [_line_number(t) for t in texts]
+    if sum(n is not None for n in numbers) < 0.7 * len(texts):
         return False
-    offsets = [int(m.group(1)) - k for t, k in zip(texts, ks, strict=True)
-               if (m := GUTTER.match(t))]
+    offsets = [n - k for n, k in zip(numbers, ks, strict=True) if n is not None]
     if offsets and np.unique(offsets, return_counts=True)[1].max() >= 0.6 * len(texts):
         return True
     edges = np.array([e for e in right_edges if e is not None])
     if len(edges) < 0.7 * len(texts):
         return False
     return bool((np.abs(edges - np.median(edges)) <= 0.6 * cell).mean() >= 0.8)
+
+
+def _line_number(text: str) -> int | None:
+    """The number a line opens with, as a gutter shows it: a short word of digits, or of
+    digits and the letters a reader mistakes for digits (at least one a real digit)."""
+    m = GUTTER_WORD.match(text)
+    if m is None or not any(c.isdigit() for c in m.group(1)):
+        return None
+    digits = m.group(1).translate(DIGIT_LOOKALIKES)
+    return int(digits) if digits.isdigit() and digits.isascii() else None
 
 
 def _parses(text: str) -> bool:
@@ -146,7 +155,7 @@ def read_lines(image: np.ndarray, reader, layout: Layout | None = None,
     strips = [line_strip(ink, line, layout.pitch) for line in layout.lines]
     scores = reader(strips)
     best: list[ctc.Hypothesis] = []
-    alternatives: list[tuple[str, ...]] = []
+    alternatives: list[tuple[ctc.Hypothesis, ...]] = []
     confidence: list[float] = []
     for s in scores:
         lp = ctc.log_softmax(s)
@@ -158,7 +167,7 @@ def read_lines(image: np.ndarray, reader, layout: Layout | None = None,
         else:
             hyps = ctc.beam(s, BEAM_WIDTH)
             best.append(hyps[0])
-            alternatives.append(tuple(h.text for h in hyps[1:]))
+            alternatives.append(tuple(hyps[1:]))
     ks = [line.k for line in layout.lines]
     texts = [h.text for h in best]
     xs = [_char_x(line, layout.pitch, h.columns) for line, h in zip(layout.lines, best,
@@ -167,35 +176,79 @@ def read_lines(image: np.ndarray, reader, layout: Layout | None = None,
              for t, x in zip(texts, xs, strict=True)]
     gutter = _gutter(texts, ks, edges, _cell_width(xs, layout.pitch * 0.5))
     starts: list[float] = []
-    codes: list[str] = []
-    code_xs: list[np.ndarray] = []
+    heads: list[int] = []  # characters of gutter number (and its space) before the code
     for line, h, x in zip(layout.lines, best, xs, strict=True):
-        text, start, cx = h.text, float(line.x0), x
-        if gutter and (m := GUTTER_WORD.match(text)):
+        start, n = float(line.x0), 0
+        if gutter and (m := GUTTER_WORD.match(h.text)):
             n = m.end()
-            text = text[n:]
-            cx = x[n:]
             # The code's first ink right of the number: the ink, not the character's column,
             # so indentation is measured the same way with and without a gutter.
             start = _first_ink_after(ink, line, layout.pitch, float(x[n - 1 - len(m.group(2))])
-                                     if n else float(line.x0), float(cx[0]) if len(cx) else None)
-        codes.append(text.strip())
+                                     if n else float(line.x0), float(x[n]) if n < len(x) else None)
         starts.append(start)
-        code_xs.append(cx)
-    cell = _cell_width(code_xs, layout.pitch * 0.5)
+        heads.append(n)
+    cell = _cell_width([x[n:] for x, n in zip(xs, heads, strict=True)], layout.pitch * 0.5)
+
+    def code_of(h: ctc.Hypothesis, line: TextLine) -> str:
+        n = m.end() if gutter and (m := GUTTER_WORD.match(h.text)) else 0
+        x = _char_x(line, layout.pitch, h.columns)
+        return regap(h.text[n:], x[n:], cell).strip()
+
+    codes = [code_of(h, line) for h, line in zip(best, layout.lines, strict=True)]
     kept = [i for i, c in enumerate(codes) if c]
     base = min((starts[i] for i in kept), default=0.0)
     lines = [ReadLine(layout.lines[i].k, codes[i], max(0, int(round((starts[i] - base) / cell))),
-                      tuple(_drop_gutter(a, gutter) for a in alternatives[i]), confidence[i])
+                      tuple(code_of(a, layout.lines[i]) for a in alternatives[i]),
+                      confidence[i])
              for i in kept]
     text = _prefer_parsing(lines) if language == "python" else _assemble(lines)
     return Transcript(text, tuple(lines), layout.pitch, cell, gutter, time.perf_counter() - t0)
 
 
-def _drop_gutter(text: str, gutter: bool) -> str:
-    if gutter and (m := GUTTER_WORD.match(text)):
-        text = text[m.end():]
-    return text.strip()
+def regap(text: str, x: np.ndarray, cell: float) -> str:
+    """`text` with each run of spaces and underscores between two other characters as many
+    cells long as the gap between those characters, where the gap is clearly a whole number
+    of cells. In a monospace font the geometry knows what the reader cannot: "__" is one
+    unbroken stroke in most fonts (so a dunder reads as "_hello_"), and long runs of spaces
+    (aligned comments, tables) are hard to count. A run of spaces is changed only when it is
+    long (3+ cells, read or measured): a space or two the reader tells well, and a dropped
+    character would otherwise come back as a space. Runs at either end are the caller's."""
+    if len(text) != len(x) or cell <= 0:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] not in " _":
+            out.append(text[i])
+            i += 1
+            continue
+        j = i
+        while j < n and text[j] in " _":
+            j += 1
+        run = text[i:j]
+        if i > 0 and j < n:
+            run = _fit_run(run, (float(x[j]) - float(x[i - 1])) / cell - 1)
+        out.append(run)
+        i = j
+    return "".join(out)
+
+
+def _fit_run(run: str, cells: float) -> str:
+    """A run of spaces and underscores made `cells` long (see regap)."""
+    need = int(round(cells))
+    if need < 1 or abs(cells - need) > 0.3 or need == len(run):
+        return run
+    if "_" not in run:
+        return " " * need if max(len(run), need) >= 3 else run
+    # The underscores take the difference: their count is what the reader gets wrong.
+    segments = re.findall(r"_+| +", run)
+    longest = max((k for k, seg in enumerate(segments) if seg[0] == "_"),
+                  key=lambda k: len(segments[k]))
+    grown = len(segments[longest]) + need - len(run)
+    if grown < 1:
+        return run
+    segments[longest] = "_" * grown
+    return "".join(segments)
 
 
 def _first_ink_after(ink: np.ndarray, line: TextLine, pitch: float, number_x: float,
