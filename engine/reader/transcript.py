@@ -16,9 +16,12 @@ swapped for the beam's next hypotheses, one line at a time, and the first that p
 from __future__ import annotations
 
 import ast
+import dataclasses
+import functools
 import re
 import textwrap
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +43,8 @@ GUTTER_WORD = re.compile(r"^(\w{1,7})(\s+|$)")
 BEAM_WIDTH = 6
 SURE = 0.98  # a line whose every column's best class is this sure skips the beam
 MAX_PARSE_TRIES = 24
+WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]+")
+KNOWN_WORD = 3.0  # nats: what a known word is worth against the reader's own scores
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class ReadLine:
     indent: int  # character cells
     alternatives: tuple[str, ...]  # the beam's other readings of `code`, best first
     confidence: float  # the least sure column's best probability
+    margins: tuple[float, ...] = ()  # how much less likely each alternative is (log, >= 0)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,48 @@ def _line_number(text: str) -> int | None:
         return None
     digits = m.group(1).translate(DIGIT_LOOKALIKES)
     return int(digits) if digits.isdigit() and digits.isascii() else None
+
+
+def _words(code: str) -> list[str]:
+    return WORD.findall(code)
+
+
+@functools.cache
+def _language_words(language: str | None) -> frozenset[str]:
+    if language != "python":
+        return frozenset()
+    import builtins
+    import keyword
+
+    return frozenset(keyword.kwlist + keyword.softkwlist + dir(builtins) + ["self", "cls"])
+
+
+def prefer_known_words(lines: list[ReadLine], language: str | None) -> list[ReadLine]:
+    """Each unsure line read as the beam's alternative with the most known words, where the
+    reader was not much surer of its first reading (KNOWN_WORD nats a word): a screenshot
+    repeats its identifiers, so a word read the same way on other lines (or a keyword or
+    builtin of the language) is likelier than a one-off spelling ("HANOLE" among twelve
+    "HANDLE")."""
+    counts = Counter(w for line in lines for w in set(_words(line.code)))
+    base = _language_words(language)
+    out = []
+    for line in lines:
+        if not line.alternatives:
+            out.append(line)
+            continue
+        own = set(_words(line.code))
+
+        def known(code: str, own: set[str] = own) -> int:
+            return sum(w in base or counts[w] - (w in own) > 0 for w in _words(code))
+
+        options = [(line.code, 0.0), *zip(line.alternatives, line.margins, strict=True)]
+        best = max(options, key=lambda o: KNOWN_WORD * known(o[0]) - o[1])
+        if best[0] == line.code:
+            out.append(line)
+            continue
+        rest = tuple(a for a in (line.code, *line.alternatives) if a != best[0])
+        out.append(dataclasses.replace(line, code=best[0], alternatives=rest, margins=()))
+    return out
 
 
 def _parses(text: str) -> bool:
@@ -199,8 +247,10 @@ def read_lines(image: np.ndarray, reader, layout: Layout | None = None,
     base = min((starts[i] for i in kept), default=0.0)
     lines = [ReadLine(layout.lines[i].k, codes[i], max(0, int(round((starts[i] - base) / cell))),
                       tuple(code_of(a, layout.lines[i]) for a in alternatives[i]),
-                      confidence[i])
+                      confidence[i],
+                      tuple(best[i].log_prob - a.log_prob for a in alternatives[i]))
              for i in kept]
+    lines = prefer_known_words(lines, language)
     text = _prefer_parsing(lines) if language == "python" else _assemble(lines)
     return Transcript(text, tuple(lines), layout.pitch, cell, gutter, time.perf_counter() - t0)
 

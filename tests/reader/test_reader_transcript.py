@@ -54,3 +54,19 @@ def test_line_numbers_with_lookalike_letters() -> None:
     assert _line_number("lol = 3") is None  # no real digit: a word, not a number
     assert _line_number("0x004d, # M") is None
     assert _line_number("    x = 1") is None
+
+
+def test_an_unsure_line_takes_the_reading_whose_words_the_picture_repeats() -> None:
+    from engine.reader.transcript import ReadLine, prefer_known_words
+
+    lines = [ReadLine(k, f"H{k} = HANDLE", 0, (), 1.0) for k in range(4)]
+    unsure = ReadLine(4, "HDC = HANOLE", 0, ("HDC = HANDLE", "HDC = HAN0LE"), 0.6, (1.0, 2.5))
+    chosen = prefer_known_words([*lines, unsure], "python")[-1]
+    assert chosen.code == "HDC = HANDLE" and "HDC = HANOLE" in chosen.alternatives
+    # A reading the reader was far surer of stands, known words or not.
+    sure = ReadLine(4, "HDC = HANOLE", 0, ("HDC = HANDLE",), 0.9, (9.0,))
+    assert prefer_known_words([*lines, sure], "python")[-1].code == "HDC = HANOLE"
+    # Keywords and builtins count for Python only.
+    alone = ReadLine(0, "retum lem(x)", 0, ("return len(x)",), 0.6, (2.0,))
+    assert prefer_known_words([alone], "python")[0].code == "return len(x)"
+    assert prefer_known_words([alone], None)[0].code == "retum lem(x)"
