@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import json
 import math
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -32,8 +31,9 @@ import torch.nn.functional as F
 
 from engine.model.reader import LineReader, ReaderConfig
 from engine.reader.charset import encode
-from engine.runtime.reader_file import ReaderFile, write_npz
+from engine.runtime.reader_file import ReaderFile, read_any, write_npz
 from engine.train.reader_data import LineSample, LineStream, training_files
+from engine.train.reader_ship import cpu_name
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -56,6 +56,7 @@ class ReaderSettings:
     eval_lines: int = 200
     threads: int = 2
     resume: bool = False
+    init: str = ""
     ship: str = ""
 
 
@@ -73,8 +74,25 @@ HELP = {
     "eval_lines": "held-out lines in each evaluation (0: none)",
     "threads": "torch threads",
     "resume": "continue the run in --out where it stopped, with its own settings",
+    "init": "start from these weights (a reader.npz or a GGUF that carries one, e.g. the "
+            "shipped engine/assets/reader.npz) instead of random ones; give a new --seed so "
+            "the pictures are new too",
     "ship": "copy the run's reader.npz to this path with its training record, and stop",
 }
+
+
+def initial_model(init: str) -> LineReader:
+    """A fresh reader, or one holding the weights of `init` (float16 as stored)."""
+    if not init:
+        return LineReader(ReaderConfig())
+    stored = read_any(init)
+    model = LineReader(ReaderConfig.from_dict(stored.config))
+    try:
+        model.load_state_dict({k: torch.from_numpy(v.astype(np.float32))
+                               for k, v in stored.arrays.items()})
+    except RuntimeError as err:
+        raise ValueError(f"{init}: these weights do not fit the reader: {err}") from None
+    return model
 
 
 def lr_at(step: int, s: ReaderSettings) -> float:
@@ -206,12 +224,14 @@ def run(s: ReaderSettings, files: list[tuple[str, str]] | None = None,
         model, opt, step = load_checkpoint(out, optimizer, stream)
     else:
         torch.manual_seed(s.seed)
-        model = LineReader(ReaderConfig())
+        model = initial_model(s.init)
         opt, step = optimizer(model), 0
     if eval_set is None:
         eval_set = heldout_lines(s.eval_lines) if s.eval_lines else []
-    meta = {"seed": s.seed, "cpu": platform.processor() or platform.machine(),
+    meta = {"seed": s.seed, "cpu": cpu_name(),
             "threads": s.threads, "command": "cromwell train reader " + " ".join(sys.argv[3:])}
+    if s.init:  # the run it continues, as that run recorded itself
+        meta["init"] = {"path": s.init, **read_any(s.init).meta}
     last = s.steps if stop_after is None else min(s.steps, step + stop_after)
     bar = tqdm(total=s.steps, initial=step, desc="reader", file=sys.stderr, dynamic_ncols=True)
     losses: list[float] = []

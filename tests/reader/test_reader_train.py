@@ -82,3 +82,24 @@ def test_ship_records_how_the_weights_were_made(tmp_path: Path,
     assert train_reader.main(["--out", str(tmp_path / "none"), "--ship",
                               str(tmp_path / "x.npz")]) == 2
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_run_can_start_from_shipped_weights(tmp_path: Path,
+                                              files: list[tuple[str, str]]) -> None:
+    from engine.runtime.reader_file import read_npz
+
+    first = tmp_path / "first"
+    train_reader.run(train_reader.ReaderSettings(out=str(first), steps=1, batch=2,
+                                                 eval_lines=0), files=files, eval_set=[])
+    shipped = first / train_reader.WEIGHTS
+    model = train_reader.initial_model(str(shipped))
+    stored = read_npz(shipped)
+    for name, value in model.state_dict().items():
+        assert (value.numpy().astype("float16") == stored.arrays[name]).all(), name
+    second = tmp_path / "second"
+    train_reader.run(train_reader.ReaderSettings(out=str(second), steps=1, batch=2, seed=1,
+                                                 eval_lines=0, init=str(shipped)),
+                     files=files, eval_set=[])
+    assert read_npz(second / train_reader.WEIGHTS).meta["init"]["step"] == 1
+    with pytest.raises(ValueError, match="not a reader weights file"):
+        train_reader.initial_model(str(tmp_path / "missing.npz"))
