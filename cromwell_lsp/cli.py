@@ -421,7 +421,7 @@ def eval_edits_command(model_path: str | None, limit: int | None, max_tokens: in
                        threads: int | None, as_json: bool) -> None:
     """Edit tasks made from held-out code, in the training prompt format: the share of
     answers that apply, parse and pass, per kind and overall."""
-    from engine.eval.edits import run_edits
+    from engine.eval.edit_quality import run_edits
 
     report = _eval_report(lambda: run_edits(model_path, limit, max_tokens, threads), as_json)
     if report is None:

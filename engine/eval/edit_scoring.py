@@ -1,4 +1,4 @@
-"""How one answer to an edit task is judged: applies, parses, passes (see edits.py for the
+"""How one answer to an edit task is judged: applies, parses, passes (see edit_quality.py for the
 definitions per kind). Nothing here runs the code it judges: every test compares syntax trees
 or texts, so no sandbox is needed."""
 
@@ -9,7 +9,7 @@ from copy import deepcopy
 from dataclasses import dataclass
 
 from engine.eval.edit_tasks import EditTask
-from engine.train.edits import (
+from engine.train.edit_makers import (
     ADD_DOCSTRING,
     FILL_BODY,
     FIX_NAME,

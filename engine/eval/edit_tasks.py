@@ -4,7 +4,7 @@ The code is the running interpreter's standard library, the source training inde
 default (`engine.train.data.code_corpus(stdlib=True)`), restricted to the files the path-hash
 split holds out (`split.is_heldout` with the default fraction and salt), so training never saw
 a file a task is made from. The examples are made by the same makers the training data uses
-(`engine.train.edits.make_examples`, every synthetic kind), from a per-file random generator
+(`engine.train.edit_makers.make_examples`, every synthetic kind), from a per-file random generator
 seeded by (seed, path): the same interpreter gives the same task list on every run.
 
 Tasks are dealt round-robin over the kinds, so the first N of the list are balanced
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.train.corpus import heldout_stdlib_files as heldout_files
-from engine.train.edits import SYNTHETIC_KINDS, EditExample, make_examples, to_prompt
+from engine.train.edit_makers import SYNTHETIC_KINDS, EditExample, make_examples, to_prompt
 
 DEFAULT_SEED = 0
 MAX_TASK_REGION_LINES = 30
@@ -38,7 +38,7 @@ class EditTask:
 
     @property
     def prompt(self) -> str:
-        """Exactly what stage-4 training puts before the target (`edits.to_prompt`)."""
+        """Exactly what stage-4 training puts before the target (`edit_makers.to_prompt`)."""
         return to_prompt(self.example).prompt
 
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import charts, edits, mockups, render
+from . import charts, edit_makers, mockups, render
 from .corpus import (
     CorpusIndex,
     FileEntry,
@@ -38,7 +38,7 @@ from .corpus import (
     site_packages_source,
     stdlib_source,
 )
-from .edits import DEFAULT_MARKERS, SYNTHETIC_KINDS, EditExample
+from .edit_makers import DEFAULT_MARKERS, SYNTHETIC_KINDS, EditExample
 from .fim import FIM_MARKERS, FimExample, fim_split
 from .gitlog import commit_examples
 from .loader import ParallelLoader
@@ -126,7 +126,8 @@ class EditMaker:
     per_kind: int = 1
 
     def __call__(self, entry: FileEntry, rng: random.Random) -> list[EditExample]:
-        return edits.make_examples(entry.relpath, entry.read(), rng, self.kinds, self.per_kind)
+        return edit_makers.make_examples(entry.relpath, entry.read(), rng, self.kinds,
+                                         self.per_kind)
 
 
 @dataclass(frozen=True)

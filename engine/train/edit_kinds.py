@@ -1,6 +1,7 @@
-"""How each kind of synthetic edit is made from real code (see `edits` for the kinds). Each
-maker yields candidates (kind, instruction, before, after, region, meta); `edits.make_examples`
-turns them into examples and keeps only those that `edit_verify.verify` accepts."""
+"""How each kind of synthetic edit is made from real code (see `edit_makers` for the kinds).
+Each maker yields candidates (kind, instruction, before, after, region, meta);
+`edit_makers.make_examples` turns them into examples and keeps only those that
+`edit_verify.verify` accepts."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .edit_example import split_lines
-from .edits import Prompt
+from .edit_makers import Prompt
 
 FIM_MARKERS: Mapping[str, str] = {
     "prefix": "<fim_prefix>",

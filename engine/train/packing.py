@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .edits import DEFAULT_MARKERS, EditExample, to_prompt
+from .edit_makers import DEFAULT_MARKERS, EditExample, to_prompt
 from .fim import FIM_MARKERS, FimExample, to_fim_prompt
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from . import data
 from .corpus import CorpusIndex
-from .edits import EditExample, to_prompt
+from .edit_makers import EditExample, to_prompt
 from .fim import FimExample, to_fim_prompt
 from .split import TRAIN
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .charts import RenderedChart
-from .edits import Prompt
+from .edit_makers import Prompt
 from .mockups import RenderedMockup
 from .packing import Tokenizer
 from .render import RenderedCode

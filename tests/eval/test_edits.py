@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from cromwell_lsp.cli import main
 from engine.eval.edit_scoring import score
 from engine.eval.edit_tasks import EditTask, build_tasks, heldout_files
-from engine.train.edits import (
+from engine.train.edit_makers import (
     ADD_DOCSTRING,
     FILL_BODY,
     FIX_NAME,
@@ -163,7 +163,7 @@ def test_reformat_needs_the_original_layout() -> None:
 
 
 def test_the_evaluation_does_not_import_torch() -> None:
-    code = "import sys, engine.eval.edits; assert 'torch' not in sys.modules"
+    code = "import sys, engine.eval.edit_quality; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

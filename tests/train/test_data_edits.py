@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.train import edits
-from engine.train.edits import (
+from engine.train import edit_makers
+from engine.train.edit_makers import (
     EditExample,
     EditVerificationError,
     example_from_texts,
@@ -31,7 +31,7 @@ SAMPLE = ("textwrap.py", "shlex.py", "json/decoder.py", "fractions.py", "calenda
 
 @pytest.fixture(scope="module")
 def examples() -> dict[str, list[EditExample]]:
-    by_kind: dict[str, list[EditExample]] = {k: [] for k in edits.SYNTHETIC_KINDS}
+    by_kind: dict[str, list[EditExample]] = {k: [] for k in edit_makers.SYNTHETIC_KINDS}
     for name in SAMPLE:
         text = (STDLIB / name).read_text()
         for example in make_examples(name, text, random.Random(name)):
@@ -52,19 +52,19 @@ def test_every_kind_is_made_and_verified(examples: dict[str, list[EditExample]])
             assert example.before.startswith(example.prefix)
             assert example.region_before != example.region_after
             original = (STDLIB / example.path).read_text()
-            if kind in (edits.RENAME_LOCAL, edits.RENAME_FUNCTION):
+            if kind in (edit_makers.RENAME_LOCAL, edit_makers.RENAME_FUNCTION):
                 assert example.before == original
             else:  # the real code is always the answer
                 assert example.after == original
 
 
 def test_injected_errors_break_before_and_not_after(examples) -> None:
-    for example in examples[edits.FIX_SYNTAX]:
+    for example in examples[edit_makers.FIX_SYNTAX]:
         with pytest.raises(SyntaxError):
             ast.parse(example.before)
         ast.parse(example.after)
         assert "syntax error on line" in example.instruction
-    for example in examples[edits.FIX_NAME]:
+    for example in examples[edit_makers.FIX_NAME]:
         typo = example.meta["typo"]
         assert typo in {n for n, _ in undefined_names(example.before)}
         assert typo not in {n for n, _ in undefined_names(example.after)}
@@ -72,16 +72,17 @@ def test_injected_errors_break_before_and_not_after(examples) -> None:
 
 
 def test_renames_are_consistent(examples) -> None:
-    for example in examples[edits.RENAME_LOCAL] + examples[edits.RENAME_FUNCTION]:
+    for example in examples[edit_makers.RENAME_LOCAL] + examples[edit_makers.RENAME_FUNCTION]:
         old, new = example.meta["old"], example.meta["new"]
-        assert old not in _names(example.region_after) or example.kind == edits.RENAME_FUNCTION
+        assert (old not in _names(example.region_after)
+                or example.kind == edit_makers.RENAME_FUNCTION)
         assert new in _names(example.region_after)
         assert new not in _names(example.before)
         assert f"`{old}` to `{new}`" in example.instruction
 
 
 def test_docstring_fill_and_reformat_keep_everything_else(examples) -> None:
-    for example in examples[edits.ADD_DOCSTRING]:
+    for example in examples[edit_makers.ADD_DOCSTRING]:
         name, line = example.meta["function"], int(example.meta["lineno"])
         fn_after = next(f for f in ast.walk(ast.parse(example.after))
                         if isinstance(f, ast.FunctionDef) and (f.name, f.lineno) == (name, line))
@@ -89,9 +90,9 @@ def test_docstring_fill_and_reformat_keep_everything_else(examples) -> None:
         assert docstring
         first_words = docstring.strip().split("\n")[0][:20]
         assert first_words in example.region_after and first_words not in example.region_before
-    for example in examples[edits.FILL_BODY]:
-        assert example.region_before.rstrip().endswith(edits.STUB_BODIES)
-    for example in examples[edits.REFORMAT]:
+    for example in examples[edit_makers.FILL_BODY]:
+        assert example.region_before.rstrip().endswith(edit_makers.STUB_BODIES)
+    for example in examples[edit_makers.REFORMAT]:
         assert ast.dump(ast.parse(example.before)) == ast.dump(ast.parse(example.after))
 
 
@@ -105,7 +106,7 @@ def test_rename_local_leaves_attributes_and_strings_alone() -> None:
         "        return count, label\n"
     )
     found = [e for seed in range(40)
-             for e in make_examples("c.py", source, random.Random(seed), [edits.RENAME_LOCAL])
+             for e in make_examples("c.py", source, random.Random(seed), [edit_makers.RENAME_LOCAL])
              if e.meta["old"] == "count"]
     assert found, "no rename of `count` in 40 seeds"
     new = found[0].meta["new"]
@@ -116,7 +117,7 @@ def test_rename_local_leaves_attributes_and_strings_alone() -> None:
 
 
 def test_verify_rejects_examples_that_lie(examples) -> None:
-    rename = examples[edits.RENAME_LOCAL][0]
+    rename = examples[edit_makers.RENAME_LOCAL][0]
     extra = rename.region_after.replace("\n", "\n    pass\n", 1) \
         if rename.region_after.count("\n") > 1 else rename.region_after + "x = 1\n"
     with pytest.raises(EditVerificationError):
@@ -124,20 +125,20 @@ def test_verify_rejects_examples_that_lie(examples) -> None:
     wrong_words = dataclasses.replace(rename, instruction="Rename something.")
     with pytest.raises(EditVerificationError, match="instruction"):
         verify(wrong_words)
-    doc = examples[edits.ADD_DOCSTRING][0]
+    doc = examples[edit_makers.ADD_DOCSTRING][0]
     with pytest.raises(EditVerificationError):
         verify(dataclasses.replace(doc, region_before=doc.region_after))
-    syntax = examples[edits.FIX_SYNTAX][0]
+    syntax = examples[edit_makers.FIX_SYNTAX][0]
     with pytest.raises(EditVerificationError, match="parses"):
         verify(dataclasses.replace(syntax, region_before=syntax.region_after + "\n"))
-    name = examples[edits.FIX_NAME][0]
+    name = examples[edit_makers.FIX_NAME][0]
     with pytest.raises(EditVerificationError):
         verify(dataclasses.replace(name, meta={**name.meta, "typo": "zz_not_there"},
                                    instruction="Fix the undefined name `zz_not_there`."))
     wrong_line = name.instruction.replace(" on line ", " on line 9")
     with pytest.raises(EditVerificationError, match="line"):
         verify(dataclasses.replace(name, instruction=wrong_line))
-    fill = examples[edits.FILL_BODY][0]
+    fill = examples[edit_makers.FILL_BODY][0]
     with pytest.raises(EditVerificationError, match="name the function"):
         verify(dataclasses.replace(fill, instruction="Implement the body of `other`."))
     with pytest.raises(EditVerificationError, match="line"):
@@ -148,7 +149,7 @@ def test_verify_rejects_examples_that_lie(examples) -> None:
 
 
 def test_prompt_format_with_markers(examples) -> None:
-    example = examples[edits.FILL_BODY][0]
+    example = examples[edit_makers.FILL_BODY][0]
     prompt = to_prompt(example, context_lines=3)
     assert prompt.prompt.startswith(f"<FILE>{example.path}\n")
     assert f"<EDIT>{example.region_before}</EDIT>" in prompt.prompt

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.train.data import HELDOUT, TRAIN, commit_stream
-from engine.train.edits import to_prompt
+from engine.train.edit_makers import to_prompt
 from engine.train.gitlog import commit_examples, commits
 from engine.train.split import is_heldout
 

@@ -23,7 +23,7 @@ from engine.train.data import (
     render_stream,
     text_stream,
 )
-from engine.train.edits import EditExample, to_prompt
+from engine.train.edit_makers import EditExample, to_prompt
 from engine.train.fim import FimExample, to_fim_prompt
 from engine.train.packing import encode_edit, encode_fim
 
