@@ -226,13 +226,15 @@ def read_lines(image: np.ndarray, reader, layout: Layout | None = None,
     starts: list[float] = []
     heads: list[int] = []  # characters of gutter number (and its space) before the code
     for line, h, x in zip(layout.lines, best, xs, strict=True):
-        start, n = float(line.x0), 0
+        start, n = _code_start(ink, line, layout.pitch, line.x0), 0
         if gutter and (m := GUTTER_WORD.match(h.text)):
             n = m.end()
-            # The code's first ink right of the number: the ink, not the character's column,
-            # so indentation is measured the same way with and without a gutter.
-            start = _first_ink_after(ink, line, layout.pitch, float(x[n - 1 - len(m.group(2))])
-                                     if n else float(line.x0), float(x[n]) if n < len(x) else None)
+            # The code's first ink right of the number (halfway to where the reader put the
+            # code's first character): the ink, not the character's column, so indentation is
+            # measured the same way with and without a gutter.
+            start = (_code_start(ink, line, layout.pitch,
+                                 (float(x[n - 1 - len(m.group(2))]) + float(x[n])) / 2)
+                     if n < len(x) else float(line.x1))
         starts.append(start)
         heads.append(n)
     cell = _cell_width([x[n:] for x, n in zip(xs, heads, strict=True)], layout.pitch * 0.5)
@@ -301,14 +303,22 @@ def _fit_run(run: str, cells: float) -> str:
     return "".join(segments)
 
 
-def _first_ink_after(ink: np.ndarray, line: TextLine, pitch: float, number_x: float,
-                     code_x: float | None) -> float:
-    """The first ink column of the code part of a gutter line: right of the number's last
-    character, at or before where the reader put the code's first character."""
-    if code_x is None:
-        return float(line.x1)
+def _code_start(ink: np.ndarray, line: TextLine, pitch: float, left: float) -> float:
+    """The first ink column of a line's code from `left` on, passing over thin lines that
+    fill the band top to bottom: indent guides (a block one line long is no rule the layout
+    blanks) and a cursor bar; a glyph never fills its whole slot."""
     y0, y1 = band_rows(line.top, pitch)
     y0, y1 = max(0, y0), min(ink.shape[0], y1)
-    lo = int(round((number_x + code_x) / 2))
-    cols = np.flatnonzero((ink[y0:y1, lo:line.x1] > 0.1).any(0))
-    return float(lo + cols[0]) if cols.size else code_x
+    lo = max(0, int(round(left)))
+    band = ink[y0:y1, lo:line.x1] > 0.1
+    if band.shape[0] < 4:
+        return float(max(lo, line.x0))
+    thin = max(2, int(round(0.15 * pitch)))
+    full = band.mean(0) >= 0.9
+    padded = np.concatenate([[False], band.any(0), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    for c0, c1 in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        if c1 - c0 <= thin and full[c0:c1].any():
+            continue
+        return float(lo + c0)
+    return float(max(lo, line.x0))

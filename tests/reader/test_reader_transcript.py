@@ -70,3 +70,20 @@ def test_an_unsure_line_takes_the_reading_whose_words_the_picture_repeats() -> N
     alone = ReadLine(0, "retum lem(x)", 0, ("return len(x)",), 0.6, (2.0,))
     assert prefer_known_words([alone], "python")[0].code == "return len(x)"
     assert prefer_known_words([alone], None)[0].code == "retum lem(x)"
+
+
+def test_code_starts_after_a_guide_or_cursor_that_fills_the_band() -> None:
+    from engine.reader.layout import TextLine
+    from engine.reader.transcript import _code_start
+
+    ink = np.zeros((40, 120), np.float32)
+    line = TextLine(0, 10.0, 5, 100)  # band rows 10-29 (pitch 20)
+    ink[10:30, 12] = 0.6  # a one-line indent guide: the whole band
+    ink[10:30, 13] = 0.2  # its anti-aliased edge
+    ink[14:26, 40:44] = 0.9  # the first glyph: part of the band only
+    ink[12:28, 60:62] = 0.9  # a tall glyph later on ("|")
+    assert _code_start(ink, line, 20.0, 5) == 40.0
+    ink[10:30, 12:14] = 0
+    assert _code_start(ink, line, 20.0, 5) == 40.0
+    ink[14:26, 40:44] = 0
+    assert _code_start(ink, line, 20.0, 5) == 60.0  # a tall glyph is no guide
