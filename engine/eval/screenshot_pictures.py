@@ -36,7 +36,10 @@ DEFAULT_MAX_SIDE = 256
 READ_MAX_SIDE = 1024
 SALT = "cromwell-eval-screenshot"
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
-NOT_GROUPED = ("path", "suffix")  # metadata that names the file, not a condition
+# Metadata that names the file or measures the picture, not a condition it was taken in
+# (scripts/editor_screenshots.py writes both kinds).
+NOT_GROUPED = ("path", "suffix", "first_line", "last_line", "lines", "width", "height",
+               "text_left", "column_width", "line_height")
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,9 @@ class CodeReader:
         """Each (pixels, suffix) read in turn, through the product's own entry point."""
         from engine.reader import read
 
+        # Memory freed before (the pictures' rendering) goes back first: without it the
+        # reader's first trim would return it and the reader would seem to cost less than 0.
+        read.release_free_memory()
         before = rss_mib()
         previous = os.environ.get("CROMWELL_READER")
         os.environ["CROMWELL_READER"] = str(self.path)

@@ -34,15 +34,27 @@ def weights_path() -> Path:
             raise ReaderUnavailable(f"no screenshot reader weights at {chosen} ($CROMWELL_READER)")
         return Path(chosen)
     from engine.runtime.model_store import cromwell_smol_path
-    from engine.runtime.reader_file import gguf_has_reader
 
     smol = cromwell_smol_path()
-    if smol.is_file() and gguf_has_reader(smol):
+    try:
+        stat = smol.stat()
+    except OSError:
+        stat = None
+    if stat is not None and _carries_reader(str(smol), stat.st_mtime_ns, stat.st_size):
         return smol
     if not ASSET.is_file():
         raise ReaderUnavailable(
             f"no screenshot reader weights at {ASSET}: train them with `cromwell train reader`")
     return ASSET
+
+
+@functools.lru_cache(maxsize=4)
+def _carries_reader(path: str, _mtime_ns: int, _size: int) -> bool:
+    """Whether the model file carries a reader; asked once per version of the file (opening
+    a GGUF reads its header, vocabulary included: tens of milliseconds)."""
+    from engine.runtime.reader_file import gguf_has_reader
+
+    return gguf_has_reader(path)
 
 
 @functools.lru_cache(maxsize=2)
