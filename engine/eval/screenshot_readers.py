@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -79,6 +80,7 @@ class CodeReader:
 
         # Memory freed before (the pictures' rendering) goes back first: without it the
         # reader's first trim would return it and the reader would seem to cost less than 0.
+        gc.collect()
         read.release_free_memory()
         before = rss_mib()
         previous = os.environ.get("CROMWELL_READER")

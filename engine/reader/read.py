@@ -59,9 +59,17 @@ def _carries_reader(path: str, _mtime_ns: int, _size: int) -> bool:
 
 @functools.lru_cache(maxsize=2)
 def _reader(path: str):  # noqa: ANN202 - the runtime Reader, imported late (native kernels)
+    import gc
+
     from engine.runtime.reader import Reader, load_reader
 
-    return Reader(load_reader(path))
+    reader = Reader(load_reader(path))
+    # Reading a model file's header builds its vocabulary's strings, and the file object
+    # (in a reference cycle) keeps the file mapped: collected and trimmed now, the reader
+    # costs the process its weights, not a parsed GGUF header.
+    gc.collect()
+    release_free_memory()
+    return reader
 
 
 def default_reader():  # noqa: ANN201
