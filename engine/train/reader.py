@@ -29,11 +29,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.machine import cpu_name
 from engine.model.reader import LineReader, ReaderConfig
 from engine.reader.charset import encode
 from engine.runtime.reader_file import ReaderFile, read_any, write_npz
 from engine.train.reader_data import LineSample, LineStream, training_files
-from engine.train.reader_ship import cpu_name
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"

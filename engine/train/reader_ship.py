@@ -13,20 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.machine import cpu_name
 from engine.runtime.reader_file import ReaderFile, read_npz, write_npz
-
-
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (the architecture where there is none)."""
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def run_record(metrics: Path) -> dict[str, Any]:
