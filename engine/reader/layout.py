@@ -152,6 +152,12 @@ def _fit_grid(runs: list[tuple[int, int]]) -> tuple[float, float]:
 
 def find_layout(image: np.ndarray) -> Layout:
     """The text lines of an (H, W, 3) uint8 screenshot."""
+    return read_layout(image)[0]
+
+
+def read_layout(image: np.ndarray) -> tuple[Layout, np.ndarray]:
+    """The text lines of an (H, W, 3) uint8 screenshot and the ink they are read from (what
+    reading_ink gives for that layout), from one pass over the picture."""
     if image.ndim != 3 or image.shape[2] < 3 or image.shape[0] < 2 or image.shape[1] < 2:
         raise ValueError(f"a screenshot must be (H, W, 3) pixels, got {image.shape}")
     bg = background_colour(image[..., :3])
@@ -228,13 +234,15 @@ def text_ink(image: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
     return ink if period is None else without_rules(ink, period, 2.5)
 
 
-def layout_of_ink(ink: np.ndarray, bg: tuple[int, int, int]) -> Layout:
+def layout_of_ink(ink: np.ndarray, bg: tuple[int, int, int]) -> tuple[Layout, np.ndarray]:
+    """The layout of text_ink's `ink`, and that ink with the rules of the fitted grid
+    blanked."""
     strong = ink > _threshold(ink)
     core = ink > _threshold(ink, 0.3)
     row_count = core.sum(1)
     runs = [(s, e) for s, e in _runs(row_count >= 1) if e - s >= 2]
     if not runs:
-        return Layout(bg, 0.0, ())
+        return Layout(bg, 0.0, ()), ink
     offset, pitch = _fit_grid(runs)
     heights = sorted(e - s for s, e in runs)
     if pitch > 2.2 * heights[len(heights) // 4]:
@@ -270,7 +278,7 @@ def layout_of_ink(ink: np.ndarray, bg: tuple[int, int, int]) -> Layout:
         if cols.size == 0:
             continue
         lines.append(TextLine(k, top, int(cols[0]), int(cols[-1]) + 1))
-    return Layout(bg, pitch, tuple(lines))
+    return Layout(bg, pitch, tuple(lines)), ink
 
 
 def band_rows(top: float, pitch: float) -> tuple[int, int]:
@@ -315,9 +323,7 @@ def strip_x(line: TextLine, pitch: float, strip_col: float) -> float:
 def line_strips(image: np.ndarray, layout: Layout | None = None
                 ) -> tuple[Layout, list[np.ndarray]]:
     """The layout and one strip per text line."""
-    if layout is None:
-        layout = find_layout(image)
-    ink = reading_ink(image, layout)
+    layout, ink = read_layout(image) if layout is None else (layout, reading_ink(image, layout))
     return layout, [line_strip(ink, line, layout.pitch) for line in layout.lines]
 
 

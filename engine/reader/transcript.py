@@ -31,8 +31,8 @@ from engine.reader.layout import (
     Layout,
     TextLine,
     band_rows,
-    find_layout,
     line_strip,
+    read_layout,
     reading_ink,
     strip_x,
 )
@@ -196,10 +196,9 @@ def read_lines(image: np.ndarray, reader, layout: Layout | None = None,
     """Read `image` ((H, W, 3) uint8) with `reader` (engine.runtime.reader.Reader or anything
     mapping strips to per-column scores). `language` "python" turns on the parse check."""
     t0 = time.perf_counter()
-    layout = layout or find_layout(image)
+    layout, ink = read_layout(image) if layout is None else (layout, reading_ink(image, layout))
     if not layout.lines:
         return Transcript("", (), layout.pitch, 0.0, False, time.perf_counter() - t0)
-    ink = reading_ink(image, layout)
     strips = [line_strip(ink, line, layout.pitch) for line in layout.lines]
     scores = reader(strips)
     best: list[ctc.Hypothesis] = []

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.reader.layout import find_layout, line_strips
+from engine.reader.layout import line_strip, read_layout
 from engine.train.render import render_example
 from engine.train.split import TRAIN
 
@@ -74,7 +74,7 @@ def picture_lines(image: np.ndarray, text: str, line_numbers: bool,
     """The picture's strips paired with their text, or None when the layout's bands are not
     exactly the text's lines with ink. A blank line with the text cursor on it has ink too: its
     strip is kept with an empty text, so the reader learns to read a lone cursor as nothing."""
-    layout = find_layout(image)
+    layout, ink = read_layout(image)
     shown = visible_lines(text, line_numbers, first_number)
     if not layout.lines:
         return None
@@ -84,8 +84,8 @@ def picture_lines(image: np.ndarray, text: str, line_numbers: bool,
         {cursor_line} if cursor_line is not None and cursor_line < len(shown) else set()))
     if ks != inked:
         return None
-    _, strips = line_strips(image, layout)
-    return [LineSample(s, shown[k]) for s, k in zip(strips, ks, strict=True)]
+    return [LineSample(line_strip(ink, line, layout.pitch), shown[k])
+            for line, k in zip(layout.lines, ks, strict=True)]
 
 
 @dataclass
