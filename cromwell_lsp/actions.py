@@ -121,7 +121,8 @@ def _region_of(node: ast.AST) -> tuple[int, int]:
     return first - 1, node.end_lineno or node.lineno  # type: ignore[attr-defined]
 
 
-def _body_is_empty(node: ast.AST) -> bool:
+def body_is_empty(node: ast.AST) -> bool:
+    """Whether a definition's body is only `pass`, `...` or a docstring (a stub to fill)."""
     body = [
         s
         for s in node.body  # type: ignore[attr-defined]
@@ -216,7 +217,7 @@ def offer(
             )
     node = enclosing_definition(text, start.line) if is_python else None
     is_function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    if "completeBody" in enabled and is_function and _body_is_empty(node):  # type: ignore[arg-type]
+    if "completeBody" in enabled and is_function and body_is_empty(node):  # type: ignore[arg-type]
         lo, hi = _region_of(node)  # type: ignore[arg-type]
         out.append(
             OfferedAction(

@@ -15,7 +15,7 @@ from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
 from . import context, patches, prompts
-from .actions import ActionRequest, _body_is_empty, enclosing_definition
+from .actions import ActionRequest, body_is_empty, enclosing_definition
 from .context import ContextPlan, SourceFile, Target
 
 ANNOTATION_ID = "cromwell"
@@ -150,7 +150,7 @@ def _continuation(request: ActionRequest, doc: DocumentView) -> Continuation | N
     first_line = lines[first.lineno - 1]
     body_indent = first_line[: len(first_line) - len(first_line.lstrip())]
     def_line = lines[node.lineno - 1]  # type: ignore[attr-defined]
-    def_indent = prompts._indent_width(def_line)
+    def_indent = prompts.indent_width(def_line)
     if request.action == "addDocstring":
         start = first.lineno - 1
         return Continuation("docstring", def_indent, body_indent, start, start)
@@ -216,7 +216,7 @@ def _still_empty(text: str, body_line: int) -> bool:
     """Whether the definition whose body starts at `body_line` still has an empty body
     (only `pass`, `...` or a docstring): no use offering that as a completed body."""
     node = enclosing_definition(text, body_line)
-    return node is None or _body_is_empty(node)
+    return node is None or body_is_empty(node)
 
 
 def patch_from_output(

@@ -152,7 +152,8 @@ def continuation_prompt(plan: ContextPlan, opener: str = "") -> str:
     return f"{related_preamble(plan)}{plan.before}{plan.region}{opener}"
 
 
-def _indent_width(line: str) -> int:
+def indent_width(line: str) -> int:
+    """Columns of a line's indentation, tabs counted as four."""
     return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
 
 
@@ -167,7 +168,7 @@ def dedent_cut(text: str, def_indent: int) -> int | None:
         start = offset + 1
         end = text.find("\n", start)
         line = text[start : end if end >= 0 else len(text)]
-        if line.strip() and _indent_width(line) <= def_indent:
+        if line.strip() and indent_width(line) <= def_indent:
             return start
         offset = end
     return None
