@@ -78,40 +78,6 @@ const char* format_name(Format f) {
   return "?";
 }
 
-int64_t block_elems(Format f) {
-  switch (f) {
-    case Format::F32:
-    case Format::F16:
-    case Format::BF16: return 1;
-    case Format::Q8_0:
-    case Format::Q4_0:
-    case Format::Q4_1:
-    case Format::Q5_0:
-    case Format::Q5_1: return QK;
-    case Format::Q4_K:
-    case Format::Q5_K:
-    case Format::Q6_K: return QK_K;
-  }
-  return 1;
-}
-
-int64_t block_bytes(Format f) {
-  switch (f) {
-    case Format::F32: return 4;
-    case Format::F16:
-    case Format::BF16: return 2;
-    case Format::Q8_0: return sizeof(block_q8_0);
-    case Format::Q4_0: return sizeof(block_q4_0);
-    case Format::Q4_1: return sizeof(block_q4_1);
-    case Format::Q5_0: return sizeof(block_q5_0);
-    case Format::Q5_1: return sizeof(block_q5_1);
-    case Format::Q4_K: return sizeof(block_q4_K);
-    case Format::Q5_K: return sizeof(block_q5_K);
-    case Format::Q6_K: return sizeof(block_q6_K);
-  }
-  return 1;
-}
-
 bool can_quantize(Format f) {
   return f != Format::Q4_K && f != Format::Q5_K && f != Format::Q6_K;
 }

@@ -147,10 +147,42 @@ inline bf16_t fp32_to_bf16(float f) {
 
 bool format_from_name(const std::string& name, Format* out);
 const char* format_name(Format f);
-int64_t block_elems(Format f);  // 1 for F32/F16/BF16
-int64_t block_bytes(Format f);
+// constexpr: templates over a format (the integer GEMM's panel packing) size blocks at compile
+// time with the same function the run-time row arithmetic uses.
+constexpr int64_t block_elems(Format f) {  // 1 for F32/F16/BF16
+  switch (f) {
+    case Format::F32:
+    case Format::F16:
+    case Format::BF16: return 1;
+    case Format::Q8_0:
+    case Format::Q4_0:
+    case Format::Q4_1:
+    case Format::Q5_0:
+    case Format::Q5_1: return QK;
+    case Format::Q4_K:
+    case Format::Q5_K:
+    case Format::Q6_K: return QK_K;
+  }
+  return 1;
+}
+constexpr int64_t block_bytes(Format f) {
+  switch (f) {
+    case Format::F32: return 4;
+    case Format::F16:
+    case Format::BF16: return 2;
+    case Format::Q8_0: return sizeof(block_q8_0);
+    case Format::Q4_0: return sizeof(block_q4_0);
+    case Format::Q4_1: return sizeof(block_q4_1);
+    case Format::Q5_0: return sizeof(block_q5_0);
+    case Format::Q5_1: return sizeof(block_q5_1);
+    case Format::Q4_K: return sizeof(block_q4_K);
+    case Format::Q5_K: return sizeof(block_q5_K);
+    case Format::Q6_K: return sizeof(block_q6_K);
+  }
+  return 1;
+}
 // Bytes of one row of k elements; k must be a multiple of block_elems (checked by callers).
-inline int64_t row_bytes(Format f, int64_t k) { return k / block_elems(f) * block_bytes(f); }
+constexpr int64_t row_bytes(Format f, int64_t k) { return k / block_elems(f) * block_bytes(f); }
 bool can_quantize(Format f);  // the k-quants dequantize and multiply, but are not produced here
 
 // The 6-bit scale and min of sub-block j (0..7) of a q4_K / q5_K super-block's `scales`.

@@ -122,20 +122,6 @@ struct Layout {
   }
 };
 
-constexpr int64_t block_bytes_of(Format f) {
-  switch (f) {
-    case Format::Q8_0: return sizeof(block_q8_0);
-    case Format::Q4_0: return sizeof(block_q4_0);
-    case Format::Q4_1: return sizeof(block_q4_1);
-    case Format::Q5_0: return sizeof(block_q5_0);
-    case Format::Q5_1: return sizeof(block_q5_1);
-    case Format::Q4_K: return sizeof(block_q4_K);
-    case Format::Q5_K: return sizeof(block_q5_K);
-    case Format::Q6_K: return sizeof(block_q6_K);
-    default: return 0;
-  }
-}
-
 constexpr Layout layout_of(Format f) {
   switch (f) {
     case Format::Q4_1:
@@ -261,7 +247,7 @@ template <class V, Format F>
 void pack_panel(const uint8_t* const* rows, int64_t b0, int64_t nb, uint8_t* pk, uint8_t* tmp) {
   constexpr int L = V::kLanes;
   constexpr Layout T = layout_of(F);
-  constexpr int64_t kBlockBytes = block_bytes_of(F);
+  constexpr int64_t kBlockBytes = block_bytes(F);
   constexpr int64_t kSubQuads = T.elems / T.sub / 4;
   for (int64_t b = 0; b < nb; ++b) {
     uint8_t* pb = pk + b * T.lane_bytes() * L;
