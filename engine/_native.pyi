@@ -106,6 +106,10 @@ def matvec(
 def matmul_shared(
     ws: list[npt.NDArray[np.generic]], fmts: list[str], x: npt.NDArray[np.float32]
 ) -> list[npt.NDArray[np.float32]]: ...
+# Up to this many activation rows, matmul gives each row bit for bit what matvec gives (the
+# decode step's kernels); from one row more, the prefill GEMM (native/src/matmul.h).
+MATMUL_DECODE_ROWS: int
+
 def matmul(
     w: npt.NDArray[np.generic],
     fmt: str,

@@ -28,11 +28,12 @@ from engine.runtime.speculative import MAX_DRAFT, LookupPayoff
 
 # Prompts longer than this are prefilled in chunks, which bounds the [n, ffn_dim] buffers.
 PREFILL_CHUNK = 512
-# The matrix kernels take their decode-step path (activations rounded to 8 bits per row, as in
-# a decode step) below this many rows, and from it on the prefill GEMM (integer for quantized
-# weights, activations rounded once per matmul; float for F16/F32). A speculative verification
-# feeds at most this many rows per call so its logits are bit-for-bit those of decode steps.
-MATMUL_INT_ROWS = 7
+# Up to this many rows `matmul` computes each row with the decode step's kernels, bit for bit
+# what matvec gives; from one more on it takes the prefill GEMM (integer for quantized weights,
+# float for F16/F32), whose sums differ in the last bits. A speculative verification feeds at
+# most this many rows per call so its logits are those of decode steps. Defined once, in
+# native/src/matmul.h, so the two cannot drift apart.
+MATMUL_DECODE_ROWS: int = K.MATMUL_DECODE_ROWS
 # The most tokens one fused call runs: a speculative draft of speculative.MAX_DRAFT tokens
 # after the last decoded one.
 FUSED_MAX_TOKENS = MAX_DRAFT + 1
@@ -370,8 +371,9 @@ class Decoder:
 
     @staticmethod
     def _linear_as_decode(m: Matrix, x: np.ndarray, out: np.ndarray) -> None:
-        for i in range(0, len(x), MATMUL_INT_ROWS):
-            K.matmul(m.data, m.fmt, x[i : i + MATMUL_INT_ROWS], out=out[i : i + MATMUL_INT_ROWS])
+        for i in range(0, len(x), MATMUL_DECODE_ROWS):
+            rows = slice(i, i + MATMUL_DECODE_ROWS)
+            K.matmul(m.data, m.fmt, x[rows], out=out[rows])
 
     def _attention(
         self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int, out: np.ndarray

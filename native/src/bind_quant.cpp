@@ -227,6 +227,8 @@ void bind_quant(py::module_& m) {
      "x[n, k], quantized once and multiplied in one pool job; every row is what matvec gives\n"
      "for that activation row.");
 
+  m.attr("MATMUL_DECODE_ROWS") = py::int_(kMatmulDecodeRows);
+
   m.def("matmul", [](const py::handle& w_obj, const std::string& fmt, const py::handle& x_obj,
                      const py::object& out) {
     auto x = f32_array(x_obj, "x");
@@ -242,7 +244,8 @@ void bind_quant(py::module_& m) {
     }
     return y;
   }, py::arg("w"), py::arg("fmt"), py::arg("x"), py::arg("out") = py::none(),
-     "y[n, rows] = x W^T (a torch Linear without bias), for prefill and vision.");
+     "y[n, rows] = x W^T (a torch Linear without bias), for prefill and vision. Up to\n"
+     "MATMUL_DECODE_ROWS rows, each row is bit for bit what matvec gives for it.");
 
   m.def("get_rows", [](const py::handle& w_obj, const std::string& fmt, const py::handle& ids_obj,
                        int64_t k) {

@@ -500,11 +500,9 @@ void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, fl
 
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n,
             float* y) {
-  if (n < 8 && use_avx2()) {
-    // Too few activation rows to amortize unpacking the weights (measured crossover for the
-    // float tiles: 6 to 10 rows): each weight row is read once and dotted with all n rows while
-    // in L1, by the decode step's own kernels, so each row's result is bit for bit its decode
-    // step's (the runtime's MATMUL_INT_ROWS).
+  if (n <= kMatmulDecodeRows && use_avx2()) {
+    // Too few activation rows to amortize unpacking the weights: the decode step's kernels,
+    // each row's result bit for bit its decode step's (see kMatmulDecodeRows).
     matmul_with_table(kernels_for(f), f, w, rows, k, x, n, y);
   } else if (has_int_gemm(f) && use_int_gemm()) {
     int_matmul(int_gemm_kernel_for(), f, w, rows, k, x, n, y);

@@ -89,6 +89,15 @@ int64_t act_row_bytes(ActFormat a, int64_t k);
 // Quantizes one row of activations into act format a (a copy for F32).
 void quantize_act_row(ActFormat a, const float* x, void* y, int64_t k);
 
+// The most activation rows `matmul` computes with the decode step's own kernels: each weight
+// row read once and dotted with every activation row while in L1, each result bit for bit what
+// matvec gives for that row. From one row more, unpacking the weights into the GEMM tiles pays
+// (measured crossover for the float tiles: 6 to 10 rows), and their sums differ in the last
+// bits. The runtime verifies a speculative draft in chunks of this many rows so that its
+// logits are those of decode steps; it reads the number from the extension
+// (engine._native.MATMUL_DECODE_ROWS), so this is the only place it is defined.
+constexpr int64_t kMatmulDecodeRows = 7;
+
 // Dispatching entry points; they use the shared thread pool and never touch Python.
 void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, float* y);
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y);

@@ -15,7 +15,7 @@ import pytest
 
 import engine.runtime
 from engine import _native as K
-from engine.runtime.decoder import MATMUL_INT_ROWS, PREFILL_CHUNK
+from engine.runtime.decoder import MATMUL_DECODE_ROWS, PREFILL_CHUNK
 from engine.runtime.model import Model
 
 CHAT = [{"role": "user", "content": "Name the capital city of France."}]
@@ -37,7 +37,7 @@ def mean_logits(model: Model, text: str) -> np.ndarray:
 def project(model: Model, vector: np.ndarray) -> np.ndarray:
     """The output head applied to `vector` (as a prefill's rows are)."""
     out = model.decoder.weights.output
-    rows = np.repeat(vector[None, :], MATMUL_INT_ROWS + 1, axis=0)
+    rows = np.repeat(vector[None, :], MATMUL_DECODE_ROWS + 1, axis=0)
     logits = np.zeros((len(rows), model.decoder.cfg.vocab_size), np.float32)
     K.matmul(out.data, out.fmt, rows, out=logits)
     return logits[0]
@@ -57,7 +57,7 @@ def float_matrix_path() -> Iterator[None]:
 @pytest.mark.usefixtures("float_matrix_path")
 def test_embed_is_the_mean_of_the_states_the_output_head_reads(model: Model, text: str) -> None:
     n_tokens = len(model.tokenizer.encode(text, add_special=True))
-    assert n_tokens > MATMUL_INT_ROWS
+    assert n_tokens > MATMUL_DECODE_ROWS
     vector = model.embed(text)
     assert vector.shape == (model.decoder.cfg.dim,) and vector.dtype == np.float32
     expected = mean_logits(model, text)
