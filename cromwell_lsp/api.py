@@ -6,7 +6,8 @@
     print(proposal.diff)
     api.apply_patch(proposal.diff, proposal.root, expected={proposal.path: proposal.old_hash})
 
-The model loads once per (model path, threads) and stays loaded for later calls. Every
+The model loads once and stays loaded for later calls until one names another model or
+thread count; every call runs on the program's one model service (model_service.py). Every
 function raises `RequestError` for a request it cannot serve as asked, `PatchError` when the
 model's answer cannot become a safe edit, and `FileChanged` when a file changed under it.
 """
@@ -22,27 +23,32 @@ from . import domain
 from .apply import CheckedPatch, FileChanged
 from .apply import apply_patch as _apply_patch
 from .domain import EditProposal, GeneratedFile, RequestError
+from .model_service import ModelService
 from .patches import PatchError, StaleDocument
 
 __all__ = [
     "CheckedPatch", "EditProposal", "FileChanged", "GeneratedFile", "PatchError",
     "RequestError", "StaleDocument", "apply_patch", "complete", "explain_context", "load_model",
-    "propose_edit", "screenshot_to_code",
+    "model_service", "propose_edit", "screenshot_to_code",
 ]
 
-_models: dict[tuple[str | None, int | None], Any] = {}
-_models_lock = threading.Lock()
+_service: ModelService | None = None
+_service_lock = threading.Lock()
+
+
+def model_service() -> ModelService:
+    """The program's model service: every call of this API runs on its one worker."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            _service = ModelService()
+        return _service
 
 
 def load_model(model: str | None = None, threads: int | None = None) -> Any:
-    """The runtime model for a GGUF path (None: the embedded default), loaded once."""
-    key = (model, threads)
-    with _models_lock:
-        if key not in _models:
-            import engine.runtime
-
-            _models[key] = engine.runtime.load(model, threads=threads)
-        return _models[key]
+    """The runtime model for a GGUF path (None: the embedded default), loaded once and kept
+    until a call names another model or thread count."""
+    return model_service().call(model, threads, lambda loaded, _: loaded)
 
 
 def _workspace(path: Path, root: Path | str | None) -> domain.Workspace:
@@ -67,9 +73,9 @@ def propose_edit(
     file = domain.absolute_path(path)
     ws = _workspace(file, root)
     source = domain.load_source(ws, file)
-    return domain.propose_edit(load_model(model, threads), ws, source, instruction, lines,
-                               max_new_tokens=max_new_tokens, temperature=temperature,
-                               on_piece=on_piece)
+    return model_service().call(model, threads, lambda m, cancel: domain.propose_edit(
+        m, ws, source, instruction, lines, max_new_tokens=max_new_tokens,
+        temperature=temperature, cancel=cancel, on_piece=on_piece))
 
 
 def explain_context(
@@ -86,8 +92,8 @@ def explain_context(
     file = domain.absolute_path(path)
     ws = _workspace(file, root)
     source = domain.load_source(ws, file)
-    return domain.explain_context(load_model(model, threads), ws, source, instruction, lines,
-                                  max_new_tokens)
+    return model_service().call(model, threads, lambda m, _: domain.explain_context(
+        m, ws, source, instruction, lines, max_new_tokens))
 
 
 def complete(
@@ -105,8 +111,8 @@ def complete(
     file = domain.absolute_path(path)
     ws = _workspace(file, root)
     source = domain.load_source(ws, file)
-    return domain.complete(load_model(model, threads), ws, source, line, column,
-                           max_tokens=max_tokens, on_piece=on_piece)
+    return model_service().call(model, threads, lambda m, cancel: domain.complete(
+        m, ws, source, line, column, max_tokens=max_tokens, cancel=cancel, on_piece=on_piece))
 
 
 def screenshot_to_code(
@@ -127,10 +133,17 @@ def screenshot_to_code(
     `raw`: the transcript alone, without loading a model."""
     picture = domain.absolute_path(image)
     ws = domain.Workspace(Path(root) if root is not None else picture.parent)
-    return domain.screenshot_to_code(None if raw else load_model(model, threads), ws, picture,
-                                     target, language_suffix=language_suffix,
-                                     max_new_tokens=max_new_tokens, temperature=temperature,
-                                     on_piece=on_piece, raw=raw)
+
+    def job(m: Any, cancel: threading.Event) -> GeneratedFile:
+        return domain.screenshot_to_code(m, ws, picture, target,
+                                         language_suffix=language_suffix,
+                                         max_new_tokens=max_new_tokens,
+                                         temperature=temperature, cancel=cancel,
+                                         on_piece=on_piece, raw=raw)
+
+    if raw:  # the reader alone: no model is loaded
+        return job(None, threading.Event())
+    return model_service().call(model, threads, job)
 
 
 def apply_patch(

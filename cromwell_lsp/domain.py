@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from .ghost import (
     ghost_for,
 )
 from .ghost_ring import Chunk
+from .model_service import stream_to_end
 from .patches import PatchError
 from .workspace import FileRefused, WorkspaceIndex, read_text
 
@@ -91,22 +92,34 @@ class Workspace:
     def candidates(self, exclude: Path | None) -> list[context.SourceFile]:
         """Related-file candidates, nearest in the folder tree first."""
         here = exclude.resolve().parent if exclude is not None else self.root
-
-        def distance(p: Path) -> tuple[int, str]:
-            common = sum(1 for _ in _common_parts(p.parent, here))
-            return (len(p.parent.parts) + len(here.parts) - 2 * common, str(p))
-
         out = []
-        files = sorted(self.index.files(), key=lambda f: distance(f.path))
-        for entry in files[:MAX_CANDIDATES]:
-            if exclude is not None and entry.path == exclude.resolve():
+        for path in nearest_files((f.path for f in self.index.files()), here):
+            if exclude is not None and path == exclude.resolve():
                 continue
             try:
-                out.append(context.SourceFile(self.relative(entry.path),
-                                              self.index.text(entry.path)))
+                out.append(context.SourceFile(self.relative(path), self.index.text(path)))
             except (FileRefused, OSError):
                 continue
         return out
+
+
+def nearest_files(paths: Iterable[Path], here: Path | None,
+                  recency: Mapping[Path, int] | None = None) -> list[Path]:
+    """The files a request's context is chosen from, at most MAX_CANDIDATES of them: those
+    the user touched (most recent first), then the nearest to `here` in the folder tree.
+
+    Reading and scoring every file of a large workspace for each request would take longer
+    than the edit; these are the files most likely to matter."""
+    touched = recency or {}
+
+    def priority(path: Path) -> tuple[int, int, str]:
+        distance = 0
+        if here is not None:
+            common = len(_common_parts(path.parent, here))
+            distance = len(path.parent.parts) + len(here.parts) - 2 * common
+        return (-touched.get(path, 0), distance, str(path))
+
+    return sorted(paths, key=priority)[:MAX_CANDIDATES]
 
 
 def _common_parts(a: Path, b: Path) -> list[str]:
@@ -257,21 +270,12 @@ def generate(
     Cancelled when it was cut short. `stop_when(text so far)` ends it early as complete (the
     prompt's own end condition: a dedent after a body, a closed fence)."""
     check_prompt_size(model, prompt)
-    pieces = []
-    stream = model.stream(prompt, max_tokens=max_tokens, temperature=temperature,
-                          stop=stop, image=image, cancel=cancel)
-    for piece in stream:
-        pieces.append(piece)
-        if on_piece is not None:
-            on_piece(piece)
-        if stop_when is not None and stop_when("".join(pieces)):
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
-            break
-    if cancel is not None and cancel.is_set():
+    text, cancelled = stream_to_end(model, prompt, max_tokens=max_tokens,
+                                    temperature=temperature, stop=stop, image=image,
+                                    cancel=cancel, on_piece=on_piece, stop_when=stop_when)
+    if cancelled:
         raise Cancelled("generation cancelled")
-    return "".join(pieces)
+    return text
 
 
 @dataclass(frozen=True)
@@ -292,28 +296,89 @@ class EditProposal:
                 "old_sha256": self.old_hash, "prompt_tokens": self.prompt_tokens}
 
 
-def prepare_edit(
-    model: Any,
-    ws: Workspace,
-    source: Source,
-    instruction: str,
-    lines: tuple[int, int] | None,
-    max_new_tokens: int,
-    context_budget: int | None = None,
-) -> tuple[edits.PreparedPrompt, ActionRequest, edits.DocumentView]:
-    check_prompt_size(model, instruction, "the instruction")
-    if not instruction.strip():
+@dataclass(frozen=True)
+class ActionInput:
+    """What a code action works on, whichever door it came through: the request, the
+    document as the door sees it, the files its context is chosen from, and for a screenshot
+    the new file's name, the picture and what the code reader read in it."""
+
+    request: ActionRequest
+    doc: edits.DocumentView
+    candidates: Sequence[context.SourceFile]
+    recency: Mapping[str, int]
+    new_path: str | None = None  # a screenshot's new file, relative to the workspace
+    image: str | None = None
+    reading: screenshot.Reading = screenshot.Reading("", 0.0, None)
+
+
+def check_action(action: ActionInput) -> None:
+    """The checks that need no model: an edit says what to change, and its lines are in
+    the document. RequestError says which failed."""
+    request = action.request
+    if request.action == "editSelection" and not (request.instruction or "").strip():
         raise RequestError("the instruction is empty: say what to change")
+    n_lines = len(action.doc.text.splitlines())
+    if request.end_line > max(n_lines, 1) or request.start_line > n_lines:
+        raise RequestError(f"lines [{request.start_line}, {request.end_line}) are outside "
+                           f"the {n_lines}-line document")
+
+
+def prepare_action(model: Any, action: ActionInput, max_new_tokens: int,
+                   context_budget: int | None = None) -> edits.PreparedPrompt:
+    """The action's prompt, fitted to the model's window with `max_new_tokens` kept free;
+    RequestError when it cannot be asked."""
+    request = action.request
+    check_action(action)
+    check_prompt_size(model, request.instruction or "", "the instruction")
+    if action.image is not None and not action.reading.transcript.strip() \
+            and not model.takes_images:
+        raise RequestError(f"{action.reading.note}, and this model does not take images")
+    try:
+        return edits.prompt_for(request, action.doc, action.candidates, action.recency,
+                                model.tokenizer, render_chat(model), model.n_ctx,
+                                max_new_tokens, context_budget, action.new_path,
+                                action.reading.transcript)
+    except (context.ContextTooLarge, ValueError) as exc:
+        raise RequestError(str(exc)) from exc
+
+
+def model_image(model: Any, action: ActionInput) -> str | None:
+    """The picture the model itself is shown: only to a model that takes images."""
+    return action.image if model.takes_images else None
+
+
+def screenshot_code(action: ActionInput, prepared: edits.PreparedPrompt,
+                    output: str) -> screenshot.Choice:
+    """The code a screenshot becomes: the model's answer where it stays close to the
+    reader's transcript, else the transcript (cromwell_lsp/screenshot.py)."""
+    name = action.new_path or action.doc.path
+    answer = patches.extract_code(prepared.answer_prefix + output)
+    chosen = screenshot.choose(answer, action.reading.transcript, Path(name).suffix or ".py")
+    if not chosen.code.strip():
+        raise patches.PatchError("the model's answer contains no code")
+    return chosen
+
+
+def action_patch(action: ActionInput, prepared: edits.PreparedPrompt, output: str,
+                 current_version: int | None = None) -> patches.Patch:
+    """The checked patch the model's `output` makes of the action, or PatchError saying why
+    it cannot be an edit. A screenshot's patch creates its new file."""
+    if action.request.action == "fromScreenshot":
+        name = action.new_path or action.doc.path
+        code = screenshot_code(action, prepared, output).code
+        return patches.Patch(name, None, "", code, new_file_diff(name, code))
+    # The answer may continue a fence the prompt opened.
+    return edits.patch_from_output(action.request, action.doc, prepared, output,
+                                   current_version)
+
+
+def edit_action(ws: Workspace, source: Source, instruction: str,
+                lines: tuple[int, int] | None) -> ActionInput:
+    """An "edit these lines per the instruction" action on a file of the workspace."""
     start, end = line_range(source.text, lines)
     request = ActionRequest("editSelection", source.path.as_uri(), None, start, end, instruction)
     doc = edits.DocumentView(request.uri, source.relative, source.text, None)
-    try:
-        prepared = edits.prompt_for(request, doc, ws.candidates(source.path), {},
-                                    model.tokenizer, render_chat(model), model.n_ctx,
-                                    max_new_tokens, context_budget)
-    except (context.ContextTooLarge, ValueError) as exc:
-        raise RequestError(str(exc)) from exc
-    return prepared, request, doc
+    return ActionInput(request, doc, ws.candidates(source.path), {})
 
 
 def propose_edit(
@@ -331,15 +396,28 @@ def propose_edit(
 ) -> EditProposal:
     """Ask the model to rewrite `lines` of the file per `instruction`; a checked diff, or
     patches.PatchError saying why the answer cannot be an edit."""
-    prepared, request, doc = prepare_edit(model, ws, source, instruction, lines,
-                                          max_new_tokens, context_budget)
+    if not instruction.strip():
+        raise RequestError("the instruction is empty: say what to change")
+    action = edit_action(ws, source, instruction, lines)
+    prepared = prepare_action(model, action, max_new_tokens, context_budget)
     output = generate(model, prepared.prompt, max_tokens=max_new_tokens,
                       temperature=temperature, cancel=cancel, on_piece=on_piece,
                       stop_when=prepared.stop_when)
-    # The same path as the language server: the answer may continue a fence the prompt opened.
-    patch = edits.patch_from_output(request, doc, prepared, output, None)
+    patch = action_patch(action, prepared, output)
     return EditProposal(ws.root, source.relative, patch.diff, patch.new, source.disk_hash,
                         prepared.tokens, output)
+
+
+def explain_action(model: Any, action: ActionInput, max_new_tokens: int = 512,
+                   context_budget: int | None = None) -> dict[str, Any]:
+    """What the context manager would send for this action, and why (no generation). An edit
+    with no instruction yet is explained as if it had one."""
+    if not (action.request.instruction or "").strip():
+        action = replace(action, request=replace(action.request, instruction="(explain)"))
+    prepared = prepare_action(model, action, max_new_tokens, context_budget)
+    out = context.explain(prepared.plan, prepared.tokens)
+    out["prompt"] = prepared.prompt
+    return out
 
 
 def explain_context(
@@ -347,12 +425,9 @@ def explain_context(
     lines: tuple[int, int] | None, max_new_tokens: int = 512,
     context_budget: int | None = None,
 ) -> dict[str, Any]:
-    """What the context manager would send for this edit, and why (no generation)."""
-    prepared, _, _ = prepare_edit(model, ws, source, instruction or "(explain)", lines,
-                               max_new_tokens, context_budget)
-    out = context.explain(prepared.plan, prepared.tokens)
-    out["prompt"] = prepared.prompt
-    return out
+    """What the context manager would send for an edit of these lines, and why."""
+    return explain_action(model, edit_action(ws, source, instruction, lines), max_new_tokens,
+                          context_budget)
 
 
 def complete(
@@ -458,26 +533,17 @@ def screenshot_to_code(
             raise RequestError(f"nothing to transcribe: {reading.note}")
         return GeneratedFile(name, reading.transcript, new_file_diff(name, reading.transcript),
                              reading.transcript, "transcript")
-    if not reading.transcript.strip() and not model.takes_images:
-        raise RequestError(f"{reading.note}, and this model does not take images")
-    request = ActionRequest("fromScreenshot", Path(ws.root / name).as_uri(), None, 0, 0)
+    request = ActionRequest("fromScreenshot", Path(ws.root / name).as_uri(), None, 0, 0,
+                            image=str(image_path))
     doc = edits.DocumentView(request.uri, name, "", None)
-    try:
-        prepared = edits.prompt_for(request, doc, ws.candidates(None), {}, model.tokenizer,
-                                    render_chat(model), model.n_ctx, max_new_tokens, None, name,
-                                    reading.transcript)
-    except (context.ContextTooLarge, ValueError) as exc:
-        raise RequestError(str(exc)) from exc
+    action = ActionInput(request, doc, ws.candidates(None), {}, name, str(image_path), reading)
+    prepared = prepare_action(model, action, max_new_tokens)
     try:
         output = generate(model, prepared.prompt, max_tokens=max_new_tokens,
-                          temperature=temperature,
-                          image=str(image_path) if model.takes_images else None,
+                          temperature=temperature, image=model_image(model, action),
                           cancel=cancel, on_piece=on_piece, stop_when=prepared.stop_when)
     except ValueError as exc:
         raise RequestError(str(exc)) from exc
-    answer = patches.extract_code(prepared.answer_prefix + output)
-    chosen = screenshot.choose(answer, reading.transcript, suffix)
-    if not chosen.code.strip():
-        raise patches.PatchError("the model's answer contains no code")
+    chosen = screenshot_code(action, prepared, output)
     return GeneratedFile(name, chosen.code, new_file_diff(name, chosen.code),
                          reading.transcript, chosen.source)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .context import MIN_SCORE, SourceFile, Target, rank
-from .engine_client import EngineClient
 from .ghost import GhostCancelled, GhostRequest, GhostSettings, GhostText, Suggestion, accepted
 from .ghost_layout import window_start
 from .ghost_ring import Chunk, ExtraRing, chunk_around
+from .model_service import ModelService
 
 BURST_S = 0.03  # requests closer together than this are a burst of keystrokes
 SETTLE_S = 1.0  # the ring takes in offered chunks after a pause this long
@@ -54,8 +54,8 @@ class SessionStats:
 
 
 class GhostSession:
-    def __init__(self, engine: EngineClient) -> None:
-        self.engine = engine
+    def __init__(self, models: ModelService) -> None:
+        self.models = models
         self.ring = ExtraRing()
         self.stats = SessionStats()
         self._ghost: GhostText | None = None
@@ -143,7 +143,7 @@ class GhostSession:
             return hit
         flag = self._flag = threading.Event()
         try:
-            suggestion = await self.engine.run(lambda f: ghost.suggest(request, f), flag)
+            suggestion = await self.models.run(lambda f: ghost.suggest(request, f), flag)
         except GhostCancelled:
             self.stats.superseded += 1
             return None
@@ -160,4 +160,4 @@ class GhostSession:
             ghost.suggest(request, flag, prefetch=True)
             self.stats.prefetched += 1
 
-        self.engine.background(job)
+        self.models.background(job)

@@ -32,6 +32,7 @@ from engine.runtime.scoring import continuation_logprobs
 
 from . import domain
 from .json_bodies import StrictJSONRoute
+from .model_service import ModelService, QueueFull
 from .openai_schema import (
     ERROR_RESPONSES,
     ChatBody,
@@ -41,7 +42,7 @@ from .openai_schema import (
     SamplingFields,
     error_response,
 )
-from .rest import RETRY_AFTER_S, ModelWorker, QueueFull, until_done
+from .rest import RETRY_AFTER_S, until_done
 
 OPENAI_PATHS = ("/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/embeddings")
 # Pages served from this machine (a local Open WebUI, a notebook) may call the OpenAI paths.
@@ -341,20 +342,20 @@ def embedding_payload(vector: np.ndarray, encoding: str) -> list[float] | str:
 # --- the endpoints -------------------------------------------------------------------------
 
 
-def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> None:
-    """Add the OpenAI-compatible endpoints to `app`, generating on `worker`. With
+def register(app: FastAPI, service: ModelService, strict_model: bool = False) -> None:
+    """Add the OpenAI-compatible endpoints to `app`, generating on `service`. With
     `strict_model`, a request naming any model but the served one is a 404; without it every
     name is an alias of the served model."""
     router = APIRouter(route_class=OpenAIRoute, responses=ERROR_RESPONSES)
 
     def model_card() -> dict[str, Any]:
-        return {"id": worker.model_id(), "object": "model", "created": 0,
+        return {"id": service.model_id(), "object": "model", "created": 0,
                 "owned_by": "cromwell"}
 
     def check_model(name: str | None) -> None:
-        if strict_model and name not in (None, "", worker.model_id()):
+        if strict_model and name not in (None, "", service.model_id()):
             raise OpenAIError(404, f"the model {name!r} does not exist: this server runs "
-                              f"{worker.model_id()!r} (GET /v1/models)", "model",
+                              f"{service.model_id()!r} (GET /v1/models)", "model",
                               "model_not_found")
 
     async def run(job: Callable[[Any, threading.Event], Any], cancel: threading.Event,
@@ -367,17 +368,16 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
                 return job(model, cancel)
             finally:
                 if cancel.is_set():
-                    worker.cancelled += 1
+                    service.cancelled += 1
                 if then is not None:
                     then()
 
         try:
-            worker.admit()
-        except QueueFull:
-            raise OpenAIError(429, f"the model is busy ({worker.pending} requests queued): "
-                              "retry later", code="rate_limit_exceeded",
+            service.admit()
+        except QueueFull as exc:
+            raise OpenAIError(429, f"{exc}: retry later", code="rate_limit_exceeded",
                               headers={"Retry-After": str(RETRY_AFTER_S)}) from None
-        return asyncio.ensure_future(worker.run(counted))
+        return asyncio.ensure_future(service.submit(counted))
 
     async def finished(request: Request, task: asyncio.Future[Any],
                        cancel: threading.Event) -> Any:
@@ -391,7 +391,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
         ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         head = {"id": ident, "object": "chat.completion" if chat else "text_completion",
-                "created": created, "model": worker.model_id()}
+                "created": created, "model": service.model_id()}
         cancel = threading.Event()
 
         if not body.stream:
@@ -460,7 +460,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
         usage = {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.generated_tokens,
                  "total_tokens": s.prompt_tokens + s.generated_tokens}
         head = {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion",
-                "created": int(time.time()), "model": worker.model_id()}
+                "created": int(time.time()), "model": service.model_id()}
         if not body.stream:
             return {**head, "choices": [choice], "usage": usage}
 
@@ -534,7 +534,7 @@ def register(app: FastAPI, worker: ModelWorker, strict_model: bool = False) -> N
         data = [{"object": "embedding", "index": i,
                  "embedding": embedding_payload(v, body.encoding_format)}
                 for i, v in enumerate(vectors)]
-        return {"object": "list", "data": data, "model": worker.model_id(),
+        return {"object": "list", "data": data, "model": service.model_id(),
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
     app.include_router(router)

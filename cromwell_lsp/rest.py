@@ -1,7 +1,8 @@
 """The HTTP server (`cromwell serve`): Cromwell's own endpoints and OpenAI-compatible
 completions, over the same domain functions as the language server and the command line.
 
-One model worker thread runs every generation, in arrival order; at most `queue_size`
+The model service's one worker thread (model_service.py) runs every generation, in arrival
+order; at most `queue_size`
 requests wait behind the running one, and a request beyond that is answered 429 with
 Retry-After at once rather than left to time out. A client that disconnects sets its
 generation's cancel flag, so the worker moves on within one token.
@@ -20,7 +21,6 @@ import json
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 from . import domain
 from .apply import FileChanged, apply_patch
 from .json_bodies import StrictJSONRoute
+from .model_service import ModelService, QueueFull
 from .patches import PatchError
 
 RETRY_AFTER_S = 1
@@ -74,7 +75,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-# --- the model worker ----------------------------------------------------------------------
+# --- the model's jobs --------------------------------------------------------------------
 
 
 async def until_done(request: Request, task: asyncio.Future[Any], cancel: threading.Event) -> Any:
@@ -85,61 +86,6 @@ async def until_done(request: Request, task: asyncio.Future[Any], cancel: thread
         if not done and await request.is_disconnected():
             cancel.set()
     return task.result()
-
-
-class QueueFull(RuntimeError):
-    pass
-
-
-class ModelWorker:
-    """The loaded model and the one thread that uses it, with a bounded queue."""
-
-    def __init__(self, model_path: str | None, threads: int | None, queue_size: int) -> None:
-        self.model_path, self.threads = model_path, threads
-        self.capacity = queue_size + 1  # waiting requests plus the running one
-        self.pending = 0
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cromwell-http")
-        self._model: Any = None
-        self.served = 0
-        self.cancelled = 0  # generations stopped early because their client went away
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def _load(self) -> Any:
-        if self._model is None:
-            import engine.runtime
-
-            self._model = engine.runtime.load(self.model_path, threads=self.threads)
-        return self._model
-
-    def model_id(self) -> str:
-        if self.model_path:
-            return Path(self.model_path).stem
-        return "cromwell-default"
-
-    def admit(self) -> None:
-        """Take a place in the queue, or raise QueueFull (the caller answers 429)."""
-        if self.pending >= self.capacity:
-            raise QueueFull
-        self.pending += 1
-
-    async def run(self, job: Callable[[Any], Any]) -> Any:
-        """Run `job(model)` in the worker, after admit(); releases the place when done."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, lambda: job(self._load()))
-        finally:
-            self.pending -= 1
-            self.served += 1
-
-    async def warm_up(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._load)
-
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 # --- request bodies ------------------------------------------------------------------------
@@ -298,16 +244,16 @@ async def _send_json(send: Any, status: int, body: Any,
 
 
 def create_app(config: ServerConfig) -> FastAPI:
-    from . import openai_api  # it imports this module's worker
+    from . import openai_api  # it imports this module's helpers
     config.check()
     root = config.root.resolve()
-    worker = ModelWorker(config.model_path, config.threads, config.queue_size)
+    models = ModelService(config.model_path, config.threads, config.queue_size)
     workspace = domain.Workspace(root)
 
     app = FastAPI(title="Cromwell", summary="Local AI code edits: Cromwell's API and "
                   "OpenAI-compatible completions.", version=_own_version())
     app.router.route_class = StrictJSONRoute  # every JSON body refuses NaN and Infinity
-    app.state.worker = worker
+    app.state.models = models
 
     def _source(path: str, text: str | None) -> domain.Source:
         try:
@@ -318,17 +264,16 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def _call(request: Request, job: Callable[[Any, threading.Event], Any]) -> Any:
         """Run a domain job in the worker; a client that goes away cancels it."""
         try:
-            worker.admit()
-        except QueueFull:
-            raise HTTPException(429, f"the model is busy ({worker.pending} requests queued):"
-                                " retry later", headers={"Retry-After": str(RETRY_AFTER_S)}
-                                ) from None
+            models.admit()
+        except QueueFull as exc:
+            raise HTTPException(429, f"{exc}: retry later",
+                                headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         cancel = threading.Event()
-        task = asyncio.ensure_future(worker.run(lambda model: job(model, cancel)))
+        task = asyncio.ensure_future(models.submit(lambda model: job(model, cancel)))
         try:
             return await until_done(request, task, cancel)
         except domain.Cancelled as exc:
-            worker.cancelled += 1
+            models.cancelled += 1
             raise HTTPException(499, "cancelled: the client went away") from exc
         except domain.RequestError as exc:
             raise HTTPException(400, str(exc)) from exc
@@ -339,8 +284,8 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.get("/health", summary="Liveness, model state and queue length")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model_loaded": worker.loaded, "queued": worker.pending,
-                "served": worker.served, "cancelled": worker.cancelled, "root": str(root)}
+        return {"status": "ok", "model_loaded": models.loaded, "queued": models.pending,
+                "served": models.served, "cancelled": models.cancelled, "root": str(root)}
 
     @app.post("/v1/edit", summary="Propose (and optionally apply) an edit as a unified diff",
               responses=ERROR_RESPONSES)
@@ -442,7 +387,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
             return await _call(request, job)
 
-    openai_api.register(app, worker, strict_model=config.strict_model)
+    openai_api.register(app, models, strict_model=config.strict_model)
 
     return app
 
@@ -466,7 +411,7 @@ def serve(config: ServerConfig) -> None:
 
     app = create_app(config)
     guarded = openai_api.outer(Guard(app, config.token, config.max_body))
-    asyncio.run(app.state.worker.warm_up())
+    asyncio.run(app.state.models.model(default=True))
     print(f"cromwell: serving {config.root.resolve()} on http://{config.host}:{config.port}"
           f" (docs at /docs)", file=sys.stderr, flush=True)
     uvicorn.run(guarded, host=config.host, port=config.port, log_level="warning")

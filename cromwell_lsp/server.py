@@ -38,10 +38,10 @@ from . import (
     request_checks,
     screenshot,
 )
-from .engine_client import EngineClient, GenerationFailed, ModelUnavailable
 from .ghost import GhostSettings, Suggestion
 from .ghost_layout import WindowSettings, split_lines
 from .ghost_session import GhostSession
+from .model_service import GenerationFailed, ModelService, load_failure
 from .protocol import CromwellProtocol
 from .settings import SECTION, Settings, SettingsError, merge
 from .workspace import FileRefused, WorkspaceIndex
@@ -49,17 +49,7 @@ from .workspace import FileRefused, WorkspaceIndex
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 4  # tokens between two $/progress reports
 WATCHER_ID = "cromwell-watch-files"
-MAX_CANDIDATES = 300  # workspace files scored for one request
 _WORD_END = re.compile(r"\w+$")  # the word a completion item replaces
-
-
-def _common(a: Path, b: Path) -> int:
-    n = 0
-    for x, y in zip(a.parts, b.parts, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _fail(message: str) -> JsonRpcException:
@@ -82,9 +72,9 @@ class CromwellServer(LanguageServer):
         )
         self.settings = Settings()
         self.index = WorkspaceIndex(self.settings.max_file_bytes)
-        self.engine = EngineClient()
+        self.models = ModelService()
         self._progress_ids = itertools.count(1)
-        self.ghosts = GhostSession(self.engine)
+        self.ghosts = GhostSession(self.models)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Transport-level problems (a frame that is not JSON...) go to the log, not to a
@@ -133,31 +123,19 @@ class CromwellServer(LanguageServer):
         return path.relative_to(root).as_posix() if root else path.name
 
     def candidates(self, exclude: str) -> list[context.SourceFile]:
-        """Workspace files for the context manager, open documents with their live text.
-
-        Reading and scoring every file of a large workspace for each request would take
-        longer than the edit, so at most MAX_CANDIDATES are scored: the files the user touched
-        (most recent first), then the nearest in the directory tree."""
+        """Workspace files for the context manager (domain.nearest_files chooses them), open
+        documents with their live text."""
         fs = to_fs_path(exclude) if exclude.startswith("file:") else None
         here = Path(fs).resolve().parent if fs else None
-        recency = self.index.recency()
-
-        def priority(path: Path) -> tuple[int, int, str]:
-            distance = (
-                len(path.parent.parts) + len(here.parts) - 2 * _common(path.parent, here)
-                if here
-                else 0
-            )
-            return (-recency.get(path, 0), distance, str(path))
-
         out = []
-        for entry in sorted(self.index.files(), key=lambda f: priority(f.path))[:MAX_CANDIDATES]:
-            uri = from_fs_path(str(entry.path))
+        for path in domain.nearest_files((f.path for f in self.index.files()), here,
+                                         self.index.recency()):
+            uri = from_fs_path(str(path))
             if uri is None or uri == exclude:
                 continue
             doc = self.workspace.text_documents.get(uri)
             try:
-                text = doc.source if doc is not None else self.index.text(entry.path)
+                text = doc.source if doc is not None else self.index.text(path)
             except (FileRefused, OSError):
                 continue
             out.append(context.SourceFile(self.relative(uri), text))
@@ -281,7 +259,9 @@ class CromwellServer(LanguageServer):
     async def compute_edit(
         self, request: actions.ActionRequest, title: str, token: types.ProgressToken | None
     ) -> tuple[types.WorkspaceEdit, str]:
-        """The checked WorkspaceEdit for an action, and its unified diff."""
+        """The checked WorkspaceEdit for an action, and its unified diff: the domain's
+        pipeline (prompt, generation, checked patch) with the document as the editor holds
+        it, `$/progress` while it generates."""
         doc = self.document(request.uri)
         if (
             request.version is not None
@@ -299,66 +279,40 @@ class CromwellServer(LanguageServer):
                 f"'{actions.COMMAND_EDIT_SELECTION}' with the action's argument plus "
                 '"instruction": "what to change"'
             )
-        n_lines = len(doc.text.splitlines())
-        if request.end_line > max(n_lines, 1) or request.start_line > n_lines:
-            raise _fail(
-                f"lines [{request.start_line}, {request.end_line}) are outside the "
-                f"{n_lines}-line document"
-            )
-        new_uri = new_path = image = None
-        reading = screenshot.Reading("", 0.0, None)
+        action = domain.ActionInput(request, doc, self.candidates(doc.uri), self.recency())
+        try:
+            domain.check_action(action)
+        except domain.RequestError as exc:
+            raise _fail(str(exc)) from exc
+        new_uri = None
         if request.action == "fromScreenshot":
-            if not self._supports_create():
-                raise _fail(
-                    "this editor does not accept new files in an edit (resourceOperations"
-                    " 'create'), so a screenshot cannot become a file here"
-                )
-            image = self._check_image(request.image)
-            new_fs = actions.screenshot_target(
-                image,
-                Path(doc.path).suffix or ".py",
-                {str(f.path) for f in self.index.files()},
-            )
-            new_uri = from_fs_path(new_fs)
-            new_path = self.relative(new_uri or "")
-            reading = await asyncio.to_thread(
-                screenshot.read, image, Path(new_path or "").suffix or ".py"
-            )
+            action, new_uri = await self._screenshot_action(action)
 
         model = await self._model()
-        if image is not None and not reading.transcript.strip() and not model.takes_images:
-            raise _fail(f"{reading.note}, and this model does not take images")
+        s = self.settings
         try:
-            prepared = await self._prepare(model, request, doc, new_path, reading.transcript)
-        except (context.ContextTooLarge, ValueError) as exc:
+            prepared = await asyncio.to_thread(
+                domain.prepare_action, model, action, s.max_new_tokens, s.context_budget)
+        except domain.RequestError as exc:
             raise _fail(str(exc)) from exc
-
         output = await self._generate(
             model,
             prepared.prompt,
-            self.settings.max_new_tokens,
+            s.max_new_tokens,
             title,
             token,
-            image=image if model.takes_images else None,
+            image=domain.model_image(model, action),
             stop_when=prepared.stop_when,
         )
         try:
-            if request.action == "fromScreenshot":
-                answer = patches.extract_code(prepared.answer_prefix + output)
-                code = screenshot.choose(
-                    answer, reading.transcript, Path(new_path or "").suffix or ".py"
-                ).code
-                if not code.strip():
-                    raise patches.PatchError("the model's answer contains no code")
-                patch = patches.Patch(
-                    new_path or "", None, "", code, patches.unified_diff("", code, new_path or "")
-                )
+            if new_uri is not None:
+                patch = domain.action_patch(action, prepared, output)
                 edit = edits.workspace_edit(
-                    new_uri or "", patch, self.workspace.position_codec, title, True, create=True
+                    new_uri, patch, self.workspace.position_codec, title, True, create=True
                 )
                 return edit, patch.diff
             current = self.document(request.uri)
-            patch = edits.patch_from_output(request, doc, prepared, output, current.version)
+            patch = domain.action_patch(action, prepared, output, current.version)
             if current.text != doc.text:
                 raise patches.StaleDocument("the document changed during generation: ask again")
         except patches.PatchError as exc:
@@ -368,31 +322,27 @@ class CromwellServer(LanguageServer):
         )
         return edit, patch.diff
 
-    async def _prepare(
-        self,
-        model: Any,
-        request: actions.ActionRequest,
-        doc: edits.DocumentView,
-        new_path: str | None = None,
-        transcript: str = "",
-    ) -> edits.PreparedPrompt:
-        """The action's prompt fitted to the window with the current settings. Ranking and
-        exact token counts take a fraction of a second: off the event loop."""
-        s = self.settings
-        return await asyncio.to_thread(
-            edits.prompt_for,
-            request,
-            doc,
-            self.candidates(doc.uri),
-            self.recency(),
-            model.tokenizer,
-            domain.render_chat(model),
-            model.n_ctx,
-            s.max_new_tokens,
-            s.context_budget,
-            new_path,
-            transcript,
+    async def _screenshot_action(
+        self, action: domain.ActionInput
+    ) -> tuple[domain.ActionInput, str]:
+        """The screenshot action with its new file's name and the reader's transcript, and
+        the new file's URI."""
+        if not self._supports_create():
+            raise _fail(
+                "this editor does not accept new files in an edit (resourceOperations"
+                " 'create'), so a screenshot cannot become a file here"
+            )
+        image = self._check_image(action.request.image)
+        new_fs = actions.screenshot_target(
+            image,
+            Path(action.doc.path).suffix or ".py",
+            {str(f.path) for f in self.index.files()},
         )
+        new_uri = from_fs_path(new_fs) or ""
+        new_path = self.relative(new_uri)
+        reading = await asyncio.to_thread(screenshot.read, image, Path(new_path).suffix or ".py")
+        return dataclasses.replace(action, new_path=new_path, image=image,
+                                   reading=reading), new_uri
 
     def _check_image(self, image: str | None) -> str:
         if not image:
@@ -403,11 +353,14 @@ class CromwellServer(LanguageServer):
             raise _fail(str(exc)) from exc
 
     async def _model(self) -> Any:
+        path = self.settings.model_path
         try:
-            return await self.engine.model(self.settings.model_path, self.settings.threads)
-        except ModelUnavailable as exc:
-            self.show(str(exc))
-            raise JsonRpcInternalError(message=f"model unavailable: {exc}") from exc
+            return await self.models.model(path, self.settings.threads)
+        except Exception as exc:
+            message = (f"{load_failure(path, exc)}; set cromwell.modelPath to a Cromwell or"
+                       " llama GGUF file, or null for the embedded model")
+            self.show(message)
+            raise JsonRpcInternalError(message=f"model unavailable: {message}") from exc
 
     async def _generate(
         self,
@@ -455,7 +408,7 @@ class CromwellServer(LanguageServer):
 
         end_message = "done"
         try:
-            result = await self.engine.generate(
+            result = await self.models.generate(
                 model,
                 prompt,
                 max_tokens=max_tokens,
@@ -494,12 +447,16 @@ class CromwellServer(LanguageServer):
         except actions.BadRequest as exc:
             raise _fail(f"explainContext: {exc}") from exc
         doc = self.document(request.uri)
+        action = domain.ActionInput(request, doc, self.candidates(doc.uri), self.recency())
         model = await self._model()
+        s = self.settings
         try:
-            prepared = await self._prepare(model, request, doc)
-        except (context.ContextTooLarge, ValueError) as exc:
+            explained = await asyncio.to_thread(
+                domain.explain_action, model, action, s.max_new_tokens, s.context_budget)
+        except domain.RequestError as exc:
             raise _fail(str(exc)) from exc
-        return context.explain(prepared.plan, prepared.tokens)
+        explained.pop("prompt")  # the editor shows the plan; the prompt is the HTTP door's extra
+        return explained
 
     # --- ghost text ------------------------------------------------------------------------
     def ghost_settings(self) -> GhostSettings:
@@ -532,7 +489,7 @@ class CromwellServer(LanguageServer):
 
     def offer_related(self, uri: str, text: str) -> None:
         """Rank the workspace against an opened file, off the event loop, for ghost text's
-        extra context (the ranking reads and scores up to MAX_CANDIDATES files)."""
+        extra context (the ranking reads and scores up to domain.MAX_CANDIDATES files)."""
         if self.settings.inline_extra_chunks == 0 or not self.settings.inline_completion:
             return
         target = context.Target(self.relative(uri), text, 0, min(40, text.count("\n") + 1))
@@ -772,6 +729,6 @@ def create_server() -> CromwellServer:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CromwellServer, params: None) -> None:
-        ls.engine.shutdown()
+        ls.models.shutdown()
 
     return server

@@ -319,10 +319,10 @@ def test_an_opened_file_brings_its_imports_into_the_ring():
     from lsp_helpers import EXAMPLE
 
     from cromwell_lsp.context import SourceFile, Target
-    from cromwell_lsp.engine_client import EngineClient
     from cromwell_lsp.ghost_session import GhostSession
+    from cromwell_lsp.model_service import ModelService
 
-    session = GhostSession(EngineClient())
+    session = GhostSession(ModelService())
     files = [SourceFile(p.relative_to(EXAMPLE).as_posix(), p.read_text())
              for p in sorted(EXAMPLE.rglob("*.py"))]
     app = next(f for f in files if f.path == "app.py")
