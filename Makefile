@@ -175,7 +175,7 @@ test-vscode: setup vscode-tools
 test: vscode-tools
 
 # --- Fonts and the OCR peer ---------------------------------------------------------------------
-# Debian's monospace font packages for the code screenshots (engine/train/fonts.py looks under
+# Debian's monospace font packages for the code screenshots (engine/data/fonts.py looks under
 # .cache/fonts/root), downloaded and unpacked, never installed: `apt-get download` and `dpkg -x`
 # need no root and touch nothing outside .cache. A package this Debian has no candidate for
 # (Cascadia Code, Source Code Pro, IBM Plex, Ubuntu Mono on bookworm) is skipped. The stamp's

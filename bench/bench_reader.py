@@ -20,10 +20,10 @@ from engine.eval.screenshot_readers import rss_mib
 
 
 def picture(lines: int, size: int) -> tuple[np.ndarray, str, str]:
-    from engine.train.corpus import heldout_stdlib_files
-    from engine.train.fonts import available_fonts, split_fonts
-    from engine.train.render import RenderStyle, render_code, theme_split
-    from engine.train.split import HELDOUT
+    from engine.data.corpus import heldout_stdlib_files
+    from engine.data.fonts import available_fonts, split_fonts
+    from engine.data.render import RenderStyle, render_code, theme_split
+    from engine.data.split import HELDOUT
 
     text = dict(heldout_stdlib_files())["filecmp.py"].expandtabs(4)
     kept = [line.rstrip() for line in text.split("\n") if len(line) <= 90]

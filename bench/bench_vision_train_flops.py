@@ -18,13 +18,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from engine.config import load_config
+from engine.data.vision import encode_vision, vision_batches
 from engine.eval.screenshot import heldout_tasks
 from engine.model.vljepa import VLJEPA
 from engine.train.curriculum import apply_stage, get_stage, loss_weights
 from engine.train.objective import batch_losses
 from engine.train.sources import scored_targets
 from engine.train.tokenizer_choice import load_tokenizer, resolve_tokenizer_spec
-from engine.train.vision import encode_vision, vision_batches
 
 
 def main() -> None:

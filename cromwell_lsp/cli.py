@@ -566,7 +566,7 @@ def data_group() -> None:
 def data_index(folders, repos, stdlib: bool, site_packages: bool, heldout: float, workers: int,
                out: str):
     """Index code: deduplicate, split train / held-out by path hash, save the index."""
-    from engine.train.data import code_corpus
+    from engine.data.pipeline import code_corpus
 
     try:
         with _elapsed("indexing code"):
@@ -580,7 +580,7 @@ def data_index(folders, repos, stdlib: bool, site_packages: bool, heldout: float
 
 def _load_index(path: str) -> Any:
     """A corpus index file, or one line saying the file is not one."""
-    from engine.train.corpus import CorpusIndex
+    from engine.data.corpus import CorpusIndex
 
     try:
         return CorpusIndex.load(path)
@@ -614,7 +614,7 @@ def data_heldout(index_path: str) -> None:
 def data_preview(kind, index_path, repo, count: int, seed: int, split: str, out) -> None:
     """Show the first examples of KIND (edit, fim and render need --index, commit needs
     --repo); pictures (render, chart, mockup) go to --out with their targets."""
-    from engine.train.preview import preview
+    from engine.data.preview import preview
 
     index = _load_index(index_path) if index_path else None
     try:

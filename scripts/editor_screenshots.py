@@ -11,7 +11,7 @@ with a throwaway home, user-data dir and workspace (a copy of the chosen files),
 scripts/editor_screenshots.mjs to drive headless Chromium, and removes all of it afterwards, on
 failure and timeout too.
 
-What it picks: N files (default 8) of `engine.train.corpus.heldout_stdlib_files()` (files
+What it picks: N files (default 8) of `engine.data.corpus.heldout_stdlib_files()` (files
 training never sees) in an order shuffled by the seed, and in each a window of 10 to 30 lines at a
 seeded line: printable ASCII only, no line wider than 100 columns (so none runs past the editor's
 edge), its first and last lines not blank. Each window is shot in the variants below (the first K,
@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"VS Code tooling not installed ({', '.join(missing)}): run `make vscode-tools`")
         return 2
 
-    from engine.train.corpus import heldout_stdlib_files
+    from engine.data.corpus import heldout_stdlib_files
 
     files = heldout_stdlib_files()
     windows = pick_windows(files, args.files, args.seed)

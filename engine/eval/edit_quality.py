@@ -6,7 +6,7 @@ syntax error, fix an injected undefined name, restore a broken layout), made by 
 pipeline's own makers from standard-library files that the path-hash split holds out, with a
 fixed seed: the same task list on every run of the same interpreter.
 
-Prompt: exactly stage-4 training's (`engine.train.edit_makers.to_prompt`: the file's path, up to 60
+Prompt: exactly stage-4 training's (`engine.data.edit_makers.to_prompt`: the file's path, up to 60
 lines of context either side of the region between `<EDIT>` and `</EDIT>`, `<DIFF>` and the
 instruction), encoded the way training encodes it (no added bos). The model answers greedily
 with the rewritten region and ends it with `</EDIT>`, the training target's form; each answer

@@ -8,8 +8,7 @@ import ast
 from copy import deepcopy
 from dataclasses import dataclass
 
-from engine.eval.edit_tasks import EditTask
-from engine.train.edit_makers import (
+from engine.data.edit_makers import (
     ADD_DOCSTRING,
     FILL_BODY,
     FIX_NAME,
@@ -18,6 +17,7 @@ from engine.train.edit_makers import (
     RENAME_FUNCTION,
     RENAME_LOCAL,
 )
+from engine.eval.edit_tasks import EditTask
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """The edit tasks of `cromwell eval edits`: verified edit examples made from held-out code.
 
 The code is the running interpreter's standard library, the source training indexes by
-default (`engine.train.data.code_corpus(stdlib=True)`), restricted to the files the path-hash
+default (`engine.data.pipeline.code_corpus(stdlib=True)`), restricted to the files the path-hash
 split holds out (`split.is_heldout` with the default fraction and salt), so training never saw
 a file a task is made from. The examples are made by the same makers the training data uses
-(`engine.train.edit_makers.make_examples`, every synthetic kind), from a per-file random generator
+(`engine.data.edit_makers.make_examples`, every synthetic kind), from a per-file random generator
 seeded by (seed, path): the same interpreter gives the same task list on every run.
 
 Tasks are dealt round-robin over the kinds, so the first N of the list are balanced
@@ -19,8 +19,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.train.corpus import heldout_stdlib_files as heldout_files
-from engine.train.edit_makers import SYNTHETIC_KINDS, EditExample, make_examples, to_prompt
+from engine.data.corpus import heldout_stdlib_files as heldout_files
+from engine.data.edit_makers import SYNTHETIC_KINDS, EditExample, make_examples, to_prompt
 
 DEFAULT_SEED = 0
 MAX_TASK_REGION_LINES = 30

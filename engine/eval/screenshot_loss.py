@@ -48,9 +48,9 @@ def reading_losses(checkpoint: Path, limit: int = DEFAULT_TASKS, seed: int = DEF
                    max_side: int = DEFAULT_MAX_SIDE) -> dict[str, Any]:
     """Mean loss per target token, by mode (MODES), over the first `limit` held-out pictures,
     each encoded exactly as training encodes it (`vision.encode_vision`, eos-terminated)."""
+    from engine.data.vision import encode_vision
     from engine.train.export import load_checkpoint_model
     from engine.train.tokenizer_choice import load_tokenizer
-    from engine.train.vision import encode_vision
 
     model, trainer = load_checkpoint_model(checkpoint)
     model.eval()

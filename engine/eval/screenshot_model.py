@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from engine.data.render import RenderedCode
     from engine.eval.screenshot_pictures import ScreenshotTask
-    from engine.train.render import RenderedCode
 
 MODES = ("image", "blank_image", "no_image")
 
@@ -38,7 +38,7 @@ def blank_like(image: np.ndarray) -> np.ndarray:
 def prompt_ids(tokenizer: Any, shot: RenderedCode) -> list[int]:
     """The prompt's token ids exactly as training feeds them (`vision.encode_vision`: the
     prompt of `vision_prompt`, special tokens parsed, no BOS)."""
-    from engine.train.vision import vision_prompt
+    from engine.data.vision import vision_prompt
 
     return list(tokenizer.encode(vision_prompt(shot).prompt))
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from engine.train.render import RenderedCode
+    from engine.data.render import RenderedCode
 
 DEFAULT_TASKS = 24
 DEFAULT_SEED = 0
@@ -86,13 +86,13 @@ def heldout_tasks(count: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED,
     """`count` held-out pictures, the same ones for the same (count, seed, max_side): one per
     file in a seeded order, then a second round, and so on, until there are enough."""
     try:
-        from engine.train.render import render_example, themes
+        from engine.data.render import render_example, themes
     except ImportError as err:
         raise RuntimeError(f"the screenshot evaluation renders code as training does: it "
                            f"needs the train extra (pip install 'cromwell[train]'): {err}"
                            ) from None
-    from engine.train.corpus import heldout_stdlib_files
-    from engine.train.split import HELDOUT
+    from engine.data.corpus import heldout_stdlib_files
+    from engine.data.split import HELDOUT
 
     if count < 1:
         raise ValueError(f"the screenshot evaluation needs at least one task, got {count}")

@@ -39,7 +39,7 @@ class Stage:
     trains: tuple[str, ...]  # top-level modules of VLJEPA whose parameters take gradients
     jepa_weight: float | None  # None: the config's weight
     lm_weight: float | None
-    data_mix: tuple[tuple[str, float], ...]  # task weights for engine.train.data.mixed_stream
+    data_mix: tuple[tuple[str, float], ...]  # task weights for engine.data.pipeline.mixed_stream
     vision_every: int  # every n-th batch is code screenshots (0: none)
     description: str
 

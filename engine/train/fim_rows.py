@@ -1,7 +1,7 @@
 """Fill-in-the-middle training rows in exactly the prompt the ghost-text pipeline builds.
 
 Each example is drawn from one training-split file of the standard-library corpus (the path
-hash split of engine/train/split.py: files it holds out for evaluation are never read; HumanEval
+hash split of engine/data/split.py: files it holds out for evaluation are never read; HumanEval
 is never read). A span is cut at a random place: the rest of a line from a cursor inside it
 (a quarter), one whole line (half; the cursor at the start of the emptied line, as HumanEval
 single-line infilling puts it) or two to four whole lines (a quarter). The document is trimmed
@@ -33,8 +33,8 @@ MAX_EXAMPLE_TOKENS = 512
 
 def training_files() -> list[tuple[str, str]]:
     """(relative path, text) of the standard library's training-split files."""
-    from engine.train.corpus import indexable_text, stdlib_source
-    from engine.train.split import is_heldout
+    from engine.data.corpus import indexable_text, stdlib_source
+    from engine.data.split import is_heldout
 
     source = stdlib_source()
     files = []

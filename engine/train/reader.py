@@ -1,5 +1,5 @@
 """`cromwell train reader`: the code reader (engine/model/reader.py) trained with CTC on line
-strips cut from rendered screenshots (engine/train/reader_data.py), on the CPU.
+strips cut from rendered screenshots (engine/data/reader_lines.py), on the CPU.
 
     cromwell train reader --out runs/reader --steps 6000        # a new run, or ...
     cromwell train reader --out runs/reader --resume             # ... where it stopped
@@ -29,11 +29,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.data.reader_lines import LineSample, LineStream, training_files
 from engine.machine import cpu_name
 from engine.model.reader import LineReader, ReaderConfig
 from engine.reader.charset import encode
 from engine.runtime.reader_file import ReaderFile, read_any, write_npz
-from engine.train.reader_data import LineSample, LineStream, training_files
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -127,8 +127,8 @@ def ctc_loss(model: LineReader, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def heldout_lines(count: int, seed: int = 0) -> list[LineSample]:
     """A fixed set of lines from held-out files in held-out fonts and styles."""
-    from engine.train.corpus import heldout_stdlib_files
-    from engine.train.split import HELDOUT
+    from engine.data.corpus import heldout_stdlib_files
+    from engine.data.split import HELDOUT
 
     stream = LineStream(heldout_stdlib_files(), seed=10_000 + seed, split=HELDOUT)
     out: list[LineSample] = []

@@ -4,7 +4,7 @@ Each row is an arithmetic sequence of token ids, `(a + b * i) % vocab`, with a r
 `a` and stride `b`: a model can learn it (the next token follows from the two before), so a
 falling loss means the loop trains. Rows may carry a random image. Batch `n` of rank `r`
 depends only on (seed, r, n), so the source resumes exactly from `state_dict()` and ranks see
-different batches. Real training reads `engine.train.data`.
+different batches. Real training reads `engine.data.pipeline`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The batches a training run reads: code from the data pipeline (engine.train.data), or the
+"""The batches a training run reads: code from the data pipeline (engine.data.pipeline), or the
 synthetic smoke batches when the model has no tokenizer (cromwell-tiny).
 
 Stages that train the vision path interleave batches of rendered code screenshots (image,
@@ -34,7 +34,7 @@ class CodeBatches:
         self.batch_size = batch_size
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        from engine.train.packing import batches
+        from engine.data.packing import batches
 
         for ids, mask in batches(self.packed, self.batch_size):
             tokens = torch.from_numpy(ids)  # (B, T)
@@ -65,7 +65,7 @@ class VisionBatches:
                                                                      seq_len, pad_id)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        from engine.train.vision import vision_batches
+        from engine.data.vision import vision_batches
 
         for b in vision_batches(self.loader, self.batch_size, self.seq_len, self.pad_id):
             tokens = torch.from_numpy(b["ids"])  # (B, T)
@@ -114,7 +114,7 @@ def code_batches(stage: Stage, cfg: ModelConfig, tokenizer_spec: str, folders: l
     """The stage's code mix, packed; with every `stage.vision_every`-th batch a batch of
     code screenshots (at most `max_image_side` pixels a side) when the stage has one (every
     batch when it is 1: then no text stream is built at all)."""
-    from engine.train.data import (
+    from engine.data.pipeline import (
         PackedStream,
         ParallelLoader,
         Shard,

@@ -1,5 +1,5 @@
 """The thin torch side of the data pipeline, for training only (everything else in
-`engine.train.data` runs without torch).
+`engine.data.pipeline` runs without torch).
 
 `TorchStream` lets a torch `DataLoader` run an `ExampleStream`, each torch worker taking its
 own shard; `to_tensors` turns the pipeline's outputs into tensors.
@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .packing import Encoded
-from .stream import ExampleStream, Shard
+from engine.data.packing import Encoded
+from engine.data.stream import ExampleStream, Shard
 
 
 def image_tensor(image: np.ndarray) -> torch.Tensor:

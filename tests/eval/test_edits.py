@@ -13,9 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cromwell_lsp.cli import main
-from engine.eval.edit_scoring import score
-from engine.eval.edit_tasks import EditTask, build_tasks, heldout_files
-from engine.train.edit_makers import (
+from engine.data.edit_makers import (
     ADD_DOCSTRING,
     FILL_BODY,
     FIX_NAME,
@@ -27,7 +25,9 @@ from engine.train.edit_makers import (
     make_examples,
     to_prompt,
 )
-from engine.train.split import is_heldout
+from engine.data.split import is_heldout
+from engine.eval.edit_scoring import score
+from engine.eval.edit_tasks import EditTask, build_tasks, heldout_files
 
 SOURCE = '''\
 import os

@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cromwell_lsp.cli import main
+from engine.data.fonts import HELDOUT_SIZES, available_fonts, split_fonts
+from engine.data.split import HELDOUT, is_heldout
 from engine.eval.screenshot import (
     ALIGNMENT,
     MODES,
@@ -36,8 +38,6 @@ from engine.eval.screenshot import (
 )
 from engine.eval.screenshot_readers import Tesseract, rss_mib, tesseract_binary
 from engine.runtime.reader_file import read_any
-from engine.train.fonts import HELDOUT_SIZES, available_fonts, split_fonts
-from engine.train.split import HELDOUT, is_heldout
 
 TARGET = "def area(r):\n    return 3 * r\n\nx = area(2)\n"
 
@@ -329,9 +329,9 @@ def test_a_text_only_model_is_a_clear_error(tmp_path) -> None:
 
 def test_the_prompt_is_encoded_exactly_as_training_encodes_it() -> None:
     import engine.runtime
+    from engine.data.vision import encode_vision
     from engine.runtime import model_store
     from engine.train.tokenizer_choice import load_tokenizer
-    from engine.train.vision import encode_vision
 
     model = engine.runtime.load(None)
     if not model.takes_images:

@@ -13,10 +13,10 @@ import textwrap
 import numpy as np
 import pytest
 
+from engine.data.fonts import available_fonts
+from engine.data.reader_lines import visible_lines
+from engine.data.render import RenderStyle, render_code_geometry, render_example, themes
 from engine.reader.layout import LINE_HEIGHT, find_layout, line_strips
-from engine.train.fonts import available_fonts
-from engine.train.reader_data import visible_lines
-from engine.train.render import RenderStyle, render_code_geometry, render_example, themes
 
 SOURCE = textwrap.dedent(inspect.getsource(json.JSONEncoder)).expandtabs(4)
 

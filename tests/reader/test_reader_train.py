@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.data.reader_lines import LineStream, training_files
 from engine.model.reader import LineReader, ReaderConfig
 from engine.train import reader as train_reader
-from engine.train.reader_data import LineStream, training_files
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cromwell_lsp.cli import main
-from engine.train.corpus import CorpusIndex
+from engine.data.corpus import CorpusIndex
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.train.corpus import build_index, folder_source, git_source
-from engine.train.data import code_corpus
-from engine.train.dedup import EXACT, NEAR, NORMALISED, Deduplicator, exact_hash
-from engine.train.split import HELDOUT, TRAIN, is_heldout, path_fraction, split_of
+from engine.data.corpus import build_index, folder_source, git_source
+from engine.data.dedup import EXACT, NEAR, NORMALISED, Deduplicator, exact_hash
+from engine.data.pipeline import code_corpus
+from engine.data.split import HELDOUT, TRAIN, is_heldout, path_fraction, split_of
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 STDLIB_FILES = ("textwrap.py", "shlex.py", "json/decoder.py", "colorsys.py", "bisect.py")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.train import edit_makers
-from engine.train.edit_makers import (
+from engine.data import edit_makers
+from engine.data.edit_makers import (
     EditExample,
     EditVerificationError,
     example_from_texts,
@@ -22,7 +22,7 @@ from engine.train.edit_makers import (
     to_prompt,
     verify,
 )
-from engine.train.pycheck import undefined_names
+from engine.data.pycheck import undefined_names
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SAMPLE = ("textwrap.py", "shlex.py", "json/decoder.py", "fractions.py", "calendar.py",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.train.data import HELDOUT, TRAIN, commit_stream
-from engine.train.edit_makers import to_prompt
-from engine.train.gitlog import commit_examples, commits
-from engine.train.split import is_heldout
+from engine.data.edit_makers import to_prompt
+from engine.data.gitlog import commit_examples, commits
+from engine.data.pipeline import HELDOUT, TRAIN, commit_stream
+from engine.data.split import is_heldout
 
 V1 = "def area(w, h):\n    return w * h\n"
 V2 = 'def area(w, h):\n    """Area of a w by h rectangle."""\n    return w * h\n'

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.train import charts, mockups, render
-from engine.train.fonts import (
+from engine.data import charts, mockups, render
+from engine.data.fonts import (
     HELDOUT_SIZES,
     TRAIN_SIZES,
     Font,
@@ -24,7 +24,7 @@ from engine.train.fonts import (
     is_monospace,
     split_fonts,
 )
-from engine.train.split import HELDOUT, TRAIN
+from engine.data.split import HELDOUT, TRAIN
 
 SOURCE = (Path(sysconfig.get_paths()["stdlib"]) / "textwrap.py").read_text()
 SNIPPET = "def area(w, h):\n    # width times height\n    return w * h  # 'area'\n"
@@ -126,8 +126,8 @@ def test_mockups_render_their_markup() -> None:
 
 
 def test_vision_examples_encode_and_batch() -> None:
-    from engine.train.data import encoded, mockup_stream
-    from engine.train.vision import batch_images, vision_batches, vision_prompt
+    from engine.data.pipeline import encoded, mockup_stream
+    from engine.data.vision import batch_images, vision_batches, vision_prompt
 
     class Bytes:
         def encode(self, text: str) -> list[int]:
@@ -157,8 +157,8 @@ def test_vision_examples_encode_and_batch() -> None:
 
 
 def test_render_stream_styles_are_selectable(tmp_path: Path) -> None:
-    from engine.train.corpus import build_index, folder_source
-    from engine.train.data import render_stream
+    from engine.data.corpus import build_index, folder_source
+    from engine.data.pipeline import render_stream
 
     (tmp_path / "a.py").write_text(SOURCE)
     index = build_index([folder_source(tmp_path)], heldout_fraction=0.0)
@@ -172,7 +172,7 @@ def test_render_stream_styles_are_selectable(tmp_path: Path) -> None:
 
 
 def test_a_render_side_too_small_for_any_window_is_refused_up_front() -> None:
-    from engine.train.data import RenderMaker
+    from engine.data.pipeline import RenderMaker
 
     with pytest.raises(ValueError, match="too small"):
         RenderMaker(max_side=64)

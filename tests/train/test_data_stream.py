@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.train.corpus import build_index, folder_source
-from engine.train.data import (
+from engine.data.corpus import build_index, folder_source
+from engine.data.edit_makers import EditExample, to_prompt
+from engine.data.fim import FimExample, to_fim_prompt
+from engine.data.packing import encode_edit, encode_fim
+from engine.data.pipeline import (
     PackedStream,
     ParallelLoader,
     Shard,
@@ -23,9 +26,6 @@ from engine.train.data import (
     render_stream,
     text_stream,
 )
-from engine.train.edit_makers import EditExample, to_prompt
-from engine.train.fim import FimExample, to_fim_prompt
-from engine.train.packing import encode_edit, encode_fim
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 

@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.train.data import mockup_stream  # noqa: E402
-from engine.train.mockups import render_mockup  # noqa: E402
-from engine.train.packing import Encoded  # noqa: E402
+from engine.data.mockups import render_mockup  # noqa: E402
+from engine.data.packing import Encoded  # noqa: E402
+from engine.data.pipeline import mockup_stream  # noqa: E402
 from engine.train.torch_data import TorchStream, image_tensor, to_tensors  # noqa: E402
 
 

@@ -17,8 +17,8 @@ from engine.train.text_model import TextModel
 
 
 def some_training_files(n: int = 8) -> list[tuple[str, str]]:
-    from engine.train.corpus import indexable_text, stdlib_source
-    from engine.train.split import is_heldout
+    from engine.data.corpus import indexable_text, stdlib_source
+    from engine.data.split import is_heldout
 
     source = stdlib_source()
     files = []

@@ -67,7 +67,7 @@ def test_one_shot_holds_the_files_lines(tmp_path: Path) -> None:
     text = png.with_suffix(".txt").read_text()
 
     # The text is the file's own lines from first_line on, as the editor draws them.
-    from engine.train.corpus import heldout_stdlib_files
+    from engine.data.corpus import heldout_stdlib_files
 
     source = dict(heldout_stdlib_files())[meta["file"]].split("\n")
     first, count = meta["first_line"], meta["lines"]

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.data.render import render_example
+from engine.data.split import TRAIN
 from engine.reader.layout import line_strip, read_layout
-from engine.train.render import render_example
-from engine.train.split import TRAIN
 
 REPO = Path(__file__).resolve().parents[2]
 OTHER_LANGUAGES = ("native/src", "vscode-extension/src", "tests/lsp")
@@ -40,8 +40,8 @@ class LineSample:
 def training_files() -> list[tuple[str, str]]:
     """(relative path, text) of every training-split file: Python from the corpus's training
     split, and the repository's sources in other languages."""
-    from engine.train.corpus import indexable_text, stdlib_source
-    from engine.train.split import is_heldout
+    from engine.data.corpus import indexable_text, stdlib_source
+    from engine.data.split import is_heldout
 
     files = []
     source = stdlib_source()

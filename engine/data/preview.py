@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from . import data
+from . import pipeline
 from .corpus import CorpusIndex
 from .edit_makers import EditExample, to_prompt
 from .fim import FimExample, to_fim_prompt
@@ -43,12 +43,12 @@ def preview(
         raise ValueError(f"{kind} examples are pictures: give a folder to write them to "
                          "with --out DIR")
     streams = {
-        "edit": lambda: data.edit_stream(index, split, seed),
-        "fim": lambda: data.fim_stream(index, split, seed),
-        "commit": lambda: data.commit_stream(repo, split, seed, max_commits=50 * count),
-        "render": lambda: data.render_stream(index, split, seed),
-        "chart": lambda: data.chart_stream(count, seed),
-        "mockup": lambda: data.mockup_stream(count, seed),
+        "edit": lambda: pipeline.edit_stream(index, split, seed),
+        "fim": lambda: pipeline.fim_stream(index, split, seed),
+        "commit": lambda: pipeline.commit_stream(repo, split, seed, max_commits=50 * count),
+        "render": lambda: pipeline.render_stream(index, split, seed),
+        "chart": lambda: pipeline.chart_stream(count, seed),
+        "mockup": lambda: pipeline.mockup_stream(count, seed),
     }
     blocks = []
     for n, example in enumerate(itertools.islice(streams[kind](), count)):

@@ -191,7 +191,7 @@ def indexable_text(path: Path) -> str | None:
 def heldout_stdlib_files() -> list[tuple[str, str]]:
     """(relative path, text) of the standard-library files training would index but the
     path-hash split holds out (`split.is_heldout`): what the evaluations read."""
-    from engine.train.split import is_heldout
+    from engine.data.split import is_heldout
 
     source = stdlib_source()
     files = []

@@ -2,7 +2,7 @@
 examples, fill-in-the-middle examples, code renders, charts and mockups per second, and the
 loader with 0 (in-process) against 2 worker processes on the same stream.
 
-    python -m engine.train.data_bench [--files 120] [--site-packages] [--json]
+    python -m engine.data.bench [--files 120] [--site-packages] [--json]
 
 Figures are rates measured in one run; compare the loader's two rates with each other (the
 ratio), not with another machine's.
@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Iterable
 
-from .data import (
+from .pipeline import (
     ParallelLoader,
     chart_stream,
     code_corpus,
