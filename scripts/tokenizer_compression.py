@@ -1,5 +1,7 @@
 """Compression (characters per token) of the Cromwell BPE beside SmolLM2's tokenizer, measured
-on the held-out files of the code corpus (files the BPE never saw in training).
+on the held-out files of the code corpus (engine/tokenizers/code_corpus.py's split). The
+committed BPE predates that split and trained on most of these files: docs/TOKENIZER.md says
+which figure measures code it never saw.
 
     .venv/bin/python scripts/tokenizer_compression.py
 

@@ -3,8 +3,9 @@
     .venv/bin/python scripts/train_tokenizer.py   # writes engine/assets/cromwell-bpe-50k.json
 
 The corpus is the standard library's sources plus the sources that permissively licensed
-installed distributions ship (engine/tokenizers/code_corpus.py); held-out files are skipped
-here and measured by scripts/tokenizer_compression.py.
+installed distributions ship (engine/tokenizers/code_corpus.py); held-out files (the project's
+one held-out rule, engine/data/split.py, at 10%) are skipped here and measured by
+scripts/tokenizer_compression.py.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizer_snippets import LONG_TEXT
 
+from engine.data.split import is_heldout
 from engine.tokenizer import CodeTokenizer, load_cromwell_bpe
 from engine.tokenizers import code_corpus, cromwell_bpe
 from engine.tokenizers.chat_template import ChatTemplateError
@@ -155,17 +156,27 @@ def test_committed_file_is_a_byte_level_bpe_with_the_code_pretokenizer() -> None
     assert splits[0]["pattern"]["Regex"] == CODE_SPLIT_REGEX
 
 
-def test_held_out_split_is_deterministic_by_path() -> None:
-    assert code_corpus.is_held_out("stdlib", "os.py") == code_corpus.is_held_out("stdlib", "os.py")
+def corpus_file(source: str, rel: str) -> code_corpus.CorpusFile:
+    return code_corpus.CorpusFile(source, rel, Path(rel))
+
+
+def test_held_out_split_is_the_projects_rule_by_path() -> None:
+    assert corpus_file("stdlib", "os.py").held_out == corpus_file("stdlib", "os.py").held_out
     rels = [f"pkg/m{i}.py" for i in range(2000)]
-    share = sum(code_corpus.is_held_out("stdlib", r) for r in rels) / len(rels)
+    files = [corpus_file("stdlib", r) for r in rels]
+    share = sum(f.held_out for f in files) / len(files)
     assert 0.07 < share < 0.13
+    # One rule: training's path hash, keyed by source and path, at the tokenizer's fraction.
+    assert all(f.held_out == is_heldout(f"stdlib/{f.rel}", code_corpus.HELDOUT_FRACTION)
+               for f in files)
+    # The source is part of the key: a path held out in one source is not so in every other.
+    assert any(f.held_out != corpus_file("numpy", f.rel).held_out for f in files)
 
 
 def test_compression_on_held_out_files_and_report(tok: CodeTokenizer) -> None:
     # The figure itself (not a speed): chars/token on a few held-out stdlib files, and the
     # report table in the docs.
-    held = [f for f in code_corpus.stdlib_files() if code_corpus.is_held_out(f.source, f.rel)]
+    held = [f for f in code_corpus.stdlib_files() if f.held_out]
     texts = [t for f in held[:20] if (t := code_corpus.read_text(f.path))]
     assert texts
     chars = sum(map(len, texts))

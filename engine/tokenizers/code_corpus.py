@@ -2,22 +2,26 @@
 
 Sources: the Python standard library's own sources (PSF licence), plus source files that
 installed distributions with a permissive licence ship inside site-packages. Files are held
-out by a hash of their path relative to their root, so the split is the same on every machine
-and never depends on the order files are found in.
+out by the project's one held-out rule (engine/data/split.py: a hash of the path, here
+`source/relative-path`), with a larger fraction than training's, so the split is the same on
+every machine and never depends on the order files are found in.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata as md
 import re
 import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from engine.data.split import is_heldout
 
 CODE_SUFFIXES = frozenset({".py", ".pyi", ".c", ".h", ".cc", ".cpp", ".hpp", ".cuh", ".js", ".ts"})
-HELD_OUT_PERCENT = 10
+# A tenth of the files, not training's 2%: the tokenizer's held-out set is measured per
+# language and per source, and its smaller groups need the files.
+HELDOUT_FRACTION = 0.10
 MAX_FILE_BYTES = 400_000  # generated tables and vendored blobs teach the BPE nothing
 _PERMISSIVE = re.compile(r"\b(MIT|BSD|Apache|PSF|Python Software Foundation|ISC|Zlib|Unlicense)\b")
 
@@ -40,8 +44,17 @@ SETUP_DISTRIBUTIONS = frozenset({
 @dataclass(frozen=True)
 class CorpusFile:
     source: str  # "stdlib" or the distribution's name
-    rel: str  # path relative to the source's root, the key of the held-out split
+    rel: str  # path relative to the source's root
     path: Path
+
+    @property
+    def split_key(self) -> str:
+        """What the held-out rule hashes: the same relative path in two sources is two files."""
+        return f"{self.source}/{self.rel}"
+
+    @property
+    def held_out(self) -> bool:
+        return is_heldout(self.split_key, HELDOUT_FRACTION)
 
     @property
     def language(self) -> str:
@@ -51,11 +64,6 @@ class CorpusFile:
         if suffix in (".c", ".h", ".cc", ".cpp", ".hpp", ".cuh"):
             return "c/c++"
         return "js/ts"
-
-
-def is_held_out(source: str, rel: str) -> bool:
-    digest = hashlib.sha1(f"{source}/{rel}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") % 100 < HELD_OUT_PERCENT
 
 
 def _is_permissive(dist: md.Distribution) -> bool:
@@ -88,6 +96,10 @@ def package_files(max_bytes_per_dist: int) -> Iterator[CorpusFile]:
         )
         taken = 0
         for f in files:
+            # A file installed outside the distribution's tree has no relative path to be
+            # split by.
+            if ".." in PurePosixPath(str(f)).parts:
+                continue
             path = Path(str(dist.locate_file(f)))
             try:
                 size = path.stat().st_size
@@ -118,6 +130,6 @@ def corpus_files(max_bytes_per_dist: int = 3_000_000) -> list[CorpusFile]:
 
 
 def split(files: list[CorpusFile]) -> tuple[list[CorpusFile], list[CorpusFile]]:
-    train = [f for f in files if not is_held_out(f.source, f.rel)]
-    held = [f for f in files if is_held_out(f.source, f.rel)]
+    train = [f for f in files if not f.held_out]
+    held = [f for f in files if f.held_out]
     return train, held
