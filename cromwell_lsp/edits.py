@@ -1,8 +1,9 @@
-"""From an action request to a checked WorkspaceEdit: context, prompt, generation, patch.
+"""An action's prompt and its answer's patch: the edit actions' steps of the pipeline.
 
-Transport-free except for the typed lsprotocol results: the server calls `compute` with the
-document's current text and a `generate` coroutine; tests of the model path call it the same
-way through a real server.
+`prompt_for` fits an action's prompt (context, task, the answer's opening) to the window;
+`patch_from_output` turns the model's answer into a checked patch. Transport-free: the
+domain (domain.py) runs them for every door, and lsp_edits.py turns a patch into the LSP's
+WorkspaceEdit.
 """
 
 from __future__ import annotations
@@ -11,14 +12,9 @@ import ast
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from lsprotocol import types
-from pygls.workspace.position_codec import PositionCodec
-
 from . import context, patches, prompts
 from .actions import ActionRequest, body_is_empty, enclosing_definition
 from .context import ContextPlan, SourceFile, Target
-
-ANNOTATION_ID = "cromwell"
 
 
 @dataclass(frozen=True)
@@ -237,61 +233,4 @@ def patch_from_output(
         (request.start_line, request.end_line),
         prepared.answer_prefix + output,
         current_version,
-    )
-
-
-def workspace_edit(
-    uri: str,
-    patch: patches.Patch,
-    codec: PositionCodec,
-    title: str,
-    document_changes: bool,
-    create: bool = False,
-) -> types.WorkspaceEdit:
-    """The patch as a WorkspaceEdit whose change annotation carries the unified diff and asks
-    the user to confirm (clients that honour annotations show it before applying)."""
-    annotation = types.ChangeAnnotation(
-        label=title, needs_confirmation=True, description=patch.diff
-    )
-    if create:
-        edits_ = [
-            types.AnnotatedTextEdit(
-                range=types.Range(types.Position(0, 0), types.Position(0, 0)),
-                new_text=patch.new,
-                annotation_id=ANNOTATION_ID,
-            )
-        ]
-        return types.WorkspaceEdit(
-            document_changes=[
-                types.CreateFile(
-                    uri=uri,
-                    options=types.CreateFileOptions(overwrite=False, ignore_if_exists=False),
-                    annotation_id=ANNOTATION_ID,
-                ),
-                types.TextDocumentEdit(
-                    text_document=types.OptionalVersionedTextDocumentIdentifier(
-                        uri=uri, version=None
-                    ),
-                    edits=edits_,
-                ),
-            ],
-            change_annotations={ANNOTATION_ID: annotation},
-        )
-    text_edits = patches.text_edits(patch.old, patch.new, codec)
-    if not document_changes:
-        return types.WorkspaceEdit(changes={uri: text_edits})
-    annotated = [
-        types.AnnotatedTextEdit(range=e.range, new_text=e.new_text, annotation_id=ANNOTATION_ID)
-        for e in text_edits
-    ]
-    return types.WorkspaceEdit(
-        document_changes=[
-            types.TextDocumentEdit(
-                text_document=types.OptionalVersionedTextDocumentIdentifier(
-                    uri=uri, version=patch.version
-                ),
-                edits=annotated,
-            )
-        ],
-        change_annotations={ANNOTATION_ID: annotation},
     )

@@ -32,6 +32,7 @@ from . import (
     context,
     domain,
     edits,
+    lsp_edits,
     lsp_transport,
     patches,
     prompts,
@@ -307,7 +308,7 @@ class CromwellServer(LanguageServer):
         try:
             if new_uri is not None:
                 patch = domain.action_patch(action, prepared, output)
-                edit = edits.workspace_edit(
+                edit = lsp_edits.workspace_edit(
                     new_uri, patch, self.workspace.position_codec, title, True, create=True
                 )
                 return edit, patch.diff
@@ -317,7 +318,7 @@ class CromwellServer(LanguageServer):
                 raise patches.StaleDocument("the document changed during generation: ask again")
         except patches.PatchError as exc:
             raise _fail(f"no edit: {exc}") from exc
-        edit = edits.workspace_edit(
+        edit = lsp_edits.workspace_edit(
             doc.uri, patch, self.workspace.position_codec, title, self._supports_document_changes()
         )
         return edit, patch.diff
