@@ -382,6 +382,46 @@ def eval_humaneval_command(model_path: str | None, limit: int | None, max_tokens
                f"{report['seconds']} s")
 
 
+class GhostInfiller:
+    """The product's ghost text on the runtime as `cromwell eval infill`'s infiller: one line
+    at the cursor, greedy, no time cap."""
+
+    def __init__(self, model: Any, max_tokens: int) -> None:
+        from cromwell_lsp.ghost import GhostSettings, GhostText
+
+        # max_lines=1: a single-line task; max_ms far above any generation, so a slow machine
+        # never cuts a suggestion short; reuse_min=None: the exact prefix cache only.
+        settings = GhostSettings(max_tokens=max_tokens, max_lines=1, max_ms=600_000,
+                                 reuse_min=None)
+        self.ghost = GhostText(model, settings)
+        self.order = self.ghost.fim.order
+        self.stop_ids = self.ghost.stop_ids
+
+    def prompt_ids(self, task: Any) -> list[int]:
+        from engine.runtime.prompt_window import Cursor
+
+        line, column = self._cursor(task)
+        return self.ghost.prompt(self._request(task),
+                                 Cursor.at(task.prefix + task.suffix, line, column))
+
+    def fill(self, task: Any) -> tuple[str, int]:
+        s = self.ghost.suggest(self._request(task))
+        return s.text, s.generated_tokens
+
+    @staticmethod
+    def _cursor(task: Any) -> tuple[int, int]:
+        from cromwell_lsp.ghost import cursor_after
+
+        return cursor_after(task.prefix)
+
+    def _request(self, task: Any) -> Any:
+        from cromwell_lsp.ghost import GhostRequest
+        from engine.eval.infill import task_path
+
+        line, column = self._cursor(task)
+        return GhostRequest(task_path(task), task.prefix + task.suffix, line, column)
+
+
 @eval_group.command("infill")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
               default=None, help="A GGUF model (default: the embedded default model).")
@@ -398,8 +438,8 @@ def eval_infill_command(model_path: str | None, limit: int | None, max_tokens: i
     the ghost-text pipeline: pass@1 (greedy), tests sandboxed."""
     from engine.eval.infill import run_infill
 
-    report = _eval_report(lambda: run_infill(model_path, limit, max_tokens, threads, peer),
-                          as_json)
+    report = _eval_report(
+        lambda: run_infill(GhostInfiller, model_path, limit, max_tokens, threads, peer), as_json)
     if report is None:
         return
     for r in report["results"]:
@@ -737,7 +777,7 @@ def _file_text(file: Path) -> str:
 def _check_cursor(file: Path, line: int, column: int) -> None:
     """The cursor checked against FILE before any model loads, the message in the user's
     1-based numbers and naming the flag to change."""
-    from cromwell_lsp.ghost_layout import Cursor
+    from engine.runtime.prompt_window import Cursor
 
     try:
         Cursor.at(_file_text(file), line - 1, column - 1)

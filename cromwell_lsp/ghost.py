@@ -3,8 +3,8 @@
 Transport-free; the language server (inline completion, and completion items for clients
 without it), the HTTP server (`/infill`) and the command line call `GhostText.suggest` on the
 thread that owns the model. What keeps it fast:
-- the prompt is laid out for reuse (ghost_layout: stable head, grid-anchored windows, block
-  token cache) and the runtime reuses the KV cache of the previous prompt;
+- the prompt is laid out for reuse (engine.runtime.prompt_window: stable head, grid-anchored
+  windows, block token cache) and the runtime reuses the KV cache of the previous prompt;
 - a suggestion already made answers again at once: for the same text, and while the user
   types the suggestion's own characters (the rest of it is the answer) — `SuggestionCache`;
 - the caller prefetches the next suggestion (after accepting this one) when the model is idle;
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from engine.runtime.fim_format import chunk_header
+from engine.runtime.prompt_window import BlockTokens, Cursor, WindowSettings, layout
 
-from .ghost_layout import BlockTokens, Cursor, WindowSettings, layout
 from .ghost_ring import Chunk
 
 if TYPE_CHECKING:

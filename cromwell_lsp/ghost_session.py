@@ -20,9 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.runtime.prompt_window import window_start
+
 from .context import MIN_SCORE, SourceFile, Target, rank
 from .ghost import GhostCancelled, GhostRequest, GhostSettings, GhostText, Suggestion, accepted
-from .ghost_layout import window_start
 from .ghost_ring import Chunk, ExtraRing, chunk_around
 from .model_service import ModelService
 

@@ -27,6 +27,8 @@ from pygls.exceptions import (
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
+from engine.runtime.prompt_window import WindowSettings, split_lines
+
 from . import (
     actions,
     context,
@@ -40,7 +42,6 @@ from . import (
     screenshot,
 )
 from .ghost import GhostSettings, Suggestion
-from .ghost_layout import WindowSettings, split_lines
 from .ghost_session import GhostSession
 from .model_service import GenerationFailed, ModelService, load_failure
 from .protocol import CromwellProtocol

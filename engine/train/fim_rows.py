@@ -6,7 +6,7 @@ is never read). A span is cut at a random place: the rest of a line from a curso
 (a quarter), one whole line (half; the cursor at the start of the emptied line, as HumanEval
 single-line infilling puts it) or two to four whole lines (a quarter). The document is trimmed
 to a few lines around the span (contexts no longer than the task needs) and laid out by
-cromwell_lsp.ghost_layout.layout with the model's FIM format (PSM, the vocabulary's
+engine.runtime.prompt_window.layout with the model's FIM format (PSM, the vocabulary's
 <fim_prefix>/<fim_suffix>/<fim_middle> ids, the repo and file markers the product adds), so
 training and product prompts cannot drift. The target is the middle's tokens and the end token;
 only they are scored.
@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from engine.runtime.prompt_window import BlockTokens, Cursor, WindowSettings, layout
 
 FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>")
 END_TOKEN = "<|endoftext|>"
@@ -101,8 +103,6 @@ class FimRows:
     """Examples (prompt ids, target ids) for a seed, and packing them into rows."""
 
     def __init__(self, tokenizer: Any, files: list[tuple[str, str]], seed: int) -> None:
-        from cromwell_lsp.ghost_layout import BlockTokens, WindowSettings
-
         if not files:
             raise ValueError("no training files")
         self.tokenizer, self.files, self.seed = tokenizer, files, seed
@@ -114,8 +114,6 @@ class FimRows:
 
     def example(self, index: int) -> tuple[list[int], list[int]]:
         """(prompt ids, target ids) of example `index`."""
-        from cromwell_lsp.ghost_layout import Cursor, layout
-
         rng = random.Random(f"{self.seed}:{index}")
         while True:
             path, text = self.files[rng.randrange(len(self.files))]

@@ -19,9 +19,9 @@ from cromwell_lsp.ghost import (
     SuggestionCache,
     accepted,
 )
-from cromwell_lsp.ghost_layout import BlockTokens, Cursor, WindowSettings, window_start
 from cromwell_lsp.ghost_ring import Chunk, ExtraRing, chunk_around, similarity
 from engine.runtime.cache_reuse import common_prefix
+from engine.runtime.prompt_window import BlockTokens, Cursor, WindowSettings, window_start
 
 SOURCE = Path(threading.__file__).read_text()  # a real file of ~1,700 lines
 

@@ -1,4 +1,5 @@
-"""The ghost-text prompt, laid out so that a keystroke changes as little of it as possible.
+"""The completion prompt at a cursor (fill-in-the-middle, or the prefix alone), laid out so
+that a keystroke changes as little of it as possible.
 
 The model's KV cache keeps the previous prompt; the next request reuses its longest common
 prefix (and, in the runtime, unchanged chunks further on). So the prompt's head must stay put
@@ -13,6 +14,9 @@ while the user types:
   joined at line ends, where the byte-level BPE of every model family ends a token anyway.
 - Document text is encoded with special-token parsing off: code that spells `<|fim_prefix|>`
   stays text; the markers come from the model's vocabulary as ids (`FimFormat`).
+
+An editor's ghost text lays its prompts out with it, and so do the fill-in-the-middle training
+rows and the infilling evaluation, so the three cannot drift apart.
 """
 
 from __future__ import annotations
@@ -117,7 +121,7 @@ class BlockTokens:
 
 
 @dataclass(frozen=True)
-class GhostPrompt:
+class WindowPrompt:
     ids: list[int]
     prefix_start: int  # first document line in the prefix window
     suffix_end: int  # document line after the suffix window (== cursor line + 1 without FIM)
@@ -170,7 +174,7 @@ def layout(
     settings: WindowSettings,
     blocks: BlockTokens,
     bos: int | None,
-) -> GhostPrompt:
+) -> WindowPrompt:
     """The prompt ids for a suggestion at `cursor`: extra chunks, the file's header, then the
     windows in the model's own FIM order (prefix only for a model that cannot fill in)."""
     before, start = prefix_ids(cursor, settings, blocks)
@@ -182,4 +186,4 @@ def layout(
     if header:
         chunks.append(list(header))
     ids = fim.assemble(chunks, before, after, bos=bos)
-    return GhostPrompt(ids, start, end, sum(len(c) for c in chunks))
+    return WindowPrompt(ids, start, end, sum(len(c) for c in chunks))
