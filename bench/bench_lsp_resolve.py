@@ -65,7 +65,7 @@ async def measure(repeat: int) -> dict[str, object]:
         target = workspace / "geometry" / "stats.py"
         target.write_text(FUNCTION)
         client = demo.make_client()
-        await client.start_io(sys.executable, "-m", "cromwell_lsp.cli", "lsp")
+        await client.start_io(sys.executable, "-m", "cromwell_cli", "lsp")
         await client.initialize_async(
             types.InitializeParams(
                 capabilities=demo.capabilities(),

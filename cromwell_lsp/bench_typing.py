@@ -171,7 +171,7 @@ async def drive(model: str | None, threads: int, spots: int, trace: Path,
         return [settings for _ in params.items]
 
     env = dict(os.environ, CROMWELL_GHOST_TRACE=str(trace))
-    await client.start_io(sys.executable, "-m", "cromwell_lsp.cli", "lsp", env=env)
+    await client.start_io(sys.executable, "-m", "cromwell_lsp", env=env)
     caps = types.ClientCapabilities(text_document=types.TextDocumentClientCapabilities(
         inline_completion=types.InlineCompletionClientCapabilities()))
     await client.initialize_async(types.InitializeParams(

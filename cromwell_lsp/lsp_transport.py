@@ -202,3 +202,21 @@ def serve_tcp(server: JsonRPCServer, host: str, port: int) -> None:
         asyncio.run(listen())
     except asyncio.CancelledError:
         log.debug("the TCP server was closed")
+
+
+def run_server(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087,
+               log_file: str | None = None, verbose: bool = False) -> None:
+    """Start the language server on stdio (or TCP) until its client is done."""
+    from .server import create_server  # the server itself imports this module
+
+    # stdout carries the protocol: logs go to stderr or the log file, never to stdout.
+    logging.basicConfig(
+        filename=log_file,
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    server = create_server()
+    if tcp:
+        server.start_tcp(host, port)
+    else:
+        server.start_io()

@@ -93,7 +93,7 @@ def runtime_available() -> bool:
 
 async def session(action_title: str) -> int:
     client = make_client()
-    await client.start_io(sys.executable, "-m", "cromwell_lsp.cli", "lsp")
+    await client.start_io(sys.executable, "-m", "cromwell_cli", "lsp")
     await client.initialize_async(
         types.InitializeParams(
             capabilities=capabilities(),

@@ -1,6 +1,7 @@
-"""The layout's rules, checked: the data makers run without torch, and the engine never
-imports the application. (The runtime's own rule, no torch on the way from load to generate,
-is tests/runtime/test_model_api.py's.)"""
+"""The layout's rules, checked: the data makers run without torch; the engine never imports
+the application or the command line, and the application never imports the command line.
+(The runtime's own rule, no torch on the way from load to generate, is
+tests/runtime/test_model_api.py's.)"""
 
 from __future__ import annotations
 
@@ -36,10 +37,17 @@ def test_the_data_makers_never_import_torch() -> None:
 
 
 def imported_packages(path: Path) -> set[str]:
-    """The top-level packages a module imports anywhere in it (inside functions too), and
-    those it names to importlib.import_module or __import__."""
+    """The top-level packages a module imports anywhere in it (inside functions too), those
+    it names to importlib.import_module or __import__, and those it runs as `-m NAME` in a
+    command line it writes out."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        items = node.elts if isinstance(node, ast.List | ast.Tuple) else \
+            node.args if isinstance(node, ast.Call) else []
+        for flag, name in zip(items, items[1:], strict=False):
+            if isinstance(flag, ast.Constant) and flag.value == "-m" and \
+                    isinstance(name, ast.Constant) and isinstance(name.value, str):
+                found.add(name.value.split(".")[0])
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -61,9 +69,15 @@ def importers_of(package: str, tree: str) -> list[str]:
 def test_the_scan_sees_imports_inside_functions(tmp_path: Path) -> None:
     module = tmp_path / "lazy.py"
     module.write_text("def f():\n    from cromwell_lsp.ghost import GhostText\n"
-                      "    importlib.import_module('cromwell_cli.main')\n")
-    assert {"cromwell_lsp", "cromwell_cli"} <= imported_packages(module)
+                      "    importlib.import_module('cromwell_cli.main')\n"
+                      "    subprocess.run([sys.executable, '-m', 'bench_only.tool', 'x'])\n")
+    assert {"cromwell_lsp", "cromwell_cli", "bench_only"} <= imported_packages(module)
 
 
 def test_the_engine_never_imports_the_application() -> None:
     assert importers_of("cromwell_lsp", "engine") == []
+
+
+def test_only_the_command_line_imports_itself() -> None:
+    assert importers_of("cromwell_cli", "engine") == []
+    assert importers_of("cromwell_cli", "cromwell_lsp") == []

@@ -8,7 +8,7 @@ import json
 import torch
 from click.testing import CliRunner
 
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 from engine.config import load_config
 from engine.model.budget import COMPONENTS, count_parameters, parameter_counts
 from engine.model.vljepa import VLJEPA

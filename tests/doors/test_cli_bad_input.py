@@ -20,7 +20,7 @@ import click
 import pytest
 from doors_helpers import cromwell_env
 
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="cromwell-bad-input-"))
 MISSING = str(SCRATCH / "missing.py")
@@ -124,7 +124,7 @@ CASES = {name.strip(): argv for name, argv in CASES.items()}
 
 
 def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cromwell_lsp.cli", *argv], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cromwell_cli", *argv], capture_output=True,
                           text=True, env=cromwell_env(), timeout=120, stdin=subprocess.DEVNULL)
 
 

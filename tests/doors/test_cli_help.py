@@ -9,7 +9,7 @@ import argparse
 import click
 import pytest
 
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 from engine.train.__main__ import build_parser as train_parser
 
 

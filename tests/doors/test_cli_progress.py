@@ -14,7 +14,7 @@ from doors_helpers import cromwell_env
 
 def run(argv: list[str], terminal: bool) -> tuple[int, str]:
     """(exit code, stderr) of `cromwell argv`, stderr a pseudo-terminal or a pipe."""
-    command = [sys.executable, "-m", "cromwell_lsp.cli", *argv]
+    command = [sys.executable, "-m", "cromwell_cli", *argv]
     env = cromwell_env() | {"COLUMNS": "120", "TERM": "xterm"}
     if not terminal:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)

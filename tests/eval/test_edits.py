@@ -12,7 +12,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 from engine.data.edit_makers import (
     ADD_DOCSTRING,
     FILL_BODY,

@@ -9,7 +9,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 from engine.eval.humaneval import Problem, build_program, check_program, load_problems, parses
 from engine.eval.sandbox import run_program
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 from engine.eval.humaneval import check_program, load_problems
 from engine.eval.infill import (
     PUBLISHED_SINGLE_LINE_TASKS,

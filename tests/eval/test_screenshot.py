@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 from engine.data.fonts import HELDOUT_SIZES, available_fonts, split_fonts
 from engine.data.split import HELDOUT, is_heldout
 from engine.eval.screenshot import (

@@ -13,7 +13,7 @@ from lsp_helpers import EXAMPLE
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-SERVER = [sys.executable, "-m", "cromwell_lsp.cli", "lsp"]
+SERVER = [sys.executable, "-m", "cromwell_cli", "lsp"]
 
 
 @pytest.fixture

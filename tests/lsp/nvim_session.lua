@@ -27,7 +27,7 @@ local buf = vim.api.nvim_get_current_buf()
 
 local client_id = vim.lsp.start({
   name = "cromwell",
-  cmd = { python, "-m", "cromwell_lsp.cli", "lsp" },
+  cmd = { python, "-m", "cromwell_cli", "lsp" },
   root_dir = workspace,
   settings = { cromwell = { maxNewTokens = 256 } },
 })

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-SERVER = [sys.executable, "-m", "cromwell_lsp.cli", "lsp"]
+SERVER = [sys.executable, "-m", "cromwell_cli", "lsp"]
 
 
 def frame(message: Any, length: int | None = None, headers: bytes = b"") -> bytes:

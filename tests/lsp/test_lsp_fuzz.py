@@ -64,7 +64,7 @@ class RawServer:
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cromwell_lsp.cli", "lsp"],
+            [sys.executable, "-m", "cromwell_cli", "lsp"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

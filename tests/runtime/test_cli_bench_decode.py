@@ -23,7 +23,7 @@ def _byte_vocab(writer: GGUFWriter) -> None:
 def test_a_short_context_is_one_clear_line(tmp_path: Path) -> None:
     model = write_tiny_gguf(tmp_path / "short.gguf", extra=_byte_vocab, sizes={"vocab": 257})
     out = subprocess.run(
-        [sys.executable, "-m", "cromwell_lsp.cli", "bench", "decode", "--model", str(model),
+        [sys.executable, "-m", "cromwell_cli", "bench", "decode", "--model", str(model),
          "--threads", "1"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1
     assert "Traceback" not in out.stderr + out.stdout

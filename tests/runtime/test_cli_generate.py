@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 
 
 def test_generate_prints_the_answer(smollm2_path: Path) -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import engine.runtime
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 from engine.runtime import model_store
 from engine.runtime.model import Model
 from engine.train.export import ensure_cromwell_smol

@@ -16,7 +16,7 @@ from tiny_gguf import write_tiny_gguf
 from tokenizers import pre_tokenizers
 
 import engine.runtime
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 from engine.runtime.fim_format import FAMILY_NAMES, FimFormat, chunk_header, detect_fim
 from engine.runtime.gguf_file import GGUFFile
 from engine.tokenizer import CodeTokenizer, from_gguf

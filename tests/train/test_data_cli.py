@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from PIL import Image
 
-from cromwell_lsp.cli import main
+from cromwell_cli.main import main
 from engine.data.corpus import CorpusIndex
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

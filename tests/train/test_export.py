@@ -105,7 +105,7 @@ def test_export_bad_arguments_fail_clearly(checkpoint, tmp_path):
         export_checkpoint(tmp_path, tmp_path / "x.gguf", "F32")  # a folder, not a checkpoint
     assert not (tmp_path / "x.gguf").exists()
 
-    from cromwell_lsp.cli import main
+    from cromwell_cli.main import main
 
     result = CliRunner().invoke(main, ["export", "--checkpoint", str(checkpoint), "--out",
                                        str(tmp_path / "y.gguf"), "--format", "Q3"])

@@ -85,7 +85,7 @@ def test_bad_settings_fail_with_a_clear_message(tmp_path, change, message):
 def test_cli_trains_plots_and_reports_bad_settings(tmp_path):
     from click.testing import CliRunner
 
-    from cromwell_lsp.cli import main
+    from cromwell_cli.main import main
 
     args = ["train", "--config", "cromwell-tiny", "--out-dir", str(tmp_path), "--steps", "2",
             "--batch-size", "2", "--seq-len", "16", "--threads", "1", "--no-progress"]

@@ -11,7 +11,7 @@ import pytest
 
 
 def plot(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cromwell_lsp.cli", "train", "plot", *args],
+    return subprocess.run([sys.executable, "-m", "cromwell_cli", "train", "plot", *args],
                           capture_output=True, text=True, timeout=120)
 
 

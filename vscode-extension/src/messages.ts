@@ -4,7 +4,7 @@
 export type Fix = "chooseModel" | "fetchModel" | "setServerPath" | "install" | "restart" | "showOutput";
 
 const MODEL_TROUBLE = /model (file not found|unavailable)|could not load the model|cromwell\.modelPath/i;
-const RUNTIME_MISSING = /engine\.runtime\) is not installed|No module named ['"]?(cromwell_lsp|engine)/i;
+const RUNTIME_MISSING = /engine\.runtime\) is not installed|No module named ['"]?(cromwell_cli|cromwell_lsp|engine)/i;
 
 /** The fixes worth offering for a message from the server (or its last output). */
 export function diagnose(message: string): Fix[] {

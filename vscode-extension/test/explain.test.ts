@@ -44,6 +44,7 @@ describe("server messages", () => {
   test("a broken install offers a server path", () => {
     expect(diagnose("the Cromwell model runtime (engine.runtime) is not installed in this Python")).toEqual(["setServerPath"]);
     expect(diagnose("ModuleNotFoundError: No module named 'cromwell_lsp'")).toEqual(["setServerPath"]);
+    expect(diagnose("ModuleNotFoundError: No module named 'cromwell_cli'")).toEqual(["setServerPath"]);
   });
   test("other messages offer nothing", () => {
     expect(diagnose("the edit was not applied")).toEqual([]);
