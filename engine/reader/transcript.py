@@ -9,6 +9,9 @@ What the sequence head does not decide, geometry does:
   The cell width comes from the reader's alignment: each character's column, regressed on its
   index within the line, gives the pitch of the font in pixels (median over lines).
 
+Words the reader doubts are respelled where a lookalike glyph ("1" for "l", "5" for "S") makes
+them words of code and the reader's scores allow it (lexicon.py).
+
 Where the file type is known (Python), a transcript that does not parse has its least sure lines
 swapped for the beam's next hypotheses, one line at a time, and the first that parses is kept.
 """
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.reader import ctc
+from engine.reader import ctc, lexicon
 from engine.reader.layout import (
     Layout,
     TextLine,
@@ -204,17 +207,18 @@ def read_lines(image: np.ndarray, reader, layout: Layout | None = None,
     best: list[ctc.Hypothesis] = []
     alternatives: list[tuple[ctc.Hypothesis, ...]] = []
     confidence: list[float] = []
+    words = lexicon.shipped_lexicon()
     for s in scores:
         lp = ctc.log_softmax(s)
         sure = float(np.exp(lp.max(-1)).min()) if len(lp) else 1.0
         confidence.append(sure)
-        if sure >= SURE or language is None:
-            best.append(ctc.greedy(s))
-            alternatives.append(())
-        else:
-            hyps = ctc.beam(s, BEAM_WIDTH)
-            best.append(hyps[0])
-            alternatives.append(tuple(hyps[1:]))
+        beam = sure < SURE and language is not None
+        hyps = ctc.beam(s, BEAM_WIDTH) if beam else [ctc.greedy(s)]
+        if sure < SURE:  # a sure line has no lookalike in doubt
+            hyps = [dataclasses.replace(h, text=lexicon.repair(h.text, h.columns, lp, words))
+                    for h in hyps]
+        best.append(hyps[0])
+        alternatives.append(tuple(h for h in hyps[1:] if h.text != hyps[0].text))
     ks = [line.k for line in layout.lines]
     texts = [h.text for h in best]
     xs = [_char_x(line, layout.pitch, h.columns) for line, h in zip(layout.lines, best,
