@@ -31,7 +31,7 @@ from engine.reader.charset import encode
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "code-words.txt.gz"
 # The glyphs each glyph is mistaken for, in the fonts the reader is weakest on.
-LOOKALIKES = {"1": "lI", "l": "1I", "I": "l1", "5": "S", "S": "5", "0": "O", "O": "0",
+LOOKALIKES = {"1": "lIi", "l": "1I", "I": "l1", "i": "1", "5": "S", "S": "5", "0": "O", "O": "0",
               "8": "B", "B": "8", "6": "G", "G": "6"}
 MAX_SWAPS = 4  # lookalike positions tried in one word (3^4 spellings at most)
 MIN_PIECE = 3  # shorter pieces ("os", "x") say nothing about a spelling
