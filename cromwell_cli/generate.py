@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
 
 import click
 
@@ -38,24 +40,31 @@ def generate_command(model_path: str | None, prompt: str, image: str | None, max
     """Generate text with a GGUF model, streaming it to stdout."""
     import time
 
-    import engine.runtime
+    from cromwell_lsp import api
     from engine.runtime.gguf_file import GGUFError
 
     started = time.perf_counter()
-    try:
-        model = engine.runtime.load(model_path, threads=threads)
-        loaded = time.perf_counter()
+    out: list[str] = []
+    first: float | None = None
+
+    def run(model: Any, cancel: threading.Event) -> None:
+        nonlocal first
         text = prompt if raw else model.apply_chat_template([{"role": "user", "content": prompt}])
         pieces = model.stream(text, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
                               top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
-                              stop=list(stop), image=image, speculative=not no_speculative)
-        out: list[str] = []
-        first: float | None = None
+                              stop=list(stop), image=image, speculative=not no_speculative,
+                              cancel=cancel)
         for piece in pieces:
             first = first or time.perf_counter()
             out.append(piece)
             if not as_json:
                 click.echo(piece, nl=False)
+
+    try:
+        # The model service every door shares: loading, then the generation on its worker.
+        model = api.load_model(model_path, threads)
+        loaded = time.perf_counter()
+        api.model_service().call(model_path, threads, run)
     except (GGUFError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     done = time.perf_counter()
