@@ -4,7 +4,10 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <string>
+
+#include "quant.h"
 
 namespace cromwell::bind {
 
@@ -32,6 +35,84 @@ py::array_t<T> contiguous(const py::handle& obj, const char* name) {
     throw py::value_error(std::string(name) + ": expected a C-contiguous array");
   }
   return py::reinterpret_borrow<py::array_t<T>>(arr);
+}
+
+// --- weight matrices (the matrix kernels' and the fused decode step's) ---
+
+inline Format parse_format(const std::string& name) {
+  Format f;
+  if (!format_from_name(name, &f)) {
+    throw py::value_error("unknown weight format '" + name +
+                          "': expected one of F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, "
+                          "Q6_K");
+  }
+  return f;
+}
+
+inline void check_k(Format f, int64_t k) {
+  if (k <= 0 || k % block_elems(f) != 0) {
+    throw py::value_error(std::string(format_name(f)) + ": row length k=" + std::to_string(k) +
+                          " must be a positive multiple of the block size " +
+                          std::to_string(block_elems(f)));
+  }
+}
+
+// The dtypes a weight array of format f may have: its natural one, or raw bytes.
+inline bool weight_dtype_ok(Format f, const py::dtype& dt, std::string* expected) {
+  if (same_dtype(dt, py::dtype::of<uint8_t>())) return true;
+  switch (f) {
+    case Format::F32: *expected = "float32 or uint8"; return same_dtype(dt, py::dtype::of<float>());
+    case Format::F16: *expected = "float16 or uint8"; return same_dtype(dt, py::dtype("float16"));
+    case Format::BF16:
+      *expected = "uint16 or uint8";
+      return same_dtype(dt, py::dtype::of<uint16_t>());
+    default: *expected = "uint8"; return false;
+  }
+}
+
+struct WeightView {
+  Format f;
+  const void* data;
+  int64_t rows;
+  int64_t k;
+};
+
+// A weight matrix in format f with rows of k elements: C-contiguous, a whole number of rows.
+// `name` is the argument the messages name.
+inline WeightView weight_view(const py::handle& obj, Format f, int64_t k,
+                              const std::string& name = "w") {
+  check_k(f, k);
+  if (!py::isinstance<py::array>(obj)) throw py::value_error(name + ": expected a numpy array");
+  auto w = py::reinterpret_borrow<py::array>(obj);
+  std::string expected;
+  if (!weight_dtype_ok(f, w.dtype(), &expected)) {
+    throw py::value_error(name + ": a " + format_name(f) + " weight must have dtype " +
+                          expected + ", got " + std::string(py::str(w.dtype())));
+  }
+  if (!(w.flags() & py::array::c_style)) {
+    throw py::value_error(name + ": expected a C-contiguous array");
+  }
+  // The kernels read half-float scales and float elements in place: the data must start on a
+  // multiple of their size whatever the dtype (GGUF aligns tensor data to 32 bytes).
+  const uintptr_t align = f == Format::F32 ? 4 : 2;
+  if (reinterpret_cast<uintptr_t>(w.data()) % align != 0) {
+    throw py::value_error(name + ": " + format_name(f) + " weights must start at an address "
+                          "aligned to " + std::to_string(align) + " bytes");
+  }
+  const int64_t rb = row_bytes(f, k);
+  const int64_t nbytes = int64_t(w.nbytes());
+  if (w.ndim() >= 2 && int64_t(w.shape(w.ndim() - 1)) * int64_t(w.itemsize()) != rb) {
+    throw py::value_error(name + ": last axis holds " +
+                          std::to_string(int64_t(w.shape(w.ndim() - 1)) * int64_t(w.itemsize())) +
+                          " bytes, expected one " + format_name(f) + " row of k=" +
+                          std::to_string(k) + " elements = " + std::to_string(rb) + " bytes");
+  }
+  if (nbytes % rb != 0) {
+    throw py::value_error(name + ": " + std::to_string(nbytes) +
+                          " bytes is not a whole number of " + format_name(f) + " rows of k=" +
+                          std::to_string(k) + " (" + std::to_string(rb) + " bytes each)");
+  }
+  return {f, w.data(), nbytes / rb, k};
 }
 
 }  // namespace cromwell::bind
