@@ -122,18 +122,120 @@ def get_rows(
 def stream_read(a: npt.NDArray[np.generic]) -> int: ...
 
 # The fused llama/qwen2 decode step (native/src/bind_decode.cpp): every layer of one token in
-# one call. layers: per layer a dict of attn_norm, wq, wk, wv, bq, bk, bv (None without
-# biases), wo, ffn_norm, w_gate, w_up, w_down; a matrix is a (weight array, format) pair.
+# one call, built from typed structures (a misspelled or missing field is a TypeError where they
+# are made). The step holds every array it is given for as long as it lives; none is copied.
+class DecodeMatrix:
+    """A weight matrix `rows` x `k` in a ggml format; its bytes are checked when it is made."""
+
+    def __init__(self, data: npt.NDArray[np.generic], fmt: str, rows: int, k: int) -> None: ...
+    @property
+    def data(self) -> npt.NDArray[np.generic]: ...
+    @property
+    def fmt(self) -> str: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def k(self) -> int: ...
+
+class DecodeLayerWeights:
+    """One layer's tensors; float32 vectors, and the biases all three or none (qwen2)."""
+
+    def __init__(
+        self,
+        *,
+        attn_norm: npt.NDArray[np.float32],
+        wq: DecodeMatrix,
+        wk: DecodeMatrix,
+        wv: DecodeMatrix,
+        wo: DecodeMatrix,
+        ffn_norm: npt.NDArray[np.float32],
+        w_gate: DecodeMatrix,
+        w_up: DecodeMatrix,
+        w_down: DecodeMatrix,
+        bq: npt.NDArray[np.float32] | None = None,
+        bk: npt.NDArray[np.float32] | None = None,
+        bv: npt.NDArray[np.float32] | None = None,
+    ) -> None: ...
+    @property
+    def attn_norm(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def wq(self) -> DecodeMatrix: ...
+    @property
+    def wk(self) -> DecodeMatrix: ...
+    @property
+    def wv(self) -> DecodeMatrix: ...
+    @property
+    def bq(self) -> npt.NDArray[np.float32] | None: ...
+    @property
+    def bk(self) -> npt.NDArray[np.float32] | None: ...
+    @property
+    def bv(self) -> npt.NDArray[np.float32] | None: ...
+    @property
+    def wo(self) -> DecodeMatrix: ...
+    @property
+    def ffn_norm(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def w_gate(self) -> DecodeMatrix: ...
+    @property
+    def w_up(self) -> DecodeMatrix: ...
+    @property
+    def w_down(self) -> DecodeMatrix: ...
+
+class DecodeDims:
+    """The sizes and constants of a decode step. interleaved: ggml "normal" RoPE (pairs 2i,
+    2i+1), else NEOX; scale: the attention scale, 1/sqrt(head_dim)."""
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        n_heads: int,
+        n_kv_heads: int,
+        head_dim: int,
+        ffn_dim: int,
+        vocab: int,
+        n_rot: int,
+        n_ctx: int,
+        norm_eps: float,
+        rope_base: float,
+        interleaved: bool,
+        scale: float,
+    ) -> None: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def n_heads(self) -> int: ...
+    @property
+    def n_kv_heads(self) -> int: ...
+    @property
+    def head_dim(self) -> int: ...
+    @property
+    def ffn_dim(self) -> int: ...
+    @property
+    def vocab(self) -> int: ...
+    @property
+    def n_rot(self) -> int: ...
+    @property
+    def n_ctx(self) -> int: ...
+    @property
+    def norm_eps(self) -> float: ...
+    @property
+    def rope_base(self) -> float: ...
+    @property
+    def interleaved(self) -> bool: ...
+    @property
+    def scale(self) -> float: ...
+
 class DecodeStep:
     def __init__(
         self,
-        layers: list[dict[str, object]],
-        embd: tuple[npt.NDArray[np.generic], str],
-        head: tuple[npt.NDArray[np.generic], str],
+        layers: list[DecodeLayerWeights],
+        embd: DecodeMatrix,
+        head: DecodeMatrix,
         out_norm: npt.NDArray[np.float32],
-        dims: dict[str, object],
-        k_cache: npt.NDArray[np.float32],
-        v_cache: npt.NDArray[np.float32],
+        dims: DecodeDims,
+        k_cache: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+        v_cache: npt.NDArray[np.float32] | npt.NDArray[np.float16],
         max_tokens: int = 1,
     ) -> None: ...
     def run(self, token: int, pos: int, out: npt.NDArray[np.float32]) -> None: ...

@@ -93,40 +93,40 @@ class Decoder:
     def _make_fused_step(self) -> K.DecodeStep:
         cfg, w = self.cfg, self.weights
 
-        def mat(m: Matrix) -> tuple[np.ndarray, str]:
-            return (m.data, m.fmt)
+        def mat(m: Matrix) -> K.DecodeMatrix:
+            return K.DecodeMatrix(m.data, m.fmt, m.rows, m.k)
 
         layers = [
-            {
-                "attn_norm": lw.attn_norm,
-                "wq": mat(lw.wq),
-                "wk": mat(lw.wk),
-                "wv": mat(lw.wv),
-                "bq": lw.bq,
-                "bk": lw.bk,
-                "bv": lw.bv,
-                "wo": mat(lw.wo),
-                "ffn_norm": lw.ffn_norm,
-                "w_gate": mat(lw.w_gate),
-                "w_up": mat(lw.w_up),
-                "w_down": mat(lw.w_down),
-            }
+            K.DecodeLayerWeights(
+                attn_norm=lw.attn_norm,
+                wq=mat(lw.wq),
+                wk=mat(lw.wk),
+                wv=mat(lw.wv),
+                bq=lw.bq,
+                bk=lw.bk,
+                bv=lw.bv,
+                wo=mat(lw.wo),
+                ffn_norm=lw.ffn_norm,
+                w_gate=mat(lw.w_gate),
+                w_up=mat(lw.w_up),
+                w_down=mat(lw.w_down),
+            )
             for lw in w.layers
         ]
-        dims = {
-            "dim": cfg.dim,
-            "n_heads": cfg.n_heads,
-            "n_kv_heads": cfg.n_kv_heads,
-            "head_dim": cfg.head_dim,
-            "ffn_dim": cfg.ffn_dim,
-            "vocab": cfg.vocab_size,
-            "n_rot": cfg.n_rot,
-            "n_ctx": self.n_ctx,
-            "norm_eps": cfg.norm_eps,
-            "rope_base": cfg.rope_base,
-            "interleaved": cfg.rope_layout == "interleaved",
-            "scale": self.scale,
-        }
+        dims = K.DecodeDims(
+            dim=cfg.dim,
+            n_heads=cfg.n_heads,
+            n_kv_heads=cfg.n_kv_heads,
+            head_dim=cfg.head_dim,
+            ffn_dim=cfg.ffn_dim,
+            vocab=cfg.vocab_size,
+            n_rot=cfg.n_rot,
+            n_ctx=self.n_ctx,
+            norm_eps=cfg.norm_eps,
+            rope_base=cfg.rope_base,
+            interleaved=cfg.rope_layout == "interleaved",
+            scale=self.scale,
+        )
         return K.DecodeStep(
             layers,
             mat(w.token_embd),
