@@ -19,9 +19,13 @@ KERNEL_TESTS = [
     "tests/test_matmul.py",
     "tests/test_matmul_threads.py",
     "tests/test_matmul_int.py",
+    "tests/test_matmul_decode_rows.py",
     "tests/test_ops.py",
     "tests/test_attention.py",
     "tests/test_vision_ops.py",
+    # The fused decode step reads the arrays it was built from for as long as it lives.
+    "tests/runtime/test_decode_step_weights.py",
+    "tests/runtime/test_decode_step_spans.py",
 ]
 
 
