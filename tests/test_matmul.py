@@ -115,7 +115,8 @@ def test_matmul_matches_numpy(fmt: str, n: int, rows: int, k: int, path: str) ->
     with kernel_path(scalar, avx2_only=path == "avx2"):
         got = _native.matmul(w, fmt, x)
     assert got.shape == (n, rows) and got.dtype == np.float32
-    # the quantized formats: decode's rows kernels below 8 rows, the integer GEMM from 8 on
+    # the quantized formats: decode's rows kernels up to MATMUL_DECODE_ROWS rows, the
+    # integer GEMM past them
     want, bound = reference(w, fmt, k, x, integer_path=True)
     check(got, want, bound)
 
@@ -286,7 +287,7 @@ SHARED_ROWS = [5, 33, 1, 7, 130, 64, 3, 9, 12, 2]
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("n", [1, 3, 9])
 def test_matmul_shared_gives_each_row_what_matvec_gives(n: int, threads: int, scalar: bool) -> None:
-    # n = 9 too: past the 8 rows from which matmul switches to unpacking the weights to float,
+    # n = 9 too: past MATMUL_DECODE_ROWS, where matmul switches to unpacking the weights,
     # the shared product keeps to the integer path (a speculative draft is verified exactly as
     # decoding computes each token).
     rng = np.random.default_rng(11)
