@@ -50,6 +50,17 @@ def bench_kernels_command(as_json: bool, threads: str) -> None:
 # --- bench decode: the runtime's speed ----------------------------------------------------
 
 
+def _run_bench_script(name: str, args: list[str]) -> None:
+    """Run bench/NAME's main(args) (the peers' benchmarks live beside the sources) and exit
+    with its status."""
+    import runpy
+
+    script = Path(__file__).resolve().parent.parent / "bench" / name
+    if not script.is_file():
+        raise click.ClickException(f"{script} not found: run from a source checkout")
+    raise SystemExit(runpy.run_path(str(script))["main"](args))
+
+
 @bench_group.command("decode")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
               default=None, help="A GGUF file (default: the embedded default model).")
@@ -64,11 +75,23 @@ def bench_kernels_command(as_json: bool, threads: str) -> None:
 @click.option("--image-side", type=click.IntRange(min=0), default=None,
               help="Also time an image of this side on a cromwell model: vision encode, first "
               "token, decode (0: none; --random-300m: 448).")
+@click.option("--shape", default=None, metavar="NAME",
+              help="A random-weight GGUF of a real model's shape instead (bench/shape_models.py:"
+              " qwen2.5-coder-1.5b), written once into the model cache and quantized by "
+              "llama.cpp to Q4_K_M and Q8_0 (needs the bench extra); with --peers, prefill-512 "
+              "beside llama.cpp on the same files.")
 def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
                          as_json: bool, peers: bool, random_300m: bool = False,
-                         image_side: int | None = None) -> None:
+                         image_side: int | None = None, shape: str | None = None) -> None:
     """Decode tok/s (128 tokens), prefill tok/s (512-token prompt), first token, load, RSS."""
     from engine.runtime.bench import bench_decode
+
+    if shape is not None:
+        if model_path or random_300m:
+            raise click.UsageError("--shape measures its own files: leave out --model and "
+                                   "--random-300m")
+        _run_bench_script("bench_decode.py", ["--shape", shape, "--threads",
+                                              *map(str, thread_counts), *(["--peers"] * peers)])
 
     if random_300m:
         from engine.train.random_model import bench_target
@@ -76,14 +99,8 @@ def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
         model_path, image_side = bench_target(image_side, lambda m: click.echo(m, err=True))
 
     if peers:
-        import runpy
-
-        script = Path(__file__).resolve().parent.parent / "bench" / "bench_decode.py"
-        if not script.is_file():
-            raise click.ClickException(f"{script} not found: run from a source checkout")
-        args = ["--peers", "--threads", *map(str, thread_counts)]
-        raise SystemExit(runpy.run_path(str(script))["main"](
-            args + (["--model", model_path] if model_path else [])))
+        _run_bench_script("bench_decode.py", ["--peers", "--threads", *map(str, thread_counts),
+                                              *(["--model", model_path] if model_path else [])])
 
     from rich.console import Console
 
