@@ -59,6 +59,8 @@ def rope(
     base: float,
     layout: str,
     n_rot: int = -1,
+    freq_factors: npt.NDArray[np.float32] | None = None,
+    freq_scale: float = 1.0,
 ) -> npt.NDArray[np.float32]: ...
 
 # Attention (native/src/attention*). Caches and k/v are float32 or float16
@@ -155,6 +157,8 @@ class DecodeLayerWeights:
         bq: npt.NDArray[np.float32] | None = None,
         bk: npt.NDArray[np.float32] | None = None,
         bv: npt.NDArray[np.float32] | None = None,
+        q_norm: npt.NDArray[np.float32] | None = None,
+        k_norm: npt.NDArray[np.float32] | None = None,
     ) -> None: ...
     @property
     def attn_norm(self) -> npt.NDArray[np.float32]: ...
@@ -171,6 +175,10 @@ class DecodeLayerWeights:
     @property
     def bv(self) -> npt.NDArray[np.float32] | None: ...
     @property
+    def q_norm(self) -> npt.NDArray[np.float32] | None: ...
+    @property
+    def k_norm(self) -> npt.NDArray[np.float32] | None: ...
+    @property
     def wo(self) -> DecodeMatrix: ...
     @property
     def ffn_norm(self) -> npt.NDArray[np.float32]: ...
@@ -183,7 +191,8 @@ class DecodeLayerWeights:
 
 class DecodeDims:
     """The sizes and constants of a decode step. interleaved: ggml "normal" RoPE (pairs 2i,
-    2i+1), else NEOX; scale: the attention scale, 1/sqrt(head_dim)."""
+    2i+1), else NEOX; scale: the attention scale, 1/sqrt(head_dim); rope_freq_scale: linear
+    RoPE scaling's 1/factor; sliding_window: the most cache rows a token attends to (0: all)."""
 
     def __init__(
         self,
@@ -200,6 +209,8 @@ class DecodeDims:
         rope_base: float,
         interleaved: bool,
         scale: float,
+        rope_freq_scale: float = 1.0,
+        sliding_window: int = 0,
     ) -> None: ...
     @property
     def dim(self) -> int: ...
@@ -225,6 +236,10 @@ class DecodeDims:
     def interleaved(self) -> bool: ...
     @property
     def scale(self) -> float: ...
+    @property
+    def rope_freq_scale(self) -> float: ...
+    @property
+    def sliding_window(self) -> int: ...
 
 class DecodeStep:
     def __init__(
@@ -237,6 +252,7 @@ class DecodeStep:
         k_cache: npt.NDArray[np.float32] | npt.NDArray[np.float16],
         v_cache: npt.NDArray[np.float32] | npt.NDArray[np.float16],
         max_tokens: int = 1,
+        rope_freq_factors: npt.NDArray[np.float32] | None = None,
     ) -> None: ...
     def run(self, token: int, pos: int, out: npt.NDArray[np.float32]) -> None: ...
     def run_span(

@@ -105,6 +105,8 @@ class Decoder:
                 bq=lw.bq,
                 bk=lw.bk,
                 bv=lw.bv,
+                q_norm=lw.q_norm,
+                k_norm=lw.k_norm,
                 wo=mat(lw.wo),
                 ffn_norm=lw.ffn_norm,
                 w_gate=mat(lw.w_gate),
@@ -126,6 +128,8 @@ class Decoder:
             rope_base=cfg.rope_base,
             interleaved=cfg.rope_layout == "interleaved",
             scale=self.scale,
+            rope_freq_scale=cfg.rope_freq_scale,
+            sliding_window=cfg.sliding_window,
         )
         return K.DecodeStep(
             layers,
@@ -136,6 +140,7 @@ class Decoder:
             self.cache.k,
             self.cache.v,
             FUSED_MAX_TOKENS,
+            rope_freq_factors=w.rope_freqs,
         )
 
     def rotate_keys(self, k: np.ndarray, shift: int) -> None:
@@ -151,7 +156,30 @@ class Decoder:
         # its sines and cosines are computed once per group, not once per row (6x faster).
         groups = next(g for g in range(min(ROTATE_GROUPS, len(k)), 0, -1) if len(k) % g == 0)
         rows = k.reshape(groups, -1, cfg.head_dim)
-        K.rope(rows, np.full(groups, shift, np.int32), cfg.rope_base, cfg.rope_layout, self.n_rot)
+        self._rope(rows, np.full(groups, shift, np.int32))
+
+    def _rope(self, x: np.ndarray, positions: np.ndarray) -> None:
+        """RoPE in place on x[n, heads, head_dim], with the file's scaling (linear, Llama 3's
+        per-frequency factors) as the fused step applies it."""
+        cfg = self.cfg
+        K.rope(
+            x,
+            positions,
+            cfg.rope_base,
+            cfg.rope_layout,
+            self.n_rot,
+            self.weights.rope_freqs,
+            cfg.rope_freq_scale,
+        )
+
+    def _attend(
+        self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, end: int, out: np.ndarray
+    ) -> None:
+        """One query row q[n_heads, head_dim] over cache rows [0, end), or over the last
+        `sliding_window` of them."""
+        window = self.cfg.sliding_window
+        start = max(0, end - window) if window else 0
+        K.attention_decode(q, k_cache[start:], v_cache[start:], end - start, self.scale, out=out)
 
     # --- the forward ---------------------------------------------------------------------------
 
@@ -248,10 +276,11 @@ class Decoder:
             K.matvec(lw.wv.data, lw.wv.fmt, xb[0], out=v_new.reshape(-1))
             if lw.bq is not None:
                 self._add_qkv_bias(lw, q, k_new.reshape(-1), v_new.reshape(-1))
-            K.rope(q3, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
-            K.rope(k_new, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            self._norm_heads(lw, q3, k_new)
+            self._rope(q3, positions)
+            self._rope(k_new, positions)
             self._store_rows(k_cache, v_cache, k_new, v_new, pos)
-            K.attention_decode(q2, k_cache, v_cache, pos + 1, self.scale, out=att2)
+            self._attend(q2, k_cache, v_cache, pos + 1, att2)
             K.matvec(lw.wo.data, lw.wo.fmt, att, out=xb2)
             K.add(x, xb2, out=x)
             K.rms_norm(s.x[:1], lw.ffn_norm, cfg.norm_eps, out=xb)
@@ -298,17 +327,16 @@ class Decoder:
             linear(lw.wv, xb, out=v_new.reshape(n, cfg.kv_dim))
             if lw.bq is not None:
                 self._add_qkv_bias(lw, q, k_new.reshape(n, -1), v_new.reshape(n, -1))
-            K.rope(q3, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
-            K.rope(k_new, positions, cfg.rope_base, cfg.rope_layout, self.n_rot)
+            self._norm_heads(lw, q3, k_new)
+            self._rope(q3, positions)
+            self._rope(k_new, positions)
             if rows is None:
                 self._store_rows(k_cache, v_cache, k_new, v_new, pos)
                 attention(q3, k_cache, v_cache, pos, att3)
             else:
                 k_cache[rows], v_cache[rows] = k_new, v_new  # a half cache rounds to nearest
                 for i, row in enumerate(rows):
-                    K.attention_decode(
-                        q3[i], k_cache, v_cache, int(row) + 1, self.scale, out=att3[i]
-                    )
+                    self._attend(q3[i], k_cache, v_cache, int(row) + 1, att3[i])
             linear(lw.wo, att, out=xb2)
             K.add(x, xb2, out=x)
             K.rms_norm(x, lw.ffn_norm, cfg.norm_eps, out=xb)
@@ -379,6 +407,12 @@ class Decoder:
         self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int, out: np.ndarray
     ) -> None:
         n = len(q)
+        window = self.cfg.sliding_window
+        if window and pos + n > window:
+            # The causal kernel has no window; rows beyond it are attended one by one (only
+            # prompts longer than the window, e.g. Mistral's 4096, take this path).
+            self._attention_as_decode(q, k_cache, v_cache, pos, out)
+            return
         K.attention_prefill(
             q, k_cache[: pos + n], v_cache[: pos + n], pos, True, self.scale, out=out
         )
@@ -387,7 +421,14 @@ class Decoder:
         self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int, out: np.ndarray
     ) -> None:
         for i in range(len(q)):
-            K.attention_decode(q[i], k_cache, v_cache, pos + i + 1, self.scale, out=out[i])
+            self._attend(q[i], k_cache, v_cache, pos + i + 1, out[i])
+
+    def _norm_heads(self, lw: LayerWeights, q: np.ndarray, k: np.ndarray) -> None:
+        """qwen3's RMSNorm of each head of q[n, n_heads, head_dim] and k[n, n_kv_heads,
+        head_dim], in place, before RoPE."""
+        if lw.q_norm is not None and lw.k_norm is not None:
+            K.rms_norm(q, lw.q_norm, self.cfg.norm_eps, out=q)
+            K.rms_norm(k, lw.k_norm, self.cfg.norm_eps, out=k)
 
     @staticmethod
     def _add_qkv_bias(lw: LayerWeights, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:

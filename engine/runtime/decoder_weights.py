@@ -41,6 +41,8 @@ class LayerWeights:
     w_gate: Matrix  # [ffn_dim, dim]
     w_up: Matrix  # [ffn_dim, dim]
     w_down: Matrix  # [dim, ffn_dim]
+    q_norm: np.ndarray | None = None  # f32[head_dim] (qwen3), applied to each Q head
+    k_norm: np.ndarray | None = None  # f32[head_dim] (qwen3), applied to each K head
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class DecoderWeights:
     layers: list[LayerWeights]
     output_norm: np.ndarray  # f32[dim]
     output: Matrix  # [vocab, dim]; the token embedding itself when tied
+    # Llama 3's per-frequency RoPE divisors f32[n_rot/2] (llama.cpp's converter turns the
+    # `llama3` rope_scaling of a Llama 3.1+ config into this tensor), or None
+    rope_freqs: np.ndarray | None = None
 
     @classmethod
     def from_gguf(cls, f: GGUFFile, cfg: DecoderConfig) -> DecoderWeights:
@@ -62,7 +67,7 @@ class DecoderWeights:
 
         def layer(i: int) -> LayerWeights:
             p = f"blk.{i}."
-            bias = cfg.qkv_bias
+            bias, qk_norm = cfg.qkv_bias, cfg.qk_norm
             return LayerWeights(
                 attn_norm=vector(p + "attn_norm.weight", cfg.dim),
                 wq=matrix(p + "attn_q.weight", cfg.q_dim, cfg.dim),
@@ -76,6 +81,8 @@ class DecoderWeights:
                 w_gate=matrix(p + "ffn_gate.weight", cfg.ffn_dim, cfg.dim),
                 w_up=matrix(p + "ffn_up.weight", cfg.ffn_dim, cfg.dim),
                 w_down=matrix(p + "ffn_down.weight", cfg.dim, cfg.ffn_dim),
+                q_norm=vector(p + "attn_q_norm.weight", cfg.head_dim) if qk_norm else None,
+                k_norm=vector(p + "attn_k_norm.weight", cfg.head_dim) if qk_norm else None,
             )
 
         token_embd = matrix("token_embd.weight", cfg.vocab_size, cfg.dim)
@@ -87,4 +94,9 @@ class DecoderWeights:
             layers=[layer(i) for i in range(cfg.n_layers)],
             output_norm=vector("output_norm.weight", cfg.dim),
             output=output,
+            rope_freqs=(
+                vector("rope_freqs.weight", cfg.n_rot // 2)
+                if "rope_freqs.weight" in f.tensors
+                else None
+            ),
         )

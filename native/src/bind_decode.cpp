@@ -37,6 +37,7 @@ struct LayerArg {
   py::array attn_norm;
   MatrixArg wq, wk, wv;
   std::optional<py::array> bq, bk, bv;  // qwen2's Q/K/V biases: all three or none
+  std::optional<py::array> q_norm, k_norm;  // qwen3's per-head Q/K RMSNorm: both or none
   MatrixArg wo;
   py::array ffn_norm;
   MatrixArg w_gate, w_up, w_down;
@@ -147,8 +148,8 @@ class Fields {
 
 LayerArg make_layer(const py::args& args, const py::kwargs& kwargs) {
   const Fields f("DecodeLayerWeights", args, kwargs,
-                 {"attn_norm", "wq", "wk", "wv", "bq", "bk", "bv", "wo", "ffn_norm", "w_gate",
-                  "w_up", "w_down"});
+                 {"attn_norm", "wq", "wk", "wv", "bq", "bk", "bv", "q_norm", "k_norm", "wo",
+                  "ffn_norm", "w_gate", "w_up", "w_down"});
   LayerArg l;
   l.attn_norm = f.need<py::array>("attn_norm");
   l.wq = f.need<MatrixArg>("wq");
@@ -157,6 +158,8 @@ LayerArg make_layer(const py::args& args, const py::kwargs& kwargs) {
   l.bq = f.maybe<py::array>("bq");
   l.bk = f.maybe<py::array>("bk");
   l.bv = f.maybe<py::array>("bv");
+  l.q_norm = f.maybe<py::array>("q_norm");
+  l.k_norm = f.maybe<py::array>("k_norm");
   l.wo = f.need<MatrixArg>("wo");
   l.ffn_norm = f.need<py::array>("ffn_norm");
   l.w_gate = f.need<MatrixArg>("w_gate");
@@ -165,13 +168,17 @@ LayerArg make_layer(const py::args& args, const py::kwargs& kwargs) {
   if (l.bq.has_value() != l.bk.has_value() || l.bq.has_value() != l.bv.has_value()) {
     throw py::value_error("DecodeLayerWeights: biases: give all of bq, bk, bv or none");
   }
+  if (l.q_norm.has_value() != l.k_norm.has_value()) {
+    throw py::value_error("DecodeLayerWeights: head norms: give both q_norm and k_norm or none");
+  }
   return l;
 }
 
 DecodeDims make_dims(const py::args& args, const py::kwargs& kwargs) {
   const Fields f("DecodeDims", args, kwargs,
                  {"dim", "n_heads", "n_kv_heads", "head_dim", "ffn_dim", "vocab", "n_rot", "n_ctx",
-                  "norm_eps", "rope_base", "interleaved", "scale"});
+                  "norm_eps", "rope_base", "interleaved", "scale", "rope_freq_scale",
+                  "sliding_window"});
   DecodeDims d{};
   d.dim = f.need<int64_t>("dim");
   d.n_heads = f.need<int64_t>("n_heads");
@@ -185,6 +192,8 @@ DecodeDims make_dims(const py::args& args, const py::kwargs& kwargs) {
   d.rope_base = f.need<double>("rope_base");
   d.interleaved = f.need<bool>("interleaved");
   d.scale = f.need<float>("scale");
+  d.rope_freq_scale = f.maybe<double>("rope_freq_scale").value_or(1.0);
+  d.sliding_window = f.maybe<int64_t>("sliding_window").value_or(0);
   const auto need = [](bool ok, const std::string& what) {
     if (!ok) throw py::value_error("DecodeDims: " + what);
   };
@@ -196,6 +205,8 @@ DecodeDims make_dims(const py::args& args, const py::kwargs& kwargs) {
   need(d.n_rot >= 2 && d.n_rot <= d.head_dim && d.n_rot % 2 == 0,
        "n_rot: expected an even number in [2, head_dim=" + str(d.head_dim) + "], got " +
            str(d.n_rot));
+  need(d.rope_freq_scale > 0.0, "rope_freq_scale must be positive");
+  need(d.sliding_window >= 0, "sliding_window must be >= 0 (0: no window)");
   return d;
 }
 
@@ -286,9 +297,11 @@ void bind_decode(py::module_& m) {
 
   py::class_<LayerArg>(m, "DecodeLayerWeights",
                        "DecodeLayerWeights(*, attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up,"
-                       " w_down, bq=None, bk=None, bv=None)\n\n"
+                       " w_down, bq=None, bk=None, bv=None, q_norm=None, k_norm=None)\n\n"
                        "One layer's tensors for DecodeStep, by name: float32 vectors attn_norm,"
-                       " ffn_norm and the optional biases bq, bk, bv (all three or none);"
+                       " ffn_norm, the optional biases bq, bk, bv (all three or none) and the"
+                       " optional per-head RMSNorm weights q_norm, k_norm ([head_dim], both or"
+                       " none);"
                        " DecodeMatrix wq, wk, wv, wo, w_gate, w_up, w_down.")
       .def(py::init(&make_layer))
       .def_readonly("attn_norm", &LayerArg::attn_norm)
@@ -298,6 +311,8 @@ void bind_decode(py::module_& m) {
       .def_readonly("bq", &LayerArg::bq)
       .def_readonly("bk", &LayerArg::bk)
       .def_readonly("bv", &LayerArg::bv)
+      .def_readonly("q_norm", &LayerArg::q_norm)
+      .def_readonly("k_norm", &LayerArg::k_norm)
       .def_readonly("wo", &LayerArg::wo)
       .def_readonly("ffn_norm", &LayerArg::ffn_norm)
       .def_readonly("w_gate", &LayerArg::w_gate)
@@ -306,10 +321,13 @@ void bind_decode(py::module_& m) {
 
   py::class_<DecodeDims>(m, "DecodeDims",
                          "DecodeDims(*, dim, n_heads, n_kv_heads, head_dim, ffn_dim, vocab, n_rot,"
-                         " n_ctx, norm_eps, rope_base, interleaved, scale)\n\n"
+                         " n_ctx, norm_eps, rope_base, interleaved, scale, rope_freq_scale=1.0,"
+                         " sliding_window=0)\n\n"
                          "The sizes and constants of a decode step, by name: ints, then floats"
                          " norm_eps, rope_base, bool interleaved (ggml's \"normal\" RoPE, pairs"
-                         " 2i, 2i+1; else NEOX), float scale (the attention scale).")
+                         " 2i, 2i+1; else NEOX), float scale (the attention scale), float"
+                         " rope_freq_scale (linear RoPE scaling's 1/factor), int sliding_window"
+                         " (the most cache rows a token attends to; 0: all).")
       .def(py::init(&make_dims))
       .def_readonly("dim", &DecodeDims::dim)
       .def_readonly("n_heads", &DecodeDims::n_heads)
@@ -322,14 +340,16 @@ void bind_decode(py::module_& m) {
       .def_readonly("norm_eps", &DecodeDims::norm_eps)
       .def_readonly("rope_base", &DecodeDims::rope_base)
       .def_readonly("interleaved", &DecodeDims::interleaved)
-      .def_readonly("scale", &DecodeDims::scale);
+      .def_readonly("scale", &DecodeDims::scale)
+      .def_readonly("rope_freq_scale", &DecodeDims::rope_freq_scale)
+      .def_readonly("sliding_window", &DecodeDims::sliding_window);
 
   py::class_<FusedDecodeStep>(m, "DecodeStep",
-                              "One llama/qwen2 decode step over all layers in one call.")
+                              "One llama/qwen2/qwen3 decode step over all layers in one call.")
       .def(py::init([](const std::vector<LayerArg>& layers, const MatrixArg& embd,
                        const MatrixArg& head, const py::handle& out_norm, const DecodeDims& d,
                        const py::handle& k_cache, const py::handle& v_cache,
-                       int64_t max_tokens) {
+                       int64_t max_tokens, const py::handle& rope_freq_factors) {
              if (max_tokens < 1) fail("max_tokens must be >= 1, got " + str(max_tokens));
              auto s = std::make_unique<FusedDecodeStep>();
              const int64_t q_dim = d.n_heads * d.head_dim;
@@ -347,6 +367,8 @@ void bind_decode(py::module_& m) {
                l.bq = f32_vector(*s, L.bq, q_dim, p + "bq");
                l.bk = f32_vector(*s, L.bk, kv_dim, p + "bk");
                l.bv = f32_vector(*s, L.bv, kv_dim, p + "bv");
+               l.q_norm = f32_vector(*s, L.q_norm, d.head_dim, p + "q_norm");
+               l.k_norm = f32_vector(*s, L.k_norm, d.head_dim, p + "k_norm");
                l.wo = matrix(*s, L.wo, d.dim, q_dim, p + "wo");
                l.ffn_norm = f32_vector(*s, L.ffn_norm, d.dim, p + "ffn_norm");
                l.gate = matrix(*s, L.w_gate, d.ffn_dim, d.dim, p + "w_gate");
@@ -366,12 +388,15 @@ void bind_decode(py::module_& m) {
              s->vocab = d.vocab;
              s->n_ctx = d.n_ctx;
              s->dim = d.dim;
+             const float* ff = f32_vector(*s, rope_freq_factors, d.n_rot / 2,
+                                          "rope_freq_factors");
              s->step = std::make_unique<DecodeStep>(std::move(ls), e, h, on, d, kc, vc, k16,
-                                                    max_tokens);
+                                                    max_tokens, ff);
              return s;
            }),
            py::arg("layers"), py::arg("embd"), py::arg("head"), py::arg("out_norm"),
-           py::arg("dims"), py::arg("k_cache"), py::arg("v_cache"), py::arg("max_tokens") = 1)
+           py::arg("dims"), py::arg("k_cache"), py::arg("v_cache"), py::arg("max_tokens") = 1,
+           py::arg("rope_freq_factors") = py::none())
       .def("run", [](FusedDecodeStep& s, int32_t token, int32_t pos, const py::handle& out) {
              check_token_pos(s, "DecodeStep.run", token, pos, true);
              auto logits = logits_out(s, "DecodeStep.run", out, 1);

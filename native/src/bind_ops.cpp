@@ -196,7 +196,8 @@ void bind_row_ops(py::module_& m) {
      "a + b for arrays of one shape (out may be a or b: the residual add in place).");
 
   m.def("rope", [](const py::handle& x_obj, const py::handle& pos_obj, double base,
-                   const std::string& layout, int64_t n_rot) {
+                   const std::string& layout, int64_t n_rot, const py::handle& factors_obj,
+                   double freq_scale) {
     const char* fn = "rope";
     auto x = view<float>(x_obj, fn, "x");
     expect_ndim(x, fn, "x", 3, "[n, heads, head_dim]");
@@ -217,17 +218,26 @@ void bind_row_ops(py::module_& m) {
                    "] or -1, got " + std::to_string(n_rot));
     }
     if (!(base > 0.0)) fail(fn, "base: expected a positive number");
+    if (!(freq_scale > 0.0)) fail(fn, "freq_scale: expected a positive number");
+    const float* pf = nullptr;
+    py::array_t<float> factors;
+    if (!factors_obj.is_none()) {
+      factors = view_shape<float>(factors_obj, fn, "freq_factors", {n_rot / 2});
+      pf = factors.data();
+    }
     float* px = x.mutable_data();
     const int32_t* pp = pos.data();
     {
       py::gil_scoped_release release;
-      rope(px, pp, n, heads, hd, n_rot, base, interleaved);
+      rope(px, pp, n, heads, hd, n_rot, base, interleaved, pf, freq_scale);
     }
     return x;
   }, py::arg("x"), py::arg("positions"), py::arg("base"), py::arg("layout"),
-     py::arg("n_rot") = -1,
+     py::arg("n_rot") = -1, py::arg("freq_factors") = py::none(), py::arg("freq_scale") = 1.0,
      "Rotary embedding in place on x[n, heads, head_dim]; layout \"half\" (NEOX/HF) or "
-     "\"interleaved\" (GPT-J/ggml); n_rot=-1 rotates all of head_dim. Returns x.");
+     "\"interleaved\" (GPT-J/ggml); n_rot=-1 rotates all of head_dim. Pair i at position p "
+     "turns by p * freq_scale * base^(-2i/n_rot) / freq_factors[i] (freq_factors: n_rot/2 "
+     "float32 values, Llama 3's rope_freqs; freq_scale: linear scaling's 1/factor). Returns x.");
 }
 
 // A key or value cache: float32 or float16, C-contiguous, 3-D [T, kv_heads, head_dim].

@@ -12,7 +12,7 @@ namespace cromwell {
 
 DecodeStep::DecodeStep(std::vector<DecodeLayer> layers, DecodeMatrix embd, DecodeMatrix head,
                        const float* out_norm, DecodeDims dims, void* k_cache, void* v_cache,
-                       bool f16_cache, int64_t max_tokens)
+                       bool f16_cache, int64_t max_tokens, const float* rope_freq_factors)
     : layers_(std::move(layers)),
       embd_(embd),
       head_(head),
@@ -22,6 +22,7 @@ DecodeStep::DecodeStep(std::vector<DecodeLayer> layers, DecodeMatrix embd, Decod
       v_cache_(static_cast<char*>(v_cache)),
       f16_cache_(f16_cache),
       max_tokens_(std::max<int64_t>(1, max_tokens)),
+      rope_freq_factors_(rope_freq_factors),
       x_(size_t(max_tokens_ * dims.dim)),
       xb_(size_t(max_tokens_ * dims.dim)),
       xb2_(size_t(max_tokens_ * dims.dim)),
@@ -98,16 +99,26 @@ void DecodeStep::layers(int64_t lo, int64_t hi, int32_t pos, int64_t n) {
         add(v_new + i * kv_dim, L.bv, v_new + i * kv_dim, kv_dim);
       }
     }
-    rope(q, positions, n, d.n_heads, d.head_dim, d.n_rot, d.rope_base, d.interleaved);
-    rope(k_new, positions, n, d.n_kv_heads, d.head_dim, d.n_rot, d.rope_base, d.interleaved);
+    if (L.q_norm != nullptr) {  // in place: each row is read whole before it is written
+      rms_norm_rows(q, L.q_norm, d.norm_eps, q, n * d.n_heads, d.head_dim);
+      rms_norm_rows(k_new, L.k_norm, d.norm_eps, k_new, n * d.n_kv_heads, d.head_dim);
+    }
+    rope(q, positions, n, d.n_heads, d.head_dim, d.n_rot, d.rope_base, d.interleaved,
+         rope_freq_factors_, d.rope_freq_scale);
+    rope(k_new, positions, n, d.n_kv_heads, d.head_dim, d.n_rot, d.rope_base, d.interleaved,
+         rope_freq_factors_, d.rope_freq_scale);
     if (f16_cache_) {
       quantize_row(Format::F16, k_new, k_rows, n * kv_dim);
       quantize_row(Format::F16, v_new, v_rows, n * kv_dim);
     }
-    // Each token attends to the cache up to its own position, as its decode step would.
+    // Each token attends to the cache up to its own position, as its decode step would; with a
+    // sliding window, to the last `sliding_window` rows of it only.
     for (int64_t i = 0; i < n; ++i) {
-      attention_decode(q + i * q_dim, d.n_heads, d.head_dim, k_layer, v_layer, f16_cache_,
-                       d.n_kv_heads, int64_t(pos) + i + 1, d.scale, att + i * q_dim);
+      const int64_t end = int64_t(pos) + i + 1;
+      const int64_t start = d.sliding_window > 0 ? std::max<int64_t>(0, end - d.sliding_window) : 0;
+      const int64_t skip = start * kv_dim * elem;
+      attention_decode(q + i * q_dim, d.n_heads, d.head_dim, k_layer + skip, v_layer + skip,
+                       f16_cache_, d.n_kv_heads, end - start, d.scale, att + i * q_dim);
     }
     mm(L.wo, att, xb2, n);
     add(x, xb2, x, n * d.dim);

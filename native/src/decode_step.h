@@ -1,5 +1,6 @@
-// One decode step of a llama-family decoder (llama, qwen2) in a single native call: the token's
-// embedding row, every layer (RMSNorm, Q/K/V with optional biases, RoPE, attention over the KV
+// One decode step of a llama-family decoder (llama, qwen2, qwen3) in a single native call: the
+// token's embedding row, every layer (RMSNorm, Q/K/V with optional biases, optional RMSNorm of
+// each Q and K head, RoPE with optional scaling, attention over the KV
 // cache, output projection, SwiGLU MLP), the final norm and the logits. The same kernels as the
 // per-op Python loop, called in the same order on the same buffers, so its logits are
 // bit-for-bit those of the loop; it only removes the loop's per-kernel Python overhead.
@@ -24,6 +25,8 @@ struct DecodeLayer {
   const float* bq;  // [q_dim] or null (qwen2 has Q/K/V biases)
   const float* bk;  // [kv_dim] or null
   const float* bv;  // [kv_dim] or null
+  const float* q_norm;  // [head_dim] or null: qwen3's RMSNorm of each Q head before RoPE
+  const float* k_norm;  // [head_dim] or null (with q_norm)
   const float* ffn_norm;  // [dim]
   DecodeMatrix gate, up, down;
 };
@@ -34,6 +37,8 @@ struct DecodeDims {
   double rope_base;
   bool interleaved;  // ggml "normal" RoPE (pairs 2i, 2i+1); otherwise NEOX (i, i + n_rot/2)
   float scale;       // attention scale, 1/sqrt(head_dim)
+  double rope_freq_scale = 1.0;  // linear RoPE scaling's 1 / factor (ops.h rope)
+  int64_t sliding_window = 0;    // a token attends to at most this many (itself included); 0: all
 };
 
 class DecodeStep {
@@ -44,7 +49,8 @@ class DecodeStep {
   // runs (run_span), for which the run state is allocated once.
   DecodeStep(std::vector<DecodeLayer> layers, DecodeMatrix embd, DecodeMatrix head,
              const float* out_norm, DecodeDims dims, void* k_cache, void* v_cache,
-             bool f16_cache = false, int64_t max_tokens = 1);
+             bool f16_cache = false, int64_t max_tokens = 1,
+             const float* rope_freq_factors = nullptr);
   // Runs `token` at position `pos` (0 <= pos < n_ctx), writing its K/V into the cache and
   // its logits into logits[vocab].
   void run(int32_t token, int32_t pos, float* logits);
@@ -74,6 +80,7 @@ class DecodeStep {
   char* v_cache_;
   bool f16_cache_;
   int64_t max_tokens_;
+  const float* rope_freq_factors_;  // [n_rot/2] Llama 3 divisors, or null
   // The run state for max_tokens tokens, allocated once.
   std::vector<float> x_, xb_, xb2_, q_, att_, hb_, hb2_;
   std::vector<float> k_new_, v_new_;  // a half cache's new K/V rows, before rounding

@@ -156,10 +156,14 @@ void rope_row(float* x, int64_t heads, int64_t head_dim, int64_t n_rot, const fl
 }
 
 void rope(float* x, const int32_t* positions, int64_t n, int64_t heads, int64_t head_dim,
-          int64_t n_rot, double base, bool interleaved) {
+          int64_t n_rot, double base, bool interleaved, const float* freq_factors,
+          double freq_scale) {
   const int64_t half = n_rot / 2;
   std::vector<double> inv_freq(half);
-  for (int64_t i = 0; i < half; ++i) inv_freq[i] = std::pow(base, -2.0 * double(i) / double(n_rot));
+  for (int64_t i = 0; i < half; ++i) {
+    const double divisor = freq_factors != nullptr ? double(freq_factors[i]) : 1.0;
+    inv_freq[i] = freq_scale * std::pow(base, -2.0 * double(i) / double(n_rot)) / divisor;
+  }
   const auto k = use_avx2() ? avx2::rope_row : ref::rope_row;
   const int64_t row = heads * head_dim;
   parallel_for(n, min_rows_per_thread(row + 8 * half), [&](int64_t r0, int64_t r1) {

@@ -38,8 +38,12 @@ CROMWELL_OPS_KERNELS
 #undef CROMWELL_OPS_KERNELS
 
 // Rotary embedding over x[n, heads, head_dim] at the given positions: angle of pair i at
-// position p is p * base^(-2i / n_rot). Angles and their cos/sin are computed in double.
+// position p is p * freq_scale * base^(-2i / n_rot) / freq_factors[i], as ggml's rope_ext
+// computes it: freq_scale is linear scaling's 1 / factor, freq_factors (n_rot/2 values, or
+// null for all ones) Llama 3's per-frequency divisors (the `rope_freqs.weight` tensor).
+// Angles and their cos/sin are computed in double.
 void rope(float* x, const int32_t* positions, int64_t n, int64_t heads, int64_t head_dim,
-          int64_t n_rot, double base, bool interleaved);
+          int64_t n_rot, double base, bool interleaved, const float* freq_factors = nullptr,
+          double freq_scale = 1.0);
 
 }  // namespace cromwell

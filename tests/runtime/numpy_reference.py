@@ -1,10 +1,16 @@
-"""A plain-numpy forward pass of a llama/qwen2 GGUF decoder: the runtime's test oracle.
+"""A plain-numpy forward pass of a llama/qwen2/qwen3 GGUF decoder: the runtime's test oracle.
 
 Written to be obviously right rather than fast, and deliberately independent of the runtime's
 choices: weights are dequantized by the `gguf` package, llama's Q/K rows are put back in
 Hugging Face order (undoing llama.cpp's converter permutation) and RoPE is HF's rotate-half, the
 whole sequence is attended with an explicit causal mask, and everything runs in float64. So a
 match with the runtime also checks the runtime's RoPE layout convention.
+
+The variants of the llama architecture are read from the file's own metadata here, as Hugging
+Face applies them: linear RoPE scaling divides positions by the factor, Llama 3's
+`rope_freqs.weight` divides each inverse frequency, and a sliding window masks keys that are
+`window` or more positions behind the query. A qwen3 file's `attn_q_norm` / `attn_k_norm`
+RMS-normalize each query and key head (over head_dim) before RoPE, as Qwen3Attention does.
 """
 
 from __future__ import annotations
@@ -31,10 +37,19 @@ def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
 
 
-def rope_half(x: np.ndarray, positions: np.ndarray, base: float, n_rot: int) -> np.ndarray:
-    """HF rotate-half RoPE on x[n, heads, head_dim] over the first n_rot dims."""
+def rope_half(
+    x: np.ndarray,
+    positions: np.ndarray,
+    base: float,
+    n_rot: int,
+    freq_divisors: np.ndarray | None = None,
+) -> np.ndarray:
+    """HF rotate-half RoPE on x[n, heads, head_dim] over the first n_rot dims; `positions` may
+    be fractional (linear scaling), `freq_divisors` divide the inverse frequencies (Llama 3)."""
     half = n_rot // 2
     inv_freq = base ** (-np.arange(half, dtype=np.float64) * 2 / n_rot)
+    if freq_divisors is not None:
+        inv_freq = inv_freq / freq_divisors
     angles = positions[:, None].astype(np.float64) * inv_freq[None, :]  # (n, half)
     cos, sin = np.cos(angles)[:, None, :], np.sin(angles)[:, None, :]
     out = x.copy()
@@ -67,14 +82,38 @@ class ReferenceDecoder:
     def vector(self, name: str) -> np.ndarray:
         return np.asarray(self.f.tensors[name].data, dtype=np.float64)
 
+    def meta(self, name: str, default: object = None) -> object:
+        return self.f.metadata.get(f"{self.cfg.arch}.{name}", default)
+
+    def rope_positions(self, n: int) -> np.ndarray:
+        positions = np.arange(n, dtype=np.float64)
+        if self.meta("rope.scaling.type") == "linear":
+            positions = positions / float(self.meta("rope.scaling.factor"))  # type: ignore[arg-type]
+        return positions
+
+    def rope_divisors(self) -> np.ndarray | None:
+        if "rope_freqs.weight" not in self.f.tensors:
+            return None
+        return self.vector("rope_freqs.weight")
+
+    def attention_mask(self, n: int) -> np.ndarray:
+        """0 where query i may see key j (j <= i, and i - j < window with a window), else -inf."""
+        i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+        allowed = j <= i
+        window = int(self.meta("attention.sliding_window", 0) or 0)  # type: ignore[arg-type]
+        if window:
+            allowed &= i - j < window
+        return np.where(allowed, 0.0, -np.inf)
+
     def forward(self, ids: list[int]) -> np.ndarray:
         """Logits f64[n, vocab] for every position of `ids`."""
         cfg = self.cfg
         n, hd = len(ids), cfg.head_dim
-        pos = np.arange(n)
+        pos = self.rope_positions(n)
+        divisors = self.rope_divisors()
         embd = self.matrix("token_embd.weight")
         x = embd[np.asarray(ids)]  # (n, dim)
-        mask = np.triu(np.full((n, n), -np.inf), 1)
+        mask = self.attention_mask(n)
         for i in range(cfg.n_layers):
             p = f"blk.{i}."
             h = rms_norm(x, self.vector(p + "attn_norm.weight"), cfg.norm_eps)
@@ -85,8 +124,12 @@ class ReferenceDecoder:
                 q = q + self.vector(p + "attn_q.bias")
                 k = k + self.vector(p + "attn_k.bias")
                 v = v + self.vector(p + "attn_v.bias")
-            q = rope_half(q.reshape(n, cfg.n_heads, hd), pos, cfg.rope_base, cfg.n_rot)
-            k = rope_half(k.reshape(n, cfg.n_kv_heads, hd), pos, cfg.rope_base, cfg.n_rot)
+            q, k = q.reshape(n, cfg.n_heads, hd), k.reshape(n, cfg.n_kv_heads, hd)
+            if p + "attn_q_norm.weight" in self.f.tensors:
+                q = rms_norm(q, self.vector(p + "attn_q_norm.weight"), cfg.norm_eps)
+                k = rms_norm(k, self.vector(p + "attn_k_norm.weight"), cfg.norm_eps)
+            q = rope_half(q, pos, cfg.rope_base, cfg.n_rot, divisors)
+            k = rope_half(k, pos, cfg.rope_base, cfg.n_rot, divisors)
             v = v.reshape(n, cfg.n_kv_heads, hd)
             group = cfg.n_heads // cfg.n_kv_heads
             k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # (n, hq, hd)

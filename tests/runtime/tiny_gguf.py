@@ -1,13 +1,15 @@
-"""Small GGUF files written with `gguf.GGUFWriter` for the runtime's tests: tiny random llama
-and qwen2 decoders (fast to run against the numpy reference), and broken variants of them."""
+"""Small GGUF files written with `gguf.GGUFWriter` for the runtime's tests: tiny random decoders
+of each supported architecture's tensor layout (fast to run against the numpy reference), and
+broken variants of them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFWriter
+from gguf import GGMLQuantizationType, GGUFWriter, Keys
 from gguf.quants import quantize
 
 from tests.quant_cases import KQUANTS, random_kquant_rows
@@ -22,32 +24,34 @@ def tiny_tensors(
     rng = np.random.default_rng(seed)
     size = TINY | (sizes or {})
     d, ff, v = size["dim"], size["ffn_dim"], size["vocab"]
-    hd = d // size["n_heads"]
-    kv = size["n_kv_heads"] * hd
+    hd = size.get("head_dim") or d // size["n_heads"]  # qwen3 heads need not tile dim
+    q, kv = size["n_heads"] * hd, size["n_kv_heads"] * hd
 
     def mat(rows: int, k: int) -> np.ndarray:
         return (rng.standard_normal((rows, k)) / np.sqrt(k)).astype(np.float32)
 
-    def norm() -> np.ndarray:
-        return (1 + 0.1 * rng.standard_normal(d)).astype(np.float32)
+    def norm(n: int = d) -> np.ndarray:
+        return (1 + 0.1 * rng.standard_normal(n)).astype(np.float32)
 
     t = {"token_embd.weight": mat(v, d), "output_norm.weight": norm()}
     for i in range(size["n_layers"]):
         p = f"blk.{i}."
         t |= {
             p + "attn_norm.weight": norm(),
-            p + "attn_q.weight": mat(d, d),
+            p + "attn_q.weight": mat(q, d),
             p + "attn_k.weight": mat(kv, d),
             p + "attn_v.weight": mat(kv, d),
-            p + "attn_output.weight": mat(d, d),
+            p + "attn_output.weight": mat(d, q),
             p + "ffn_norm.weight": norm(),
             p + "ffn_gate.weight": mat(ff, d),
             p + "ffn_up.weight": mat(ff, d),
             p + "ffn_down.weight": mat(d, ff),
         }
+        if arch == "qwen3":  # RMSNorm of each Q and K head before RoPE
+            t |= {p + "attn_q_norm.weight": norm(hd), p + "attn_k_norm.weight": norm(hd)}
         if arch == "qwen2":
             t |= {
-                p + "attn_q.bias": 0.1 * mat(1, d)[0],
+                p + "attn_q.bias": 0.1 * mat(1, q)[0],
                 p + "attn_k.bias": 0.1 * mat(1, kv)[0],
                 p + "attn_v.bias": 0.1 * mat(1, kv)[0],
             }
@@ -64,13 +68,15 @@ def write_tiny_gguf(
     formats: dict[str, str] | None = None,
     extra: Callable[[GGUFWriter], None] | None = None,
     sizes: dict[str, int] | None = None,
+    extra_tensors: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write a tiny decoder; `drop` leaves tensors out, `reshape` replaces a tensor by a zero
     tensor of another shape, `metadata_arch` overrides general.architecture, `formats` stores
     the named matrices in another format than `fmt` (as mixed files like Q4_K_M do); `extra`
-    adds metadata (a vocabulary, say); `sizes` overrides TINY's. Matrices in a k-quant
-    (which the `gguf` package cannot quantize to) are random valid super-blocks whose values
-    are of the float matrices' size."""
+    adds metadata (a vocabulary, say); `sizes` overrides TINY's; `extra_tensors` adds (or
+    replaces) float32 tensors, kept in F32 when 1-D (Llama 3's rope_freqs, say). Matrices in
+    a k-quant (which the `gguf` package cannot quantize to) are random valid super-blocks
+    whose values are of the float matrices' size."""
     size = TINY | (sizes or {})
     writer = GGUFWriter(str(path), metadata_arch or arch)
     writer.add_block_count(size["n_layers"])
@@ -81,10 +87,14 @@ def write_tiny_gguf(
     writer.add_head_count_kv(size["n_kv_heads"])
     writer.add_rope_freq_base(10000.0)
     writer.add_layer_norm_rms_eps(1e-5)
+    if "head_dim" in size:
+        writer.add_key_length(size["head_dim"])
+        writer.add_value_length(size["head_dim"])
     if extra is not None:
         extra(writer)
     rng = np.random.default_rng(1)
-    for name, value in tiny_tensors(arch, sizes=sizes).items():
+    tensors = tiny_tensors(arch, sizes=sizes) | (extra_tensors or {})
+    for name, value in tensors.items():
         if name in drop:
             continue
         qtype = GGMLQuantizationType[(formats or {}).get(name, fmt)]
@@ -106,3 +116,38 @@ def write_tiny_gguf(
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def llama3_rope_factors(
+    head_dim: int,
+    base: float = 10000.0,
+    factor: float = 8.0,
+    low_freq_factor: float = 1.0,
+    high_freq_factor: float = 4.0,
+    original_context: int = 8192,
+) -> np.ndarray:
+    """Llama 3.1's per-frequency RoPE divisors as Hugging Face defines them (rope_type
+    "llama3"), the values llama.cpp's converter stores as `rope_freqs.weight`: 1 for
+    wavelengths shorter than original_context / high_freq_factor, `factor` for those longer
+    than original_context / low_freq_factor, a smooth blend between."""
+    factors = []
+    for i in range(head_dim // 2):
+        wavelength = 2 * math.pi * base ** (2 * i / head_dim)
+        if wavelength < original_context / high_freq_factor:
+            factors.append(1.0)
+        elif wavelength > original_context / low_freq_factor:
+            factors.append(factor)
+        else:
+            smooth = (original_context / wavelength - low_freq_factor) / (
+                high_freq_factor - low_freq_factor
+            )
+            factors.append(1 / ((1 - smooth) / factor + smooth))
+    return np.asarray(factors, np.float32)
+
+
+def no_vocabulary(writer: GGUFWriter) -> None:
+    """A file without a tokenizer, sized by `{arch}.vocab_size`, which llama.cpp loads (as
+    `tokenizer.ggml.model = none`) and runs on token ids: enough for a comparison of
+    decoders that never tokenizes text."""
+    writer.add_tokenizer_model("none")
+    writer.add_uint32(Keys.LLM.VOCAB_SIZE.format(arch=writer.arch), TINY["vocab"])

@@ -1,0 +1,70 @@
+"""The tiny files of each architecture and variant the runtime reads, shared by its tests
+against the numpy reference (test_architectures.py) and against llama.cpp
+(test_llamacpp_architectures.py, whose record tests/make_llamacpp_architectures_reference.py
+writes from the same files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gguf import GGUFWriter, Keys, RopeScalingType
+from tiny_gguf import TINY, llama3_rope_factors, no_vocabulary, write_tiny_gguf
+
+HEAD_DIM = TINY["dim"] // TINY["n_heads"]
+WINDOW = 4  # a sliding window shorter than the tests' prompts
+
+
+def linear_rope(writer: GGUFWriter) -> None:
+    # As DeepSeek-Coder's files: rope_scaling {"type": "linear", "factor": 4.0}
+    writer.add_rope_scaling_type(RopeScalingType.LINEAR)
+    writer.add_rope_scaling_factor(4.0)
+
+
+def sliding_window(writer: GGUFWriter) -> None:
+    writer.add_uint32(Keys.Attention.SLIDING_WINDOW.format(arch=writer.arch), WINDOW)
+
+
+# (architecture, variant) -> write_tiny_gguf's arguments beyond the architecture and format
+CASES: dict[tuple[str, str], dict[str, Any]] = {
+    ("llama", "plain"): {},
+    # Llama 3.1's rope_scaling with an original context short enough that the tiny head's
+    # frequencies fall in all three bands (kept, blended, divided by the factor)
+    ("llama", "llama3-rope"): {
+        "extra_tensors": {"rope_freqs.weight": llama3_rope_factors(HEAD_DIM, original_context=64)}
+    },
+    ("llama", "linear-rope"): {"extra": linear_rope},
+    ("llama", "sliding-window"): {"extra": sliding_window},
+    ("qwen3", "plain"): {},
+    # As Qwen3's own files: heads wider than dim / n_heads (0.6B: 16 x 128 for dim 1024)
+    ("qwen3", "wide-heads"): {"sizes": {"head_dim": 32}},
+}
+
+# The cases recorded from llama.cpp. Not the sliding window: llama.cpp's `llama` architecture
+# reads no window (its converter writes none for Mistral), so it attends to the whole context
+# where Hugging Face's Mistral, the numpy reference and this runtime apply the window.
+LLAMACPP_CASES = [case for case in CASES if case != ("llama", "sliding-window")]
+
+# The prompt of the llama.cpp runs (token ids) and how many greedy tokens follow it.
+LLAMACPP_PROMPT = [1, 5, 17, 3, 99, 42, 7, 120, 64, 2, 33]
+LLAMACPP_DECODE_TOKENS = 16
+
+
+def case_name(arch: str, variant: str) -> str:
+    return f"{arch}/{variant}"
+
+
+def write_case(path: Path, arch: str, variant: str, fmt: str, vocabulary: bool = False) -> Path:
+    """The case's tiny file (the same bytes for the same arguments: fixed seeds); with
+    `vocabulary`, a tokenizer-less vocabulary that llama.cpp loads."""
+    kwargs = dict(CASES[(arch, variant)])
+    if vocabulary:
+        inner = kwargs.get("extra")
+
+        def extra(writer: GGUFWriter) -> None:
+            no_vocabulary(writer)
+            if inner is not None:
+                inner(writer)
+
+        kwargs["extra"] = extra
+    return write_tiny_gguf(path, arch, fmt, **kwargs)

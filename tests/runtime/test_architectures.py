@@ -1,0 +1,131 @@
+"""Each architecture and variant the runtime reads, on a tiny random-weight GGUF of its real
+tensor layout, against the plain-numpy reference (numpy_reference.py): prefill rows and decode
+steps on the fused native step and on the per-kernel loop, in F32, F16 and a quantized format,
+and greedy tokens equal to the reference's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from architecture_cases import CASES, write_case
+from gguf import GGUFWriter, RopeScalingType
+from numpy_reference import ReferenceDecoder
+from tiny_gguf import write_tiny_gguf
+
+from engine.runtime.decoder import Decoder
+from engine.runtime.decoder_config import SUPPORTED_ARCHITECTURES
+from engine.runtime.gguf_file import GGUFError, GGUFFile
+
+IDS = [5, 17, 3, 99, 42, 7, 7, 120, 1, 64, 2, 33]
+
+
+def tiny_file(tmp_path: Path, arch: str, variant: str, fmt: str) -> GGUFFile:
+    return GGUFFile(write_case(tmp_path / f"{arch}-{variant}-{fmt}.gguf", arch, variant, fmt))
+
+
+def prefill_then_decode(decoder: Decoder, ids: list[int], n_prefill: int) -> np.ndarray:
+    rows = [decoder.forward(ids[:n_prefill], all_logits=True).copy()]
+    rows += [decoder.forward([t])[None].copy() for t in ids[n_prefill:]]
+    return np.concatenate(rows)
+
+
+def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.linalg.norm(ours - ref) / np.linalg.norm(ref))
+
+
+def reference_greedy(ref: ReferenceDecoder, prompt: list[int], n: int) -> list[int]:
+    ids = list(prompt)
+    for _ in range(n):
+        ids.append(int(ref.forward(ids)[-1].argmax()))
+    return ids[len(prompt) :]
+
+
+def our_greedy(decoder: Decoder, prompt: list[int], n: int) -> list[int]:
+    logits = decoder.forward(prompt)
+    out: list[int] = []
+    for _ in range(n):
+        out.append(int(logits.argmax()))
+        logits = decoder.forward([out[-1]])
+    return out
+
+
+@pytest.mark.parametrize(("arch", "variant"), list(CASES))
+@pytest.mark.parametrize("fmt", ["F32", "F16", "Q8_0"])
+def test_prefill_and_decode_steps_match_the_reference(
+    tmp_path: Path, arch: str, variant: str, fmt: str
+) -> None:
+    f = tiny_file(tmp_path, arch, variant, fmt)
+    ref = ReferenceDecoder(f).forward(IDS)
+    # F32 weights with a float cache compute the reference's math to float precision; F16
+    # weights are exact in both, F16 activations are not rounded; Q8_0 rounds activations to
+    # 8 bits in the integer products.
+    tolerance = {"F32": 1e-4, "F16": 1e-4, "Q8_0": 0.03}[fmt]
+    for fused in (True, False):
+        for n_prefill in (1, 3, 9):  # one prefill row only, a prefill within the window, beyond
+            decoder = Decoder(f, fused=fused, kv_cache="f32")
+            assert (decoder.fused_step is not None) == fused
+            ours = prefill_then_decode(decoder, IDS, n_prefill)
+            assert relative_error(ours, ref) < tolerance, (fused, n_prefill)
+
+
+@pytest.mark.parametrize(("arch", "variant"), list(CASES))
+def test_the_fused_step_equals_the_kernel_loop_bit_for_bit(
+    tmp_path: Path, arch: str, variant: str
+) -> None:
+    f = tiny_file(tmp_path, arch, variant, "Q8_0")
+    fused, loop = Decoder(f, fused=True), Decoder(f, fused=False)
+    for decoder in (fused, loop):
+        decoder.forward(IDS[:6])
+    for token in IDS[6:]:
+        assert np.array_equal(fused.forward([token]), loop.forward([token]))
+    draft = [11, 3, 3, 70, 2]  # a speculative verification, one native call
+    assert np.array_equal(
+        fused.forward(draft, all_logits=True, as_decode=True),
+        loop.forward(draft, all_logits=True, as_decode=True),
+    )
+
+
+@pytest.mark.parametrize(("arch", "variant"), list(CASES))
+def test_greedy_tokens_equal_the_reference(tmp_path: Path, arch: str, variant: str) -> None:
+    f = tiny_file(tmp_path, arch, variant, "F32")
+    ref = ReferenceDecoder(f)
+    prompt = IDS[:5]
+    expected = reference_greedy(ref, prompt, 10)
+    assert our_greedy(Decoder(f, kv_cache="f32"), prompt, 10) == expected
+    assert our_greedy(Decoder(f, kv_cache="f32", fused=False), prompt, 10) == expected
+
+
+def test_the_variants_change_the_logits(tmp_path: Path) -> None:
+    # Each variant's tiny file differs from the plain one only in what the variant adds, so
+    # if the runtime ignored it the logits would equal the plain file's.
+    plain = Decoder(tiny_file(tmp_path, "llama", "plain", "F32")).forward(IDS).copy()
+    for variant in ("llama3-rope", "linear-rope", "sliding-window"):
+        logits = Decoder(tiny_file(tmp_path, "llama", variant, "F32")).forward(IDS)
+        assert relative_error(logits, plain) > 1e-3, variant
+
+
+def test_yarn_scaling_is_refused_by_name(tmp_path: Path) -> None:
+    def yarn(writer: GGUFWriter) -> None:
+        writer.add_rope_scaling_type(RopeScalingType.YARN)
+        writer.add_rope_scaling_factor(4.0)
+
+    f = GGUFFile(write_tiny_gguf(tmp_path / "yarn.gguf", extra=yarn))
+    with pytest.raises(
+        GGUFError,
+        match=r"'llama.rope.scaling.type' is 'yarn'; supported RoPE "
+        r"scalings: none, linear",
+    ):
+        Decoder(f)
+
+
+def test_an_architecture_not_run_is_one_sentence_with_the_supported_list(tmp_path: Path) -> None:
+    path = write_tiny_gguf(tmp_path / "g.gguf", metadata_arch="gemma")
+    supported = ", ".join(SUPPORTED_ARCHITECTURES)
+    with pytest.raises(GGUFError) as err:
+        Decoder(GGUFFile(path))
+    message = str(err.value)
+    assert "'general.architecture' is 'gemma', which this runtime does not run" in message
+    assert message.endswith(f"(supported: {supported})") and "\n" not in message
+    assert {"llama", "qwen2", "qwen3"} <= set(SUPPORTED_ARCHITECTURES)
