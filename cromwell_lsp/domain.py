@@ -260,6 +260,7 @@ def generate(
     *,
     max_tokens: int,
     temperature: float = 0.0,
+    seed: int | None = None,
     stop: list[str] | None = None,
     image: str | None = None,
     cancel: threading.Event | None = None,
@@ -271,7 +272,7 @@ def generate(
     prompt's own end condition: a dedent after a body, a closed fence)."""
     check_prompt_size(model, prompt)
     text, cancelled = stream_to_end(model, prompt, max_tokens=max_tokens,
-                                    temperature=temperature, stop=stop, image=image,
+                                    temperature=temperature, seed=seed, stop=stop, image=image,
                                     cancel=cancel, on_piece=on_piece, stop_when=stop_when)
     if cancelled:
         raise Cancelled("generation cancelled")
@@ -290,10 +291,12 @@ class EditProposal:
     old_hash: str | None  # the file's bytes when read (None for caller-supplied text)
     prompt_tokens: int
     output: str
+    tries: int = 1  # 2 when the first answer was no edit and a second sample was taken
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "diff": self.diff, "new_text": self.new_text,
-                "old_sha256": self.old_hash, "prompt_tokens": self.prompt_tokens}
+                "old_sha256": self.old_hash, "prompt_tokens": self.prompt_tokens,
+                "tries": self.tries}
 
 
 @dataclass(frozen=True)
@@ -372,6 +375,54 @@ def action_patch(action: ActionInput, prepared: edits.PreparedPrompt, output: st
                                    current_version)
 
 
+# An answer that is no edit (it does not parse, changes nothing, holds no code) is asked for
+# once more with a different sample: greedy decoding would only repeat it. The second sample's
+# seed is fixed, so a request gives the same answer every time.
+RETRY_TEMPERATURE = 0.7
+RETRY_SEED = 1
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    patch: patches.Patch
+    output: str  # the model's answer the patch was made from
+    tries: int  # 1, or 2 when the first answer was no edit
+    first_error: str | None  # why the first answer was refused, when it was
+
+
+def run_action(
+    model: Any,
+    action: ActionInput,
+    prepared: edits.PreparedPrompt,
+    *,
+    temperature: float = 0.0,
+    cancel: threading.Event | None = None,
+    on_piece: Callable[[str], None] | None = None,
+    on_retry: Callable[[str], None] | None = None,
+) -> ActionResult:
+    """Generate the answer to `prepared` and check it into a patch; an answer that is no
+    edit gets one more try with a different sample (RETRY_TEMPERATURE, RETRY_SEED), and
+    `on_retry(why)` is told. PatchError (the first answer's) when neither is an edit."""
+    first: patches.PatchError | None = None
+    tries = ((temperature, None), (max(temperature, RETRY_TEMPERATURE), RETRY_SEED))
+    for n, (t, seed) in enumerate(tries, 1):
+        output = generate(model, prepared.prompt, max_tokens=prepared.max_new_tokens,
+                          temperature=t, seed=seed, image=model_image(model, action),
+                          cancel=cancel, on_piece=on_piece, stop_when=prepared.stop_when)
+        try:
+            return ActionResult(action_patch(action, prepared, output), output, n,
+                                None if first is None else str(first))
+        except patches.StaleDocument:
+            raise
+        except patches.PatchError as exc:
+            if first is None:
+                first = exc
+                if on_retry is not None:
+                    on_retry(str(exc))
+    assert first is not None
+    raise first
+
+
 def edit_action(ws: Workspace, source: Source, instruction: str,
                 lines: tuple[int, int] | None) -> ActionInput:
     """An "edit these lines per the instruction" action on a file of the workspace."""
@@ -400,12 +451,10 @@ def propose_edit(
         raise RequestError("the instruction is empty: say what to change")
     action = edit_action(ws, source, instruction, lines)
     prepared = prepare_action(model, action, max_new_tokens, context_budget)
-    output = generate(model, prepared.prompt, max_tokens=max_new_tokens,
-                      temperature=temperature, cancel=cancel, on_piece=on_piece,
-                      stop_when=prepared.stop_when)
-    patch = action_patch(action, prepared, output)
-    return EditProposal(ws.root, source.relative, patch.diff, patch.new, source.disk_hash,
-                        prepared.tokens, output)
+    result = run_action(model, action, prepared, temperature=temperature, cancel=cancel,
+                        on_piece=on_piece)
+    return EditProposal(ws.root, source.relative, result.patch.diff, result.patch.new,
+                        source.disk_hash, prepared.tokens, result.output, result.tries)
 
 
 def explain_action(model: Any, action: ActionInput, max_new_tokens: int = 512,
@@ -539,11 +588,12 @@ def screenshot_to_code(
     action = ActionInput(request, doc, ws.candidates(None), {}, name, str(image_path), reading)
     prepared = prepare_action(model, action, max_new_tokens)
     try:
-        output = generate(model, prepared.prompt, max_tokens=max_new_tokens,
-                          temperature=temperature, image=model_image(model, action),
-                          cancel=cancel, on_piece=on_piece, stop_when=prepared.stop_when)
+        result = run_action(model, action, prepared, temperature=temperature, cancel=cancel,
+                            on_piece=on_piece)
+    except patches.PatchError:
+        raise
     except ValueError as exc:
         raise RequestError(str(exc)) from exc
-    chosen = screenshot_code(action, prepared, output)
+    chosen = screenshot_code(action, prepared, result.output)
     return GeneratedFile(name, chosen.code, new_file_diff(name, chosen.code),
                          reading.transcript, chosen.source)

@@ -19,7 +19,6 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,19 +26,8 @@ T = TypeVar("T")
 ModelKey = tuple[str | None, int | None]  # (model file or None for the default, threads)
 
 
-class GenerationFailed(RuntimeError):
-    """The engine raised during generation; the message carries its error."""
-
-
 class QueueFull(RuntimeError):
     """Every place in the service's queue is taken: the caller answers "busy"."""
-
-
-@dataclass(frozen=True)
-class Generated:
-    text: str
-    tokens: int  # text pieces streamed (one per generated token)
-    cancelled: bool
 
 
 class ModelService:
@@ -164,48 +152,6 @@ class ModelService:
             self._background.set()
             self._background = None
 
-    async def generate(
-        self,
-        model: Any,
-        prompt: str,
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None = None,
-        stop_when: Callable[[str], bool] | None = None,
-        image: str | None = None,
-        on_piece: Callable[[str, int], None] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Generated:
-        """Stream a generation on the worker; `on_piece(piece, n)` runs on the event loop.
-
-        Cancelling the awaiting task sets the stop flag; the worker then stops between two
-        tokens and the task re-raises CancelledError. `stop_when(text so far)` ends the
-        generation early, as complete (for stop conditions that fixed strings cannot say).
-        """
-        loop = asyncio.get_running_loop()
-        pieces: list[str] = []
-
-        def deliver(piece: str) -> None:
-            pieces.append(piece)
-            if on_piece is not None:
-                on_piece(piece, len(pieces))
-
-        def work(stop_flag: threading.Event) -> bool:
-            try:
-                _, cancelled = stream_to_end(
-                    model, prompt, max_tokens=max_tokens, temperature=temperature, stop=stop,
-                    image=image, cancel=stop_flag, stop_when=stop_when,
-                    on_piece=lambda piece: loop.call_soon_threadsafe(deliver, piece))
-            except Exception as exc:  # the engine's error goes to the client, not the log only
-                raise GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}") from exc
-            return cancelled
-
-        cancelled = await self.run(work, cancel)
-        # Let the pieces already queued with call_soon_threadsafe arrive first.
-        await asyncio.sleep(0)
-        return Generated("".join(pieces), len(pieces), cancelled)
-
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -216,6 +162,7 @@ def stream_to_end(
     *,
     max_tokens: int,
     temperature: float = 0.0,
+    seed: int | None = None,
     stop: list[str] | None = None,
     image: str | None = None,
     cancel: threading.Event | None = None,
@@ -226,8 +173,9 @@ def stream_to_end(
     `stop_when(text so far)` ends it early as complete (the prompt's own end condition: a
     dedent after a body, a closed fence)."""
     pieces: list[str] = []
+    sampling = {"seed": seed} if seed is not None else {}
     stream = model.stream(prompt, max_tokens=max_tokens, temperature=temperature, stop=stop,
-                          image=image, cancel=cancel)
+                          image=image, cancel=cancel, **sampling)
     for piece in stream:
         pieces.append(piece)
         if on_piece is not None:

@@ -13,7 +13,7 @@ import itertools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from . import (
 )
 from .ghost import GhostSettings, Suggestion
 from .ghost_session import GhostSession
-from .model_service import GenerationFailed, ModelService, load_failure
+from .model_service import ModelService, load_failure
 from .protocol import CromwellProtocol
 from .settings import SECTION, Settings, SettingsError, merge
 from .workspace import FileRefused, WorkspaceIndex
@@ -297,28 +297,34 @@ class CromwellServer(LanguageServer):
                 domain.prepare_action, model, action, s.max_new_tokens, s.context_budget)
         except domain.RequestError as exc:
             raise _fail(str(exc)) from exc
-        output = await self._generate(
-            model,
-            prepared.prompt,
-            s.max_new_tokens,
-            title,
-            token,
-            image=domain.model_image(model, action),
-            stop_when=prepared.stop_when,
-        )
-        try:
-            if new_uri is not None:
-                patch = domain.action_patch(action, prepared, output)
-                edit = lsp_edits.workspace_edit(
-                    new_uri, patch, self.workspace.position_codec, title, True, create=True
-                )
-                return edit, patch.diff
-            current = self.document(request.uri)
-            patch = domain.action_patch(action, prepared, output, current.version)
-            if current.text != doc.text:
-                raise patches.StaleDocument("the document changed during generation: ask again")
-        except patches.PatchError as exc:
-            raise _fail(f"no edit: {exc}") from exc
+        async with self.cancellable_job(title, token, s.max_new_tokens) as job:
+            try:
+                result = await self.models.run(lambda flag: domain.run_action(
+                    model, action, prepared, temperature=s.temperature, cancel=flag,
+                    on_piece=job.piece, on_retry=job.retry), job.stop_flag)
+            except domain.Cancelled as exc:
+                job.end_message = "cancelled"
+                raise JsonRpcRequestCancelled(message="generation cancelled") from exc
+            except patches.PatchError as exc:
+                job.end_message = "no edit"
+                raise _fail(f"no edit: {exc}") from exc
+            except domain.RequestError as exc:
+                job.end_message = "failed"
+                raise _fail(str(exc)) from exc
+            except Exception as exc:  # the engine's error goes to the client, not the log only
+                job.end_message = "failed"
+                message = f"generation failed: {type(exc).__name__}: {exc}"
+                self.show(f"{message}. Try again, or set cromwell.modelPath to another model.")
+                raise JsonRpcInternalError(message=message) from exc
+        patch = result.patch
+        if new_uri is not None:
+            edit = lsp_edits.workspace_edit(
+                new_uri, patch, self.workspace.position_codec, title, True, create=True
+            )
+            return edit, patch.diff
+        current = self.document(request.uri)
+        if current.version != doc.version or current.text != doc.text:
+            raise _fail("no edit: the document changed during generation: ask again")
         edit = lsp_edits.workspace_edit(
             doc.uri, patch, self.workspace.position_codec, title, self._supports_document_changes()
         )
@@ -364,81 +370,45 @@ class CromwellServer(LanguageServer):
             self.show(message)
             raise JsonRpcInternalError(message=f"model unavailable: {message}") from exc
 
-    async def _generate(
-        self,
-        model: Any,
-        prompt: str,
-        max_tokens: int,
-        title: str,
-        token: types.ProgressToken | None,
-        image: str | None = None,
-        stop: list[str] | None = None,
-        stop_when: Callable[[str], bool] | None = None,
-    ) -> str:
-        """Generate with `$/progress` begin/report/end; cancellable from `$/cancelRequest`
-        (the awaiting task is cancelled) and from the progress (the token's future)."""
-        stop_flag = threading.Event()
+    @contextlib.asynccontextmanager
+    async def cancellable_job(
+        self, title: str, token: types.ProgressToken | None, max_tokens: int
+    ) -> AsyncIterator[GenerationProgress]:
+        """`$/progress` begin/report/end around a generation, and its stop flag: cancelled
+        from `$/cancelRequest` (the awaiting task is cancelled, which sets the flag) and from
+        the progress (the token's future)."""
         progress = self.work_done_progress
+        job = GenerationProgress(asyncio.get_running_loop(), progress, token, max_tokens)
         if token is None and self._supports_progress():
-            token = f"cromwell-{next(self._progress_ids)}"
+            job.token = f"cromwell-{next(self._progress_ids)}"
             try:
-                await progress.create_async(token)
+                await progress.create_async(job.token)
             except Exception as exc:  # a client may refuse; generation goes on without
                 log.warning("progress create refused: %s", exc)
-                token = None
-        if token is not None:
+                job.token = None
+        if job.token is not None:
             progress.begin(
-                token,
+                job.token,
                 types.WorkDoneProgressBegin(
                     title=title, cancellable=True, message="generating", percentage=0
                 ),
             )
-            future = progress.tokens.get(token)
+            future = progress.tokens.get(job.token)
             if future is not None:
-                future.add_done_callback(lambda f: f.cancelled() and stop_flag.set())
-
-        ended = False  # no report may follow the end (late pieces still reach on_piece)
-
-        def on_piece(piece: str, n: int) -> None:
-            if token is not None and not ended and n % PROGRESS_EVERY == 0:
-                progress.report(
-                    token,
-                    types.WorkDoneProgressReport(
-                        message=f"{n} tokens", percentage=min(99, 100 * n // max_tokens)
-                    ),
-                )
-
-        end_message = "done"
+                future.add_done_callback(lambda f: f.cancelled() and job.stop_flag.set())
         try:
-            result = await self.models.generate(
-                model,
-                prompt,
-                max_tokens=max_tokens,
-                temperature=self.settings.temperature,
-                stop=stop,
-                stop_when=stop_when,
-                image=image,
-                on_piece=on_piece,
-                cancel=stop_flag,
-            )
-            end_message = f"{result.tokens} tokens"
+            yield job
         except asyncio.CancelledError:
-            end_message = "cancelled"
+            job.end_message = "cancelled"
             raise
-        except GenerationFailed as exc:
-            end_message = "failed"
-            self.show(f"{exc}. Try again, or set cromwell.modelPath to another model.")
-            raise JsonRpcInternalError(message=str(exc)) from exc
         finally:
             # A cancelled worker runs on until its next token, and the pieces it has queued
-            # on the event loop arrive after this point.
-            ended = True
-            if token is not None:
-                progress.end(token, types.WorkDoneProgressEnd(message=end_message))
-                progress.tokens.pop(token, None)
-        if result.cancelled:
-            raise JsonRpcRequestCancelled(message="generation cancelled")
-        return result.text
+            # on the event loop arrive after this point: no report may follow the end.
+            job.ended = True
+            if job.token is not None:
+                message = job.end_message or f"{job.tokens} tokens"
+                progress.end(job.token, types.WorkDoneProgressEnd(message=message))
+                progress.tokens.pop(job.token, None)
 
     # --- context explanation ---------------------------------------------------------------
     async def explain(self, data: Any) -> dict[str, Any]:
@@ -556,6 +526,37 @@ class CromwellServer(LanguageServer):
             text_edit=types.TextEdit(types.Range(start, position), new_text),
         )
         return types.CompletionList(is_incomplete=True, items=[item])
+
+
+class GenerationProgress:
+    """One generation's `$/progress` and stop flag. `piece` and `retry` are called on the
+    model's worker thread; the reports are sent from the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, progress: Any,
+                 token: types.ProgressToken | None, max_tokens: int) -> None:
+        self.loop, self.progress, self.token = loop, progress, token
+        self.max_tokens = max_tokens
+        self.stop_flag = threading.Event()
+        self.tokens = 0
+        self.ended = False
+        self.end_message: str | None = None
+
+    def piece(self, _: str) -> None:
+        self.loop.call_soon_threadsafe(self._count)
+
+    def retry(self, why: str) -> None:
+        self.loop.call_soon_threadsafe(self._report, f"no edit ({why}): asking once more")
+
+    def _count(self) -> None:
+        self.tokens += 1
+        if self.tokens % PROGRESS_EVERY == 0:
+            self._report(f"{self.tokens} tokens",
+                         min(99, 100 * self.tokens // max(1, self.max_tokens)))
+
+    def _report(self, message: str, percentage: int | None = None) -> None:
+        if self.token is not None and not self.ended:
+            self.progress.report(self.token, types.WorkDoneProgressReport(
+                message=message, percentage=percentage))
 
 
 def _action_title(request: actions.ActionRequest) -> str:

@@ -11,7 +11,7 @@ import time
 import pytest
 from lsp_helpers import needs_model
 
-from cromwell_lsp.model_service import ModelService, QueueFull, load_failure
+from cromwell_lsp.model_service import ModelService, QueueFull, load_failure, stream_to_end
 
 
 @needs_model
@@ -22,32 +22,26 @@ def test_loads_once_streams_and_stops_on_the_flag():
         assert await service.model(None, None) is model  # loaded once
         prompt = model.apply_chat_template([{"role": "user", "content": "Count to fifty."}])
         pieces: list[str] = []
-        full = await service.generate(
-            model, prompt, max_tokens=8, temperature=0.0, on_piece=lambda p, n: pieces.append(p)
-        )
-        assert full.tokens == len(pieces) <= 8 and full.text == "".join(pieces)
-        assert not full.cancelled
-        stop = threading.Event()
+        text, cancelled = await service.run(lambda flag: stream_to_end(
+            model, prompt, max_tokens=8, cancel=flag, on_piece=pieces.append))
+        assert 0 < len(pieces) <= 8 and text == "".join(pieces) and not cancelled
 
-        def stop_after_two(piece: str, n: int) -> None:
-            if n == 2:
-                stop.set()
+        def stop_after_two(flag: threading.Event) -> tuple[str, bool]:
+            seen: list[str] = []
 
-        cut = await service.generate(
-            model, prompt, max_tokens=200, temperature=0.0, on_piece=stop_after_two, cancel=stop
-        )
-        assert cut.cancelled and cut.tokens < 20  # of 200: stopped within a few tokens
+            def piece(p: str) -> None:
+                seen.append(p)
+                if len(seen) == 2:
+                    flag.set()
+
+            return stream_to_end(model, prompt, max_tokens=200, cancel=flag, on_piece=piece)
+
+        cut, cancelled = await service.run(stop_after_two)
+        assert cancelled and len(cut) < len(text) + 40  # of 200 tokens: stopped at once
         # A stop condition on the text so far ends the generation as complete, at once.
-        seen: list[str] = []
-        done = await service.generate(
-            model,
-            prompt,
-            max_tokens=200,
-            temperature=0.0,
-            on_piece=lambda p, n: seen.append(p),
-            stop_when=lambda text: len(text) >= 5,
-        )
-        assert not done.cancelled and len(done.text) >= 5 > len("".join(seen[:-1]))
+        done, cancelled = await service.run(lambda flag: stream_to_end(
+            model, prompt, max_tokens=200, cancel=flag, stop_when=lambda t: len(t) >= 5))
+        assert not cancelled and 5 <= len(done) < 40
         service.shutdown()
 
     asyncio.run(scenario())

@@ -1,0 +1,60 @@
+"""An answer that is no edit is asked for once more with a different sample, on every door
+(the domain's run_action): the real default model prepares the prompt; its answers are
+scripted, so that the first one is sure to be refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsp_helpers import needs_model
+
+from cromwell_lsp import api, domain, patches
+
+pytestmark = needs_model
+SOURCE = "def add(a, b):\n    return a - b\n"
+
+
+class ScriptedAnswers:
+    """The real model, but each generation streams the next scripted answer; the sampling
+    each generation asked for is kept."""
+
+    def __init__(self, model: Any, answers: list[str]) -> None:
+        self._model, self._answers = model, list(answers)
+        self.asked: list[tuple[float, int | None]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def stream(self, prompt: str, *, temperature: float, seed: int | None = None,
+               **_: Any) -> Any:
+        self.asked.append((temperature, seed))
+        yield from self._answers.pop(0)
+
+
+def propose(tmp_path: Path, answers: list[str]) -> tuple[ScriptedAnswers, Any]:
+    (tmp_path / "m.py").write_text(SOURCE)
+    ws = domain.Workspace(tmp_path)
+    model = ScriptedAnswers(api.load_model(), answers)
+    source = domain.load_source(ws, tmp_path / "m.py")
+    return model, lambda: domain.propose_edit(model, ws, source, "fix add", (1, 2))
+
+
+def test_an_answer_that_does_not_parse_is_asked_again_with_a_different_sample(tmp_path):
+    model, ask = propose(tmp_path, ["def add(a, b:\n    return a + b\n```",
+                                    "def add(a, b):\n    return a + b\n```"])
+    proposal = ask()
+    assert "+    return a + b" in proposal.diff and proposal.tries == 2
+    assert model.asked == [(0.0, None), (domain.RETRY_TEMPERATURE, domain.RETRY_SEED)]
+
+
+def test_a_good_first_answer_is_kept(tmp_path):
+    model, ask = propose(tmp_path, ["def add(a, b):\n    return a + b\n```"])
+    assert ask().tries == 1 and model.asked == [(0.0, None)]
+
+
+def test_when_both_answers_are_no_edit_the_first_reason_is_given(tmp_path):
+    _, ask = propose(tmp_path, ["def add(a, b:\n    return a + b\n```", SOURCE + "```"])
+    with pytest.raises(patches.PatchError, match="no longer parses"):
+        ask()
