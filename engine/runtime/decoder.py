@@ -8,7 +8,9 @@ stays beside it (`fused=False`) as its readable twin and test partner. A specula
 verification (a draft's few tokens, each computed as its decode step would be) is one native
 call too (`DecodeStep.run_span`); a prefill runs matrix-matrix kernels on [n, ...] buffers from
 Python. Every kernel
-writes into a preallocated buffer (`out=`), so a step allocates almost nothing.
+writes into a preallocated buffer (`out=`), so a step allocates almost nothing. An architecture
+whose blocks the fused step does not compute (starcoder2: LayerNorm, a GELU MLP, biases;
+DecoderConfig.fused_step_runs_it) decodes on the loop.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ class Decoder:
         self.positions = np.arange(self.n_ctx, dtype=np.int32)
         self.scale = 1.0 / math.sqrt(cfg.head_dim)
         self.n_rot = cfg.n_rot if cfg.n_rot != cfg.head_dim else -1
-        self.fused_step = self._make_fused_step() if fused else None
+        # An architecture the fused step does not compute (starcoder2) decodes on the loop.
+        self.fused_step = self._make_fused_step() if fused and cfg.fused_step_runs_it else None
         # A `cromwell` model with an image: before layer `fusion_at` (the AR head's first), the
         # rows of tokens after the prompt go through fusion's text side (`text_hook`, in place).
         # A fused decode step then runs in two spans around the hook (`DecodeStep.run_span`).
@@ -92,8 +95,11 @@ class Decoder:
 
     def _make_fused_step(self) -> K.DecodeStep:
         cfg, w = self.cfg, self.weights
+        if not cfg.fused_step_runs_it:
+            raise ValueError(f"the fused decode step does not run {cfg.arch!r} models")
 
-        def mat(m: Matrix) -> K.DecodeMatrix:
+        def mat(m: Matrix | None) -> K.DecodeMatrix:
+            assert m is not None  # every matrix of the fused step's architectures
             return K.DecodeMatrix(m.data, m.fmt, m.rows, m.k)
 
         layers = [
@@ -270,7 +276,7 @@ class Decoder:
                 self.text_hook(s.x[:1])
             k_cache, v_cache = self.cache.k_layers[i], self.cache.v_layers[i]
             k_new, v_new = self._new_rows(k_cache, v_cache, pos, 1)  # (1, n_kv_heads, head_dim)
-            K.rms_norm(s.x[:1], lw.attn_norm, cfg.norm_eps, out=xb)
+            self._norm(s.x[:1], lw.attn_norm, lw.attn_norm_b, xb)
             K.matvec(lw.wq.data, lw.wq.fmt, xb[0], out=q)
             K.matvec(lw.wk.data, lw.wk.fmt, xb[0], out=k_new.reshape(-1))
             K.matvec(lw.wv.data, lw.wv.fmt, xb[0], out=v_new.reshape(-1))
@@ -282,12 +288,18 @@ class Decoder:
             self._store_rows(k_cache, v_cache, k_new, v_new, pos)
             self._attend(q2, k_cache, v_cache, pos + 1, att2)
             K.matvec(lw.wo.data, lw.wo.fmt, att, out=xb2)
+            self._add_bias(xb2, lw.bo)
             K.add(x, xb2, out=x)
-            K.rms_norm(s.x[:1], lw.ffn_norm, cfg.norm_eps, out=xb)
-            K.matvec(lw.w_gate.data, lw.w_gate.fmt, xb[0], out=hb)
-            K.matvec(lw.w_up.data, lw.w_up.fmt, xb[0], out=hb2)
-            K.swiglu(hb, hb2, out=hb)
+            self._norm(s.x[:1], lw.ffn_norm, lw.ffn_norm_b, xb)
+            if lw.w_gate is None:
+                K.matvec(lw.w_up.data, lw.w_up.fmt, xb[0], out=hb)
+                self._gelu_tanh(hb, lw.b_up)
+            else:
+                K.matvec(lw.w_gate.data, lw.w_gate.fmt, xb[0], out=hb)
+                K.matvec(lw.w_up.data, lw.w_up.fmt, xb[0], out=hb2)
+                K.swiglu(hb, hb2, out=hb)
             K.matvec(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
+            self._add_bias(xb2, lw.b_down)
             K.add(x, xb2, out=x)
 
     def _prefill_step(
@@ -321,7 +333,7 @@ class Decoder:
                 k_new, v_new = self._new_rows(k_cache, v_cache, pos, n)  # (n, kv_heads, hd)
             else:
                 k_new, v_new = s.k_new[:n], s.v_new[:n]
-            K.rms_norm(x, lw.attn_norm, cfg.norm_eps, out=xb)
+            self._norm(x, lw.attn_norm, lw.attn_norm_b, xb)
             linear(lw.wq, xb, out=q)
             linear(lw.wk, xb, out=k_new.reshape(n, cfg.kv_dim))
             linear(lw.wv, xb, out=v_new.reshape(n, cfg.kv_dim))
@@ -338,12 +350,18 @@ class Decoder:
                 for i, row in enumerate(rows):
                     self._attend(q3[i], k_cache, v_cache, int(row) + 1, att3[i])
             linear(lw.wo, att, out=xb2)
+            self._add_bias(xb2, lw.bo)
             K.add(x, xb2, out=x)
-            K.rms_norm(x, lw.ffn_norm, cfg.norm_eps, out=xb)
-            linear(lw.w_gate, xb, out=hb)
-            linear(lw.w_up, xb, out=hb2)
-            K.swiglu(hb, hb2, out=hb)
+            self._norm(x, lw.ffn_norm, lw.ffn_norm_b, xb)
+            if lw.w_gate is None:
+                linear(lw.w_up, xb, out=hb)
+                self._gelu_tanh(hb, lw.b_up)
+            else:
+                linear(lw.w_gate, xb, out=hb)
+                linear(lw.w_up, xb, out=hb2)
+                K.swiglu(hb, hb2, out=hb)
             linear(lw.w_down, hb, out=xb2)
+            self._add_bias(xb2, lw.b_down)
             K.add(x, xb2, out=x)
 
     def prefill_fused(self, ids: list[int], fuse: Callable[[np.ndarray], None]) -> np.ndarray:
@@ -423,6 +441,37 @@ class Decoder:
         for i in range(len(q)):
             self._attend(q[i], k_cache, v_cache, pos + i + 1, out[i])
 
+    def _norm(
+        self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, out: np.ndarray
+    ) -> None:
+        """The block norm: RMSNorm, or starcoder2's LayerNorm with a bias."""
+        if self.cfg.layer_norm:
+            K.layer_norm(x, weight, bias, self.cfg.norm_eps, out=out)
+        else:
+            K.rms_norm(x, weight, self.cfg.norm_eps, out=out)
+
+    @staticmethod
+    def _add_bias(y: np.ndarray, bias: np.ndarray | None) -> None:
+        if bias is not None:
+            np.add(y, bias, out=y)
+
+    @staticmethod
+    def _gelu_tanh(h: np.ndarray, bias: np.ndarray | None) -> None:
+        """h = gelu_tanh(h + bias) in place (starcoder2's MLP; ggml's GELU is this tanh
+        approximation). numpy rather than a kernel: it touches ffn_dim values per token
+        against the ffn_dim x dim weights of the products on either side."""
+        if bias is not None:
+            np.add(h, bias, out=h)
+        inner = h * h
+        inner *= 0.044715
+        inner += 1.0
+        inner *= h
+        inner *= math.sqrt(2.0 / math.pi)
+        np.tanh(inner, out=inner)
+        inner += 1.0
+        inner *= 0.5
+        np.multiply(h, inner, out=h)
+
     def _norm_heads(self, lw: LayerWeights, q: np.ndarray, k: np.ndarray) -> None:
         """qwen3's RMSNorm of each head of q[n, n_heads, head_dim] and k[n, n_kv_heads,
         head_dim], in place, before RoPE."""
@@ -437,13 +486,13 @@ class Decoder:
         np.add(v, lw.bv, out=v)
 
     def _logits(self, n: int, all_logits: bool, as_decode: bool = False) -> np.ndarray:
-        s, w, cfg = self.state, self.weights, self.cfg
+        s, w = self.state, self.weights
         out = w.output
         if all_logits and n > 1:
-            K.rms_norm(s.x[:n], w.output_norm, cfg.norm_eps, out=s.xb[:n])
+            self._norm(s.x[:n], w.output_norm, w.output_norm_b, s.xb[:n])
             linear = self._linear_as_decode if as_decode else self._linear
             linear(out, s.xb[:n], s.logits[:n])
             return s.logits[:n]
-        K.rms_norm(s.x[n - 1 : n], w.output_norm, cfg.norm_eps, out=s.xb[:1])
+        self._norm(s.x[n - 1 : n], w.output_norm, w.output_norm_b, s.xb[:1])
         K.matvec(out.data, out.fmt, s.xb[0], out=s.logits[0])
         return s.logits[:1] if all_logits else s.logits[0]

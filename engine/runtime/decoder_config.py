@@ -1,8 +1,8 @@
 """The decoder's hyper-parameters, read from a GGUF file's metadata.
 
-One dataclass for the llama family as llama.cpp names it (`llama`, `qwen2`, `qwen3`): the
-architecture name only switches what differs between them (QKV biases, RMSNorm of each Q and
-K head, the RoPE pair layout).
+One dataclass for the llama family as llama.cpp names it (`llama`, `qwen2`, `qwen3`,
+`starcoder2`): the architecture name only switches what differs between them (QKV biases,
+RMSNorm of each Q and K head, LayerNorm and a GELU MLP with biases, the RoPE pair layout).
 """
 
 from __future__ import annotations
@@ -13,13 +13,23 @@ from engine.runtime.gguf_file import GGUFError, GGUFFile
 
 # `cromwell` files hold their language path and AR head as one llama stack (export.py), so the
 # same decoder runs them; the vision encoder and fusion are loaded beside it (cromwell.py).
-SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "qwen3", "cromwell")
+SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "qwen3", "starcoder2", "cromwell")
+
+# The architectures the fused native decode step (_native.DecodeStep) runs: RMSNorm and a SwiGLU
+# MLP. starcoder2 (LayerNorm with biases, a GELU MLP with biases, an output-projection bias)
+# decodes on the per-kernel Python loop, the fused step's twin.
+FUSED_ARCHITECTURES = ("llama", "qwen2", "qwen3", "cromwell")
+
+# Architectures normalized by LayerNorm with a bias (epsilon `attention.layer_norm_epsilon`) and
+# with an ungated GELU MLP whose every projection has a bias; the others use RMSNorm and SwiGLU.
+LAYER_NORM_ARCHITECTURES = ("starcoder2",)
 
 # llama.cpp's converter permutes the Q/K rows of llama-architecture models so that ggml's
 # "normal" RoPE (rotating adjacent pairs 2i, 2i+1) reproduces HF's rotate-half; qwen2 files
 # keep HF's order and are run with NEOX RoPE (pairs i, i + n_rot/2).
 ROPE_LAYOUTS = {
-    "llama": "interleaved", "qwen2": "half", "qwen3": "half", "cromwell": "interleaved"
+    "llama": "interleaved", "qwen2": "half", "qwen3": "half", "starcoder2": "half",
+    "cromwell": "interleaved",
 }  # fmt: skip
 
 # `rope.scaling.type` values the runtime runs: none, and linear (positions / factor). YaRN and
@@ -48,6 +58,9 @@ class DecoderConfig:
     qkv_bias: bool = False
     # qwen3: each Q and K head is RMS-normed (attn_q_norm / attn_k_norm, [head_dim]) before RoPE
     qk_norm: bool = False
+    # starcoder2: LayerNorm with biases instead of RMSNorm, an ungated GELU MLP (ffn_up, ffn_down)
+    # and biases on every projection
+    layer_norm: bool = False
     tied_embeddings: bool = True
     # Linear RoPE scaling (`rope.scaling.type = linear`, DeepSeek-Coder): positions are
     # multiplied by 1 / `rope.scaling.factor`. Llama 3's per-frequency factors are a tensor
@@ -79,6 +92,11 @@ class DecoderConfig:
         self.rope_layout = ROPE_LAYOUTS[self.arch]
         self.q_dim = self.n_heads * self.head_dim
         self.kv_dim = self.n_kv_heads * self.head_dim
+
+    @property
+    def fused_step_runs_it(self) -> bool:
+        """Whether the fused native decode step computes this architecture."""
+        return self.arch in FUSED_ARCHITECTURES
 
     @property
     def default_n_ctx(self) -> int:
@@ -126,11 +144,18 @@ class DecoderConfig:
                 vocab_size=int(embd.shape[0]),
                 n_ctx_train=int(f.get(key("context_length"), 2048)),
                 rope_base=float(f.get(key("rope.freq_base"), 10000.0)),
-                norm_eps=float(f.require(key("attention.layer_norm_rms_epsilon"))),
+                norm_eps=float(
+                    f.require(
+                        key("attention.layer_norm_epsilon")
+                        if arch in LAYER_NORM_ARCHITECTURES
+                        else key("attention.layer_norm_rms_epsilon")
+                    )
+                ),
                 head_dim=int(f.get(key("attention.key_length"), 0)),
                 n_rot=int(f.get(key("rope.dimension_count"), 0)),
-                qkv_bias=arch == "qwen2",
+                qkv_bias=arch in ("qwen2", "starcoder2"),
                 qk_norm=arch == "qwen3",
+                layer_norm=arch in LAYER_NORM_ARCHITECTURES,
                 tied_embeddings="output.weight" not in f.tensors,
                 rope_freq_scale=1.0 / factor,
                 sliding_window=int(f.get(key("attention.sliding_window"), 0) or 0),

@@ -38,11 +38,17 @@ class LayerWeights:
     bv: np.ndarray | None  # f32[kv_dim]
     wo: Matrix  # [dim, q_dim]
     ffn_norm: np.ndarray  # f32[dim]
-    w_gate: Matrix  # [ffn_dim, dim]
+    w_gate: Matrix | None  # [ffn_dim, dim]; None for an ungated MLP (starcoder2)
     w_up: Matrix  # [ffn_dim, dim]
     w_down: Matrix  # [dim, ffn_dim]
     q_norm: np.ndarray | None = None  # f32[head_dim] (qwen3), applied to each Q head
     k_norm: np.ndarray | None = None  # f32[head_dim] (qwen3), applied to each K head
+    # starcoder2's biases: of the two LayerNorms, the output projection and the MLP
+    attn_norm_b: np.ndarray | None = None  # f32[dim]
+    ffn_norm_b: np.ndarray | None = None  # f32[dim]
+    bo: np.ndarray | None = None  # f32[dim]
+    b_up: np.ndarray | None = None  # f32[ffn_dim]
+    b_down: np.ndarray | None = None  # f32[dim]
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class DecoderWeights:
     layers: list[LayerWeights]
     output_norm: np.ndarray  # f32[dim]
     output: Matrix  # [vocab, dim]; the token embedding itself when tied
+    output_norm_b: np.ndarray | None = None  # f32[dim], starcoder2's final LayerNorm bias
     # Llama 3's per-frequency RoPE divisors f32[n_rot/2] (llama.cpp's converter turns the
     # `llama3` rope_scaling of a Llama 3.1+ config into this tensor), or None
     rope_freqs: np.ndarray | None = None
@@ -67,7 +74,7 @@ class DecoderWeights:
 
         def layer(i: int) -> LayerWeights:
             p = f"blk.{i}."
-            bias, qk_norm = cfg.qkv_bias, cfg.qk_norm
+            bias, qk_norm, ln = cfg.qkv_bias, cfg.qk_norm, cfg.layer_norm
             return LayerWeights(
                 attn_norm=vector(p + "attn_norm.weight", cfg.dim),
                 wq=matrix(p + "attn_q.weight", cfg.q_dim, cfg.dim),
@@ -78,11 +85,16 @@ class DecoderWeights:
                 bv=vector(p + "attn_v.bias", cfg.kv_dim) if bias else None,
                 wo=matrix(p + "attn_output.weight", cfg.dim, cfg.q_dim),
                 ffn_norm=vector(p + "ffn_norm.weight", cfg.dim),
-                w_gate=matrix(p + "ffn_gate.weight", cfg.ffn_dim, cfg.dim),
+                w_gate=None if ln else matrix(p + "ffn_gate.weight", cfg.ffn_dim, cfg.dim),
                 w_up=matrix(p + "ffn_up.weight", cfg.ffn_dim, cfg.dim),
                 w_down=matrix(p + "ffn_down.weight", cfg.dim, cfg.ffn_dim),
                 q_norm=vector(p + "attn_q_norm.weight", cfg.head_dim) if qk_norm else None,
                 k_norm=vector(p + "attn_k_norm.weight", cfg.head_dim) if qk_norm else None,
+                attn_norm_b=vector(p + "attn_norm.bias", cfg.dim) if ln else None,
+                ffn_norm_b=vector(p + "ffn_norm.bias", cfg.dim) if ln else None,
+                bo=vector(p + "attn_output.bias", cfg.dim) if ln else None,
+                b_up=vector(p + "ffn_up.bias", cfg.ffn_dim) if ln else None,
+                b_down=vector(p + "ffn_down.bias", cfg.dim) if ln else None,
             )
 
         token_embd = matrix("token_embd.weight", cfg.vocab_size, cfg.dim)
@@ -94,6 +106,7 @@ class DecoderWeights:
             layers=[layer(i) for i in range(cfg.n_layers)],
             output_norm=vector("output_norm.weight", cfg.dim),
             output=output,
+            output_norm_b=vector("output_norm.bias", cfg.dim) if cfg.layer_norm else None,
             rope_freqs=(
                 vector("rope_freqs.weight", cfg.n_rot // 2)
                 if "rope_freqs.weight" in f.tensors

@@ -38,6 +38,7 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("qwen3", "plain"): {},
     # As Qwen3's own files: heads wider than dim / n_heads (0.6B: 16 x 128 for dim 1024)
     ("qwen3", "wide-heads"): {"sizes": {"head_dim": 32}},
+    ("starcoder2", "plain"): {},
 }
 
 # The cases recorded from llama.cpp. Not the sliding window: llama.cpp's `llama` architecture

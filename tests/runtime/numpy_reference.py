@@ -1,4 +1,5 @@
-"""A plain-numpy forward pass of a llama/qwen2/qwen3 GGUF decoder: the runtime's test oracle.
+"""A plain-numpy forward pass of a llama/qwen2/qwen3/starcoder2 GGUF decoder: the runtime's test
+oracle.
 
 Written to be obviously right rather than fast, and deliberately independent of the runtime's
 choices: weights are dequantized by the `gguf` package, llama's Q/K rows are put back in
@@ -11,6 +12,9 @@ Face applies them: linear RoPE scaling divides positions by the factor, Llama 3'
 `rope_freqs.weight` divides each inverse frequency, and a sliding window masks keys that are
 `window` or more positions behind the query. A qwen3 file's `attn_q_norm` / `attn_k_norm`
 RMS-normalize each query and key head (over head_dim) before RoPE, as Qwen3Attention does.
+A starcoder2 file is run as Hugging Face's Starcoder2: LayerNorm (weight and bias) for the
+block and final norms, biases on Q/K/V and the output projection, and an MLP of c_fc (ffn_up,
+with bias), GELU in its tanh form (gelu_pytorch_tanh) and c_proj (ffn_down, with bias).
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ def unpermute_llama(w: np.ndarray, n_heads: int) -> np.ndarray:
 
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
+
+
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
 
 def rope_half(
@@ -82,6 +96,18 @@ class ReferenceDecoder:
     def vector(self, name: str) -> np.ndarray:
         return np.asarray(self.f.tensors[name].data, dtype=np.float64)
 
+    def norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        """The norm whose weight is `name`: LayerNorm where the file has its bias, else RMSNorm."""
+        bias = name.replace(".weight", ".bias")
+        if self.cfg.arch == "starcoder2":
+            return layer_norm(x, self.vector(name), self.vector(bias), self.cfg.norm_eps)
+        return rms_norm(x, self.vector(name), self.cfg.norm_eps)
+
+    def biased(self, y: np.ndarray, name: str) -> np.ndarray:
+        """y plus the bias beside weight `name`, where the file has one."""
+        bias = name.replace(".weight", ".bias")
+        return y + self.vector(bias) if bias in self.f.tensors else y
+
     def meta(self, name: str, default: object = None) -> object:
         return self.f.metadata.get(f"{self.cfg.arch}.{name}", default)
 
@@ -116,14 +142,10 @@ class ReferenceDecoder:
         mask = self.attention_mask(n)
         for i in range(cfg.n_layers):
             p = f"blk.{i}."
-            h = rms_norm(x, self.vector(p + "attn_norm.weight"), cfg.norm_eps)
-            q = self.linear(h, p + "attn_q.weight")
-            k = self.linear(h, p + "attn_k.weight")
-            v = self.linear(h, p + "attn_v.weight")
-            if cfg.qkv_bias:
-                q = q + self.vector(p + "attn_q.bias")
-                k = k + self.vector(p + "attn_k.bias")
-                v = v + self.vector(p + "attn_v.bias")
+            h = self.norm(x, p + "attn_norm.weight")
+            q = self.biased(self.linear(h, p + "attn_q.weight"), p + "attn_q.weight")
+            k = self.biased(self.linear(h, p + "attn_k.weight"), p + "attn_k.weight")
+            v = self.biased(self.linear(h, p + "attn_v.weight"), p + "attn_v.weight")
             q, k = q.reshape(n, cfg.n_heads, hd), k.reshape(n, cfg.n_kv_heads, hd)
             if p + "attn_q_norm.weight" in self.f.tensors:
                 q = rms_norm(q, self.vector(p + "attn_q_norm.weight"), cfg.norm_eps)
@@ -137,9 +159,16 @@ class ReferenceDecoder:
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             probs = scores / scores.sum(-1, keepdims=True)
             att = np.einsum("hqk,khd->qhd", probs, v).reshape(n, cfg.q_dim)
-            x = x + self.linear(att, p + "attn_output.weight")
-            h = rms_norm(x, self.vector(p + "ffn_norm.weight"), cfg.norm_eps)
-            gate, up = self.linear(h, p + "ffn_gate.weight"), self.linear(h, p + "ffn_up.weight")
-            x = x + self.linear(gate / (1 + np.exp(-gate)) * up, p + "ffn_down.weight")
-        x = rms_norm(x, self.vector("output_norm.weight"), cfg.norm_eps)
+            o = p + "attn_output.weight"
+            x = x + self.biased(self.linear(att, o), o)
+            h = self.norm(x, p + "ffn_norm.weight")
+            up = self.biased(self.linear(h, p + "ffn_up.weight"), p + "ffn_up.weight")
+            if cfg.arch == "starcoder2":
+                act = gelu_tanh(up)
+            else:
+                gate = self.linear(h, p + "ffn_gate.weight")
+                act = gate / (1 + np.exp(-gate)) * up
+            down = p + "ffn_down.weight"
+            x = x + self.biased(self.linear(act, down), down)
+        x = self.norm(x, "output_norm.weight")
         return self.linear(x, "token_embd.weight" if cfg.tied_embeddings else "output.weight")

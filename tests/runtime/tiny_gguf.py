@@ -47,6 +47,18 @@ def tiny_tensors(
             p + "ffn_up.weight": mat(ff, d),
             p + "ffn_down.weight": mat(d, ff),
         }
+        if arch == "starcoder2":  # LayerNorms and projections with biases, an ungated MLP
+            del t[p + "ffn_gate.weight"]
+            t |= {
+                p + "attn_norm.bias": 0.1 * mat(1, d)[0],
+                p + "attn_q.bias": 0.1 * mat(1, q)[0],
+                p + "attn_k.bias": 0.1 * mat(1, kv)[0],
+                p + "attn_v.bias": 0.1 * mat(1, kv)[0],
+                p + "attn_output.bias": 0.1 * mat(1, d)[0],
+                p + "ffn_norm.bias": 0.1 * mat(1, d)[0],
+                p + "ffn_up.bias": 0.1 * mat(1, ff)[0],
+                p + "ffn_down.bias": 0.1 * mat(1, d)[0],
+            }
         if arch == "qwen3":  # RMSNorm of each Q and K head before RoPE
             t |= {p + "attn_q_norm.weight": norm(hd), p + "attn_k_norm.weight": norm(hd)}
         if arch == "qwen2":
@@ -55,6 +67,8 @@ def tiny_tensors(
                 p + "attn_k.bias": 0.1 * mat(1, kv)[0],
                 p + "attn_v.bias": 0.1 * mat(1, kv)[0],
             }
+    if arch == "starcoder2":
+        t["output_norm.bias"] = 0.1 * mat(1, d)[0]
     return t
 
 
@@ -86,7 +100,10 @@ def write_tiny_gguf(
     writer.add_head_count(size["n_heads"])
     writer.add_head_count_kv(size["n_kv_heads"])
     writer.add_rope_freq_base(10000.0)
-    writer.add_layer_norm_rms_eps(1e-5)
+    if arch == "starcoder2":
+        writer.add_layer_norm_eps(1e-5)
+    else:
+        writer.add_layer_norm_rms_eps(1e-5)
     if "head_dim" in size:
         writer.add_key_length(size["head_dim"])
         writer.add_value_length(size["head_dim"])
