@@ -79,7 +79,7 @@ class Decoder:
         self.cache = KVCache(cfg.n_layers, self.n_ctx, cfg.n_kv_heads, cfg.head_dim, kv_cache)
         self.state = RunState(cfg, PREFILL_CHUNK)
         self.positions = np.arange(self.n_ctx, dtype=np.int32)
-        self.scale = 1.0 / math.sqrt(cfg.head_dim)
+        self.scale = cfg.attention_scale
         self.n_rot = cfg.n_rot if cfg.n_rot != cfg.head_dim else -1
         # An architecture the fused step does not compute (starcoder2) decodes on the loop.
         self.fused_step = self._make_fused_step() if fused and cfg.fused_step_runs_it else None
@@ -160,32 +160,60 @@ class Decoder:
             return
         # Every row turns by the same angles: rope's rows as a few groups of many heads, so
         # its sines and cosines are computed once per group, not once per row (6x faster).
+        if cfg.swa_layers:  # layers of two RoPE bases (gemma2/3): each layer's rows by its own
+            for layer, rows in enumerate(k.reshape(cfg.n_layers, -1, cfg.head_dim)):
+                self._rope(rows[None], np.full(1, shift, np.int32), layer)
+            return
         groups = next(g for g in range(min(ROTATE_GROUPS, len(k)), 0, -1) if len(k) % g == 0)
         rows = k.reshape(groups, -1, cfg.head_dim)
-        self._rope(rows, np.full(groups, shift, np.int32))
+        self._rope(rows, np.full(groups, shift, np.int32), 0)
 
-    def _rope(self, x: np.ndarray, positions: np.ndarray) -> None:
-        """RoPE in place on x[n, heads, head_dim], with the file's scaling (linear, Llama 3's
-        per-frequency factors) as the fused step applies it."""
+    def _rope(self, x: np.ndarray, positions: np.ndarray, layer: int) -> None:
+        """RoPE in place on x[n, heads, head_dim] for `layer`, with the file's scaling (linear,
+        Llama 3's per-frequency factors; gemma3's windowed layers' own base) as the fused step
+        applies it."""
         cfg = self.cfg
+        base, freq_scale = cfg.layer_rope(layer)
         K.rope(
-            x,
-            positions,
-            cfg.rope_base,
-            cfg.rope_layout,
-            self.n_rot,
-            self.weights.rope_freqs,
-            cfg.rope_freq_scale,
+            x, positions, base, cfg.rope_layout, self.n_rot, self.weights.rope_freqs, freq_scale
         )
 
     def _attend(
-        self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, end: int, out: np.ndarray
+        self,
+        q: np.ndarray,
+        k_cache: np.ndarray,
+        v_cache: np.ndarray,
+        end: int,
+        out: np.ndarray,
+        layer: int,
     ) -> None:
         """One query row q[n_heads, head_dim] over cache rows [0, end), or over the last
-        `sliding_window` of them."""
-        window = self.cfg.sliding_window
+        `sliding_window` of them in a windowed layer."""
+        window = self.cfg.layer_window(layer)
         start = max(0, end - window) if window else 0
+        if self.cfg.attn_softcap:
+            self._attend_softcapped(q, k_cache[start:end], v_cache[start:end], out)
+            return
         K.attention_decode(q, k_cache[start:], v_cache[start:], end - start, self.scale, out=out)
+
+    def _attend_softcapped(
+        self, q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray
+    ) -> None:
+        """gemma2's attention of one query row over keys k[T, n_kv_heads, head_dim]: scores
+        soft-capped (cap * tanh(s / cap)) before the softmax. numpy, as the native attention
+        kernels have no cap: it costs a few T x head_dim products per head, which for an
+        editor's context stay small next to the layer's weight products."""
+        cfg = self.cfg
+        group = cfg.n_heads // cfg.n_kv_heads
+        keys = np.asarray(k, np.float32)
+        values = np.asarray(v, np.float32)
+        qh = q.reshape(cfg.n_kv_heads, group, cfg.head_dim)
+        scores = np.einsum("kgd,tkd->kgt", qh, keys) * self.scale
+        scores = cfg.attn_softcap * np.tanh(scores / cfg.attn_softcap)
+        scores -= scores.max(axis=-1, keepdims=True)
+        probs = np.exp(scores)
+        probs /= probs.sum(axis=-1, keepdims=True)
+        out[:] = np.einsum("kgt,tkd->kgd", probs, values).reshape(cfg.n_heads, cfg.head_dim)
 
     # --- the forward ---------------------------------------------------------------------------
 
@@ -271,6 +299,7 @@ class Decoder:
         att2 = s.att[0].reshape(cfg.n_heads, cfg.head_dim)
         positions = self.positions[pos : pos + 1]
         x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)[0]
+        self._scale_embedding(s.x[:1])
         for i, lw in enumerate(w.layers):
             if i == self.fusion_at and self.text_hook is not None:
                 self.text_hook(s.x[:1])
@@ -283,12 +312,13 @@ class Decoder:
             if lw.bq is not None:
                 self._add_qkv_bias(lw, q, k_new.reshape(-1), v_new.reshape(-1))
             self._norm_heads(lw, q3, k_new)
-            self._rope(q3, positions)
-            self._rope(k_new, positions)
+            self._rope(q3, positions, i)
+            self._rope(k_new, positions, i)
             self._store_rows(k_cache, v_cache, k_new, v_new, pos)
-            self._attend(q2, k_cache, v_cache, pos + 1, att2)
+            self._attend(q2, k_cache, v_cache, pos + 1, att2, i)
             K.matvec(lw.wo.data, lw.wo.fmt, att, out=xb2)
             self._add_bias(xb2, lw.bo)
+            self._post_norm(s.xb2[:1], lw.post_attn_norm)
             K.add(x, xb2, out=x)
             self._norm(s.x[:1], lw.ffn_norm, lw.ffn_norm_b, xb)
             if lw.w_gate is None:
@@ -297,9 +327,10 @@ class Decoder:
             else:
                 K.matvec(lw.w_gate.data, lw.w_gate.fmt, xb[0], out=hb)
                 K.matvec(lw.w_up.data, lw.w_up.fmt, xb[0], out=hb2)
-                K.swiglu(hb, hb2, out=hb)
+                self._gated(hb, hb2)
             K.matvec(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
             self._add_bias(xb2, lw.b_down)
+            self._post_norm(s.xb2[:1], lw.post_ffn_norm)
             K.add(x, xb2, out=x)
 
     def _prefill_step(
@@ -324,6 +355,7 @@ class Decoder:
         attention = self._attention_as_decode if as_decode else self._attention
         if lo == 0:
             x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)
+            self._scale_embedding(x)
         for i in range(lo, cfg.n_layers if hi is None else hi):
             lw = w.layers[i]
             if i == self.fusion_at and self.text_hook is not None:
@@ -340,17 +372,18 @@ class Decoder:
             if lw.bq is not None:
                 self._add_qkv_bias(lw, q, k_new.reshape(n, -1), v_new.reshape(n, -1))
             self._norm_heads(lw, q3, k_new)
-            self._rope(q3, positions)
-            self._rope(k_new, positions)
+            self._rope(q3, positions, i)
+            self._rope(k_new, positions, i)
             if rows is None:
                 self._store_rows(k_cache, v_cache, k_new, v_new, pos)
-                attention(q3, k_cache, v_cache, pos, att3)
+                attention(q3, k_cache, v_cache, pos, att3, i)
             else:
                 k_cache[rows], v_cache[rows] = k_new, v_new  # a half cache rounds to nearest
-                for i, row in enumerate(rows):
-                    self._attend(q3[i], k_cache, v_cache, int(row) + 1, att3[i])
+                for j, row in enumerate(rows):
+                    self._attend(q3[j], k_cache, v_cache, int(row) + 1, att3[j], i)
             linear(lw.wo, att, out=xb2)
             self._add_bias(xb2, lw.bo)
+            self._post_norm(xb2, lw.post_attn_norm)
             K.add(x, xb2, out=x)
             self._norm(x, lw.ffn_norm, lw.ffn_norm_b, xb)
             if lw.w_gate is None:
@@ -359,9 +392,10 @@ class Decoder:
             else:
                 linear(lw.w_gate, xb, out=hb)
                 linear(lw.w_up, xb, out=hb2)
-                K.swiglu(hb, hb2, out=hb)
+                self._gated(hb, hb2)
             linear(lw.w_down, hb, out=xb2)
             self._add_bias(xb2, lw.b_down)
+            self._post_norm(xb2, lw.post_ffn_norm)
             K.add(x, xb2, out=x)
 
     def prefill_fused(self, ids: list[int], fuse: Callable[[np.ndarray], None]) -> np.ndarray:
@@ -422,24 +456,36 @@ class Decoder:
             K.matmul(m.data, m.fmt, x[rows], out=out[rows])
 
     def _attention(
-        self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int, out: np.ndarray
+        self,
+        q: np.ndarray,
+        k_cache: np.ndarray,
+        v_cache: np.ndarray,
+        pos: int,
+        out: np.ndarray,
+        layer: int,
     ) -> None:
         n = len(q)
-        window = self.cfg.sliding_window
-        if window and pos + n > window:
-            # The causal kernel has no window; rows beyond it are attended one by one (only
-            # prompts longer than the window, e.g. Mistral's 4096, take this path).
-            self._attention_as_decode(q, k_cache, v_cache, pos, out)
+        window = self.cfg.layer_window(layer)
+        if (window and pos + n > window) or self.cfg.attn_softcap:
+            # The causal kernel has no window and no cap: such rows are attended one by one
+            # (of windows, only prompts longer than the window, e.g. Mistral's 4096).
+            self._attention_as_decode(q, k_cache, v_cache, pos, out, layer)
             return
         K.attention_prefill(
             q, k_cache[: pos + n], v_cache[: pos + n], pos, True, self.scale, out=out
         )
 
     def _attention_as_decode(
-        self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int, out: np.ndarray
+        self,
+        q: np.ndarray,
+        k_cache: np.ndarray,
+        v_cache: np.ndarray,
+        pos: int,
+        out: np.ndarray,
+        layer: int,
     ) -> None:
         for i in range(len(q)):
-            self._attend(q[i], k_cache, v_cache, pos + i + 1, out[i])
+            self._attend(q[i], k_cache, v_cache, pos + i + 1, out[i], layer)
 
     def _norm(
         self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, out: np.ndarray
@@ -449,6 +495,31 @@ class Decoder:
             K.layer_norm(x, weight, bias, self.cfg.norm_eps, out=out)
         else:
             K.rms_norm(x, weight, self.cfg.norm_eps, out=out)
+
+    def _scale_embedding(self, x: np.ndarray) -> None:
+        if self.cfg.embedding_scale != 1.0:  # gemma: sqrt(dim)
+            np.multiply(x, np.float32(self.cfg.embedding_scale), out=x)
+
+    def _post_norm(self, y: np.ndarray, weight: np.ndarray | None) -> None:
+        """gemma2/gemma3's RMSNorm of a sub-block's output y[n, dim], in place."""
+        if weight is not None:
+            K.rms_norm(y, weight, self.cfg.norm_eps, out=y)
+
+    def _gated(self, gate: np.ndarray, up: np.ndarray) -> None:
+        """gate = act(gate) * up in place: SwiGLU, or the gemma family's tanh GELU."""
+        if self.cfg.ffn_act == "gelu":
+            self._gelu_tanh(gate, None)
+            np.multiply(gate, up, out=gate)
+        else:
+            K.swiglu(gate, up, out=gate)
+
+    def _soft_cap_logits(self, logits: np.ndarray) -> np.ndarray:
+        cap = self.cfg.final_softcap
+        if cap:  # gemma2: cap * tanh(logits / cap), in place
+            np.divide(logits, np.float32(cap), out=logits)
+            np.tanh(logits, out=logits)
+            np.multiply(logits, np.float32(cap), out=logits)
+        return logits
 
     @staticmethod
     def _add_bias(y: np.ndarray, bias: np.ndarray | None) -> None:
@@ -492,7 +563,8 @@ class Decoder:
             self._norm(s.x[:n], w.output_norm, w.output_norm_b, s.xb[:n])
             linear = self._linear_as_decode if as_decode else self._linear
             linear(out, s.xb[:n], s.logits[:n])
-            return s.logits[:n]
+            return self._soft_cap_logits(s.logits[:n])
         self._norm(s.x[n - 1 : n], w.output_norm, w.output_norm_b, s.xb[:1])
         K.matvec(out.data, out.fmt, s.xb[0], out=s.logits[0])
+        self._soft_cap_logits(s.logits[:1])
         return s.logits[:1] if all_logits else s.logits[0]

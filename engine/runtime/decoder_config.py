@@ -7,29 +7,40 @@ RMSNorm of each Q and K head, LayerNorm and a GELU MLP with biases, the RoPE pai
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from engine.runtime.gguf_file import GGUFError, GGUFFile
 
 # `cromwell` files hold their language path and AR head as one llama stack (export.py), so the
 # same decoder runs them; the vision encoder and fusion are loaded beside it (cromwell.py).
-SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "qwen3", "starcoder2", "cromwell")
+SUPPORTED_ARCHITECTURES = (
+    "llama", "qwen2", "qwen3", "starcoder2", "gemma", "gemma2", "gemma3", "cromwell"
+)  # fmt: skip
 
 # The architectures the fused native decode step (_native.DecodeStep) runs: RMSNorm and a SwiGLU
-# MLP. starcoder2 (LayerNorm with biases, a GELU MLP with biases, an output-projection bias)
-# decodes on the per-kernel Python loop, the fused step's twin.
+# MLP. starcoder2 (LayerNorm with biases, a GELU MLP with biases, an output-projection bias) and
+# the gemma family (a GELU-gated MLP, sandwich norms, soft-capping, sliding-window layers with
+# their own RoPE base) decode on the per-kernel Python loop, the fused step's twin.
 FUSED_ARCHITECTURES = ("llama", "qwen2", "qwen3", "cromwell")
 
 # Architectures normalized by LayerNorm with a bias (epsilon `attention.layer_norm_epsilon`) and
 # with an ungated GELU MLP whose every projection has a bias; the others use RMSNorm and SwiGLU.
 LAYER_NORM_ARCHITECTURES = ("starcoder2",)
 
+# Gemma (CodeGemma), Gemma 2 and Gemma 3 as llama.cpp runs them: the embedding scaled by
+# sqrt(dim), RMSNorm whose weights already hold Gemma's 1 + w (llama.cpp's converter adds the 1),
+# a GELU(tanh)-gated MLP; gemma2/gemma3 add norms after attention and after the MLP
+# (post_attention_norm, post_ffw_norm) and sliding-window layers; gemma2 soft-caps attention
+# scores and the logits, gemma3 RMS-normalizes each Q and K head.
+GEMMA_ARCHITECTURES = ("gemma", "gemma2", "gemma3")
+
 # llama.cpp's converter permutes the Q/K rows of llama-architecture models so that ggml's
 # "normal" RoPE (rotating adjacent pairs 2i, 2i+1) reproduces HF's rotate-half; qwen2 files
 # keep HF's order and are run with NEOX RoPE (pairs i, i + n_rot/2).
 ROPE_LAYOUTS = {
     "llama": "interleaved", "qwen2": "half", "qwen3": "half", "starcoder2": "half",
-    "cromwell": "interleaved",
+    "gemma": "half", "gemma2": "half", "gemma3": "half", "cromwell": "interleaved",
 }  # fmt: skip
 
 # `rope.scaling.type` values the runtime runs: none, and linear (positions / factor). YaRN and
@@ -69,6 +80,19 @@ class DecoderConfig:
     # `attention.sliding_window` (Mistral): a token attends to at most this many positions,
     # itself included; 0: the whole context.
     sliding_window: int = 0
+    # Which layers the window applies to, when not all (gemma2/gemma3 alternate windowed and
+    # global layers); empty: every layer. Windowed layers turn RoPE by their own base and
+    # scale (gemma3: 10000 and unscaled, its global layers 1e6 and linear scaling).
+    swa_layers: tuple[bool, ...] = ()
+    rope_base_swa: float = 0.0  # 0: rope_base
+    rope_freq_scale_swa: float = 0.0  # 0: rope_freq_scale
+    # The MLP's gate activation: "silu" (SwiGLU) or "gelu" (tanh GELU, the gemma family)
+    ffn_act: str = "silu"
+    post_norms: bool = False  # gemma2/gemma3: attn_post_norm and ffn_post_norm
+    embedding_scale: float = 1.0  # the token embedding is multiplied by this (gemma: sqrt(dim))
+    attention_scale: float = 0.0  # query scale; 0: 1 / sqrt(head_dim)
+    attn_softcap: float = 0.0  # gemma2: scores -> cap * tanh(scores / cap); 0: none
+    final_softcap: float = 0.0  # gemma2: logits -> cap * tanh(logits / cap); 0: none
     rope_layout: str = field(init=False)
     q_dim: int = field(init=False)
     kv_dim: int = field(init=False)
@@ -90,8 +114,28 @@ class DecoderConfig:
         if self.sliding_window < 0:
             raise ValueError(f"sliding window {self.sliding_window} is negative")
         self.rope_layout = ROPE_LAYOUTS[self.arch]
+        self.rope_base_swa = self.rope_base_swa or self.rope_base
+        self.rope_freq_scale_swa = self.rope_freq_scale_swa or self.rope_freq_scale
+        self.attention_scale = self.attention_scale or 1.0 / math.sqrt(self.head_dim)
+        if self.swa_layers and len(self.swa_layers) != self.n_layers:
+            raise ValueError(
+                f"the sliding-window pattern names {len(self.swa_layers)} layers, "
+                f"the model has {self.n_layers}"
+            )
         self.q_dim = self.n_heads * self.head_dim
         self.kv_dim = self.n_kv_heads * self.head_dim
+
+    def layer_window(self, layer: int) -> int:
+        """The sliding window of `layer`, or 0 where it attends to the whole context."""
+        if self.swa_layers and not self.swa_layers[layer]:
+            return 0
+        return self.sliding_window
+
+    def layer_rope(self, layer: int) -> tuple[float, float]:
+        """RoPE's (base, linear frequency scale) in `layer`."""
+        if self.swa_layers and self.swa_layers[layer]:
+            return self.rope_base_swa, self.rope_freq_scale_swa
+        return self.rope_base, self.rope_freq_scale
 
     @property
     def fused_step_runs_it(self) -> bool:
@@ -133,10 +177,16 @@ class DecoderConfig:
                 f"{list(embd.shape)}, expected [vocab, dim]"
             )
         dim = int(f.require(key("embedding_length")))
+        n_layers = int(f.require(key("block_count")))
+        gemma = (
+            _gemma_settings(f, arch, n_layers, dim, n_heads)
+            if arch in GEMMA_ARCHITECTURES
+            else {}
+        )
         try:
             return cls(
                 arch=arch,
-                n_layers=int(f.require(key("block_count"))),
+                n_layers=n_layers,
                 dim=dim,
                 n_heads=n_heads,
                 n_kv_heads=int(f.get(key("attention.head_count_kv"), n_heads)),
@@ -154,11 +204,54 @@ class DecoderConfig:
                 head_dim=int(f.get(key("attention.key_length"), 0)),
                 n_rot=int(f.get(key("rope.dimension_count"), 0)),
                 qkv_bias=arch in ("qwen2", "starcoder2"),
-                qk_norm=arch == "qwen3",
+                qk_norm=arch in ("qwen3", "gemma3"),
                 layer_norm=arch in LAYER_NORM_ARCHITECTURES,
                 tied_embeddings="output.weight" not in f.tensors,
                 rope_freq_scale=1.0 / factor,
-                sliding_window=int(f.get(key("attention.sliding_window"), 0) or 0),
+                **({"sliding_window": int(f.get(key("attention.sliding_window"), 0) or 0)} | gemma),
             )
         except ValueError as err:
             raise GGUFError(f"{f.path}: {err}") from None
+
+
+def _gemma_settings(
+    f: GGUFFile, arch: str, n_layers: int, dim: int, n_heads: int
+) -> dict[str, object]:
+    """The gemma family's fields, with llama.cpp's defaults for keys a file leaves out."""
+
+    def key(name: str) -> str:
+        return f"{arch}.{name}"
+
+    settings: dict[str, object] = {
+        "ffn_act": "gelu",
+        "embedding_scale": math.sqrt(dim),
+        "post_norms": arch != "gemma",
+    }
+    if arch == "gemma":
+        return settings
+    window = int(f.get(key("attention.sliding_window"), 4096 if arch == "gemma2" else 0) or 0)
+    if window > 0:
+        # Every n-th layer is global, the others windowed: gemma2 alternates (n = 2),
+        # gemma3 has five windowed layers to one global (n = 6), unless the file says.
+        default_pattern = 2 if arch == "gemma2" else 6
+        n_pattern = int(f.get(key("attention.sliding_window_pattern"), default_pattern))
+        settings["sliding_window"] = window
+        settings["swa_layers"] = tuple(
+            n_pattern == 0 or i % n_pattern < n_pattern - 1 for i in range(n_layers)
+        )
+        if arch == "gemma3":  # windowed layers keep the local base, unscaled
+            settings["rope_base_swa"] = float(f.get(key("rope.freq_base_swa"), 10000.0))
+            settings["rope_freq_scale_swa"] = 1.0
+        elif key("rope.freq_base_swa") in f.metadata:
+            settings["rope_base_swa"] = float(f.metadata[key("rope.freq_base_swa")])
+    if arch == "gemma2":
+        settings["attn_softcap"] = float(f.get(key("attn_logit_softcapping"), 50.0))
+        settings["final_softcap"] = float(f.get(key("final_logit_softcapping"), 30.0))
+    else:
+        settings["final_softcap"] = float(f.get(key("final_logit_softcapping"), 0.0))
+    # Gemma 2/3 scale queries by query_pre_attn_scalar ** -0.5, which GGUF files do not hold;
+    # llama.cpp takes dim / n_heads for the 27B models (46 and 62 layers) and head_dim
+    # (attention.key_length) for the others, and so does this.
+    if (arch, n_layers) in (("gemma2", 46), ("gemma3", 62)):
+        settings["attention_scale"] = 1.0 / math.sqrt(dim / n_heads)
+    return settings

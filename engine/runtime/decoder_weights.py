@@ -49,6 +49,9 @@ class LayerWeights:
     bo: np.ndarray | None = None  # f32[dim]
     b_up: np.ndarray | None = None  # f32[ffn_dim]
     b_down: np.ndarray | None = None  # f32[dim]
+    # gemma2/gemma3's norms of the attention and MLP outputs, before the residual add
+    post_attn_norm: np.ndarray | None = None  # f32[dim]
+    post_ffn_norm: np.ndarray | None = None  # f32[dim]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class DecoderWeights:
         def vector(name: str, n: int) -> np.ndarray:
             info: TensorInfo = f.tensor(name, (n,), VECTOR_FORMATS)
             return info.data
+
+        def post_norm(name: str) -> np.ndarray | None:
+            return vector(name, cfg.dim) if cfg.post_norms else None
 
         def layer(i: int) -> LayerWeights:
             p = f"blk.{i}."
@@ -95,6 +101,8 @@ class DecoderWeights:
                 bo=vector(p + "attn_output.bias", cfg.dim) if ln else None,
                 b_up=vector(p + "ffn_up.bias", cfg.ffn_dim) if ln else None,
                 b_down=vector(p + "ffn_down.bias", cfg.dim) if ln else None,
+                post_attn_norm=post_norm(p + "post_attention_norm.weight"),
+                post_ffn_norm=post_norm(p + "post_ffw_norm.weight"),
             )
 
         token_embd = matrix("token_embd.weight", cfg.vocab_size, cfg.dim)

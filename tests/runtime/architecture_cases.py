@@ -25,6 +25,20 @@ def sliding_window(writer: GGUFWriter) -> None:
     writer.add_uint32(Keys.Attention.SLIDING_WINDOW.format(arch=writer.arch), WINDOW)
 
 
+def gemma2_caps(writer: GGUFWriter) -> None:
+    sliding_window(writer)
+    writer.add_float32(Keys.LLM.ATTN_LOGIT_SOFTCAPPING.format(arch=writer.arch), 0.5)
+    writer.add_float32(Keys.LLM.FINAL_LOGIT_SOFTCAPPING.format(arch=writer.arch), 5.0)
+
+
+def gemma3_layers(writer: GGUFWriter) -> None:
+    sliding_window(writer)
+    writer.add_uint32(Keys.Attention.SLIDING_WINDOW_PATTERN.format(arch=writer.arch), 2)
+    writer.add_float32(Keys.Rope.FREQ_BASE_SWA.format(arch=writer.arch), 100.0)
+    writer.add_rope_scaling_type(RopeScalingType.LINEAR)
+    writer.add_rope_scaling_factor(8.0)
+
+
 # (architecture, variant) -> write_tiny_gguf's arguments beyond the architecture and format
 CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("llama", "plain"): {},
@@ -39,6 +53,15 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
     # As Qwen3's own files: heads wider than dim / n_heads (0.6B: 16 x 128 for dim 1024)
     ("qwen3", "wide-heads"): {"sizes": {"head_dim": 32}},
     ("starcoder2", "plain"): {},
+    ("gemma", "plain"): {},
+    # Gemma 2 with a window shorter than the tests' prompts (layer 0 windowed, layer 1
+    # global) and caps low enough to bend the tiny model's scores and logits (its own files
+    # hold 50 and 30)
+    ("gemma2", "plain"): {"extra": gemma2_caps},
+    # Gemma 3 with one windowed layer to one global (its own pattern is 5 to 1), a local RoPE
+    # base of its own (100; the global layer keeps the file's 10000) and linear scaling on the
+    # global layer only, as its 4B+ files hold (factor 8)
+    ("gemma3", "plain"): {"extra": gemma3_layers},
 }
 
 # The cases recorded from llama.cpp. Not the sliding window: llama.cpp's `llama` architecture

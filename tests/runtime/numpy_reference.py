@@ -1,5 +1,5 @@
-"""A plain-numpy forward pass of a llama/qwen2/qwen3/starcoder2 GGUF decoder: the runtime's test
-oracle.
+"""A plain-numpy forward pass of a llama/qwen2/qwen3/starcoder2/gemma GGUF decoder: the runtime's
+test oracle.
 
 Written to be obviously right rather than fast, and deliberately independent of the runtime's
 choices: weights are dequantized by the `gguf` package, llama's Q/K rows are put back in
@@ -15,6 +15,14 @@ RMS-normalize each query and key head (over head_dim) before RoPE, as Qwen3Atten
 A starcoder2 file is run as Hugging Face's Starcoder2: LayerNorm (weight and bias) for the
 block and final norms, biases on Q/K/V and the output projection, and an MLP of c_fc (ffn_up,
 with bias), GELU in its tanh form (gelu_pytorch_tanh) and c_proj (ffn_down, with bias).
+Gemma, Gemma 2 and Gemma 3 files are run as Hugging Face's models: the embedding times
+sqrt(dim); RMSNorm by (1 + w), which the file holds as its weight (llama.cpp's converter adds
+the 1); gelu_pytorch_tanh(gate) * up; for gemma2/3 the post-attention and post-feedforward
+norms; sliding layers where `(i + 1) % pattern != 0` (gemma2: pattern 2, window 4096 unless
+the file says; gemma3: pattern 6, no window unless the file has one), with gemma3's sliding
+layers on their own RoPE base (rope.freq_base_swa, else 10000) unscaled; gemma2's attention
+and final logit soft-capping (50 and 30 unless the file says); queries scaled by
+attention.key_length ** -0.5.
 """
 
 from __future__ import annotations
@@ -111,9 +119,36 @@ class ReferenceDecoder:
     def meta(self, name: str, default: object = None) -> object:
         return self.f.metadata.get(f"{self.cfg.arch}.{name}", default)
 
-    def rope_positions(self, n: int) -> np.ndarray:
+    @property
+    def gemma(self) -> bool:
+        return self.cfg.arch in ("gemma", "gemma2", "gemma3")
+
+    def sliding(self, layer: int) -> bool:
+        """Whether `layer` attends through the file's sliding window."""
+        arch = self.cfg.arch
+        if arch == "gemma2":
+            pattern = int(self.meta("attention.sliding_window_pattern", 2))  # type: ignore[arg-type]
+            return (layer + 1) % pattern != 0
+        if arch == "gemma3":
+            if not self.meta("attention.sliding_window", 0):
+                return False
+            pattern = int(self.meta("attention.sliding_window_pattern", 6))  # type: ignore[arg-type]
+            return (layer + 1) % pattern != 0
+        return bool(self.meta("attention.sliding_window", 0))
+
+    def window(self) -> int:
+        default = 4096 if self.cfg.arch == "gemma2" else 0
+        return int(self.meta("attention.sliding_window", default) or 0)  # type: ignore[arg-type]
+
+    def rope_base(self, layer: int) -> float:
+        if self.cfg.arch == "gemma3" and self.sliding(layer):
+            return float(self.meta("rope.freq_base_swa", 10000.0))  # type: ignore[arg-type]
+        return float(self.meta("rope.freq_base", 10000.0))  # type: ignore[arg-type]
+
+    def rope_positions(self, n: int, layer: int) -> np.ndarray:
         positions = np.arange(n, dtype=np.float64)
-        if self.meta("rope.scaling.type") == "linear":
+        local = self.cfg.arch == "gemma3" and self.sliding(layer)  # gemma3's local RoPE
+        if self.meta("rope.scaling.type") == "linear" and not local:
             positions = positions / float(self.meta("rope.scaling.factor"))  # type: ignore[arg-type]
         return positions
 
@@ -122,26 +157,37 @@ class ReferenceDecoder:
             return None
         return self.vector("rope_freqs.weight")
 
-    def attention_mask(self, n: int) -> np.ndarray:
-        """0 where query i may see key j (j <= i, and i - j < window with a window), else -inf."""
+    def attention_mask(self, n: int, layer: int) -> np.ndarray:
+        """0 where query i may see key j (j <= i, and i - j < window in a sliding layer), else
+        -inf."""
         i, j = np.arange(n)[:, None], np.arange(n)[None, :]
         allowed = j <= i
-        window = int(self.meta("attention.sliding_window", 0) or 0)  # type: ignore[arg-type]
-        if window:
-            allowed &= i - j < window
+        if self.sliding(layer) and self.window():
+            allowed &= i - j < self.window()
         return np.where(allowed, 0.0, -np.inf)
+
+    def soft_cap(self, x: np.ndarray, key: str, gemma2_default: float) -> np.ndarray:
+        default = gemma2_default if self.cfg.arch == "gemma2" else 0.0
+        cap = float(self.meta(key, default) or 0.0)  # type: ignore[arg-type]
+        return cap * np.tanh(x / cap) if cap else x
+
+    def post_norm(self, y: np.ndarray, name: str) -> np.ndarray:
+        return self.norm(y, name) if name in self.f.tensors else y
 
     def forward(self, ids: list[int]) -> np.ndarray:
         """Logits f64[n, vocab] for every position of `ids`."""
         cfg = self.cfg
         n, hd = len(ids), cfg.head_dim
-        pos = self.rope_positions(n)
         divisors = self.rope_divisors()
         embd = self.matrix("token_embd.weight")
         x = embd[np.asarray(ids)]  # (n, dim)
-        mask = self.attention_mask(n)
+        if self.gemma:
+            x = x * np.sqrt(cfg.dim)
+        query_scale = 1 / np.sqrt(int(self.meta("attention.key_length", hd)))  # type: ignore[arg-type]
         for i in range(cfg.n_layers):
             p = f"blk.{i}."
+            pos, base = self.rope_positions(n, i), self.rope_base(i)
+            mask = self.attention_mask(n, i)
             h = self.norm(x, p + "attn_norm.weight")
             q = self.biased(self.linear(h, p + "attn_q.weight"), p + "attn_q.weight")
             k = self.biased(self.linear(h, p + "attn_k.weight"), p + "attn_k.weight")
@@ -150,25 +196,31 @@ class ReferenceDecoder:
             if p + "attn_q_norm.weight" in self.f.tensors:
                 q = rms_norm(q, self.vector(p + "attn_q_norm.weight"), cfg.norm_eps)
                 k = rms_norm(k, self.vector(p + "attn_k_norm.weight"), cfg.norm_eps)
-            q = rope_half(q, pos, cfg.rope_base, cfg.n_rot, divisors)
-            k = rope_half(k, pos, cfg.rope_base, cfg.n_rot, divisors)
+            q = rope_half(q, pos, base, cfg.n_rot, divisors)
+            k = rope_half(k, pos, base, cfg.n_rot, divisors)
             v = v.reshape(n, cfg.n_kv_heads, hd)
             group = cfg.n_heads // cfg.n_kv_heads
             k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # (n, hq, hd)
-            scores = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd) + mask
+            scores = np.einsum("qhd,khd->hqk", q, k) * query_scale
+            scores = self.soft_cap(scores, "attn_logit_softcapping", 50.0) + mask
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             probs = scores / scores.sum(-1, keepdims=True)
             att = np.einsum("hqk,khd->qhd", probs, v).reshape(n, cfg.q_dim)
             o = p + "attn_output.weight"
-            x = x + self.biased(self.linear(att, o), o)
+            attn_out = self.biased(self.linear(att, o), o)
+            x = x + self.post_norm(attn_out, p + "post_attention_norm.weight")
             h = self.norm(x, p + "ffn_norm.weight")
             up = self.biased(self.linear(h, p + "ffn_up.weight"), p + "ffn_up.weight")
             if cfg.arch == "starcoder2":
                 act = gelu_tanh(up)
+            elif self.gemma:
+                act = gelu_tanh(self.linear(h, p + "ffn_gate.weight")) * up
             else:
                 gate = self.linear(h, p + "ffn_gate.weight")
                 act = gate / (1 + np.exp(-gate)) * up
             down = p + "ffn_down.weight"
-            x = x + self.biased(self.linear(act, down), down)
+            ffn_out = self.biased(self.linear(act, down), down)
+            x = x + self.post_norm(ffn_out, p + "post_ffw_norm.weight")
         x = self.norm(x, "output_norm.weight")
-        return self.linear(x, "token_embd.weight" if cfg.tied_embeddings else "output.weight")
+        logits = self.linear(x, "token_embd.weight" if cfg.tied_embeddings else "output.weight")
+        return self.soft_cap(logits, "final_logit_softcapping", 30.0)

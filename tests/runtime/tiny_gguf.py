@@ -59,7 +59,9 @@ def tiny_tensors(
                 p + "ffn_up.bias": 0.1 * mat(1, ff)[0],
                 p + "ffn_down.bias": 0.1 * mat(1, d)[0],
             }
-        if arch == "qwen3":  # RMSNorm of each Q and K head before RoPE
+        if arch in ("gemma2", "gemma3"):  # norms of the attention and MLP outputs
+            t |= {p + "post_attention_norm.weight": norm(), p + "post_ffw_norm.weight": norm()}
+        if arch in ("qwen3", "gemma3"):  # RMSNorm of each Q and K head before RoPE
             t |= {p + "attn_q_norm.weight": norm(hd), p + "attn_k_norm.weight": norm(hd)}
         if arch == "qwen2":
             t |= {
@@ -69,6 +71,12 @@ def tiny_tensors(
             }
     if arch == "starcoder2":
         t["output_norm.bias"] = 0.1 * mat(1, d)[0]
+    if arch.startswith("gemma"):
+        # Gemma multiplies the embedding by sqrt(dim): rows of the others' size swamp the
+        # tiny layers' outputs, and every greedy step (the embedding tied to the output)
+        # repeats the last token. Halved, the runs vary while llama.cpp's top-1 leads stay
+        # several times its logit gap to ours.
+        t["token_embd.weight"] /= np.float32(2.0)
     return t
 
 
