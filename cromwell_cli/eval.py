@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -139,6 +140,38 @@ def eval_infill_command(model_path: str | None, limit: int | None, max_tokens: i
                f"{report['exact_match']:.3f}, {report['seconds']} s")
 
 
+class ProductEditor:
+    """The product's own edit as `cromwell eval edits`' editor: domain.propose_edit, the path
+    of `cromwell edit`, the LSP's "Edit selection" and HTTP's /v1/edit (its prompt, the
+    checked patch, one more sample when the first answer is no edit). The workspace is an
+    empty folder, so the task's file is the whole context, as in the training format."""
+
+    name = "product"
+
+    def __init__(self, model: Any, max_tokens: int) -> None:
+        import tempfile
+
+        self.model, self.max_tokens = model, max_tokens
+        self.root = Path(tempfile.mkdtemp(prefix="cromwell-eval-edits-"))
+
+    def edit(self, task: Any) -> Any:
+        from cromwell_lsp import domain, patches
+        from engine.eval.edit_quality import Answer, task_budget
+
+        ex = task.example
+        first = ex.prefix.count("\n") + 1
+        last = first + ex.region_before.count("\n") - ex.region_before.endswith("\n")
+        source = domain.Source(self.root / ex.path, ex.path, ex.before, None)
+        try:
+            proposal = domain.propose_edit(
+                self.model, domain.Workspace(self.root), source, ex.instruction,
+                (first, last), max_new_tokens=task_budget(self.model, task, self.max_tokens))
+        except (patches.PatchError, domain.RequestError) as err:
+            return Answer(None, "no edit", 0, str(err))
+        tokens = len(self.model.tokenizer.encode(proposal.output))
+        return Answer(proposal.new_text, f"checked, try {proposal.tries}", tokens)
+
+
 @eval_group.command("edits")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
               default=None, help="A GGUF model (default: the embedded default model).")
@@ -146,14 +179,21 @@ def eval_infill_command(model_path: str | None, limit: int | None, max_tokens: i
               help="Only the first N tasks (balanced over the edit kinds; default: all).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True,
               help="Most tokens per answer (each is also held to twice its reference + 32).")
+@click.option("--format", "prompt_format", type=click.Choice(["product", "training"]),
+              default="product", show_default=True,
+              help="product: the product's own edit (prompt, checked patch, one retry); "
+                   "training: stage-4 training's <EDIT> prompt and answer.")
 @_with_eval_options
 def eval_edits_command(model_path: str | None, limit: int | None, max_tokens: int,
-                       threads: int | None, as_json: bool) -> None:
-    """Edit tasks made from held-out code, in the training prompt format: the share of
-    answers that apply, parse and pass, per kind and overall."""
-    from engine.eval.edit_quality import run_edits
+                       prompt_format: str, threads: int | None, as_json: bool) -> None:
+    """Edit tasks made from held-out code, answered as the product answers them (or in the
+    training format): the share of answers that apply, parse and pass, per kind and
+    overall."""
+    from engine.eval.edit_quality import TrainingFormatEditor, run_edits
 
-    report = _eval_report(lambda: run_edits(model_path, limit, max_tokens, threads), as_json)
+    editor = ProductEditor if prompt_format == "product" else TrainingFormatEditor
+    report = _eval_report(
+        lambda: run_edits(model_path, limit, max_tokens, threads, editor=editor), as_json)
     if report is None:
         return
     rows = [*report["kinds"].items(), ("overall", report["overall"])]

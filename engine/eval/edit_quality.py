@@ -6,16 +6,23 @@ syntax error, fix an injected undefined name, restore a broken layout), made by 
 pipeline's own makers from standard-library files that the path-hash split holds out, with a
 fixed seed: the same task list on every run of the same interpreter.
 
-Prompt: exactly stage-4 training's (`engine.data.edit_makers.to_prompt`: the file's path, up to 60
-lines of context either side of the region between `<EDIT>` and `</EDIT>`, `<DIFF>` and the
-instruction), encoded the way training encodes it (no added bos). The model answers greedily
-with the rewritten region and ends it with `</EDIT>`, the training target's form; each answer
-may take at most `--max-tokens`, and at most twice the reference region's tokens plus 32 (a
-correct answer is about as long as the reference, and a runaway one should not cost minutes).
+Prompt, two ways (`--format`):
+- `product` (the command's default): the product's own edit, as `cromwell edit`, the LSP's
+  "Edit selection" and HTTP's /v1/edit make it: its chat prompt with the region's lines, the
+  checked patch, one more sample when the first answer is no edit. The CLI supplies it as the
+  editor (the engine does not import the application). It applies when the product offers a
+  patch at all.
+- `training`: exactly stage-4 training's (`engine.data.edit_makers.to_prompt`: the file's
+  path, up to 60 lines of context either side of the region between `<EDIT>` and `</EDIT>`,
+  `<DIFF>` and the instruction), encoded the way training encodes it (no added bos). The model
+  answers greedily with the rewritten region and ends it with `</EDIT>`, the training target's
+  form; it applies when the model wrote the end marker.
+Each answer may take at most `--max-tokens`, and at most twice the reference region's tokens
+plus 32 (a correct answer is about as long as the reference, and a runaway one should not cost
+minutes).
 
 Each answer is judged three ways (edit_scoring.py):
-- applies: the model wrote the end marker, so its text is a complete region to splice back
-  in place of the old one (by whole lines);
+- applies: the answer is a complete edit (see above);
 - parses: the edited file compiles (`compile`, which is stricter than `ast.parse`);
 - passes, per kind:
   - rename_local, rename_function: the file's syntax tree equals the original's with the
@@ -37,12 +44,12 @@ Shares are over all tasks (an answer that does not apply neither parses nor pass
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from engine.eval.edit_scoring import score
+from engine.eval.edit_scoring import score_file, splice
 from engine.eval.edit_tasks import DEFAULT_SEED, EditTask, build_tasks
 from engine.tokenizers.special_tokens import EDIT_END
 
@@ -73,7 +80,8 @@ def answer(model: Any, task: EditTask, max_tokens: int) -> tuple[str | None, str
     """Greedy answer -> (region or None when the end marker never came, stop reason, tokens)."""
     end_id = model.tokenizer.token_to_id(EDIT_END)
     if end_id is None:
-        raise RuntimeError(f"{model.path} has no {EDIT_END} token: it cannot answer edit tasks")
+        raise RuntimeError(f"{model.path} has no {EDIT_END} token: it cannot answer edit tasks "
+                           "in the training format (--format product asks as the product does)")
     ids = model.tokenizer.encode(task.prompt)  # as packing.encode_edit does: no bos
     budget = task_budget(model, task, max_tokens)
     out: list[int] = []
@@ -85,13 +93,46 @@ def answer(model: Any, task: EditTask, max_tokens: int) -> tuple[str | None, str
     return None, BUDGET if len(out) >= budget else STOP_TOKEN, len(out)
 
 
-def evaluate(model: Any, tasks: list[EditTask], max_tokens: int = DEFAULT_MAX_TOKENS
-             ) -> Iterator[TaskResult]:
+@dataclass(frozen=True)
+class Answer:
+    """An editor's answer to a task: the whole file as it leaves it (None: no edit)."""
+
+    edited: str | None
+    stop: str  # why the answer ended (END_MARKER, STOP_TOKEN, BUDGET, or the editor's own)
+    tokens: int  # tokens the model generated for it
+    refused: str = ""  # why there is no edit, when there is none
+
+
+class Editor(Protocol):
+    """What answers edit tasks: the training format here, the product's pipeline from its
+    caller (the engine does not import the application)."""
+
+    name: str
+
+    def edit(self, task: EditTask) -> Answer: ...
+
+
+class TrainingFormatEditor:
+    """Stage-4 training's own prompt and answer: the region between `<EDIT>` and `</EDIT>`."""
+
+    name = "training"
+
+    def __init__(self, model: Any, max_tokens: int) -> None:
+        self.model, self.max_tokens = model, max_tokens
+
+    def edit(self, task: EditTask) -> Answer:
+        region, stop, n = answer(self.model, task, self.max_tokens)
+        if region is None:
+            return Answer(None, stop, n, "no end marker: the edit is incomplete")
+        return Answer(splice(task, region), stop, n)
+
+
+def evaluate(editor: Editor, tasks: list[EditTask]) -> Iterator[TaskResult]:
     for task in tasks:
-        region, stop, n = answer(model, task, max_tokens)
-        s = score(task, region)
+        a = editor.edit(task)
+        s = score_file(task, a.edited, a.refused)
         yield TaskResult(task.task_id, task.kind, task.example.path, s.applies, s.parses,
-                         s.passes, stop, n, s.detail)
+                         s.passes, a.stop, a.tokens, s.detail)
 
 
 def _shares(results: list[TaskResult]) -> dict[str, Any]:
@@ -106,11 +147,12 @@ def _shares(results: list[TaskResult]) -> dict[str, Any]:
 
 
 def summarize(model_name: str, results: list[TaskResult], seed: int, max_tokens: int,
-              seconds: float) -> dict[str, Any]:
+              seconds: float, prompt: str = TrainingFormatEditor.name) -> dict[str, Any]:
     kinds = sorted({r.kind for r in results})
     return {
         "benchmark": "edits",
         "model": model_name,
+        "prompt": prompt,
         "seed": seed,
         "max_tokens": max_tokens,
         "seconds": round(seconds, 1),
@@ -121,14 +163,17 @@ def summarize(model_name: str, results: list[TaskResult], seed: int, max_tokens:
 
 
 def run_edits(path: str | None, limit: int | None, max_tokens: int = DEFAULT_MAX_TOKENS,
-              threads: int | None = None, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+              threads: int | None = None, seed: int = DEFAULT_SEED,
+              editor: Callable[[Any, int], Editor] = TrainingFormatEditor) -> dict[str, Any]:
+    """`editor(model, max_tokens)` answers the tasks: the training format by default."""
     import engine.runtime
 
     model = engine.runtime.load(path, threads=threads)  # first: a bad file fails at once
     tasks = build_tasks(seed, limit=limit)
     if not tasks:
         raise RuntimeError("the held-out files gave no edit tasks")
+    chosen = editor(model, max_tokens)
     t0 = time.perf_counter()
-    results = list(evaluate(model, tasks, max_tokens))
+    results = list(evaluate(chosen, tasks))
     return summarize(Path(model.path).name, results, seed, max_tokens,
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, chosen.name)

@@ -90,7 +90,14 @@ def score(task: EditTask, region: str | None) -> Score:
     it did not (no complete edit: nothing applies)."""
     if region is None:
         return Score(False, False, False, "no end marker: the edit is incomplete")
-    edited = splice(task, region)
+    return score_file(task, splice(task, region))
+
+
+def score_file(task: EditTask, edited: str | None, refused: str = "") -> Score:
+    """`edited`: the whole file as the answer leaves it, None when the answer gave no edit
+    (`refused` says why)."""
+    if edited is None:
+        return Score(False, False, False, refused or "no edit")
     tree = _tree(edited)
     if tree is None:
         return Score(True, False, False, "the edited file does not compile")

@@ -167,18 +167,25 @@ def test_the_evaluation_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_cli_runs_end_to_end_and_reports_json() -> None:
+STOPS = {"training": ("end_marker", "stop_token", "max_tokens"),
+         "product": ("no edit", "checked, try 1", "checked, try 2")}
+
+
+@pytest.mark.parametrize("prompt", ["product", "training"])
+def test_cli_runs_end_to_end_and_reports_json(prompt: str) -> None:
     result = CliRunner().invoke(
-        main, ["eval", "edits", "--limit", "2", "--max-tokens", "16", "--json"]
+        main, ["eval", "edits", "--limit", "2", "--max-tokens", "16", "--format", prompt,
+               "--json"]
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["benchmark"] == "edits" and report["model"].endswith(".gguf")
+    assert report["prompt"] == prompt
     assert report["overall"]["tasks"] == 2
     assert [r["task_id"] for r in report["results"]] == [f"{k}/0" for k in SYNTHETIC_KINDS[:2]]
     assert set(report["kinds"]) == set(SYNTHETIC_KINDS[:2])
     for r in report["results"]:
-        assert r["stop"] in ("end_marker", "stop_token", "max_tokens")
+        assert r["stop"] in STOPS[prompt]
         assert 0 <= r["completion_tokens"] <= 16
         assert r["applies"] >= r["parses"] >= r["passes"]
     for s in [report["overall"], *report["kinds"].values()]:
