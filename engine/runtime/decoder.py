@@ -81,6 +81,13 @@ class Decoder:
         self.positions = np.arange(self.n_ctx, dtype=np.int32)
         self.scale = cfg.attention_scale
         self.n_rot = cfg.n_rot if cfg.n_rot != cfg.head_dim else -1
+        # Per-frequency RoPE divisors: Llama 3's, or phi3's LongRoPE factors for this context
+        # (short within the context they were trained for, long beyond, as llama.cpp chooses)
+        w = self.weights
+        long_context = self.n_ctx > cfg.n_ctx_orig
+        self.rope_freqs = w.rope_freqs if w.rope_freqs is not None else (
+            w.rope_factors_long if long_context else w.rope_factors_short
+        )
         # An architecture the fused step does not compute (starcoder2) decodes on the loop.
         self.fused_step = self._make_fused_step() if fused and cfg.fused_step_runs_it else None
         # A `cromwell` model with an image: before layer `fusion_at` (the AR head's first), the
@@ -146,7 +153,7 @@ class Decoder:
             self.cache.k,
             self.cache.v,
             FUSED_MAX_TOKENS,
-            rope_freq_factors=w.rope_freqs,
+            rope_freq_factors=self.rope_freqs,
         )
 
     def rotate_keys(self, k: np.ndarray, shift: int) -> None:
@@ -175,7 +182,7 @@ class Decoder:
         cfg = self.cfg
         base, freq_scale = cfg.layer_rope(layer)
         K.rope(
-            x, positions, base, cfg.rope_layout, self.n_rot, self.weights.rope_freqs, freq_scale
+            x, positions, base, cfg.rope_layout, self.n_rot, self.rope_freqs, freq_scale
         )
 
     def _attend(

@@ -15,14 +15,14 @@ from engine.runtime.gguf_file import GGUFError, GGUFFile
 # `cromwell` files hold their language path and AR head as one llama stack (export.py), so the
 # same decoder runs them; the vision encoder and fusion are loaded beside it (cromwell.py).
 SUPPORTED_ARCHITECTURES = (
-    "llama", "qwen2", "qwen3", "starcoder2", "gemma", "gemma2", "gemma3", "cromwell"
+    "llama", "qwen2", "qwen3", "starcoder2", "gemma", "gemma2", "gemma3", "phi3", "cromwell"
 )  # fmt: skip
 
 # The architectures the fused native decode step (_native.DecodeStep) runs: RMSNorm and a SwiGLU
 # MLP. starcoder2 (LayerNorm with biases, a GELU MLP with biases, an output-projection bias) and
 # the gemma family (a GELU-gated MLP, sandwich norms, soft-capping, sliding-window layers with
 # their own RoPE base) decode on the per-kernel Python loop, the fused step's twin.
-FUSED_ARCHITECTURES = ("llama", "qwen2", "qwen3", "cromwell")
+FUSED_ARCHITECTURES = ("llama", "qwen2", "qwen3", "phi3", "cromwell")
 
 # Architectures normalized by LayerNorm with a bias (epsilon `attention.layer_norm_epsilon`) and
 # with an ungated GELU MLP whose every projection has a bias; the others use RMSNorm and SwiGLU.
@@ -40,12 +40,14 @@ GEMMA_ARCHITECTURES = ("gemma", "gemma2", "gemma3")
 # keep HF's order and are run with NEOX RoPE (pairs i, i + n_rot/2).
 ROPE_LAYOUTS = {
     "llama": "interleaved", "qwen2": "half", "qwen3": "half", "starcoder2": "half",
-    "gemma": "half", "gemma2": "half", "gemma3": "half", "cromwell": "interleaved",
+    "gemma": "half", "gemma2": "half", "gemma3": "half", "phi3": "half",
+    "cromwell": "interleaved",
 }  # fmt: skip
 
-# `rope.scaling.type` values the runtime runs: none, and linear (positions / factor). YaRN and
-# LongRoPE are refused by name rather than run with the wrong angles.
-ROPE_SCALINGS = ("none", "linear")
+# `rope.scaling.type` values the runtime runs: none, linear (positions / factor), and phi3's
+# LongRoPE (per-frequency factors, `rope_factors_short` / `rope_factors_long`, and a magnitude
+# factor on the rotation). YaRN is refused by name rather than run with the wrong angles.
+ROPE_SCALINGS = ("none", "linear", "longrope")
 
 # The KV cache is preallocated for the whole context; larger trained contexts are capped here
 # (an editor request is a 4096-token context) so memory stays bounded.
@@ -86,6 +88,11 @@ class DecoderConfig:
     swa_layers: tuple[bool, ...] = ()
     rope_base_swa: float = 0.0  # 0: rope_base
     rope_freq_scale_swa: float = 0.0  # 0: rope_freq_scale
+    # phi3's LongRoPE: the context its short factors are for (rope.scaling.original_context_
+    # length; a longer context takes the long ones, as llama.cpp chooses) and the factor its
+    # rotations' cos and sin are multiplied by (rope.scaling.attn_factor)
+    n_ctx_orig: int = 0  # 0: n_ctx_train
+    rope_attn_factor: float = 1.0
     # The MLP's gate activation: "silu" (SwiGLU) or "gelu" (tanh GELU, the gemma family)
     ffn_act: str = "silu"
     post_norms: bool = False  # gemma2/gemma3: attn_post_norm and ffn_post_norm
@@ -116,7 +123,17 @@ class DecoderConfig:
         self.rope_layout = ROPE_LAYOUTS[self.arch]
         self.rope_base_swa = self.rope_base_swa or self.rope_base
         self.rope_freq_scale_swa = self.rope_freq_scale_swa or self.rope_freq_scale
-        self.attention_scale = self.attention_scale or 1.0 / math.sqrt(self.head_dim)
+        self.n_ctx_orig = self.n_ctx_orig or self.n_ctx_train
+        if self.rope_attn_factor != 1.0 and self.n_rot != self.head_dim:
+            raise ValueError(
+                f"a RoPE attention factor ({self.rope_attn_factor:.4g}) with partial rotation "
+                f"({self.n_rot} of {self.head_dim} dims per head) is not supported"
+            )
+        # cos and sin times the factor scale every rotated query and key by it: with the whole
+        # head rotated, that is the attention scores times its square
+        self.attention_scale = (self.attention_scale or 1.0 / math.sqrt(self.head_dim)) * (
+            self.rope_attn_factor**2
+        )
         if self.swa_layers and len(self.swa_layers) != self.n_layers:
             raise ValueError(
                 f"the sliding-window pattern names {len(self.swa_layers)} layers, "
@@ -161,13 +178,13 @@ class DecoderConfig:
         # llama.cpp reads an absent scaling type as "linear" and an absent or zero factor as
         # 1, so a file with neither is unscaled either way.
         scaling = f.get(key("rope.scaling.type"), "none")
-        if scaling not in ROPE_SCALINGS:
+        if scaling not in ROPE_SCALINGS or (scaling == "longrope" and arch != "phi3"):
             raise GGUFError(
                 f"{f.path}: {key('rope.scaling.type')!r} is {scaling!r}; supported RoPE "
                 f"scalings: {', '.join(ROPE_SCALINGS)} (and Llama 3's rope_freqs tensor)"
             )
         factor = float(f.get(key("rope.scaling.factor"), 0.0) or 0.0)
-        if scaling == "none" or factor == 0.0:
+        if scaling in ("none", "longrope") or factor == 0.0:
             factor = 1.0
         n_heads = int(f.require(key("attention.head_count")))
         embd = f.tensor("token_embd.weight")
@@ -178,6 +195,7 @@ class DecoderConfig:
             )
         dim = int(f.require(key("embedding_length")))
         n_layers = int(f.require(key("block_count")))
+        window = int(f.get(key("attention.sliding_window"), 0) or 0)
         gemma = (
             _gemma_settings(f, arch, n_layers, dim, n_heads)
             if arch in GEMMA_ARCHITECTURES
@@ -208,7 +226,11 @@ class DecoderConfig:
                 layer_norm=arch in LAYER_NORM_ARCHITECTURES,
                 tied_embeddings="output.weight" not in f.tensors,
                 rope_freq_scale=1.0 / factor,
-                **({"sliding_window": int(f.get(key("attention.sliding_window"), 0) or 0)} | gemma),
+                # phi3 files hold Phi-3's window, which llama.cpp ignores (its converter's
+                # values are not trusted); so does this runtime, to compute what it computes
+                **({"sliding_window": 0 if arch == "phi3" else window} | gemma),
+                n_ctx_orig=int(f.get(key("rope.scaling.original_context_length"), 0)),
+                rope_attn_factor=float(f.get(key("rope.scaling.attn_factor"), 1.0)),
             )
         except ValueError as err:
             raise GGUFError(f"{f.path}: {err}") from None

@@ -27,6 +27,11 @@ class Matrix:
     k: int
 
 
+def rows(m: Matrix, start: int, n: int) -> Matrix:
+    """Rows [start, start + n) of m, a view of the same mapped bytes."""
+    return Matrix(m.data[start : start + n], m.fmt, n, m.k)
+
+
 @dataclass(frozen=True)
 class LayerWeights:
     attn_norm: np.ndarray  # f32[dim]
@@ -64,6 +69,9 @@ class DecoderWeights:
     # Llama 3's per-frequency RoPE divisors f32[n_rot/2] (llama.cpp's converter turns the
     # `llama3` rope_scaling of a Llama 3.1+ config into this tensor), or None
     rope_freqs: np.ndarray | None = None
+    # phi3's LongRoPE factors f32[n_rot/2]: short for contexts up to cfg.n_ctx_orig, long beyond
+    rope_factors_short: np.ndarray | None = None
+    rope_factors_long: np.ndarray | None = None
 
     @classmethod
     def from_gguf(cls, f: GGUFFile, cfg: DecoderConfig) -> DecoderWeights:
@@ -75,24 +83,56 @@ class DecoderWeights:
             info: TensorInfo = f.tensor(name, (n,), VECTOR_FORMATS)
             return info.data
 
+        def qkv(p: str) -> tuple[Matrix, Matrix, Matrix]:
+            """Q, K and V: their own tensors, or row ranges of phi3's fused attn_qkv (Q's rows,
+            then K's, then V's), read in place."""
+            if p + "attn_qkv.weight" not in f.tensors:
+                return (
+                    matrix(p + "attn_q.weight", cfg.q_dim, cfg.dim),
+                    matrix(p + "attn_k.weight", cfg.kv_dim, cfg.dim),
+                    matrix(p + "attn_v.weight", cfg.kv_dim, cfg.dim),
+                )
+            fused = matrix(p + "attn_qkv.weight", cfg.q_dim + 2 * cfg.kv_dim, cfg.dim)
+            return rows(fused, 0, cfg.q_dim), rows(fused, cfg.q_dim, cfg.kv_dim), rows(
+                fused, cfg.q_dim + cfg.kv_dim, cfg.kv_dim
+            )
+
+        def gate_up(p: str) -> tuple[Matrix | None, Matrix]:
+            """The MLP's gate and up: their own tensors, or phi3's ffn_up of 2 * ffn_dim rows
+            (the gate's, then up's, as Phi3MLP chunks gate_up_proj)."""
+            if cfg.layer_norm:
+                return None, matrix(p + "ffn_up.weight", cfg.ffn_dim, cfg.dim)
+            if p + "ffn_gate.weight" in f.tensors or cfg.arch != "phi3":
+                return (
+                    matrix(p + "ffn_gate.weight", cfg.ffn_dim, cfg.dim),
+                    matrix(p + "ffn_up.weight", cfg.ffn_dim, cfg.dim),
+                )
+            fused = matrix(p + "ffn_up.weight", 2 * cfg.ffn_dim, cfg.dim)
+            return rows(fused, 0, cfg.ffn_dim), rows(fused, cfg.ffn_dim, cfg.ffn_dim)
+
+        def factors(name: str) -> np.ndarray | None:
+            return vector(name, cfg.n_rot // 2) if name in f.tensors else None
+
         def post_norm(name: str) -> np.ndarray | None:
             return vector(name, cfg.dim) if cfg.post_norms else None
 
         def layer(i: int) -> LayerWeights:
             p = f"blk.{i}."
             bias, qk_norm, ln = cfg.qkv_bias, cfg.qk_norm, cfg.layer_norm
+            wq, wk, wv = qkv(p)
+            w_gate, w_up = gate_up(p)
             return LayerWeights(
                 attn_norm=vector(p + "attn_norm.weight", cfg.dim),
-                wq=matrix(p + "attn_q.weight", cfg.q_dim, cfg.dim),
-                wk=matrix(p + "attn_k.weight", cfg.kv_dim, cfg.dim),
-                wv=matrix(p + "attn_v.weight", cfg.kv_dim, cfg.dim),
+                wq=wq,
+                wk=wk,
+                wv=wv,
                 bq=vector(p + "attn_q.bias", cfg.q_dim) if bias else None,
                 bk=vector(p + "attn_k.bias", cfg.kv_dim) if bias else None,
                 bv=vector(p + "attn_v.bias", cfg.kv_dim) if bias else None,
                 wo=matrix(p + "attn_output.weight", cfg.dim, cfg.q_dim),
                 ffn_norm=vector(p + "ffn_norm.weight", cfg.dim),
-                w_gate=None if ln else matrix(p + "ffn_gate.weight", cfg.ffn_dim, cfg.dim),
-                w_up=matrix(p + "ffn_up.weight", cfg.ffn_dim, cfg.dim),
+                w_gate=w_gate,
+                w_up=w_up,
                 w_down=matrix(p + "ffn_down.weight", cfg.dim, cfg.ffn_dim),
                 q_norm=vector(p + "attn_q_norm.weight", cfg.head_dim) if qk_norm else None,
                 k_norm=vector(p + "attn_k_norm.weight", cfg.head_dim) if qk_norm else None,
@@ -115,9 +155,7 @@ class DecoderWeights:
             output_norm=vector("output_norm.weight", cfg.dim),
             output=output,
             output_norm_b=vector("output_norm.bias", cfg.dim) if cfg.layer_norm else None,
-            rope_freqs=(
-                vector("rope_freqs.weight", cfg.n_rot // 2)
-                if "rope_freqs.weight" in f.tensors
-                else None
-            ),
+            rope_freqs=factors("rope_freqs.weight"),
+            rope_factors_short=factors("rope_factors_short.weight"),
+            rope_factors_long=factors("rope_factors_long.weight"),
         )

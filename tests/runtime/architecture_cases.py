@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from gguf import GGUFWriter, Keys, RopeScalingType
 from tiny_gguf import TINY, llama3_rope_factors, no_vocabulary, write_tiny_gguf
 
@@ -39,6 +40,26 @@ def gemma3_layers(writer: GGUFWriter) -> None:
     writer.add_rope_scaling_factor(8.0)
 
 
+def longrope(original_context: int) -> dict[str, Any]:
+    """phi3's LongRoPE as Phi-3-mini-128k's files hold it: both factor sets, the magnitude
+    factor sqrt(1 + ln(scale) / ln(original)), and the original context, which decides the
+    set a context of the tiny file's 256 uses (short within it, long beyond)."""
+
+    def metadata(writer: GGUFWriter) -> None:
+        writer.add_rope_scaling_type(RopeScalingType.LONGROPE)
+        writer.add_rope_scaling_orig_ctx_len(original_context)
+        writer.add_float32(Keys.Rope.SCALING_ATTN_FACTOR.format(arch=writer.arch), 1.19)
+
+    half = HEAD_DIM // 2
+    return {
+        "extra": metadata,
+        "extra_tensors": {
+            "rope_factors_short.weight": np.linspace(1.0, 1.8, half, dtype=np.float32),
+            "rope_factors_long.weight": np.geomspace(1.0, 40.0, half).astype(np.float32),
+        },
+    }
+
+
 # (architecture, variant) -> write_tiny_gguf's arguments beyond the architecture and format
 CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("llama", "plain"): {},
@@ -62,6 +83,9 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
     # base of its own (100; the global layer keeps the file's 10000) and linear scaling on the
     # global layer only, as its 4B+ files hold (factor 8)
     ("gemma3", "plain"): {"extra": gemma3_layers},
+    ("phi3", "plain"): {},
+    ("phi3", "longrope-short"): longrope(original_context=512),
+    ("phi3", "longrope-long"): longrope(original_context=128),
 }
 
 # The cases recorded from llama.cpp. Not the sliding window: llama.cpp's `llama` architecture

@@ -1,5 +1,5 @@
-"""A plain-numpy forward pass of a llama/qwen2/qwen3/starcoder2/gemma GGUF decoder: the runtime's
-test oracle.
+"""A plain-numpy forward pass of a llama/qwen2/qwen3/starcoder2/gemma/phi3 GGUF decoder: the
+runtime's test oracle.
 
 Written to be obviously right rather than fast, and deliberately independent of the runtime's
 choices: weights are dequantized by the `gguf` package, llama's Q/K rows are put back in
@@ -22,7 +22,11 @@ norms; sliding layers where `(i + 1) % pattern != 0` (gemma2: pattern 2, window 
 the file says; gemma3: pattern 6, no window unless the file has one), with gemma3's sliding
 layers on their own RoPE base (rope.freq_base_swa, else 10000) unscaled; gemma2's attention
 and final logit soft-capping (50 and 30 unless the file says); queries scaled by
-attention.key_length ** -0.5.
+attention.key_length ** -0.5. A phi3 file's fused attn_qkv is cut into Q, K, V rows and its
+ffn_up of 2 * ffn_dim rows into gate and up (Phi3MLP's chunk), and its LongRoPE is
+Phi3LongRoPEScaledRotaryEmbedding's: inverse frequencies divided by the short factors (the
+long ones for a context beyond rope.scaling.original_context_length), cos and sin times
+rope.scaling.attn_factor.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def rope_half(
     base: float,
     n_rot: int,
     freq_divisors: np.ndarray | None = None,
+    magnitude: float = 1.0,
 ) -> np.ndarray:
     """HF rotate-half RoPE on x[n, heads, head_dim] over the first n_rot dims; `positions` may
     be fractional (linear scaling), `freq_divisors` divide the inverse frequencies (Llama 3)."""
@@ -73,7 +78,8 @@ def rope_half(
     if freq_divisors is not None:
         inv_freq = inv_freq / freq_divisors
     angles = positions[:, None].astype(np.float64) * inv_freq[None, :]  # (n, half)
-    cos, sin = np.cos(angles)[:, None, :], np.sin(angles)[:, None, :]
+    cos = magnitude * np.cos(angles)[:, None, :]  # magnitude: LongRoPE's attention factor
+    sin = magnitude * np.sin(angles)[:, None, :]
     out = x.copy()
     a, b = x[..., :half], x[..., half:n_rot]
     out[..., :half] = a * cos - b * sin
@@ -82,16 +88,35 @@ def rope_half(
 
 
 class ReferenceDecoder:
-    def __init__(self, f: GGUFFile) -> None:
+    def __init__(self, f: GGUFFile, n_ctx: int | None = None) -> None:
+        """`n_ctx`: the context the model runs with (LongRoPE's factors depend on it); by
+        default the runtime's for the file."""
         self.cfg = DecoderConfig.from_gguf(f)
         self.f = f
+        self.n_ctx = n_ctx or self.cfg.default_n_ctx
         self._cache: dict[str, np.ndarray] = {}
 
     def matrix(self, name: str) -> np.ndarray:
         if name not in self._cache:
-            info = self.f.tensors[name]
-            self._cache[name] = dequant(info.data, info.fmt).reshape(info.shape)
+            self._cache[name] = self._load(name)
         return self._cache[name]
+
+    def _load(self, name: str) -> np.ndarray:
+        """A weight by name; phi3's Q/K/V and gate/up as the row ranges of its fused ones."""
+        cfg, p = self.cfg, name[: name.find(".", 4) + 1]
+        fused_qkv, part = p + "attn_qkv.weight", name[len(p) :]
+        qkv_part = part in ("attn_q.weight", "attn_k.weight", "attn_v.weight")
+        if qkv_part and fused_qkv in self.f.tensors:
+            q, kv = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
+            start, n = {"attn_q.weight": (0, q), "attn_k.weight": (q, kv)}.get(part, (q + kv, kv))
+            return self.matrix(fused_qkv)[start : start + n]
+        if cfg.arch == "phi3" and name.endswith(("ffn_gate.weight", "ffn_up.weight")):
+            gate_up = self.f.tensors[p + "ffn_up.weight"]
+            both = dequant(gate_up.data, gate_up.fmt).reshape(gate_up.shape)
+            half = len(both) // 2
+            return both[:half] if name.endswith("ffn_gate.weight") else both[half:]
+        info = self.f.tensors[name]
+        return dequant(info.data, info.fmt).reshape(info.shape)
 
     def linear(self, x: np.ndarray, name: str) -> np.ndarray:
         """x @ W.T for the weight `name` (for llama Q/K: with HF row order restored)."""
@@ -153,9 +178,17 @@ class ReferenceDecoder:
         return positions
 
     def rope_divisors(self) -> np.ndarray | None:
-        if "rope_freqs.weight" not in self.f.tensors:
-            return None
-        return self.vector("rope_freqs.weight")
+        if "rope_freqs.weight" in self.f.tensors:
+            return self.vector("rope_freqs.weight")
+        if self.meta("rope.scaling.type") == "longrope":
+            original = int(self.meta("rope.scaling.original_context_length"))  # type: ignore[arg-type]
+            which = "long" if self.n_ctx > original else "short"
+            return self.vector(f"rope_factors_{which}.weight")
+        return None
+
+    def rope_magnitude(self) -> float:
+        """LongRoPE's factor on cos and sin."""
+        return float(self.meta("rope.scaling.attn_factor", 1.0))  # type: ignore[arg-type]
 
     def attention_mask(self, n: int, layer: int) -> np.ndarray:
         """0 where query i may see key j (j <= i, and i - j < window in a sliding layer), else
@@ -196,8 +229,8 @@ class ReferenceDecoder:
             if p + "attn_q_norm.weight" in self.f.tensors:
                 q = rms_norm(q, self.vector(p + "attn_q_norm.weight"), cfg.norm_eps)
                 k = rms_norm(k, self.vector(p + "attn_k_norm.weight"), cfg.norm_eps)
-            q = rope_half(q, pos, base, cfg.n_rot, divisors)
-            k = rope_half(k, pos, base, cfg.n_rot, divisors)
+            q = rope_half(q, pos, base, cfg.n_rot, divisors, self.rope_magnitude())
+            k = rope_half(k, pos, base, cfg.n_rot, divisors, self.rope_magnitude())
             v = v.reshape(n, cfg.n_kv_heads, hd)
             group = cfg.n_heads // cfg.n_kv_heads
             k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # (n, hq, hd)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from architecture_cases import CASES, write_case
-from gguf import GGUFWriter, RopeScalingType
+from gguf import GGUFWriter, Keys, RopeScalingType
 from numpy_reference import ReferenceDecoder
 from tiny_gguf import write_tiny_gguf
 
@@ -99,7 +99,7 @@ def test_greedy_tokens_equal_the_reference(tmp_path: Path, arch: str, variant: s
     assert our_greedy(Decoder(f, kv_cache="f32", fused=False), prompt, 10) == expected
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "phi3"])
 def test_llama_family_files_decode_on_the_fused_step(tmp_path: Path, arch: str) -> None:
     assert Decoder(GGUFFile(write_tiny_gguf(tmp_path / "t.gguf", arch))).fused_step is not None
 
@@ -147,3 +147,30 @@ def test_an_architecture_not_run_is_one_sentence_with_the_supported_list(tmp_pat
     assert {"llama", "qwen2", "qwen3", "starcoder2", "gemma", "gemma2", "gemma3"} <= set(
         SUPPORTED_ARCHITECTURES
     )
+
+
+def test_longrope_with_partial_rotation_is_refused(tmp_path: Path) -> None:
+    # LongRoPE's factor on cos and sin is folded into the attention scale, which is only that
+    # where every dim of a head is rotated.
+    def partial(writer: GGUFWriter) -> None:
+        writer.add_float32(Keys.Rope.SCALING_ATTN_FACTOR.format(arch=writer.arch), 1.2)
+        writer.add_rope_dimension_count(8)
+
+    f = GGUFFile(write_tiny_gguf(tmp_path / "p.gguf", "phi3", extra=partial))
+    with pytest.raises(
+        GGUFError,
+        match=r"RoPE attention factor \(1.2\) with partial rotation "
+        r"\(8 of 16 dims per head\) is not supported",
+    ):
+        Decoder(f)
+
+
+def test_a_phi3_window_is_ignored_as_llamacpp_ignores_it(tmp_path: Path) -> None:
+    f = GGUFFile(write_case(tmp_path / "w.gguf", "phi3", "plain", "F32"))
+    windowed = GGUFFile(
+        write_tiny_gguf(
+            tmp_path / "pw.gguf", "phi3", extra=CASES[("llama", "sliding-window")]["extra"]
+        )
+    )
+    assert Decoder(windowed).cfg.sliding_window == 0
+    assert np.array_equal(Decoder(windowed).forward(IDS), Decoder(f).forward(IDS))

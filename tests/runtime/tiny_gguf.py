@@ -71,6 +71,13 @@ def tiny_tensors(
             }
     if arch == "starcoder2":
         t["output_norm.bias"] = 0.1 * mat(1, d)[0]
+    if arch == "phi3":  # Q, K, V as one matrix; gate and up as one of 2 * ffn_dim rows
+        for i in range(size["n_layers"]):
+            p = f"blk.{i}."
+            parts = [t.pop(p + f"attn_{x}.weight") for x in "qkv"]
+            t[p + "attn_qkv.weight"] = np.concatenate(parts)
+            gate, up = t.pop(p + "ffn_gate.weight"), t.pop(p + "ffn_up.weight")
+            t[p + "ffn_up.weight"] = np.concatenate([gate, up])
     if arch.startswith("gemma"):
         # Gemma multiplies the embedding by sqrt(dim): rows of the others' size swamp the
         # tiny layers' outputs, and every greedy step (the embedding tied to the output)
