@@ -326,6 +326,7 @@ class Decoder:
             K.matvec(lw.wo.data, lw.wo.fmt, att, out=xb2)
             self._add_bias(xb2, lw.bo)
             self._post_norm(s.xb2[:1], lw.post_attn_norm)
+            self._scale_residual(xb2)
             K.add(x, xb2, out=x)
             self._norm(s.x[:1], lw.ffn_norm, lw.ffn_norm_b, xb)
             if lw.w_gate is None:
@@ -338,6 +339,7 @@ class Decoder:
             K.matvec(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
             self._add_bias(xb2, lw.b_down)
             self._post_norm(s.xb2[:1], lw.post_ffn_norm)
+            self._scale_residual(xb2)
             K.add(x, xb2, out=x)
 
     def _prefill_step(
@@ -391,6 +393,7 @@ class Decoder:
             linear(lw.wo, att, out=xb2)
             self._add_bias(xb2, lw.bo)
             self._post_norm(xb2, lw.post_attn_norm)
+            self._scale_residual(xb2)
             K.add(x, xb2, out=x)
             self._norm(x, lw.ffn_norm, lw.ffn_norm_b, xb)
             if lw.w_gate is None:
@@ -403,6 +406,7 @@ class Decoder:
             linear(lw.w_down, hb, out=xb2)
             self._add_bias(xb2, lw.b_down)
             self._post_norm(xb2, lw.post_ffn_norm)
+            self._scale_residual(xb2)
             K.add(x, xb2, out=x)
 
     def prefill_fused(self, ids: list[int], fuse: Callable[[np.ndarray], None]) -> np.ndarray:
@@ -504,7 +508,7 @@ class Decoder:
             K.rms_norm(x, weight, self.cfg.norm_eps, out=out)
 
     def _scale_embedding(self, x: np.ndarray) -> None:
-        if self.cfg.embedding_scale != 1.0:  # gemma: sqrt(dim)
+        if self.cfg.embedding_scale != 1.0:  # gemma: sqrt(dim); granite: its multiplier
             np.multiply(x, np.float32(self.cfg.embedding_scale), out=x)
 
     def _post_norm(self, y: np.ndarray, weight: np.ndarray | None) -> None:
@@ -520,7 +524,13 @@ class Decoder:
         else:
             K.swiglu(gate, up, out=gate)
 
+    def _scale_residual(self, y: np.ndarray) -> None:
+        if self.cfg.residual_scale != 1.0:  # granite
+            np.multiply(y, np.float32(self.cfg.residual_scale), out=y)
+
     def _soft_cap_logits(self, logits: np.ndarray) -> np.ndarray:
+        if self.cfg.logit_scale != 1.0:  # granite divides its logits
+            np.divide(logits, np.float32(self.cfg.logit_scale), out=logits)
         cap = self.cfg.final_softcap
         if cap:  # gemma2: cap * tanh(logits / cap), in place
             np.divide(logits, np.float32(cap), out=logits)

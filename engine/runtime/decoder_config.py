@@ -15,13 +15,15 @@ from engine.runtime.gguf_file import GGUFError, GGUFFile
 # `cromwell` files hold their language path and AR head as one llama stack (export.py), so the
 # same decoder runs them; the vision encoder and fusion are loaded beside it (cromwell.py).
 SUPPORTED_ARCHITECTURES = (
-    "llama", "qwen2", "qwen3", "starcoder2", "gemma", "gemma2", "gemma3", "phi3", "cromwell"
+    "llama", "qwen2", "qwen3", "starcoder2", "gemma", "gemma2", "gemma3", "phi3", "granite",
+    "cromwell",
 )  # fmt: skip
 
 # The architectures the fused native decode step (_native.DecodeStep) runs: RMSNorm and a SwiGLU
 # MLP. starcoder2 (LayerNorm with biases, a GELU MLP with biases, an output-projection bias) and
 # the gemma family (a GELU-gated MLP, sandwich norms, soft-capping, sliding-window layers with
-# their own RoPE base) decode on the per-kernel Python loop, the fused step's twin.
+# their own RoPE base) and granite (its four multipliers) decode on the per-kernel Python loop,
+# the fused step's twin.
 FUSED_ARCHITECTURES = ("llama", "qwen2", "qwen3", "phi3", "cromwell")
 
 # Architectures normalized by LayerNorm with a bias (epsilon `attention.layer_norm_epsilon`) and
@@ -41,7 +43,7 @@ GEMMA_ARCHITECTURES = ("gemma", "gemma2", "gemma3")
 ROPE_LAYOUTS = {
     "llama": "interleaved", "qwen2": "half", "qwen3": "half", "starcoder2": "half",
     "gemma": "half", "gemma2": "half", "gemma3": "half", "phi3": "half",
-    "cromwell": "interleaved",
+    "granite": "interleaved", "cromwell": "interleaved",
 }  # fmt: skip
 
 # `rope.scaling.type` values the runtime runs: none, linear (positions / factor), and phi3's
@@ -100,6 +102,10 @@ class DecoderConfig:
     attention_scale: float = 0.0  # query scale; 0: 1 / sqrt(head_dim)
     attn_softcap: float = 0.0  # gemma2: scores -> cap * tanh(scores / cap); 0: none
     final_softcap: float = 0.0  # gemma2: logits -> cap * tanh(logits / cap); 0: none
+    # granite: each sub-block's output is multiplied by residual_scale before the residual add,
+    # and the logits divided by logit_scale
+    residual_scale: float = 1.0
+    logit_scale: float = 1.0
     rope_layout: str = field(init=False)
     q_dim: int = field(init=False)
     kv_dim: int = field(init=False)
@@ -199,6 +205,8 @@ class DecoderConfig:
         gemma = (
             _gemma_settings(f, arch, n_layers, dim, n_heads)
             if arch in GEMMA_ARCHITECTURES
+            else _granite_settings(f, arch)
+            if arch == "granite"
             else {}
         )
         try:
@@ -276,4 +284,25 @@ def _gemma_settings(
     # (attention.key_length) for the others, and so does this.
     if (arch, n_layers) in (("gemma2", 46), ("gemma3", 62)):
         settings["attention_scale"] = 1.0 / math.sqrt(dim / n_heads)
+    return settings
+
+
+def _granite_settings(f: GGUFFile, arch: str) -> dict[str, object]:
+    """granite's multipliers (Granite 3's embedding_multiplier, residual_multiplier,
+    attention_multiplier and logits_scaling), 0 or absent meaning none, as llama.cpp reads
+    them."""
+
+    def scale(name: str) -> float:
+        return float(f.get(f"{arch}.{name}", 0.0) or 0.0)
+
+    if f.get(f"{arch}.rope.scaling.finetuned", True) is False:
+        # llama.cpp's switch for granite models without RoPE
+        raise GGUFError(f"{f.path}: a granite model without RoPE is not supported")
+    settings: dict[str, object] = {"logit_scale": scale("logit_scale") or 1.0}
+    if scale("embedding_scale"):
+        settings["embedding_scale"] = scale("embedding_scale")
+    if scale("residual_scale"):
+        settings["residual_scale"] = scale("residual_scale")
+    if scale("attention.scale"):
+        settings["attention_scale"] = scale("attention.scale")
     return settings

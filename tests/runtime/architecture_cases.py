@@ -60,6 +60,16 @@ def longrope(original_context: int) -> dict[str, Any]:
     }
 
 
+def granite_multipliers(writer: GGUFWriter) -> None:
+    # Granite 3's four multipliers (its files: embedding 12, residual 0.22, attention 1/128,
+    # logits / 8), of sizes that leave the tiny model's greedy runs varied
+    arch = writer.arch
+    writer.add_float32(Keys.LLM.EMBEDDING_SCALE.format(arch=arch), 1.5)
+    writer.add_float32(Keys.LLM.RESIDUAL_SCALE.format(arch=arch), 0.7)
+    writer.add_float32(Keys.Attention.SCALE.format(arch=arch), 0.125)  # not 1/sqrt(16)
+    writer.add_float32(Keys.LLM.LOGIT_SCALE.format(arch=arch), 2.0)
+
+
 # (architecture, variant) -> write_tiny_gguf's arguments beyond the architecture and format
 CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("llama", "plain"): {},
@@ -86,6 +96,7 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("phi3", "plain"): {},
     ("phi3", "longrope-short"): longrope(original_context=512),
     ("phi3", "longrope-long"): longrope(original_context=128),
+    ("granite", "plain"): {"extra": granite_multipliers},
 }
 
 # The cases recorded from llama.cpp. Not the sliding window: llama.cpp's `llama` architecture

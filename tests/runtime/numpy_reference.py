@@ -1,5 +1,5 @@
-"""A plain-numpy forward pass of a llama/qwen2/qwen3/starcoder2/gemma/phi3 GGUF decoder: the
-runtime's test oracle.
+"""A plain-numpy forward pass of a llama/qwen2/qwen3/starcoder2/gemma/phi3/granite GGUF decoder:
+the runtime's test oracle.
 
 Written to be obviously right rather than fast, and deliberately independent of the runtime's
 choices: weights are dequantized by the `gguf` package, llama's Q/K rows are put back in
@@ -26,7 +26,9 @@ attention.key_length ** -0.5. A phi3 file's fused attn_qkv is cut into Q, K, V r
 ffn_up of 2 * ffn_dim rows into gate and up (Phi3MLP's chunk), and its LongRoPE is
 Phi3LongRoPEScaledRotaryEmbedding's: inverse frequencies divided by the short factors (the
 long ones for a context beyond rope.scaling.original_context_length), cos and sin times
-rope.scaling.attn_factor.
+rope.scaling.attn_factor. A granite file is GraniteForCausalLM: the embedding times
+embedding_scale, each attention and MLP output times residual_scale before its residual add,
+queries scaled by attention.scale, the logits divided by logit_scale.
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ class ReferenceDecoder:
     def linear(self, x: np.ndarray, name: str) -> np.ndarray:
         """x @ W.T for the weight `name` (for llama Q/K: with HF row order restored)."""
         w = self.matrix(name)
-        if self.cfg.arch == "llama" and name.endswith(("attn_q.weight", "attn_k.weight")):
+        permuted = self.cfg.arch in ("llama", "granite")  # converted as LlamaModel
+        if permuted and name.endswith(("attn_q.weight", "attn_k.weight")):
             heads = self.cfg.n_heads if "attn_q" in name else self.cfg.n_kv_heads
             w = unpermute_llama(w, heads)
         return x @ w.T
@@ -217,6 +220,11 @@ class ReferenceDecoder:
         if self.gemma:
             x = x * np.sqrt(cfg.dim)
         query_scale = 1 / np.sqrt(int(self.meta("attention.key_length", hd)))  # type: ignore[arg-type]
+        residual = 1.0
+        if cfg.arch == "granite":
+            x = x * float(self.meta("embedding_scale"))  # type: ignore[arg-type]
+            query_scale = float(self.meta("attention.scale"))  # type: ignore[arg-type]
+            residual = float(self.meta("residual_scale"))  # type: ignore[arg-type]
         for i in range(cfg.n_layers):
             p = f"blk.{i}."
             pos, base = self.rope_positions(n, i), self.rope_base(i)
@@ -241,7 +249,7 @@ class ReferenceDecoder:
             att = np.einsum("hqk,khd->qhd", probs, v).reshape(n, cfg.q_dim)
             o = p + "attn_output.weight"
             attn_out = self.biased(self.linear(att, o), o)
-            x = x + self.post_norm(attn_out, p + "post_attention_norm.weight")
+            x = x + residual * self.post_norm(attn_out, p + "post_attention_norm.weight")
             h = self.norm(x, p + "ffn_norm.weight")
             up = self.biased(self.linear(h, p + "ffn_up.weight"), p + "ffn_up.weight")
             if cfg.arch == "starcoder2":
@@ -253,7 +261,9 @@ class ReferenceDecoder:
                 act = gate / (1 + np.exp(-gate)) * up
             down = p + "ffn_down.weight"
             ffn_out = self.biased(self.linear(act, down), down)
-            x = x + self.post_norm(ffn_out, p + "post_ffw_norm.weight")
+            x = x + residual * self.post_norm(ffn_out, p + "post_ffw_norm.weight")
         x = self.norm(x, "output_norm.weight")
         logits = self.linear(x, "token_embd.weight" if cfg.tied_embeddings else "output.weight")
+        if cfg.arch == "granite":
+            logits = logits / float(self.meta("logit_scale"))  # type: ignore[arg-type]
         return self.soft_cap(logits, "final_logit_softcapping", 30.0)

@@ -174,3 +174,12 @@ def test_a_phi3_window_is_ignored_as_llamacpp_ignores_it(tmp_path: Path) -> None
     )
     assert Decoder(windowed).cfg.sliding_window == 0
     assert np.array_equal(Decoder(windowed).forward(IDS), Decoder(f).forward(IDS))
+
+
+def test_a_granite_file_without_rope_is_refused(tmp_path: Path) -> None:
+    def no_rope(writer: GGUFWriter) -> None:  # llama.cpp's switch for granite without RoPE
+        writer.add_bool(Keys.Rope.SCALING_FINETUNED.format(arch=writer.arch), False)
+
+    f = GGUFFile(write_tiny_gguf(tmp_path / "n.gguf", "granite", extra=no_rope))
+    with pytest.raises(GGUFError, match="a granite model without RoPE is not supported"):
+        Decoder(f)
