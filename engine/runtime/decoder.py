@@ -23,7 +23,7 @@ import numpy as np
 from engine import _native as K
 from engine.runtime.cache_reuse import PrefillStats
 from engine.runtime.decoder_config import DecoderConfig
-from engine.runtime.decoder_weights import DecoderWeights, LayerWeights, Matrix
+from engine.runtime.decoder_weights import DecoderWeights, ExpertWeights, LayerWeights, Matrix
 from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.kv_cache import KVCache
 from engine.runtime.speculative import MAX_DRAFT, LookupPayoff
@@ -329,14 +329,18 @@ class Decoder:
             self._scale_residual(xb2)
             K.add(x, xb2, out=x)
             self._norm(s.x[:1], lw.ffn_norm, lw.ffn_norm_b, xb)
-            if lw.w_gate is None:
-                K.matvec(lw.w_up.data, lw.w_up.fmt, xb[0], out=hb)
-                self._gelu_tanh(hb, lw.b_up)
+            if lw.experts is not None:
+                self._moe(lw.experts, xb, s.xb2[:1], self._linear_as_decode)
             else:
-                K.matvec(lw.w_gate.data, lw.w_gate.fmt, xb[0], out=hb)
-                K.matvec(lw.w_up.data, lw.w_up.fmt, xb[0], out=hb2)
-                self._gated(hb, hb2)
-            K.matvec(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
+                assert lw.w_up is not None and lw.w_down is not None
+                if lw.w_gate is None:
+                    K.matvec(lw.w_up.data, lw.w_up.fmt, xb[0], out=hb)
+                    self._gelu_tanh(hb, lw.b_up)
+                else:
+                    K.matvec(lw.w_gate.data, lw.w_gate.fmt, xb[0], out=hb)
+                    K.matvec(lw.w_up.data, lw.w_up.fmt, xb[0], out=hb2)
+                    self._gated(hb, hb2)
+                K.matvec(lw.w_down.data, lw.w_down.fmt, hb, out=xb2)
             self._add_bias(xb2, lw.b_down)
             self._post_norm(s.xb2[:1], lw.post_ffn_norm)
             self._scale_residual(xb2)
@@ -396,14 +400,18 @@ class Decoder:
             self._scale_residual(xb2)
             K.add(x, xb2, out=x)
             self._norm(x, lw.ffn_norm, lw.ffn_norm_b, xb)
-            if lw.w_gate is None:
-                linear(lw.w_up, xb, out=hb)
-                self._gelu_tanh(hb, lw.b_up)
+            if lw.experts is not None:
+                self._moe(lw.experts, xb, xb2, linear)
             else:
-                linear(lw.w_gate, xb, out=hb)
-                linear(lw.w_up, xb, out=hb2)
-                self._gated(hb, hb2)
-            linear(lw.w_down, hb, out=xb2)
+                assert lw.w_up is not None and lw.w_down is not None
+                if lw.w_gate is None:
+                    linear(lw.w_up, xb, out=hb)
+                    self._gelu_tanh(hb, lw.b_up)
+                else:
+                    linear(lw.w_gate, xb, out=hb)
+                    linear(lw.w_up, xb, out=hb2)
+                    self._gated(hb, hb2)
+                linear(lw.w_down, hb, out=xb2)
             self._add_bias(xb2, lw.b_down)
             self._post_norm(xb2, lw.post_ffn_norm)
             self._scale_residual(xb2)
@@ -523,6 +531,44 @@ class Decoder:
             np.multiply(gate, up, out=gate)
         else:
             K.swiglu(gate, up, out=gate)
+
+    def _moe(
+        self,
+        experts: ExpertWeights,
+        x: np.ndarray,
+        out: np.ndarray,
+        linear: Callable[[Matrix, np.ndarray, np.ndarray], None],
+    ) -> None:
+        """qwen3moe's MLP of x[n, dim] into out[n, dim]: each token's n_expert_used best experts
+        by the router's softmax, their SwiGLU outputs summed with the chosen probabilities
+        renormalized. Only the chosen experts' matrices are read, each once for all the rows
+        that chose it. The outputs are summed per token in rank order, so a row's result does
+        not depend on the rows beside it (a decode step equals its row of a verification)."""
+        cfg = self.cfg
+        n, k = len(x), cfg.n_expert_used
+        scores = np.empty((n, cfg.n_expert), np.float32)
+        linear(experts.router, x, scores)
+        scores -= scores.max(axis=1, keepdims=True)
+        probs = np.exp(scores)
+        probs /= probs.sum(axis=1, keepdims=True)
+        chosen = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        weights = np.take_along_axis(probs, chosen, axis=1)
+        weights /= weights.sum(axis=1, keepdims=True)
+        y = np.empty((n, k, cfg.dim), np.float32)
+        for e in np.unique(chosen):
+            rows, ranks = np.nonzero(chosen == e)
+            xe = np.ascontiguousarray(x[rows])
+            gate = np.empty((len(rows), cfg.expert_ffn_dim), np.float32)
+            up = np.empty_like(gate)
+            linear(experts.gate[e], xe, gate)
+            linear(experts.up[e], xe, up)
+            K.swiglu(gate, up, out=gate)
+            down = np.empty((len(rows), cfg.dim), np.float32)
+            linear(experts.down[e], gate, down)
+            y[rows, ranks] = down
+        np.multiply(y[:, 0], weights[:, :1], out=out)
+        for r in range(1, k):
+            out += y[:, r] * weights[:, r : r + 1]
 
     def _scale_residual(self, y: np.ndarray) -> None:
         if self.cfg.residual_scale != 1.0:  # granite

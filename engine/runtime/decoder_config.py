@@ -15,15 +15,15 @@ from engine.runtime.gguf_file import GGUFError, GGUFFile
 # `cromwell` files hold their language path and AR head as one llama stack (export.py), so the
 # same decoder runs them; the vision encoder and fusion are loaded beside it (cromwell.py).
 SUPPORTED_ARCHITECTURES = (
-    "llama", "qwen2", "qwen3", "starcoder2", "gemma", "gemma2", "gemma3", "phi3", "granite",
-    "cromwell",
+    "llama", "qwen2", "qwen3", "qwen3moe", "starcoder2", "gemma", "gemma2", "gemma3", "phi3",
+    "granite", "cromwell",
 )  # fmt: skip
 
 # The architectures the fused native decode step (_native.DecodeStep) runs: RMSNorm and a SwiGLU
 # MLP. starcoder2 (LayerNorm with biases, a GELU MLP with biases, an output-projection bias) and
 # the gemma family (a GELU-gated MLP, sandwich norms, soft-capping, sliding-window layers with
-# their own RoPE base) and granite (its four multipliers) decode on the per-kernel Python loop,
-# the fused step's twin.
+# their own RoPE base), granite (its four multipliers) and qwen3moe (routed experts) decode on
+# the per-kernel Python loop, the fused step's twin.
 FUSED_ARCHITECTURES = ("llama", "qwen2", "qwen3", "phi3", "cromwell")
 
 # Architectures normalized by LayerNorm with a bias (epsilon `attention.layer_norm_epsilon`) and
@@ -41,7 +41,8 @@ GEMMA_ARCHITECTURES = ("gemma", "gemma2", "gemma3")
 # "normal" RoPE (rotating adjacent pairs 2i, 2i+1) reproduces HF's rotate-half; qwen2 files
 # keep HF's order and are run with NEOX RoPE (pairs i, i + n_rot/2).
 ROPE_LAYOUTS = {
-    "llama": "interleaved", "qwen2": "half", "qwen3": "half", "starcoder2": "half",
+    "llama": "interleaved", "qwen2": "half", "qwen3": "half", "qwen3moe": "half",
+    "starcoder2": "half",
     "gemma": "half", "gemma2": "half", "gemma3": "half", "phi3": "half",
     "granite": "interleaved", "cromwell": "interleaved",
 }  # fmt: skip
@@ -106,6 +107,11 @@ class DecoderConfig:
     # and the logits divided by logit_scale
     residual_scale: float = 1.0
     logit_scale: float = 1.0
+    # qwen3moe: each token's MLP is the softmax-weighted sum of its n_expert_used best-scored
+    # experts' SwiGLU MLPs (of expert_ffn_dim), the weights renormalized over the chosen
+    n_expert: int = 0
+    n_expert_used: int = 0
+    expert_ffn_dim: int = 0
     rope_layout: str = field(init=False)
     q_dim: int = field(init=False)
     kv_dim: int = field(init=False)
@@ -130,6 +136,13 @@ class DecoderConfig:
         self.rope_base_swa = self.rope_base_swa or self.rope_base
         self.rope_freq_scale_swa = self.rope_freq_scale_swa or self.rope_freq_scale
         self.n_ctx_orig = self.n_ctx_orig or self.n_ctx_train
+        if self.arch == "qwen3moe" and not 0 < self.n_expert_used <= self.n_expert:
+            raise ValueError(
+                f"{self.n_expert_used} experts used per token of {self.n_expert}: expected "
+                "1 to expert_count"
+            )
+        if self.n_expert and not self.expert_ffn_dim:
+            self.expert_ffn_dim = self.ffn_dim // self.n_expert_used  # llama.cpp's default
         if self.rope_attn_factor != 1.0 and self.n_rot != self.head_dim:
             raise ValueError(
                 f"a RoPE attention factor ({self.rope_attn_factor:.4g}) with partial rotation "
@@ -230,7 +243,10 @@ class DecoderConfig:
                 head_dim=int(f.get(key("attention.key_length"), 0)),
                 n_rot=int(f.get(key("rope.dimension_count"), 0)),
                 qkv_bias=arch in ("qwen2", "starcoder2"),
-                qk_norm=arch in ("qwen3", "gemma3"),
+                qk_norm=arch in ("qwen3", "qwen3moe", "gemma3"),
+                n_expert=int(f.get(key("expert_count"), 0)),
+                n_expert_used=int(f.get(key("expert_used_count"), 0)),
+                expert_ffn_dim=int(f.get(key("expert_feed_forward_length"), 0)),
                 layer_norm=arch in LAYER_NORM_ARCHITECTURES,
                 tied_embeddings="output.weight" not in f.tensors,
                 rope_freq_scale=1.0 / factor,

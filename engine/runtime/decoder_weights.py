@@ -33,6 +33,17 @@ def rows(m: Matrix, start: int, n: int) -> Matrix:
 
 
 @dataclass(frozen=True)
+class ExpertWeights:
+    """qwen3moe's routed MLP: the router and each expert's SwiGLU matrices, views of the
+    [n_expert, rows, k] tensors (an expert's matrix is read only when a token chooses it)."""
+
+    router: Matrix  # [n_expert, dim]
+    gate: list[Matrix]  # n_expert x [expert_ffn_dim, dim]
+    up: list[Matrix]  # n_expert x [expert_ffn_dim, dim]
+    down: list[Matrix]  # n_expert x [dim, expert_ffn_dim]
+
+
+@dataclass(frozen=True)
 class LayerWeights:
     attn_norm: np.ndarray  # f32[dim]
     wq: Matrix  # [q_dim, dim]
@@ -43,9 +54,9 @@ class LayerWeights:
     bv: np.ndarray | None  # f32[kv_dim]
     wo: Matrix  # [dim, q_dim]
     ffn_norm: np.ndarray  # f32[dim]
-    w_gate: Matrix | None  # [ffn_dim, dim]; None for an ungated MLP (starcoder2)
-    w_up: Matrix  # [ffn_dim, dim]
-    w_down: Matrix  # [dim, ffn_dim]
+    w_gate: Matrix | None  # [ffn_dim, dim]; None for an ungated MLP (starcoder2) or experts
+    w_up: Matrix | None  # [ffn_dim, dim]; None for experts
+    w_down: Matrix | None  # [dim, ffn_dim]; None for experts
     q_norm: np.ndarray | None = None  # f32[head_dim] (qwen3), applied to each Q head
     k_norm: np.ndarray | None = None  # f32[head_dim] (qwen3), applied to each K head
     # starcoder2's biases: of the two LayerNorms, the output projection and the MLP
@@ -57,6 +68,7 @@ class LayerWeights:
     # gemma2/gemma3's norms of the attention and MLP outputs, before the residual add
     post_attn_norm: np.ndarray | None = None  # f32[dim]
     post_ffn_norm: np.ndarray | None = None  # f32[dim]
+    experts: ExpertWeights | None = None  # qwen3moe's MLP in place of w_gate, w_up, w_down
 
 
 @dataclass(frozen=True)
@@ -97,9 +109,25 @@ class DecoderWeights:
                 fused, cfg.q_dim + cfg.kv_dim, cfg.kv_dim
             )
 
-        def gate_up(p: str) -> tuple[Matrix | None, Matrix]:
+        def experts(p: str) -> ExpertWeights:
+            n, ff = cfg.n_expert, cfg.expert_ffn_dim
+
+            def each(name: str, rows: int, k: int) -> list[Matrix]:
+                info = f.tensor(p + name, (n, rows, k), MATRIX_FORMATS)
+                return [Matrix(info.data[e], info.fmt, rows, k) for e in range(n)]
+
+            return ExpertWeights(
+                router=matrix(p + "ffn_gate_inp.weight", n, cfg.dim),
+                gate=each("ffn_gate_exps.weight", ff, cfg.dim),
+                up=each("ffn_up_exps.weight", ff, cfg.dim),
+                down=each("ffn_down_exps.weight", cfg.dim, ff),
+            )
+
+        def gate_up(p: str) -> tuple[Matrix | None, Matrix | None]:
             """The MLP's gate and up: their own tensors, or phi3's ffn_up of 2 * ffn_dim rows
             (the gate's, then up's, as Phi3MLP chunks gate_up_proj)."""
+            if cfg.n_expert:
+                return None, None
             if cfg.layer_norm:
                 return None, matrix(p + "ffn_up.weight", cfg.ffn_dim, cfg.dim)
             if p + "ffn_gate.weight" in f.tensors or cfg.arch != "phi3":
@@ -121,6 +149,7 @@ class DecoderWeights:
             bias, qk_norm, ln = cfg.qkv_bias, cfg.qk_norm, cfg.layer_norm
             wq, wk, wv = qkv(p)
             w_gate, w_up = gate_up(p)
+            w_down = None if cfg.n_expert else matrix(p + "ffn_down.weight", cfg.dim, cfg.ffn_dim)
             return LayerWeights(
                 attn_norm=vector(p + "attn_norm.weight", cfg.dim),
                 wq=wq,
@@ -133,7 +162,7 @@ class DecoderWeights:
                 ffn_norm=vector(p + "ffn_norm.weight", cfg.dim),
                 w_gate=w_gate,
                 w_up=w_up,
-                w_down=matrix(p + "ffn_down.weight", cfg.dim, cfg.ffn_dim),
+                w_down=w_down,
                 q_norm=vector(p + "attn_q_norm.weight", cfg.head_dim) if qk_norm else None,
                 k_norm=vector(p + "attn_k_norm.weight", cfg.head_dim) if qk_norm else None,
                 attn_norm_b=vector(p + "attn_norm.bias", cfg.dim) if ln else None,
@@ -143,6 +172,7 @@ class DecoderWeights:
                 b_down=vector(p + "ffn_down.bias", cfg.dim) if ln else None,
                 post_attn_norm=post_norm(p + "post_attention_norm.weight"),
                 post_ffn_norm=post_norm(p + "post_ffw_norm.weight"),
+                experts=experts(p) if cfg.n_expert else None,
             )
 
         token_embd = matrix("token_embd.weight", cfg.vocab_size, cfg.dim)

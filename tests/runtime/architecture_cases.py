@@ -97,6 +97,7 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("phi3", "longrope-short"): longrope(original_context=512),
     ("phi3", "longrope-long"): longrope(original_context=128),
     ("granite", "plain"): {"extra": granite_multipliers},
+    ("qwen3moe", "plain"): {},  # 4 experts of 32 rows, 2 used per token
 }
 
 # The cases recorded from llama.cpp. Not the sliding window: llama.cpp's `llama` architecture

@@ -1,5 +1,5 @@
-"""A plain-numpy forward pass of a llama/qwen2/qwen3/starcoder2/gemma/phi3/granite GGUF decoder:
-the runtime's test oracle.
+"""A plain-numpy forward pass of a llama/qwen2/qwen3/qwen3moe/starcoder2/gemma/phi3/granite GGUF
+decoder: the runtime's test oracle.
 
 Written to be obviously right rather than fast, and deliberately independent of the runtime's
 choices: weights are dequantized by the `gguf` package, llama's Q/K rows are put back in
@@ -28,7 +28,9 @@ Phi3LongRoPEScaledRotaryEmbedding's: inverse frequencies divided by the short fa
 long ones for a context beyond rope.scaling.original_context_length), cos and sin times
 rope.scaling.attn_factor. A granite file is GraniteForCausalLM: the embedding times
 embedding_scale, each attention and MLP output times residual_scale before its residual add,
-queries scaled by attention.scale, the logits divided by logit_scale.
+queries scaled by attention.scale, the logits divided by logit_scale. A qwen3moe file's MLP
+is Qwen3MoeSparseMoeBlock's: the router's softmax, each token's top expert_used_count experts
+with their probabilities renormalized (norm_topk_prob), the weighted sum of their SwiGLU MLPs.
 """
 
 from __future__ import annotations
@@ -207,6 +209,24 @@ class ReferenceDecoder:
         cap = float(self.meta(key, default) or 0.0)  # type: ignore[arg-type]
         return cap * np.tanh(x / cap) if cap else x
 
+    def experts(self, h: np.ndarray, p: str) -> np.ndarray:
+        """The routed MLP of h[n, dim], token by token."""
+        used = int(self.meta("expert_used_count"))  # type: ignore[arg-type]
+        router = self.matrix(p + "ffn_gate_inp.weight")
+        gates, ups, downs = (
+            self.matrix(p + f"ffn_{w}_exps.weight") for w in ("gate", "up", "down")
+        )
+        out = np.zeros_like(h)
+        for t, row in enumerate(h):
+            logits = router @ row
+            probs = np.exp(logits - logits.max())
+            probs /= probs.sum()
+            top = np.argsort(-probs)[:used]
+            for e, weight in zip(top, probs[top] / probs[top].sum(), strict=True):
+                gate, up = gates[e] @ row, ups[e] @ row
+                out[t] += weight * (downs[e] @ (gate / (1 + np.exp(-gate)) * up))
+        return out
+
     def post_norm(self, y: np.ndarray, name: str) -> np.ndarray:
         return self.norm(y, name) if name in self.f.tensors else y
 
@@ -251,6 +271,10 @@ class ReferenceDecoder:
             attn_out = self.biased(self.linear(att, o), o)
             x = x + residual * self.post_norm(attn_out, p + "post_attention_norm.weight")
             h = self.norm(x, p + "ffn_norm.weight")
+            if cfg.arch == "qwen3moe":
+                ffn_out = self.experts(h, p)
+                x = x + ffn_out
+                continue
             up = self.biased(self.linear(h, p + "ffn_up.weight"), p + "ffn_up.weight")
             if cfg.arch == "starcoder2":
                 act = gelu_tanh(up)

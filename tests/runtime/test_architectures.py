@@ -16,6 +16,7 @@ from tiny_gguf import write_tiny_gguf
 
 from engine.runtime.decoder import Decoder
 from engine.runtime.decoder_config import FUSED_ARCHITECTURES, SUPPORTED_ARCHITECTURES
+from engine.runtime.decoder_weights import Matrix
 from engine.runtime.gguf_file import GGUFError, GGUFFile
 
 IDS = [5, 17, 3, 99, 42, 7, 7, 120, 1, 64, 2, 33]
@@ -183,3 +184,34 @@ def test_a_granite_file_without_rope_is_refused(tmp_path: Path) -> None:
     f = GGUFFile(write_tiny_gguf(tmp_path / "n.gguf", "granite", extra=no_rope))
     with pytest.raises(GGUFError, match="a granite model without RoPE is not supported"):
         Decoder(f)
+
+
+def test_qwen3moe_multiplies_only_the_chosen_experts(tmp_path: Path) -> None:
+    decoder = Decoder(tiny_file(tmp_path, "qwen3moe", "plain", "F32"))
+    experts = decoder.weights.layers[0].experts
+    assert experts is not None and decoder.fused_step is None
+    read: list[int] = []
+
+    def linear(m: Matrix, x: np.ndarray, out: np.ndarray) -> None:
+        read.append(id(m))
+        Decoder._linear(m, x, out)
+
+    x = np.random.default_rng(0).standard_normal((3, decoder.cfg.dim)).astype(np.float32)
+    decoder._moe(experts, x, np.empty_like(x), linear)
+    chosen = {i for i, m in enumerate(experts.gate) if id(m) in read}
+    assert read[0] == id(experts.router)
+    assert len(read) == 1 + 3 * len(chosen)  # each chosen expert once, for all its rows
+    read.clear()
+    decoder._moe(experts, x[:1], np.empty_like(x[:1]), linear)  # a decode step's one row
+    assert len(read) == 1 + 3 * decoder.cfg.n_expert_used < 1 + 3 * decoder.cfg.n_expert
+
+
+def test_a_qwen3moe_verification_equals_its_decode_steps_bit_for_bit(tmp_path: Path) -> None:
+    f = tiny_file(tmp_path, "qwen3moe", "plain", "Q8_0")
+    decoder = Decoder(f)
+    decoder.forward(IDS[:5])
+    draft = IDS[5:10]
+    batched = decoder.forward(draft, all_logits=True, as_decode=True).copy()
+    decoder.cache.rollback(5)
+    steps = np.stack([decoder.forward([t]).copy() for t in draft])
+    assert np.array_equal(batched, steps)

@@ -61,7 +61,7 @@ def tiny_tensors(
             }
         if arch in ("gemma2", "gemma3"):  # norms of the attention and MLP outputs
             t |= {p + "post_attention_norm.weight": norm(), p + "post_ffw_norm.weight": norm()}
-        if arch in ("qwen3", "gemma3"):  # RMSNorm of each Q and K head before RoPE
+        if arch in ("qwen3", "qwen3moe", "gemma3"):  # RMSNorm of each Q and K head before RoPE
             t |= {p + "attn_q_norm.weight": norm(hd), p + "attn_k_norm.weight": norm(hd)}
         if arch == "qwen2":
             t |= {
@@ -78,6 +78,18 @@ def tiny_tensors(
             t[p + "attn_qkv.weight"] = np.concatenate(parts)
             gate, up = t.pop(p + "ffn_gate.weight"), t.pop(p + "ffn_up.weight")
             t[p + "ffn_up.weight"] = np.concatenate([gate, up])
+    if arch == "qwen3moe":  # the MLP as routed experts: a router and [n_expert, rows, k] tensors
+        n_exp, ffe = size.get("n_expert", 4), size.get("expert_ffn_dim", 32)
+        for i in range(size["n_layers"]):
+            p = f"blk.{i}."
+            for name in ("ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"):
+                del t[p + name]
+            t |= {
+                p + "ffn_gate_inp.weight": mat(n_exp, d),
+                p + "ffn_gate_exps.weight": np.stack([mat(ffe, d) for _ in range(n_exp)]),
+                p + "ffn_up_exps.weight": np.stack([mat(ffe, d) for _ in range(n_exp)]),
+                p + "ffn_down_exps.weight": np.stack([mat(d, ffe) for _ in range(n_exp)]),
+            }
     if arch.startswith("gemma"):
         # Gemma multiplies the embedding by sqrt(dim): rows of the others' size swamp the
         # tiny layers' outputs, and every greedy step (the embedding tied to the output)
@@ -119,6 +131,10 @@ def write_tiny_gguf(
         writer.add_layer_norm_eps(1e-5)
     else:
         writer.add_layer_norm_rms_eps(1e-5)
+    if arch == "qwen3moe":
+        writer.add_expert_count(size.get("n_expert", 4))
+        writer.add_expert_used_count(size.get("n_expert_used", 2))
+        writer.add_expert_feed_forward_length(size.get("expert_ffn_dim", 32))
     if "head_dim" in size:
         writer.add_key_length(size["head_dim"])
         writer.add_value_length(size["head_dim"])
@@ -130,6 +146,8 @@ def write_tiny_gguf(
         if name in drop:
             continue
         qtype = GGMLQuantizationType[(formats or {}).get(name, fmt)]
+        if name.endswith("ffn_gate_inp.weight"):  # routers stay F32, as llama.cpp keeps them
+            qtype = GGMLQuantizationType.F32
         if reshape and name in reshape:
             value = np.zeros(reshape[name], np.float32)
         if value.ndim == 2 and qtype.name in KQUANTS:
@@ -139,7 +157,7 @@ def write_tiny_gguf(
             rows, k = value.shape
             blocks = random_kquant_rows(qtype.name, rows, k, rng, max_scale=1e-4)
             writer.add_tensor(name, blocks, raw_dtype=qtype)
-        elif value.ndim == 2 and qtype != GGMLQuantizationType.F32:
+        elif value.ndim >= 2 and qtype != GGMLQuantizationType.F32:
             writer.add_tensor(name, quantize(value, qtype), raw_dtype=qtype)
         else:
             writer.add_tensor(name, value)
