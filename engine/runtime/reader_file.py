@@ -11,8 +11,9 @@ the reader's config and its training record, from either of the two files that c
 
 from __future__ import annotations
 
-import hashlib
+import gc
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,10 @@ class ReaderFile:
 
 
 def file_sha256(path: str | Path) -> str:
+    # Imported here: hashlib loads OpenSSL (3.5 MiB resident), which reading a screenshot
+    # never needs; only `models fetch` hashes the shipped reader.
+    import hashlib
+
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -98,10 +103,29 @@ def read_gguf(path: str | Path) -> ReaderFile:
     config, meta = f.get(CONFIG_KEY), f.get(META_KEY)
     if config is None:
         raise ValueError(f"{path}: this model file carries no screenshot reader")
-    arrays = {t.name[len(TENSOR_PREFIX):]: np.array(t.data, dtype=np.float16)
-              for t in f if t.name.startswith(TENSOR_PREFIX)}
-    if not arrays:
+    spans = [(t.name[len(TENSOR_PREFIX):], t.offset, t.shape, t.data.dtype)
+             for t in f if t.name.startswith(TENSOR_PREFIX)]
+    if not spans:
         raise ValueError(f"{path}: the reader's config is there but none of its tensors")
+    if any(dtype != np.float16 for *_, dtype in spans):
+        raise ValueError(f"{path}: the reader's tensors must be F16")
+    # The header is parsed into many short-lived objects; copies made while they live would
+    # be scattered among them and keep the heap from shrinking afterwards (about 3 MiB of a
+    # process's memory). So the parse is dropped first, and the weights are then read from
+    # the file into one block.
+    del f
+    gc.collect()
+    total = sum(math.prod(shape) for _, _, shape, _ in spans)
+    block = np.empty(total, np.float16)
+    arrays: dict[str, np.ndarray] = {}
+    at = 0
+    with open(path, "rb") as file:
+        for name, offset, shape, _ in spans:
+            n = math.prod(shape)
+            file.seek(offset)
+            file.readinto(memoryview(block[at : at + n]).cast("B"))
+            arrays[name] = block[at : at + n].reshape(shape)
+            at += n
     return ReaderFile(json.loads(config), json.loads(meta or "{}"), arrays, str(path))
 
 
