@@ -85,8 +85,10 @@ class Decoder:
         # (short within the context they were trained for, long beyond, as llama.cpp chooses)
         w = self.weights
         long_context = self.n_ctx > cfg.n_ctx_orig
-        self.rope_freqs = w.rope_freqs if w.rope_freqs is not None else (
-            w.rope_factors_long if long_context else w.rope_factors_short
+        self.rope_freqs = (
+            w.rope_freqs
+            if w.rope_freqs is not None
+            else (w.rope_factors_long if long_context else w.rope_factors_short)
         )
         # An architecture the fused step does not compute (starcoder2) decodes on the loop.
         self.fused_step = self._make_fused_step() if fused and cfg.fused_step_runs_it else None
@@ -181,9 +183,7 @@ class Decoder:
         applies it."""
         cfg = self.cfg
         base, freq_scale = cfg.layer_rope(layer)
-        K.rope(
-            x, positions, base, cfg.rope_layout, self.n_rot, self.rope_freqs, freq_scale
-        )
+        K.rope(x, positions, base, cfg.rope_layout, self.n_rot, self.rope_freqs, freq_scale)
 
     def _attend(
         self,

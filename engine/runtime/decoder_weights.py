@@ -105,8 +105,10 @@ class DecoderWeights:
                     matrix(p + "attn_v.weight", cfg.kv_dim, cfg.dim),
                 )
             fused = matrix(p + "attn_qkv.weight", cfg.q_dim + 2 * cfg.kv_dim, cfg.dim)
-            return rows(fused, 0, cfg.q_dim), rows(fused, cfg.q_dim, cfg.kv_dim), rows(
-                fused, cfg.q_dim + cfg.kv_dim, cfg.kv_dim
+            return (
+                rows(fused, 0, cfg.q_dim),
+                rows(fused, cfg.q_dim, cfg.kv_dim),
+                rows(fused, cfg.q_dim + cfg.kv_dim, cfg.kv_dim),
             )
 
         def experts(p: str) -> ExpertWeights:
