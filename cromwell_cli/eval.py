@@ -152,7 +152,9 @@ class ProductEditor:
         import tempfile
 
         self.model, self.max_tokens = model, max_tokens
-        self.root = Path(tempfile.mkdtemp(prefix="cromwell-eval-edits-"))
+        # Removed with the editor (or at exit); nothing is written into it.
+        self._folder = tempfile.TemporaryDirectory(prefix="cromwell-eval-edits-")
+        self.root = Path(self._folder.name)
 
     def edit(self, task: Any) -> Any:
         from cromwell_lsp import domain, patches

@@ -387,7 +387,6 @@ class ActionResult:
     patch: patches.Patch
     output: str  # the model's answer the patch was made from
     tries: int  # 1, or 2 when the first answer was no edit
-    first_error: str | None  # why the first answer was refused, when it was
 
 
 def run_action(
@@ -410,8 +409,7 @@ def run_action(
                           temperature=t, seed=seed, image=model_image(model, action),
                           cancel=cancel, on_piece=on_piece, stop_when=prepared.stop_when)
         try:
-            return ActionResult(action_patch(action, prepared, output), output, n,
-                                None if first is None else str(first))
+            return ActionResult(action_patch(action, prepared, output), output, n)
         except patches.StaleDocument:
             raise
         except patches.PatchError as exc:

@@ -172,20 +172,19 @@ def stream_to_end(
     """Stream a generation in the calling thread: (text, whether `cancel` cut it short).
     `stop_when(text so far)` ends it early as complete (the prompt's own end condition: a
     dedent after a body, a closed fence)."""
-    pieces: list[str] = []
-    sampling = {"seed": seed} if seed is not None else {}
-    stream = model.stream(prompt, max_tokens=max_tokens, temperature=temperature, stop=stop,
-                          image=image, cancel=cancel, **sampling)
+    text = ""
+    stream = model.stream(prompt, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                          stop=stop, image=image, cancel=cancel)
     for piece in stream:
-        pieces.append(piece)
+        text += piece
         if on_piece is not None:
             on_piece(piece)
         if cancel is not None and cancel.is_set():
             break
-        if stop_when is not None and stop_when("".join(pieces)):
+        if stop_when is not None and stop_when(text):
             getattr(stream, "close", lambda: None)()  # frees the model at once
             break
-    return "".join(pieces), cancel is not None and cancel.is_set()
+    return text, cancel is not None and cancel.is_set()
 
 
 def _load(path: str | None, threads: int | None) -> Any:

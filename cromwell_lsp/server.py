@@ -297,7 +297,7 @@ class CromwellServer(LanguageServer):
                 domain.prepare_action, model, action, s.max_new_tokens, s.context_budget)
         except domain.RequestError as exc:
             raise _fail(str(exc)) from exc
-        async with self.cancellable_job(title, token, s.max_new_tokens) as job:
+        async with self.generation_progress(title, token, s.max_new_tokens) as job:
             try:
                 result = await self.models.run(lambda flag: domain.run_action(
                     model, action, prepared, temperature=s.temperature, cancel=flag,
@@ -371,7 +371,7 @@ class CromwellServer(LanguageServer):
             raise JsonRpcInternalError(message=f"model unavailable: {message}") from exc
 
     @contextlib.asynccontextmanager
-    async def cancellable_job(
+    async def generation_progress(
         self, title: str, token: types.ProgressToken | None, max_tokens: int
     ) -> AsyncIterator[GenerationProgress]:
         """`$/progress` begin/report/end around a generation, and its stop flag: cancelled
