@@ -382,6 +382,30 @@ RETRY_TEMPERATURE = 0.7
 RETRY_SEED = 1
 
 
+def check_parses(patch: patches.Patch) -> None:
+    """PatchError when the file the patch leaves does not parse, in a language Cromwell can
+    parse (patches.parse_error). This holds whether or not the file parsed before: an edit
+    offered to the user must leave code that parses, and a file that was broken before (a
+    syntax error to fix) is no reason to offer one that is still broken."""
+    language = patches.language_of(patch.path)
+    err = patches.parse_error(language, patch.new)
+    if err is None:
+        return
+    before = "" if patch.old == "" or patches.parse_error(language, patch.old) is None \
+        else "; it did not parse before the edit either"
+    raise patches.PatchError(f"the edited {language} does not parse ({err}{before})")
+
+
+def neither_is_an_edit(first: patches.PatchError,
+                       second: patches.PatchError) -> patches.PatchError:
+    """The refusal when both answers were no edit: the first one's reason, and the
+    second's where it differs."""
+    if str(first) == str(second):
+        return patches.PatchError(f"neither of the model's two answers is an edit: {first}")
+    return patches.PatchError(f"neither of the model's two answers is an edit: {first}; "
+                              f"the second: {second}")
+
+
 @dataclass(frozen=True)
 class ActionResult:
     patch: patches.Patch
@@ -399,26 +423,32 @@ def run_action(
     on_piece: Callable[[str], None] | None = None,
     on_retry: Callable[[str], None] | None = None,
 ) -> ActionResult:
-    """Generate the answer to `prepared` and check it into a patch; an answer that is no
-    edit gets one more try with a different sample (RETRY_TEMPERATURE, RETRY_SEED), and
-    `on_retry(why)` is told. PatchError (the first answer's) when neither is an edit."""
-    first: patches.PatchError | None = None
-    tries = ((temperature, None), (max(temperature, RETRY_TEMPERATURE), RETRY_SEED))
-    for n, (t, seed) in enumerate(tries, 1):
+    """Generate the answer to `prepared` and check it into a patch that leaves the file
+    parsing (check_parses); an answer that is no edit gets one more try with a different
+    sample (RETRY_TEMPERATURE, RETRY_SEED), and `on_retry(why)` is told. When neither answer
+    is an edit nothing is offered: PatchError (neither_is_an_edit) says why. Every door
+    offers only what this returns."""
+    def attempt(temperature: float, seed: int | None, n: int) -> ActionResult:
         output = generate(model, prepared.prompt, max_tokens=prepared.max_new_tokens,
-                          temperature=t, seed=seed, image=model_image(model, action),
+                          temperature=temperature, seed=seed, image=model_image(model, action),
                           cancel=cancel, on_piece=on_piece, stop_when=prepared.stop_when)
+        patch = action_patch(action, prepared, output)
+        check_parses(patch)
+        return ActionResult(patch, output, n)
+
+    try:
+        return attempt(temperature, None, 1)
+    except patches.StaleDocument:
+        raise
+    except patches.PatchError as first:
+        if on_retry is not None:
+            on_retry(str(first))
         try:
-            return ActionResult(action_patch(action, prepared, output), output, n)
+            return attempt(max(temperature, RETRY_TEMPERATURE), RETRY_SEED, 2)
         except patches.StaleDocument:
             raise
-        except patches.PatchError as exc:
-            if first is None:
-                first = exc
-                if on_retry is not None:
-                    on_retry(str(exc))
-    assert first is not None
-    raise first
+        except patches.PatchError as second:
+            raise neither_is_an_edit(first, second) from second
 
 
 def edit_action(ws: Workspace, source: Source, instruction: str,

@@ -3,9 +3,10 @@
 The model answers with a rewritten region (usually inside a ``` fence, sometimes with prose
 around it) or with a unified diff. Either way the result becomes a unified diff made by
 difflib, parsed back with `unidiff` and applied hunk by hunk to the exact document text it
-was computed on: a hunk whose context does not match is refused, never guessed. The new text
-must still parse (for languages we can parse) if the old one did. Only then is it turned into
-`TextEdit`s, with positions in the client's units (UTF-16 by default) through pygls's codec.
+was computed on: a hunk whose context does not match is refused, never guessed. Whether the
+new text parses is the pipeline's check (`domain.check_parses`, which every door's answer
+passes through), made with `parse_error` here. Only then is it turned into `TextEdit`s, with
+positions in the client's units (UTF-16 by default) through pygls's codec.
 """
 
 from __future__ import annotations
@@ -214,9 +215,6 @@ def make_patch(
     diff = unified_diff(old, new, path)
     if apply_diff(old, diff) != new:  # the round trip through unidiff must be exact
         raise PatchError("the diff does not reproduce the new text")
-    language = language_of(path)
-    if parse_error(language, old) is None and (err := parse_error(language, new)) is not None:
-        raise PatchError(f"the edited {language} no longer parses ({err})")
     return Patch(path, version, old, new, diff)
 
 

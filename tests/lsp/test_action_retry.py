@@ -33,8 +33,9 @@ class ScriptedAnswers:
         yield from self._answers.pop(0)
 
 
-def propose(tmp_path: Path, answers: list[str]) -> tuple[ScriptedAnswers, Any]:
-    (tmp_path / "m.py").write_text(SOURCE)
+def propose(tmp_path: Path, answers: list[str],
+            text: str = SOURCE) -> tuple[ScriptedAnswers, Any]:
+    (tmp_path / "m.py").write_text(text)
     ws = domain.Workspace(tmp_path)
     model = ScriptedAnswers(api.load_model(), answers)
     source = domain.load_source(ws, tmp_path / "m.py")
@@ -54,7 +55,27 @@ def test_a_good_first_answer_is_kept(tmp_path):
     assert ask().tries == 1 and model.asked == [(0.0, None)]
 
 
-def test_when_both_answers_are_no_edit_the_first_reason_is_given(tmp_path):
+def test_when_both_answers_are_no_edit_nothing_is_offered_and_both_reasons_are_given(tmp_path):
     _, ask = propose(tmp_path, ["def add(a, b:\n    return a + b\n```", SOURCE + "```"])
-    with pytest.raises(patches.PatchError, match="no longer parses"):
+    with pytest.raises(patches.PatchError, match="neither of the model's two answers is an "
+                       "edit: the edited python does not parse .*; the second: .*no change"):
+        ask()
+
+
+BROKEN = "def add(a, b)\n    return a - b\n"  # a syntax error to fix, as fix_syntax asks
+
+
+def test_an_edit_of_a_file_that_did_not_parse_must_leave_it_parsing(tmp_path):
+    model, ask = propose(tmp_path, ["def add(a, b)\n    return a + b\n```",
+                                    "def add(a, b):\n    return a + b\n```"], BROKEN)
+    proposal = ask()
+    assert proposal.tries == 2 and "+def add(a, b):" in proposal.diff
+    assert model.asked == [(0.0, None), (domain.RETRY_TEMPERATURE, domain.RETRY_SEED)]
+
+
+def test_when_neither_answer_parses_nothing_is_offered(tmp_path):
+    _, ask = propose(tmp_path, ["def add(a, b)\n    return a + b\n```",
+                                "def add(a, b\n    return a + b\n```"], BROKEN)
+    with pytest.raises(patches.PatchError, match="neither of the model's two answers is an "
+                       "edit: the edited python does not parse .*did not parse before"):
         ask()

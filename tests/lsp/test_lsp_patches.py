@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
-from cromwell_lsp import patches
+from cromwell_lsp import domain, patches
 from cromwell_lsp.patches import PatchError, StaleDocument
 
 OLD = 'label = "naïve 😋 café"\n\n\ndef area(w, h):\n    pass\n'
@@ -49,30 +49,37 @@ def test_diff_answer_is_applied_exactly():
         patches.apply_diff(drifted, diff)
 
 
-def test_stale_version_broken_syntax_and_empty_answers_are_refused():
+def test_stale_version_and_empty_answers_are_refused():
     good = "```python\ndef area(w, h):\n    return w * h\n```"
     with pytest.raises(StaleDocument, match="version 4 -> 5"):
         patches.from_model_output("geo.py", 4, OLD, (3, 5), good, current_version=5)
-    broken = "```python\ndef area(w, h)\n    return w * h\n```"
-    with pytest.raises(PatchError, match="no longer parses"):
-        patches.from_model_output("geo.py", 4, OLD, (3, 5), broken, 4)
     with pytest.raises(PatchError, match="no code"):
         patches.from_model_output("geo.py", 4, OLD, (3, 5), "```\n```", 4)
     with pytest.raises(PatchError, match="no change"):
         patches.from_model_output(
             "geo.py", 4, OLD, (3, 5), "```\ndef area(w, h):\n    pass\n```", 4
         )
-    with pytest.raises(PatchError, match="edited toml no longer parses"):
-        patches.from_model_output("c.toml", 1, "a = 1\n", (0, 1), "a = = 2\n", 1)
-    with pytest.raises(PatchError, match="edited json no longer parses"):
-        patches.from_model_output("c.json", 1, '{"a": 1}\n', (0, 1), '{"a": 2,}\n', 1)
+
+
+def test_an_edit_is_offered_only_when_the_file_it_leaves_parses():
+    def check(path: str, old: str, region: tuple[int, int], answer: str) -> None:
+        domain.check_parses(patches.from_model_output(path, 1, old, region, answer, 1))
+
+    broken = "```python\ndef area(w, h)\n    return w * h\n```"
+    with pytest.raises(PatchError, match=r"edited python does not parse \(line 4"):
+        check("geo.py", OLD, (3, 5), broken)
+    with pytest.raises(PatchError, match="edited toml does not parse"):
+        check("c.toml", "a = 1\n", (0, 1), "a = = 2\n")
+    with pytest.raises(PatchError, match="edited json does not parse"):
+        check("c.json", '{"a": 1}\n', (0, 1), '{"a": 2,}\n')
     # Languages we cannot parse are not blocked by the parse check.
-    assert (
-        patches.from_model_output("x.rs", 1, "fn a() {}\n", (0, 1), "fn a( {}", 1).new
-        == "fn a( {}\n"
-    )
-    # A file that did not parse before may stay unparsable (the edit is not to blame).
-    assert patches.from_model_output("y.py", 1, "def (:\n", (0, 1), "def (:\n    1\n", 1)
+    check("x.rs", "fn a() {}\n", (0, 1), "fn a( {}")
+    # A file that did not parse before is held to the same rule: an edit that leaves it
+    # broken is refused (and says the file was broken before) ...
+    with pytest.raises(PatchError, match="did not parse before the edit either"):
+        check("y.py", "def (:\n", (0, 1), "def (:\n    1\n")
+    # ... and one that mends it is offered.
+    check("y.py", "def (:\n", (0, 1), "def f():\n    return 1\n")
 
 
 def test_no_newline_at_end_of_file_round_trips():
