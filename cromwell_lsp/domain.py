@@ -423,8 +423,8 @@ def run_action(
     on_piece: Callable[[str], None] | None = None,
     on_retry: Callable[[str], None] | None = None,
 ) -> ActionResult:
-    """Generate the answer to `prepared` and check it into a patch that leaves the file
-    parsing (check_parses); an answer that is no edit gets one more try with a different
+    """Generate the answer to `prepared` and check it into a patch that, for an edit, leaves
+    the file parsing (check_parses); an answer that is no edit gets one more try with a different
     sample (RETRY_TEMPERATURE, RETRY_SEED), and `on_retry(why)` is told. When neither answer
     is an edit nothing is offered: PatchError (neither_is_an_edit) says why. Every door
     offers only what this returns."""
@@ -433,7 +433,10 @@ def run_action(
                           temperature=temperature, seed=seed, image=model_image(model, action),
                           cancel=cancel, on_piece=on_piece, stop_when=prepared.stop_when)
         patch = action_patch(action, prepared, output)
-        check_parses(patch)
+        if action.request.action != "fromScreenshot":
+            # A screenshot's new file is what the picture shows, and a picture may show a
+            # fragment (an indented method); screenshot.choose prefers code that parses.
+            check_parses(patch)
         return ActionResult(patch, output, n)
 
     try:
