@@ -144,7 +144,7 @@ class ProductEditor:
     """The product's own edit as `cromwell eval edits`' editor: domain.propose_edit, the path
     of `cromwell edit`, the LSP's "Edit selection" and HTTP's /v1/edit (its prompt, the
     checked patch, one more sample when the first answer is no edit). The workspace is an
-    empty folder, so the task's file is the whole context, as in the training format."""
+    empty folder, so the task's file is the whole context."""
 
     name = "product"
 
@@ -181,21 +181,16 @@ class ProductEditor:
               help="Only the first N tasks (balanced over the edit kinds; default: all).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True,
               help="Most tokens per answer (each is also held to twice its reference + 32).")
-@click.option("--format", "prompt_format", type=click.Choice(["product", "training"]),
-              default="product", show_default=True,
-              help="product: the product's own edit (prompt, checked patch, one retry); "
-                   "training: stage-4 training's <EDIT> prompt and answer.")
 @_with_eval_options
 def eval_edits_command(model_path: str | None, limit: int | None, max_tokens: int,
-                       prompt_format: str, threads: int | None, as_json: bool) -> None:
-    """Edit tasks made from held-out code, answered as the product answers them (or in the
-    training format): the share of answers that apply, parse and pass, per kind and
-    overall."""
-    from engine.eval.edit_quality import TrainingFormatEditor, run_edits
+                       threads: int | None, as_json: bool) -> None:
+    """Edit tasks made from held-out code, answered as the product answers them (its prompt,
+    the one training teaches; the checked patch; one retry): the share of answers that apply,
+    parse and pass, per kind and overall."""
+    from engine.eval.edit_quality import run_edits
 
-    editor = ProductEditor if prompt_format == "product" else TrainingFormatEditor
     report = _eval_report(
-        lambda: run_edits(model_path, limit, max_tokens, threads, editor=editor), as_json)
+        lambda: run_edits(model_path, limit, max_tokens, threads, editor=ProductEditor), as_json)
     if report is None:
         return
     rows = [*report["kinds"].items(), ("overall", report["overall"])]

@@ -6,23 +6,15 @@ syntax error, fix an injected undefined name, restore a broken layout), made by 
 pipeline's own makers from standard-library files that the path-hash split holds out, with a
 fixed seed: the same task list on every run of the same interpreter.
 
-Prompt, two ways (`--format`):
-- `product` (the command's default): the product's own edit, as `cromwell edit`, the LSP's
-  "Edit selection" and HTTP's /v1/edit make it: its chat prompt with the region's lines, the
-  checked patch, one more sample when the first answer is no edit. The CLI supplies it as the
-  editor (the engine does not import the application). It applies when the product offers a
-  patch at all.
-- `training`: exactly stage-4 training's (`engine.data.edit_makers.to_prompt`: the file's
-  path, up to 60 lines of context either side of the region between `<EDIT>` and `</EDIT>`,
-  `<DIFF>` and the instruction), encoded the way training encodes it (no added bos). The model
-  answers greedily with the rewritten region and ends it with `</EDIT>`, the training target's
-  form; it applies when the model wrote the end marker.
-Each answer may take at most `--max-tokens`, and at most twice the reference region's tokens
-plus 32 (a correct answer is about as long as the reference, and a runaway one should not cost
-minutes).
+The editor is the product's own edit, as `cromwell edit`, the LSP's "Edit selection" and
+HTTP's /v1/edit make it (the one edit format of engine/edit_format.py, which training rows
+use too; the checked patch, one more sample when the first answer is no edit). The CLI
+supplies it (the engine does not import the application). Each answer may take at most
+`--max-tokens`, and at most twice the reference region's tokens plus 32 (a correct answer is
+about as long as the reference, and a runaway one should not cost minutes).
 
 Each answer is judged three ways (edit_scoring.py):
-- applies: the answer is a complete edit (see above);
+- applies: the product offers the answer as an edit;
 - parses: the edited file compiles (`compile`, which is stricter than `ast.parse`);
 - passes, per kind:
   - rename_local, rename_function: the file's syntax tree equals the original's with the
@@ -49,13 +41,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.eval.edit_scoring import score_file, splice
+from engine.eval.edit_scoring import score_file
 from engine.eval.edit_tasks import DEFAULT_SEED, EditTask, build_tasks
-from engine.tokenizers.special_tokens import EDIT_END
 
 DEFAULT_MAX_TOKENS = 512
-# Stop reasons: the end marker; a stop token (eos) or the context's end; the token budget.
-END_MARKER, STOP_TOKEN, BUDGET = "end_marker", "stop_token", "max_tokens"
 
 
 @dataclass
@@ -76,55 +65,23 @@ def task_budget(model: Any, task: EditTask, max_tokens: int) -> int:
     return min(max_tokens, 2 * reference + 32)
 
 
-def answer(model: Any, task: EditTask, max_tokens: int) -> tuple[str | None, str, int]:
-    """Greedy answer -> (region or None when the end marker never came, stop reason, tokens)."""
-    end_id = model.tokenizer.token_to_id(EDIT_END)
-    if end_id is None:
-        raise RuntimeError(f"{model.path} has no {EDIT_END} token: it cannot answer edit tasks "
-                           "in the training format (--format product asks as the product does)")
-    ids = model.tokenizer.encode(task.prompt)  # as packing.encode_edit does: no bos
-    budget = task_budget(model, task, max_tokens)
-    out: list[int] = []
-    stops = model.stop_ids - {end_id}
-    for token in model.stream_tokens(ids, max_tokens=budget, stop_ids=stops):
-        if token == end_id:
-            return model.tokenizer.decode(out, skip_special=True), END_MARKER, len(out) + 1
-        out.append(token)
-    return None, BUDGET if len(out) >= budget else STOP_TOKEN, len(out)
-
-
 @dataclass(frozen=True)
 class Answer:
     """An editor's answer to a task: the whole file as it leaves it (None: no edit)."""
 
     edited: str | None
-    stop: str  # why the answer ended (END_MARKER, STOP_TOKEN, BUDGET, or the editor's own)
+    stop: str  # why the answer ended, in the editor's words
     tokens: int  # tokens the model generated for it
     refused: str = ""  # why there is no edit, when there is none
 
 
 class Editor(Protocol):
-    """What answers edit tasks: the training format here, the product's pipeline from its
-    caller (the engine does not import the application)."""
+    """What answers edit tasks: the product's pipeline, from the caller (the engine does not
+    import the application)."""
 
     name: str
 
     def edit(self, task: EditTask) -> Answer: ...
-
-
-class TrainingFormatEditor:
-    """Stage-4 training's own prompt and answer: the region between `<EDIT>` and `</EDIT>`."""
-
-    name = "training"
-
-    def __init__(self, model: Any, max_tokens: int) -> None:
-        self.model, self.max_tokens = model, max_tokens
-
-    def edit(self, task: EditTask) -> Answer:
-        region, stop, n = answer(self.model, task, self.max_tokens)
-        if region is None:
-            return Answer(None, stop, n, "no end marker: the edit is incomplete")
-        return Answer(splice(task, region), stop, n)
 
 
 def evaluate(editor: Editor, tasks: list[EditTask]) -> Iterator[TaskResult]:
@@ -147,7 +104,7 @@ def _shares(results: list[TaskResult]) -> dict[str, Any]:
 
 
 def summarize(model_name: str, results: list[TaskResult], seed: int, max_tokens: int,
-              seconds: float, prompt: str = TrainingFormatEditor.name) -> dict[str, Any]:
+              seconds: float, prompt: str) -> dict[str, Any]:
     kinds = sorted({r.kind for r in results})
     return {
         "benchmark": "edits",
@@ -163,9 +120,9 @@ def summarize(model_name: str, results: list[TaskResult], seed: int, max_tokens:
 
 
 def run_edits(path: str | None, limit: int | None, max_tokens: int = DEFAULT_MAX_TOKENS,
-              threads: int | None = None, seed: int = DEFAULT_SEED,
-              editor: Callable[[Any, int], Editor] = TrainingFormatEditor) -> dict[str, Any]:
-    """`editor(model, max_tokens)` answers the tasks: the training format by default."""
+              threads: int | None = None, seed: int = DEFAULT_SEED, *,
+              editor: Callable[[Any, int], Editor]) -> dict[str, Any]:
+    """`editor(model, max_tokens)` answers the tasks (the CLI's: the product's edit)."""
     import engine.runtime
 
     model = engine.runtime.load(path, threads=threads)  # first: a bad file fails at once

@@ -85,11 +85,8 @@ def _passes(task: EditTask, edited: str, tree: ast.Module) -> tuple[bool, str]:
     raise ValueError(f"no test for edit kind {kind!r}")
 
 
-def score(task: EditTask, region: str | None) -> Score:
-    """`region`: the model's rewritten region when it ended it with the end marker, None when
-    it did not (no complete edit: nothing applies)."""
-    if region is None:
-        return Score(False, False, False, "no end marker: the edit is incomplete")
+def score(task: EditTask, region: str) -> Score:
+    """`region`: a rewritten region, judged in the file it leaves."""
     return score_file(task, splice(task, region))
 
 

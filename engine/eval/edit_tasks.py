@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.data.corpus import heldout_stdlib_files as heldout_files
-from engine.data.edit_makers import SYNTHETIC_KINDS, EditExample, make_examples, to_prompt
+from engine.data.edit_makers import SYNTHETIC_KINDS, EditExample, make_examples
 
 DEFAULT_SEED = 0
 MAX_TASK_REGION_LINES = 30
@@ -35,11 +35,6 @@ class EditTask:
     @property
     def kind(self) -> str:
         return self.example.kind
-
-    @property
-    def prompt(self) -> str:
-        """Exactly what stage-4 training puts before the target (`edit_makers.to_prompt`)."""
-        return to_prompt(self.example).prompt
 
 
 def _short(example: EditExample) -> bool:
