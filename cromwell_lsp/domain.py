@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from engine import edit_format
+
 from . import context, edits, patches, screenshot
 from .actions import ActionRequest, screenshot_target
 from .apply import resolve_inside, sha256
@@ -250,8 +252,8 @@ def line_range(text: str, lines: tuple[int, int] | None) -> tuple[int, int]:
     return a - 1, b
 
 
-def render_chat(model: Any) -> Callable[[list[dict[str, str]]], str]:
-    return lambda messages: model.apply_chat_template(messages, add_generation_prompt=True)
+def render_chat(model: Any) -> edit_format.RenderChat:
+    return edit_format.chat_renderer(model)
 
 
 def generate(

@@ -12,6 +12,8 @@ import ast
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from engine import edit_format
+
 from . import context, patches, prompts
 from .actions import ActionRequest, body_is_empty, enclosing_definition
 from .context import ContextPlan, SourceFile, Target
@@ -55,7 +57,7 @@ class PreparedPrompt:
         c = self.continuation
         if c is None:
             # A chat answer is complete when the fence opened for it closes.
-            return bool(self.answer_prefix) and "\n```" in "\n" + text
+            return bool(self.answer_prefix) and edit_format.answer_is_complete(text)
         if c.kind == "body":
             return prompts.dedent_cut(text, c.def_indent) is not None
         return '"""' in text
@@ -87,7 +89,7 @@ def prompt_for(
         name = new_file or doc.path
         # With a transcript the answer's fence is opened for the model, as for edits: it
         # goes straight into the code and stops where the fence closes.
-        opened = f"```{prompts.fence_language(name)}\n" if transcript.strip() else ""
+        opened = edit_format.answer_opening(name) if transcript.strip() else ""
 
         def render(plan: ContextPlan) -> str:
             return render_chat(prompts.screenshot_messages(plan, name, transcript)) + opened
@@ -114,15 +116,14 @@ def prompt_for(
         kind = "class" if isinstance(node, ast.ClassDef) else "function"
         task = prompts.task_text(request.action, request.instruction, kind)
 
-        # The answer's fence is opened in the assistant turn: the model goes straight
-        # into code instead of talking about it first.
-        fence = f"```{prompts.fence_language(doc.path)}\n"
-
+        # The one edit format (engine/edit_format.py), the one training teaches: the answer's
+        # fence is opened in the assistant turn, so the model goes straight into code.
         def render(plan: ContextPlan) -> str:
-            return render_chat(prompts.edit_messages(plan, task)) + fence
+            return edit_format.edit_prompt(render_chat, prompts.edit_ask(plan, task))
 
         plan, prompt, tokens = context.fit(target, candidates, recency, counter, limit, render)
-        return PreparedPrompt(plan, prompt, tokens, max_new_tokens, new_file, None, fence)
+        return PreparedPrompt(plan, prompt, tokens, max_new_tokens, new_file, None,
+                              edit_format.answer_opening(doc.path))
 
     plan, prompt, tokens = context.fit(target, candidates, recency, counter, limit, render)
     return PreparedPrompt(plan, prompt, tokens, max_new_tokens, new_file)

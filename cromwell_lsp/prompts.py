@@ -2,11 +2,15 @@
 model's own chat template) or raw continuations. Inline completion (ghost text) builds its
 prompts on token ids in the model's own FIM format: ghost.py.
 
-Each format asks for one fenced block; `patches.extract_code` copes with answers that add
-prose or forget the fence anyway.
+The edit of some lines is the one edit format the model is also trained and evaluated on
+(engine/edit_format.py); this module fills it from the context plan. Each chat format asks
+for one fenced block; `patches.extract_code` copes with answers that add prose or forget
+the fence anyway.
 """
 
 from __future__ import annotations
+
+from engine.edit_format import EditAsk, fence_language
 
 from .context import ContextPlan, snippet_header
 
@@ -14,38 +18,6 @@ SYSTEM = (
     "You are Cromwell, a careful code-editing assistant. Answer with code only, in one "
     "fenced block, and change nothing the task does not ask for."
 )
-
-FENCE_LANG = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".jsx": "jsx",
-    ".ts": "typescript",
-    ".tsx": "tsx",
-    ".rs": "rust",
-    ".go": "go",
-    ".c": "c",
-    ".h": "c",
-    ".cpp": "cpp",
-    ".hpp": "cpp",
-    ".cc": "cpp",
-    ".java": "java",
-    ".rb": "ruby",
-    ".sh": "bash",
-    ".lua": "lua",
-    ".json": "json",
-    ".toml": "toml",
-    ".yaml": "yaml",
-    ".yml": "yaml",
-    ".html": "html",
-    ".css": "css",
-    ".md": "markdown",
-}
-
-
-def fence_language(path: str) -> str:
-    suffix = path[path.rfind(".") :].lower() if "." in path else ""
-    return FENCE_LANG.get(suffix, "")
 
 
 def task_text(action: str, instruction: str | None, kind: str = "function") -> str:
@@ -70,36 +42,11 @@ def _related(plan: ContextPlan) -> str:
     return "Related code from the workspace:\n" + "".join(parts) + "\n"
 
 
-def _sentence(task: str) -> str:
-    task = task.strip()
-    if not task:
-        return task
-    task = task[0].upper() + task[1:]
-    return task if task.endswith((".", "!", "?")) else task + "."
-
-
-def edit_messages(plan: ContextPlan, task: str) -> list[dict[str, str]]:
-    """Rewrite the region of `plan` according to `task`.
-
-    Small instruct models follow a short request best when it comes last, right after the
-    code it is about: the workspace and the file's surroundings come first as context, then
-    the code to change, then the instruction. The caller opens the answer's fence in the
-    assistant turn, so the model goes straight into code.
-    """
-    lang = fence_language(plan.target_path)
-    start, end = plan.region_lines
-    surroundings = ""
-    if plan.before or plan.after:
-        surroundings = (
-            f"The file {plan.target_path} around it, for context:\n"
-            f"```{lang}\n{plan.before}{plan.after}```\n\n"
-        )
-    user = (
-        f"{_related(plan)}{surroundings}"
-        f"Lines {start + 1}-{end} of {plan.target_path}:\n```{lang}\n{plan.region}```\n"
-        f"{_sentence(task)} Reply with the new version of these lines only."
-    )
-    return [{"role": "user", "content": user}]
+def edit_ask(plan: ContextPlan, task: str) -> EditAsk:
+    """The edit request for the region of `plan`: its surroundings as the budget left them,
+    the related snippets first."""
+    return EditAsk(plan.target_path, plan.region, plan.region_lines, plan.before, plan.after,
+                   task, _related(plan))
 
 
 def screenshot_messages(plan: ContextPlan, target_path: str,
