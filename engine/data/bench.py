@@ -17,6 +17,8 @@ import json
 import time
 from collections.abc import Iterable
 
+from engine.edit_format import Messages
+
 from .pipeline import (
     ParallelLoader,
     chart_stream,
@@ -27,14 +29,19 @@ from .pipeline import (
     mockup_stream,
     render_stream,
 )
+from .preview import chatml
 from .stream import ExampleStream
 
 
 class ByteTokenizer:
-    """UTF-8 bytes as ids: stands for the real tokenizer's cost floor, not its output."""
+    """UTF-8 bytes as ids: stands for the real tokenizer's cost floor, not its output; edit
+    prompts in ChatML, as the Cromwell tokenizers' template writes them."""
 
     def encode(self, text: str) -> list[int]:
         return list(text.encode("utf-8"))
+
+    def apply_chat_template(self, messages: Messages, add_generation_prompt: bool = True) -> str:
+        return chatml(messages, add_generation_prompt)
 
 
 def _rate(items: Iterable, limit: int | None = None) -> tuple[int, float, list]:

@@ -17,15 +17,17 @@ An example is a file cut into `prefix + region + suffix`; the edit rewrites the 
 - `commit` (see `gitlog`): a real change from a repository's history.
 
 `verify(example)` re-checks an example from its texts alone; `make_examples` returns only
-examples that pass it. `to_prompt` formats an example with the seed's markers (see there).
+examples that pass it. `to_prompt` asks for an example as the product asks for an edit.
 """
 
 from __future__ import annotations
 
 import random
 import tokenize
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from engine.edit_format import EditAsk, RenderChat, edit_prompt, edit_target
 
 from .edit_example import (  # noqa: F401  (re-exported: the public names of edit examples)
     ADD_DOCSTRING,
@@ -99,13 +101,6 @@ def _tolerant(candidates: Iterator[tuple]) -> Iterator[tuple]:
 
 # --------------------------------------------------------------------------------- prompts
 
-DEFAULT_MARKERS: Mapping[str, str] = {
-    "file": "<FILE>",
-    "edit": "<EDIT>",
-    "edit_end": "</EDIT>",
-    "diff": "<DIFF>",
-}
-
 
 @dataclass(frozen=True)
 class Prompt:
@@ -113,37 +108,22 @@ class Prompt:
     target: str
 
 
-def to_prompt(
-    example: EditExample,
-    markers: Mapping[str, str] = DEFAULT_MARKERS,
-    context_lines: int = 60,
-) -> Prompt:
-    """The example as the model sees it, and what the model should write.
+def to_prompt(example: EditExample, render_chat: RenderChat, context_lines: int = 60) -> Prompt:
+    """The example as the product asks for it, and what the model should write: the one edit
+    format (engine/edit_format.py), rendered by `render_chat` (the model's chat template).
 
-    Format (markers named by their keys in `markers`)::
-
-        {file}{path}\\n
-        {up to context_lines lines before the region}{edit}{region_before}{edit_end}{up to
-        context_lines lines after the region}\\n          (newline only if not already there)
-        {diff}{instruction}\\n
-
-    The target is `{region_after}{edit_end}`: the rewritten region, then the end marker that
-    says the edit is complete. The region is whole lines, so `{edit}` and `{edit_end}` sit at
-    line starts and the rewritten region can be spliced back by lines.
+    The instruction is the task and the region the lines to rewrite; up to `context_lines`
+    lines either side of the region are its surroundings (the product keeps as many as its
+    token budget allows; training rows are kept short). The target is the rewritten region,
+    then the fence that closes the answer, where the product stops generating.
     """
-    missing = [k for k in ("file", "edit", "edit_end", "diff") if k not in markers]
-    if missing:
-        raise ValueError(f"markers lack {missing}; give all of file, edit, edit_end, diff")
     if context_lines < 0:
         raise ValueError(f"context_lines must be >= 0, got {context_lines}")
-    before = split_lines(example.prefix)[-context_lines:] if context_lines else []
+    above = split_lines(example.prefix)
+    before = above[-context_lines:] if context_lines else []
     after = split_lines(example.suffix)[:context_lines]
-    body = (
-        "".join(before) + markers["edit"] + example.region_before + markers["edit_end"]
-        + "".join(after)
-    )
-    if not body.endswith("\n"):
-        body += "\n"
-    prompt = f"{markers['file']}{example.path}\n{body}{markers['diff']}{example.instruction}\n"
-    return Prompt(prompt=prompt, target=example.region_after + markers["edit_end"])
-
+    start = len(above)
+    lines = (start, start + len(split_lines(example.region_before)))
+    ask = EditAsk(example.path, example.region_before, lines, "".join(before), "".join(after),
+                  example.instruction)
+    return Prompt(edit_prompt(render_chat, ask), edit_target(example.region_after))

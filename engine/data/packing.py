@@ -1,9 +1,11 @@
-"""Tokens: examples encoded with any tokenizer that has `encode(text) -> list[int]`, packed
-into fixed-length sequences with a loss mask, and batched as numpy arrays.
+"""Tokens: examples encoded with any tokenizer that has `encode(text) -> list[int]` (and, for
+edits, the model's chat template), packed into fixed-length sequences with a loss mask, and
+batched as numpy arrays.
 
 Plain code is trained on every token; an edit example only on its target (the prompt is
-context, not something to imitate), which is what the mask says. Documents are packed back to
-back; a document longer than the sequence continues in the next one.
+context, not something to imitate), which is what the mask says; it is asked exactly as the
+product asks for an edit, in the tokenizer's chat template. Documents are packed back to back;
+a document longer than the sequence continues in the next one.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .edit_makers import DEFAULT_MARKERS, EditExample, to_prompt
+from engine.edit_format import ChatTemplated, chat_renderer
+
+from .edit_makers import EditExample, to_prompt
 from .fim import FIM_MARKERS, FimExample, to_fim_prompt
 
 
 class Tokenizer(Protocol):
     def encode(self, text: str) -> list[int]: ...
+
+
+class ChatTokenizer(Tokenizer, ChatTemplated, Protocol):
+    """A tokenizer with the model's chat template, which edit prompts are rendered in."""
 
 
 @dataclass(frozen=True)
@@ -33,15 +41,11 @@ def encode_text(text: str, tokenizer: Tokenizer, eos_id: int | None = None) -> E
     return Encoded(ids, [1] * len(ids))
 
 
-def encode_edit(
-    example: EditExample,
-    tokenizer: Tokenizer,
-    markers: Mapping[str, str] = DEFAULT_MARKERS,
-    context_lines: int = 60,
-) -> Encoded:
-    """Prompt tokens (mask 0), then target tokens (mask 1). Prompt and target are encoded
+def encode_edit(example: EditExample, tokenizer: ChatTokenizer, context_lines: int = 60) -> Encoded:
+    """Prompt tokens (mask 0), then target tokens (mask 1): the product's own edit prompt in
+    the tokenizer's chat template (`edit_makers.to_prompt`). Prompt and target are encoded
     separately, so no token straddles the boundary and the mask is exact."""
-    prompt = to_prompt(example, markers, context_lines)
+    prompt = to_prompt(example, chat_renderer(tokenizer), context_lines)
     head, tail = list(tokenizer.encode(prompt.prompt)), list(tokenizer.encode(prompt.target))
     return Encoded(head + tail, [0] * len(head) + [1] * len(tail))
 

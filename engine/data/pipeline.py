@@ -38,14 +38,14 @@ from .corpus import (
     site_packages_source,
     stdlib_source,
 )
-from .edit_makers import DEFAULT_MARKERS, SYNTHETIC_KINDS, EditExample
+from .edit_makers import SYNTHETIC_KINDS, EditExample
 from .fim import FIM_MARKERS, FimExample, fim_split
 from .gitlog import commit_examples
 from .loader import ParallelLoader
 from .packing import (
+    ChatTokenizer,
     Encoded,
     PackedStream,
-    Tokenizer,
     batches,
     encode_edit,
     encode_fim,
@@ -189,16 +189,15 @@ class Encode:
     """Wraps a maker: its texts or edit examples, encoded (in the worker, where the CPU is)."""
 
     maker: object
-    tokenizer: Tokenizer
+    tokenizer: ChatTokenizer
     eos_id: int | None = None
-    markers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MARKERS))
     fim_markers: Mapping[str, str] = field(default_factory=lambda: dict(FIM_MARKERS))
 
     def __call__(self, item, rng: random.Random) -> list[Encoded | EncodedVision]:
         out: list[Encoded | EncodedVision] = []
         for example in self.maker(item, rng):  # type: ignore[operator]
             if isinstance(example, EditExample):
-                out.append(encode_edit(example, self.tokenizer, self.markers))
+                out.append(encode_edit(example, self.tokenizer))
             elif isinstance(example, FimExample):
                 out.append(encode_fim(example, self.tokenizer, self.eos_id, self.fim_markers))
             elif isinstance(example, str):
@@ -305,14 +304,14 @@ def mockup_stream(count: int, seed: int = 0, shard: Shard | None = None,
     return ExampleStream(range(count), MockupMaker(), seed, shard, epochs, shuffle=False)
 
 
-def encoded(stream: ExampleStream, tokenizer: Tokenizer, eos_id: int | None = None,
-            markers: Mapping[str, str] = DEFAULT_MARKERS,
+def encoded(stream: ExampleStream, tokenizer: ChatTokenizer, eos_id: int | None = None,
             fim_markers: Mapping[str, str] = FIM_MARKERS) -> ExampleStream:
     """The same stream with its examples encoded by `tokenizer` (which must be picklable for
     the multi-process loader): texts, edit and fill-in-the-middle examples as `Encoded`
-    (for `PackedStream`), pictures as `EncodedVision` (for `vision_batches`). `eos_id` ends
-    each text, middle and picture's target."""
-    maker = Encode(stream.make, tokenizer, eos_id, dict(markers), dict(fim_markers))
+    (for `PackedStream`; edits in the product's own prompt, rendered by the tokenizer's chat
+    template), pictures as `EncodedVision` (for `vision_batches`). `eos_id` ends each text,
+    middle and picture's target."""
+    maker = Encode(stream.make, tokenizer, eos_id, dict(fim_markers))
     return ExampleStream(stream.items, maker, stream.seed, stream.shard, stream.epochs,
                          stream.shuffle)
 

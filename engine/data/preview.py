@@ -8,6 +8,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from engine.edit_format import Messages
+from engine.tokenizers import chat_template
+from engine.tokenizers.cromwell_bpe import CHAT_TEMPLATE
+
 from . import pipeline
 from .corpus import CorpusIndex
 from .edit_makers import EditExample, to_prompt
@@ -15,6 +19,14 @@ from .fim import FimExample, to_fim_prompt
 from .split import TRAIN
 
 TEXT_KINDS = ("edit", "fim", "commit")
+
+
+def chatml(messages: Messages, add_generation_prompt: bool = True) -> str:
+    """Edit prompts as ChatML shows them without loading a tokenizer: the turn markers of
+    both Cromwell tokenizers' chat templates (a model's own template may add a system turn)."""
+    return chat_template.render(CHAT_TEMPLATE, messages,
+                                add_generation_prompt=add_generation_prompt, special_tokens={})
+
 IMAGE_KINDS = ("render", "chart", "mockup")
 KINDS = TEXT_KINDS + IMAGE_KINDS
 
@@ -53,7 +65,7 @@ def preview(
     blocks = []
     for n, example in enumerate(itertools.islice(streams[kind](), count)):
         if isinstance(example, EditExample):
-            prompt = to_prompt(example, context_lines=4)
+            prompt = to_prompt(example, chatml, context_lines=4)
             blocks.append(f"## {example.kind}: {example.path}\n{prompt.prompt}"
                           f"## target\n{prompt.target}\n")
         elif isinstance(example, FimExample):

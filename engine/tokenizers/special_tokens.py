@@ -8,6 +8,10 @@ them from training, SmolLM2's vocabulary gets them appended (`extend_with_cromwe
 
 from __future__ import annotations
 
+# No prompt uses <EDIT> and </EDIT> any more (edits are asked in the one edit format,
+# engine/edit_format.py), but they stay in the vocabulary: tokens are appended in this order,
+# so dropping them would move every later id (<IMAGE>, the FIM tokens) away from the rows that
+# the shipped BPE, cromwell-smol's GGUF files and the fine-tuned adapters hold for them.
 FILE = "<FILE>"
 EDIT_START = "<EDIT>"
 EDIT_END = "</EDIT>"

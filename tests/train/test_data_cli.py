@@ -34,7 +34,8 @@ def test_index_heldout_and_previews(tmp_path: Path) -> None:
     edit = runner.invoke(main, ["data", "preview", "edit", "--index", str(index_file),
                                 "--count", "2"])
     assert edit.exit_code == 0, edit.output
-    assert edit.output.count("<FILE>") == 2 and "</EDIT>" in edit.output
+    assert edit.output.count("Reply with the new version of these lines only.") == 2
+    assert edit.output.count("<|im_start|>assistant\n```python\n## target\n") == 2
 
     shots = tmp_path / "shots"
     render = runner.invoke(main, ["data", "preview", "render", "--index", str(index_file),

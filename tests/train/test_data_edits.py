@@ -1,5 +1,5 @@
 """Edit examples: every kind gives verified pairs on real standard-library code; verification
-rejects examples that do not show what they claim; the prompt format."""
+rejects examples that do not show what they claim; the prompt is the product's own."""
 
 from __future__ import annotations
 
@@ -10,19 +10,25 @@ import random
 import sysconfig
 import tokenize
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cromwell_lsp import edits
+from cromwell_lsp.actions import ActionRequest
 from engine.data import edit_makers
 from engine.data.edit_makers import (
     EditExample,
     EditVerificationError,
     example_from_texts,
     make_examples,
+    split_lines,
     to_prompt,
     verify,
 )
 from engine.data.pycheck import undefined_names
+from engine.edit_format import chat_renderer
+from engine.tokenizer import CodeTokenizer, load_cromwell_bpe
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SAMPLE = ("textwrap.py", "shlex.py", "json/decoder.py", "fractions.py", "calendar.py",
@@ -148,20 +154,47 @@ def test_verify_rejects_examples_that_lie(examples) -> None:
         example_from_texts("commit", "a.py", "x", "a\nb\nc\n", "z\nb\nc\n", region=(1, 2))
 
 
-def test_prompt_format_with_markers(examples) -> None:
+@pytest.fixture(scope="module")
+def bpe() -> CodeTokenizer:
+    return load_cromwell_bpe()
+
+
+def product_prompt(example: EditExample, bpe: CodeTokenizer) -> tuple[Any, Any, Any]:
+    """The product's own prepared prompt for the example's edit ("Edit selection" on its
+    region, the instruction as typed; no other files; a window wide enough for the file)."""
+    start = example.prefix.count("\n")
+    end = start + example.region_before.count("\n")
+    request = ActionRequest("editSelection", f"file:///w/{example.path}", None, start, end,
+                            example.instruction)
+    doc = edits.DocumentView(request.uri, example.path, example.before, None)
+    prepared = edits.prompt_for(request, doc, [], {}, bpe, chat_renderer(bpe), 1 << 20, 512,
+                                None)
+    return request, doc, prepared
+
+
+def test_the_training_prompt_is_the_products_prompt(examples, bpe) -> None:
+    for kind, made in examples.items():
+        example = made[0]
+        row = to_prompt(example, chat_renderer(bpe), context_lines=1 << 20)
+        request, doc, prepared = product_prompt(example, bpe)
+        assert row.prompt == prepared.prompt, kind
+        # The target, given to the product as the model's answer, stops generation where it
+        # ends and is exactly the reference edit.
+        assert row.target.endswith("\n```") and prepared.stop_when(row.target), kind
+        patch = edits.patch_from_output(request, doc, prepared, row.target, None)
+        assert patch.new == example.after, kind
+
+
+def test_the_surroundings_are_cut_to_context_lines(examples) -> None:
     example = examples[edit_makers.FILL_BODY][0]
-    prompt = to_prompt(example, context_lines=3)
-    assert prompt.prompt.startswith(f"<FILE>{example.path}\n")
-    assert f"<EDIT>{example.region_before}</EDIT>" in prompt.prompt
-    assert prompt.prompt.endswith(f"<DIFF>{example.instruction}\n")
-    assert prompt.target == example.region_after + "</EDIT>"
-    before_edit = prompt.prompt.split("<EDIT>")[0].split("\n", 1)[1]
-    assert before_edit.count("\n") <= 3 and example.prefix.endswith(before_edit)
-    custom = {"file": "[F]", "edit": "[E]", "edit_end": "[/E]", "diff": "[D]"}
-    other = to_prompt(example, custom, context_lines=0)
-    assert other.prompt.startswith("[F]") and "[E]" in other.prompt and "<EDIT>" not in other.prompt
-    with pytest.raises(ValueError, match="markers lack"):
-        to_prompt(example, {"file": "<FILE>"})
+    user_turn = to_prompt(example, lambda messages: messages[0]["content"], context_lines=3)
+    surroundings = user_turn.prompt.split("for context:\n```python\n")[1].split("```\n\n")[0]
+    assert surroundings == "".join(split_lines(example.prefix)[-3:]
+                                   + split_lines(example.suffix)[:3])
+    alone = to_prompt(example, lambda messages: messages[0]["content"], context_lines=0)
+    assert "for context" not in alone.prompt and example.region_before in alone.prompt
+    with pytest.raises(ValueError, match="context_lines"):
+        to_prompt(example, lambda messages: "", context_lines=-1)
 
 
 def test_files_that_do_not_parse_give_nothing() -> None:

@@ -69,9 +69,11 @@ def test_commit_examples_mark_the_changed_lines(repo: Path) -> None:
     assert geometry.region_before == "    return w * h\n"
     assert geometry.region_after == '    """Area of a w by h rectangle."""\n    return w * h\n'
     assert (geometry.before, geometry.after) == (V1, V2)
-    prompt = to_prompt(geometry)
-    assert prompt.prompt.endswith("<DIFF>Document area; multiply in half\n\nA body line.\n")
-    assert prompt.target == geometry.region_after + "</EDIT>"
+    prompt = to_prompt(geometry, lambda messages: messages[0]["content"])
+    assert prompt.prompt.endswith("Lines 2-2 of geometry.py:\n```python\n    return w * h\n```\n"
+                                  "Document area; multiply in half\n\nA body line. Reply with "
+                                  "the new version of these lines only.```python\n")
+    assert prompt.target == geometry.region_after + "```"
 
 
 def test_commit_stream_respects_the_heldout_split(repo: Path) -> None:

@@ -26,15 +26,22 @@ from engine.data.pipeline import (
     render_stream,
     text_stream,
 )
+from engine.data.preview import chatml
+from engine.edit_format import chat_renderer
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
 
 class ByteTokenizer:
-    """UTF-8 bytes as token ids: a complete tokenizer, and one with no training to wait for."""
+    """UTF-8 bytes as token ids: a complete tokenizer, and one with no training to wait for;
+    its chat template is ChatML's turns."""
 
     def encode(self, text: str) -> list[int]:
         return list(text.encode("utf-8"))
+
+    def apply_chat_template(self, messages: list[dict[str, str]],
+                            add_generation_prompt: bool = True) -> str:
+        return chatml(messages, add_generation_prompt)
 
 
 FILES = ("json/decoder.py", "json/encoder.py", "json/scanner.py", "textwrap.py", "shlex.py",
@@ -110,13 +117,16 @@ def test_packing_fills_fixed_length_sequences_and_resumes(index) -> None:
     assert all(len(ids) == len(mask) == 256 for ids, mask in sequences)
     flat = [t for ids, _ in sequences for t in ids]
     assert flat == all_tokens[: len(flat)] and len(all_tokens) - len(flat) < 256
-    # The mask covers exactly the target: the rewritten region and the end-of-edit marker.
+    # The mask covers exactly the target: the rewritten region and the fence that closes it,
+    # after the product's prompt in the tokenizer's chat template.
     example = next(iter(edit_stream(index, seed=3, kinds=("fix_name",))))
     enc = encode_edit(example, tok)
-    prompt = to_prompt(example)
+    prompt = to_prompt(example, chat_renderer(tok))
     assert bytes(enc.ids).decode() == prompt.prompt + prompt.target
+    assert prompt.prompt.startswith("<|im_start|>user\n")
+    assert prompt.prompt.endswith("<|im_start|>assistant\n```python\n")
     assert bytes(t for t, m in zip(enc.ids, enc.mask, strict=True) if m).decode() \
-        == prompt.target == example.region_after + "</EDIT>"
+        == prompt.target == example.region_after + "```"
     assert 0 < sum(sum(m) for _, m in sequences) < len(flat)
     # Resume mid-way.
     first = PackedStream(encoded(edit_stream(index, seed=3, kinds=("fix_name",)), tok), 256)
