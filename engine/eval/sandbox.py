@@ -44,6 +44,7 @@ del _os, _socket, _subprocess, _refuse, _name
 class SandboxResult:
     outcome: Outcome
     detail: str  # the tail of stderr on failure; empty otherwise
+    stdout: str = ""  # what the program printed, when it was asked for (`capture_stdout`)
 
 
 def _limit_child(cpu_seconds: int) -> None:
@@ -55,8 +56,11 @@ def _limit_child(cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run_program(source: str, timeout_s: float = 10.0) -> SandboxResult:
-    """Run `source` as a script; "passed" when it exits 0 within `timeout_s` wall seconds."""
+def run_program(
+    source: str, timeout_s: float = 10.0, capture_stdout: bool = False
+) -> SandboxResult:
+    """Run `source` as a script; "passed" when it exits 0 within `timeout_s` wall seconds.
+    `capture_stdout`: keep what it prints (a program that reports what it observed)."""
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     with tempfile.TemporaryDirectory(prefix="cromwell-sandbox-") as cwd:
@@ -69,19 +73,20 @@ def run_program(source: str, timeout_s: float = 10.0) -> SandboxResult:
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=lambda: _limit_child(int(timeout_s) + 1),
         )
         try:
-            _, err = proc.communicate(timeout=timeout_s)
+            out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
             return SandboxResult("timeout", "")
         if proc.returncode == -signal.SIGXCPU or proc.returncode == -signal.SIGKILL:
             return SandboxResult("timeout", "CPU time limit")
+        printed = out.decode("utf-8", "replace") if out else ""
         if proc.returncode == 0:
-            return SandboxResult("passed", "")
-        return SandboxResult("failed", err.decode("utf-8", "replace")[-500:])
+            return SandboxResult("passed", "", printed)
+        return SandboxResult("failed", err.decode("utf-8", "replace")[-500:], printed)
