@@ -141,10 +141,10 @@ def eval_infill_command(model_path: str | None, limit: int | None, max_tokens: i
 
 
 class ProductEditor:
-    """The product's own edit as `cromwell eval edits`' editor: domain.propose_edit, the path
-    of `cromwell edit`, the LSP's "Edit selection" and HTTP's /v1/edit (its prompt, the
-    checked patch, one more sample when the first answer is no edit). The workspace is an
-    empty folder, so the task's file is the whole context."""
+    """The product's own edit as the editor of `cromwell eval edits` and `eval instruct`:
+    domain.propose_edit, the path of `cromwell edit`, the LSP's "Edit selection" and HTTP's
+    /v1/edit (its prompt, the checked patch, one more sample when the first answer is no
+    edit). The workspace is an empty folder, so the task's file is the whole context."""
 
     name = "product"
 
@@ -191,14 +191,44 @@ def eval_edits_command(model_path: str | None, limit: int | None, max_tokens: in
 
     report = _eval_report(
         lambda: run_edits(model_path, limit, max_tokens, threads, editor=ProductEditor), as_json)
-    if report is None:
-        return
+    if report is not None:
+        _kinds_table(report)
+
+
+def _kinds_table(report: dict[str, Any]) -> None:
+    """An edit evaluation's shares per kind and overall, then the model and the time."""
     rows = [*report["kinds"].items(), ("overall", report["overall"])]
-    click.echo(f"{'kind':<16} {'tasks':>5} {'applies':>8} {'parses':>8} {'passes':>8}")
+    width = max(len(kind) for kind, _ in rows)
+    click.echo(f"{'kind':<{width}} {'tasks':>5} {'applies':>8} {'parses':>8} {'passes':>8}")
     for kind, s in rows:
-        click.echo(f"{kind:<16} {s['tasks']:>5} {s['apply_rate']:>8.3f} {s['parse_rate']:>8.3f} "
-                   f"{s['pass_rate']:>8.3f}")
+        click.echo(f"{kind:<{width}} {s['tasks']:>5} {s['apply_rate']:>8.3f} "
+                   f"{s['parse_rate']:>8.3f} {s['pass_rate']:>8.3f}")
     click.echo(f"{report['model']}: {report['seconds']} s")
+
+
+@eval_group.command("instruct")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A GGUF model (default: the embedded default model).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N tasks (balanced over the change kinds; default: all).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Which functions and calls make the tasks (the same seed, the same tasks).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Most tokens per answer (each is also held to twice its reference + 32).")
+@_with_eval_options
+def eval_instruct_command(model_path: str | None, limit: int | None, seed: int,
+                          max_tokens: int, threads: int | None, as_json: bool) -> None:
+    """Instruction edits with tests: a behaviour change of a function from held-out code,
+    asked for as a user asks (the function selected in its file) and answered as the product
+    answers; the share of answers that apply, parse and pass the task's tests (sandboxed), per
+    kind and overall."""
+    from engine.eval.instruction_quality import run_instruct
+
+    report = _eval_report(
+        lambda: run_instruct(model_path, limit, ProductEditor, max_tokens, threads, seed),
+        as_json)
+    if report is not None:
+        _kinds_table(report)
 
 
 @eval_group.command("screenshot")
