@@ -31,12 +31,13 @@ def _builds() -> dict[str, Callable[[], None]]:
     cpu = _native.cpu_features()
 
     def select(
-        no_int: bool = False, avx2: bool = False, no_512: bool = False
+        no_int: bool = False, avx2: bool = False, no_512: bool = False, no_amx: bool = True
     ) -> Callable[[], None]:
         def apply() -> None:
             _native.set_no_int_gemm(no_int)
             _native.set_force_avx2(avx2)
             _native.set_no_avx512_vnni(no_512)
+            _native.set_no_amx(no_amx)
 
         return apply
 
@@ -45,6 +46,8 @@ def _builds() -> dict[str, Callable[[], None]]:
         builds["avx-vnni"] = select(no_512=True)
     if cpu["avx512vnni"] and cpu["kernels"] == "avx512":
         builds["avx512-vnni"] = select()
+    if cpu["amx"] and cpu["kernels"] == "avx512":
+        builds["amx"] = select(no_amx=False)
     return builds
 
 
@@ -71,6 +74,7 @@ def measure(fmt: str, rows: int, k: int, n: int, threads: int, rounds: int) -> d
     finally:
         _builds()["float"]()
         _native.set_no_int_gemm(False)
+        _native.set_no_amx(False)
     macs = n * rows * k
     row: dict[str, Any] = {"format": fmt, "shape": f"{rows}x{k}", "n": n, "threads": threads}
     for name, s in seconds.items():

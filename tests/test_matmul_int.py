@@ -1,5 +1,5 @@
 """The integer matrix-matrix product (prefill: 8 activation rows or more against quantized
-weights) on every kernel build this CPU can run (scalar, AVX2, AVX-VNNI, AVX-512 VNNI), against
+weights) on every kernel build this CPU can run (scalar, AVX2, AVX-VNNI, AVX-512 VNNI, AMX), against
 numpy in float64 on the unpacked weights and the activations rounded as the kernels round them
 (test_matmul.rounded_activations), with test_matmul's error bound.
 """
@@ -28,6 +28,8 @@ def _available_builds() -> list[str]:
         builds.append("avx-vnni")
     if CPU["avx512vnni"] and CPU["kernels"] == "avx512":
         builds.append("avx512-vnni")
+        if CPU["amx"]:
+            builds.append("amx")
     return builds
 
 
@@ -40,6 +42,7 @@ def int_gemm_build(build: str) -> Iterator[None]:
     _native.set_force_scalar(build == "scalar")
     _native.set_force_avx2(build == "avx2")
     _native.set_no_avx512_vnni(build == "avx-vnni")
+    _native.set_no_amx(build != "amx")
     try:
         assert _native.cpu_features()["int_gemm_kernels"] == build
         yield
@@ -47,12 +50,24 @@ def int_gemm_build(build: str) -> Iterator[None]:
         _native.set_force_scalar(False)
         _native.set_force_avx2(False)
         _native.set_no_avx512_vnni(False)
+        _native.set_no_amx(False)
 
 
 # n from the first integer-GEMM row count (8) up, not multiples of the 4-row steps; rows leaving
 # short 8- and 16-row panels; k past one L1 stretch of a panel (1,216 elements for the 32-element
 # formats on 16-row panels, 1,024 for the k-quants), so results accumulate across stretches.
-SHAPES = [(8, 1, 32), (9, 7, 64), (13, 17, 300), (11, 31, 1300), (29, 45, 2600)]
+# The AMX build takes the tiles from 16 rows (Q8_0, Q5_K), 32 (Q4_K) or 128 (Q6_K): 150 rows
+# are four 32-row steps, one of 16 and 6 among zero rows, and 2,304 elements two stretches of
+# its Q4_K and Q6_K packing (8 and 6 super-blocks).
+SHAPES = [
+    (8, 1, 32),
+    (9, 7, 64),
+    (13, 17, 300),
+    (11, 31, 1300),
+    (29, 45, 2600),
+    (40, 18, 768),
+    (150, 21, 2304),
+]
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -84,6 +99,37 @@ def test_every_build_sums_the_same_integers(fmt: str) -> None:
             results[build] = _native.matmul(w, fmt, x)
     scale = np.abs(x) @ np.abs(quants.dequantize(w, fmt, k)).T
     for build, got in results.items():
+        assert np.all(np.abs(got - results["scalar"]) <= 1e-5 * scale), build
+
+
+@pytest.mark.parametrize("fmt", ["Q4_K", "Q6_K"])
+def test_tiles_take_the_extreme_k_quant_values(fmt: str) -> None:
+    # The AMX build writes each sub-block scale times each value as parts that must stay signed
+    # bytes: Q4_K's scale 63 with q = 15, and every Q6_K scale (-128 to 127, each digit of each)
+    # with q = 0 (v = -32) and q = 63 (v = 31) are the largest products. Every build must sum
+    # the same integers.
+    n, rows, k = 130, 20, valid_k(fmt, 512)
+    rng = np.random.default_rng(9)
+    w = random_weights(fmt, rows, k, rng)
+    blocks = w.reshape(rows * k // 256, -1)
+    half = len(blocks) // 2
+    if fmt == "Q4_K":
+        blocks[:half, 4:16] = 0xFF  # every 6-bit scale and min 63, with q = 15
+        blocks[:half, 16:] = 0xFF
+    else:
+        blocks[:half, :192] = 0x00  # ql, qh: q = 0, v = -32
+        blocks[half:, :192] = 0xFF  # q = 63, v = 31
+        every = np.arange(blocks.shape[0] * 16, dtype=np.int64).reshape(-1, 16)
+        blocks[:, 192:208] = (every * 7 % 256).astype(np.uint8)  # each signed byte, q = 0 and 63
+    x = activations(n, k, rng)
+    results = {}
+    for build in BUILDS:
+        with int_gemm_build(build):
+            results[build] = _native.matmul(w, fmt, x)
+    want, bound = reference(w, fmt, k, x, integer_path=True)
+    scale = np.abs(x) @ np.abs(quants.dequantize(w, fmt, k)).T
+    for build, got in results.items():
+        check(got, want, bound)
         assert np.all(np.abs(got - results["scalar"]) <= 1e-5 * scale), build
 
 

@@ -24,6 +24,8 @@ void bind_core(py::module_& m) {
     d["avx512f"] = f.avx512f;
     d["avx512vnni"] = f.avx512vnni;
     d["avx_vnni"] = f.avx_vnni;
+    d["amx_int8"] = f.amx_int8;
+    d["amx"] = amx_granted();  // and the tile state granted to this process
     d["os_saves_ymm"] = f.os_saves_ymm;
     d["os_saves_zmm"] = f.os_saves_zmm;
     d["l1d_bytes"] = f.l1d_bytes;
@@ -51,6 +53,10 @@ void bind_core(py::module_& m) {
         "Turn the AVX-512 VNNI kernels off, so that a CPU with AVX-VNNI too runs that build of "
         "the integer matrix-matrix product (for tests and comparisons), or back on.");
   m.def("no_avx512_vnni", &no_avx512_vnni);
+  m.def("set_no_amx", &set_no_amx, py::arg("off"),
+        "Turn the AMX tile kernels of the integer matrix-matrix product off, so that an AMX "
+        "CPU runs the AVX-512 VNNI build (for tests and comparisons), or back on.");
+  m.def("no_amx", &no_amx);
   m.def("set_no_int_gemm", &set_no_int_gemm, py::arg("off"),
         "Send matrix-matrix products of quantized weights through the float kernels instead of "
         "the integer ones (to compare with), or back.");

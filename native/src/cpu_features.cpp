@@ -1,6 +1,7 @@
 #include "cpu_features.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -85,6 +86,7 @@ CpuFeatures detect() {
     f.avx512vnni = l7.c & (1u << 11);
     avx512_rest = (l7.b & (1u << 17)) && (l7.b & (1u << 30)) && (l7.b & (1u << 31));  // DQ BW VL
     if (l7.a >= 1) f.avx_vnni = cpuid(7, 1).a & (1u << 4);  // sub-leaf 1, EAX bit 4
+    f.amx_int8 = (l7.d & (1u << 24)) && (l7.d & (1u << 25));  // AMX-TILE, AMX-INT8
   }
   f.avx512f = f.avx512f && avx512_rest;  // the kernels need F with DQ, BW and VL
   read_caches(f);
@@ -104,6 +106,22 @@ std::atomic<bool> g_force_avx2{env_flag("CROMWELL_FORCE_AVX2")};
 std::atomic<bool> g_no_avx_vnni{env_flag("CROMWELL_NO_AVX_VNNI")};
 std::atomic<bool> g_no_avx512_vnni{env_flag("CROMWELL_NO_AVX512_VNNI")};
 std::atomic<bool> g_no_int_gemm{env_flag("CROMWELL_NO_INT_GEMM")};
+std::atomic<bool> g_no_amx{env_flag("CROMWELL_NO_AMX")};
+
+// The tile state: XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA) set by the OS, and on Linux this
+// process's permission to use it, which the kernel grants on request (until then the first
+// tile instruction faults: the tile data is 8 KiB of extra state per thread to save).
+bool amx_state_granted() {
+  const Regs l1 = cpuid(1);
+  if (!(l1.c & (1u << 27)) || (xgetbv0() & 0x60000) != 0x60000) return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  constexpr long kReqXcompPerm = 0x1023;  // ARCH_REQ_XCOMP_PERM
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
 
 }  // namespace
 
@@ -155,11 +173,24 @@ bool use_avx512_vnni() {
 void set_no_avx512_vnni(bool off) { g_no_avx512_vnni.store(off, std::memory_order_relaxed); }
 bool no_avx512_vnni() { return g_no_avx512_vnni.load(std::memory_order_relaxed); }
 
+bool amx_granted() {
+  static const bool granted = cpu_features().amx_int8 && amx_state_granted();
+  return granted;
+}
+
+bool use_amx() {
+  return amx_granted() && use_avx512_vnni() && !g_no_amx.load(std::memory_order_relaxed);
+}
+
+void set_no_amx(bool off) { g_no_amx.store(off, std::memory_order_relaxed); }
+bool no_amx() { return g_no_amx.load(std::memory_order_relaxed); }
+
 bool use_int_gemm() { return !g_no_int_gemm.load(std::memory_order_relaxed); }
 void set_no_int_gemm(bool off) { g_no_int_gemm.store(off, std::memory_order_relaxed); }
 
 const char* int_gemm_kernel_set() {
   if (!use_int_gemm()) return "off";
+  if (use_amx()) return "amx";
   if (use_avx512_vnni()) return "avx512-vnni";
   if (use_avx_vnni()) return "avx-vnni";
   return use_avx2() ? "avx2" : "scalar";

@@ -14,6 +14,7 @@ struct CpuFeatures {
   bool avx512f = false;
   bool avx512vnni = false;
   bool avx_vnni = false;  // the VEX-encoded vpdpbusd on 256-bit registers
+  bool amx_int8 = false;  // AMX tiles with the int8 tile multiply (tdpbusd)
   bool os_saves_ymm = false;  // XGETBV: the OS preserves the upper halves of YMM registers
   bool os_saves_zmm = false;  // XGETBV: ... and the opmask and ZMM registers
   int64_t l1d_bytes = 0;
@@ -52,13 +53,23 @@ bool no_avx_vnni();
 bool use_avx512_vnni();
 void set_no_avx512_vnni(bool off);
 bool no_avx512_vnni();
+// True where the integer matrix-matrix product may run on AMX tiles: use_avx512_vnni() (its
+// packing and its short tails are that build's), AMX-TILE and AMX-INT8 on the CPU, the tile
+// state enabled in XCR0 and granted to this process by the kernel (Linux hands it out on
+// request, arch_prctl ARCH_REQ_XCOMP_PERM, made once here), and not turned off (set_no_amx,
+// or CROMWELL_NO_AMX=1 at import: to compare with, or to test, the AVX-512 VNNI build).
+bool use_amx();
+// AMX-INT8 on the CPU and the tile state granted to this process, whatever the switches say.
+bool amx_granted();
+void set_no_amx(bool off);
+bool no_amx();
 // True where matrix-matrix products of the quantized formats take the integer kernels (activations
 // rounded to 8 bits per block, as in a decode step); false after set_no_int_gemm(true), or with
 // CROMWELL_NO_INT_GEMM=1 at import, which sends them through the float kernels over unpacked
 // weights instead (to compare with).
 bool use_int_gemm();
 void set_no_int_gemm(bool off);
-// The integer matrix-matrix kernels in use: "avx512-vnni" (on 512-bit registers, which pays
+// The integer matrix-matrix kernels in use: "amx" (tiles, where use_amx()), "avx512-vnni" (on 512-bit registers, which pays
 // here, unlike in the memory-bound matrix-vector kernels), "avx-vnni", "avx2", "scalar", or
 // "off" (set_no_int_gemm).
 const char* int_gemm_kernel_set();

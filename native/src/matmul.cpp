@@ -449,6 +449,7 @@ bool has_int_gemm(Format f) { return ref::kernels(f).act != ActFormat::F32; }
 IntGemmKernel int_gemm_kernel_for() {
   // (in int_gemm_kernel_set's order)
   if (!use_avx2()) return ref::int_gemm_kernel();
+  if (use_amx()) return avx512amx::int_gemm_kernel();
   if (use_avx512_vnni()) return avx512vnni::int_gemm_kernel();
   if (use_avx_vnni()) return avxvnni::int_gemm_kernel();
   return avx2::int_gemm_kernel();

@@ -76,6 +76,12 @@ RowsDotFn rows_dot_kernel(Format f);
 IntGemmKernel int_gemm_kernel();
 }  // namespace avx512vnni
 
+// The integer matrix-matrix product with its multiply-and-sums on AMX tiles
+// (amx/int_gemm_amx.cpp): the AVX-512 VNNI build's panels of 16 rows, 16 activation rows a tile.
+namespace avx512amx {
+IntGemmKernel int_gemm_kernel();
+}  // namespace avx512amx
+
 namespace avx512 {
 // The matrix-matrix product on AVX-512 (where use_avx512() allows it); everything else is AVX2.
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n, float* y);

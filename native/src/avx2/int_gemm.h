@@ -377,9 +377,23 @@ constexpr int64_t kPackBytes = 24 << 10;
 // y[i * ldy + r] = W_r . x_i for weight rows [r0, r1) and activation rows i < n (quantized:
 // xq + i * act_bytes, quant bytes plus 128): one stretch of k at a time, each panel's part of it
 // packed and passed over by all the activation rows MR at a time.
-template <class V, Format F, int MR>
+// No wider row groups than the micro-kernel's MR: the register builds.
+struct NoWideRows {
+  static constexpr int64_t kRows = 0;
+  template <Format F>
+  struct Scope {};
+  template <Format F>
+  static void run(const uint8_t*, int64_t, const uint8_t*, int64_t, const int32_t*, int64_t, float*,
+                  int64_t, int, bool) {}
+};
+
+// Wide (NoWideRows, or the AMX build's tiles) takes the activation rows Wide::kRows at a time
+// first, with micro_kernel's arguments; MR at a time takes the rest. A Wide::Scope<F> lives for
+// the whole call (the AMX build loads its tile configuration there).
+template <class V, Format F, int MR, class Wide = NoWideRows>
 void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
                int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
+  [[maybe_unused]] typename Wide::template Scope<F> scope;
   constexpr int L = V::kLanes;
   constexpr Layout T = layout_of(F);
   constexpr int64_t kStride = T.lane_bytes() * L;
@@ -419,6 +433,12 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
       // the k-quants' pair sums of row i, from this stretch on (none for the other formats)
       auto pairs_of = [&](int64_t i) { return pairs == nullptr ? nullptr : pairs + (i * nb_all + b0) * 4; };
       int64_t i = 0;
+      if constexpr (Wide::kRows > 0) {
+        for (; i + Wide::kRows <= n; i += Wide::kRows) {
+          Wide::template run<F>(pk, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
+                                y + i * ldy + p, ldy, nr, b0 > 0);
+        }
+      }
       for (; i + MR <= n; i += MR) {
         micro_kernel<V, F, MR>(pk, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
                                y + i * ldy + p, ldy, nr, b0 > 0);
@@ -434,18 +454,18 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
 }
 
 // The entry point for f, on panels of V::kLanes rows with MR activation rows per step.
-template <class V, int MR>
+template <class V, int MR, class Wide = NoWideRows>
 void gemm_rows_for(Format f, const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1,
                    const uint8_t* xq, int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
   switch (f) {
-    case Format::Q8_0: return gemm_rows<V, Format::Q8_0, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q4_0: return gemm_rows<V, Format::Q4_0, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q4_1: return gemm_rows<V, Format::Q4_1, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q5_0: return gemm_rows<V, Format::Q5_0, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q5_1: return gemm_rows<V, Format::Q5_1, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q4_K: return gemm_rows<V, Format::Q4_K, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q5_K: return gemm_rows<V, Format::Q5_K, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q6_K: return gemm_rows<V, Format::Q6_K, MR>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q8_0: return gemm_rows<V, Format::Q8_0, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q4_0: return gemm_rows<V, Format::Q4_0, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q4_1: return gemm_rows<V, Format::Q4_1, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q5_0: return gemm_rows<V, Format::Q5_0, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q5_1: return gemm_rows<V, Format::Q5_1, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q4_K: return gemm_rows<V, Format::Q4_K, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q5_K: return gemm_rows<V, Format::Q5_K, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q6_K: return gemm_rows<V, Format::Q6_K, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
     default: return;  // no integer kernel: the caller never sends these
   }
 }

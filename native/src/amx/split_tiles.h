@@ -1,0 +1,168 @@
+// The k-quants' matrix-matrix product on AMX tiles with one float conversion per super-block:
+// what the Q4_K and Q6_K schemes (q4k_tiles.h, q6k_tiles.h) share. Included by int_gemm_amx.cpp
+// only (built with AMX and AVX-512 VNNI).
+//
+// A k-quant's sub-block scale (per 32 elements for Q4_K, 16 for Q6_K) is a small integer, and
+// the weights are small integers: a scheme writes scale * value as a sum of parts
+// sum_p base^p * (digit_p * value), each part's digit small enough that digit_p * value is a
+// signed byte. One tile multiply per part then runs over 64 elements of all sub-blocks at once
+// and accumulates over the whole super-block, exactly the integer sums the other builds
+// compute; the generic tile path (int_gemm_amx.cpp) instead stores and converts a tile per
+// sub-block, which costs more than the multiplies. The tile count for a super-block stays what
+// it is there (Q4_K: 2 parts over 64 elements against 8 sub-blocks of 32; Q6_K: 3 against 16 of
+// 16, so fewer).
+//
+// Both operands are laid out so that each tile is 1 KiB in one piece: the weight parts as
+// [quads][16 rows][4], the activations' quant bytes regrouped by 16 rows (pack_activations);
+// 16 activation rows loaded 292 bytes apart (their block_q8_K) load several times slower.
+#pragma once
+
+namespace cromwell::avx512amx {
+namespace {
+namespace split {
+
+using avx2::half_to_float;
+using avx2::load_256;
+
+constexpr int L = 16;  // weight rows in a panel, columns of a C tile
+constexpr int64_t kActBlock = 16 * QK_K;  // 16 rows' quant bytes of one super-block
+
+// Rows [16][256] bytes (row r at tmp + 256 r) into [64 quads][16 rows][4] at out: the B operand
+// of four 64-element steps, 1 KiB each.
+inline void interleave(const uint8_t* tmp, uint8_t* out) {
+  for (int64_t c = 0; c < 8; ++c) {
+    for (int half = 0; half < 2; ++half) {
+      __m256i v[8];
+      for (int i = 0; i < 8; ++i) v[i] = load_256(tmp + (8 * half + i) * 256 + 32 * c);
+      avx2::int_gemm::transpose_8x8_u32(v);
+      for (int j = 0; j < 8; ++j) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + (8 * c + j) * 64 + 32 * half), v[j]);
+      }
+    }
+  }
+}
+
+// The quant bytes of n activation rows (xq, act_bytes apart, plus 128) in groups of 16 rows:
+// group g, super-block b, step s (64 elements) is the A tile at
+// out + (g * nb_all + b) * kActBlock + 1024 s, row r 64 bytes after row r - 1. Rows past n, up
+// to the next 16, are zero.
+inline void pack_activations(const uint8_t* xq, int64_t act_bytes, int64_t n, int64_t nb_all,
+                             uint8_t* out) {
+  const int64_t groups = (n + 15) / 16;
+  std::memset(out + (n / 16) * nb_all * kActBlock, 0, size_t((groups - n / 16) * nb_all * kActBlock));
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* row = xq + i * act_bytes + offsetof(block_q8_K, qs);
+    uint8_t* dst = out + (i / 16) * nb_all * kActBlock + (i % 16) * 64;
+    for (int64_t b = 0; b < nb_all; ++b) {
+      for (int s = 0; s < 4; ++s) {
+        std::memcpy(dst + b * kActBlock + s * 1024, row + b * sizeof(block_q8_K) + 64 * s, 64);
+      }
+    }
+  }
+}
+
+// y[i * ldy + 0..nr) (+)= done[i * L ..] for the first `valid` rows.
+inline void store_results(const float* done, int valid, float* y, int64_t ldy, int nr, bool accumulate) {
+  for (int i = 0; i < valid; ++i) {
+    float* yi = y + i * ldy;
+    const __m512 r = _mm512_load_ps(done + i * L);
+    if (nr == L) {
+      _mm512_storeu_ps(yi, accumulate ? _mm512_add_ps(r, _mm512_loadu_ps(yi)) : r);
+    } else {
+      alignas(64) float t[L];
+      _mm512_store_ps(t, r);
+      for (int j = 0; j < nr; ++j) yi[j] = accumulate ? yi[j] + t[j] : t[j];
+    }
+  }
+}
+
+// All 8 tiles 16 rows of 64 bytes.
+inline const TileConfig& config() {
+  static const TileConfig c = [] {
+    TileConfig t;
+    for (int i = 0; i < 8; ++i) {
+      t.rows[i] = 16;
+      t.colsb[i] = 64;
+    }
+    return t;
+  }();
+  return c;
+}
+
+// The IntGemmFn of a scheme S: stretches of k outside (at most S::kStretchBlocks super-blocks),
+// panels of 16 weight rows inside, each panel packed once per stretch and passed over by all
+// the activation rows, 16 * S::kGroups at a time, then 16, then the last few among zero rows.
+// S provides kBlockBytes, kTmpBytes, kGroups (1 or 2), kStretchBlocks, kPairs (whether tiles
+// reads the activations' pair sums), pack(rows, b0, nb, pk, tmp) and tiles<G>(pk, nb, a,
+// a_group, x, act_bytes, pairs, pair_stride, y, ldy, nr, valid, accumulate).
+template <class S>
+void gemm(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
+          int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
+  constexpr int64_t kAct = sizeof(block_q8_K);
+  const int64_t nb_all = k / QK_K;
+  const int64_t stretches = (nb_all + S::kStretchBlocks - 1) / S::kStretchBlocks;
+  const int64_t per = (nb_all + stretches - 1) / stretches;
+  thread_local avx2::int_gemm::Bytes pack_buf, tmp_buf, pair_buf, a_buf, pad_buf, pad_pairs_buf;
+  uint8_t* pk = pack_buf.get(size_t(per * S::kBlockBytes));
+  uint8_t* tmp = tmp_buf.get(size_t(S::kTmpBytes));
+  int32_t* pairs = nullptr;
+  if constexpr (S::kPairs) {
+    pairs = reinterpret_cast<int32_t*>(pair_buf.get(size_t(n * nb_all * 16)));
+    for (int64_t i = 0; i < n; ++i) {
+      avx2::int_gemm::kquant_pair_sums(reinterpret_cast<const block_q8_K*>(xq + i * act_bytes), nb_all,
+                                       pairs + i * nb_all * 4);
+    }
+  }
+  uint8_t* a = a_buf.get(size_t((n + 15) / 16 * nb_all * kActBlock));
+  pack_activations(xq, act_bytes, n, nb_all, a);
+  // The last rows short of 16: their scales (and pair sums) among zero ones.
+  const int64_t full = n / 16 * 16;
+  const int tail = int(n - full);
+  uint8_t* pad = pad_buf.get(size_t(16 * act_bytes));
+  int32_t* pad_pairs = reinterpret_cast<int32_t*>(pad_pairs_buf.get(size_t(16 * nb_all * 16)));
+  if (tail > 0) {
+    std::memset(pad, 0, size_t(16 * act_bytes));
+    std::memcpy(pad, xq + full * act_bytes, size_t(tail * act_bytes));
+    if constexpr (S::kPairs) {
+      std::memset(pad_pairs, 0, size_t(16 * nb_all * 16));
+      std::memcpy(pad_pairs, pairs + full * nb_all * 4, size_t(tail * nb_all * 16));
+    }
+  }
+  const int64_t a_group = nb_all * kActBlock;
+  auto pairs_at = [&](const int32_t* base, int64_t i, int64_t b0) {
+    return base == nullptr ? nullptr : base + (i * nb_all + b0) * 4;
+  };
+  _tile_loadconfig(&config());
+  for (int64_t b0 = 0; b0 < nb_all; b0 += per) {
+    const int64_t nb = std::min(per, nb_all - b0);
+    for (int64_t p = r0; p < r1; p += L) {
+      const int nr = int(std::min<int64_t>(L, r1 - p));
+      const uint8_t* rows[L];
+      for (int r = 0; r < L; ++r) rows[r] = w + (p + std::min(r, nr - 1)) * rb;
+      S::pack(rows, b0, nb, pk, tmp);
+      const uint8_t* as = a + b0 * kActBlock;  // group 0, this stretch
+      const uint8_t* xs = xq + b0 * kAct;
+      const bool acc = b0 > 0;
+      int64_t i = 0;
+      constexpr int64_t kWide = 16 * S::kGroups;
+      for (; i + kWide <= n; i += kWide) {
+        S::template tiles<S::kGroups>(pk, nb, as + (i / 16) * a_group, a_group, xs + i * act_bytes, act_bytes,
+                                      pairs_at(pairs, i, b0), nb_all * 4, y + i * ldy + p, ldy, nr, int(kWide), acc);
+      }
+      for (; i + 16 <= n; i += 16) {
+        S::template tiles<1>(pk, nb, as + (i / 16) * a_group, a_group, xs + i * act_bytes, act_bytes,
+                             pairs_at(pairs, i, b0), nb_all * 4, y + i * ldy + p, ldy, nr, 16, acc);
+      }
+      if (tail > 0) {
+        S::template tiles<1>(pk, nb, as + (full / 16) * a_group, a_group, pad + b0 * kAct, act_bytes,
+                             pairs_at(S::kPairs ? pad_pairs : nullptr, 0, b0), nb_all * 4,
+                             y + full * ldy + p, ldy, nr, tail, acc);
+      }
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace split
+}  // namespace
+}  // namespace cromwell::avx512amx
