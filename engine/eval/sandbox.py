@@ -29,14 +29,17 @@ _GUARD = """\
 import os as _os, socket as _socket, subprocess as _subprocess
 def _refuse(*_a, **_k):
     raise PermissionError("the sandbox allows no network or processes")
-_socket.socket = _refuse
+class _RefusedSocket(_socket.socket):  # a class: modules that subclass it (ssl) still import
+    def __init__(self, *_a, **_k):
+        raise PermissionError("the sandbox allows no network or processes")
+_socket.socket = _RefusedSocket
 _socket.create_connection = _refuse
 _subprocess.Popen = _refuse
 for _name in ("system", "fork", "forkpty", "execv", "execve", "execvp", "kill", "killpg",
               "spawnv", "spawnve", "posix_spawn", "posix_spawnp", "popen"):
     if hasattr(_os, _name):
         setattr(_os, _name, _refuse)
-del _os, _socket, _subprocess, _refuse, _name
+del _os, _socket, _subprocess, _refuse, _RefusedSocket, _name
 """
 
 
