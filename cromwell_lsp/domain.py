@@ -385,12 +385,13 @@ RETRY_SEED = 1
 
 
 def check_parses(patch: patches.Patch) -> None:
-    """PatchError when the file the patch leaves does not parse, in a language Cromwell can
-    parse (patches.parse_error). This holds whether or not the file parsed before: an edit
-    offered to the user must leave code that parses, and a file that was broken before (a
-    syntax error to fix) is no reason to offer one that is still broken."""
+    """PatchError when the edit leaves code that does not parse, in a language Cromwell can
+    parse (patches.edit_parse_error). This holds whether or not the file parsed before: an
+    edit offered to the user must leave code that parses, and a file that was broken before
+    (a syntax error to fix) is no reason to offer one that is still broken; only an error in
+    another top-level statement, which the edit did not touch, is left to the user."""
     language = patches.language_of(patch.path)
-    err = patches.parse_error(language, patch.new)
+    err = patches.edit_parse_error(language, patch.old, patch.new)
     if err is None:
         return
     before = "" if patch.old == "" or patches.parse_error(language, patch.old) is None \

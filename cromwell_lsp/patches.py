@@ -189,6 +189,56 @@ def parse_error(language: str | None, text: str) -> str | None:
     return None
 
 
+# Lines that continue the top-level statement above them rather than start one.
+_CONTINUES = ("else", "elif", "except", "finally", "case", ")", "]", "}")
+
+
+def _top_level_block(lines: list[str], lo: int, hi: int) -> tuple[int, int]:
+    """Lines [lo, hi) widened to the whole top-level statements they touch (with the
+    decorators above a definition)."""
+
+    def starts_statement(line: str) -> bool:
+        return bool(line.strip()) and not line[0].isspace() and not line.startswith("#") \
+            and not line.startswith(_CONTINUES)
+
+    while lo > 0 and not starts_statement(lines[lo]):
+        lo -= 1
+    while lo > 0 and lines[lo - 1].startswith("@"):
+        lo -= 1
+    hi = max(hi, lo + 1)
+    while hi < len(lines) and not starts_statement(lines[hi]):
+        hi += 1
+    return lo, hi
+
+
+def edit_parse_error(language: str | None, old: str, new: str) -> str | None:
+    """Why the edit of `old` into `new` leaves code that does not parse, or None.
+
+    The file must parse after the edit; where it did not parse before, the edit is not held
+    to the whole file but to its own top-level statements: for Python, an error in another
+    function that the edit did not touch (a half-typed line further down) does not block an
+    edit of this one, while everything the edit wrote, and the rest of any top-level
+    statement it wrote into, must parse on its own. Formats read as one document (JSON,
+    TOML) must parse whole."""
+    err = parse_error(language, new)
+    if err is None or language != "python" or old == "" or parse_error(language, old) is None:
+        return err
+    old_lines, new_lines = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    changed = [
+        (j1, j2)
+        for tag, _i1, _i2, j1, j2 in difflib.SequenceMatcher(
+            None, old_lines, new_lines, autojunk=False
+        ).get_opcodes()
+        if tag != "equal"
+    ]
+    if not changed or not new_lines:
+        return err
+    lo, hi = _top_level_block(
+        new_lines, min(j1 for j1, _ in changed), min(len(new_lines), max(j2 for _, j2 in changed))
+    )
+    return err if parse_error(language, "".join(new_lines[lo:hi])) is not None else None
+
+
 @dataclass(frozen=True)
 class Patch:
     """A checked edit of one document version: its diff and the text it leads to."""

@@ -3,8 +3,10 @@ before: the same request through the language server, the HTTP server, the comma
 and the Python API is refused with one clear reason, because every door offers only what
 the one pipeline checked (domain.run_action: the answer, one more sample, then nothing).
 
-`mul` lacks its colon and the request rewrites `add` alone, so whatever the real model
-answers for `add`, the file it would leave does not parse: both answers are refused."""
+The method `mul` lacks its colon and the request rewrites the method `add` of the same class
+alone: an error in another top-level function would be left to the user, but one in the
+statement the edit writes into is not, so whatever the real model answers for `add`, the class
+it would leave does not parse: both answers are refused."""
 
 from __future__ import annotations
 
@@ -20,9 +22,16 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from cromwell_lsp import api, patches
 
-BROKEN = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b)\n    return a * b\n"
+BROKEN = (
+    "class Calc:\n"
+    "    def add(self, a, b):\n"
+    "        return a - b\n"
+    "\n"
+    "    def mul(self, a, b)\n"
+    "        return a * b\n"
+)
 INSTRUCTION = "fix add: it must return a + b"
-LINES = (1, 2)  # 1-based, inclusive: the function `add`
+LINES = (2, 3)  # 1-based, inclusive: the method `add`
 MAX_TOKENS = 24
 REFUSAL = "neither of the model's two answers is an edit"
 # `mul` stays broken whatever `add` becomes, and the refusal says the file was broken before.

@@ -82,6 +82,32 @@ def test_an_edit_is_offered_only_when_the_file_it_leaves_parses():
     check("y.py", "def (:\n", (0, 1), "def f():\n    return 1\n")
 
 
+def test_a_broken_function_elsewhere_does_not_block_an_edit():
+    # A file half-typed further down (or further up) is the usual state of a file being
+    # edited: an edit of another top-level function is checked on its own statements.
+    def check(old: str, region: tuple[int, int], answer: str) -> None:
+        domain.check_parses(patches.from_model_output("m.py", 1, old, region, answer, 1))
+
+    add = "def add(a, b):\n    return a - b\n"
+    mul = "def mul(a, b)\n    return a * b\n"  # no colon
+    fixed = "```python\ndef add(a, b):\n    return a + b\n```"
+    check(f"{add}\n\n{mul}", (0, 2), fixed)
+    check(f"{mul}\n\n{add}", (4, 6), fixed)
+    check(f"@cache\n{add}\n\n{mul}", (1, 3), fixed)  # with its decorator above
+    # What the edit writes must still parse ...
+    with pytest.raises(PatchError, match="did not parse before the edit either"):
+        check(f"{add}\n\n{mul}", (0, 2), "```python\ndef add(a, b)\n    return a + b\n```")
+    # ... and so must the rest of a top-level statement it writes into: a method of a class
+    # whose other method is broken is not checked apart from it.
+    cls = "class C:\n    def add(self, a, b):\n        return a - b\n\n    def mul(self, a, b)\n"
+    with pytest.raises(PatchError, match="did not parse before the edit either"):
+        check(cls, (1, 3), "```python\n    def add(self, a, b):\n        return a + b\n```")
+    # Formats read as one document must parse whole.
+    with pytest.raises(PatchError, match="edited json does not parse"):
+        check_json = patches.from_model_output("c.json", 1, '{"a": 1,}\n', (0, 1), '{"a": 2,}\n', 1)
+        domain.check_parses(check_json)
+
+
 def test_no_newline_at_end_of_file_round_trips():
     old, new = "a = 1\nb = 2", "a = 1\nb = 3"
     diff = patches.unified_diff(old, new, "n.py")
