@@ -49,7 +49,7 @@ _MARK = "CROMWELL-PROBE "
 
 _RUNNER = """
 import ast as _ast, builtins as _builtins, itertools as _itertools, json as _json
-import os as _os, signal as _signal
+import os as _os, resource as _resource, signal as _signal
 
 
 class _Timeout(BaseException):
@@ -110,9 +110,10 @@ def _outcome(fn, args, kwargs):
     return {"returns": _literal(value), "type": type(value).__name__, "generator": generator}
 
 
-# The report goes to a copy of stdout's descriptor: a function handed 1 as a file name
-# opens descriptor 1 and closes it when done.
-_report = _os.fdopen(_os.dup(1), "w")
+# The report goes to a copy of stdout on the highest descriptor the sandbox allows: a
+# function handed 1 or 3 as a file name opens that descriptor and closes it when done.
+_high = min(_resource.getrlimit(_resource.RLIMIT_NOFILE)[0], 256) - 1
+_report = _os.fdopen(_os.dup2(1, _high), "w")
 _results = {}
 for _name, _calls in _PROBES:
     _fn = getattr(_module, _name, None)
