@@ -130,7 +130,8 @@ def _llama_cpp_reads(path: str | None) -> bool:
 def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
                  peer: bool = True, peer_extra_buffers: bool = True) -> dict[str, Any]:
     """Prefill-512 tok/s of ours on the integer kernels ("cromwell"), ours on the float ones
-    ("cromwell_float") and llama.cpp's, on one file in this process: one warm-up each, then
+    ("cromwell_float"), where the integer kernels use AMX tiles ours without them
+    ("cromwell_no_amx"), and llama.cpp's, on one file in this process: one warm-up each, then
     `rounds` rounds of one run each, in turn. Medians, bests, and the ratios of the medians;
     `round_ratio_range` is the spread of the per-round ours/llama.cpp ratio (the noise).
     `peer_extra_buffers` False loads llama.cpp's weights without its repacked and AMX buffers
@@ -146,8 +147,9 @@ def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
     prompt = _prompt_ids(model, PREFILL_TOKENS)
     runs: dict[str, Any] = {}
 
-    def ours(integer: bool) -> float:
+    def ours(integer: bool, amx: bool = True) -> float:
         _native.set_no_int_gemm(not integer)
+        _native.set_no_amx(not amx)
         try:
             model.decoder.cache.rollback(0)
             t0 = time.perf_counter()
@@ -155,9 +157,13 @@ def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
             return time.perf_counter() - t0
         finally:
             _native.set_no_int_gemm(False)
+            _native.set_no_amx(False)
 
     runs["cromwell"] = lambda: ours(True)
     runs["cromwell_float"] = lambda: ours(False)
+    with_amx = _native.cpu_features()["int_gemm_kernels"] == "amx"
+    if with_amx:  # the integer kernels without their AMX tiles, on AVX-512 VNNI
+        runs["cromwell_no_amx"] = lambda: ours(True, amx=False)
     if peer:
         sys.path.insert(0, str(BENCH_DIR))
         from peers import LlamaCppEngine
@@ -186,6 +192,9 @@ def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
         row[f"{name}_prefill_tok_s_best"] = round(PREFILL_TOKENS / min(s), 1)
     row["ratio_integer_float"] = round(statistics.median(seconds["cromwell_float"])
                                        / statistics.median(seconds["cromwell"]), 2)
+    if with_amx:
+        row["ratio_amx_no_amx"] = round(statistics.median(seconds["cromwell_no_amx"])
+                                        / statistics.median(seconds["cromwell"]), 2)
     if peer:
         row["ratio_cromwell_llama_cpp"] = round(statistics.median(seconds["llama.cpp"])
                                                 / statistics.median(seconds["cromwell"]), 2)
@@ -193,6 +202,100 @@ def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
                                              / statistics.median(seconds["cromwell_float"]), 2)
         per_round = [t / o for o, t in zip(seconds["cromwell"], seconds["llama.cpp"], strict=True)]
         row["round_ratio_range"] = [round(min(per_round), 2), round(max(per_round), 2)]
+    return row
+
+
+def weight_bytes_per_token(path: str) -> int:
+    """Bytes of weights one decode step reads: every tensor, except the embedding table where
+    the file has its own output matrix (then only one embedding row is read)."""
+    from gguf import GGUFReader
+
+    tensors = {t.name: int(t.n_bytes) for t in GGUFReader(path).tensors}
+    if "output.weight" in tensors:
+        tensors.pop("token_embd.weight", None)
+    return sum(tensors.values())
+
+
+def read_bandwidth(threads: int, megabytes: int = 512) -> float:
+    """The machine's read bandwidth at `threads` threads, GB/s: the best of five wide-load
+    reads of a buffer far larger than the caches (the ceiling for decode)."""
+    import time
+
+    import numpy as np
+
+    from engine import _native
+
+    _native.set_num_threads(threads)
+    buf = np.ones(megabytes << 20, np.uint8)
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        _native.stream_read(buf)
+        best = min(best, time.perf_counter() - t0)
+    return buf.nbytes / best / 1e9
+
+
+def decode_duel(path: str, fmt: str, threads: int, rounds: int, tokens: int = 64,
+                peer_extra_buffers: bool = True) -> dict[str, Any]:
+    """Decode tok/s of ours and llama.cpp's on one file in this process, round by round in
+    turn: each round a 16-token prompt, then `tokens` steps of one token each, the same ids
+    for both (the prompt text's own continuation), every step's logits read. Medians, and the
+    ratio; beside the bound the machine's read bandwidth sets (read_bandwidth over the weight
+    bytes one step reads) and each engine's share of it."""
+    import statistics
+    import time
+
+    import engine.runtime
+    from engine.runtime.bench import PREFILL_TOKENS, _prompt_ids
+
+    sys.path.insert(0, str(BENCH_DIR))
+    from peers import LlamaCppEngine
+
+    bandwidth = read_bandwidth(threads)
+    model = engine.runtime.load(path, threads=threads)
+    ids = _prompt_ids(model, PREFILL_TOKENS)
+    prompt, steps = ids[:16], ids[16 : 16 + tokens]
+    llama = LlamaCppEngine(path, threads, peer_extra_buffers)
+
+    def ours() -> float:
+        model.decoder.cache.rollback(0)
+        model.decoder.forward(prompt)
+        t0 = time.perf_counter()
+        for t in steps:
+            int(model.decoder.forward([t]).argmax())
+        return time.perf_counter() - t0
+
+    def theirs() -> float:
+        llama.reset()
+        llama.forward(prompt)
+        t0 = time.perf_counter()
+        for t in steps:
+            int(llama.forward([t]).argmax())
+        return time.perf_counter() - t0
+
+    runs = {"cromwell": ours, "llama.cpp": theirs}
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
+        run()  # warm-up: pages mapped
+    for _ in range(rounds):
+        for name, run in runs.items():
+            seconds[name].append(run())
+    per_token = weight_bytes_per_token(path)
+    bound = bandwidth * 1e9 / per_token
+    row: dict[str, Any] = {"model": Path(path).name, "format": fmt, "threads": threads,
+                           "rounds": rounds, "decode_tokens": len(steps),
+                           "read_bandwidth_gb_s": round(bandwidth, 1),
+                           "weight_mb_per_token": round(per_token / 1e6, 1),
+                           "bandwidth_bound_tok_s": round(bound, 1),
+                           "llama_cpp_extra_buffers": peer_extra_buffers}
+    for name, s in seconds.items():
+        rate = len(steps) / statistics.median(s)
+        row[f"{name}_decode_tok_s"] = round(rate, 2)
+        row[f"{name}_share_of_bound"] = round(rate / bound, 2)
+    row["ratio_cromwell_llama_cpp"] = round(statistics.median(seconds["llama.cpp"])
+                                            / statistics.median(seconds["cromwell"]), 2)
+    per_round = [t / o for o, t in zip(seconds["cromwell"], seconds["llama.cpp"], strict=True)]
+    row["round_ratio_range"] = [round(min(per_round), 2), round(max(per_round), 2)]
     return row
 
 
@@ -217,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="prefill-512 only: ours (integer and float kernels) and llama.cpp "
                         "interleaved in one process (what --shape --peers runs)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of a --duel")
+    parser.add_argument("--decode", action="store_true",
+                        help="with --shape: decode instead of prefill, ours and llama.cpp "
+                        "interleaved in one process (decode_duel), beside the bound the "
+                        "measured read bandwidth sets")
+    parser.add_argument("--formats", nargs="+", default=None,
+                        help="with --shape: these of its formats only (Q4_K_M, Q8_0)")
     parser.add_argument("--no-peer-extra-buffers", dest="peer_extra_buffers",
                         action="store_false",
                         help="a --duel's llama.cpp without its repacked and AMX weight buffers "
@@ -239,10 +348,13 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.shape not in SHAPES:
                 parser.error(f"unknown shape {args.shape!r}; known: {', '.join(SHAPES)}")
-            files = shape_files(args.shape)
+            files = shape_files(args.shape, tuple(args.formats or ()))
         for fmt, path in files.items():
             for threads in args.threads:
-                if args.duel or args.peers:
+                if args.decode:
+                    row = decode_duel(path, fmt, threads, args.rounds,
+                                      peer_extra_buffers=args.peer_extra_buffers)
+                elif args.duel or args.peers:
                     peer = args.shape is not None or _llama_cpp_reads(path)
                     row = prefill_duel(path, fmt, threads, args.rounds, peer,
                                        args.peer_extra_buffers)

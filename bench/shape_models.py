@@ -9,6 +9,7 @@ tokenizer makes the prompt, and ghost text lays it out as for the real model (`b
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,40 +35,59 @@ class Shape:
 
 
 SHAPES = {
-    # Qwen2.5-Coder-1.5B's config.json
+    # Qwen2.5-Coder-1.5B's and -7B's config.json
     "qwen2.5-coder-1.5b": Shape("qwen2", 1536, 28, 12, 2, 8960, 151936, 1e6, True),
+    "qwen2.5-coder-7b": Shape("qwen2", 3584, 28, 28, 4, 18944, 152064, 1e6, False),
 }
 
 
-def _tensors(s: Shape, rng: np.random.Generator):  # noqa: ANN202  (name, f16 or f32 array)
-    """name -> array in numpy order ([rows, k] for matrices), one at a time."""
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]  # numpy order ([rows, k] for matrices)
+    dtype: type
+    make: Callable[[], np.ndarray]  # the values; called once, in the order of the specs
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
+
+
+def _tensors(s: Shape, rng: np.random.Generator) -> Iterator[TensorSpec]:
+    """The file's tensors, each made only when asked (a 7B file does not fit in memory twice);
+    made in this order, the values are the same for a given rng seed."""
     hd = s.dim // s.n_heads
     kv = s.n_kv_heads * hd
 
-    def mat(rows: int, k: int) -> np.ndarray:
-        return (rng.standard_normal((rows, k), dtype=np.float32) * 0.02).astype(np.float16)
+    def mat(name: str, rows: int, k: int) -> TensorSpec:
+        return TensorSpec(name, (rows, k), np.float16, lambda: (
+            rng.standard_normal((rows, k), dtype=np.float32) * 0.02).astype(np.float16))
 
-    def ones(n: int) -> np.ndarray:
-        return np.ones(n, np.float32)
+    def ones(name: str, n: int) -> TensorSpec:
+        return TensorSpec(name, (n,), np.float32, lambda: np.ones(n, np.float32))
 
-    yield "token_embd.weight", mat(s.vocab, s.dim)
+    def bias(name: str, n: int) -> TensorSpec:
+        return TensorSpec(name, (n,), np.float32,
+                          lambda: rng.standard_normal(n, dtype=np.float32) * 0.02)
+
+    yield mat("token_embd.weight", s.vocab, s.dim)
     if not s.tied_embeddings:
-        yield "output.weight", mat(s.vocab, s.dim)
-    yield "output_norm.weight", ones(s.dim)
+        yield mat("output.weight", s.vocab, s.dim)
+    yield ones("output_norm.weight", s.dim)
     for i in range(s.n_layers):
         p = f"blk.{i}."
-        yield p + "attn_norm.weight", ones(s.dim)
-        yield p + "attn_q.weight", mat(s.dim, s.dim)
-        yield p + "attn_k.weight", mat(kv, s.dim)
-        yield p + "attn_v.weight", mat(kv, s.dim)
+        yield ones(p + "attn_norm.weight", s.dim)
+        yield mat(p + "attn_q.weight", s.dim, s.dim)
+        yield mat(p + "attn_k.weight", kv, s.dim)
+        yield mat(p + "attn_v.weight", kv, s.dim)
         if s.arch == "qwen2":
             for name, n in (("attn_q.bias", s.dim), ("attn_k.bias", kv), ("attn_v.bias", kv)):
-                yield p + name, (rng.standard_normal(n, dtype=np.float32) * 0.02)
-        yield p + "attn_output.weight", mat(s.dim, s.dim)
-        yield p + "ffn_norm.weight", ones(s.dim)
-        yield p + "ffn_gate.weight", mat(s.ffn_dim, s.dim)
-        yield p + "ffn_up.weight", mat(s.ffn_dim, s.dim)
-        yield p + "ffn_down.weight", mat(s.dim, s.ffn_dim)
+                yield bias(p + name, n)
+        yield mat(p + "attn_output.weight", s.dim, s.dim)
+        yield ones(p + "ffn_norm.weight", s.dim)
+        yield mat(p + "ffn_gate.weight", s.ffn_dim, s.dim)
+        yield mat(p + "ffn_up.weight", s.ffn_dim, s.dim)
+        yield mat(p + "ffn_down.weight", s.dim, s.ffn_dim)
 
 
 def _add_vocabulary(writer, vocab: int) -> None:  # noqa: ANN001  (a gguf.GGUFWriter)
@@ -120,19 +140,27 @@ def shape_f16(name: str) -> Path:
     writer.add_layer_norm_rms_eps(1e-6)
     writer.add_file_type(1)  # mostly F16
     _add_vocabulary(writer, s.vocab)
-    for tensor_name, value in _tensors(s, np.random.default_rng(0)):
-        writer.add_tensor(tensor_name, value)
+    # The tensors' descriptions first, then their values one at a time: never all in memory.
+    specs = list(_tensors(s, np.random.default_rng(0)))
+    for spec in specs:
+        writer.add_tensor_info(spec.name, spec.shape, np.dtype(spec.dtype), spec.nbytes)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
+    writer.write_ti_data_to_file()
+    for spec in specs:
+        writer.write_tensor_data(spec.make())
     writer.close()
     partial.replace(path)
     return path
 
 
-def shape_files(name: str) -> dict[str, str]:
-    """Shape `name` quantized by llama.cpp to each of SHAPE_FORMATS (written once)."""
+def shape_files(name: str, formats: tuple[str, ...] = ()) -> dict[str, str]:
+    """Shape `name` quantized by llama.cpp to each of `formats` (all of SHAPE_FORMATS by
+    default), each written once."""
     from bench_decode import llama_cpp_quantized
 
+    unknown = [f for f in formats if f not in SHAPE_FORMATS]
+    if unknown:
+        raise ValueError(f"unknown format {unknown[0]!r}; known: {', '.join(SHAPE_FORMATS)}")
     f16 = shape_f16(name)
-    return {fmt: str(llama_cpp_quantized(f16, fmt)) for fmt in SHAPE_FORMATS}
+    return {fmt: str(llama_cpp_quantized(f16, fmt)) for fmt in formats or SHAPE_FORMATS}
