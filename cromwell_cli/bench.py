@@ -80,18 +80,36 @@ def _run_bench_script(name: str, args: list[str]) -> None:
               " qwen2.5-coder-1.5b), written once into the model cache and quantized by "
               "llama.cpp to Q4_K_M and Q8_0 (needs the bench extra); with --peers, prefill-512 "
               "beside llama.cpp on the same files.")
+@click.option("--shape-format", "shape_formats", multiple=True,
+              type=click.Choice(["Q4_K_M", "Q8_0"]),
+              help="With --shape: this format only (repeatable; default both).")
+@click.option("--decode-duel", is_flag=True,
+              help="With --shape: decode beside llama.cpp instead of prefill, interleaved in one "
+              "process, with the bound the measured read bandwidth sets.")
+@click.option("--peer-extra-buffers/--no-peer-extra-buffers", default=True, show_default=True,
+              help="With --shape: llama.cpp with or without its repacked and AMX weight buffers "
+              "(off where its AMX buffer faults, as on this project's AMX machines).")
 def bench_decode_command(model_path: str | None, thread_counts: tuple[int, ...],
                          as_json: bool, peers: bool, random_300m: bool = False,
-                         image_side: int | None = None, shape: str | None = None) -> None:
+                         image_side: int | None = None, shape: str | None = None,
+                         shape_formats: tuple[str, ...] = (), decode_duel: bool = False,
+                         peer_extra_buffers: bool = True) -> None:
     """Decode tok/s (128 tokens), prefill tok/s (512-token prompt), first token, load, RSS."""
     from engine.runtime.bench import bench_decode
 
+    if shape is None and (shape_formats or decode_duel or not peer_extra_buffers):
+        raise click.UsageError("--shape-format, --decode-duel and --no-peer-extra-buffers go "
+                               "with --shape")
     if shape is not None:
         if model_path or random_300m:
             raise click.UsageError("--shape measures its own files: leave out --model and "
                                    "--random-300m")
-        _run_bench_script("bench_decode.py", ["--shape", shape, "--threads",
-                                              *map(str, thread_counts), *(["--peers"] * peers)])
+        _run_bench_script("bench_decode.py", [
+            "--shape", shape, "--threads", *map(str, thread_counts), *(["--peers"] * peers),
+            *(["--formats", *shape_formats] if shape_formats else []),
+            *(["--decode"] * decode_duel),
+            *([] if peer_extra_buffers else ["--no-peer-extra-buffers"]),
+        ])
 
     if random_300m:
         from engine.train.random_model import bench_target
