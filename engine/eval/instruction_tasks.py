@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from engine.data.corpus import heldout_stdlib_files
 from engine.data.edit_example import EditExample, example_from_texts
 from engine.eval.instruct_edits import Site, apply_edits
-from engine.eval.instruct_kinds import KINDS, MAKERS, Change
-from engine.eval.instruct_probe import Outcome, pool_calls, probe
+from engine.eval.instruct_kinds import KINDS, MAKERS, Change, Probed
+from engine.eval.instruct_probe import pool_calls, probe
 from engine.eval.instruct_program import Call, Expect, test_program, tests_source
 from engine.eval.sandbox import run_program
 
@@ -73,9 +73,6 @@ def sites(relpath: str, text: str) -> list[Site]:
         if 3 <= end - start <= MAX_FUNCTION_LINES and site.required <= MAX_REQUIRED:
             out.append(site)
     return out
-
-
-Probed = list[tuple[Call, Outcome]]
 
 
 def probe_sites(relpath: str, text: str, found: Sequence[Site], seed: int) -> dict[str, Probed]:
