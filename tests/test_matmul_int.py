@@ -102,10 +102,11 @@ def test_every_build_sums_the_same_integers(fmt: str) -> None:
         assert np.all(np.abs(got - results["scalar"]) <= 1e-5 * scale), build
 
 
-@pytest.mark.parametrize("fmt", ["Q4_K", "Q6_K"])
+@pytest.mark.parametrize("fmt", ["Q4_K", "Q5_K", "Q6_K"])
 def test_tiles_take_the_extreme_k_quant_values(fmt: str) -> None:
     # The AMX build writes each sub-block scale times each value as parts that must stay signed
-    # bytes: Q4_K's scale 63 with q = 15, and every Q6_K scale (-128 to 127, each digit of each)
+    # bytes: Q4_K's scale 63 with q = 15, and every Q6_K scale (-128 to 127); Q5_K, on its
+    # generic tiles, has the largest products (63 and 31) of the formats with mins
     # with q = 0 (v = -32) and q = 63 (v = 31) are the largest products. Every build must sum
     # the same integers.
     n, rows, k = 130, 20, valid_k(fmt, 512)
@@ -113,8 +114,8 @@ def test_tiles_take_the_extreme_k_quant_values(fmt: str) -> None:
     w = random_weights(fmt, rows, k, rng)
     blocks = w.reshape(rows * k // 256, -1)
     half = len(blocks) // 2
-    if fmt == "Q4_K":
-        blocks[:half, 4:16] = 0xFF  # every 6-bit scale and min 63, with q = 15
+    if fmt in ("Q4_K", "Q5_K"):
+        blocks[:half, 4:16] = 0xFF  # every 6-bit scale and min 63, with q = 15 (Q5_K: 31)
         blocks[:half, 16:] = 0xFF
     else:
         blocks[:half, :192] = 0x00  # ql, qh: q = 0, v = -32
