@@ -17,6 +17,7 @@ from engine.data.split import is_heldout
 from engine.eval.edit_quality import Answer
 from engine.eval.instruct_edits import Site, apply_edits, insert_before
 from engine.eval.instruct_kinds import KINDS, MAKERS, RAISE_ON_NEGATIVE, RENAME_PARAMETER, Change
+from engine.eval.instruct_probe import probe
 from engine.eval.instruct_program import Call
 from engine.eval.instruction_quality import judge
 from engine.eval.instruction_tasks import build_tasks, make_task, probe_sites, sites
@@ -130,6 +131,20 @@ def test_a_change_whose_tests_do_not_tell_before_from_after_is_dropped() -> None
     pad_probed = probe_sites(PATH, SOURCE, [pad], seed=0)["pad"]
     change = MAKERS[RAISE_ON_NEGATIVE](pad, pad_probed, random.Random(0))
     assert change is not None and make_task(pad, change, pad_probed) is not None
+
+
+def test_random_or_stateful_functions_give_no_expectations() -> None:
+    source = (
+        "import random\n\nCOUNT = [0]\n\n\ndef pick(items):\n    return random.choice(items)\n"
+        "\n\ndef tick(step):\n    COUNT[0] += step\n    return COUNT[0]\n"
+    )
+    many = Call(("[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",))  # four draws agree 1 time in 1,000
+    got = probe("pkg/chance.py", source, {"pick": [many], "tick": [Call(("1",))]})
+    assert got is not None
+    assert all(o is None or not o.ok for o in got["pick"] + got["tick"])
+    steady = probe("pkg/chance.py", source, {"pick": [Call(("[5]",))]})
+    assert steady is not None and steady["pick"][0] is not None
+    assert steady["pick"][0].returns == "5"  # one choice: no chance involved
 
 
 def test_held_out_tasks_come_only_from_held_out_files() -> None:
