@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import json
 import random
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -168,6 +170,11 @@ def test_judging_runs_the_tests_on_the_edited_file(tasks: list) -> None:
 
 
 # ------------------------------------------------------------------------------------ CLI
+
+
+def test_the_evaluation_does_not_import_torch() -> None:
+    code = "import sys, engine.eval.instruction_quality; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_cli_runs_end_to_end_and_reports_json() -> None:
