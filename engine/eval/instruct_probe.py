@@ -6,10 +6,12 @@ with its output silenced, and prints one JSON line of outcomes. A returned value
 its `repr` only when that repr is a literal that reads back equal (so a test can assert on
 it); an exception is kept by its class name, with whether the function's own frame raised it.
 
-Every call is made twice in a process, and every probe runs in two processes; only outcomes
-that all agree are kept: a function that draws random numbers or keeps state between calls
-gives a different answer to the second call, and string hashing is randomised per process,
-so a value built from a set's order never becomes a test's expectation either.
+A call that draws from the `random` module's generator is dropped (its state moved), since
+two draws can agree by chance (a shuffled pair does half the time); every other call is made
+twice in a process, and every probe runs in two processes, and only outcomes that all agree
+are kept: a function that keeps state between calls gives a different answer to the second
+call, and string hashing is randomised per process, so a value built from a set's order never
+becomes a test's expectation either.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ _MARK = "CROMWELL-PROBE "
 
 _RUNNER = """
 import ast as _ast, builtins as _builtins, itertools as _itertools, json as _json
-import os as _os, resource as _resource, signal as _signal
+import os as _os, random as _random, resource as _resource, signal as _signal
 
 
 class _Timeout(BaseException):
@@ -124,10 +126,13 @@ for _name, _calls in _PROBES:
         if not callable(_fn) or _slow >= _MAX_SLOW:  # a function that hangs costs little
             _out.append({"timeout": True})
             continue
+        _drawn = _random.getstate()
         _got = _outcome(_fn, _args, _kwargs)
         _slow += bool(_got.get("timeout"))
-        if not _got.get("timeout") and _outcome(_fn, _args, _kwargs) != _got:
-            _got = {"unstable": True}  # random or stateful: no test can expect it
+        if _random.getstate() != _drawn:
+            _got = {"unstable": True}  # it drew random numbers: no test can expect them
+        elif not _got.get("timeout") and _outcome(_fn, _args, _kwargs) != _got:
+            _got = {"unstable": True}  # it keeps state between calls
         _out.append(_got)
     _results[_name] = _out
 print(_MARK + _json.dumps(_results), file=_report, flush=True)
@@ -146,7 +151,7 @@ class Outcome:
     own: bool = False  # the function's own frame raised it
     builtin: bool = False  # the exception is a built-in class a test can name
     timeout: bool = False
-    unstable: bool = False  # two calls in one process disagreed (random, or kept state)
+    unstable: bool = False  # it drew random numbers, or two calls in one process disagreed
 
     @property
     def ok(self) -> bool:
