@@ -324,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --shape: decode instead of prefill, ours and llama.cpp "
                         "interleaved in one process (decode_duel), beside the bound the "
                         "measured read bandwidth sets")
+    parser.add_argument("--decode-tokens", type=int, default=64,
+                        help="with --decode: the decode steps a round times")
     parser.add_argument("--formats", nargs="+", default=None,
                         help="with --shape: these of its formats only (Q4_K_M, Q8_0)")
     parser.add_argument("--no-peer-extra-buffers", dest="peer_extra_buffers",
@@ -352,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         for fmt, path in files.items():
             for threads in args.threads:
                 if args.decode:
-                    row = decode_duel(path, fmt, threads, args.rounds,
+                    row = decode_duel(path, fmt, threads, args.rounds, args.decode_tokens,
                                       peer_extra_buffers=args.peer_extra_buffers)
                 elif args.duel or args.peers:
                     peer = args.shape is not None or _llama_cpp_reads(path)
