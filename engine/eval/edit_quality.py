@@ -36,10 +36,10 @@ Shares are over all tasks (an answer that does not apply neither parses nor pass
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from engine.eval.edit_scoring import score_file
 from engine.eval.edit_tasks import DEFAULT_SEED, EditTask, build_tasks
@@ -92,7 +92,18 @@ def evaluate(editor: Editor, tasks: list[EditTask]) -> Iterator[TaskResult]:
                          s.passes, a.stop, a.tokens, s.detail)
 
 
-def _shares(results: list[TaskResult]) -> dict[str, Any]:
+class Judged(Protocol):
+    """A task's outcome as the summaries count it (TaskResult, instruction_quality's too): a
+    dataclass with these fields."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    kind: str
+    applies: bool
+    parses: bool
+    passes: bool
+
+
+def _shares(results: Sequence[Judged]) -> dict[str, Any]:
     n = len(results)
     counts = {k: sum(getattr(r, k) for r in results) for k in ("applies", "parses", "passes")}
 
@@ -103,11 +114,13 @@ def _shares(results: list[TaskResult]) -> dict[str, Any]:
             "pass_rate": share("passes")}
 
 
-def summarize(model_name: str, results: list[TaskResult], seed: int, max_tokens: int,
-              seconds: float, prompt: str) -> dict[str, Any]:
+def summarize(model_name: str, results: Sequence[Judged], seed: int, max_tokens: int,
+              seconds: float, prompt: str, benchmark: str = "edits") -> dict[str, Any]:
+    """The JSON report of an edit benchmark (`benchmark`): shares overall and per kind, and
+    every task's result (a dataclass)."""
     kinds = sorted({r.kind for r in results})
     return {
-        "benchmark": "edits",
+        "benchmark": benchmark,
         "model": model_name,
         "prompt": prompt,
         "seed": seed,
@@ -119,18 +132,29 @@ def summarize(model_name: str, results: list[TaskResult], seed: int, max_tokens:
     }
 
 
+def run_benchmark(path: str | None, threads: int | None, benchmark: str,
+                  tasks_for: Callable[[], Sequence[Any]],
+                  answer: Callable[[Any, Sequence[Any]], Iterator[Judged]],
+                  editor: Callable[[Any, int], Any], max_tokens: int, seed: int) -> dict[str, Any]:
+    """An edit benchmark's run: the model loaded first (a bad file fails at once), its tasks
+    (`tasks_for()`), the editor `editor(model, max_tokens)` (it has a `name`), each task
+    answered and judged (`answer(editor, tasks)`), and the summary."""
+    import engine.runtime
+
+    model = engine.runtime.load(path, threads=threads)
+    tasks = tasks_for()
+    if not tasks:
+        raise RuntimeError(f"the held-out files gave no tasks for {benchmark}")
+    chosen = editor(model, max_tokens)
+    t0 = time.perf_counter()
+    results = list(answer(chosen, tasks))
+    return summarize(Path(model.path).name, results, seed, max_tokens,
+                     time.perf_counter() - t0, chosen.name, benchmark)
+
+
 def run_edits(path: str | None, limit: int | None, max_tokens: int = DEFAULT_MAX_TOKENS,
               threads: int | None = None, seed: int = DEFAULT_SEED, *,
               editor: Callable[[Any, int], Editor]) -> dict[str, Any]:
     """`editor(model, max_tokens)` answers the tasks (the CLI's: the product's edit)."""
-    import engine.runtime
-
-    model = engine.runtime.load(path, threads=threads)  # first: a bad file fails at once
-    tasks = build_tasks(seed, limit=limit)
-    if not tasks:
-        raise RuntimeError("the held-out files gave no edit tasks")
-    chosen = editor(model, max_tokens)
-    t0 = time.perf_counter()
-    results = list(evaluate(chosen, tasks))
-    return summarize(Path(model.path).name, results, seed, max_tokens,
-                     time.perf_counter() - t0, chosen.name)
+    return run_benchmark(path, threads, "edits", lambda: build_tasks(seed, limit=limit),
+                         evaluate, editor, max_tokens, seed)

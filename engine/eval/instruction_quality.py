@@ -14,13 +14,11 @@ Shares are over all tasks (an answer that does not apply neither parses nor pass
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from engine.eval.edit_quality import Answer
+from engine.eval.edit_quality import Answer, run_benchmark
 from engine.eval.instruction_tasks import DEFAULT_SEED, TEST_TIMEOUT_S, InstructionTask, build_tasks
 from engine.eval.sandbox import run_program
 
@@ -93,44 +91,6 @@ def evaluate(
         )
 
 
-def _shares(results: list[InstructionResult]) -> dict[str, Any]:
-    n = len(results)
-    counts = {k: sum(getattr(r, k) for r in results) for k in ("applies", "parses", "passes")}
-
-    def share(k: str) -> float:
-        return round(counts[k] / n, 4) if n else 0.0
-
-    return {
-        "tasks": n,
-        **counts,
-        "apply_rate": share("applies"),
-        "parse_rate": share("parses"),
-        "pass_rate": share("passes"),
-    }
-
-
-def summarize(
-    model_name: str,
-    results: list[InstructionResult],
-    seed: int,
-    max_tokens: int,
-    seconds: float,
-    prompt: str,
-) -> dict[str, Any]:
-    kinds = sorted({r.kind for r in results})
-    return {
-        "benchmark": "instruct",
-        "model": model_name,
-        "prompt": prompt,
-        "seed": seed,
-        "max_tokens": max_tokens,
-        "seconds": round(seconds, 1),
-        "overall": _shares(results),
-        "kinds": {k: _shares([r for r in results if r.kind == k]) for k in kinds},
-        "results": [asdict(r) for r in results],
-    }
-
-
 def run_instruct(
     path: str | None,
     limit: int | None,
@@ -141,15 +101,13 @@ def run_instruct(
 ) -> dict[str, Any]:
     """`editor(model, max_tokens)` answers the tasks (the engine does not import the
     application, so its caller supplies the product's edit)."""
-    import engine.runtime
-
-    model = engine.runtime.load(path, threads=threads)  # first: a bad file fails at once
-    tasks = build_tasks(seed, limit=limit)
-    if not tasks:
-        raise RuntimeError("the held-out files gave no instruction-edit tasks")
-    chosen = editor(model, max_tokens)
-    t0 = time.perf_counter()
-    results = list(evaluate(chosen, tasks))
-    return summarize(
-        Path(model.path).name, results, seed, max_tokens, time.perf_counter() - t0, chosen.name
+    return run_benchmark(
+        path,
+        threads,
+        "instruct",
+        lambda: build_tasks(seed, limit=limit),
+        evaluate,
+        editor,
+        max_tokens,
+        seed,
     )

@@ -179,17 +179,10 @@ void tile_rows(const uint8_t* pk, int64_t nb, const uint8_t* x, int64_t act_byte
     }
   }
 
-  for (int i = 0; i < M; ++i) {
-    float* yi = y + i * ldy;
-    const __m512 r = Q::kKquant ? _mm512_load_ps(done + i * L) : acc[i];
-    if (nr == L) {
-      _mm512_storeu_ps(yi, accumulate ? _mm512_add_ps(r, _mm512_loadu_ps(yi)) : r);
-    } else {
-      alignas(64) float t[L];
-      _mm512_store_ps(t, r);
-      for (int j = 0; j < nr; ++j) yi[j] = accumulate ? yi[j] + t[j] : t[j];
-    }
+  if constexpr (Q::kKquant) {
+    for (int i = 0; i < M; ++i) acc[i] = _mm512_load_ps(done + i * L);
   }
+  avx2::int_gemm::store_rows<avx2::int_gemm::V16, M>(acc, y, ldy, nr, accumulate);
 }
 
 }  // namespace

@@ -149,7 +149,7 @@ struct Scheme {
         }
       }
     }
-    split::store_results(done, valid, y, ldy, nr, accumulate);
+    split::store_results<G>(done, valid, y, ldy, nr, accumulate);
   }
 };
 

@@ -129,7 +129,7 @@ struct Scheme {
         _mm512_store_ps(done + i * L, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scaled, prior));
       }
     }
-    split::store_results(done, valid, y, ldy, nr, accumulate);
+    split::store_results<G>(done, valid, y, ldy, nr, accumulate);
   }
 };
 

@@ -61,18 +61,14 @@ inline void pack_activations(const uint8_t* xq, int64_t act_bytes, int64_t n, in
   }
 }
 
-// y[i * ldy + 0..nr) (+)= done[i * L ..] for the first `valid` rows.
+// y[i * ldy + 0..nr) (+)= done[i * L ..] for the first `valid` of G * 16 rows.
+template <int G>
 inline void store_results(const float* done, int valid, float* y, int64_t ldy, int nr, bool accumulate) {
-  for (int i = 0; i < valid; ++i) {
-    float* yi = y + i * ldy;
-    const __m512 r = _mm512_load_ps(done + i * L);
-    if (nr == L) {
-      _mm512_storeu_ps(yi, accumulate ? _mm512_add_ps(r, _mm512_loadu_ps(yi)) : r);
-    } else {
-      alignas(64) float t[L];
-      _mm512_store_ps(t, r);
-      for (int j = 0; j < nr; ++j) yi[j] = accumulate ? yi[j] + t[j] : t[j];
-    }
+  __m512 rows[16];
+  for (int g = 0; g < G; ++g) {
+    for (int i = 0; i < 16; ++i) rows[i] = _mm512_load_ps(done + (16 * g + i) * L);
+    avx2::int_gemm::store_rows<avx2::int_gemm::V16, 16>(rows, y + 16 * g * ldy, ldy, nr, accumulate,
+                                                        std::clamp(valid - 16 * g, 0, 16));
   }
 }
 
@@ -100,8 +96,7 @@ void gemm(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, const
           int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
   constexpr int64_t kAct = sizeof(block_q8_K);
   const int64_t nb_all = k / QK_K;
-  const int64_t stretches = (nb_all + S::kStretchBlocks - 1) / S::kStretchBlocks;
-  const int64_t per = (nb_all + stretches - 1) / stretches;
+  const int64_t per = avx2::int_gemm::stretch_blocks(nb_all, S::kStretchBlocks);
   thread_local avx2::int_gemm::Bytes pack_buf, tmp_buf, pair_buf, a_buf, pad_buf, pad_pairs_buf;
   uint8_t* pk = pack_buf.get(size_t(per * S::kBlockBytes));
   uint8_t* tmp = tmp_buf.get(size_t(S::kTmpBytes));
@@ -136,9 +131,8 @@ void gemm(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, const
   for (int64_t b0 = 0; b0 < nb_all; b0 += per) {
     const int64_t nb = std::min(per, nb_all - b0);
     for (int64_t p = r0; p < r1; p += L) {
-      const int nr = int(std::min<int64_t>(L, r1 - p));
       const uint8_t* rows[L];
-      for (int r = 0; r < L; ++r) rows[r] = w + (p + std::min(r, nr - 1)) * rb;
+      const int nr = avx2::int_gemm::panel_rows<L>(w, rb, p, r1, rows);
       S::pack(rows, b0, nb, pk, tmp);
       const uint8_t* as = a + b0 * kActBlock;  // group 0, this stretch
       const uint8_t* xs = xq + b0 * kAct;

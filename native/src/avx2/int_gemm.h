@@ -286,11 +286,13 @@ inline void kquant_pair_sums(const block_q8_K* x, int64_t nb, int32_t* out) {
   }
 }
 
-// y[i * ldy + 0..nr) (+)= the MR activation rows' results of one panel.
+// y[i * ldy + 0..nr) (+)= the MR activation rows' results of one panel (the first `rows` of
+// them only, where fewer are real).
 template <class V, int MR>
-inline void store_rows(const typename V::F (&acc)[MR], float* y, int64_t ldy, int nr, bool accumulate) {
+inline void store_rows(const typename V::F (&acc)[MR], float* y, int64_t ldy, int nr, bool accumulate,
+                       int rows = MR) {
   constexpr int L = V::kLanes;
-  for (int i = 0; i < MR; ++i) {
+  for (int i = 0; i < rows; ++i) {
     float* yi = y + i * ldy;
     if (nr == L) {
       V::storeuf(yi, accumulate ? V::add(acc[i], V::loaduf(yi)) : acc[i]);
@@ -370,6 +372,21 @@ void micro_kernel(const uint8_t* pk, int64_t nb, const uint8_t* x, int64_t act_b
   store_rows<V, MR>(acc, y, ldy, nr, accumulate);
 }
 
+// Blocks in a stretch of k: nb_all blocks cut into stretches of at most `most`, evened out.
+inline int64_t stretch_blocks(int64_t nb_all, int64_t most) {
+  const int64_t stretches = (nb_all + most - 1) / most;
+  return (nb_all + stretches - 1) / stretches;
+}
+
+// The L weight rows of the panel at row p, rows r1 and past repeating row r1 - 1 (a short
+// panel); returns how many are real.
+template <int L>
+inline int panel_rows(const uint8_t* w, int64_t rb, int64_t p, int64_t r1, const uint8_t* (&rows)[L]) {
+  const int nr = int(std::min<int64_t>(L, r1 - p));
+  for (int r = 0; r < L; ++r) rows[r] = w + (p + std::min(r, nr - 1)) * rb;
+  return nr;
+}
+
 // L1 bytes a packed stretch of one panel may take: the rest of L1 holds the activations' bytes
 // of the same stretch.
 constexpr int64_t kPackBytes = 24 << 10;
@@ -400,9 +417,7 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
   constexpr bool kKquant = T.elems == QK_K;
   static_assert(kStride % 64 == 0 || (L == 8 && kStride % 32 == 0), "aligned panel blocks");
   const int64_t nb_all = k / T.elems;
-  const int64_t most = std::max<int64_t>(1, kPackBytes / kStride);
-  const int64_t stretches = (nb_all + most - 1) / most;
-  const int64_t per = (nb_all + stretches - 1) / stretches;
+  const int64_t per = stretch_blocks(nb_all, std::max<int64_t>(1, kPackBytes / kStride));
   thread_local Bytes pack_buf, tmp_buf, pair_buf;
   uint8_t* pk = pack_buf.get(size_t(per * kStride));
   uint8_t* tmp = tmp_buf.get(size_t(L * T.elems));
@@ -425,9 +440,8 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
   for (int64_t b0 = 0; b0 < nb_all; b0 += per) {
     const int64_t nb = std::min(per, nb_all - b0);
     for (int64_t p = r0; p < r1; p += L) {
-      const int nr = int(std::min<int64_t>(L, r1 - p));
       const uint8_t* rows[L];
-      for (int r = 0; r < L; ++r) rows[r] = w + (p + std::min(r, nr - 1)) * rb;
+      const int nr = panel_rows<L>(w, rb, p, r1, rows);
       pack_panel<V, F>(rows, b0, nb, pk, tmp);
       const uint8_t* xs = xq + b0 * kActBlock;
       // the k-quants' pair sums of row i, from this stretch on (none for the other formats)
