@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from engine.eval.edit_scoring import score_file
 from engine.eval.edit_tasks import DEFAULT_SEED, EditTask, build_tasks
@@ -92,18 +92,7 @@ def evaluate(editor: Editor, tasks: list[EditTask]) -> Iterator[TaskResult]:
                          s.passes, a.stop, a.tokens, s.detail)
 
 
-class Judged(Protocol):
-    """A task's outcome as the summaries count it (TaskResult, instruction_quality's too): a
-    dataclass with these fields."""
-
-    __dataclass_fields__: ClassVar[dict[str, Any]]
-    kind: str
-    applies: bool
-    parses: bool
-    passes: bool
-
-
-def _shares(results: Sequence[Judged]) -> dict[str, Any]:
+def _shares(results: Sequence[TaskResult]) -> dict[str, Any]:
     n = len(results)
     counts = {k: sum(getattr(r, k) for r in results) for k in ("applies", "parses", "passes")}
 
@@ -114,10 +103,10 @@ def _shares(results: Sequence[Judged]) -> dict[str, Any]:
             "pass_rate": share("passes")}
 
 
-def summarize(model_name: str, results: Sequence[Judged], seed: int, max_tokens: int,
+def summarize(model_name: str, results: Sequence[TaskResult], seed: int, max_tokens: int,
               seconds: float, prompt: str, benchmark: str = "edits") -> dict[str, Any]:
     """The JSON report of an edit benchmark (`benchmark`): shares overall and per kind, and
-    every task's result (a dataclass)."""
+    every task's result."""
     kinds = sorted({r.kind for r in results})
     return {
         "benchmark": benchmark,
@@ -134,7 +123,7 @@ def summarize(model_name: str, results: Sequence[Judged], seed: int, max_tokens:
 
 def run_benchmark(path: str | None, threads: int | None, benchmark: str,
                   tasks_for: Callable[[], Sequence[Any]],
-                  answer: Callable[[Any, Sequence[Any]], Iterator[Judged]],
+                  answer: Callable[[Any, Sequence[Any]], Iterator[TaskResult]],
                   editor: Callable[[Any, int], Any], max_tokens: int, seed: int) -> dict[str, Any]:
     """An edit benchmark's run: the model loaded first (a bad file fails at once), its tasks
     (`tasks_for()`), the editor `editor(model, max_tokens)` (it has a `name`), each task

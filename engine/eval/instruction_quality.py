@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from engine.eval.edit_quality import Answer, run_benchmark
+from engine.eval.edit_quality import Answer, TaskResult, run_benchmark
 from engine.eval.instruction_tasks import DEFAULT_SEED, TEST_TIMEOUT_S, InstructionTask, build_tasks
 from engine.eval.sandbox import run_program
 
@@ -34,18 +34,11 @@ class InstructionEditor(Protocol):
 
 
 @dataclass
-class InstructionResult:
-    task_id: str
-    kind: str
-    path: str
+class InstructionResult(TaskResult):
+    """An edit task's result, with the function edited and the instruction given."""
+
     function: str
     instruction: str
-    applies: bool
-    parses: bool
-    passes: bool
-    stop: str
-    completion_tokens: int
-    detail: str
 
 
 def compiles(text: str) -> bool:
@@ -77,17 +70,17 @@ def evaluate(
         a = editor.edit(task)
         applies, parses, passes, detail = judge(task, a)
         yield InstructionResult(
-            task.task_id,
-            task.kind,
-            task.example.path,
-            task.function,
-            task.example.instruction,
-            applies,
-            parses,
-            passes,
-            a.stop,
-            a.tokens,
-            detail,
+            task_id=task.task_id,
+            kind=task.kind,
+            path=task.example.path,
+            applies=applies,
+            parses=parses,
+            passes=passes,
+            stop=a.stop,
+            completion_tokens=a.tokens,
+            detail=detail,
+            function=task.function,
+            instruction=task.example.instruction,
         )
 
 
