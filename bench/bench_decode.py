@@ -26,6 +26,7 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,25 @@ def _llama_cpp_reads(path: str | None) -> bool:
     return GGUFFile(path).metadata.get("general.architecture") != "cromwell"
 
 
+def interleaved(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Each run's seconds over `rounds` rounds, the runs taking turns within a round (so that
+    other load on the machine falls on all alike), after one warm-up each (pages mapped,
+    buffers allocated)."""
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
+        run()
+    for _ in range(rounds):
+        for name, run in runs.items():
+            seconds[name].append(run())
+    return seconds
+
+
+def round_ratio_range(seconds: dict[str, list[float]]) -> list[float]:
+    """The spread of the per-round ratio ours / llama.cpp (the noise)."""
+    per_round = [t / o for o, t in zip(seconds["cromwell"], seconds["llama.cpp"], strict=True)]
+    return [round(min(per_round), 2), round(max(per_round), 2)]
+
+
 def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
                  peer: bool = True, peer_extra_buffers: bool = True) -> dict[str, Any]:
     """Prefill-512 tok/s of ours on the integer kernels ("cromwell"), ours on the float ones
@@ -177,12 +197,7 @@ def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
             return time.perf_counter() - t0
 
         runs["llama.cpp"] = theirs
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for run in runs.values():
-        run()  # warm-up: pages mapped, buffers allocated
-    for _ in range(rounds):
-        for name, run in runs.items():
-            seconds[name].append(run())
+    seconds = interleaved(runs, rounds)
     row: dict[str, Any] = {"model": Path(model.path).name, "format": fmt, "threads": threads,
                            "rounds": rounds, "prefill_tokens": PREFILL_TOKENS}
     if peer:
@@ -200,8 +215,7 @@ def prefill_duel(path: str | None, fmt: str, threads: int, rounds: int,
                                                 / statistics.median(seconds["cromwell"]), 2)
         row["ratio_float_llama_cpp"] = round(statistics.median(seconds["llama.cpp"])
                                              / statistics.median(seconds["cromwell_float"]), 2)
-        per_round = [t / o for o, t in zip(seconds["cromwell"], seconds["llama.cpp"], strict=True)]
-        row["round_ratio_range"] = [round(min(per_round), 2), round(max(per_round), 2)]
+        row["round_ratio_range"] = round_ratio_range(seconds)
     return row
 
 
@@ -219,20 +233,16 @@ def weight_bytes_per_token(path: str) -> int:
 def read_bandwidth(threads: int, megabytes: int = 512) -> float:
     """The machine's read bandwidth at `threads` threads, GB/s: the best of five wide-load
     reads of a buffer far larger than the caches (the ceiling for decode)."""
-    import time
-
     import numpy as np
 
     from engine import _native
 
+    sys.path.insert(0, str(BENCH_DIR))
+    from bench_kernels import best_time
+
     _native.set_num_threads(threads)
     buf = np.ones(megabytes << 20, np.uint8)
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        _native.stream_read(buf)
-        best = min(best, time.perf_counter() - t0)
-    return buf.nbytes / best / 1e9
+    return buf.nbytes / best_time(lambda: _native.stream_read(buf), repeats=5) / 1e9
 
 
 def decode_duel(path: str, fmt: str, threads: int, rounds: int, tokens: int = 64,
@@ -274,12 +284,7 @@ def decode_duel(path: str, fmt: str, threads: int, rounds: int, tokens: int = 64
         return time.perf_counter() - t0
 
     runs = {"cromwell": ours, "llama.cpp": theirs}
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for run in runs.values():
-        run()  # warm-up: pages mapped
-    for _ in range(rounds):
-        for name, run in runs.items():
-            seconds[name].append(run())
+    seconds = interleaved(runs, rounds)
     per_token = weight_bytes_per_token(path)
     bound = bandwidth * 1e9 / per_token
     row: dict[str, Any] = {"model": Path(path).name, "format": fmt, "threads": threads,
@@ -294,8 +299,7 @@ def decode_duel(path: str, fmt: str, threads: int, rounds: int, tokens: int = 64
         row[f"{name}_share_of_bound"] = round(rate / bound, 2)
     row["ratio_cromwell_llama_cpp"] = round(statistics.median(seconds["llama.cpp"])
                                             / statistics.median(seconds["cromwell"]), 2)
-    per_round = [t / o for o, t in zip(seconds["cromwell"], seconds["llama.cpp"], strict=True)]
-    row["round_ratio_range"] = [round(min(per_round), 2), round(max(per_round), 2)]
+    row["round_ratio_range"] = round_ratio_range(seconds)
     return row
 
 
