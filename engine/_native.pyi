@@ -110,6 +110,13 @@ def matvec(
 def matmul_shared(
     ws: list[npt.NDArray[np.generic]], fmts: list[str], x: npt.NDArray[np.float32]
 ) -> list[npt.NDArray[np.float32]]: ...
+# Each output exactly what matmul gives for its matrix alone; x quantized once for all.
+def matmul_group(
+    ws: list[npt.NDArray[np.generic]],
+    fmts: list[str],
+    x: npt.NDArray[np.float32],
+    outs: list[npt.NDArray[np.float32] | None],
+) -> list[npt.NDArray[np.float32]]: ...
 # Up to this many activation rows, matmul gives each row bit for bit what matvec gives (the
 # decode step's kernels); from one row more, the prefill GEMM (native/src/matmul.h).
 MATMUL_DECODE_ROWS: int

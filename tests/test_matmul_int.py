@@ -193,3 +193,58 @@ def test_results_do_not_depend_on_the_thread_count(fmt: str) -> None:
     finally:
         _native.set_num_threads(before)
     np.testing.assert_array_equal(one, two)
+
+
+# matmul_group: a layer's matrices that read the same activations, in one call. Formats mixed
+# as Q4_K_M files mix them (Q4_K beside Q6_K, both on the k-quant activations), with a
+# 32-element format on the other activation format and a float one that keeps its own path;
+# n on both sides of the AMX build's Q4_K (32) and Q6_K (128) tile thresholds.
+GROUP_FORMATS = ["Q4_K", "Q4_K", "Q6_K", "Q8_0", "F16"]
+GROUP_ROWS = [100, 16, 48, 40, 24]
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("n", [3, 9, 40, 150])
+def test_matmul_group_gives_each_matrix_what_matmul_gives(build: str, n: int) -> None:
+    rng = np.random.default_rng(21)
+    k = 768
+    ws = [random_weights(f, r, k, rng) for f, r in zip(GROUP_FORMATS, GROUP_ROWS, strict=True)]
+    x = activations(n, k, rng)
+    outs = [np.full((n, r), np.nan, np.float32) for r in GROUP_ROWS]
+    with int_gemm_build(build):
+        got = _native.matmul_group(ws, GROUP_FORMATS, x, outs)
+        want = [_native.matmul(w, f, x) for w, f in zip(ws, GROUP_FORMATS, strict=True)]
+    for fmt, out, y, expected in zip(GROUP_FORMATS, outs, got, want, strict=True):
+        assert y is out or np.shares_memory(y, out)  # written where the caller asked
+        np.testing.assert_array_equal(out, expected, err_msg=fmt)
+
+
+def test_matmul_group_does_not_depend_on_the_thread_count() -> None:
+    rng = np.random.default_rng(22)
+    k = 512
+    ws = [random_weights("Q4_K", 200, k, rng), random_weights("Q6_K", 36, k, rng)]
+    x = activations(160, k, rng)
+    before = _native.num_threads()
+    try:
+        _native.set_num_threads(1)
+        one = _native.matmul_group(ws, ["Q4_K", "Q6_K"], x, [None, None])
+        _native.set_num_threads(2)
+        two = _native.matmul_group(ws, ["Q4_K", "Q6_K"], x, [None, None])
+    finally:
+        _native.set_num_threads(before)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_matmul_group_checks_its_arguments() -> None:
+    rng = np.random.default_rng(23)
+    w = random_weights("Q8_0", 10, 64, rng)
+    x = activations(12, 64, rng)
+    with pytest.raises(ValueError, match="one format and one output per weight matrix, got 2"):
+        _native.matmul_group([w, w], ["Q8_0"], x, [None, None])
+    with pytest.raises(ValueError, match="expected 1 to 8 weight matrices, got 0"):
+        _native.matmul_group([], [], x, [])
+    with pytest.raises(ValueError, match=r"out: expected shape \(12, 10\)"):
+        _native.matmul_group([w], ["Q8_0"], x, [np.zeros((12, 9), np.float32)])
+    with pytest.raises(ValueError, match="x: expected a 2-D float32 array"):
+        _native.matmul_group([w], ["Q8_0"], x[0], [None])

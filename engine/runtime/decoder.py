@@ -365,6 +365,7 @@ class Decoder:
         att3 = att.reshape(n, cfg.n_heads, cfg.head_dim)
         positions = self.positions[pos : pos + n] if rows is None else rows
         linear = self._linear_as_decode if as_decode else self._linear
+        group = self._linear_group_as_decode if as_decode else self._linear_group
         attention = self._attention_as_decode if as_decode else self._attention
         if lo == 0:
             x[:] = K.get_rows(w.token_embd.data, w.token_embd.fmt, ids, cfg.dim)
@@ -379,9 +380,8 @@ class Decoder:
             else:
                 k_new, v_new = s.k_new[:n], s.v_new[:n]
             self._norm(x, lw.attn_norm, lw.attn_norm_b, xb)
-            linear(lw.wq, xb, out=q)
-            linear(lw.wk, xb, out=k_new.reshape(n, cfg.kv_dim))
-            linear(lw.wv, xb, out=v_new.reshape(n, cfg.kv_dim))
+            kv_shape = (n, cfg.kv_dim)
+            group([lw.wq, lw.wk, lw.wv], xb, [q, k_new.reshape(kv_shape), v_new.reshape(kv_shape)])
             if lw.bq is not None:
                 self._add_qkv_bias(lw, q, k_new.reshape(n, -1), v_new.reshape(n, -1))
             self._norm_heads(lw, q3, k_new)
@@ -408,8 +408,7 @@ class Decoder:
                     linear(lw.w_up, xb, out=hb)
                     self._gelu_tanh(hb, lw.b_up)
                 else:
-                    linear(lw.w_gate, xb, out=hb)
-                    linear(lw.w_up, xb, out=hb2)
+                    group([lw.w_gate, lw.w_up], xb, [hb, hb2])
                     self._gated(hb, hb2)
                 linear(lw.w_down, hb, out=xb2)
             self._add_bias(xb2, lw.b_down)
@@ -467,6 +466,19 @@ class Decoder:
     @staticmethod
     def _linear(m: Matrix, x: np.ndarray, out: np.ndarray) -> None:
         K.matmul(m.data, m.fmt, x, out=out)
+
+    @staticmethod
+    def _linear_group(ms: list[Matrix], x: np.ndarray, outs: list[np.ndarray]) -> None:
+        """Matrices that read the same x (query, key and value; gate and up): x quantized
+        once and one pool job for all, each result what _linear gives."""
+        K.matmul_group([m.data for m in ms], [m.fmt for m in ms], x, outs)
+
+    @classmethod
+    def _linear_group_as_decode(
+        cls, ms: list[Matrix], x: np.ndarray, outs: list[np.ndarray]
+    ) -> None:
+        for m, out in zip(ms, outs, strict=True):
+            cls._linear_as_decode(m, x, out)
 
     @staticmethod
     def _linear_as_decode(m: Matrix, x: np.ndarray, out: np.ndarray) -> None:

@@ -157,6 +157,43 @@ void bind_quant(py::module_& m) {
 
   m.attr("MATMUL_DECODE_ROWS") = py::int_(kMatmulDecodeRows);
 
+  m.def("matmul_group", [](const py::list& ws, const py::list& fmts, const py::handle& x_obj,
+                           const py::list& outs) {
+    auto x = f32_array(x_obj, "x");
+    if (x.ndim() != 2) throw py::value_error("x: expected a 2-D float32 array [n, k]");
+    const int64_t n = x.shape(0), k = x.shape(1);
+    const int count = int(ws.size());
+    if (count < 1 || count > kMaxSharedInput) {
+      throw py::value_error("ws: expected 1 to " + std::to_string(kMaxSharedInput) + " weight matrices, got " +
+                            std::to_string(count));
+    }
+    if (int(fmts.size()) != count || int(outs.size()) != count) {
+      throw py::value_error("ws, fmts, outs: expected one format and one output per weight matrix, got " +
+                            std::to_string(count) + " matrices, " + std::to_string(fmts.size()) + " formats and " +
+                            std::to_string(outs.size()) + " outputs");
+    }
+    std::vector<SharedInputMatrix> m(static_cast<size_t>(count));
+    std::vector<py::array_t<float>> ys;
+    for (int i = 0; i < count; ++i) {
+      const Format f = parse_format(py::cast<std::string>(fmts[size_t(i)]));
+      const WeightView w = weight_view(ws[size_t(i)], f, k);
+      ys.push_back(output(py::reinterpret_borrow<py::object>(outs[size_t(i)]), {n, w.rows}));
+      m[size_t(i)] = {w.f, w.data, w.rows, ys.back().mutable_data()};
+    }
+    const float* px = x.data();
+    if (n > 0) {
+      py::gil_scoped_release release;
+      matmul_group(m.data(), count, k, px, n);
+    }
+    py::list result;
+    for (auto& y : ys) result.append(y);
+    return result;
+  }, py::arg("ws"), py::arg("fmts"), py::arg("x"), py::arg("outs"),
+     "outs[i][n, rows_i] = x W_i^T for matrices that read the same activations x[n, k] (a\n"
+     "layer's query, key and value projections), each exactly what matmul gives for it alone;\n"
+     "x is quantized once and one pool job covers all the matrices. An output given as None is\n"
+     "made; the outputs are returned.");
+
   m.def("matmul", [](const py::handle& w_obj, const std::string& fmt, const py::handle& x_obj,
                      const py::object& out) {
     auto x = f32_array(x_obj, "x");

@@ -430,7 +430,8 @@ void shift_quants(ActFormat a, uint8_t* row, int64_t k) {
 // The scalar integer matrix-matrix product: each activation row taken back to its quant bytes,
 // then every entry the format's reference vec_dot.
 void int_gemm_rows_ref(Format f, const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1,
-                       const uint8_t* xq, int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
+                       const uint8_t* xq, int64_t act_bytes, int64_t n, const uint8_t*, float* y,
+                       int64_t ldy) {
   const FormatKernels& kt = ref::kernels(f);
   std::vector<uint8_t> row(static_cast<size_t>(act_bytes));
   for (int64_t i = 0; i < n; ++i) {
@@ -457,13 +458,23 @@ IntGemmKernel int_gemm_kernel_for() {
 
 namespace {
 
-// y[n, rows] = x W^T with integer dot products: x quantized once (every quant byte plus 128, as
-// the kernels take it), then the weight rows split over the pool a panel at a time.
-void int_matmul(const IntGemmKernel& g, Format f, const void* w, int64_t rows, int64_t k,
-                const float* x, int64_t n, float* y) {
+// The activations of an integer product, quantized once (every quant byte plus 128, as the
+// kernels take it) and, where the kernel asks, prepared once, both into the calling thread's
+// buffers (the pool threads write them: inside a job, a thread_local would name each thread's
+// own).
+struct IntActivations {
+  ActFormat act;
+  int64_t act_bytes;
+  const uint8_t* xq;
+  const uint8_t* prepared;  // null where the kernel prepares nothing for this format and n
+};
+
+IntActivations int_activations(const IntGemmKernel& g, Format f, int64_t k, const float* x, int64_t n,
+                               int slot) {
+  thread_local std::vector<uint8_t> xq_bufs[2], prep_bufs[2];
   const ActFormat a = ref::kernels(f).act;
   const int64_t ab = act_row_bytes(a, k);
-  thread_local std::vector<uint8_t> xq;  // the calling thread's; the pool threads write into it
+  std::vector<uint8_t>& xq = xq_bufs[slot];
   if (xq.size() < size_t(ab * n)) xq.resize(size_t(ab * n));
   uint8_t* const rows_q = xq.data();
   parallel_for(n, 16, [&](int64_t begin, int64_t end) {
@@ -472,12 +483,28 @@ void int_matmul(const IntGemmKernel& g, Format f, const void* w, int64_t rows, i
       shift_quants(a, rows_q + r * ab, k);
     }
   });
+  const int64_t bytes = g.prepared_bytes == nullptr ? 0 : g.prepared_bytes(f, k, n);
+  if (bytes == 0) return {a, ab, rows_q, nullptr};
+  std::vector<uint8_t>& prep = prep_bufs[slot];
+  if (prep.size() < size_t(bytes)) prep.resize(size_t(bytes));
+  uint8_t* const out = prep.data();
+  parallel_for((n + 15) / 16, 1, [&](int64_t begin, int64_t end) {
+    g.prepare(f, k, rows_q, ab, n, begin * 16, std::min(n, end * 16), out);
+  });
+  return {a, ab, rows_q, out};
+}
+
+// y[n, rows] = x W^T with integer dot products: the activations made once, then the weight rows
+// split over the pool a panel at a time.
+void int_matmul(const IntGemmKernel& g, Format f, const void* w, int64_t rows, int64_t k,
+                const float* x, int64_t n, float* y) {
+  const IntActivations act = int_activations(g, f, k, x, n, 0);
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const int64_t rb = row_bytes(f, k);
   const int64_t panels = (rows + g.panel_rows - 1) / g.panel_rows;
   parallel_for(panels, 1, [&](int64_t begin, int64_t end) {
-    g.rows(f, wb, rb, k, begin * g.panel_rows, std::min(rows, end * g.panel_rows), rows_q, ab, n,
-           y, rows);
+    g.rows(f, wb, rb, k, begin * g.panel_rows, std::min(rows, end * g.panel_rows), act.xq, act.act_bytes, n,
+           act.prepared, y, rows);
   });
 }
 
@@ -514,6 +541,64 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
   } else {
     avx2::matmul(f, w, rows, k, x, n, y);
   }
+}
+
+void matmul_group(const SharedInputMatrix* all, int all_count, int64_t k, const float* x, int64_t n) {
+  // The matrices on the integer kernels go together; any other (a float format, or every one
+  // where matmul would not take the integer kernels) goes on its own.
+  const bool integer = all_count <= kMaxSharedInput && n > kMatmulDecodeRows && use_avx2() && use_int_gemm();
+  SharedInputMatrix m[kMaxSharedInput];
+  int count = 0;
+  for (int i = 0; i < all_count; ++i) {
+    if (integer && has_int_gemm(all[i].f)) {
+      m[count++] = all[i];
+    } else {
+      matmul(all[i].f, all[i].w, all[i].rows, k, x, n, all[i].y);
+    }
+  }
+  if (count == 0) return;
+  const IntGemmKernel g = int_gemm_kernel_for();
+  // One set of activations per activation format (two at most: Q8_K and Q8_0 style), made for
+  // the first matrix of that format that has the kernel prepare them, else the first.
+  IntActivations acts[2];
+  ActFormat seen[2];
+  int kinds = 0, act_of[kMaxSharedInput];
+  for (int i = 0; i < count; ++i) {
+    const ActFormat a = ref::kernels(m[i].f).act;
+    int slot = 0;
+    while (slot < kinds && seen[slot] != a) ++slot;
+    if (slot == kinds) {
+      if (kinds == 2) {  // a third activation format: no kernel table has one
+        for (int j = 0; j < count; ++j) matmul(m[j].f, m[j].w, m[j].rows, k, x, n, m[j].y);
+        return;
+      }
+      Format made_for = m[i].f;
+      for (int j = i; j < count; ++j) {
+        if (ref::kernels(m[j].f).act == a && g.prepared_bytes != nullptr && g.prepared_bytes(m[j].f, k, n) > 0) {
+          made_for = m[j].f;
+          break;
+        }
+      }
+      seen[kinds] = a;
+      acts[kinds] = int_activations(g, made_for, k, x, n, kinds);
+      ++kinds;
+    }
+    act_of[i] = slot;
+  }
+  int64_t first_panel[kMaxSharedInput + 1];
+  first_panel[0] = 0;
+  for (int i = 0; i < count; ++i) first_panel[i + 1] = first_panel[i] + (m[i].rows + g.panel_rows - 1) / g.panel_rows;
+  parallel_for(first_panel[count], 1, [&](int64_t begin, int64_t end) {
+    for (int i = 0; i < count; ++i) {
+      const int64_t lo = std::max(begin, first_panel[i]) - first_panel[i];
+      const int64_t hi = std::min(end, first_panel[i + 1]) - first_panel[i];
+      if (lo >= hi) continue;
+      const IntActivations& act = acts[act_of[i]];
+      // A kernel that takes no prepared activations for this format and n ignores them.
+      g.rows(m[i].f, static_cast<const uint8_t*>(m[i].w), row_bytes(m[i].f, k), k, lo * g.panel_rows,
+             std::min(m[i].rows, hi * g.panel_rows), act.xq, act.act_bytes, n, act.prepared, m[i].y, m[i].rows);
+    }
+  });
 }
 
 void matmul_shared_input(const SharedInputMatrix* m, int count, int64_t k, const float* x,

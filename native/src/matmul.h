@@ -34,13 +34,22 @@ struct FormatKernels {
 // The integer matrix-matrix product (prefill) over weight rows [r0, r1) of a matrix in format f
 // (rows row_bytes apart) against n activation rows quantized to the format's act format, every
 // quant byte stored plus 128 (xq + i * act_bytes): y[i * ldy + r] = W_r . x_i. One call per
-// thread's share of the rows; r0 is a multiple of the kernel's panel_rows.
+// thread's share of the rows; r0 is a multiple of the kernel's panel_rows. `prepared` is what the
+// kernel's prepare made of the same activations (null where it takes none for f and n).
 using IntGemmFn = void (*)(Format f, const uint8_t* w, int64_t row_bytes, int64_t k, int64_t r0,
-                           int64_t r1, const uint8_t* xq, int64_t act_bytes, int64_t n, float* y,
-                           int64_t ldy);
+                           int64_t r1, const uint8_t* xq, int64_t act_bytes, int64_t n,
+                           const uint8_t* prepared, float* y, int64_t ldy);
+// Work on the activations that every thread's share of the rows would otherwise redo (the AMX
+// build's regrouped A tiles): its bytes for format f and n rows of k (0: none), and the work for
+// activation rows [i0, i1), i0 a multiple of 16, into `out`.
+using IntGemmPreparedBytesFn = int64_t (*)(Format f, int64_t k, int64_t n);
+using IntGemmPrepareFn = void (*)(Format f, int64_t k, const uint8_t* xq, int64_t act_bytes, int64_t n,
+                                  int64_t i0, int64_t i1, uint8_t* out);
 struct IntGemmKernel {
   IntGemmFn rows;
   int64_t panel_rows;  // weight rows the kernel takes at once
+  IntGemmPreparedBytesFn prepared_bytes = nullptr;  // null: the kernel prepares nothing
+  IntGemmPrepareFn prepare = nullptr;
 };
 // True for the formats the integer matrix-matrix product takes (those with integer dot products).
 bool has_int_gemm(Format f);
@@ -129,6 +138,13 @@ constexpr int kMaxSharedInput = 8;
 // once per matrix.
 void matmul_shared_input(const SharedInputMatrix* m, int count, int64_t k, const float* x,
                          int64_t n);
+// y_i = x W_i^T for up to kMaxSharedInput matrices that read the same n activation rows, each
+// result exactly what `matmul` gives for that matrix alone (prefill: a layer's query, key and
+// value projections; its gate and up projections). On the integer kernels x is quantized and
+// prepared once per activation format and one pool job covers every matrix's panels, where a
+// matmul per matrix repeats both and hands the threads a short job for a small matrix (a key
+// projection of 256 rows is 16 panels).
+void matmul_group(const SharedInputMatrix* m, int count, int64_t k, const float* x, int64_t n);
 // Reads n_bytes with wide loads split over the pool; returns a checksum so nothing is elided.
 uint64_t stream_read(const uint8_t* p, int64_t n_bytes);
 

@@ -240,16 +240,6 @@ void dequantize_row_q5_1(const block_q5_1* x, float* y, int64_t k) {
 }  // namespace
 
 // The 6-bit scale and min of sub-block j (0..7) of a q4_K / q5_K super-block.
-void k_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = uint8_t((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
-    *m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
 namespace {
 
 void dequantize_row_q4_K(const block_q4_K* x, float* y, int64_t k) {

@@ -185,8 +185,17 @@ constexpr int64_t block_bytes(Format f) {
 constexpr int64_t row_bytes(Format f, int64_t k) { return k / block_elems(f) * block_bytes(f); }
 bool can_quantize(Format f);  // the k-quants dequantize and multiply, but are not produced here
 
-// The 6-bit scale and min of sub-block j (0..7) of a q4_K / q5_K super-block's `scales`.
-void k_scale_min(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m);
+// The 6-bit scale and min of sub-block j (0..7) of a q4_K / q5_K super-block's `scales`
+// (inline: the prefill kernels' panel packing calls it eight times a super-block and row).
+inline void k_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = uint8_t((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
+    *m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
 
 // --- reference row conversions (scalar; the yardstick for the SIMD versions) ---
 namespace ref {

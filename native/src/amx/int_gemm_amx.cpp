@@ -229,21 +229,39 @@ constexpr int64_t min_tile_rows(Format f) {
   }
 }
 
+// Whether f and n take the k-quant schemes of split_tiles.h (Q4_K and Q6_K from their
+// min_tile_rows).
+bool split_scheme(Format f, int64_t n) {
+  return (f == Format::Q4_K || f == Format::Q6_K) && n >= min_tile_rows(f);
+}
+
 // Q4_K and Q6_K on their own packing (split_tiles.h), Q8_0 and Q5_K on the generic tiles, each
 // from its min_tile_rows; everything else on the AVX-512 VNNI registers.
 void gemm_rows_amx(Format f, const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1,
-                   const uint8_t* xq, int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
+                   const uint8_t* xq, int64_t act_bytes, int64_t n, const uint8_t* prepared, float* y,
+                   int64_t ldy) {
   using avx2::int_gemm::gemm_rows_for;
   using avx2::int_gemm::V16;
   const int64_t least = min_tile_rows(f);
-  if (least == 0 || n < least) return gemm_rows_for<V16, 4>(f, w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-  if (f == Format::Q4_K) return split::gemm<q4k::Scheme>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-  if (f == Format::Q6_K) return split::gemm<q6k::Scheme>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-  gemm_rows_for<V16, 4, AmxTiles>(f, w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+  if (least == 0 || n < least) return gemm_rows_for<V16, 4>(f, w, rb, k, r0, r1, xq, act_bytes, n, nullptr, y, ldy);
+  if (f == Format::Q4_K) return split::gemm<q4k::Scheme>(w, rb, k, r0, r1, xq, act_bytes, n, prepared, y, ldy);
+  if (f == Format::Q6_K) return split::gemm<q6k::Scheme>(w, rb, k, r0, r1, xq, act_bytes, n, prepared, y, ldy);
+  gemm_rows_for<V16, 4, AmxTiles>(f, w, rb, k, r0, r1, xq, act_bytes, n, nullptr, y, ldy);
+}
+
+// The split schemes' activations are regrouped into A tiles and summed in pairs once per
+// product, not once per thread's share of the weight rows.
+int64_t prepared_bytes_amx(Format f, int64_t k, int64_t n) {
+  return split_scheme(f, n) ? split::prepared_bytes(k, n) : 0;
+}
+
+void prepare_amx(Format, int64_t k, const uint8_t* xq, int64_t act_bytes, int64_t n, int64_t i0, int64_t i1,
+                 uint8_t* out) {
+  split::prepare(k, xq, act_bytes, n, i0, i1, out);
 }
 
 }  // namespace
 
-IntGemmKernel int_gemm_kernel() { return {gemm_rows_amx, L}; }
+IntGemmKernel int_gemm_kernel() { return {gemm_rows_amx, L, prepared_bytes_amx, prepare_amx}; }
 
 }  // namespace cromwell::avx512amx

@@ -25,62 +25,62 @@ constexpr int64_t kD = kCorr + 64;  // [16] float
 constexpr int64_t kDmin = kD + 64;  // [16] float
 constexpr int64_t kMins = kDmin + 64;  // [4][16] int32: pairs of int16 mins (2p, 2p + 1)
 
-// i * c for i < 16, one table per c <= 7 (pshufb does the byte multiply).
-alignas(32) constexpr uint8_t kTimes[8][32] = {
-#define ROW(c) {0 * c, 1 * c, 2 * c, 3 * c, 4 * c, 5 * c, 6 * c, 7 * c, 8 * c, 9 * c, 10 * c, 11 * c, \
-                12 * c, 13 * c, 14 * c, 15 * c, 0 * c, 1 * c, 2 * c, 3 * c, 4 * c, 5 * c, 6 * c, 7 * c, \
-                8 * c, 9 * c, 10 * c, 11 * c, 12 * c, 13 * c, 14 * c, 15 * c}
-    ROW(0), ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6), ROW(7)
-#undef ROW
-};
-
 struct Scheme {
   static constexpr int64_t kBlockBytes = kMins + 256;  // one packed super-block of a panel
   static_assert(kBlockBytes % 64 == 0, "packed blocks stay 64-byte aligned");
-  static constexpr int64_t kTmpBytes = 2 * 16 * 256;
+  static constexpr int64_t kTmpBytes = 16 * 256;
   static constexpr int kGroups = 2;
   // 1,536 elements in one stretch: every further stretch reads and writes the results again.
   static constexpr int64_t kStretchBlocks = 8;
   static constexpr bool kPairs = true;
 
   // Super-blocks [b0, b0 + nb) of the panel's 16 rows (a short panel repeats its last row).
+  // The q are unpacked and interleaved once; each 64-byte line of them (four q of each of the
+  // 16 rows) then becomes its lo and hi parts by one 16-bit multiply each, by a vector holding
+  // every row's lo_j (or hi_j) twice: q * lo_j is at most 105, so no byte carries into the
+  // next. The correction sums the parts' bytes per row (a VNNI dot with ones).
   static void pack(const uint8_t* const* rows, int64_t b0, int64_t nb, uint8_t* pk, uint8_t* tmp) {
-    uint8_t* lo_rows = tmp;
-    uint8_t* hi_rows = tmp + 16 * 256;
+    const __m512i ones = _mm512_set1_epi8(1);
     for (int64_t b = 0; b < nb; ++b) {
       uint8_t* pb = pk + b * kBlockBytes;
-      int32_t* corr = reinterpret_cast<int32_t*>(pb + kCorr);
       float* d = reinterpret_cast<float*>(pb + kD);
       float* dmin = reinterpret_cast<float*>(pb + kDmin);
       int32_t* mins = reinterpret_cast<int32_t*>(pb + kMins);
+      alignas(64) uint32_t lo[8][L], hi[8][L];  // row r's lo_j (hi_j) in both halves of lane r
       for (int r = 0; r < L; ++r) {
         const block_q4_K* blk = reinterpret_cast<const block_q4_K*>(rows[r]) + b0 + b;
         uint8_t sc[8], m[8];
-        for (int j = 0; j < 8; ++j) k_scale_min(j, blk->scales, &sc[j], &m[j]);
-        int32_t total = 0;
+        for (int j = 0; j < 8; ++j) {
+          k_scale_min(j, blk->scales, &sc[j], &m[j]);
+          lo[j][r] = uint32_t(sc[j] & 7) * 0x10001u;
+          hi[j][r] = uint32_t(sc[j] >> 3) * 0x10001u;
+        }
         for (int g = 0; g < 4; ++g) {
           __m256i qh = _mm256_setzero_si256(), q_lo, q_hi;  // elements 64g.., 64g + 32..
           avx2::q45_K_group<false>(blk->qs + 32 * g, &qh, &q_lo, &q_hi);
-          const __m256i q[2] = {q_lo, q_hi};
-          for (int h = 0; h < 2; ++h) {
-            const int j = 2 * g + h;
-            const int64_t at = r * 256 + 64 * g + 32 * h;
-            const __m256i t_lo = split::load_256(kTimes[sc[j] & 7]);
-            const __m256i t_hi = split::load_256(kTimes[sc[j] >> 3]);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(lo_rows + at), _mm256_shuffle_epi8(t_lo, q[h]));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(hi_rows + at), _mm256_shuffle_epi8(t_hi, q[h]));
-            const __m256i s = _mm256_sad_epu8(q[h], _mm256_setzero_si256());  // 4 partial sums
-            const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-            total += int32_t(sc[j]) * int32_t(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1));
-          }
+          _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + r * 256 + 64 * g), q_lo);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + r * 256 + 64 * g + 32), q_hi);
         }
-        corr[r] = -128 * total;
         d[r] = split::half_to_float(blk->d);
         dmin[r] = split::half_to_float(blk->dmin);
         for (int p = 0; p < 4; ++p) mins[p * L + r] = int32_t(uint32_t(m[2 * p]) | uint32_t(m[2 * p + 1]) << 16);
       }
-      split::interleave(lo_rows, pb + kLo);
-      split::interleave(hi_rows, pb + kHi);
+      split::interleave(tmp, pb + kLo);  // the q, in the layout of the parts
+      __m512i sum_lo = _mm512_setzero_si512(), sum_hi = _mm512_setzero_si512();
+      for (int j = 0; j < 8; ++j) {  // sub-block j: quads 8j .. 8j + 7
+        const __m512i lo_j = _mm512_load_si512(lo[j]), hi_j = _mm512_load_si512(hi[j]);
+        for (int t = 8 * j; t < 8 * j + 8; ++t) {
+          const __m512i q = _mm512_load_si512(pb + kLo + 64 * t);
+          const __m512i part_lo = _mm512_mullo_epi16(q, lo_j), part_hi = _mm512_mullo_epi16(q, hi_j);
+          _mm512_store_si512(pb + kLo + 64 * t, part_lo);
+          _mm512_store_si512(pb + kHi + 64 * t, part_hi);
+          sum_lo = _mm512_dpbusd_epi32(sum_lo, part_lo, ones);
+          sum_hi = _mm512_dpbusd_epi32(sum_hi, part_hi, ones);
+        }
+      }
+      // -128 * sum_k q_k sc_j(k), sc = lo + 8 hi
+      _mm512_store_si512(pb + kCorr, _mm512_mullo_epi32(_mm512_add_epi32(sum_lo, _mm512_slli_epi32(sum_hi, 3)),
+                                                        _mm512_set1_epi32(-128)));
     }
   }
 

@@ -26,6 +26,9 @@ using avx2::load_256;
 
 constexpr int L = 16;  // weight rows in a panel, columns of a C tile
 constexpr int64_t kActBlock = 16 * QK_K;  // 16 rows' quant bytes of one super-block
+// Weight panels packed at once, then passed over together (at most 8 super-blocks of 8.6 KiB
+// each for Q4_K: about half a MiB, in L2).
+constexpr int kPanels = 16;
 
 // Rows [16][256] bytes (row r at tmp + 256 r) into [64 quads][16 rows][4] at out: the B operand
 // of four 64-element steps, 1 KiB each.
@@ -42,22 +45,30 @@ inline void interleave(const uint8_t* tmp, uint8_t* out) {
   }
 }
 
-// The quant bytes of n activation rows (xq, act_bytes apart, plus 128) in groups of 16 rows:
-// group g, super-block b, step s (64 elements) is the A tile at
-// out + (g * nb_all + b) * kActBlock + 1024 s, row r 64 bytes after row r - 1. Rows past n, up
-// to the next 16, are zero.
-inline void pack_activations(const uint8_t* xq, int64_t act_bytes, int64_t n, int64_t nb_all,
-                             uint8_t* out) {
-  const int64_t groups = (n + 15) / 16;
-  std::memset(out + (n / 16) * nb_all * kActBlock, 0, size_t((groups - n / 16) * nb_all * kActBlock));
-  for (int64_t i = 0; i < n; ++i) {
-    const uint8_t* row = xq + i * act_bytes + offsetof(block_q8_K, qs);
-    uint8_t* dst = out + (i / 16) * nb_all * kActBlock + (i % 16) * 64;
+// The prepared activations (IntGemmKernel::prepare) every k-quant scheme reads, for n rows of
+// k: first the A tiles, the rows' quant bytes in groups of 16 rows (group g, super-block b,
+// step s of 64 elements is the tile at (g * nb_all + b) * kActBlock + 1024 s, row r 64 bytes
+// after row r - 1; rows past n, up to the next 16, zero); then the rows' pair sums of bsums
+// (int_gemm::kquant_pair_sums, nb_all * 4 int32 a row).
+inline int64_t act_tile_bytes(int64_t k, int64_t n) { return (n + 15) / 16 * (k / QK_K) * kActBlock; }
+inline int64_t prepared_bytes(int64_t k, int64_t n) { return act_tile_bytes(k, n) + n * (k / QK_K) * 16; }
+
+// Rows [i0, i1) of the prepared activations (i0 a multiple of 16; the group holding row n - 1
+// is zeroed first by whoever writes it).
+inline void prepare(int64_t k, const uint8_t* xq, int64_t act_bytes, int64_t n, int64_t i0, int64_t i1,
+                    uint8_t* out) {
+  const int64_t nb_all = k / QK_K;
+  const int64_t a_group = nb_all * kActBlock;
+  if (i1 == n && n % 16 != 0) std::memset(out + (n / 16) * a_group, 0, size_t(a_group));
+  int32_t* pairs = reinterpret_cast<int32_t*>(out + act_tile_bytes(k, n));
+  for (int64_t i = i0; i < i1; ++i) {
+    const uint8_t* row = xq + i * act_bytes;
+    uint8_t* dst = out + (i / 16) * a_group + (i % 16) * 64;
     for (int64_t b = 0; b < nb_all; ++b) {
-      for (int s = 0; s < 4; ++s) {
-        std::memcpy(dst + b * kActBlock + s * 1024, row + b * sizeof(block_q8_K) + 64 * s, 64);
-      }
+      const uint8_t* qs = row + b * int64_t(sizeof(block_q8_K)) + offsetof(block_q8_K, qs);
+      for (int s = 0; s < 4; ++s) std::memcpy(dst + b * kActBlock + s * 1024, qs + 64 * s, 64);
     }
+    avx2::int_gemm::kquant_pair_sums(reinterpret_cast<const block_q8_K*>(row), nb_all, pairs + i * nb_all * 4);
   }
 }
 
@@ -86,30 +97,28 @@ inline const TileConfig& config() {
 }
 
 // The IntGemmFn of a scheme S: stretches of k outside (at most S::kStretchBlocks super-blocks),
-// panels of 16 weight rows inside, each panel packed once per stretch and passed over by all
-// the activation rows, 16 * S::kGroups at a time, then 16, then the last few among zero rows.
+// kPanels panels of 16 weight rows inside, packed together once per stretch and passed over by
+// all the activation rows, 16 * S::kGroups at a time, then 16, then the last few among zero rows.
 // S provides kBlockBytes, kTmpBytes, kGroups (1 or 2), kStretchBlocks, kPairs (whether tiles
 // reads the activations' pair sums), pack(rows, b0, nb, pk, tmp) and tiles<G>(pk, nb, a,
 // a_group, x, act_bytes, pairs, pair_stride, y, ldy, nr, valid, accumulate).
 template <class S>
 void gemm(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
-          int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
+          int64_t act_bytes, int64_t n, const uint8_t* prepared, float* y, int64_t ldy) {
   constexpr int64_t kAct = sizeof(block_q8_K);
   const int64_t nb_all = k / QK_K;
   const int64_t per = avx2::int_gemm::stretch_blocks(nb_all, S::kStretchBlocks);
-  thread_local avx2::int_gemm::Bytes pack_buf, tmp_buf, pair_buf, a_buf, pad_buf, pad_pairs_buf;
-  uint8_t* pk = pack_buf.get(size_t(per * S::kBlockBytes));
+  thread_local avx2::int_gemm::Bytes pack_buf, tmp_buf, prep_buf, pad_buf, pad_pairs_buf;
+  uint8_t* pk = pack_buf.get(size_t(kPanels * per * S::kBlockBytes));
   uint8_t* tmp = tmp_buf.get(size_t(S::kTmpBytes));
-  int32_t* pairs = nullptr;
-  if constexpr (S::kPairs) {
-    pairs = reinterpret_cast<int32_t*>(pair_buf.get(size_t(n * nb_all * 16)));
-    for (int64_t i = 0; i < n; ++i) {
-      avx2::int_gemm::kquant_pair_sums(reinterpret_cast<const block_q8_K*>(xq + i * act_bytes), nb_all,
-                                       pairs + i * nb_all * 4);
-    }
+  if (prepared == nullptr) {  // a caller that prepared nothing: this share of the rows does it
+    uint8_t* own = prep_buf.get(size_t(prepared_bytes(k, n)));
+    prepare(k, xq, act_bytes, n, 0, n, own);
+    prepared = own;
   }
-  uint8_t* a = a_buf.get(size_t((n + 15) / 16 * nb_all * kActBlock));
-  pack_activations(xq, act_bytes, n, nb_all, a);
+  const uint8_t* a = prepared;
+  const int32_t* pairs =
+      S::kPairs ? reinterpret_cast<const int32_t*>(prepared + act_tile_bytes(k, n)) : nullptr;
   // The last rows short of 16: their scales (and pair sums) among zero ones.
   const int64_t full = n / 16 * 16;
   const int tail = int(n - full);
@@ -128,29 +137,42 @@ void gemm(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, const
     return base == nullptr ? nullptr : base + (i * nb_all + b0) * 4;
   };
   _tile_loadconfig(&config());
+  const int64_t span = kPanels * L;
   for (int64_t b0 = 0; b0 < nb_all; b0 += per) {
     const int64_t nb = std::min(per, nb_all - b0);
-    for (int64_t p = r0; p < r1; p += L) {
-      const uint8_t* rows[L];
-      const int nr = avx2::int_gemm::panel_rows<L>(w, rb, p, r1, rows);
-      S::pack(rows, b0, nb, pk, tmp);
-      const uint8_t* as = a + b0 * kActBlock;  // group 0, this stretch
-      const uint8_t* xs = xq + b0 * kAct;
-      const bool acc = b0 > 0;
-      int64_t i = 0;
+    const uint8_t* as = a + b0 * kActBlock;  // group 0, this stretch
+    const uint8_t* xs = xq + b0 * kAct;
+    const bool acc = b0 > 0;
+    for (int64_t p0 = r0; p0 < r1; p0 += span) {
+      const int panels = int(std::min<int64_t>(kPanels, (r1 - p0 + L - 1) / L));
+      int nrs[kPanels];
+      for (int j = 0; j < panels; ++j) {
+        const uint8_t* rows[L];
+        nrs[j] = avx2::int_gemm::panel_rows<L>(w, rb, p0 + j * L, r1, rows);
+        S::pack(rows, b0, nb, pk + j * per * S::kBlockBytes, tmp);
+      }
+      // Every packed panel against the same activation rows before the next ones: each row's
+      // results are written kPanels * 16 floats in one run, not 16 at a time across all rows.
+      auto pass = [&](auto groups, int64_t i, const uint8_t* ai, const uint8_t* xi, const int32_t* pi, int valid) {
+        for (int j = 0; j < panels; ++j) {
+          S::template tiles<decltype(groups)::value>(pk + j * per * S::kBlockBytes, nb, ai, a_group, xi, act_bytes,
+                                                     pi, nb_all * 4, y + i * ldy + p0 + j * L, ldy, nrs[j], valid,
+                                                     acc);
+        }
+      };
+      using Wide = std::integral_constant<int, S::kGroups>;
+      using One = std::integral_constant<int, 1>;
       constexpr int64_t kWide = 16 * S::kGroups;
+      int64_t i = 0;
       for (; i + kWide <= n; i += kWide) {
-        S::template tiles<S::kGroups>(pk, nb, as + (i / 16) * a_group, a_group, xs + i * act_bytes, act_bytes,
-                                      pairs_at(pairs, i, b0), nb_all * 4, y + i * ldy + p, ldy, nr, int(kWide), acc);
+        pass(Wide{}, i, as + (i / 16) * a_group, xs + i * act_bytes, pairs_at(pairs, i, b0), int(kWide));
       }
       for (; i + 16 <= n; i += 16) {
-        S::template tiles<1>(pk, nb, as + (i / 16) * a_group, a_group, xs + i * act_bytes, act_bytes,
-                             pairs_at(pairs, i, b0), nb_all * 4, y + i * ldy + p, ldy, nr, 16, acc);
+        pass(One{}, i, as + (i / 16) * a_group, xs + i * act_bytes, pairs_at(pairs, i, b0), 16);
       }
       if (tail > 0) {
-        S::template tiles<1>(pk, nb, as + (full / 16) * a_group, a_group, pad + b0 * kAct, act_bytes,
-                             pairs_at(S::kPairs ? pad_pairs : nullptr, 0, b0), nb_all * 4,
-                             y + full * ldy + p, ldy, nr, tail, acc);
+        pass(One{}, full, as + (full / 16) * a_group, pad + b0 * kAct, pairs_at(S::kPairs ? pad_pairs : nullptr, 0, b0),
+             tail);
       }
     }
   }

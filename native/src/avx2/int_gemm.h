@@ -470,7 +470,8 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
 // The entry point for f, on panels of V::kLanes rows with MR activation rows per step.
 template <class V, int MR, class Wide = NoWideRows>
 void gemm_rows_for(Format f, const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1,
-                   const uint8_t* xq, int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
+                   const uint8_t* xq, int64_t act_bytes, int64_t n, const uint8_t* /*prepared: none*/,
+                   float* y, int64_t ldy) {
   switch (f) {
     case Format::Q8_0: return gemm_rows<V, Format::Q8_0, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
     case Format::Q4_0: return gemm_rows<V, Format::Q4_0, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
