@@ -273,6 +273,12 @@ class DecodeStep:
         x: npt.NDArray[np.float32],
         out: npt.NDArray[np.float32] | None = None,
     ) -> None: ...
+    def run_rows(
+        self,
+        tokens: npt.NDArray[np.int32],
+        rows: npt.NDArray[np.int32],
+        out: npt.NDArray[np.float32],
+    ) -> None: ...
 # Vision ops (native/src/vision*), NHWC. 1x1 convs are `matmul` over the H*W rows.
 def conv_stem(
     x: npt.NDArray[np.float32],

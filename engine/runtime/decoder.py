@@ -274,6 +274,12 @@ class Decoder:
             raise ValueError(f"forward_at takes 1 to {PREFILL_CHUNK} tokens, one row each")
         if at[0] < 0 or at[-1] >= self.n_ctx or np.any(np.diff(at) <= 0):
             raise ValueError(f"forward_at: rows must increase within the context of {self.n_ctx}")
+        if self.fused_step is not None and self.text_hook is None and n <= FUSED_MAX_TOKENS:
+            # A keystroke's few tokens: one native call, each row as its decode step computes
+            # it, where the layer loop here would cost about two decode steps.
+            logits = self.state.logits[0]
+            self.fused_step.run_rows(ids, at, logits)
+            return logits
         self._prefill_step(ids, int(at[0]), False, rows=at)
         return self._logits(n, False)
 

@@ -457,7 +457,45 @@ void bind_decode(py::module_& m) {
            "Layers [lo, hi) of n tokens at positions pos..pos+n-1 (a seam in the stack, a"
            " speculative draft): from their embeddings (lo == 0) or from x[n, dim], the"
            " residual stream written back to x; logits into out[n, vocab] when hi is the last"
-           " layer. Each token's logits are those its own decode step gives.");
+           " layer. Each token's logits are those its own decode step gives.")
+      .def("run_rows",
+           [](FusedDecodeStep& s, const py::handle& tokens_obj, const py::handle& rows_obj,
+              const py::handle& out) {
+             const std::string method = "DecodeStep.run_rows";
+             auto tokens = contiguous<int32_t>(tokens_obj, "tokens");
+             auto rows = contiguous<int32_t>(rows_obj, "rows");
+             const int64_t n = tokens.size();
+             if (tokens.ndim() != 1 || n < 1 || n > s.step->max_tokens()) {
+               throw py::value_error(method + ": expected 1 to " +
+                                     std::to_string(s.step->max_tokens()) +
+                                     " tokens in a 1-D int32 array, got " + std::to_string(n));
+             }
+             if (rows.ndim() != 1 || rows.size() != n) {
+               throw py::value_error(method + ": expected one row per token, got " +
+                                     std::to_string(rows.size()) + " rows for " + std::to_string(n) +
+                                     " tokens");
+             }
+             const int32_t* pt = tokens.data();
+             const int32_t* pr = rows.data();
+             for (int64_t i = 0; i < n; ++i) {
+               check_token_pos(s, method, pt[i], pr[i], true);
+               if (i > 0 && pr[i] <= pr[i - 1]) {
+                 throw py::value_error(method + ": rows must increase, got " + std::to_string(pr[i - 1]) +
+                                       " then " + std::to_string(pr[i]));
+               }
+             }
+             auto logits = logits_out(s, method, out, 1);
+             float* po = logits.mutable_data();
+             {
+               py::gil_scoped_release release;
+               s.step->run_rows(pt, n, pr, po);
+             }
+           },
+           py::arg("tokens"), py::arg("rows"), py::arg("out"),
+           "n tokens at the cache rows `rows` (increasing) in one pass over the weights, each"
+           " computed as its decode step at that position would be, attending to the rows up"
+           " to its own; the rows between them must hold their final keys and values. The last"
+           " token's logits into out[vocab].");
 }
 
 }  // namespace cromwell::bind

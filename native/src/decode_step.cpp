@@ -30,8 +30,8 @@ DecodeStep::DecodeStep(std::vector<DecodeLayer> layers, DecodeMatrix embd, Decod
       att_(size_t(max_tokens_ * dims.n_heads * dims.head_dim)),
       hb_(size_t(max_tokens_ * dims.ffn_dim)),
       hb2_(size_t(max_tokens_ * dims.ffn_dim)),
-      k_new_(f16_cache ? size_t(max_tokens_ * dims.n_kv_heads * dims.head_dim) : 0),
-      v_new_(f16_cache ? size_t(max_tokens_ * dims.n_kv_heads * dims.head_dim) : 0),
+      k_new_(size_t(max_tokens_ * dims.n_kv_heads * dims.head_dim)),
+      v_new_(size_t(max_tokens_ * dims.n_kv_heads * dims.head_dim)),
       positions_(size_t(max_tokens_)) {}
 
 namespace {
@@ -54,9 +54,24 @@ void DecodeStep::run_span(const int32_t* tokens, int64_t n, int32_t pos, int64_t
   } else {
     std::copy(x, x + n * dim, x_.begin());
   }
-  layers(lo, hi, pos, n);
+  for (int64_t i = 0; i < n; ++i) positions_[size_t(i)] = pos + int32_t(i);
+  layers(lo, hi, n, true);
   if (x != nullptr) std::copy(x_.begin(), x_.begin() + n * dim, x);
   if (hi == n_layers()) head(logits, n);
+}
+
+void DecodeStep::run_rows(const int32_t* tokens, int64_t n, const int32_t* rows, float* logits) {
+  const int64_t dim = d_.dim;
+  get_rows(embd_.f, embd_.w, embd_.rows, dim, tokens, n, x_.data());
+  bool consecutive = true;
+  for (int64_t i = 0; i < n; ++i) {
+    positions_[size_t(i)] = rows[i];
+    consecutive = consecutive && rows[i] == rows[0] + int32_t(i);
+  }
+  layers(0, n_layers(), n, consecutive);
+  // The last token's logits only: the others are the gaps before it.
+  std::copy(x_.begin() + (n - 1) * dim, x_.begin() + n * dim, x_.begin());
+  head(logits, 1);
 }
 
 void DecodeStep::head(float* logits, int64_t n) {
@@ -64,7 +79,7 @@ void DecodeStep::head(float* logits, int64_t n) {
   mm(head_, xb_.data(), logits, n);
 }
 
-void DecodeStep::layers(int64_t lo, int64_t hi, int32_t pos, int64_t n) {
+void DecodeStep::layers(int64_t lo, int64_t hi, int64_t n, bool consecutive) {
   const DecodeDims& d = d_;
   const int64_t q_dim = d.n_heads * d.head_dim;
   const int64_t kv_dim = d.n_kv_heads * d.head_dim;
@@ -75,18 +90,20 @@ void DecodeStep::layers(int64_t lo, int64_t hi, int32_t pos, int64_t n) {
   float* att = att_.data();
   float* hb = hb_.data();
   float* hb2 = hb2_.data();
-  int32_t* positions = positions_.data();
-  for (int64_t i = 0; i < n; ++i) positions[i] = pos + int32_t(i);
+  const int32_t* positions = positions_.data();
+  const int64_t pos = positions[0];
+  // A float cache takes consecutive new rows in place; a half one gets them rounded once
+  // final, and rows apart are copied to their places.
+  const bool in_place = consecutive && !f16_cache_;
   for (int64_t l = lo; l < hi; ++l) {
     const DecodeLayer& L = layers_[size_t(l)];
     const int64_t elem = f16_cache_ ? 2 : 4;
     char* k_layer = k_cache_ + l * d.n_ctx * kv_dim * elem;
     char* v_layer = v_cache_ + l * d.n_ctx * kv_dim * elem;
-    char* k_rows = k_layer + int64_t(pos) * kv_dim * elem;
-    char* v_rows = v_layer + int64_t(pos) * kv_dim * elem;
-    // A float cache takes the new rows in place; a half one gets them rounded once final.
-    float* k_new = f16_cache_ ? k_new_.data() : reinterpret_cast<float*>(k_rows);
-    float* v_new = f16_cache_ ? v_new_.data() : reinterpret_cast<float*>(v_rows);
+    char* k_rows = k_layer + pos * kv_dim * elem;
+    char* v_rows = v_layer + pos * kv_dim * elem;
+    float* k_new = in_place ? reinterpret_cast<float*>(k_rows) : k_new_.data();
+    float* v_new = in_place ? reinterpret_cast<float*>(v_rows) : v_new_.data();
     rms_norm_rows(x, L.attn_norm, d.norm_eps, xb, n, d.dim);
     const SharedInputMatrix qkv[3] = {{L.wq.f, L.wq.w, L.wq.rows, q},
                                       {L.wk.f, L.wk.w, L.wk.rows, k_new},
@@ -107,14 +124,26 @@ void DecodeStep::layers(int64_t lo, int64_t hi, int32_t pos, int64_t n) {
          rope_freq_factors_, d.rope_freq_scale);
     rope(k_new, positions, n, d.n_kv_heads, d.head_dim, d.n_rot, d.rope_base, d.interleaved,
          rope_freq_factors_, d.rope_freq_scale);
-    if (f16_cache_) {
+    if (consecutive && f16_cache_) {
       quantize_row(Format::F16, k_new, k_rows, n * kv_dim);
       quantize_row(Format::F16, v_new, v_rows, n * kv_dim);
+    } else if (!consecutive) {
+      for (int64_t i = 0; i < n; ++i) {
+        char* k_at = k_layer + int64_t(positions[i]) * kv_dim * elem;
+        char* v_at = v_layer + int64_t(positions[i]) * kv_dim * elem;
+        if (f16_cache_) {
+          quantize_row(Format::F16, k_new + i * kv_dim, k_at, kv_dim);
+          quantize_row(Format::F16, v_new + i * kv_dim, v_at, kv_dim);
+        } else {
+          std::copy(k_new + i * kv_dim, k_new + (i + 1) * kv_dim, reinterpret_cast<float*>(k_at));
+          std::copy(v_new + i * kv_dim, v_new + (i + 1) * kv_dim, reinterpret_cast<float*>(v_at));
+        }
+      }
     }
     // Each token attends to the cache up to its own position, as its decode step would; with a
     // sliding window, to the last `sliding_window` rows of it only.
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t end = int64_t(pos) + i + 1;
+      const int64_t end = int64_t(positions[i]) + 1;
       const int64_t start = d.sliding_window > 0 ? std::max<int64_t>(0, end - d.sliding_window) : 0;
       const int64_t skip = start * kv_dim * elem;
       attention_decode(q + i * q_dim, d.n_heads, d.head_dim, k_layer + skip, v_layer + skip,

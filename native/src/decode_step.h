@@ -65,11 +65,20 @@ class DecodeStep {
   // layers.
   void run_span(const int32_t* tokens, int64_t n, int32_t pos, int64_t lo, int64_t hi, float* x,
                 float* logits);
+  // n <= max_tokens tokens at the cache rows `rows` (increasing, each in [0, n_ctx)), all
+  // layers, in one pass over the weights: token i at position rows[i], its K/V written to row
+  // rows[i], attending to rows [0, rows[i]] (the rows between the tokens' must hold their final
+  // keys and values: the gaps of a prompt whose other runs were kept from an earlier one). Each
+  // token is computed as its decode step at that position would compute it. Logits of the last
+  // token only, into logits[vocab].
+  void run_rows(const int32_t* tokens, int64_t n, const int32_t* rows, float* logits);
   int64_t n_layers() const { return int64_t(layers_.size()); }
   int64_t max_tokens() const { return max_tokens_; }
 
  private:
-  void layers(int64_t lo, int64_t hi, int32_t pos, int64_t n);
+  // Layers [lo, hi) of n tokens at the positions in positions_ (consecutive: written to the
+  // cache in place; else row by row).
+  void layers(int64_t lo, int64_t hi, int64_t n, bool consecutive);
   void head(float* logits, int64_t n);
 
   std::vector<DecodeLayer> layers_;
@@ -83,7 +92,7 @@ class DecodeStep {
   const float* rope_freq_factors_;  // [n_rot/2] Llama 3 divisors, or null
   // The run state for max_tokens tokens, allocated once.
   std::vector<float> x_, xb_, xb2_, q_, att_, hb_, hb2_;
-  std::vector<float> k_new_, v_new_;  // a half cache's new K/V rows, before rounding
+  std::vector<float> k_new_, v_new_;  // new K/V rows before they go to a half cache or to rows apart
   std::vector<int32_t> positions_;
 };
 

@@ -208,14 +208,22 @@ def test_turning_a_key_by_a_shift_rotates_it_for_the_shifted_position(
         decoder.rotate_keys(k[:, :, ::2], 1)
 
 
+# A keystroke's few rows go in one native call (DecodeStep.run_rows); more than a draft's
+# 17 take the layer loop.
+SCATTERED = {"few": [20, 21, 30, 39], "many": [*range(12, 30), 33, 39]}
+
+
+@pytest.mark.parametrize("which", list(SCATTERED))
 @pytest.mark.parametrize("kv_cache", ["f16", "f32"])
-def test_tokens_run_at_scattered_rows_equal_a_whole_prefill(tiny_path: Path, kv_cache: str) -> None:
+def test_tokens_run_at_scattered_rows_equal_a_whole_prefill(
+    tiny_path: Path, kv_cache: str, which: str
+) -> None:
     ids = tiny_tokens(40)
     whole = Decoder(GGUFFile(tiny_path), kv_cache=kv_cache)
     want = prefill(whole, ids).copy()
     decoder = Decoder(GGUFFile(tiny_path), kv_cache=kv_cache)
     decoder.cache.k[:, :40], decoder.cache.v[:, :40] = whole.cache.k[:, :40], whole.cache.v[:, :40]
-    rows = [20, 21, 30, 39]  # gaps between kept rows, and the last token
+    rows = SCATTERED[which]  # gaps between kept rows, and the last token
     decoder.cache.k[:, rows] = decoder.cache.v[:, rows] = 0
     got = decoder.forward_at([ids[i] for i in rows], rows)
     tol = 1e-3 if kv_cache == "f16" else 1e-5  # half rows: the attention kernels round apart

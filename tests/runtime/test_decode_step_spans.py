@@ -100,3 +100,52 @@ def test_bad_drafts_are_refused(decoder: Decoder) -> None:
         step.run_span(np.array([1, 2], np.int32), 0, 0, n_layers, x[:2])
     with pytest.raises(ValueError, match=r"layers \[2, 1\) are not a span"):
         step.run_span(np.array([1, 2], np.int32), 0, 2, 1, x[:2], out[:2])
+
+
+@pytest.mark.parametrize("kv_cache", ["f16", "f32"])
+def test_tokens_at_rows_apart_give_each_tokens_decode_step(tmp_path: Path, kv_cache: str) -> None:
+    # run_rows: tokens at rows 5, 6 and 11 of a cache whose other rows are final, in one call,
+    # each computed as its decode step at that position computes it (same logits bit for
+    # bit, same K/V rows), the rows between them untouched.
+    path = write_tiny_gguf(tmp_path / "tiny.gguf", fmt="Q8_0")
+    ids = [3, 9, 14, 2, 7, 11, 5, 8, 1, 6, 12, 4]
+    stepwise = Decoder(GGUFFile(Path(path)), n_ctx=64, kv_cache=kv_cache)
+    step = stepwise.fused_step
+    assert step is not None
+    want = np.empty(TINY["vocab"], np.float32)
+    for pos, token in enumerate(ids):
+        step.run(token, pos, want)
+    rows = [5, 6, 11]
+    at_rows = Decoder(GGUFFile(Path(path)), n_ctx=64, kv_cache=kv_cache)
+    assert at_rows.fused_step is not None
+    at_rows.cache.k[:] = stepwise.cache.k
+    at_rows.cache.v[:] = stepwise.cache.v
+    at_rows.cache.k[:, rows] = at_rows.cache.v[:, rows] = 0
+    kept = [r for r in range(len(ids)) if r not in rows]
+    before = at_rows.cache.k[:, kept].copy()
+    got = np.empty(TINY["vocab"], np.float32)
+    tokens = np.array([ids[r] for r in rows], np.int32)
+    at_rows.fused_step.run_rows(tokens, np.array(rows, np.int32), got)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(at_rows.cache.k[:, rows], stepwise.cache.k[:, rows])
+    np.testing.assert_array_equal(at_rows.cache.v[:, rows], stepwise.cache.v[:, rows])
+    np.testing.assert_array_equal(at_rows.cache.k[:, kept], before)
+
+
+def test_bad_rows_are_refused(decoder: Decoder) -> None:
+    step = decoder.fused_step
+    assert step is not None
+    out = np.zeros(TINY["vocab"], np.float32)
+    two = np.array([1, 2], np.int32)
+    with pytest.raises(ValueError, match="expected 1 to 17 tokens in a 1-D int32 array, got 18"):
+        step.run_rows(np.zeros(18, np.int32), np.arange(18, dtype=np.int32), out)
+    with pytest.raises(ValueError, match="one row per token, got 1 rows for 2 tokens"):
+        step.run_rows(two, np.array([3], np.int32), out)
+    with pytest.raises(ValueError, match="rows must increase, got 4 then 4"):
+        step.run_rows(two, np.array([4, 4], np.int32), out)
+    with pytest.raises(ValueError, match="position 64 is outside the context of 64"):
+        step.run_rows(two, np.array([3, 64], np.int32), out)
+    with pytest.raises(ValueError, match="token 10000 is outside the vocabulary"):
+        step.run_rows(np.array([1, 10_000], np.int32), np.array([1, 2], np.int32), out)
+    with pytest.raises(ValueError, match="out must be a writable array of 1 x"):
+        step.run_rows(two, np.array([1, 2], np.int32), out[:5])
