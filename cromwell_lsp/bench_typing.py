@@ -146,6 +146,8 @@ async def replay(editor: Editor, steps: list[Step], run: FileRun) -> None:
                 editor.insert(step.text)
             run.keys += 1
             editor.ask()
+        elif step.kind == "pause":
+            pass  # the user reads; requests in flight finish
         elif step.kind == "accept":
             shown = editor.shown()
             if skip == 0 and shown and step.text.startswith(shown):

@@ -247,6 +247,24 @@ class GhostText:
         bos = tok.bos_id if getattr(tok, "add_bos", False) else None
         return layout(fim, cursor, chunks, header, self.settings.window, self.blocks, bos).ids
 
+    def _prompt_ids(self, request: GhostRequest, cursor: Cursor) -> list[int]:
+        ids = self.prompt(request, cursor)
+        room = self.model.n_ctx - self.settings.max_tokens - 1
+        return ids[-room:] if len(ids) > room else ids  # only a budget below the windows cuts
+
+    def warm(self, request: GhostRequest, cancel: threading.Event | None = None) -> bool:
+        """Run the request's prompt into the model's KV cache and suggest nothing: a later
+        prompt with the same head starts from it. False when `cancel` stopped it first (what
+        its prefill computed stays cached)."""
+        ids = self._prompt_ids(request, Cursor.at(request.text, request.line, request.column))
+        if ids:
+            for _ in self.model.stream_tokens(
+                ids, max_tokens=1, stop_ids=self.stop_ids, cancel=cancel,
+                reuse_min=self.settings.reuse_min,
+            ):
+                pass
+        return not (cancel is not None and cancel.is_set())
+
     # --- suggestions -----------------------------------------------------------------------
     def cached(self, request: GhostRequest) -> Suggestion | None:
         return self.cache.get(request.path, request.before, request.after)
@@ -272,12 +290,9 @@ class GhostText:
         if not self.fim.fills and not closers_only(cursor.line_after):
             # A model that cannot see the text after the cursor would write over it.
             return Suggestion("", "model", total_ms=(time.perf_counter() - started) * 1000)
-        ids = self.prompt(request, cursor)
+        ids = self._prompt_ids(request, cursor)
         if not ids:  # an empty document, and nothing to condition on: nothing to suggest
             return Suggestion("", "model", total_ms=(time.perf_counter() - started) * 1000)
-        room = self.model.n_ctx - self.settings.max_tokens - 1
-        if len(ids) > room:
-            ids = ids[-room:]  # only a budget below the window sizes gets here
         shaper = Shaper(cursor, self.settings.max_lines)
         text, generated, complete, prefill_ms = self._generate(
             ids, shaper, cancel, started, on_piece

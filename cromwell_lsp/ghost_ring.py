@@ -2,9 +2,10 @@
 
 The chunks sit at the head of every ghost-text prompt, so they must change rarely and by
 whole chunks: offers are queued, and the queue enters the ring only when the user has paused
-(`settle`), oldest chunks leaving first. Eviction from the head and additions at the tail are
-the two changes the runtime's cache reuse handles best (the chunks after them are shifted,
-not recomputed). A chunk much like one already kept replaces it instead of joining it.
+(`settle`; the ghost-text session does it in the background, with the new prompt computed
+before the ring changes), oldest chunks leaving first. Eviction from the head and additions
+at the tail are the two changes the runtime's cache reuse handles best (the chunks after them
+are shifted, not recomputed). A chunk much like one already kept replaces it instead of joining it.
 """
 
 from __future__ import annotations
@@ -73,18 +74,33 @@ class ExtraRing:
     def settle(self, count_tokens: Callable[[Chunk], int]) -> bool:
         """Move the queue into the ring (a similar kept chunk is replaced, the oldest leave
         while the ring is over its size or token budget); whether the ring changed."""
-        if not self.queue:
-            return False
+        made = self.settled(count_tokens)
+        return made is not None and self.commit(*made)
+
+    def settled(
+        self, count_tokens: Callable[[Chunk], int]
+    ) -> tuple[list[Chunk], list[Chunk]] | None:
+        """What `settle` would make of the ring, leaving it as it is: (the new ring, the
+        offers it took in), or None with nothing queued. The ghost-text session computes the
+        prompt for the new ring before it `commit`s it."""
+        taken = list(self.queue)
+        if not taken:
+            return None
         ring = list(self.ring)
-        for chunk in self.queue:
+        for chunk in taken:
             ring = [c for c in ring if similarity(c.text, chunk.text) < SIMILAR]
             ring.append(chunk)
-        self.queue = []
         del ring[: -self.max_chunks]
         sizes = [count_tokens(c) for c in ring]
         while ring and sum(sizes) > self.max_tokens:
             ring.pop(0)
             sizes.pop(0)
+        return ring, taken
+
+    def commit(self, ring: list[Chunk], taken: list[Chunk]) -> bool:
+        """Adopt a ring `settled` made; offers that came after it stay queued. Whether the
+        ring changed."""
+        self.queue = [c for c in self.queue if c not in taken]
         changed = ring != self.ring
         self.ring = ring
         self.changes += changed
@@ -93,5 +109,10 @@ class ExtraRing:
     def chunks(self, path: str, window: tuple[int, int]) -> list[Chunk]:
         """The ring's chunks for a prompt about `path` whose windows cover lines `window`
         [first, last): a chunk of that file overlapping them would only repeat them."""
-        first, last = window
-        return [c for c in self.ring if c.path != path or c.end <= first or c.start >= last]
+        return visible(self.ring, path, window)
+
+
+def visible(ring: Sequence[Chunk], path: str, window: tuple[int, int]) -> list[Chunk]:
+    """The chunks of `ring` a prompt about `path` with windows over lines `window` takes."""
+    first, last = window
+    return [c for c in ring if c.path != path or c.end <= first or c.start >= last]

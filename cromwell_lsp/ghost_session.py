@@ -6,6 +6,10 @@
 - Answers without the model where one is known (`GhostText.cached`), on the event loop.
 - After a suggestion from the model, the next one (the text with it accepted) is prefetched
   at low priority; any request of the user's stops the prefetch.
+- Offered extra context enters the ring in the background too, once the user has paused
+  `SETTLE_S` after an answer: the prompt with the new ring is computed into the KV cache first,
+  and the ring changes only when that is done. So the head of the prompt never changes under a
+  user who is typing (each change would cost its chunks' prefill), only while they read.
 - Extra context: chunks of files the user opened, of the files most related to them (the
   context manager's ranking: imports, shared names) and of regions they edited before moving
   on are offered to the ring (`ghost_ring`), which takes them in when the user pauses.
@@ -17,14 +21,14 @@ import asyncio
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.runtime.prompt_window import window_start
 
 from .context import MIN_SCORE, SourceFile, Target, rank
 from .ghost import GhostCancelled, GhostRequest, GhostSettings, GhostText, Suggestion, accepted
-from .ghost_ring import Chunk, ExtraRing, chunk_around
+from .ghost_ring import Chunk, ExtraRing, chunk_around, visible
 from .model_service import ModelService
 
 BURST_S = 0.03  # requests closer together than this are a burst of keystrokes
@@ -66,6 +70,8 @@ class GhostSession:
         self._flag: threading.Event | None = None  # the running request's stop flag
         self._edits: dict[str, tuple[int, str]] = {}  # path -> (line, text) of its last edit
         self._last_edited: str | None = None
+        # A ring settled and computed in the background, adopted by the next request.
+        self._settled: tuple[list[Chunk], list[Chunk]] | None = None
 
     # --- what the editor reports ----------------------------------------------------------
     def opened(self, path: str, text: str) -> None:
@@ -121,7 +127,6 @@ class GhostSession:
         self._latest += 1
         mine = self._latest
         now = time.monotonic()
-        paused = now - self._last_at > SETTLE_S
         burst = now - self._last_at < BURST_S
         self._last_at = now
         self.stats.requests += 1
@@ -133,14 +138,15 @@ class GhostSession:
                 self.stats.superseded += 1
                 return None
         ghost = self.ghost(model, settings)
-        if paused:
-            self.ring.settle(lambda c: len(ghost.chunk_ids(c)))
-        first = window_start(line, settings.window)
-        extra = self.ring.chunks(path, (first, line + 1 + settings.window.suffix_lines))
-        request = GhostRequest(path, text, line, column, tuple(extra))
+        settled, self._settled = self._settled, None
+        if settled is not None:
+            self.ring.commit(*settled)
+        window = (window_start(line, settings.window), line + 1 + settings.window.suffix_lines)
+        request = GhostRequest(path, text, line, column, tuple(self.ring.chunks(path, window)))
         hit = ghost.cached(request)
         if hit is not None:
             self.stats.from_cache += 1
+            self._after_answer(ghost, request, window, None)
             return hit
         flag = self._flag = threading.Event()
         try:
@@ -152,13 +158,37 @@ class GhostSession:
             if self._flag is flag:
                 self._flag = None
         self.stats.record(suggestion)
-        if suggestion.text.strip():
-            self._prefetch(ghost, accepted(request, suggestion.text))
+        shown = accepted(request, suggestion.text) if suggestion.text.strip() else None
+        self._after_answer(ghost, request, window, shown)
         return suggestion
 
-    def _prefetch(self, ghost: GhostText, request: GhostRequest) -> None:
+    def _after_answer(
+        self,
+        ghost: GhostText,
+        request: GhostRequest,
+        window: tuple[int, int],
+        accept: GhostRequest | None,
+    ) -> None:
+        """The background job after an answer (one job: a second would stop the first):
+        prefetch the suggestion after `accept`ing it, then, once the user has paused, settle
+        the ring and compute the prompt it makes for this request, adopting the ring only if
+        that finished. Any request of the user's stops it."""
+        asked = self._last_at
+
         def job(flag: threading.Event) -> None:
-            ghost.suggest(request, flag, prefetch=True)
-            self.stats.prefetched += 1
+            if accept is not None:
+                ghost.suggest(accept, flag, prefetch=True)
+                self.stats.prefetched += 1
+            if not self.ring.queue:
+                return
+            idle = SETTLE_S - (time.monotonic() - asked)
+            if idle > 0 and flag.wait(idle):
+                return
+            made = self.ring.settled(lambda c: len(ghost.chunk_ids(c)))
+            if made is None:
+                return
+            extra = tuple(visible(made[0], request.path, window))
+            if extra == request.extra or ghost.warm(replace(request, extra=extra), flag):
+                self._settled = made
 
         self.models.background(job)

@@ -5,7 +5,8 @@ the same session: at a few places (a pair of code lines inside a definition) the
 the cursor there, deletes the two lines' code and types it again, a character at a time,
 with a typo corrected now and then, pressing Enter between the lines, and accepting the
 suggestion whenever it is what they were about to type. Keys are paced as a person types:
-faster inside a word, slower after punctuation, a pause before each new place.
+faster inside a word, slower after punctuation, a pause before each new place, and a pause to
+read the two lines (and the suggestion after them) before moving on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import random
 from dataclasses import dataclass
 
 TYPO_RATE = 0.04  # share of keystrokes that are a wrong character, deleted at once
+READ_S = 1.5  # the pause after retyping a spot's two lines, before the next move
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class Step:
     kind: str  # "move" (cursor to line/column), "type" (text at the cursor), "typo" (a wrong
     # key, deleted by the next step), "delete" (backspace), "clear" (the lines [line, line +
     # count) emptied to their indentation), "accept" (the suggestion on screen, taken if it
-    # is what the user means to type: `text`, the rest of the line)
+    # is what the user means to type: `text`, the rest of the line), "pause" (nothing)
     pause_s: float
     line: int = 0
     column: int = 0
@@ -80,6 +82,7 @@ def make_session(text: str, spots: int = 8, seed: int = 0) -> list[Step]:
         _type_line(steps, spot.first, rng)
         steps.append(Step("type", 0.3, text="\n" + spot.second_indent))
         _type_line(steps, spot.second, rng)
+        steps.append(Step("pause", READ_S))
     return steps
 
 

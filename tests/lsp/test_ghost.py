@@ -331,3 +331,44 @@ def test_an_opened_file_brings_its_imports_into_the_ring():
     assert "class Rectangle" in chunks[0].text or "def total_area" in chunks[0].text
     session.offer(chunks)
     assert session.ring.queue == chunks  # taken in when the user pauses
+
+
+@needs_model
+def test_offered_context_enters_the_ring_in_the_background_with_its_prompt_computed(
+    model, monkeypatch
+):
+    # The ring takes an offered chunk only after an answer and a pause, in the background,
+    # and only once the prompt it makes is in the KV cache: the next request then finds its
+    # new head computed, and a user who keeps typing never has the head change under them.
+    import asyncio
+
+    from cromwell_lsp import ghost_session
+    from cromwell_lsp.ghost_session import GhostSession
+    from cromwell_lsp.model_service import ModelService
+
+    monkeypatch.setattr(ghost_session, "SETTLE_S", 0.2)
+    service = ModelService()
+    session = GhostSession(service)
+    settings = GhostSettings(max_tokens=4, fim="none")
+    lines = SOURCE.split("\n")
+    line = 500
+    chunk = chunk_around("other.py", [f"value_{i} = {i}\n" for i in range(40)], 10, 32)
+    session.offer([chunk])
+
+    async def scenario() -> tuple[int, int, list[Chunk]]:
+        await session.suggest(model, settings, "threading.py", SOURCE, line, len(lines[line]))
+        assert session.ring.ring == []  # an answer alone does not change the head
+        await asyncio.sleep(1.5)  # the user reads: the background job settles and computes
+        text = type_at(SOURCE, line, len(lines[line]), " ")
+        before = session.stats.from_model
+        answer = await session.suggest(model, settings, "threading.py", text, line,
+                                       len(lines[line]) + 1)
+        assert answer is not None and session.stats.from_model == before + 1
+        return answer.prompt_tokens, answer.computed_tokens, list(session.ring.ring)
+
+    try:
+        prompt, computed, ring = asyncio.run(scenario())
+    finally:
+        service.shutdown()
+    assert ring == [chunk] and session.ring.queue == []
+    assert computed <= 8 < prompt  # the chunk's tokens were computed before it was adopted

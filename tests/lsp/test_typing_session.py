@@ -46,9 +46,12 @@ def test_retyping_without_accepting_gives_the_file_back():
     steps = make_session(SOURCE, spots=6)
     assert replay_text(SOURCE, steps) == SOURCE
     kinds = {s.kind for s in steps}
-    assert kinds == {"move", "clear", "type", "typo", "delete", "accept"}
+    assert kinds == {"move", "clear", "type", "typo", "delete", "accept", "pause"}
     keys = sum(s.kind in ("type", "typo", "delete") for s in steps)
     assert 150 < keys < 1000  # a few hundred keystrokes
+    # each spot ends with a pause to read before the next move
+    assert [steps[i - 1].kind for i, s in enumerate(steps) if s.kind == "move" and i > 0][1::2] \
+        == ["pause"] * 5
 
 
 def test_percentiles():
