@@ -11,7 +11,9 @@ measured in the same run, on the same thread count.
 - matmul (prefill, vision) F32 and Q8_0 at 512 x 768 -> 3072, in GFLOP/s, beside numpy's BLAS
   and torch; where the CPU has AVX-512, also matmul-avx2 (the kernels held to AVX2) beside
   numpy's BLAS held to AVX2 (OPENBLAS_CORETYPE=Haswell);
-- attention_decode at 512, 2048 and 4096 cached tokens, when the module has it.
+- attention_decode at 512, 2048 and 4096 cached tokens with a float and a half cache, when the
+  module has it, and over every layer's own cache as a decode step meets it (SmolLM2-135M's
+  heads at 3,000 tokens, Qwen2.5-Coder-1.5B's at 4,096 with a half cache).
 
 Each thread count runs in its own process, so that BLAS and torch start with that many threads.
 
@@ -41,6 +43,9 @@ PREFILL = (512, 768, 3072)  # activation rows n, k, weight rows
 ATTENTION_CTX = [512, 2048, 4096]
 ATTENTION_LAYERS = (30, 8192, 3000)  # layers, cache capacity, filled positions (SmolLM2-135M)
 ATTENTION_HEADS = (9, 3, 64)  # query heads, key/value heads, head size
+# Qwen2.5-Coder-1.5B's attention at a 4K context, half cache (the runtime's default)
+ATTENTION_LAYERS_1P5B = (28, 4096, 4096)
+ATTENTION_HEADS_1P5B = (12, 2, 128)
 POOL_BYTES = 512 << 20  # larger than the caches a process gets here: passes read from memory
 
 Row = dict[str, Any]
@@ -259,47 +264,65 @@ def bench_attention(threads: int, rng: Any) -> list[Row]:
         return []
     hq, hkv, hd = ATTENTION_HEADS
     out: list[Row] = []
-    for n_ctx in ATTENTION_CTX:
-        say(f"attention_decode ctx{n_ctx}")
-        q = rng.standard_normal((hq, hd)).astype(np.float32)
-        kc = rng.standard_normal((n_ctx, hkv, hd)).astype(np.float32)
-        vc = rng.standard_normal((n_ctx, hkv, hd)).astype(np.float32)
-        scale = 1.0 / hd**0.5
-        t = best_time(
-            lambda q=q, kc=kc, vc=vc, n=n_ctx, s=scale: _native.attention_decode(q, kc, vc, n, s),
-            20,
-        )
-        tr = best_time(lambda kc=kc, vc=vc: (_native.stream_read(kc), _native.stream_read(vc)), 20)
-        nbytes = kc.nbytes + vc.nbytes
-        out.append(
-            row(
-                "attention_decode",
-                "F32",
-                f"ctx{n_ctx}:{hq}/{hkv}x{hd}",
-                threads,
-                "gbps",
-                nbytes / t / 1e9,
-                "stream_read",
-                nbytes / tr / 1e9,
+    for dtype, fmt in ((np.float32, "F32"), (np.float16, "F16")):
+        for n_ctx in ATTENTION_CTX:
+            say(f"attention_decode {fmt} ctx{n_ctx}")
+            q = rng.standard_normal((hq, hd)).astype(np.float32)
+            kc = rng.standard_normal((n_ctx, hkv, hd)).astype(dtype)
+            vc = rng.standard_normal((n_ctx, hkv, hd)).astype(dtype)
+            scale = 1.0 / hd**0.5
+            t = best_time(
+                lambda q=q, kc=kc, vc=vc, n=n_ctx, s=scale: _native.attention_decode(
+                    q, kc, vc, n, s
+                ),
+                20,
             )
+            tr = best_time(
+                lambda kc=kc, vc=vc: (_native.stream_read(kc), _native.stream_read(vc)), 20
+            )
+            nbytes = kc.nbytes + vc.nbytes
+            out.append(
+                row(
+                    "attention_decode",
+                    fmt,
+                    f"ctx{n_ctx}:{hq}/{hkv}x{hd}",
+                    threads,
+                    "gbps",
+                    nbytes / t / 1e9,
+                    "stream_read",
+                    nbytes / tr / 1e9,
+                )
+            )
+    return (
+        out
+        + bench_attention_layers(threads, rng, ATTENTION_LAYERS, ATTENTION_HEADS, np.float32)
+        + bench_attention_layers(
+            threads, rng, ATTENTION_LAYERS_1P5B, ATTENTION_HEADS_1P5B, np.float16
         )
-    return out + bench_attention_layers(threads, rng)
+    )
 
 
-def bench_attention_layers(threads: int, rng: Any) -> list[Row]:
+def bench_attention_layers(
+    threads: int,
+    rng: Any,
+    cache: tuple[int, int, int],
+    heads: tuple[int, int, int],
+    dtype: Any,
+) -> list[Row]:
     """Decode attention as a decode step meets it at a long context: one call per layer, each
-    on its own layer's cache (30 layers, cache rows for 8192 positions, 3,000 filled), so the
-    keys and values come from memory, not from the cache a single repeated call leaves warm."""
+    on its own layer's cache (`cache`: layers, rows of capacity, rows filled), so the keys and
+    values come from memory, not from the cache a single repeated call leaves warm."""
     import numpy as np
 
     from engine import _native
 
-    hq, hkv, hd = ATTENTION_HEADS
-    layers, capacity, n_ctx = ATTENTION_LAYERS
-    say(f"attention_decode over {layers} layers at ctx{n_ctx}")
+    hq, hkv, hd = heads
+    layers, capacity, n_ctx = cache
+    fmt = "F16" if dtype == np.float16 else "F32"
+    say(f"attention_decode {fmt} over {layers} layers at ctx{n_ctx}")
     q = rng.standard_normal((hq, hd)).astype(np.float32)
-    k = rng.standard_normal((layers, capacity, hkv, hd)).astype(np.float32)
-    v = rng.standard_normal((layers, capacity, hkv, hd)).astype(np.float32)
+    k = rng.standard_normal((layers, capacity, hkv, hd)).astype(dtype)
+    v = rng.standard_normal((layers, capacity, hkv, hd)).astype(dtype)
     out = np.empty((hq, hd), np.float32)
     scale = 1.0 / hd**0.5
 
@@ -316,11 +339,11 @@ def bench_attention_layers(threads: int, rng: Any) -> list[Row]:
     for _ in range(3):  # interleaved, so both see the same machine
         t = min(t, best_time(attend, 2))
         tr = min(tr, best_time(read, 2))
-    nbytes = 2 * layers * n_ctx * hkv * hd * 4
+    nbytes = 2 * layers * n_ctx * hkv * hd * k.itemsize
     shape = f"{layers}x ctx{n_ctx}:{hq}/{hkv}x{hd}"
     value, peer = nbytes / t / 1e9, nbytes / tr / 1e9
     return [
-        row("attention_decode-layers", "F32", shape, threads, "gbps", value, "stream_read", peer)
+        row("attention_decode-layers", fmt, shape, threads, "gbps", value, "stream_read", peer)
     ]
 
 

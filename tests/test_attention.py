@@ -1,5 +1,5 @@
 """Attention decode, prefill (causal), cross-attention and windowed 2-D attention against
-torch's scaled_dot_product_attention in float64, on the AVX2 and the scalar path, with float32
+torch's scaled_dot_product_attention in float64, on the AVX-512, AVX2 and scalar paths, with float32
 and float16 KV caches, MHA / GQA / MQA, and odd sizes."""
 
 from collections.abc import Iterator
@@ -19,11 +19,14 @@ F32 = npt.NDArray[np.float32]
 ATOL, RTOL = 2e-5, 2e-5
 
 
-@pytest.fixture(params=[False, True], ids=["avx2", "scalar"])
+@pytest.fixture(params=["simd", "avx2", "scalar"])
 def path(request: pytest.FixtureRequest) -> Iterator[bool]:
-    _native.set_force_scalar(request.param)
-    yield request.param
+    """The best SIMD build (AVX-512 where the CPU has it), AVX2, and the scalar reference."""
+    _native.set_force_scalar(request.param == "scalar")
+    _native.set_force_avx2(request.param == "avx2")
+    yield request.param == "scalar"
     _native.set_force_scalar(False)
+    _native.set_force_avx2(False)
 
 
 def randn(*shape: int, seed: int) -> F32:
@@ -48,7 +51,10 @@ def check(got: F32, want: np.ndarray) -> None:
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
-HEADS = [(1, 1, 8), (4, 4, 64), (9, 3, 64), (8, 1, 32), (6, 2, 20), (3, 3, 7), (2, 1, 128)]
+HEADS = [
+    (1, 1, 8), (4, 4, 64), (9, 3, 64), (8, 1, 32), (6, 2, 20), (3, 3, 7), (2, 1, 128), (12, 2, 128),
+    (7, 1, 16),
+]
 
 
 @pytest.mark.parametrize(("hq", "hkv", "hd"), HEADS)

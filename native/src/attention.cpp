@@ -51,7 +51,9 @@ void ref::attn_tile(const AttnTile& t) {
   }
 }
 
-void attn_tile(const AttnTile& t) { (use_avx2() ? avx2::attn_tile : ref::attn_tile)(t); }
+void attn_tile(const AttnTile& t) {
+  (use_avx512() ? avx512::attn_tile : use_avx2() ? avx2::attn_tile : ref::attn_tile)(t);
+}
 
 namespace {
 

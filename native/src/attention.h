@@ -42,6 +42,9 @@ void attn_tile(const AttnTile& t);
 namespace avx2 {
 void attn_tile(const AttnTile& t);
 }
+namespace avx512 {
+void attn_tile(const AttnTile& t);  // decode tiles on 16 lanes; the rest on the AVX2 tile
+}
 void attn_tile(const AttnTile& t);
 
 // q[hq, hd] against the first n_ctx rows of k/v[T_max, hkv, hd]; out[hq, hd].
