@@ -1,14 +1,16 @@
-// AVX-512 attention tile for decode (see attention.h): the few query heads that share a KV
-// head against a long cache, as the AVX2 tile does it (keys in blocks of kKeyBlock, one
-// online-softmax rescale per query per block) with 16-lane vectors and the 32 registers to
-// take every query of a KV head in one group (up to 8: Qwen2.5's 6 and 7, Llama's 4 and 8), so
-// each key and value row, half rows converted on the fly, is loaded once for all of them. At a
-// long context the AVX2 tile is bound by its multiply-adds and half conversions, not by the
-// memory it reads. Tiles of many queries (prefill), or head sizes that are not a multiple of 16,
-// go to the AVX2 tile.
+// AVX-512 attention tile (see attention.h), the AVX2 tile's two shapes of work on 16-lane
+// vectors and 32 registers, keys in blocks of kKeyBlock with one online-softmax rescale per
+// query per block:
+// - a few queries a KV head (decode): every query of a KV head in one group (up to 8: Qwen2.5's
+//   6 and 7, Llama's 4 and 8), so each key and value row, half rows converted on the fly, is
+//   loaded once for all of them. At a long context the AVX2 tile is bound by its multiply-adds
+//   and half conversions, not by the memory it reads.
+// - many queries (prefill): both products as register-blocked GEMMs over 16 queries a vector.
+// Head sizes that are not a multiple of 16 (decode) go to the AVX2 tile.
 #include <immintrin.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <vector>
 
@@ -216,12 +218,232 @@ void tile_few_queries(const AttnTile& t) {
   }
 }
 
+// ---- many queries (prefill, windows) ---------------------------------------------------------
+//
+// Laid out query-minor as in the AVX2 tile: the scaled queries transposed QT[hd][nqp], the
+// block's scores ST[key][nqp], the output OT[hd][nqp], nqp a multiple of 16; the online softmax
+// works down columns, and each product broadcasts one key or value element against 16-32
+// queries held in registers.
+
+// e^x, as avx2::exp_ps on 16 lanes.
+inline __m512 exp16(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.3365479f);
+  const __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.0f));
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
+  const __m512 n = _mm512_sub_ps(t, magic);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
+  const __m512 pow2n = _mm512_castsi512_ps(_mm512_add_epi32(bits, _mm512_set1_epi32(127 << 23)));
+  return _mm512_maskz_mul_ps(_knot_mask16(underflow), p, pow2n);
+}
+
+// ST[k][j .. j + 16 JV) = QT[:, j ..]^T k_k, for KT keys.
+template <int KT, int JV>
+inline void qk_micro(const float* qt, int64_t nqp, int64_t hd, const float* const* krows, float* st) {
+  __m512 acc[KT][JV];
+  for (int k = 0; k < KT; ++k)
+    for (int v = 0; v < JV; ++v) acc[k][v] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < hd; ++d) {
+    __m512 qv[JV];
+    for (int v = 0; v < JV; ++v) qv[v] = _mm512_loadu_ps(qt + d * nqp + 16 * v);
+    for (int k = 0; k < KT; ++k) {
+      const __m512 kb = _mm512_set1_ps(krows[k][d]);
+      for (int v = 0; v < JV; ++v) acc[k][v] = _mm512_fmadd_ps(kb, qv[v], acc[k][v]);
+    }
+  }
+  for (int k = 0; k < KT; ++k)
+    for (int v = 0; v < JV; ++v) _mm512_storeu_ps(st + k * nqp + 16 * v, acc[k][v]);
+}
+
+template <int JV>
+inline void qk_columns(const float* qt, int64_t nqp, int64_t hd, const float* const* krows, int64_t nb,
+                       float* st) {
+  constexpr int KT = 12;
+  int64_t t = 0;
+  for (; t + KT <= nb; t += KT) qk_micro<KT, JV>(qt, nqp, hd, krows + t, st + t * nqp);
+  for (; t + 4 <= nb; t += 4) qk_micro<4, JV>(qt, nqp, hd, krows + t, st + t * nqp);
+  for (; t < nb; ++t) qk_micro<1, JV>(qt, nqp, hd, krows + t, st + t * nqp);
+}
+
+// OT[d + i][j ..] = OT[d + i][j ..] * alpha[j ..] + sum_t vrows[t][d + i] * PT[t][j ..].
+template <int DT, int JV>
+inline void pv_micro(float* ot, int64_t nqp, const float* alpha, const float* pt, int64_t nb,
+                     const float* const* vrows, int64_t d) {
+  __m512 acc[DT][JV];
+  for (int v = 0; v < JV; ++v) {
+    const __m512 a = _mm512_loadu_ps(alpha + 16 * v);
+    for (int i = 0; i < DT; ++i) acc[i][v] = _mm512_mul_ps(_mm512_loadu_ps(ot + i * nqp + 16 * v), a);
+  }
+  for (int64_t t = 0; t < nb; ++t) {
+    __m512 pv[JV];
+    for (int v = 0; v < JV; ++v) pv[v] = _mm512_loadu_ps(pt + t * nqp + 16 * v);
+    const float* vr = vrows[t] + d;
+    for (int i = 0; i < DT; ++i) {
+      const __m512 vb = _mm512_set1_ps(vr[i]);
+      for (int v = 0; v < JV; ++v) acc[i][v] = _mm512_fmadd_ps(vb, pv[v], acc[i][v]);
+    }
+  }
+  for (int i = 0; i < DT; ++i)
+    for (int v = 0; v < JV; ++v) _mm512_storeu_ps(ot + i * nqp + 16 * v, acc[i][v]);
+}
+
+template <int JV>
+inline void pv_columns(float* ot, int64_t nqp, int64_t hd, const float* alpha, const float* pt, int64_t nb,
+                       const float* const* vrows) {
+  constexpr int DT = 12;
+  int64_t d = 0;
+  for (; d + DT <= hd; d += DT) pv_micro<DT, JV>(ot + d * nqp, nqp, alpha, pt, nb, vrows, d);
+  for (; d + 4 <= hd; d += 4) pv_micro<4, JV>(ot + d * nqp, nqp, alpha, pt, nb, vrows, d);
+  for (; d < hd; ++d) pv_micro<1, JV>(ot + d * nqp, nqp, alpha, pt, nb, vrows, d);
+}
+
+// Row pointers for keys [t0, t0 + nb): straight into a float cache, or into `buf` after
+// converting half rows.
+inline void block_rows(const AttnTile& t, const void* base, int64_t t0, int64_t nb, float* buf,
+                       const float** rows) {
+  const int64_t hd = t.head_dim;
+  if (!t.f16) {
+    const float* p = static_cast<const float*>(base);
+    for (int64_t r = 0; r < nb; ++r) rows[r] = p + (t0 + r) * t.kv_stride;
+    return;
+  }
+  const uint16_t* p = static_cast<const uint16_t*>(base);
+  for (int64_t r = 0; r < nb; ++r) {
+    const uint16_t* src = p + (t0 + r) * t.kv_stride;
+    float* dst = buf + r * hd;
+    int64_t i = 0;
+    for (; i + 16 <= hd; i += 16) _mm512_storeu_ps(dst + i, load16(src + i));
+    for (; i < hd; ++i) dst[i] = _cvtsh_ss(src[i]);
+    rows[r] = dst;
+  }
+}
+
+struct BlockedScratch {
+  std::vector<float> qt, st, ot, m, l, alpha, k, v;
+  std::vector<int32_t> kend;
+};
+
+void tile_many_queries(const AttnTile& t) {
+  const int64_t hd = t.head_dim;
+  const int64_t nq = t.nq;
+  const int64_t nqp = (nq + 15) / 16 * 16;  // queries padded to whole vectors
+  thread_local BlockedScratch s;
+  auto grow = [](auto& vec, int64_t n) {
+    if (int64_t(vec.size()) < n) vec.resize(size_t(n));
+  };
+  grow(s.qt, hd * nqp);
+  grow(s.st, kKeyBlock * nqp);
+  grow(s.ot, hd * nqp);
+  grow(s.m, nqp);
+  grow(s.l, nqp);
+  grow(s.alpha, nqp);
+  grow(s.kend, nqp);
+  if (t.f16) {
+    grow(s.k, kKeyBlock * hd);
+    grow(s.v, kKeyBlock * hd);
+  }
+  float* qt = s.qt.data();
+  float* st = s.st.data();
+  float* ot = s.ot.data();
+  // The scale is folded into the queries. Padded queries are zero; their results are dropped.
+  int64_t end_all = t.t_begin;
+  for (int64_t j = 0; j < nqp; ++j) {
+    const bool real = j < nq;
+    if (j + 4 < nq) {  // query rows may be scattered (window tokens): fetch a few ahead
+      const char* ahead = reinterpret_cast<const char*>(t.q[j + 4]);
+      for (int64_t d = 0; d < hd; d += 16) _mm_prefetch(ahead + 4 * d, _MM_HINT_T0);
+    }
+    const float* qj = real ? t.q[j] : nullptr;
+    for (int64_t d = 0; d < hd; ++d) qt[d * nqp + j] = real ? qj[d] * t.scale : 0.0f;
+    const int64_t end = real ? std::min(t.t_end, t.key_end[j]) : 0;
+    s.kend[j] = int32_t(std::max<int64_t>(end - t.t_begin, 0));  // relative to t_begin
+    end_all = std::max(end_all, end);
+    s.m[j] = -INFINITY;
+    s.l[j] = 0.0f;
+  }
+  std::fill(ot, ot + hd * nqp, 0.0f);
+  // Blocks wholly below every real query's limit need no mask.
+  int32_t kend_min = INT32_MAX;
+  for (int64_t j = 0; j < nq; ++j) kend_min = std::min(kend_min, s.kend[j]);
+  const float* krows[kKeyBlock];
+  const float* vrows[kKeyBlock];
+  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+
+  for (int64_t t0 = t.t_begin; t0 < end_all; t0 += kKeyBlock) {
+    const int64_t nb = std::min(kKeyBlock, end_all - t0);
+    block_rows(t, t.k, t0, nb, s.k.data(), krows);
+    block_rows(t, t.v, t0, nb, s.v.data(), vrows);
+    int64_t j = 0;
+    for (; j + 32 <= nqp; j += 32) qk_columns<2>(qt + j, nqp, hd, krows, nb, st + j);
+    if (j < nqp) qk_columns<1>(qt + j, nqp, hd, krows, nb, st + j);
+
+    // Online softmax down each column of 16 queries: mask, block max, rescale, exponentiate.
+    const int32_t rel0 = int32_t(t0 - t.t_begin);
+    for (j = 0; j < nqp; j += 16) {
+      const __m512i kend = _mm512_loadu_si512(s.kend.data() + j);
+      __m512 vmax = neg_inf;
+      if (rel0 + int32_t(nb) <= kend_min) {  // every key of the block is visible to every query
+        for (int64_t r = 0; r < nb; ++r) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(st + r * nqp + j));
+      } else {
+        for (int64_t r = 0; r < nb; ++r) {
+          float* row = st + r * nqp + j;
+          const __mmask16 keep = _mm512_cmpgt_epi32_mask(kend, _mm512_set1_epi32(rel0 + int32_t(r)));
+          const __m512 sv = _mm512_mask_blend_ps(keep, neg_inf, _mm512_loadu_ps(row));
+          _mm512_storeu_ps(row, sv);
+          vmax = _mm512_max_ps(vmax, sv);
+        }
+      }
+      const __m512 m_old = _mm512_loadu_ps(s.m.data() + j);
+      const __m512 m_new = _mm512_max_ps(m_old, vmax);
+      // A column that has seen no key yet keeps m = -inf; subtract 0 there, not -inf, so the
+      // exponentials are e^-inf = 0 rather than NaN.
+      const __mmask16 unseen = _mm512_cmp_ps_mask(m_new, neg_inf, _CMP_EQ_OQ);
+      const __m512 m_sub = _mm512_mask_blend_ps(unseen, m_new, _mm512_setzero_ps());
+      const __m512 alpha = exp16(_mm512_sub_ps(m_old, m_sub));
+      __m512 sum = _mm512_setzero_ps();
+      for (int64_t r = 0; r < nb; ++r) {
+        float* row = st + r * nqp + j;
+        const __m512 p = exp16(_mm512_sub_ps(_mm512_loadu_ps(row), m_sub));
+        _mm512_storeu_ps(row, p);
+        sum = _mm512_add_ps(sum, p);
+      }
+      const __m512 l_old = _mm512_loadu_ps(s.l.data() + j);
+      _mm512_storeu_ps(s.l.data() + j, _mm512_fmadd_ps(l_old, alpha, sum));
+      _mm512_storeu_ps(s.m.data() + j, m_new);
+      _mm512_storeu_ps(s.alpha.data() + j, alpha);
+    }
+
+    const float* alpha = s.alpha.data();
+    for (j = 0; j + 32 <= nqp; j += 32) pv_columns<2>(ot + j, nqp, hd, alpha + j, st + j, nb, vrows);
+    if (j < nqp) pv_columns<1>(ot + j, nqp, hd, alpha + j, st + j, nb, vrows);
+  }
+
+  for (int64_t j = 0; j < nq; ++j) {
+    t.m[j] = s.m[j];
+    t.l[j] = s.l[j];
+    float* acc = t.acc + j * hd;
+    for (int64_t d = 0; d < hd; ++d) acc[d] = ot[d * nqp + j];
+  }
+}
+
 }  // namespace
 
-// The decode shape (a few queries a KV head) on 16-lane vectors; the rest on the AVX2 tile.
+// Prefill and window tiles (many queries) and decode tiles whose head size is a multiple of 16
+// on 16-lane vectors; other decode tiles on the AVX2 tile.
 void attn_tile(const AttnTile& t) {
-  const bool many = t.nq >= 8 && t.kv_heads <= 1;
-  if (many || t.head_dim % 16 != 0) return avx2::attn_tile(t);
+  if (t.nq >= 16 && t.kv_heads <= 1) return tile_many_queries(t);
+  if (t.nq >= 8 && t.kv_heads <= 1) return avx2::attn_tile(t);  // under a 16-lane column
+  if (t.head_dim % 16 != 0) return avx2::attn_tile(t);
   if (t.f16) return tile_few_queries<uint16_t>(t);
   tile_few_queries<float>(t);
 }
