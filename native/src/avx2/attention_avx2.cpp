@@ -7,13 +7,12 @@
 #include <vector>
 
 #include "../attention.h"
+#include "attention_shared.h"
 #include "math_avx2.h"
 #include "simd_helpers.h"
 
 namespace cromwell::avx2 {
 namespace {
-
-constexpr int64_t kKeyBlock = 64;
 
 // Row pointers for keys [t0, t0 + nb): straight into a float cache, or into `buf` after
 // converting half rows with F16C.
@@ -101,16 +100,6 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
     for (int v = 0; v < DV; ++v) _mm256_storeu_ps(acc[j] + d + 8 * v, c[j][v]);
 }
 
-// Asks for every 64-byte line of one key row and one value row of a head (hd elements each).
-template <typename T>
-inline void prefetch_kv_row(const T* k, const T* v, int64_t hd) {
-  const int64_t bytes = hd * int64_t(sizeof(T));
-  for (int64_t b = 0; b < bytes; b += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(k) + b, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(v) + b, _MM_HINT_T0);
-  }
-}
-
 // One key block for a group of JQ queries: scores, online-softmax update, value accumulation.
 template <int JQ, typename T>
 void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb,
@@ -144,31 +133,10 @@ void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb,
     qk_group<JQ, KR, T>(q, krows + r, hd, out);
   }
   const int64_t cnt8 = (cnt_max + 7) / 8 * 8;
-  const __m256 vscale = _mm256_set1_ps(t.scale);
   float alpha[JQ];
   for (int j = 0; j < JQ; ++j) {
-    for (int64_t r = cnt[j]; r < cnt8; ++r) sc[j][r] = -INFINITY;  // past this query's limit
-    __m256 vmax = _mm256_set1_ps(-INFINITY);
-    for (int64_t r = 0; r < cnt8; r += 8) {
-      const __m256 sv = _mm256_mul_ps(_mm256_loadu_ps(sc[j] + r), vscale);
-      _mm256_storeu_ps(sc[j] + r, sv);
-      vmax = _mm256_max_ps(vmax, sv);
-    }
     const int64_t qi = qidx[j];
-    const float m_old = t.m[qi];
-    const float m_new = std::max(m_old, hmax_float_8(vmax));
-    // Subtract 0 rather than -inf while a query has seen no key, so e^(s - m) is 0, not NaN.
-    const float m_sub = m_new == -INFINITY ? 0.0f : m_new;
-    alpha[j] = std::exp(m_old - m_sub);
-    const __m256 vm = _mm256_set1_ps(m_sub);
-    __m256 vsum = _mm256_setzero_ps();
-    for (int64_t r = 0; r < cnt8; r += 8) {
-      const __m256 pr = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sc[j] + r), vm));
-      _mm256_storeu_ps(sc[j] + r, pr);
-      vsum = _mm256_add_ps(vsum, pr);
-    }
-    t.l[qi] = t.l[qi] * alpha[j] + hsum_float_8(vsum);
-    t.m[qi] = m_new;
+    alpha[j] = online_softmax_block(sc[j], cnt[j], cnt8, t.scale, t.m + qi, t.l + qi);
   }
   const float* p[JQ];
   for (int j = 0; j < JQ; ++j) p[j] = sc[j];
@@ -186,54 +154,18 @@ void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb,
   }
 }
 
-// Rows are read in place (half rows converted as they are loaded): each row is used by one
-// group of queries only, so converting into a buffer first would cost an extra store and load.
 template <typename T>
 void tile_few_queries(const AttnTile& t) {
-  const int64_t hd = t.head_dim;
   thread_local std::vector<float> scores(3 * (kKeyBlock + 8));
-  const T* krows[kKeyBlock + 8];
-  const T* vrows[kKeyBlock];
-  const T* kbase = static_cast<const T*>(t.k);
-  const T* vbase = static_cast<const T*>(t.v);
-
-  int64_t end_all = t.t_begin;
-  for (int64_t j = 0; j < t.nq; ++j) {
-    t.m[j] = -INFINITY;
-    t.l[j] = 0.0f;
-    std::fill(t.acc + j * hd, t.acc + (j + 1) * hd, 0.0f);
-    end_all = std::max(end_all, std::min(t.t_end, t.key_end[j]));
-  }
-  // The first block's rows (every head's, when the tile has several), requested before the
-  // first scores; few_block asks for each next block while it works on the current one.
-  const int64_t heads = t.kv_heads > 1 ? t.kv_heads : 1;
-  const int64_t per_head = heads > 1 ? t.group : t.nq;  // queries per KV head
-  for (int64_t r = t.t_begin; r < std::min(end_all, t.t_begin + kKeyBlock); ++r) {
-    prefetch_kv_row(kbase + r * t.kv_stride, vbase + r * t.kv_stride, heads * hd);
-  }
-  for (int64_t t0 = t.t_begin; t0 < end_all; t0 += kKeyBlock) {
-    const int64_t nb = std::min(kKeyBlock, end_all - t0);
-    // Every KV head of this block in turn, while its rows are in L1/L2.
-    for (int64_t h = 0; h < heads; ++h) {
-      for (int64_t r = 0; r < nb; ++r) {
-        krows[r] = kbase + (t0 + r) * t.kv_stride + h * hd;
-        vrows[r] = vbase + (t0 + r) * t.kv_stride + h * hd;
-      }
-      for (int64_t r = nb; r < kKeyBlock + 8; ++r) krows[r] = krows[nb - 1];  // score padding
-      // This head's queries in groups of 3, except that 4 left over go as 2 + 2 rather than
-      // 3 + a lone query.
-      int64_t idx[7];
-      for (int64_t i = 0; i < per_head; ++i) idx[i] = h * per_head + i;
-      for (int64_t j = 0; j < per_head;) {
-        const int64_t left = per_head - j;
-        const int64_t take = left == 4 ? 2 : std::min<int64_t>(left, 3);
-        if (take == 3) few_block<3, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
-        if (take == 2) few_block<2, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
-        if (take == 1) few_block<1, T>(t, idx + j, t0, nb, krows, vrows, scores.data());
-        j += take;
-      }
-    }
-  }
+  // A head's queries in groups of 3, except that 4 left over go as 2 + 2 rather than 3 + a
+  // lone query: the accumulators and key rows of 3 fit in 16 registers.
+  auto group_size = [](int64_t left) { return left == 4 ? int64_t(2) : std::min<int64_t>(left, 3); };
+  few_query_tile<T>(t, group_size, [&](const int64_t* idx, int64_t take, int64_t t0, int64_t nb,
+                                        const T* const* krows, const T* const* vrows) {
+    if (take == 3) few_block<3, T>(t, idx, t0, nb, krows, vrows, scores.data());
+    if (take == 2) few_block<2, T>(t, idx, t0, nb, krows, vrows, scores.data());
+    if (take == 1) few_block<1, T>(t, idx, t0, nb, krows, vrows, scores.data());
+  });
 }
 
 // ---- many queries (prefill, windows): both products as small register-blocked GEMMs --------
@@ -316,60 +248,15 @@ inline void pv_columns(float* ot, int64_t nqp, int64_t hd, const float* alpha, c
   }
 }
 
-struct BlockedScratch {
-  std::vector<float> qt, st, ot, m, l, alpha, k, v;
-  std::vector<int32_t> kend;
-};
-
 void tile_many_queries(const AttnTile& t) {
   const int64_t hd = t.head_dim;
-  const int64_t nq = t.nq;
-  const int64_t nqp = (nq + 7) / 8 * 8;  // queries padded to whole vectors
+  const int64_t nqp = (t.nq + 7) / 8 * 8;  // queries padded to whole vectors
   thread_local BlockedScratch s;
-  auto grow = [](auto& vec, int64_t n) {
-    if (int64_t(vec.size()) < n) vec.resize(n);
-  };
-  grow(s.qt, hd * nqp);
-  grow(s.st, kKeyBlock * nqp);
-  grow(s.ot, hd * nqp);
-  grow(s.m, nqp);
-  grow(s.l, nqp);
-  grow(s.alpha, nqp);
-  grow(s.kend, nqp);
-  if (t.f16) {
-    grow(s.k, kKeyBlock * hd);
-    grow(s.v, kKeyBlock * hd);
-  }
+  int32_t kend_min;
+  const int64_t end_all = start_many(t, nqp, s, &kend_min);
   float* qt = s.qt.data();
   float* st = s.st.data();
   float* ot = s.ot.data();
-  // The scale is folded into the queries. Padded queries are zero; their results are dropped.
-  int64_t end_all = t.t_begin;
-  const float scale = t.scale;
-  for (int64_t j = 0; j < nqp; ++j) {
-    const bool real = j < nq;
-    // Query rows may be scattered (window tokens): fetch a few rows ahead of the transpose.
-    if (j + 4 < nq) {
-      const char* ahead = reinterpret_cast<const char*>(t.q[j + 4]);
-      for (int64_t d = 0; d < hd; d += 16) _mm_prefetch(ahead + 4 * d, _MM_HINT_T0);
-    }
-    if (real) {
-      const float* qj = t.q[j];
-      for (int64_t d = 0; d < hd; ++d) qt[d * nqp + j] = qj[d] * scale;
-    } else {
-      for (int64_t d = 0; d < hd; ++d) qt[d * nqp + j] = 0.0f;
-    }
-    const int64_t end = real ? std::min(t.t_end, t.key_end[j]) : 0;
-    s.kend[j] = int32_t(std::max<int64_t>(end - t.t_begin, 0));  // relative to t_begin
-    end_all = std::max(end_all, end);
-    s.m[j] = -INFINITY;
-    s.l[j] = 0.0f;
-  }
-  std::fill(ot, ot + hd * nqp, 0.0f);
-  // Blocks wholly below every real query's limit need no mask (padded queries may score
-  // anything: their results are dropped).
-  int32_t kend_min = INT32_MAX;
-  for (int64_t j = 0; j < nq; ++j) kend_min = std::min(kend_min, s.kend[j]);
   const float* krows[kKeyBlock];
   const float* vrows[kKeyBlock];
   const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
@@ -428,12 +315,7 @@ void tile_many_queries(const AttnTile& t) {
     if (j < nqp) pv_columns<1>(ot + j, nqp, hd, alpha + j, st + j, nb, vrows);
   }
 
-  for (int64_t j = 0; j < nq; ++j) {
-    t.m[j] = s.m[j];
-    t.l[j] = s.l[j];
-    float* acc = t.acc + j * hd;
-    for (int64_t d = 0; d < hd; ++d) acc[d] = ot[d * nqp + j];
-  }
+  finish_many(t, nqp, s);
 }
 
 }  // namespace

@@ -1,0 +1,177 @@
+// What the AVX2 and the AVX-512 attention tiles share: the decode tile's walk over key blocks
+// and KV heads, the online-softmax step of one query's block of scores, and the many-query
+// tile's scratch, query transpose and write-back. Each build includes it into its own
+// translation unit with internal linkage, so neither's copy runs on a CPU the other targets.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "../attention.h"
+
+#include "math_avx2.h"
+#include "simd_helpers.h"
+
+namespace cromwell::avx2 {
+namespace {
+
+constexpr int64_t kKeyBlock = 64;  // keys a tile takes at a time
+
+// Asks for every 64-byte line of one key row and one value row of a head (hd elements each).
+template <typename T>
+inline void prefetch_kv_row(const T* k, const T* v, int64_t hd) {
+  const int64_t bytes = hd * int64_t(sizeof(T));
+  for (int64_t b = 0; b < bytes; b += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(k) + b, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(v) + b, _MM_HINT_T0);
+  }
+}
+
+// A decode tile (a few queries a KV head): resets the queries' results, then walks the key
+// blocks, every KV head of a block in turn while its rows are in L1/L2, handing block(idx,
+// take, t0, nb, krows, vrows) each group of `take` = group_size(left) of a head's queries
+// (query indices idx[0 .. take)); krows is padded past nb with the last row (score padding).
+// Rows are read in place (half rows converted as they are loaded): each row is used by one
+// group of queries, so converting into a buffer first would cost an extra store and load.
+template <typename T, class GroupSize, class Block>
+inline void few_query_tile(const AttnTile& t, GroupSize group_size, Block block) {
+  const int64_t hd = t.head_dim;
+  const T* krows[kKeyBlock + 8];
+  const T* vrows[kKeyBlock];
+  const T* kbase = static_cast<const T*>(t.k);
+  const T* vbase = static_cast<const T*>(t.v);
+  int64_t end_all = t.t_begin;
+  for (int64_t j = 0; j < t.nq; ++j) {
+    t.m[j] = -INFINITY;
+    t.l[j] = 0.0f;
+    std::fill(t.acc + j * hd, t.acc + (j + 1) * hd, 0.0f);
+    end_all = std::max(end_all, std::min(t.t_end, t.key_end[j]));
+  }
+  // The first block's rows (every head's, when the tile has several), requested before the
+  // first scores; the blocks ask for each next block while they work on the current one.
+  const int64_t heads = t.kv_heads > 1 ? t.kv_heads : 1;
+  const int64_t per_head = heads > 1 ? t.group : t.nq;  // queries per KV head
+  for (int64_t r = t.t_begin; r < std::min(end_all, t.t_begin + kKeyBlock); ++r) {
+    prefetch_kv_row(kbase + r * t.kv_stride, vbase + r * t.kv_stride, heads * hd);
+  }
+  int64_t idx[64];  // a tile holds at most 64 queries (attention.cpp's kMaxTileQueries)
+  for (int64_t t0 = t.t_begin; t0 < end_all; t0 += kKeyBlock) {
+    const int64_t nb = std::min(kKeyBlock, end_all - t0);
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t r = 0; r < nb; ++r) {
+        krows[r] = kbase + (t0 + r) * t.kv_stride + h * hd;
+        vrows[r] = vbase + (t0 + r) * t.kv_stride + h * hd;
+      }
+      for (int64_t r = nb; r < kKeyBlock + 8; ++r) krows[r] = krows[nb - 1];
+      for (int64_t i = 0; i < per_head; ++i) idx[i] = h * per_head + i;
+      for (int64_t j = 0; j < per_head;) {
+        const int64_t take = group_size(per_head - j);
+        block(idx + j, take, t0, nb, krows, vrows);
+        j += take;
+      }
+    }
+  }
+}
+
+
+// sc[0 .. cnt8) holds the block's raw scores of one query, of which the first `cnt` are keys it
+// may see (cnt8: cnt_max of the group rounded up to 8, the rest padding). Scales them, masks
+// the rest, and turns them into e^(s - m_new); updates the query's running max *m and sum *l;
+// returns alpha = e^(m_old - m_new), the factor its accumulated values are rescaled by.
+inline float online_softmax_block(float* sc, int64_t cnt, int64_t cnt8, float scale, float* m,
+                                         float* l) {
+  for (int64_t r = cnt; r < cnt8; ++r) sc[r] = -INFINITY;  // past this query's limit
+  const __m256 vscale = _mm256_set1_ps(scale);
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  for (int64_t r = 0; r < cnt8; r += 8) {
+    const __m256 sv = _mm256_mul_ps(_mm256_loadu_ps(sc + r), vscale);
+    _mm256_storeu_ps(sc + r, sv);
+    vmax = _mm256_max_ps(vmax, sv);
+  }
+  const float m_old = *m;
+  const float m_new = std::max(m_old, hmax_float_8(vmax));
+  // Subtract 0 rather than -inf while a query has seen no key, so e^(s - m) is 0, not NaN.
+  const float m_sub = m_new == -INFINITY ? 0.0f : m_new;
+  const float alpha = std::exp(m_old - m_sub);
+  const __m256 vm = _mm256_set1_ps(m_sub);
+  __m256 vsum = _mm256_setzero_ps();
+  for (int64_t r = 0; r < cnt8; r += 8) {
+    const __m256 pr = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sc + r), vm));
+    _mm256_storeu_ps(sc + r, pr);
+    vsum = _mm256_add_ps(vsum, pr);
+  }
+  *l = *l * alpha + hsum_float_8(vsum);
+  *m = m_new;
+  return alpha;
+}
+
+// ---- many queries (prefill, windows) --------------------------------------------------------
+//
+// Laid out query-minor: the scaled queries transposed QT[hd][nqp], the block's scores
+// ST[key][nqp], the output OT[hd][nqp], nqp the queries padded to whole vectors.
+struct BlockedScratch {
+  std::vector<float> qt, st, ot, m, l, alpha, k, v;
+  std::vector<int32_t> kend;  // each query's key limit, relative to t_begin
+};
+
+// Sizes `s` for a tile of nqp padded queries and fills QT (the scale folded in; padded queries
+// zero: their results are dropped), kend, m = -inf, l = 0 and OT = 0. Returns the end of the
+// keys any query sees; *kend_min is the least real query's limit (blocks wholly below it need
+// no mask).
+inline int64_t start_many(const AttnTile& t, int64_t nqp, BlockedScratch& s, int32_t* kend_min) {
+  const int64_t hd = t.head_dim, nq = t.nq;
+  auto grow = [](auto& vec, int64_t n) {
+    if (int64_t(vec.size()) < n) vec.resize(size_t(n));
+  };
+  grow(s.qt, hd * nqp);
+  grow(s.st, kKeyBlock * nqp);
+  grow(s.ot, hd * nqp);
+  grow(s.m, nqp);
+  grow(s.l, nqp);
+  grow(s.alpha, nqp);
+  grow(s.kend, nqp);
+  if (t.f16) {
+    grow(s.k, kKeyBlock * hd);
+    grow(s.v, kKeyBlock * hd);
+  }
+  float* qt = s.qt.data();
+  int64_t end_all = t.t_begin;
+  for (int64_t j = 0; j < nqp; ++j) {
+    const bool real = j < nq;
+    if (j + 4 < nq) {  // query rows may be scattered (window tokens): fetch a few ahead
+      const char* ahead = reinterpret_cast<const char*>(t.q[j + 4]);
+      for (int64_t d = 0; d < hd; d += 16) _mm_prefetch(ahead + 4 * d, _MM_HINT_T0);
+    }
+    const float* qj = real ? t.q[j] : nullptr;
+    for (int64_t d = 0; d < hd; ++d) qt[d * nqp + j] = real ? qj[d] * t.scale : 0.0f;
+    const int64_t end = real ? std::min(t.t_end, t.key_end[j]) : 0;
+    s.kend[size_t(j)] = int32_t(std::max<int64_t>(end - t.t_begin, 0));
+    end_all = std::max(end_all, end);
+    s.m[size_t(j)] = -INFINITY;
+    s.l[size_t(j)] = 0.0f;
+  }
+  std::fill(s.ot.data(), s.ot.data() + hd * nqp, 0.0f);
+  *kend_min = INT32_MAX;
+  for (int64_t j = 0; j < nq; ++j) *kend_min = std::min(*kend_min, s.kend[size_t(j)]);
+  return end_all;
+}
+
+// The tile's results from the scratch: m, l and the transposed-back output rows.
+inline void finish_many(const AttnTile& t, int64_t nqp, const BlockedScratch& s) {
+  const int64_t hd = t.head_dim;
+  for (int64_t j = 0; j < t.nq; ++j) {
+    t.m[j] = s.m[size_t(j)];
+    t.l[j] = s.l[size_t(j)];
+    float* acc = t.acc + j * hd;
+    for (int64_t d = 0; d < hd; ++d) acc[d] = s.ot[size_t(d * nqp + j)];
+  }
+}
+
+}  // namespace
+
+}  // namespace cromwell::avx2
