@@ -8,43 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
 
+from engine.eval.llama_cpp_load import without_extra_buffers
 from engine.runtime.bench import DECODE_TOKENS, PREFILL_TOKENS, _peak_rss_mb, _prompt_ids
 
 
 class PeerEngine(Protocol):
     def reset(self) -> None: ...
     def forward(self, ids: list[int]) -> Any: ...  # the last token's logits
-
-
-@contextlib.contextmanager
-def _without_extra_buffers() -> Iterator[None]:
-    """Models loaded in the body get llama.cpp's `use_extra_bufts` off: no weight repacking
-    and no AMX buffer. (llama-cpp-python builds llama.cpp for the CPU it is built on; on this
-    project's AMX machines, where a process may use AMX (arch_prctl grants XTILEDATA), the
-    build 0.3.36 makes still dies in its AMX buffer's first product, a general protection
-    fault on `ldtilecfg`.) llama-cpp-python sets everything but this field itself, so its
-    default parameters are wrapped meanwhile."""
-    import llama_cpp.llama_cpp as api
-
-    default = api.llama_model_default_params
-
-    def without() -> Any:
-        params = default()
-        params.use_extra_bufts = False
-        return params
-
-    api.llama_model_default_params = without
-    try:
-        yield
-    finally:
-        api.llama_model_default_params = default
 
 
 class LlamaCppEngine:
@@ -54,7 +30,7 @@ class LlamaCppEngine:
     def __init__(self, path: str, threads: int, extra_buffers: bool = True) -> None:
         import llama_cpp
 
-        with contextlib.nullcontext() if extra_buffers else _without_extra_buffers():
+        with contextlib.nullcontext() if extra_buffers else without_extra_buffers():
             self.llm = self._load(llama_cpp, path, threads)
         self.n_vocab = self.llm.n_vocab()
 
@@ -147,7 +123,7 @@ def llama_cpp_replay(records: list[dict[str, Any]], path: str, threads: int,
     import llama_cpp
 
     n_ctx = max(len(r["ids"]) + r["generated_tokens"] for r in records) + 8
-    with contextlib.nullcontext() if extra_buffers else _without_extra_buffers():
+    with contextlib.nullcontext() if extra_buffers else without_extra_buffers():
         llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=512, n_ubatch=512,
                               n_threads=threads, n_threads_batch=threads, flash_attn=True,
                               verbose=False)

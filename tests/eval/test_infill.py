@@ -3,6 +3,7 @@ own line passes its tests and a wrong one fails, and the command runs end to end
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -56,3 +57,19 @@ def test_the_command_runs_on_the_default_model() -> None:
     assert report["tasks"] == 2 and report["tasks_in_split"] == 1033
     assert report["prompt"] in ("prefix-only", "psm")
     assert all(r["outcome"] in ("passed", "failed", "timeout") for r in report["results"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama_cpp not installed")
+def test_the_peer_runs_the_same_prompts_through_llama_cpp_in_this_process() -> None:
+    # llama.cpp beside Cromwell's kernels (its extra buffers off: its AMX buffer dies in a
+    # process granted the tile state), on SmolLM2's own file, the same prompt ids: greedy on
+    # the same weights, most suggestions agree with ours.
+    ours = CliRunner().invoke(main, ["eval", "infill", "--limit", "6", "--json"])
+    theirs = CliRunner().invoke(main, ["eval", "infill", "--limit", "6", "--peer", "--json"])
+    assert ours.exit_code == 0 and theirs.exit_code == 0, theirs.output
+    a, b = json.loads(ours.output), json.loads(theirs.output)
+    assert b["engine"].startswith("llama.cpp on SmolLM2-135M-Instruct")
+    assert [r["task_id"] for r in a["results"]] == [r["task_id"] for r in b["results"]]
+    pairs = zip(a["results"], b["results"], strict=True)
+    same = sum(x["completion"] == y["completion"] for x, y in pairs)
+    assert same >= 4
