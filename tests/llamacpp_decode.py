@@ -29,24 +29,13 @@ TOP = 8  # logits recorded per position for the quantized file
 
 def open_llama(path: Path | str, threads: int = 1) -> Any:
     import llama_cpp
-    import llama_cpp.llama_cpp as api
 
-    # No weight repacking and no AMX buffer (`use_extra_bufts` off, as bench/peers.py runs
-    # llama.cpp): the llama-cpp-python build made here dies in its AMX buffer's first product
-    # (an illegal instruction). It sets every other model parameter itself, so its defaults
-    # are wrapped while the model loads.
-    default_params = api.llama_model_default_params
+    from engine.eval.llama_cpp_load import without_extra_buffers
 
-    def without_extra_buffers() -> Any:
-        params = default_params()
-        params.use_extra_bufts = False
-        return params
-
-    api.llama_model_default_params = without_extra_buffers
-    try:
+    # No weight repacking and no AMX buffer, as the benchmarks run llama.cpp: the build made
+    # here dies in its AMX buffer's first product.
+    with without_extra_buffers():
         return _open(llama_cpp, path, threads)
-    finally:
-        api.llama_model_default_params = default_params
 
 
 def _open(llama_cpp: Any, path: Path | str, threads: int) -> Any:
