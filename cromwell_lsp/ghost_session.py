@@ -144,9 +144,8 @@ class GhostSession:
         window = (window_start(line, settings.window), line + 1 + settings.window.suffix_lines)
         request = GhostRequest(path, text, line, column, tuple(self.ring.chunks(path, window)))
         hit = ghost.cached(request)
-        if hit is not None:
+        if hit is not None:  # the background job running (a prefetch) goes on
             self.stats.from_cache += 1
-            self._after_answer(ghost, request, window, None)
             return hit
         flag = self._flag = threading.Event()
         try:
