@@ -460,21 +460,19 @@ namespace {
 
 // The activations of an integer product, quantized once (every quant byte plus 128, as the
 // kernels take it) and, where the kernel asks, prepared once, both into the calling thread's
-// buffers (the pool threads write them: inside a job, a thread_local would name each thread's
-// own).
+// buffers for the act format (the pool threads write them: inside a job, a thread_local would
+// name each thread's own).
 struct IntActivations {
-  ActFormat act;
   int64_t act_bytes;
   const uint8_t* xq;
   const uint8_t* prepared;  // null where the kernel prepares nothing for this format and n
 };
 
-IntActivations int_activations(const IntGemmKernel& g, Format f, int64_t k, const float* x, int64_t n,
-                               int slot) {
-  thread_local std::vector<uint8_t> xq_bufs[2], prep_bufs[2];
+IntActivations int_activations(const IntGemmKernel& g, Format f, int64_t k, const float* x, int64_t n) {
+  thread_local std::vector<uint8_t> xq_bufs[3], prep_bufs[3];  // per ActFormat
   const ActFormat a = ref::kernels(f).act;
   const int64_t ab = act_row_bytes(a, k);
-  std::vector<uint8_t>& xq = xq_bufs[slot];
+  std::vector<uint8_t>& xq = xq_bufs[size_t(a)];
   if (xq.size() < size_t(ab * n)) xq.resize(size_t(ab * n));
   uint8_t* const rows_q = xq.data();
   parallel_for(n, 16, [&](int64_t begin, int64_t end) {
@@ -484,21 +482,26 @@ IntActivations int_activations(const IntGemmKernel& g, Format f, int64_t k, cons
     }
   });
   const int64_t bytes = g.prepared_bytes == nullptr ? 0 : g.prepared_bytes(f, k, n);
-  if (bytes == 0) return {a, ab, rows_q, nullptr};
-  std::vector<uint8_t>& prep = prep_bufs[slot];
+  if (bytes == 0) return {ab, rows_q, nullptr};
+  std::vector<uint8_t>& prep = prep_bufs[size_t(a)];
   if (prep.size() < size_t(bytes)) prep.resize(size_t(bytes));
   uint8_t* const out = prep.data();
   parallel_for((n + 15) / 16, 1, [&](int64_t begin, int64_t end) {
     g.prepare(f, k, rows_q, ab, n, begin * 16, std::min(n, end * 16), out);
   });
-  return {a, ab, rows_q, out};
+  return {ab, rows_q, out};
+}
+
+// Whether matmul takes the integer kernels for format f and n activation rows.
+bool takes_int_gemm(Format f, int64_t n) {
+  return !(n <= kMatmulDecodeRows && use_avx2()) && has_int_gemm(f) && use_int_gemm();
 }
 
 // y[n, rows] = x W^T with integer dot products: the activations made once, then the weight rows
 // split over the pool a panel at a time.
 void int_matmul(const IntGemmKernel& g, Format f, const void* w, int64_t rows, int64_t k,
                 const float* x, int64_t n, float* y) {
-  const IntActivations act = int_activations(g, f, k, x, n, 0);
+  const IntActivations act = int_activations(g, f, k, x, n);
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const int64_t rb = row_bytes(f, k);
   const int64_t panels = (rows + g.panel_rows - 1) / g.panel_rows;
@@ -528,12 +531,12 @@ void matvec(Format f, const void* w, int64_t rows, int64_t k, const float* x, fl
 
 void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, int64_t n,
             float* y) {
-  if (n <= kMatmulDecodeRows && use_avx2()) {
+  if (takes_int_gemm(f, n)) {
+    int_matmul(int_gemm_kernel_for(), f, w, rows, k, x, n, y);
+  } else if (n <= kMatmulDecodeRows && use_avx2()) {
     // Too few activation rows to amortize unpacking the weights: the decode step's kernels,
     // each row's result bit for bit its decode step's (see kMatmulDecodeRows).
     matmul_with_table(kernels_for(f), f, w, rows, k, x, n, y);
-  } else if (has_int_gemm(f) && use_int_gemm()) {
-    int_matmul(int_gemm_kernel_for(), f, w, rows, k, x, n, y);
   } else if (!use_avx2()) {
     ref::matmul(f, w, rows, k, x, n, y);
   } else if (use_avx512()) {
@@ -544,13 +547,12 @@ void matmul(Format f, const void* w, int64_t rows, int64_t k, const float* x, in
 }
 
 void matmul_group(const SharedInputMatrix* all, int all_count, int64_t k, const float* x, int64_t n) {
-  // The matrices on the integer kernels go together; any other (a float format, or every one
-  // where matmul would not take the integer kernels) goes on its own.
-  const bool integer = all_count <= kMaxSharedInput && n > kMatmulDecodeRows && use_avx2() && use_int_gemm();
+  // The matrices matmul takes to the integer kernels go together; any other goes on its own,
+  // first (its own product would reuse the act buffers the group's activations live in).
   SharedInputMatrix m[kMaxSharedInput];
   int count = 0;
   for (int i = 0; i < all_count; ++i) {
-    if (integer && has_int_gemm(all[i].f)) {
+    if (all_count <= kMaxSharedInput && takes_int_gemm(all[i].f, n)) {
       m[count++] = all[i];
     } else {
       matmul(all[i].f, all[i].w, all[i].rows, k, x, n, all[i].y);
@@ -558,32 +560,20 @@ void matmul_group(const SharedInputMatrix* all, int all_count, int64_t k, const 
   }
   if (count == 0) return;
   const IntGemmKernel g = int_gemm_kernel_for();
-  // One set of activations per activation format (two at most: Q8_K and Q8_0 style), made for
-  // the first matrix of that format that has the kernel prepare them, else the first.
-  IntActivations acts[2];
-  ActFormat seen[2];
-  int kinds = 0, act_of[kMaxSharedInput];
-  for (int i = 0; i < count; ++i) {
-    const ActFormat a = ref::kernels(m[i].f).act;
-    int slot = 0;
-    while (slot < kinds && seen[slot] != a) ++slot;
-    if (slot == kinds) {
-      if (kinds == 2) {  // a third activation format: no kernel table has one
-        for (int j = 0; j < count; ++j) matmul(m[j].f, m[j].w, m[j].rows, k, x, n, m[j].y);
-        return;
+  // One set of activations per act format, made for a matrix the kernel prepares them for
+  // where there is one: the preparation depends on the activations only (IntGemmPrepareFn),
+  // so every matrix of that format that takes it finds it made.
+  IntActivations acts[3];
+  bool made[3] = {};
+  for (const bool preparing : {true, false}) {
+    for (int i = 0; i < count; ++i) {
+      const size_t a = size_t(ref::kernels(m[i].f).act);
+      const bool prepares = g.prepared_bytes != nullptr && g.prepared_bytes(m[i].f, k, n) > 0;
+      if (!made[a] && prepares == preparing) {
+        acts[a] = int_activations(g, m[i].f, k, x, n);
+        made[a] = true;
       }
-      Format made_for = m[i].f;
-      for (int j = i; j < count; ++j) {
-        if (ref::kernels(m[j].f).act == a && g.prepared_bytes != nullptr && g.prepared_bytes(m[j].f, k, n) > 0) {
-          made_for = m[j].f;
-          break;
-        }
-      }
-      seen[kinds] = a;
-      acts[kinds] = int_activations(g, made_for, k, x, n, kinds);
-      ++kinds;
     }
-    act_of[i] = slot;
   }
   int64_t first_panel[kMaxSharedInput + 1];
   first_panel[0] = 0;
@@ -593,7 +583,7 @@ void matmul_group(const SharedInputMatrix* all, int all_count, int64_t k, const 
       const int64_t lo = std::max(begin, first_panel[i]) - first_panel[i];
       const int64_t hi = std::min(end, first_panel[i + 1]) - first_panel[i];
       if (lo >= hi) continue;
-      const IntActivations& act = acts[act_of[i]];
+      const IntActivations& act = acts[size_t(ref::kernels(m[i].f).act)];
       // A kernel that takes no prepared activations for this format and n ignores them.
       g.rows(m[i].f, static_cast<const uint8_t*>(m[i].w), row_bytes(m[i].f, k), k, lo * g.panel_rows,
              std::min(m[i].rows, hi * g.panel_rows), act.xq, act.act_bytes, n, act.prepared, m[i].y, m[i].rows);

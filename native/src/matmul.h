@@ -41,7 +41,9 @@ using IntGemmFn = void (*)(Format f, const uint8_t* w, int64_t row_bytes, int64_
                            const uint8_t* prepared, float* y, int64_t ldy);
 // Work on the activations that every thread's share of the rows would otherwise redo (the AMX
 // build's regrouped A tiles): its bytes for format f and n rows of k (0: none), and the work for
-// activation rows [i0, i1), i0 a multiple of 16, into `out`.
+// activation rows [i0, i1), i0 a multiple of 16, into `out`. The work depends on the
+// activations only: every format of one act format that takes it reads the same bytes
+// (matmul_group prepares once for all of them).
 using IntGemmPreparedBytesFn = int64_t (*)(Format f, int64_t k, int64_t n);
 using IntGemmPrepareFn = void (*)(Format f, int64_t k, const uint8_t* xq, int64_t act_bytes, int64_t n,
                                   int64_t i0, int64_t i1, uint8_t* out);
