@@ -91,19 +91,17 @@ void DecodeStep::layers(int64_t lo, int64_t hi, int64_t n, bool consecutive) {
   float* hb = hb_.data();
   float* hb2 = hb2_.data();
   const int32_t* positions = positions_.data();
-  const int64_t pos = positions[0];
-  // A float cache takes consecutive new rows in place; a half one gets them rounded once
-  // final, and rows apart are copied to their places.
+  // A float cache takes consecutive new rows in place; otherwise they are made in k_new_ and
+  // v_new_, then rounded into a half cache or copied to their rows.
   const bool in_place = consecutive && !f16_cache_;
   for (int64_t l = lo; l < hi; ++l) {
     const DecodeLayer& L = layers_[size_t(l)];
     const int64_t elem = f16_cache_ ? 2 : 4;
     char* k_layer = k_cache_ + l * d.n_ctx * kv_dim * elem;
     char* v_layer = v_cache_ + l * d.n_ctx * kv_dim * elem;
-    char* k_rows = k_layer + pos * kv_dim * elem;
-    char* v_rows = v_layer + pos * kv_dim * elem;
-    float* k_new = in_place ? reinterpret_cast<float*>(k_rows) : k_new_.data();
-    float* v_new = in_place ? reinterpret_cast<float*>(v_rows) : v_new_.data();
+    const int64_t first = int64_t(positions[0]) * kv_dim * elem;
+    float* k_new = in_place ? reinterpret_cast<float*>(k_layer + first) : k_new_.data();
+    float* v_new = in_place ? reinterpret_cast<float*>(v_layer + first) : v_new_.data();
     rms_norm_rows(x, L.attn_norm, d.norm_eps, xb, n, d.dim);
     const SharedInputMatrix qkv[3] = {{L.wq.f, L.wq.w, L.wq.rows, q},
                                       {L.wk.f, L.wk.w, L.wk.rows, k_new},
@@ -124,10 +122,7 @@ void DecodeStep::layers(int64_t lo, int64_t hi, int64_t n, bool consecutive) {
          rope_freq_factors_, d.rope_freq_scale);
     rope(k_new, positions, n, d.n_kv_heads, d.head_dim, d.n_rot, d.rope_base, d.interleaved,
          rope_freq_factors_, d.rope_freq_scale);
-    if (consecutive && f16_cache_) {
-      quantize_row(Format::F16, k_new, k_rows, n * kv_dim);
-      quantize_row(Format::F16, v_new, v_rows, n * kv_dim);
-    } else if (!consecutive) {
+    if (!in_place) {
       for (int64_t i = 0; i < n; ++i) {
         char* k_at = k_layer + int64_t(positions[i]) * kv_dim * elem;
         char* v_at = v_layer + int64_t(positions[i]) * kv_dim * elem;
