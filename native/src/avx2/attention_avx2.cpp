@@ -100,58 +100,37 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
     for (int v = 0; v < DV; ++v) _mm256_storeu_ps(acc[j] + d + 8 * v, c[j][v]);
 }
 
-// One key block for a group of JQ queries: scores, online-softmax update, value accumulation.
+// The decode products on 8 lanes, for few_block. Value columns 24 at a time (the accumulators
+// of 3 queries and the value vectors within 16 registers), a head size short of 8 scalar.
+struct Few {
+  template <int JQ, int KR, typename T>
+  static void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {
+    avx2::qk_group<JQ, KR, T>(q, rows, hd, sc);
+  }
+  template <int JQ, typename T>
+  static void pv_columns(float* const* acc, const float* alpha, const float* const* p, const T* const* vrows,
+                         int64_t cnt, int64_t hd) {
+    const int64_t hd8 = hd / 8 * 8;
+    int64_t d = 0;
+    for (; d + 24 <= hd8; d += 24) pv_group<JQ, 3, T>(acc, alpha, p, vrows, cnt, d);
+    if (hd8 - d == 16) pv_group<JQ, 2, T>(acc, alpha, p, vrows, cnt, d);
+    if (hd8 - d == 8) pv_group<JQ, 1, T>(acc, alpha, p, vrows, cnt, d);
+    for (d = hd8; d < hd; ++d) {
+      for (int j = 0; j < JQ; ++j) {
+        float c = acc[j][d] * alpha[j];
+        for (int64_t r = 0; r < cnt; ++r) c += p[j][r] * load1(vrows[r] + d);
+        acc[j][d] = c;
+      }
+    }
+  }
+};
+
+// A group of JQ (1-3) queries: KR key rows at a time keep the accumulators and key rows in 16
+// registers.
 template <int JQ, typename T>
-void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb,
-               const T* const* krows, const T* const* vrows, float* scores) {
-  constexpr int KR = JQ == 3 ? 3 : 4;  // keeps the accumulators and key rows in 16 registers
-  const int64_t hd = t.head_dim;
-  const float* q[JQ];
-  float* sc[JQ];
-  float* acc[JQ];
-  int64_t cnt[JQ];
-  int64_t cnt_max = 0;
-  for (int j = 0; j < JQ; ++j) {
-    q[j] = t.q[qidx[j]];
-    sc[j] = scores + j * (kKeyBlock + 8);
-    acc[j] = t.acc + qidx[j] * hd;
-    cnt[j] = std::max<int64_t>(0, std::min(nb, std::min(t.t_end, t.key_end[qidx[j]]) - t0));
-    cnt_max = std::max(cnt_max, cnt[j]);
-  }
-  if (cnt_max == 0) return;
-  float* out[JQ];
-  // The next block's rows of this head are requested while this block's scores are computed,
-  // a few lines per step: at long contexts they come from memory, and strided as they are
-  // (the other heads' rows lie between them) the hardware prefetcher does not fetch them in
-  // time. Past the cache's end a prefetch is harmless: it never faults.
-  const int64_t ahead = kKeyBlock * t.kv_stride;
-  for (int64_t r = 0; r < cnt_max; r += KR) {  // rows past the block end are padded valid rows
-    for (int64_t i = r; i < r + KR && i < cnt_max; ++i) {
-      prefetch_kv_row(krows[i] + ahead, vrows[i] + ahead, hd);
-    }
-    for (int j = 0; j < JQ; ++j) out[j] = sc[j] + r;
-    qk_group<JQ, KR, T>(q, krows + r, hd, out);
-  }
-  const int64_t cnt8 = (cnt_max + 7) / 8 * 8;
-  float alpha[JQ];
-  for (int j = 0; j < JQ; ++j) {
-    const int64_t qi = qidx[j];
-    alpha[j] = online_softmax_block(sc[j], cnt[j], cnt8, t.scale, t.m + qi, t.l + qi);
-  }
-  const float* p[JQ];
-  for (int j = 0; j < JQ; ++j) p[j] = sc[j];
-  const int64_t hd8 = hd / 8 * 8;
-  int64_t d = 0;
-  for (; d + 24 <= hd8; d += 24) pv_group<JQ, 3, T>(acc, alpha, p, vrows, cnt_max, d);
-  if (hd8 - d == 16) pv_group<JQ, 2, T>(acc, alpha, p, vrows, cnt_max, d);
-  if (hd8 - d == 8) pv_group<JQ, 1, T>(acc, alpha, p, vrows, cnt_max, d);
-  for (d = hd8; d < hd; ++d) {
-    for (int j = 0; j < JQ; ++j) {
-      float c = acc[j][d] * alpha[j];
-      for (int64_t r = 0; r < cnt_max; ++r) c += p[j][r] * load1(vrows[r] + d);
-      acc[j][d] = c;
-    }
-  }
+void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb, const T* const* krows,
+               const T* const* vrows, float* scores) {
+  avx2::few_block<Few, JQ, JQ == 3 ? 3 : 4, T>(t, qidx, t0, nb, krows, vrows, scores);
 }
 
 template <typename T>

@@ -1,6 +1,7 @@
 // What the AVX2 and the AVX-512 attention tiles share: the decode tile's walk over key blocks
-// and KV heads, the online-softmax step of one query's block of scores, and the many-query
-// tile's scratch, query transpose and write-back. Each build includes it into its own
+// and KV heads, its work on one key block (each build's products plugged in), the online-softmax
+// step of one query's block of scores, and the many-query tile's scratch, query transpose and
+// write-back. Each build includes it into its own
 // translation unit with internal linkage, so neither's copy runs on a CPU the other targets.
 #pragma once
 
@@ -108,6 +109,49 @@ inline float online_softmax_block(float* sc, int64_t cnt, int64_t cnt8, float sc
   *l = *l * alpha + hsum_float_8(vsum);
   *m = m_new;
   return alpha;
+}
+
+// One key block for a group of JQ queries of a decode tile: scores KR key rows at a time
+// (Isa::qk_group<JQ, KR, T>(q, rows, hd, sc): sc[j][0 .. 4) = q_j . rows[r]), the online-softmax
+// update, value accumulation (Isa::pv_columns<JQ, T>(acc, alpha, p, vrows, cnt, hd)). `scores`
+// holds JQ rows of kKeyBlock + 8 floats.
+template <class Isa, int JQ, int KR, typename T>
+void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb, const T* const* krows,
+               const T* const* vrows, float* scores) {
+  const int64_t hd = t.head_dim;
+  const float* q[JQ];
+  float* sc[JQ];
+  float* acc[JQ];
+  int64_t cnt[JQ];
+  int64_t cnt_max = 0;
+  for (int j = 0; j < JQ; ++j) {
+    q[j] = t.q[qidx[j]];
+    sc[j] = scores + j * (kKeyBlock + 8);
+    acc[j] = t.acc + qidx[j] * hd;
+    cnt[j] = std::max<int64_t>(0, std::min(nb, std::min(t.t_end, t.key_end[qidx[j]]) - t0));
+    cnt_max = std::max(cnt_max, cnt[j]);
+  }
+  if (cnt_max == 0) return;
+  float* out[JQ];
+  // The next block's rows of this head are requested while this block's scores are computed,
+  // a few lines per step: at long contexts they come from memory, and strided as they are
+  // (the other heads' rows lie between them) the hardware prefetcher does not fetch them in
+  // time. Past the cache's end a prefetch is harmless: it never faults.
+  const int64_t ahead = kKeyBlock * t.kv_stride;
+  for (int64_t r = 0; r < cnt_max; r += KR) {  // rows past the block end are padded valid rows
+    for (int64_t i = r; i < r + KR && i < cnt_max; ++i) prefetch_kv_row(krows[i] + ahead, vrows[i] + ahead, hd);
+    for (int j = 0; j < JQ; ++j) out[j] = sc[j] + r;
+    Isa::template qk_group<JQ, KR, T>(q, krows + r, hd, out);
+  }
+  const int64_t cnt8 = (cnt_max + 7) / 8 * 8;
+  float alpha[JQ];
+  for (int j = 0; j < JQ; ++j) {
+    const int64_t qi = qidx[j];
+    alpha[j] = online_softmax_block(sc[j], cnt[j], cnt8, t.scale, t.m + qi, t.l + qi);
+  }
+  const float* p[JQ];
+  for (int j = 0; j < JQ; ++j) p[j] = sc[j];
+  Isa::template pv_columns<JQ, T>(acc, alpha, p, vrows, cnt_max, hd);
 }
 
 // ---- many queries (prefill, windows) --------------------------------------------------------

@@ -26,8 +26,6 @@ using avx2::BlockedScratch;
 using avx2::few_query_tile;
 using avx2::finish_many;
 using avx2::kKeyBlock;
-using avx2::online_softmax_block;
-using avx2::prefetch_kv_row;
 using avx2::start_many;
 
 constexpr int kMaxGroup = 8;  // queries of one KV head taken together
@@ -104,44 +102,25 @@ inline void pv_columns(float* const* acc, const float* alpha, const float* const
   }
 }
 
-// One key block for a group of JQ queries: scores, online-softmax update, value accumulation.
+// The decode products on 16 lanes, for few_block.
+struct Few {
+  template <int JQ, int KR, typename T>
+  static void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {
+    avx512::qk_group<JQ, KR, T>(q, rows, hd, sc);
+  }
+  template <int JQ, typename T>
+  static void pv_columns(float* const* acc, const float* alpha, const float* const* p, const T* const* vrows,
+                         int64_t cnt, int64_t hd) {
+    avx512::pv_columns<JQ, T>(acc, alpha, p, vrows, cnt, hd);
+  }
+};
+
+// A group of JQ (1-8) queries: KR key rows at a time keep the accumulators and key rows in 32
+// registers.
 template <int JQ, typename T>
 void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb, const T* const* krows,
                const T* const* vrows, float* scores) {
-  constexpr int KR = JQ <= 6 ? 4 : 3;
-  const int64_t hd = t.head_dim;
-  const float* q[JQ];
-  float* sc[JQ];
-  float* acc[JQ];
-  int64_t cnt[JQ];
-  int64_t cnt_max = 0;
-  for (int j = 0; j < JQ; ++j) {
-    q[j] = t.q[qidx[j]];
-    sc[j] = scores + j * (kKeyBlock + 8);
-    acc[j] = t.acc + qidx[j] * hd;
-    cnt[j] = std::max<int64_t>(0, std::min(nb, std::min(t.t_end, t.key_end[qidx[j]]) - t0));
-    cnt_max = std::max(cnt_max, cnt[j]);
-  }
-  if (cnt_max == 0) return;
-  // The next block's rows of this head are requested while this block's scores are computed:
-  // strided as they are (the other heads' rows lie between them), the hardware prefetcher
-  // does not fetch them in time. Past the cache's end a prefetch never faults.
-  const int64_t ahead = kKeyBlock * t.kv_stride;
-  float* out[JQ];
-  for (int64_t r = 0; r < cnt_max; r += KR) {  // rows past the block end are padded valid rows
-    for (int64_t i = r; i < r + KR && i < cnt_max; ++i) prefetch_kv_row(krows[i] + ahead, vrows[i] + ahead, hd);
-    for (int j = 0; j < JQ; ++j) out[j] = sc[j] + r;
-    qk_group<JQ, KR, T>(q, krows + r, hd, out);
-  }
-  const int64_t cnt8 = (cnt_max + 7) / 8 * 8;
-  float alpha[JQ];
-  for (int j = 0; j < JQ; ++j) {
-    const int64_t qi = qidx[j];
-    alpha[j] = online_softmax_block(sc[j], cnt[j], cnt8, t.scale, t.m + qi, t.l + qi);
-  }
-  const float* p[JQ];
-  for (int j = 0; j < JQ; ++j) p[j] = sc[j];
-  pv_columns<JQ, T>(acc, alpha, p, vrows, cnt_max, hd);
+  avx2::few_block<Few, JQ, JQ <= 6 ? 4 : 3, T>(t, qidx, t0, nb, krows, vrows, scores);
 }
 
 template <typename T>
