@@ -18,7 +18,7 @@ index of the next example.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>")
 END_TOKEN = "<|endoftext|>"
 REPO = "workspace"  # GhostSettings.repo's default
 MAX_EXAMPLE_TOKENS = 512
+Example = tuple[list[int], list[int]]  # (prompt ids, target ids)
+PACK_TRIES = 8  # examples passed over before a batch is closed
 
 
 def training_files() -> list[tuple[str, str]]:
@@ -99,6 +101,42 @@ def cut(text: str, rng: random.Random) -> Cut | None:
     return Cut("\n".join(excerpt) + "\n", i - start, column, middle)
 
 
+def pack_batch(example: Callable[[int], Example], start: int, rows: int,
+               row_len: int) -> tuple[dict[str, torch.Tensor], int]:
+    """`rows` rows of `row_len` tokens packed from examples start, start+1, ..., each into the
+    first row it fits (first fit); an example that fits no row is passed over (the stream of
+    examples never ends, and padding costs as much compute as a scored token) until
+    PACK_TRIES have been; returns the batch and the index of the first example not looked at.
+    Each example is its own document (attention and positions)."""
+    if row_len < MAX_EXAMPLE_TOKENS:
+        raise ValueError(f"rows must hold an example of {MAX_EXAMPLE_TOKENS} tokens, "
+                         f"got a row length of {row_len}")
+    tokens = torch.zeros(rows, row_len, dtype=torch.long)
+    labels = torch.full((rows, row_len), -100, dtype=torch.long)
+    positions = torch.zeros(rows, row_len, dtype=torch.long)
+    docs = torch.full((rows, row_len), -1, dtype=torch.long)  # padding: its own document
+    used = [0] * rows
+    index, misses = start, 0
+    while misses < PACK_TRIES:
+        prompt, target = example(index)
+        index += 1
+        ids = prompt + target
+        n = len(ids)
+        row = next((r for r in range(rows) if used[r] + n <= row_len), None)
+        if row is None:
+            misses += 1  # the examples are endless: one that fits nowhere is passed over
+            continue
+        at = used[row]
+        tokens[row, at:at + n] = torch.tensor(ids)
+        positions[row, at:at + n] = torch.arange(n)
+        docs[row, at:at + n] = index - 1
+        # position p predicts token p + 1: the last prompt token predicts the first target
+        first = at + len(prompt) - 1
+        labels[row, first:first + len(target)] = torch.tensor(target)
+        used[row] += n
+    return {"tokens": tokens, "labels": labels, "positions": positions, "docs": docs}, index
+
+
 class FimRows:
     """Examples (prompt ids, target ids) for a seed, and packing them into rows."""
 
@@ -130,31 +168,7 @@ class FimRows:
                 return prompt, target
 
     def batch(self, start: int, rows: int, row_len: int) -> tuple[dict[str, torch.Tensor], int]:
-        """`rows` rows of `row_len` tokens packed from examples start, start+1, ... (an example
-        that does not fit the row starts the next; one that fits no row left ends the batch);
-        returns the batch and the index of the first example it did not take."""
-        tokens = torch.zeros(rows, row_len, dtype=torch.long)
-        labels = torch.full((rows, row_len), -100, dtype=torch.long)
-        positions = torch.zeros(rows, row_len, dtype=torch.long)
-        docs = torch.full((rows, row_len), -1, dtype=torch.long)  # padding: its own document
-        index, row, used = start, 0, 0
-        while row < rows:
-            prompt, target = self.example(index)
-            ids = prompt + target
-            if used + len(ids) > row_len:
-                row, used = row + 1, 0
-                continue
-            n = len(ids)
-            tokens[row, used:used + n] = torch.tensor(ids)
-            positions[row, used:used + n] = torch.arange(n)
-            docs[row, used:used + n] = index
-            # position p predicts token p + 1: the last prompt token predicts the first target
-            first = used + len(prompt) - 1
-            labels[row, first:first + len(target)] = torch.tensor(target)
-            used += n
-            index += 1
-        # Padding attends to itself only (a row of -1 docs is one document of pad tokens).
-        return {"tokens": tokens, "labels": labels, "positions": positions, "docs": docs}, index
+        return pack_batch(self.example, start, rows, row_len)
 
 
 def preview(rows: FimRows, count: int) -> Iterator[str]:

@@ -1,14 +1,15 @@
 """`cromwell train finetune`: LoRA fine-tuning of the default model's text path to fill in the
-middle, on the CPU.
+middle, edit and write functions, on the CPU.
 
     cromwell train finetune --out runs/fim --steps 400          # a new run, or ...
     cromwell train finetune --out runs/fim --resume              # ... where it stopped
 
 The base weights are the model file's (cromwell-smol.gguf, dequantised) and stay frozen; LoRA
 adapters sit on every block's attention and MLP projections, and the 4 FIM tokens' embedding
-rows (new tokens: tied to the LM head) train as well. Data: engine/train/fim_rows.py (training
-split of the standard library, packed rows, loss on the middle and its end token only). bf16
-autocast where the CPU has AVX-512 BF16 or AMX.
+rows (new tokens: tied to the LM head) train as well. Data: engine/train/mixed_rows.py (FIM,
+edit and function rows from the training split of the standard library, asked as the product
+asks, packed rows, loss on the targets only; --mix sets the shares). bf16 autocast where the
+CPU has AVX-512 BF16 or AMX.
 
 Every `--checkpoint-every` steps the run folder gets checkpoint.pt (adapter, optimiser, step,
 next example; written then renamed) and adapter.npz (what ships); metrics.jsonl has a line a
@@ -51,6 +52,7 @@ class FinetuneSettings:
     checkpoint_every: int = 10
     threads: int = 2
     bf16: bool = True
+    mix: str = "0.5,0.3,0.2"  # shares of fim, edit and complete rows (engine/train/mixed_rows.py)
     resume: bool = False
 
 
@@ -173,9 +175,11 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None,
     if not s.resume:
         out.joinpath(SETTINGS).write_text(json.dumps(asdict(s), indent=1))
     if rows_source is None:
-        from engine.train.fim_rows import FimRows, training_files
+        from engine.train.fim_rows import training_files
+        from engine.train.mixed_rows import MixedRows, parse_mix
 
-        rows_source = FimRows(load_tokenizer(s.model), training_files(), s.seed)
+        rows_source = MixedRows(load_tokenizer(s.model), training_files(), s.seed,
+                                parse_mix(s.mix))
     if model is None:
         model = prepare_model(s.model, s.rank, s.alpha, s.seed)
     opt = build_optimizer(model, s)
@@ -222,8 +226,9 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None,
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cromwell train finetune",
-        description="LoRA fine-tuning of the default model's text path on FIM examples "
-        "(standard library, training split); --resume continues a run where it stopped.")
+        description="LoRA fine-tuning of the default model's text path on FIM, edit and "
+        "function-writing examples (standard library, training split); --resume continues a "
+        "run where it stopped.")
     for name, default in asdict(FinetuneSettings()).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):

@@ -1,7 +1,7 @@
-"""FIM fine-tuning of the text path: real rows from the training split (the real tokenizer,
-the ghost pipeline's layout), a small model of the real vocabulary: a few steps lower the loss
-on a fixed batch, and a run stopped and resumed continues with the same losses as one that
-never stopped."""
+"""Fine-tuning of the text path: real rows from the training split (the real tokenizer, the
+ghost pipeline's layout, the product's edit prompt, HumanEval's chat turn), a small model of the
+real vocabulary: a few steps lower the loss on a fixed batch of each kind, and a run stopped and
+resumed continues with the same losses as one that never stopped."""
 
 from __future__ import annotations
 
@@ -9,27 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_files import some_training_files
 
 import engine.runtime
 from engine.train.fim_rows import FIM_TOKENS, FimRows
 from engine.train.finetune import FinetuneSettings, build_optimizer, run, train_step
+from engine.train.mixed_rows import KINDS, MixedRows
 from engine.train.text_model import TextModel
-
-
-def some_training_files(n: int = 8) -> list[tuple[str, str]]:
-    from engine.data.corpus import indexable_text, stdlib_source
-    from engine.data.split import is_heldout
-
-    source = stdlib_source()
-    files = []
-    for rel in sorted(source.relpaths):
-        if rel.endswith(".py") and not is_heldout(rel):
-            text = indexable_text(Path(source.root) / rel)
-            if text and len(text) > 2000:
-                files.append((rel, text))
-        if len(files) == n:
-            break
-    return files
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +50,14 @@ def test_rows_are_psm_prompts_scored_on_the_middle_only(rows: FimRows) -> None:
     assert following > 1 and rows.batch(0, 2, 512)[1] == following  # deterministic
 
 
-def test_a_few_steps_lower_the_loss_on_a_fixed_batch(rows: FimRows) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch_of_each_kind(rows: FimRows,
+                                                                  kind: str) -> None:
+    only = MixedRows(rows.tokenizer, rows.files, 0, [float(k == kind) for k in KINDS])
     model = small_model(rows)
     opt = build_optimizer(model, FinetuneSettings(lr=3e-2, rows_lr=3e-2))
-    batch, _ = rows.batch(0, 2, 512)
+    batch, _ = only.batch(0, 2, 512)
+    assert all(only.kind(i) == kind for i in range(20))
     first, _ = train_step(model, opt, batch, bf16=False)
     for _ in range(12):
         last, _ = train_step(model, opt, batch, bf16=False)
@@ -76,17 +66,19 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(rows: FimRows) -> None:
 
 def test_resume_after_a_stop_continues_with_the_same_losses(rows: FimRows,
                                                             tmp_path: Path) -> None:
+    mixed = MixedRows(rows.tokenizer, rows.files, 0)
+
     def settings(out: Path, resume: bool = False) -> FinetuneSettings:
         return FinetuneSettings(out=str(out), steps=6, rows=2, row_len=512, lr=5e-3,
                                 warmup=2, checkpoint_every=3, bf16=False, resume=resume,
                                 threads=1)
 
-    straight = run(settings(tmp_path / "a"), rows, small_model(rows))["losses"]
-    stopped = run(settings(tmp_path / "b"), rows, small_model(rows), stop_after=3)
+    straight = run(settings(tmp_path / "a"), mixed, small_model(rows))["losses"]
+    stopped = run(settings(tmp_path / "b"), mixed, small_model(rows), stop_after=3)
     assert stopped["step"] == 3 and (tmp_path / "b" / "checkpoint.pt").is_file()
-    resumed = run(settings(tmp_path / "b", resume=True), rows, small_model(rows))
+    resumed = run(settings(tmp_path / "b", resume=True), mixed, small_model(rows))
     assert resumed["step"] == 6
     assert stopped["losses"] == pytest.approx(straight[:3], rel=1e-6)
     assert resumed["losses"] == pytest.approx(straight[3:], rel=1e-6)
     with pytest.raises(ValueError, match="--resume"):
-        run(settings(tmp_path / "a"), rows, small_model(rows))
+        run(settings(tmp_path / "a"), mixed, small_model(rows))
