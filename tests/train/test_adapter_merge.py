@@ -35,10 +35,13 @@ def logits(model, ids: list[int]) -> torch.Tensor:  # type: ignore[no-untyped-de
         return model.head(h[0]).float()
 
 
-def test_merged_file_gives_the_on_the_fly_logits(tmp_path: Path) -> None:
+def test_merged_file_gives_the_on_the_fly_logits(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import engine.runtime
+    from engine.runtime.model_store import cromwell_smol_path
+    from engine.runtime.reader_file import file_sha256
+    from engine.train import export
     from engine.train.adapter import Adapter, load_into_text_model
-    from engine.train.export import build_cromwell_smol
+    from engine.train.export import build_cromwell_smol, smol_adapter_sha
     from engine.train.text_model import load_text_model
 
     base_path = build_cromwell_smol(tmp_path / "base.gguf", SOURCE)
@@ -55,6 +58,20 @@ def test_merged_file_gives_the_on_the_fly_logits(tmp_path: Path) -> None:
     again = build_cromwell_smol(tmp_path / "again.gguf", SOURCE, adapter=adapter_path)
     digest = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (merged_path, again)]
     assert digest[0] == digest[1]
+    assert smol_adapter_sha(merged_path) == file_sha256(adapter_path)
+    assert smol_adapter_sha(base_path) is None
+
+    # `models fetch` rebuilds a cached cromwell-smol when the committed adapter is new to it.
+    monkeypatch.setenv("CROMWELL_HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / "models").mkdir(parents=True)
+    (tmp_path / "home" / "models" / SOURCE.name).symlink_to(SOURCE)
+    monkeypatch.setattr(export, "READER_ASSET", tmp_path / "none.npz")
+    monkeypatch.setattr(export, "SMOL_ADAPTER", tmp_path / "none.npz")
+    cached = export.ensure_cromwell_smol()
+    assert smol_adapter_sha(cached) is None
+    monkeypatch.setattr(export, "SMOL_ADAPTER", adapter_path)
+    assert export.ensure_cromwell_smol() == cromwell_smol_path() == cached
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest[0]
 
     model = engine.runtime.load(str(merged_path))
     tok = model.tokenizer
