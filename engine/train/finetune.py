@@ -53,6 +53,7 @@ class FinetuneSettings:
     threads: int = 2
     bf16: bool = True
     mix: str = "0.5,0.3,0.2"  # shares of fim, edit and complete rows (engine/train/mixed_rows.py)
+    stop_after: int = 0  # this invocation stops after so many steps (0: at `steps`)
     resume: bool = False
 
 
@@ -187,6 +188,7 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None,
     if s.resume:
         step, next_example = load_checkpoint(out, model, opt)
     bf16 = s.bf16 and cpu_has_bf16()
+    stop_after = stop_after if stop_after is not None else (s.stop_after or None)
     last = s.steps if stop_after is None else min(s.steps, step + stop_after)
     meta = {"seed": s.seed, "base": Path(s.model or str(default_base())).name,
             "cpu": platform.processor() or platform.machine(), "threads": s.threads}
@@ -223,6 +225,27 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None,
             "losses": losses, "bf16": bf16}
 
 
+OPTION_HELP = {
+    "out": "Run folder: settings, checkpoint, adapter.npz and metrics.jsonl.",
+    "model": "Base GGUF (default: cromwell-smol in the model cache).",
+    "steps": "Optimiser steps of the whole run (the cosine schedule ends there).",
+    "rows": "Rows a batch.",
+    "row_len": "Tokens a row (examples are packed whole, first fit).",
+    "rank": "LoRA rank.",
+    "alpha": "LoRA alpha (the update is scaled by alpha / rank).",
+    "lr": "Peak learning rate of the adapters.",
+    "rows_lr": "Peak learning rate of the new tokens' embedding rows.",
+    "warmup": "Linear warm-up steps.",
+    "seed": "Seed of the adapters' start and of the examples.",
+    "checkpoint_every": "Steps between checkpoints (and adapter.npz).",
+    "threads": "Torch threads (may change on --resume).",
+    "bf16": "bf16 autocast where the CPU has AVX-512 BF16 or AMX.",
+    "mix": "Shares of fim, edit and complete rows, e.g. 0.5,0.3,0.2.",
+    "stop_after": "Stop this invocation after so many steps (0: at --steps); --resume goes on.",
+    "resume": "Continue the run in --out from its checkpoint.",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cromwell train finetune",
@@ -232,10 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, default in asdict(FinetuneSettings()).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                help=OPTION_HELP[name])
         else:
             kind = type(default) if default is not None else str
-            parser.add_argument(flag, type=kind, default=default, metavar=name.upper())
+            parser.add_argument(flag, type=kind, default=default, metavar=name.upper(),
+                                help=OPTION_HELP[name])
     return parser
 
 
@@ -244,8 +269,10 @@ def main(argv: list[str]) -> int:
     if settings.resume and Path(settings.out, SETTINGS).exists():
         # The run's own settings, so a resume cannot change its data or schedule.
         kept = json.loads(Path(settings.out, SETTINGS).read_text())
-        # The step count and thread count may change (a longer run; a busier machine).
-        kept.update(resume=True, steps=settings.steps, threads=settings.threads)
+        # The step count and thread count may change (a longer run; a busier machine), and
+        # where this invocation stops.
+        kept.update(resume=True, steps=settings.steps, threads=settings.threads,
+                    stop_after=settings.stop_after)
         settings = FinetuneSettings(**kept)
     try:
         summary = run(settings)

@@ -11,6 +11,7 @@ import pytest
 
 from cromwell_cli.main import main
 from engine.train.__main__ import build_parser as train_parser
+from engine.train.finetune import build_parser as finetune_parser
 
 
 def commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, click.Command]]:
@@ -47,11 +48,16 @@ def test_every_option_and_argument_is_explained(name: str, command: click.Comman
     assert not missing, f"{name} does not explain {', '.join(missing)}"
 
 
-def test_train_options_are_explained_and_its_commands_listed() -> None:
-    parser = train_parser()
+@pytest.mark.parametrize("parser", [train_parser(), finetune_parser()],
+                         ids=["train", "train finetune"])
+def test_train_options_are_explained(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if action.help == argparse.SUPPRESS or isinstance(action, argparse._HelpAction):
             continue
-        assert (action.help or "").strip(), f"cromwell train {action.option_strings} has no help"
+        assert (action.help or "").strip(), f"{parser.prog} {action.option_strings} has no help"
+
+
+def test_train_lists_its_commands() -> None:
+    parser = train_parser()
     text = parser.format_help()
     assert "cromwell train plot" in text and "cromwell train finetune" in text

@@ -5,6 +5,7 @@ resumed continues with the same losses as one that never stopped."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,7 @@ def test_resume_after_a_stop_continues_with_the_same_losses(rows: FimRows,
                                 threads=1)
 
     straight = run(settings(tmp_path / "a"), mixed, small_model(rows))["losses"]
-    stopped = run(settings(tmp_path / "b"), mixed, small_model(rows), stop_after=3)
+    stopped = run(replace(settings(tmp_path / "b"), stop_after=3), mixed, small_model(rows))
     assert stopped["step"] == 3 and (tmp_path / "b" / "checkpoint.pt").is_file()
     resumed = run(settings(tmp_path / "b", resume=True), mixed, small_model(rows))
     assert resumed["step"] == 6
