@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "curriculum (1 JEPA pre-training, 2 LM fine-tuning, 3 joint, 4 instruction); a "
         "stage with a checkpoint in OUT_DIR/stageN resumes from it.",
         epilog="commands: `cromwell train plot RUN` draws a run's loss curves as a PNG; "
-        "`cromwell train finetune` fine-tunes cromwell-smol for fill-in-the-middle (LoRA); "
+        "`cromwell train finetune` fine-tunes cromwell-smol (LoRA) on FIM, edit and function rows; "
         "`cromwell train reader` trains the screenshot code reader. Each takes -h.")
     hints = typing.get_type_hints(TrainSettings)
     for f in dataclasses.fields(TrainSettings):
