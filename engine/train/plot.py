@@ -52,10 +52,11 @@ def plot_run(run: Path, out: Path) -> Path:
     offset = 0
     for rows in stages:
         steps = [offset + r["step"] for r in rows]
-        stage = rows[0].get("stage", "?")
+        # A fine-tuning run has no stages: its curve is named by the loss alone.
+        stage = f"stage {rows[0]['stage']} " if "stage" in rows[0] else ""
         for key, style in (("loss", "-"), ("lm", "--"), ("jepa", ":")):
             if all(key in r for r in rows):
-                ax.plot(steps, [r[key] for r in rows], style, label=f"stage {stage} {key}")
+                ax.plot(steps, [r[key] for r in rows], style, label=f"{stage}{key}")
         offset = steps[-1]
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("loss")
