@@ -13,8 +13,8 @@ CPU has AVX-512 BF16 or AMX.
 
 Every `--checkpoint-every` steps the run folder gets checkpoint.pt (adapter, optimiser, step,
 next example; written then renamed) and adapter.npz (what ships); metrics.jsonl has a line a
-step (loss, tokens/s, scored tokens). A resumed run reads checkpoint.pt and continues with the
-same next batch and loss as if it had never stopped.
+step (loss, each kind's loss in the batch, tokens/s, scored tokens). A resumed run reads
+checkpoint.pt and continues with the same next batch and loss as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -147,14 +148,25 @@ def load_checkpoint(run: Path, model: Any, opt: torch.optim.Optimizer) -> tuple[
 
 
 def train_step(model: Any, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
-               bf16: bool) -> tuple[float, int]:
+               bf16: bool, kind_of: Callable[[int], str] | None = None
+               ) -> tuple[float, int, dict[str, float]]:
+    """One optimiser step: the mean loss over the scored tokens, their count, and (with
+    `kind_of`, example index -> kind) the mean loss of each kind's tokens in the batch."""
     opt.zero_grad(set_to_none=True)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        loss, scored = model.loss(batch)
+        losses, docs = model.token_losses(batch)
+        loss = losses.mean()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(trainable(model), 1.0)
     opt.step()
-    return float(loss.detach()), scored
+    by_kind: dict[str, float] = {}
+    if kind_of is not None:
+        detached = losses.detach()
+        kinds = [kind_of(int(d)) for d in docs.tolist()]
+        for kind in sorted(set(kinds)):
+            mask = torch.tensor([k == kind for k in kinds])
+            by_kind[kind] = round(float(detached[mask].mean()), 5)
+    return float(loss.detach()), int(losses.numel()), by_kind
 
 
 def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None,
@@ -201,12 +213,14 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None,
             for g, base_lr in zip(opt.param_groups, (s.lr, s.rows_lr), strict=False):
                 g["lr"] = base_lr * lr_factor(step, s)
             t0 = time.perf_counter()
-            loss, scored = train_step(model, opt, batch, bf16)
+            loss, scored, by_kind = train_step(model, opt, batch, bf16,
+                                               getattr(rows_source, "kind", None))
             seconds = time.perf_counter() - t0
             tokens = int((batch["docs"] >= 0).sum())
             step, next_example = step + 1, following
             losses.append(loss)
             record = {"step": step, "loss": round(loss, 5), "tokens": tokens,
+                      **{f"loss_{k}": v for k, v in by_kind.items()},
                       "scored": scored, "scored_share": round(scored / tokens, 4),
                       "tokens_per_s": round(tokens / seconds, 1),
                       "scored_per_min": round(60 * scored / seconds, 1),

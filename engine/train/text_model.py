@@ -109,11 +109,16 @@ class TextModel(nn.Module):
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         """Mean cross-entropy over the scored positions (labels >= 0), and their count."""
+        losses, _ = self.token_losses(batch)
+        return losses.mean(), int(losses.numel())
+
+    def token_losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-entropy of each scored position, and the document (example index) of each."""
         h = self.hidden(batch["tokens"], batch["positions"], batch["docs"])
         labels = batch["labels"]
         where = labels >= 0
         logits = self.head(h[where]).float()
-        return F.cross_entropy(logits, labels[where]), int(where.sum())
+        return F.cross_entropy(logits, labels[where], reduction="none"), batch["docs"][where]
 
 
 def _attention(attn: nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,

@@ -59,10 +59,24 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch_of_each_kind(rows: FimRows,
     opt = build_optimizer(model, FinetuneSettings(lr=3e-2, rows_lr=3e-2))
     batch, _ = only.batch(0, 2, 512)
     assert all(only.kind(i) == kind for i in range(20))
-    first, _ = train_step(model, opt, batch, bf16=False)
+    first, _, by_kind = train_step(model, opt, batch, bf16=False, kind_of=only.kind)
+    assert by_kind == {kind: pytest.approx(first, rel=1e-4)}
     for _ in range(12):
-        last, _ = train_step(model, opt, batch, bf16=False)
+        last, _, _ = train_step(model, opt, batch, bf16=False)
     assert last < first - 0.5
+
+
+def test_a_mixed_batch_logs_each_kinds_loss(rows: FimRows) -> None:
+    mixed = MixedRows(rows.tokenizer, rows.files, 0)
+    model = small_model(rows)
+    opt = build_optimizer(model, FinetuneSettings())
+    batch, _ = mixed.batch(0, 2, 512)
+    loss, scored, by_kind = train_step(model, opt, batch, bf16=False, kind_of=mixed.kind)
+    docs = batch["docs"][batch["labels"] >= 0].tolist()
+    counts = {k: sum(mixed.kind(d) == k for d in docs) for k in by_kind}
+    assert len(by_kind) >= 2 and sum(counts.values()) == scored
+    # The kinds' means, weighted by their token counts, are the batch's mean.
+    assert sum(by_kind[k] * counts[k] for k in by_kind) / scored == pytest.approx(loss, rel=1e-3)
 
 
 def test_resume_after_a_stop_continues_with_the_same_losses(rows: FimRows,
