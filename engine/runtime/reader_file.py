@@ -74,7 +74,7 @@ def read_any(path: str | Path) -> ReaderFile:
     return read_gguf(path) if str(path).endswith(".gguf") else read_npz(path)
 
 
-def _gguf_value(path: str | Path, key: str) -> object | None:
+def gguf_value(path: str | Path, key: str) -> object | None:
     """Metadata `key` of the GGUF file `path` (None: not there, or no GGUF file at all)."""
     from engine.runtime.gguf_file import GGUFError, GGUFFile
 
@@ -86,12 +86,12 @@ def _gguf_value(path: str | Path, key: str) -> object | None:
 
 def gguf_has_reader(path: str | Path) -> bool:
     """Whether the GGUF file `path` carries a reader (False for any file that is not one)."""
-    return _gguf_value(path, CONFIG_KEY) is not None
+    return gguf_value(path, CONFIG_KEY) is not None
 
 
 def gguf_reader_sha(path: str | Path) -> str | None:
     """The sha256 of the reader.npz built into the GGUF `path` (None: none is)."""
-    value = _gguf_value(path, SHA_KEY)
+    value = gguf_value(path, SHA_KEY)
     return None if value is None else str(value)
 
 

@@ -357,22 +357,16 @@ def ensure_cromwell_smol(progress: Callable[[str], None] | None = None) -> Path:
 
 def smol_adapter_sha(path: Path) -> str | None:
     """The sha256 of the adapter merged into a cromwell-smol file (None: none was)."""
-    from engine.runtime.gguf_file import GGUFError, GGUFFile
+    from engine.runtime.reader_file import gguf_value
 
-    try:
-        value = GGUFFile(path).get(SMOL_ADAPTER_SHA_KEY)
-    except GGUFError:
-        return None
+    value = gguf_value(path, SMOL_ADAPTER_SHA_KEY)
     return None if value is None else str(value)
 
 
 def smol_build_of(path: Path) -> int | None:
     """The SMOL_BUILD a cromwell-smol file was written by (None: before builds were stamped,
     or not a GGUF file at all)."""
-    from engine.runtime.gguf_file import GGUFError, GGUFFile
+    from engine.runtime.reader_file import gguf_value
 
-    try:
-        value = GGUFFile(path).get(SMOL_BUILD_KEY)
-    except GGUFError:
-        return None
+    value = gguf_value(path, SMOL_BUILD_KEY)
     return None if value is None else int(value)
