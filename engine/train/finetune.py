@@ -162,16 +162,16 @@ def train_step(model: Any, opt: torch.optim.Optimizer, batch: dict[str, torch.Te
     by_kind: dict[str, float] = {}
     if kind_of is not None:
         detached = losses.detach()
-        kinds = [kind_of(int(d)) for d in docs.tolist()]
-        for kind in sorted(set(kinds)):
-            mask = torch.tensor([k == kind for k in kinds])
-            by_kind[kind] = round(float(detached[mask].mean()), 5)
+        unique = torch.unique(docs).tolist()
+        kinds = {d: kind_of(int(d)) for d in unique}
+        for kind in sorted(set(kinds.values())):
+            mine = torch.tensor([d for d in unique if kinds[d] == kind], dtype=docs.dtype)
+            by_kind[kind] = round(float(detached[torch.isin(docs, mine)].mean()), 5)
     return float(loss.detach()), int(losses.numel()), by_kind
 
 
-def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None,
-        stop_after: int | None = None) -> dict[str, Any]:
-    """Train to `s.steps` (or `stop_after` more steps); `rows_source`/`model` replace the
+def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict[str, Any]:
+    """Train to `s.steps` (or `s.stop_after` more steps); `rows_source`/`model` replace the
     corpus and the model file (tests)."""
     from tqdm import tqdm
 
@@ -200,8 +200,7 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None,
     if s.resume:
         step, next_example = load_checkpoint(out, model, opt)
     bf16 = s.bf16 and cpu_has_bf16()
-    stop_after = stop_after if stop_after is not None else (s.stop_after or None)
-    last = s.steps if stop_after is None else min(s.steps, step + stop_after)
+    last = min(s.steps, step + s.stop_after) if s.stop_after else s.steps
     meta = {"seed": s.seed, "base": Path(s.model or str(default_base())).name,
             "cpu": platform.processor() or platform.machine(), "threads": s.threads}
     bar = tqdm(total=s.steps, initial=step, desc="finetune", file=sys.stderr,
