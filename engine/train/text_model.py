@@ -107,11 +107,6 @@ class TextModel(nn.Module):
             x = x + block.mlp(block.mlp_norm(x))
         return self.norm(x)
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        """Mean cross-entropy over the scored positions (labels >= 0), and their count."""
-        losses, _ = self.token_losses(batch)
-        return losses.mean(), int(losses.numel())
-
     def token_losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy of each scored position, and the document (example index) of each."""
         h = self.hidden(batch["tokens"], batch["positions"], batch["docs"])
