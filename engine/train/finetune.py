@@ -15,6 +15,12 @@ Every `--checkpoint-every` steps the run folder gets checkpoint.pt (adapter, opt
 next example; written then renamed) and adapter.npz (what ships); metrics.jsonl has a line a
 step (loss, each kind's loss in the batch, tokens/s, scored tokens). A resumed run reads
 checkpoint.pt and continues with the same next batch and loss as if it had never stopped.
+
+A resume may change `--steps` (the schedule's end), `--threads`, `--stop-after` and, when it is
+given, `--mix`: a later phase of a run can draw its examples in other shares (example `i` is a
+pure function of seed, i and mix, so the run stays reproducible from its commands). Each
+invocation appends its step, schedule and mix to invocations.jsonl, the run's own record of how
+it was made.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ import torch
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 SETTINGS = "settings.json"
+INVOCATIONS = "invocations.jsonl"
+# What a resume may change; the rest (data seed, adapter shape, learning rates) is the run's.
+RESUME_MAY_CHANGE = ("steps", "threads", "stop_after")
 
 
 @dataclass
@@ -176,7 +185,9 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
     from tqdm import tqdm
 
     from engine.train.adapter import ADAPTER_FILE, save_adapter
+    from engine.train.mixed_rows import parse_mix
 
+    mix = parse_mix(s.mix)  # a bad --mix is refused before anything is written
     torch.set_num_threads(s.threads)
     out = Path(s.out)
     if out.joinpath(CHECKPOINT).exists() and not s.resume:
@@ -185,14 +196,16 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
     if s.resume and not out.joinpath(CHECKPOINT).exists():
         raise ValueError(f"{out} holds no checkpoint to resume")
     out.mkdir(parents=True, exist_ok=True)
-    if not s.resume:
-        out.joinpath(SETTINGS).write_text(json.dumps(asdict(s), indent=1))
+    # settings.json holds the latest mix, so a resume after a kill draws as the phase did.
+    saved_file = out / SETTINGS
+    saved = json.loads(saved_file.read_text()) if s.resume and saved_file.exists() else {}
+    if saved.get("mix") != s.mix:
+        saved_file.write_text(json.dumps({**asdict(s), "resume": False}, indent=1))
     if rows_source is None:
         from engine.train.fim_rows import training_files
-        from engine.train.mixed_rows import MixedRows, parse_mix
+        from engine.train.mixed_rows import MixedRows
 
-        rows_source = MixedRows(load_tokenizer(s.model), training_files(), s.seed,
-                                parse_mix(s.mix))
+        rows_source = MixedRows(load_tokenizer(s.model), training_files(), s.seed, mix)
     if model is None:
         model = prepare_model(s.model, s.rank, s.alpha, s.seed)
     opt = build_optimizer(model, s)
@@ -201,6 +214,11 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
         step, next_example = load_checkpoint(out, model, opt)
     bf16 = s.bf16 and cpu_has_bf16()
     last = min(s.steps, step + s.stop_after) if s.stop_after else s.steps
+    with out.joinpath(INVOCATIONS).open("a") as record:
+        record.write(json.dumps({"from_step": step, "to_step": last, "steps": s.steps,
+                                 "mix": s.mix, "threads": s.threads, "bf16": bf16,
+                                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+                     + "\n")
     meta = {"seed": s.seed, "base": Path(s.model or str(default_base())).name,
             "cpu": platform.processor() or platform.machine(), "threads": s.threads}
     bar = tqdm(total=s.steps, initial=step, desc="finetune", file=sys.stderr,
@@ -253,7 +271,8 @@ OPTION_HELP = {
     "checkpoint_every": "Steps between checkpoints (and adapter.npz).",
     "threads": "Torch threads (may change on --resume).",
     "bf16": "bf16 autocast where the CPU has AVX-512 BF16 or AMX.",
-    "mix": "Shares of fim, edit and complete rows, e.g. 0.5,0.3,0.2.",
+    "mix": "Shares of fim, edit and complete rows, e.g. 0.5,0.3,0.2 (given with --resume: "
+           "the run draws in these shares from where it stopped).",
     "stop_after": "Stop this invocation after so many steps (0: at --steps); --resume goes on.",
     "resume": "Continue the run in --out from its checkpoint.",
 }
@@ -277,18 +296,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
+def settings_of(argv: list[str]) -> FinetuneSettings:
+    """The command line's settings; on --resume, the run's own, changed only where a resume
+    may change them (a longer run, a busier machine, another mix when --mix is given)."""
     settings = FinetuneSettings(**vars(build_parser().parse_args(argv)))
-    if settings.resume and Path(settings.out, SETTINGS).exists():
-        # The run's own settings, so a resume cannot change its data or schedule.
-        kept = json.loads(Path(settings.out, SETTINGS).read_text())
-        # The step count and thread count may change (a longer run; a busier machine), and
-        # where this invocation stops.
-        kept.update(resume=True, steps=settings.steps, threads=settings.threads,
-                    stop_after=settings.stop_after)
-        settings = FinetuneSettings(**kept)
+    if not (settings.resume and Path(settings.out, SETTINGS).exists()):
+        return settings
+    kept = json.loads(Path(settings.out, SETTINGS).read_text())
+    kept.update({name: getattr(settings, name) for name in RESUME_MAY_CHANGE}, resume=True)
+    if any(a == "--mix" or a.startswith("--mix=") for a in argv):
+        kept["mix"] = settings.mix
+    return FinetuneSettings(**kept)
+
+
+def main(argv: list[str]) -> int:
     try:
-        summary = run(settings)
+        summary = run(settings_of(argv))
     except ValueError as err:
         print(f"cromwell train finetune: error: {err}", file=sys.stderr)
         return 2

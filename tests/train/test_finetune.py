@@ -5,6 +5,7 @@ resumed continues with the same losses as one that never stopped."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,13 @@ from training_files import some_training_files
 
 import engine.runtime
 from engine.train.fim_rows import FIM_TOKENS, FimRows
-from engine.train.finetune import FinetuneSettings, build_optimizer, run, train_step
+from engine.train.finetune import (
+    FinetuneSettings,
+    build_optimizer,
+    run,
+    settings_of,
+    train_step,
+)
 from engine.train.mixed_rows import KINDS, MixedRows
 from engine.train.text_model import TextModel
 
@@ -97,3 +104,29 @@ def test_resume_after_a_stop_continues_with_the_same_losses(rows: FimRows,
     assert resumed["losses"] == pytest.approx(straight[3:], rel=1e-6)
     with pytest.raises(ValueError, match="--resume"):
         run(settings(tmp_path / "a"), mixed, small_model(rows))
+
+
+def test_a_resume_changes_the_mix_only_when_asked_and_records_it(rows: FimRows,
+                                                                 tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = FinetuneSettings(out=str(out), steps=4, rows=2, row_len=512, lr=5e-3, warmup=1,
+                             checkpoint_every=2, bf16=False, threads=1, stop_after=2)
+    run(first, MixedRows(rows.tokenizer, rows.files, 0), small_model(rows))
+
+    kept = settings_of(["--out", str(out), "--resume", "--steps", "6", "--lr", "0.5"])
+    assert (kept.steps, kept.lr, kept.mix, kept.resume) == (6, 5e-3, "0.5,0.3,0.2", True)
+    with pytest.raises(ValueError, match="--mix"):
+        run(replace(kept, mix="1,x,0"), MixedRows(rows.tokenizer, rows.files, 0),
+            small_model(rows))
+    assert json.loads((out / "settings.json").read_text())["mix"] == "0.5,0.3,0.2"
+
+    phase = settings_of(["--out", str(out), "--resume", "--steps", "4", "--mix", "0,0,1"])
+    assert phase.mix == "0,0,1"
+    run(phase, MixedRows(rows.tokenizer, rows.files, 0, (0, 0, 1)), small_model(rows))
+    saved = json.loads((out / "settings.json").read_text())
+    assert (saved["mix"], saved["lr"]) == ("0,0,1", 5e-3)
+    # A later resume, without --mix, draws as the last phase did.
+    assert settings_of(["--out", str(out), "--resume"]).mix == "0,0,1"
+    record = [json.loads(line) for line in (out / "invocations.jsonl").read_text().splitlines()]
+    assert [(r["from_step"], r["to_step"], r["mix"]) for r in record] == [
+        (0, 2, "0.5,0.3,0.2"), (2, 4, "0,0,1")]
