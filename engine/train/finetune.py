@@ -303,7 +303,9 @@ def settings_of(argv: list[str]) -> FinetuneSettings:
     if not (settings.resume and Path(settings.out, SETTINGS).exists()):
         return settings
     kept = json.loads(Path(settings.out, SETTINGS).read_text())
-    kept.update({name: getattr(settings, name) for name in RESUME_MAY_CHANGE}, resume=True)
+    # `out` is the folder named, so a copied run folder resumes itself, not its original.
+    kept.update({name: getattr(settings, name) for name in ("out", *RESUME_MAY_CHANGE)},
+                resume=True)
     if any(a == "--mix" or a.startswith("--mix=") for a in argv):
         kept["mix"] = settings.mix
     return FinetuneSettings(**kept)

@@ -6,6 +6,7 @@ resumed continues with the same losses as one that never stopped."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -119,6 +120,11 @@ def test_a_resume_changes_the_mix_only_when_asked_and_records_it(rows: FimRows,
         run(replace(kept, mix="1,x,0"), MixedRows(rows.tokenizer, rows.files, 0),
             small_model(rows))
     assert json.loads((out / "settings.json").read_text())["mix"] == "0.5,0.3,0.2"
+
+    # A copy of the run folder resumes itself, not the folder it was copied from.
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert settings_of(["--out", str(copy), "--resume"]).out == str(copy)
 
     phase = settings_of(["--out", str(out), "--resume", "--steps", "4", "--mix", "0,0,1"])
     assert phase.mix == "0,0,1"
