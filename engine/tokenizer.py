@@ -5,9 +5,10 @@
     ids = tok.encode("def f():\n    return 1\n")
     text = tok.decode(ids)                    # == the input: byte-level BPE is lossless
 
-Both are `CodeTokenizer`s over HF `tokenizers`. Special tokens written in the text are
-matched whole (`parse_special=False` spells them out as plain text instead, for untrusted
-file contents).
+Both are `CodeTokenizer`s: GGUF vocabularies on Cromwell's own byte-level BPE (native, built in
+milliseconds), the code BPE on HF `tokenizers` (its file is that library's format). Special
+tokens written in the text are matched whole (`parse_special=False` spells them out as plain
+text instead, for untrusted file contents).
 """
 
 from __future__ import annotations
@@ -16,31 +17,32 @@ import codecs
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from tokenizers import AddedToken, Tokenizer, pre_tokenizers
+from typing import TYPE_CHECKING, Any
 
 from engine.tokenizers import chat_template, cromwell_bpe
-from engine.tokenizers.gguf_import import KEY_PREFIX, VocabSpec, tokenizer_from_spec, vocab_spec
+from engine.tokenizers.backend import AddedToken, TokenizerBackend
+from engine.tokenizers.gguf_import import KEY_PREFIX, VocabSpec, vocab_spec
 from engine.tokenizers.gguf_meta import as_metadata
+from engine.tokenizers.hf_backend import bytes_to_unicode
 from engine.tokenizers.special_tokens import CROMWELL_TOKENS, FIM_ALIASES
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Token texts that end generation whatever the model (llama.cpp's list of the same).
 _EOG_TEXTS = frozenset(
     {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}
 )
 
-# Above this many characters `encode` and `count` cut the text at line starts (see
-# _line_chunks) and encode the pieces in parallel.
-_CHUNK_CHARS = 1 << 15
-
 
 class CodeTokenizer:
-    """A byte-level BPE tokenizer with its special tokens and chat template."""
+    """A byte-level BPE tokenizer with its special tokens and chat template, over a backend
+    (engine/tokenizers/backend.py): Cromwell's own BPE for GGUF vocabularies, the tokenizer
+    library for Cromwell's code BPE."""
 
     def __init__(
         self,
-        tokenizer: Tokenizer,
+        backend: TokenizerBackend,
         *,
         name: str,
         bos_id: int | None,
@@ -50,10 +52,7 @@ class CodeTokenizer:
         add_eos: bool = False,
         chat_template: str | None = None,
     ) -> None:
-        self._tok = tokenizer
-        self._literal: Tokenizer | None = None  # a twin that spells special tokens out
-        self._byte_decoder = {c: b for b, c in _bytes_to_unicode().items()}
-        self._added: dict[int, AddedToken] = tokenizer.get_added_tokens_decoder()
+        self.backend = backend
         self.name = name
         self.bos_id = bos_id
         self.eos_id = eos_id
@@ -70,16 +69,17 @@ class CodeTokenizer:
     @property
     def vocab_size(self) -> int:
         """Number of ids, added tokens included (the embedding needs this many rows)."""
-        return self._tok.get_vocab_size(with_added_tokens=True)
+        return self.backend.vocab_size
 
     @property
-    def hf_tokenizer(self) -> Tokenizer:
-        return self._tok
+    def added_tokens(self) -> dict[int, AddedToken]:
+        """Tokens matched whole in text, by id."""
+        return self.backend.added
 
     @property
     def special_tokens(self) -> dict[str, int]:
         """Every special (control) token, text -> id."""
-        return {t.content: i for i, t in self._added.items() if t.special}
+        return {t.content: i for i, t in self.backend.added.items() if t.special}
 
     @property
     def eog_ids(self) -> frozenset[int]:
@@ -95,24 +95,26 @@ class CodeTokenizer:
         dropped when no larger token covers it, as llama.cpp drops it. Empty for the Cromwell
         BPE; SmolLM2 lacks a few control characters (e.g. 0x1d) and bytes that UTF-8 never
         uses."""
-        return frozenset(b for b, c in _bytes_to_unicode().items() if self.token_to_id(c) is None)
+        return frozenset(b for b, c in bytes_to_unicode().items() if self.token_to_id(c) is None)
 
     def token_to_id(self, token: str) -> int | None:
-        return self._tok.token_to_id(token)
+        return self.backend.token_to_id(token)
 
     def id_to_token(self, token_id: int) -> str | None:
-        return self._tok.id_to_token(token_id)
+        return self.backend.id_to_token(token_id)
 
     def token_bytes(self, token_id: int) -> bytes:
         """The bytes one token stands for: what a streaming decoder appends before it knows
         whether a multi-byte character is complete."""
-        text = self._tok.id_to_token(token_id)
-        if text is None:
-            raise ValueError(f"token id {token_id} is outside the vocabulary of {self.name}")
-        added = self._added.get(token_id)
-        if added is not None:
-            return added.content.encode("utf-8")
-        return bytes(self._byte_decoder[c] for c in text)
+        try:
+            return self.backend.token_bytes(token_id)
+        except IndexError:
+            raise ValueError(
+                f"token id {token_id} is outside the vocabulary of {self.name}") from None
+
+    def merges(self) -> list[str]:
+        """The merges by rank, "left right" (what a GGUF file's tokenizer.ggml.merges holds)."""
+        return self.backend.merges()
 
     # --- encode / decode --------------------------------------------------------------------
 
@@ -120,12 +122,7 @@ class CodeTokenizer:
         """Token ids of `text`. `add_special` adds bos/eos where the vocabulary asks for them
         (llama.cpp's add_special); `parse_special=False` encodes special-token texts as plain
         text."""
-        tok = self._tok if parse_special else self._literal_twin()
-        ids: list[int]
-        if len(text) <= _CHUNK_CHARS or not self._chunkable():
-            ids = tok.encode(text, add_special_tokens=False).ids
-        else:
-            ids = [i for e in tok.encode_batch_fast(_line_chunks(text), False) for i in e.ids]
+        ids = self.backend.encode(text, parse_special)
         if add_special:
             if self.add_bos and self.bos_id is not None:
                 ids.insert(0, self.bos_id)
@@ -134,10 +131,10 @@ class CodeTokenizer:
         return ids
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        return [e.ids for e in self._tok.encode_batch_fast(list(texts), add_special_tokens=False)]
+        return self.backend.encode_many(texts)
 
     def decode(self, ids: Iterable[int], skip_special: bool = False) -> str:
-        return self._tok.decode(list(ids), skip_special_tokens=skip_special)
+        return self.backend.decode(ids, skip_special)
 
     def stream_decoder(self) -> StreamDecoder:
         """A decoder for ids arriving one at a time (generation), emitting text only once
@@ -145,21 +142,8 @@ class CodeTokenizer:
         return StreamDecoder(self)
 
     def count(self, text: str) -> int:
-        """Number of tokens `encode(text)` gives, without building the id list in Python."""
-        if len(text) <= _CHUNK_CHARS or not self._chunkable():
-            return len(self._tok.encode_batch_fast([text], add_special_tokens=False)[0])
-        return sum(len(e) for e in self._tok.encode_batch_fast(_line_chunks(text), False))
-
-    def _chunkable(self) -> bool:
-        # An added token holding a newline could straddle a cut.
-        return not any("\n" in t.content for t in self._added.values())
-
-    def _literal_twin(self) -> Tokenizer:
-        if self._literal is None:
-            twin = Tokenizer.from_str(self._tok.to_str())
-            twin.encode_special_tokens = True
-            self._literal = twin
-        return self._literal
+        """Number of tokens `encode(text)` gives."""
+        return self.backend.count(text)
 
     # --- chat -------------------------------------------------------------------------------
 
@@ -185,18 +169,15 @@ class CodeTokenizer:
         )
 
     def _text_of(self, token_id: int | None) -> str | None:
-        return None if token_id is None else self._tok.id_to_token(token_id)
+        return None if token_id is None else self.backend.id_to_token(token_id)
 
     # --- growing the vocabulary -------------------------------------------------------------
 
     def add_special_tokens(self, tokens: Sequence[str]) -> dict[str, int]:
         """Add `tokens` as special tokens (those already present keep their id); returns the
         id of each. New ids follow the current vocabulary in order."""
-        self._literal = None
-        new = [AddedToken(t, special=True, normalized=False) for t in tokens]
-        self._tok.add_special_tokens(new)
-        self._added = self._tok.get_added_tokens_decoder()
-        ids = {t: self._tok.token_to_id(t) for t in tokens}
+        self.backend.add_special_tokens(tokens)
+        ids = {t: self.backend.token_to_id(t) for t in tokens}
         missing = [t for t, i in ids.items() if i is None]
         if missing:
             raise RuntimeError(f"tokens {missing} were not added to {self.name}")
@@ -255,9 +236,13 @@ def load_cromwell_bpe(path: str | Path | None = None) -> CodeTokenizer:
     path = Path(path) if path is not None else cromwell_bpe.ASSET_PATH
     if not path.is_file():
         raise FileNotFoundError(f"Cromwell BPE file not found: {path}")
+    from tokenizers import Tokenizer
+
+    from engine.tokenizers.hf_backend import HFBackend
+
     tok = Tokenizer.from_file(str(path))
     return CodeTokenizer(
-        tok,
+        HFBackend(tok),
         name="cromwell-bpe-50k",
         bos_id=tok.token_to_id(cromwell_bpe.BOS),
         eos_id=tok.token_to_id(cromwell_bpe.EOS),
@@ -275,11 +260,15 @@ def from_gguf(source: str | Path | Mapping[str, Any] | Any) -> CodeTokenizer:
     return from_vocab_spec(vocab_spec(meta), name)
 
 
-def from_vocab_spec(spec: VocabSpec, name: str = "gguf") -> CodeTokenizer:
+def from_vocab_spec(spec: VocabSpec, name: str = "gguf",
+                    merge_ids: tuple[np.ndarray, np.ndarray] | None = None) -> CodeTokenizer:
     """The tokenizer of a checked GGUF vocabulary (`gguf_import.vocab_spec`, or its cached
-    copy: engine/runtime/load_cache.py)."""
+    copy: engine/runtime/load_cache.py), on Cromwell's own byte-level BPE; `merge_ids` are its
+    merges as token ids where the caller has them."""
+    from engine.tokenizers.native_bpe import NativeBPE
+
     return CodeTokenizer(
-        tokenizer_from_spec(spec),
+        NativeBPE(spec, merge_ids),
         name=name,
         bos_id=spec.bos_id,
         eos_id=spec.eos_id,
@@ -288,37 +277,3 @@ def from_vocab_spec(spec: VocabSpec, name: str = "gguf") -> CodeTokenizer:
         add_eos=spec.add_eos,
         chat_template=spec.chat_template,
     )
-
-
-def _line_chunks(text: str) -> list[str]:
-    """`text` cut into pieces of about _CHUNK_CHARS. Each cut falls just after a "\n"
-    with a non-whitespace character on both sides: there every supported pre-tokenizer ends
-    a word, and the newline's own word is "\n" whether the text goes on or not (a whitespace
-    run before the cut would be cut differently by the GPT-2 regex's `\\s+(?!\\S)`)."""
-    chunks: list[str] = []
-    start = 0
-    while len(text) - start > _CHUNK_CHARS:
-        cut = start + _CHUNK_CHARS
-        while cut < len(text) and not _is_cut_point(text, cut):
-            cut += 1
-        chunks.append(text[start:cut])
-        start = cut
-    chunks.append(text[start:])
-    return chunks
-
-
-def _is_cut_point(text: str, i: int) -> bool:
-    return text[i - 1] == "\n" and not text[i].isspace() and not text[i - 2].isspace()
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """The byte-level alphabet: byte -> the printable character that stands for it."""
-    alphabet = set(pre_tokenizers.ByteLevel.alphabet())  # a list: `in` would scan it per byte
-    printable = [b for b in range(256) if chr(b) in alphabet]
-    mapping = {b: chr(b) for b in printable}
-    n = 0
-    for b in range(256):
-        if b not in mapping:
-            mapping[b] = chr(256 + n)
-            n += 1
-    return mapping

@@ -117,7 +117,7 @@ def test_token_bytes_concatenate_to_the_text(tok: CodeTokenizer) -> None:
 
 def test_long_text_encoded_in_chunks_is_encoded_whole(tok: CodeTokenizer) -> None:
     assert len(LONG_TEXT) > 1 << 16  # above the chunking threshold
-    whole = tok.hf_tokenizer.encode(LONG_TEXT, add_special_tokens=False).ids
+    whole = tok.backend.hf.encode(LONG_TEXT, add_special_tokens=False).ids
     assert tok.encode(LONG_TEXT) == whole
     assert tok.count(LONG_TEXT) == len(whole)
     assert tok.decode(whole) == LONG_TEXT

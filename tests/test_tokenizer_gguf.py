@@ -22,7 +22,7 @@ from engine.runtime import model_store
 from engine.tokenizer import CodeTokenizer, extend_with_cromwell_tokens, from_gguf
 from engine.tokenizers.chat_template import ChatTemplateError
 from engine.tokenizers.gguf_export import vocab_metadata
-from engine.tokenizers.gguf_import import GGUFTokenizerError
+from engine.tokenizers.gguf_import import GGUFTokenizerError, tokenizer_from_spec, vocab_spec
 from engine.tokenizers.gguf_meta import GGUFMetadataError, read_metadata
 from engine.tokenizers.pretokenizers import CROMWELL_PRE, UnknownPreTokenizerError
 from engine.tokenizers.special_tokens import CROMWELL_TOKENS, FIM_PREFIX
@@ -128,8 +128,9 @@ def test_ids_match_live_llama_cpp(smollm, smollm_path) -> None:
         assert smollm.encode(text) == llm.tokenize(text.encode(), add_bos=False, special=True)
 
 
-def test_long_text_encoded_in_chunks_is_encoded_whole(smollm: CodeTokenizer) -> None:
-    whole = smollm.hf_tokenizer.encode(LONG_TEXT, add_special_tokens=False).ids
+def test_long_text_gives_the_tokenizer_librarys_ids(smollm: CodeTokenizer, smollm_meta) -> None:
+    library = tokenizer_from_spec(vocab_spec(smollm_meta))
+    whole = library.encode(LONG_TEXT, add_special_tokens=False).ids
     assert smollm.encode(LONG_TEXT) == whole
     assert smollm.count(LONG_TEXT) == len(whole)
 

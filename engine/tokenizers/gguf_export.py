@@ -7,7 +7,6 @@ tokenizer. Token texts are in the byte-level alphabet, as llama.cpp expects of '
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from engine.tokenizers.gguf_import import TokenType
@@ -25,12 +24,11 @@ def vocab_metadata(tok: CodeTokenizer, pre: str, fim_trained: bool = False) -> d
     middle, and a vocabulary merely extended with the tokens (cromwell-smol) does not."""
     if pre not in GGUF_PRE_REGEXES:
         raise UnknownPreTokenizerError(pre)
-    hf = tok.hf_tokenizer
-    added = hf.get_added_tokens_decoder()
+    added = tok.added_tokens
     tokens: list[str] = []
     types: list[int] = []
     for i in range(tok.vocab_size):
-        text = hf.id_to_token(i)
+        text = tok.id_to_token(i)
         if text is None:
             raise ValueError(f"{tok.name} has no token with id {i}; ids must be contiguous")
         tokens.append(text)
@@ -39,8 +37,7 @@ def vocab_metadata(tok: CodeTokenizer, pre: str, fim_trained: bool = False) -> d
             types.append(TokenType.NORMAL)
         else:
             types.append(TokenType.CONTROL if a.special else TokenType.USER_DEFINED)
-    model = json.loads(hf.to_str())["model"]
-    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    merges = tok.merges()
 
     meta: dict[str, Any] = {
         "tokenizer.ggml.model": "gpt2",

@@ -11,6 +11,9 @@ Two families live here:
 
 from __future__ import annotations
 
+from functools import cache
+
+import regex
 from tokenizers import Regex, pre_tokenizers
 
 # Cromwell's code pre-tokenizer, one alternation tried left to right at each position:
@@ -95,3 +98,35 @@ def gguf_pretokenizer(name: str) -> pre_tokenizers.PreTokenizer:
     if regexes is None:
         raise UnknownPreTokenizerError(name)
     return pre_tokenizers.Sequence([*_splits(regexes), _byte_level()])
+
+
+@cache
+def _compiled(name: str) -> tuple[regex.Pattern[str], ...]:
+    regexes = GGUF_PRE_REGEXES.get(name)
+    if regexes is None:
+        raise UnknownPreTokenizerError(name)
+    # VERSION1 for the set syntax the patterns share with the tokenizer library's Oniguruma.
+    return tuple(regex.compile(r, regex.VERSION1) for r in regexes)
+
+
+def gguf_words(name: str, text: str) -> list[str]:
+    """`text` cut into words as `gguf_pretokenizer(name)` cuts it (engine/tokenizers/native_bpe.py
+    merges inside them): each regex re-cuts the pieces the previous one left, and the
+    stretches no match covers stay pieces of their own."""
+    pieces = [text] if text else []
+    for pattern in _compiled(name):
+        cut: list[str] = []
+        for piece in pieces:
+            at = 0
+            for m in pattern.finditer(piece):
+                start, end = m.span()
+                if start == end:
+                    continue
+                if start > at:
+                    cut.append(piece[at:start])
+                cut.append(piece[start:end])
+                at = end
+            if at < len(piece):
+                cut.append(piece[at:])
+        pieces = cut
+    return pieces

@@ -9,6 +9,7 @@ void bind_quant(py::module_& m);
 void bind_ops(py::module_& m);  // norms, activations, rope, attention, vision
 void bind_decode(py::module_& m);  // the fused llama/qwen2 decode step
 void bind_vocab(py::module_& m);  // a tokenizer's Python objects from a load-cache entry
+void bind_bpe(py::module_& m);  // the byte-level BPE tokenizer of GGUF vocabularies
 }  // namespace cromwell::bind
 
 PYBIND11_MODULE(_native, m) {
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_native, m) {
   cromwell::bind::bind_ops(m);
   cromwell::bind::bind_decode(m);
   cromwell::bind::bind_vocab(m);
+  cromwell::bind::bind_bpe(m);
 }

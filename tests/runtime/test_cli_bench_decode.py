@@ -10,13 +10,13 @@ from gguf import GGUFWriter
 from tiny_gguf import write_tiny_gguf
 
 from engine.runtime.bench import PREFILL_TOKENS
-from engine.tokenizer import _bytes_to_unicode
+from engine.tokenizers.hf_backend import bytes_to_unicode
 
 
 def _byte_vocab(writer: GGUFWriter) -> None:
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre("gpt-2")
-    writer.add_token_list([*_bytes_to_unicode().values(), "ab"])
+    writer.add_token_list([*bytes_to_unicode().values(), "ab"])
     writer.add_token_merges(["a b"])
 
 

@@ -13,7 +13,7 @@ from tiny_gguf import write_tiny_gguf
 
 import engine.runtime
 from engine.runtime import load_cache
-from engine.tokenizer import _bytes_to_unicode
+from engine.tokenizers.hf_backend import bytes_to_unicode
 
 SAMPLE = "def área(r):\n    return 3.14159 * r ** 2  # ok\n<|im_start|>user\tπ 😀<|im_end|>\n"
 
@@ -46,7 +46,7 @@ def test_a_second_load_reuses_the_entry_and_gives_the_same_tokens(smollm2_path: 
 def _letters_vocab(swap: bool):
     """A byte-level vocabulary over 1,032 tokens (so the token list is read lazily); `swap`
     exchanges the ids of 'ab' and 'ba', which leaves the file's size unchanged."""
-    alphabet = list(_bytes_to_unicode().values())
+    alphabet = list(bytes_to_unicode().values())
     letters = "abcdefghijklmnopqrstuvwxyz"
     pairs = [a + b for a in letters for b in letters]
     triples = [p + c for p in pairs[:100] for c in "a"]

@@ -1,0 +1,141 @@
+// Bindings for the byte-level BPE tokenizer (bpe_tokenizer.h). Text crosses as Python str and
+// is UTF-8 inside; invalid UTF-8 that a GGUF file or a text held (as lone surrogates in Python)
+// crosses with "surrogatepass", as everywhere else in a load.
+#include <Python.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bind_util.h"
+#include "bpe_tokenizer.h"
+
+namespace py = pybind11;
+
+namespace cromwell::bind {
+namespace {
+
+py::object owned(PyObject* p) {
+  if (p == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(p);
+}
+
+// The UTF-8 of a str, surrogates kept; `keep` holds the bytes object when one had to be made.
+std::string_view utf8_of(const py::handle& text, py::object& keep) {
+  if (!PyUnicode_Check(text.ptr())) throw py::type_error("expected str");
+  Py_ssize_t n = 0;
+  if (const char* fast = PyUnicode_AsUTF8AndSize(text.ptr(), &n); fast != nullptr) {
+    return {fast, size_t(n)};
+  }
+  PyErr_Clear();  // lone surrogates: encode them as they came
+  keep = owned(PyUnicode_AsEncodedString(text.ptr(), "utf-8", "surrogatepass"));
+  return {PyBytes_AS_STRING(keep.ptr()), size_t(PyBytes_GET_SIZE(keep.ptr()))};
+}
+
+py::str str_of(std::string_view utf8) {
+  return owned(PyUnicode_DecodeUTF8(utf8.data(), Py_ssize_t(utf8.size()), "surrogatepass"));
+}
+
+std::unique_ptr<BpeTokenizer> make(const py::list& tokens, const py::handle& lefts_obj,
+                                   const py::handle& rights_obj, bool ignore_merges) {
+  auto lefts = contiguous<int32_t>(lefts_obj, "lefts");
+  auto rights = contiguous<int32_t>(rights_obj, "rights");
+  if (lefts.ndim() != 1 || rights.ndim() != 1 || lefts.shape(0) != rights.shape(0)) {
+    throw py::value_error("lefts, rights: expected two 1-D arrays of the same length");
+  }
+  std::string spellings;
+  std::vector<uint32_t> offsets{0};
+  offsets.reserve(tokens.size() + 1);
+  for (const py::handle t : tokens) {
+    py::object keep;
+    spellings.append(utf8_of(t, keep));
+    offsets.push_back(uint32_t(spellings.size()));
+  }
+  std::vector<std::pair<int32_t, int32_t>> merges(size_t(lefts.shape(0)));
+  for (size_t i = 0; i < merges.size(); ++i) merges[i] = {lefts.data()[i], rights.data()[i]};
+  py::gil_scoped_release quiet;
+  try {
+    return std::make_unique<BpeTokenizer>(std::move(spellings), std::move(offsets), merges, ignore_merges);
+  } catch (const std::invalid_argument& e) {
+    py::gil_scoped_acquire loud;
+    throw py::value_error(e.what());
+  }
+}
+
+py::list encode_words(BpeTokenizer& tok, const py::list& words) {
+  std::vector<int32_t> ids;
+  ids.reserve(words.size() * 2);
+  for (const py::handle w : words) {
+    py::object keep;
+    tok.encode_word(utf8_of(w, keep), ids);
+  }
+  py::list out = owned(PyList_New(Py_ssize_t(ids.size())));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    PyList_SET_ITEM(out.ptr(), Py_ssize_t(i), owned(PyLong_FromLong(ids[i])).release().ptr());
+  }
+  return out;
+}
+
+py::list split_added(const BpeTokenizer& tok, const py::handle& text, bool parse_special) {
+  py::object keep;
+  const std::string_view utf8 = utf8_of(text, keep);
+  py::list out;
+  for (const auto& [piece, id] : tok.split_added(utf8, parse_special)) {
+    out.append(py::make_tuple(str_of(piece), id));
+  }
+  return out;
+}
+
+py::bytes decode_bytes(const BpeTokenizer& tok, const std::vector<int64_t>& ids) {
+  std::string out;
+  for (const int64_t id : ids) {
+    if (id >= 0 && id < tok.size()) out.append(tok.bytes(int32_t(id)));  // unknown ids are skipped
+  }
+  return {out.data(), out.size()};
+}
+
+void check_id(const BpeTokenizer& tok, int64_t id) {
+  if (id < 0 || id >= tok.size()) {
+    throw py::index_error("token id " + std::to_string(id) + " is outside 0.." + std::to_string(tok.size() - 1));
+  }
+}
+
+}  // namespace
+
+void bind_bpe(py::module_& m) {
+  py::class_<BpeTokenizer>(m, "BpeTokenizer",
+                           "Byte-level BPE over a GGUF vocabulary (native/src/bpe_tokenizer.h).")
+      .def(py::init(&make), py::arg("tokens"), py::arg("lefts"), py::arg("rights"),
+           py::arg("ignore_merges") = false,
+           "tokens: the vocabulary's spellings in id order; lefts/rights: int32 token ids of the\n"
+           "merges by rank. ValueError naming a merge whose tokens or product are not tokens.")
+      .def("__len__", &BpeTokenizer::size)
+      .def("spelling", [](const BpeTokenizer& t, int64_t id) {
+        check_id(t, id);
+        return str_of(t.spelling(int32_t(id)));
+      })
+      .def("token_bytes", [](const BpeTokenizer& t, int64_t id) {
+        check_id(t, id);
+        const std::string_view b = t.bytes(int32_t(id));
+        return py::bytes(b.data(), b.size());
+      })
+      .def("find", [](const BpeTokenizer& t, const py::handle& spelling) -> py::object {
+        py::object keep;
+        const int32_t id = t.find(utf8_of(spelling, keep));
+        return id < 0 ? py::object(py::none()) : py::object(py::int_(id));
+      })
+      .def("set_added", &BpeTokenizer::set_added, py::arg("ids"), py::arg("special"))
+      .def("split_added", &split_added, py::arg("text"), py::arg("parse_special"),
+           "[(piece, id)]: the added tokens cut out of text (id -1: plain text between them).")
+      .def("encode_words", &encode_words, py::arg("words"),
+           "The ids of pre-tokenized words, one list for all.")
+      .def("decode_bytes", &decode_bytes, py::arg("ids"),
+           "The bytes the ids stand for, joined (ids outside the vocabulary are skipped).");
+}
+
+}  // namespace cromwell::bind
