@@ -17,7 +17,7 @@ import codecs
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.tokenizers import chat_template, cromwell_bpe
 from engine.tokenizers.backend import AddedToken, TokenizerBackend
@@ -25,9 +25,6 @@ from engine.tokenizers.gguf_import import KEY_PREFIX, VocabSpec, vocab_spec
 from engine.tokenizers.gguf_meta import as_metadata
 from engine.tokenizers.hf_backend import bytes_to_unicode
 from engine.tokenizers.special_tokens import CROMWELL_TOKENS, FIM_ALIASES
-
-if TYPE_CHECKING:
-    import numpy as np
 
 # Token texts that end generation whatever the model (llama.cpp's list of the same).
 _EOG_TEXTS = frozenset(
@@ -260,15 +257,13 @@ def from_gguf(source: str | Path | Mapping[str, Any] | Any) -> CodeTokenizer:
     return from_vocab_spec(vocab_spec(meta), name)
 
 
-def from_vocab_spec(spec: VocabSpec, name: str = "gguf",
-                    merge_ids: tuple[np.ndarray, np.ndarray] | None = None) -> CodeTokenizer:
+def from_vocab_spec(spec: VocabSpec, name: str = "gguf") -> CodeTokenizer:
     """The tokenizer of a checked GGUF vocabulary (`gguf_import.vocab_spec`, or its cached
-    copy: engine/runtime/load_cache.py), on Cromwell's own byte-level BPE; `merge_ids` are its
-    merges as token ids where the caller has them."""
+    copy: engine/runtime/load_cache.py), on Cromwell's own byte-level BPE."""
     from engine.tokenizers.native_bpe import NativeBPE
 
     return CodeTokenizer(
-        NativeBPE(spec, merge_ids),
+        NativeBPE(spec),
         name=name,
         bos_id=spec.bos_id,
         eos_id=spec.eos_id,

@@ -1,8 +1,9 @@
 """What a model load learns about a GGUF file, kept for the next load of the same file.
 
-Building the tokenizer (49k tokens, 49k merges) and decoding those arrays from the header
-are most of a load. A cache entry holds the checked vocabulary (`VocabSpec`) and the header's
-`HeaderLayout`, so the next load skips the arrays and rebuilds the tokenizer from plain lists.
+Decoding the vocabulary's arrays (49k-151k tokens and merges) from the header is most of a
+first load. A cache entry holds the checked vocabulary (`VocabSpec`, packed) and the header's
+`HeaderLayout`, so the next load skips the arrays and the native tokenizer builds straight
+from the entry's blobs.
 
 An entry is found by the file's path, size and mtime, and it is trusted only if the CRC-32 of
 the file's whole key/value section (every tokenizer key included) still equals the one it
@@ -15,8 +16,7 @@ Entry format: a magic line, a JSON line (layout, the spec's small fields, the bl
 and CRC-32), then three blobs: the tokens as UTF-8 joined by NUL (a vocabulary with a NUL
 inside a token is not cached), then the merges' left and right sides as int32 token ids. Not
 JSON, because decoding 150k JSON strings would cost what the cache saves; ids, not strings, for
-the merges, so each side is the vocabulary's own string object, whose UTF-8 form the tokenizer
-library then computes once per token rather than once per mention.
+the merges, which is what the native tokenizer's tables hold.
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from engine import _native
 from engine.runtime import model_store
 from engine.runtime.gguf_file import HeaderLayout
-from engine.tokenizers.gguf_import import VocabSpec
+from engine.tokenizers.gguf_import import VocabSpec, VocabTables
 
 MAGIC = b"cromwell-load-cache 3\n"
 SEP = "\0"
@@ -171,11 +170,10 @@ def _decode(raw: bytes) -> CachedLoad:
         raise ValueError("blobs do not match their CRC-32")
     lay, sp = header["layout"], header["spec"]
     n_tokens, n_merges = int(sp["n_tokens"]), int(sp["n_merges"])
-    # The tokens, the vocabulary dict and the merge tuples in one native pass (it checks the
-    # token count and the ids' range): made in Python they were a third of a load.
-    tokens, vocab, merges = _native.vocab_objects(
-        blobs[0], n_tokens, _merge_ids(blobs[1], n_merges), _merge_ids(blobs[2], n_merges)
-    )
+    # The blobs as they are: the native tokenizer builds from them (it checks the token
+    # count and the ids' range), with no Python object per token.
+    tables = VocabTables(blobs[0], n_tokens, _merge_ids(blobs[1], n_merges),
+                         _merge_ids(blobs[2], n_merges))
     layout = HeaderLayout(
         kv_end=int(lay["kv_end"]),
         kv_crc32=int(lay["kv_crc32"]),
@@ -183,8 +181,8 @@ def _decode(raw: bytes) -> CachedLoad:
     )
     template = sp["chat_template"]
     spec = VocabSpec(
-        tokens=tokens,
-        merges=merges,
+        tokens=[],
+        merges=[],
         pre=str(sp["pre"]),
         special=[str(t) for t in sp["special"]],
         user_defined=[str(t) for t in sp["user_defined"]],
@@ -195,6 +193,6 @@ def _decode(raw: bytes) -> CachedLoad:
         add_bos=bool(sp["add_bos"]),
         add_eos=bool(sp["add_eos"]),
         chat_template=None if template is None else str(template),
-        vocab=vocab,
+        tables=tables,
     )
     return layout, spec

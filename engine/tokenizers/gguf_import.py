@@ -7,7 +7,7 @@ matched whole in text but decoded as text.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
 
@@ -52,9 +52,22 @@ def _required(meta: Mapping[str, Any], key: str) -> Any:
 
 
 @dataclass(frozen=True)
+class VocabTables:
+    """A vocabulary and its merges packed as a load-cache entry holds them: the spellings'
+    UTF-8 joined by NULs, the merges as int32 token ids. The native tokenizer builds from these
+    without a Python object per token."""
+
+    tokens_utf8: bytes | memoryview
+    n_tokens: int
+    lefts: Any  # numpy int32, by rank
+    rights: Any
+
+
+@dataclass(frozen=True)
 class VocabSpec:
-    """The checked inputs of the HF tokenizer: everything `tokenizer_from_spec` needs, in plain
-    lists and scalars, so a cache can store it and build the same tokenizer again."""
+    """A checked GGUF vocabulary: everything a tokenizer is built from, so a cache can store
+    it and build the same tokenizer again. The token and merge lists are empty when `tables`
+    holds them packed (a load-cache entry's form); `unpacked()` gives the lists."""
 
     tokens: list[str]  # id order; empty tokens already renamed "[EMPTY_<id>]"
     merges: list[tuple[str, str]]  # by rank
@@ -68,9 +81,17 @@ class VocabSpec:
     add_bos: bool
     add_eos: bool
     chat_template: str | None
-    # token -> id, when whoever made the spec already built it (load_cache.py does, natively);
-    # else tokenizer_from_spec builds it from `tokens`
-    vocab: dict[str, int] | None = None
+    tables: VocabTables | None = None
+
+    def unpacked(self) -> VocabSpec:
+        """This spec with its token and merge lists (made from `tables` if it is packed)."""
+        if self.tables is None:
+            return self
+        from engine import _native
+
+        t = self.tables
+        tokens, _, merges = _native.vocab_objects(t.tokens_utf8, t.n_tokens, t.lefts, t.rights)
+        return replace(self, tokens=tokens, merges=merges, tables=None)
 
 
 def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
@@ -127,9 +148,8 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
 def tokenizer_from_spec(spec: VocabSpec) -> Tokenizer:
     """The HF tokenizer of `spec`: byte-level BPE with llama.cpp's pre-tokenizer for
     `spec.pre`, control tokens special, user-defined tokens matched whole."""
-    vocab = spec.vocab
-    if vocab is None:
-        vocab = dict(zip(spec.tokens, range(len(spec.tokens)), strict=True))
+    spec = spec.unpacked()
+    vocab = dict(zip(spec.tokens, range(len(spec.tokens)), strict=True))
     try:
         bpe = models.BPE(
             vocab=vocab, merges=spec.merges, ignore_merges=spec.pre in GGUF_PRE_IGNORE_MERGES

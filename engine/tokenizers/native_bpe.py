@@ -26,24 +26,23 @@ from engine.tokenizers.pretokenizers import GGUF_PRE_IGNORE_MERGES, gguf_words
 
 
 class NativeBPE:
-    """The byte-level BPE of a checked GGUF vocabulary (`VocabSpec`)."""
+    """The byte-level BPE of a checked GGUF vocabulary (`VocabSpec`, packed or not)."""
 
-    def __init__(self, spec: VocabSpec, merge_ids: tuple[np.ndarray, np.ndarray] | None = None
-                 ) -> None:
-        """`merge_ids`: the merges as int32 token ids (left, right), when whoever has the spec
-        has them already (a load-cache entry does); else they are looked up here."""
+    def __init__(self, spec: VocabSpec) -> None:
         self.pre = spec.pre
-        self._tokens = spec.tokens
-        self._merges = spec.merges
-        if merge_ids is None:
-            merge_ids = _merge_ids(spec)
+        ignore_merges = spec.pre in GGUF_PRE_IGNORE_MERGES
+        t = spec.tables
         try:
-            self._bpe = _native.BpeTokenizer(spec.tokens, merge_ids[0], merge_ids[1],
-                                             spec.pre in GGUF_PRE_IGNORE_MERGES)
+            if t is not None:
+                self._bpe = _native.BpeTokenizer.from_utf8(t.tokens_utf8, t.n_tokens, t.lefts,
+                                                           t.rights, ignore_merges)
+                self._merge_ids = (t.lefts, t.rights)
+            else:
+                self._merge_ids = _merge_ids(spec)
+                self._bpe = _native.BpeTokenizer(spec.tokens, *self._merge_ids, ignore_merges)
         except ValueError as e:
             raise GGUFTokenizerError(f"tokenizer.ggml.merges does not fit the vocabulary: {e}"
                                      ) from e
-        self._merge_ids = merge_ids
         self.added: dict[int, AddedToken] = {}
         for text, special in [(t, True) for t in spec.special] + [
                 (t, False) for t in spec.user_defined]:
@@ -78,7 +77,8 @@ class NativeBPE:
 
     def merges(self) -> list[str]:
         """The merges by rank, as the file spells them ("left right")."""
-        return [f"{a} {b}" for a, b in self._merges]
+        spell = self._bpe.spelling
+        return [f"{spell(a)} {spell(b)}" for a, b in zip(*self._merge_ids, strict=True)]
 
     # --- encode / decode --------------------------------------------------------------------
 
@@ -108,8 +108,8 @@ class NativeBPE:
         next ids, in order."""
         new = [t for t in dict.fromkeys(tokens) if self._bpe.find(t) is None]
         if new:
-            self._tokens = [*self._tokens, *new]
-            self._bpe = _native.BpeTokenizer(self._tokens, *self._merge_ids,
+            known = [self._bpe.spelling(i) for i in range(len(self._bpe))]
+            self._bpe = _native.BpeTokenizer([*known, *new], *self._merge_ids,
                                              self.pre in GGUF_PRE_IGNORE_MERGES)
         for t in tokens:
             self.added[self._bpe.find(t)] = AddedToken(t, True)
@@ -117,7 +117,7 @@ class NativeBPE:
 
 
 def _merge_ids(spec: VocabSpec) -> tuple[np.ndarray, np.ndarray]:
-    vocab = spec.vocab if spec.vocab is not None else {t: i for i, t in enumerate(spec.tokens)}
+    vocab = {t: i for i, t in enumerate(spec.tokens)}
     try:
         sides = [np.fromiter((vocab[m[side]] for m in spec.merges), np.int32, len(spec.merges))
                  for side in (0, 1)]

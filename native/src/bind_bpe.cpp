@@ -7,6 +7,8 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -41,13 +43,31 @@ py::str str_of(std::string_view utf8) {
   return owned(PyUnicode_DecodeUTF8(utf8.data(), Py_ssize_t(utf8.size()), "surrogatepass"));
 }
 
-std::unique_ptr<BpeTokenizer> make(const py::list& tokens, const py::handle& lefts_obj,
-                                   const py::handle& rights_obj, bool ignore_merges) {
+std::vector<std::pair<int32_t, int32_t>> merge_pairs(const py::handle& lefts_obj, const py::handle& rights_obj) {
   auto lefts = contiguous<int32_t>(lefts_obj, "lefts");
   auto rights = contiguous<int32_t>(rights_obj, "rights");
   if (lefts.ndim() != 1 || rights.ndim() != 1 || lefts.shape(0) != rights.shape(0)) {
     throw py::value_error("lefts, rights: expected two 1-D arrays of the same length");
   }
+  std::vector<std::pair<int32_t, int32_t>> merges(size_t(lefts.shape(0)));
+  for (size_t i = 0; i < merges.size(); ++i) merges[i] = {lefts.data()[i], rights.data()[i]};
+  return merges;
+}
+
+std::unique_ptr<BpeTokenizer> build(std::string spellings, std::vector<uint32_t> offsets,
+                                    const std::vector<std::pair<int32_t, int32_t>>& merges, bool ignore_merges) {
+  py::gil_scoped_release quiet;
+  try {
+    return std::make_unique<BpeTokenizer>(std::move(spellings), std::move(offsets), merges, ignore_merges);
+  } catch (const std::invalid_argument& e) {
+    py::gil_scoped_acquire loud;
+    throw py::value_error(e.what());
+  }
+}
+
+std::unique_ptr<BpeTokenizer> from_list(const py::list& tokens, const py::handle& lefts,
+                                        const py::handle& rights, bool ignore_merges) {
+  const auto merges = merge_pairs(lefts, rights);
   std::string spellings;
   std::vector<uint32_t> offsets{0};
   offsets.reserve(tokens.size() + 1);
@@ -56,15 +76,33 @@ std::unique_ptr<BpeTokenizer> make(const py::list& tokens, const py::handle& lef
     spellings.append(utf8_of(t, keep));
     offsets.push_back(uint32_t(spellings.size()));
   }
-  std::vector<std::pair<int32_t, int32_t>> merges(size_t(lefts.shape(0)));
-  for (size_t i = 0; i < merges.size(); ++i) merges[i] = {lefts.data()[i], rights.data()[i]};
-  py::gil_scoped_release quiet;
-  try {
-    return std::make_unique<BpeTokenizer>(std::move(spellings), std::move(offsets), merges, ignore_merges);
-  } catch (const std::invalid_argument& e) {
-    py::gil_scoped_acquire loud;
-    throw py::value_error(e.what());
+  return build(std::move(spellings), std::move(offsets), merges, ignore_merges);
+}
+
+// From a load-cache entry's blob: the spellings' UTF-8 joined by NULs, as they are.
+std::unique_ptr<BpeTokenizer> from_utf8(const py::buffer& tokens_utf8, int64_t n_tokens, const py::handle& lefts,
+                                        const py::handle& rights, bool ignore_merges) {
+  const py::buffer_info text = tokens_utf8.request();
+  if (text.itemsize != 1 || text.ndim != 1) throw py::value_error("tokens_utf8: expected a 1-D buffer of bytes");
+  if (n_tokens < 1) throw py::value_error("n_tokens must be >= 1");
+  const auto merges = merge_pairs(lefts, rights);
+  std::string spellings;
+  spellings.reserve(size_t(text.size));
+  std::vector<uint32_t> offsets{0};
+  offsets.reserve(size_t(n_tokens) + 1);
+  const char* at = static_cast<const char*>(text.ptr);
+  const char* const end = at + text.size;
+  for (int64_t i = 0; i < n_tokens; ++i) {
+    const char* stop = static_cast<const char*>(std::memchr(at, '\0', size_t(end - at)));
+    if (stop == nullptr) stop = end;
+    if ((stop == end) != (i == n_tokens - 1)) {
+      throw py::value_error("tokens_utf8 does not hold " + std::to_string(n_tokens) + " NUL-separated tokens");
+    }
+    spellings.append(at, size_t(stop - at));
+    offsets.push_back(uint32_t(spellings.size()));
+    at = stop + 1;
   }
+  return build(std::move(spellings), std::move(offsets), merges, ignore_merges);
 }
 
 py::list encode_words(BpeTokenizer& tok, const py::list& words) {
@@ -110,10 +148,13 @@ void check_id(const BpeTokenizer& tok, int64_t id) {
 void bind_bpe(py::module_& m) {
   py::class_<BpeTokenizer>(m, "BpeTokenizer",
                            "Byte-level BPE over a GGUF vocabulary (native/src/bpe_tokenizer.h).")
-      .def(py::init(&make), py::arg("tokens"), py::arg("lefts"), py::arg("rights"),
+      .def(py::init(&from_list), py::arg("tokens"), py::arg("lefts"), py::arg("rights"),
            py::arg("ignore_merges") = false,
            "tokens: the vocabulary's spellings in id order; lefts/rights: int32 token ids of the\n"
            "merges by rank. ValueError naming a merge whose tokens or product are not tokens.")
+      .def_static("from_utf8", &from_utf8, py::arg("tokens_utf8"), py::arg("n_tokens"), py::arg("lefts"),
+                  py::arg("rights"), py::arg("ignore_merges") = false,
+                  "The same from n NUL-separated UTF-8 spellings (a load-cache entry's blob).")
       .def("__len__", &BpeTokenizer::size)
       .def("spelling", [](const BpeTokenizer& t, int64_t id) {
         check_id(t, id);
