@@ -2,9 +2,12 @@
 and arithmetic, not per-token overhead, decide. Each is written once as F16 with the `gguf`
 package (weights N(0, 0.02), norms 1), then quantized by llama.cpp's own quantizer to the
 formats people download (Q4_K_M, Q8_0), all cached under CROMWELL_HOME/shapes. The vocabulary
-is SmolLM2's (the shipped model's), padded with control tokens to the shape's size, the first
-of them Qwen2.5-Coder's FIM and repository markers, so that both engines load the file, our
-tokenizer makes the prompt, and ghost text lays it out as for the real model (`bench typing`).
+is as large as the real model's and built like one: SmolLM2's BPE (the shipped model's) grown
+by merges of its own tokens to the shape's size less a few hundred unused ids, so a load builds
+as many tokens and merges as Qwen2.5-Coder's 151k (`bench_load.py` measures that), plus
+Qwen2.5-Coder's FIM and repository markers as control tokens, so that both engines load the
+file, our tokenizer makes the prompt, and ghost text lays it out as for the real model
+(`bench typing`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ SHAPE_FORMATS = ("Q4_K_M", "Q8_0")
 # Qwen2.5-Coder's FIM and repository-level markers, as control tokens of the vocabulary.
 QWEN_MARKERS = ("<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
                 "<|repo_name|>", "<|file_sep|>")
+# Ids past the tokenizer's last token, up to the embedding's rows: Qwen2.5-Coder's GGUFs have
+# 271 (151,936 rows, 151,665 tokens), written by llama.cpp's converter as unused "[PAD<id>]".
+UNUSED_IDS = 271
+# Bump when the file's contents change: the name of every cached shape file carries it.
+SHAPE_VERSION = "v2"
 
 
 @dataclass(frozen=True)
@@ -90,8 +98,34 @@ def _tensors(s: Shape, rng: np.random.Generator) -> Iterator[TensorSpec]:
         yield mat(p + "ffn_down.weight", s.dim, s.ffn_dim)
 
 
+def grown_vocabulary(tokens: list[str], types: list[int], merges: list[str], size: int
+                     ) -> tuple[list[str], list[int], list[str]]:
+    """`tokens` grown to `size` by new merges, each two normal tokens whose join is not yet a
+    token, the most frequent (lowest ids) first: a vocabulary and merge list of a real large
+    model's size, which a tokenizer must build at every load."""
+    from gguf import TokenType
+
+    normal = [t for t, k in zip(tokens, types, strict=True) if k == TokenType.NORMAL]
+    have = set(tokens)
+    tokens, types, merges = list(tokens), list(types), list(merges)
+    # Frequent pieces that go on a word (no leading space or newline), so the new merges
+    # join what the old ones leave apart inside words, as a larger vocabulary's do.
+    rights = [t for t in normal[256:2048] if t[0] not in "ĠĊ"][:256]
+    for left in normal[256:]:
+        for right in rights:
+            if len(tokens) == size:
+                return tokens, types, merges
+            joined = left + right
+            if joined not in have:
+                have.add(joined)
+                tokens.append(joined)
+                types.append(int(TokenType.NORMAL))
+                merges.append(f"{left} {right}")
+    raise ValueError(f"cannot grow {len(normal)} tokens to {size}")
+
+
 def _add_vocabulary(writer, vocab: int) -> None:  # noqa: ANN001  (a gguf.GGUFWriter)
-    """SmolLM2's BPE vocabulary and merges, padded with control tokens to `vocab` entries."""
+    """SmolLM2's BPE grown to `vocab` ids less UNUSED_IDS, the markers, then the unused ids."""
     from gguf import GGUFReader, TokenType
 
     from engine.runtime import model_store
@@ -102,15 +136,18 @@ def _add_vocabulary(writer, vocab: int) -> None:  # noqa: ANN001  (a gguf.GGUFWr
         field = src.fields[key]
         return [bytes(field.parts[i]).decode("utf-8") for i in field.data]
 
-    tokens = strings("tokenizer.ggml.tokens")
     types = [int(src.fields["tokenizer.ggml.token_type"].parts[i][0])
              for i in src.fields["tokenizer.ggml.token_type"].data]
-    pad = vocab - len(tokens) - len(QWEN_MARKERS)
+    tokens, types, merges = grown_vocabulary(
+        strings("tokenizer.ggml.tokens"), types, strings("tokenizer.ggml.merges"),
+        vocab - len(QWEN_MARKERS) - UNUSED_IDS)
+    unused = [f"[PAD{i}]" for i in range(vocab - UNUSED_IDS, vocab)]
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(bytes(src.fields["tokenizer.ggml.pre"].parts[-1]).decode())
-    writer.add_token_list(tokens + list(QWEN_MARKERS) + [f"<|pad_{i}|>" for i in range(pad)])
-    writer.add_token_types(types + [int(TokenType.CONTROL)] * (len(QWEN_MARKERS) + pad))
-    writer.add_token_merges(strings("tokenizer.ggml.merges"))
+    writer.add_token_list(tokens + list(QWEN_MARKERS) + unused)
+    writer.add_token_types(types + [int(TokenType.CONTROL)] * len(QWEN_MARKERS)
+                           + [int(TokenType.UNUSED)] * len(unused))
+    writer.add_token_merges(merges)
     for key, add in (("bos", writer.add_bos_token_id), ("eos", writer.add_eos_token_id)):
         add(int(src.fields[f"tokenizer.ggml.{key}_token_id"].parts[-1][0]))
     writer.add_add_bos_token(False)
@@ -123,7 +160,7 @@ def shape_f16(name: str) -> Path:
     from engine.runtime import model_store
 
     s = SHAPES[name]
-    path = model_store.cromwell_home() / "shapes" / f"{name}-random-fim.as-F16.gguf"
+    path = model_store.cromwell_home() / "shapes" / f"{name}-random-{SHAPE_VERSION}.as-F16.gguf"
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)

