@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -81,16 +80,10 @@ def write(gguf_path: Path, layout: HeaderLayout, spec: VocabSpec) -> bool:
     if any(SEP in t for t in spec.tokens):
         return False
     import tempfile  # only a first load writes an entry
-    from array import array
 
-    ids = {t: i for i, t in enumerate(spec.tokens)}
-    try:
-        sides = [array("i", (ids[m[side]] for m in spec.merges)) for side in (0, 1)]
-    except KeyError:
+    if spec.merge_ids is None:
         return False  # a merge of strings that are not tokens: left to the tokenizer to reject
-    if sys.byteorder != "little":
-        for a in sides:
-            a.byteswap()
+    sides = [np.ascontiguousarray(a, "<i4") for a in spec.merge_ids]
     blobs = [SEP.join(spec.tokens).encode("utf-8", ENCODING_ERRORS)] + [a.tobytes() for a in sides]
     header = {
         "layout": {

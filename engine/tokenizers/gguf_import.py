@@ -7,7 +7,7 @@ matched whole in text but decoded as text.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
@@ -81,7 +81,11 @@ class VocabSpec:
     add_bos: bool
     add_eos: bool
     chat_template: str | None
-    tables: VocabTables | None = None
+    tables: VocabTables | None = field(default=None, compare=False)  # arrays: no ==
+    # The merges as int32 token ids (left, right), when whoever made the spec had them
+    # (vocab_spec does: it builds the token -> id map anyway); None when a merge names a string
+    # that is not a token, which the tokenizer then refuses by name.
+    merge_ids: tuple[Any, Any] | None = field(default=None, compare=False)
 
     def unpacked(self) -> VocabSpec:
         """This spec with its token and merge lists (made from `tables` if it is packed)."""
@@ -126,6 +130,7 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
         if not sep:
             raise GGUFTokenizerError(f"tokenizer.ggml.merges: {m!r} is not two tokens")
         merge_pairs.append((left, right))
+    merge_ids = _merge_ids(vocab, merge_pairs)
 
     special = (TokenType.CONTROL, TokenType.UNKNOWN)
     return VocabSpec(
@@ -142,7 +147,18 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
         add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", pre in GGUF_PRE_IGNORE_MERGES)),
         add_eos=bool(meta.get("tokenizer.ggml.add_eos_token", False)),
         chat_template=meta.get("tokenizer.chat_template"),
+        merge_ids=merge_ids,
     )
+
+
+def _merge_ids(vocab: dict[str, int], pairs: list[tuple[str, str]]) -> tuple[Any, Any] | None:
+    import numpy as np
+
+    try:
+        return tuple(  # type: ignore[return-value]
+            np.fromiter((vocab[p[side]] for p in pairs), np.int32, len(pairs)) for side in (0, 1))
+    except KeyError:
+        return None
 
 
 def tokenizer_from_spec(spec: VocabSpec) -> Tokenizer:

@@ -38,7 +38,7 @@ class NativeBPE:
                                                            t.rights, ignore_merges)
                 self._merge_ids = (t.lefts, t.rights)
             else:
-                self._merge_ids = _merge_ids(spec)
+                self._merge_ids = spec.merge_ids or _merge_ids(spec)
                 self._bpe = _native.BpeTokenizer(spec.tokens, *self._merge_ids, ignore_merges)
         except ValueError as e:
             raise GGUFTokenizerError(f"tokenizer.ggml.merges does not fit the vocabulary: {e}"
