@@ -22,11 +22,6 @@ namespace py = pybind11;
 namespace cromwell::bind {
 namespace {
 
-py::object owned(PyObject* p) {
-  if (p == nullptr) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(p);
-}
-
 // The UTF-8 of a str, surrogates kept; `keep` holds the bytes object when one had to be made.
 std::string_view utf8_of(const py::handle& text, py::object& keep) {
   if (!PyUnicode_Check(text.ptr())) throw py::type_error("expected str");

@@ -13,6 +13,12 @@ namespace cromwell::bind {
 
 namespace py = pybind11;
 
+// Steals a new reference, turning a failed C-API call into the Python error it set.
+inline py::object owned(PyObject* p) {
+  if (p == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(p);
+}
+
 inline bool same_dtype(const py::dtype& a, const py::dtype& b) {
   return py::detail::npy_api::get().PyArray_EquivTypes_(a.ptr(), b.ptr());
 }

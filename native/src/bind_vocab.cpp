@@ -17,12 +17,6 @@ namespace py = pybind11;
 namespace cromwell::bind {
 namespace {
 
-// Steals a new reference, turning a failed C-API call into the Python error it set.
-py::object owned(PyObject* p) {
-  if (p == nullptr) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(p);
-}
-
 py::tuple vocab_objects(const py::buffer& tokens_utf8, int64_t n_tokens, const py::handle& lefts_obj,
                         const py::handle& rights_obj) {
   const py::buffer_info text = tokens_utf8.request();
