@@ -253,26 +253,15 @@ class _Cursor:
         return [self.value(etype, f"{what}[{i}]") for i in range(count)]
 
     def string_array(self, count: int, what: str) -> list[str]:
-        unpack = struct.Struct("<Q").unpack_from
-        out: list[str] = []
-        append = out.append
-        while len(out) < count:
-            buf, base, end = self.buf, self.base, len(self.buf)
-            pos = self.pos - base
-            try:
-                for _ in range(count - len(out)):
-                    (n,) = unpack(buf, pos)
-                    if pos + 8 + n > end:
-                        raise IndexError
-                    append(buf[pos + 8 : pos + 8 + n].decode("utf-8", "replace"))
-                    pos += 8 + n
-            except (IndexError, struct.error):
-                # The window ends here: move it on (or fail if the file itself ends).
-                self.pos = base + pos
-                self.need(max(8, end - pos + 1), what)
-                continue
-            self.pos = base + pos
-        return out
+        from engine import _native
+
+        try:
+            out, end = _native.gguf_strings(self.mapped, self.pos, count)
+        except ValueError:
+            raise GGUFError(f"{self.path}: truncated file: it ends while reading {what}"
+                            ) from None
+        self.pos = int(end)
+        return out  # type: ignore[no-any-return]
 
 
 class GGUFFile:

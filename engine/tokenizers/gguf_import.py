@@ -13,7 +13,12 @@ from typing import Any
 
 from tokenizers import AddedToken, Tokenizer, decoders, models
 
-from engine.tokenizers.pretokenizers import GGUF_PRE_IGNORE_MERGES, gguf_pretokenizer
+from engine.tokenizers.pretokenizers import (
+    GGUF_PRE_IGNORE_MERGES,
+    GGUF_PRE_REGEXES,
+    UnknownPreTokenizerError,
+    gguf_pretokenizer,
+)
 
 KEY_PREFIX = "tokenizer."
 
@@ -109,7 +114,8 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
         )
     # llama.cpp treats a missing pre name as 'default' (with a loud warning); so do we.
     pre = str(meta.get("tokenizer.ggml.pre") or "default")
-    gguf_pretokenizer(pre)  # raises UnknownPreTokenizerError naming `pre`
+    if pre not in GGUF_PRE_REGEXES:  # (building the library's pre-tokenizer cost a first load)
+        raise UnknownPreTokenizerError(pre)
 
     tokens: list[str] = _required(meta, "tokenizer.ggml.tokens")
     merges: list[str] = _required(meta, "tokenizer.ggml.merges")
@@ -124,21 +130,20 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
     if len(vocab) != n:
         dup = next(t for i, t in enumerate(tokens) if vocab[t] != i)
         raise GGUFTokenizerError(f"token {dup!r} appears twice in tokenizer.ggml.tokens")
-    merge_pairs: list[tuple[str, str]] = []
-    for m in merges:
-        left, sep, right = m.partition(" ")
-        if not sep:
-            raise GGUFTokenizerError(f"tokenizer.ggml.merges: {m!r} is not two tokens")
-        merge_pairs.append((left, right))
+    parts = [m.partition(" ") for m in merges]
+    broken = next((m for m, (_, sep, _) in zip(merges, parts, strict=True) if not sep), None)
+    if broken is not None:
+        raise GGUFTokenizerError(f"tokenizer.ggml.merges: {broken!r} is not two tokens")
+    merge_pairs = [(left, right) for left, _, right in parts]
     merge_ids = _merge_ids(vocab, merge_pairs)
 
-    special = (TokenType.CONTROL, TokenType.UNKNOWN)
+    special = {int(TokenType.CONTROL), int(TokenType.UNKNOWN)}
     return VocabSpec(
         tokens=tokens,
         merges=merge_pairs,
         pre=pre,
-        special=[tokens[i] for i in range(n) if types[i] in special],
-        user_defined=[tokens[i] for i in range(n) if types[i] == TokenType.USER_DEFINED],
+        special=[tokens[i] for i, k in enumerate(types) if k in special],
+        user_defined=[tokens[i] for i, k in enumerate(types) if k == TokenType.USER_DEFINED],
         bos_id=_optional_id(meta, "tokenizer.ggml.bos_token_id", n),
         eos_id=_optional_id(meta, "tokenizer.ggml.eos_token_id", n),
         pad_id=_optional_id(meta, "tokenizer.ggml.padding_token_id", n),

@@ -75,9 +75,39 @@ py::tuple vocab_objects(const py::buffer& tokens_utf8, int64_t n_tokens, const p
   return py::make_tuple(tokens, vocab, merges);
 }
 
+// A GGUF array of `count` strings (each a little-endian u64 length, then its UTF-8) starting at
+// byte `pos` of the mapped file: the strings (invalid UTF-8 replaced, as Python's "replace"),
+// and the offset after the array. A first load reads two of 150k strings each; made one by one
+// in Python they were a third of it.
+py::tuple gguf_strings(const py::buffer& file, int64_t pos, int64_t count) {
+  const py::buffer_info info = file.request();
+  if (info.itemsize != 1 || info.ndim != 1) throw py::value_error("file: expected a 1-D buffer of bytes");
+  if (pos < 0 || count < 0) throw py::value_error("pos and count must be >= 0");
+  const auto* bytes = static_cast<const uint8_t*>(info.ptr);
+  const auto size = uint64_t(info.size);
+  uint64_t at = uint64_t(pos);
+  py::list out = owned(PyList_New(Py_ssize_t(count)));
+  for (int64_t i = 0; i < count; ++i) {
+    if (at > size || size - at < 8) throw py::value_error("the file ends inside the string array");
+    uint64_t n;
+    std::memcpy(&n, bytes + at, 8);  // GGUF is little-endian, as every CPU this runs on
+    at += 8;
+    if (n > size - at) throw py::value_error("the file ends inside the string array");
+    PyList_SET_ITEM(out.ptr(), Py_ssize_t(i),
+                    owned(PyUnicode_DecodeUTF8(reinterpret_cast<const char*>(bytes + at), Py_ssize_t(n), "replace"))
+                        .release()
+                        .ptr());
+    at += n;
+  }
+  return py::make_tuple(out, int64_t(at));
+}
+
 }  // namespace
 
 void bind_vocab(py::module_& m) {
+  m.def("gguf_strings", &gguf_strings, py::arg("file"), py::arg("pos"), py::arg("count"),
+        "(strings, end): the GGUF string array of `count` entries at byte `pos` of `file`.\n"
+        "ValueError if the file ends inside it.");
   m.def("vocab_objects", &vocab_objects, py::arg("tokens_utf8"), py::arg("n_tokens"),
         py::arg("lefts"), py::arg("rights"),
         "(tokens, vocab, merges) from n NUL-separated UTF-8 tokens and merges given as int32\n"
