@@ -160,8 +160,9 @@ class _Cursor:
     a GGUFError that says what was being read.
 
     It works on a `bytes` copy of a window of the header: slicing bytes is several times faster
-    than slicing the map, which matters for the 100k-string vocabulary arrays. `pos` is an
-    offset in the file, `base` the file offset of the window's first byte. A load that skips
+    than slicing the map for its many small values (the 100k-string vocabulary arrays are read
+    straight from the map, natively: `string_array`). `pos` is an offset in the file, `base`
+    the file offset of the window's first byte. A load that skips
     the vocabulary arrays (a verified HeaderLayout) copies only the windows it reads, not the
     megabytes in between."""
 

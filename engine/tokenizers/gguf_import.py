@@ -135,7 +135,10 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
     if broken is not None:
         raise GGUFTokenizerError(f"tokenizer.ggml.merges: {broken!r} is not two tokens")
     merge_pairs = [(left, right) for left, _, right in parts]
-    merge_ids = _merge_ids(vocab, merge_pairs)
+    try:
+        merge_ids: tuple[Any, Any] | None = merge_ids_of(vocab, merge_pairs)
+    except GGUFTokenizerError:
+        merge_ids = None  # the tokenizer refuses it by name when it is built
 
     special = {int(TokenType.CONTROL), int(TokenType.UNKNOWN)}
     return VocabSpec(
@@ -156,14 +159,18 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
     )
 
 
-def _merge_ids(vocab: dict[str, int], pairs: list[tuple[str, str]]) -> tuple[Any, Any] | None:
+def merge_ids_of(vocab: dict[str, int], pairs: list[tuple[str, str]]) -> tuple[Any, Any]:
+    """The merges' (left, right) token ids as two int32 arrays; GGUFTokenizerError naming the
+    first side that is not a token."""
     import numpy as np
 
     try:
         return tuple(  # type: ignore[return-value]
             np.fromiter((vocab[p[side]] for p in pairs), np.int32, len(pairs)) for side in (0, 1))
-    except KeyError:
-        return None
+    except KeyError as e:
+        raise GGUFTokenizerError(
+            f"tokenizer.ggml.merges does not fit the vocabulary: {e.args[0]!r} is not a token"
+        ) from None
 
 
 def tokenizer_from_spec(spec: VocabSpec) -> Tokenizer:

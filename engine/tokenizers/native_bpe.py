@@ -17,11 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import numpy as np
-
 from engine import _native
 from engine.tokenizers.backend import AddedToken
-from engine.tokenizers.gguf_import import GGUFTokenizerError, VocabSpec
+from engine.tokenizers.gguf_import import GGUFTokenizerError, VocabSpec, merge_ids_of
 from engine.tokenizers.pretokenizers import GGUF_PRE_IGNORE_MERGES, gguf_words
 
 
@@ -32,13 +30,16 @@ class NativeBPE:
         self.pre = spec.pre
         ignore_merges = spec.pre in GGUF_PRE_IGNORE_MERGES
         t = spec.tables
+        if t is not None:
+            self._merge_ids = (t.lefts, t.rights)
+        else:
+            self._merge_ids = spec.merge_ids or merge_ids_of(
+                {token: i for i, token in enumerate(spec.tokens)}, spec.merges)
         try:
             if t is not None:
                 self._bpe = _native.BpeTokenizer.from_utf8(t.tokens_utf8, t.n_tokens, t.lefts,
                                                            t.rights, ignore_merges)
-                self._merge_ids = (t.lefts, t.rights)
             else:
-                self._merge_ids = spec.merge_ids or _merge_ids(spec)
                 self._bpe = _native.BpeTokenizer(spec.tokens, *self._merge_ids, ignore_merges)
         except ValueError as e:
             raise GGUFTokenizerError(f"tokenizer.ggml.merges does not fit the vocabulary: {e}"
@@ -115,14 +116,3 @@ class NativeBPE:
             self.added[self._bpe.find(t)] = AddedToken(t, True)
         self._sync_added()
 
-
-def _merge_ids(spec: VocabSpec) -> tuple[np.ndarray, np.ndarray]:
-    vocab = {t: i for i, t in enumerate(spec.tokens)}
-    try:
-        sides = [np.fromiter((vocab[m[side]] for m in spec.merges), np.int32, len(spec.merges))
-                 for side in (0, 1)]
-    except KeyError as e:
-        raise GGUFTokenizerError(
-            f"tokenizer.ggml.merges does not fit the vocabulary: {e.args[0]!r} is not a token"
-        ) from None
-    return sides[0], sides[1]
