@@ -268,14 +268,17 @@ def generate(
     cancel: threading.Event | None = None,
     on_piece: Callable[[str], None] | None = None,
     stop_when: Callable[[str], bool] | None = None,
+    task: str | None = None,
 ) -> str:
     """Stream a generation to the end (or until `cancel`), returning the text; raises
     Cancelled when it was cut short. `stop_when(text so far)` ends it early as complete (the
-    prompt's own end condition: a dedent after a body, a closed fence)."""
+    prompt's own end condition: a dedent after a body, a closed fence). `task` picks the
+    model's weights (Model.stream)."""
     check_prompt_size(model, prompt)
     text, cancelled = stream_to_end(model, prompt, max_tokens=max_tokens,
                                     temperature=temperature, seed=seed, stop=stop, image=image,
-                                    cancel=cancel, on_piece=on_piece, stop_when=stop_when)
+                                    cancel=cancel, on_piece=on_piece, stop_when=stop_when,
+                                    task=task)
     if cancelled:
         raise Cancelled("generation cancelled")
     return text
@@ -377,6 +380,9 @@ def action_patch(action: ActionInput, prepared: edits.PreparedPrompt, output: st
                                    current_version)
 
 
+# What an edit action asks the model for: a file with weights tuned for edits runs it on them
+# (a screenshot's action, which has an image, stays on the base: Model.stream_tokens).
+EDIT_TASK = "edit"
 # An answer that is no edit (it does not parse, changes nothing, holds no code) is asked for
 # once more with a different sample: greedy decoding would only repeat it. The second sample's
 # seed is fixed, so a request gives the same answer every time.
@@ -434,7 +440,8 @@ def run_action(
     def attempt(temperature: float, seed: int | None, n: int) -> ActionResult:
         output = generate(model, prepared.prompt, max_tokens=prepared.max_new_tokens,
                           temperature=temperature, seed=seed, image=model_image(model, action),
-                          cancel=cancel, on_piece=on_piece, stop_when=prepared.stop_when)
+                          cancel=cancel, on_piece=on_piece, stop_when=prepared.stop_when,
+                          task=EDIT_TASK)
         patch = action_patch(action, prepared, output)
         if action.request.action != "fromScreenshot":
             # A screenshot's new file is what the picture shows, and a picture may show a

@@ -93,6 +93,9 @@ def _text_before(text: str, line: int, column: int) -> str:
     return text[: offset + column]
 
 
+# What ghost text asks the model for: a file with weights tuned for infilling runs it on them
+# (engine/runtime/model.py, decoder_for).
+TASK = "infill"
 CLOSERS = frozenset(")]}>\"'`;:,. \t")  # what may follow the cursor of a prefix-only suggestion
 
 
@@ -260,7 +263,7 @@ class GhostText:
         if ids:
             for _ in self.model.stream_tokens(
                 ids, max_tokens=1, stop_ids=self.stop_ids, cancel=cancel,
-                reuse_min=self.settings.reuse_min,
+                reuse_min=self.settings.reuse_min, task=TASK,
             ):
                 pass
         return not (cancel is not None and cancel.is_set())
@@ -291,7 +294,9 @@ class GhostText:
             # A model that cannot see the text after the cursor would write over it.
             return Suggestion("", "model", total_ms=(time.perf_counter() - started) * 1000)
         ids = self._prompt_ids(request, cursor)
-        if not ids:  # an empty document, and nothing to condition on: nothing to suggest
+        if not ids or not (request.text.strip() or request.extra):
+            # An empty document, and nothing to condition on: nothing to suggest (a FIM
+            # prompt is never empty, its markers alone would get the model's idle guess).
             return Suggestion("", "model", total_ms=(time.perf_counter() - started) * 1000)
         shaper = Shaper(cursor, self.settings.max_lines)
         text, generated, complete, prefill_ms = self._generate(
@@ -300,7 +305,7 @@ class GhostText:
         if cancel is not None and cancel.is_set():
             raise GhostCancelled("superseded by a newer request")
         text = shaper.finish(text, complete, cursor.line_after)
-        stats = getattr(self.model.decoder, "last_prefill", None)
+        stats = getattr(self.model.decoder_for(TASK), "last_prefill", None)
         computed = getattr(stats, "computed", len(ids))
         self.cache.put(request.path, request.before, request.after, text)
         suggestion = Suggestion(
@@ -336,7 +341,7 @@ class GhostText:
 
         tokens = self.model.stream_tokens(
             ids, max_tokens=s.max_tokens, stop_ids=self.stop_ids, cancel=cancel,
-            reuse_min=s.reuse_min,
+            reuse_min=s.reuse_min, task=TASK,
         )
         decode = self.model.tokenizer.decode
         pieces = stream_text(

@@ -168,13 +168,14 @@ def stream_to_end(
     cancel: threading.Event | None = None,
     on_piece: Callable[[str], None] | None = None,
     stop_when: Callable[[str], bool] | None = None,
+    task: str | None = None,
 ) -> tuple[str, bool]:
     """Stream a generation in the calling thread: (text, whether `cancel` cut it short).
     `stop_when(text so far)` ends it early as complete (the prompt's own end condition: a
-    dedent after a body, a closed fence)."""
+    dedent after a body, a closed fence). `task` picks the model's weights (Model.stream)."""
     text = ""
     stream = model.stream(prompt, max_tokens=max_tokens, temperature=temperature, seed=seed,
-                          stop=stop, image=image, cancel=cancel)
+                          stop=stop, image=image, cancel=cancel, task=task)
     for piece in stream:
         text += piece
         if on_piece is not None:

@@ -67,14 +67,16 @@ class Decoder:
     """Runs the decoder over a KV cache. Not thread-safe: one forward at a time."""
 
     def __init__(
-        self, f: GGUFFile, n_ctx: int | None = None, fused: bool = True, kv_cache: str = "f16"
+        self, f: GGUFFile, n_ctx: int | None = None, fused: bool = True, kv_cache: str = "f16",
+        variant: str = "",
     ) -> None:
         """`fused`: run decode steps as one native call over all layers (`_native.DecodeStep`)
         instead of the per-kernel Python loop; both compute the same logits bit for bit.
-        `kv_cache`: "f16" (half the bytes per step at long contexts) or "f32"."""
+        `kv_cache`: "f16" (half the bytes per step at long contexts) or "f32". `variant`:
+        the prefix of the file's second set of matrices to run on (DecoderWeights)."""
         self.file = f
         self.cfg = cfg = DecoderConfig.from_gguf(f)
-        self.weights = DecoderWeights.from_gguf(f, cfg)
+        self.weights = DecoderWeights.from_gguf(f, cfg, variant)
         self.n_ctx = min(n_ctx or cfg.default_n_ctx, cfg.n_ctx_train)
         self.cache = KVCache(cfg.n_layers, self.n_ctx, cfg.n_kv_heads, cfg.head_dim, kv_cache)
         self.state = RunState(cfg, PREFILL_CHUNK)

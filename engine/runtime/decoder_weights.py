@@ -16,6 +16,20 @@ MATRIX_FORMATS = (
 )  # fmt: skip
 VECTOR_FORMATS = ("F32",)
 
+# A file may hold a fine-tune's merged matrices (and embedding) a second time, under this
+# prefix, for the tasks its metadata key names (engine/train/export.py writes both; the model
+# routes by them).
+TUNED_PREFIX = "tuned."
+TUNED_TASKS_KEY = "cromwell.tuned_tasks"
+
+
+def tuned_tasks(f: GGUFFile) -> frozenset[str]:
+    """The tasks the file's `tuned.*` matrices serve (none when it has none)."""
+    tasks = f.metadata.get(TUNED_TASKS_KEY)
+    if tasks is None or not any(name.startswith(TUNED_PREFIX) for name in f.tensors):
+        return frozenset()
+    return frozenset(str(t) for t in tasks)
+
 
 @dataclass(frozen=True)
 class Matrix:
@@ -86,8 +100,13 @@ class DecoderWeights:
     rope_factors_long: np.ndarray | None = None
 
     @classmethod
-    def from_gguf(cls, f: GGUFFile, cfg: DecoderConfig) -> DecoderWeights:
+    def from_gguf(cls, f: GGUFFile, cfg: DecoderConfig, variant: str = "") -> DecoderWeights:
+        """`variant`: a prefix ("tuned.") under which the file may hold a second copy of some
+        matrices (an adapter merged in, engine/train/export.py); those are read in place of
+        the base's, every other tensor is the base's own."""
         def matrix(name: str, rows: int, k: int) -> Matrix:
+            if variant and variant + name in f.tensors:
+                name = variant + name
             info = f.tensor(name, (rows, k), MATRIX_FORMATS)
             return Matrix(info.data, info.fmt, rows, k)
 

@@ -14,6 +14,7 @@ from engine import _native as K
 from engine.config import ModelConfig
 from engine.runtime.cromwell_weights import VisionWeights
 from engine.runtime.decoder import PREFILL_CHUNK, Decoder
+from engine.runtime.decoder_weights import TUNED_PREFIX, tuned_tasks
 from engine.runtime.fusion import Fusion
 from engine.runtime.generate import decode_n_tokens, stream_text
 from engine.runtime.gguf_file import GGUFFile
@@ -57,6 +58,12 @@ class Model:
     ) -> None:
         self.file = f
         self.decoder = Decoder(f, n_ctx, kv_cache=kv_cache)
+        # A file may carry a fine-tune's matrices beside the base's (`tuned.*`) for the tasks
+        # it names (TUNED_TASKS_KEY): those requests run on a second decoder over them, with
+        # its own KV cache, built on the first such request.
+        self._decoder_args = (n_ctx, kv_cache)
+        self.tuned_tasks = tuned_tasks(f)
+        self._tuned: Decoder | None = None
         self.tokenizer = tokenizer
         self.stop_ids = stop_token_ids(f, tokenizer) | tokenizer.eog_ids
         self._lock = threading.Lock()
@@ -71,6 +78,16 @@ class Model:
         self._fim: FimFormat | None = None
         if f.architecture == "cromwell":
             self._load_vision()
+
+    def decoder_for(self, task: str | None = None) -> Decoder:
+        """The decoder a request of `task` ("infill", "edit", or None for any other) runs on:
+        the tuned one when the file has tuned weights for that task, else the base."""
+        if task is None or task not in self.tuned_tasks:
+            return self.decoder
+        if self._tuned is None:
+            n_ctx, kv_cache = self._decoder_args
+            self._tuned = Decoder(self.file, n_ctx, kv_cache=kv_cache, variant=TUNED_PREFIX)
+        return self._tuned
 
     def _load_vision(self) -> None:
         from engine.runtime.cromwell_weights import load_cromwell_weights
@@ -181,12 +198,15 @@ class Model:
         speculative: bool = True,
         image: str | Path | np.ndarray | PIL.Image.Image | None = None,
         reuse_min: int | None = None,
+        task: str | None = None,
     ) -> Iterator[int]:
         """`image` (a `cromwell` model only): a file or an (H, W, 3) array in [0, 1]; it is
         encoded once and fused with the prompt (see fusion.py). `reuse_min`: keep cached
         runs of at least that many tokens after a change in the prompt (generate.prefill);
         None keeps to the exact common prefix. A `cancel` set during the prefill ends the
-        stream with no token, the prompt's computed part kept in the cache."""
+        stream with no token, the prompt's computed part kept in the cache. `task`: what
+        the request is for ("infill", "edit"), which picks the decoder (`decoder_for`); a
+        request with an image runs on the base, the one fusion is wired into."""
         vision = None if image is None else self.encode_image(image)
         sampler = Sampler(
             SamplingParams(
@@ -205,7 +225,7 @@ class Model:
             if fusion is not None and vision is not None:
                 fusion.set_image(vision)  # under the lock: no other stream is mid-step
         tokens = decode_n_tokens(
-            self.decoder,
+            self.decoder if vision is not None else self.decoder_for(task),
             list(ids),
             max_tokens=max_tokens,
             sampler=sampler,
@@ -248,10 +268,11 @@ class Model:
         top_p: float = 1.0,
         repetition_penalty: float = 1.0,
         seed: int | None = None,
+        task: str | None = None,
     ) -> Iterator[str]:
         """Text pieces of the continuation of `prompt` (sent as it is: apply the chat template
         first for a chat model), ending at a stop token, a stop string, `max_tokens`, or when
-        `cancel` is set."""
+        `cancel` is set. `task`: as in `stream_tokens`."""
         if image is not None and not self.takes_images:
             raise ValueError(
                 f"{self.path} is a text-only {self.architecture!r} model: it cannot take an image"
@@ -268,6 +289,7 @@ class Model:
             cancel=cancel,
             speculative=speculative,
             image=image,
+            task=task,
         )
         return stream_text(self._decode_text, tokens, stop or [])
 

@@ -136,15 +136,17 @@ def _dequantised(t: gguf.ReaderTensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def load_text_model(path: str | Path) -> TextModel:
-    """The text path of the GGUF at `path` (architecture `cromwell` or `llama`)."""
+def load_text_model(path: str | Path, variant: str = "") -> TextModel:
+    """The text path of the GGUF at `path` (architecture `cromwell` or `llama`); `variant`
+    ("tuned."): the file's second copy of the matrices it holds one of (an adapter merged in
+    beside the base, engine/train/export.py) in place of the base's."""
     reader = gguf.GGUFReader(str(path))
     arch_field = reader.fields["general.architecture"]
     arch = bytes(arch_field.parts[arch_field.data[0]]).decode()
     heads = int(_field(reader, f"{arch}.attention.head_count"))
     kv = int(_field(reader, f"{arch}.attention.head_count_kv"))
     tensors = {t.name: t for t in reader.tensors}
-    embed = _dequantised(tensors["token_embd.weight"])
+    embed = _dequantised(tensors.get(variant + "token_embd.weight", tensors["token_embd.weight"]))
     model = TextModel(
         vocab=embed.shape[0], dim=embed.shape[1],
         layers=int(_field(reader, f"{arch}.block_count")), heads=heads, kv_heads=kv,
@@ -157,7 +159,8 @@ def load_text_model(path: str | Path) -> TextModel:
         raise ValueError(f"{path}: an untied LM head; the text model ties it to the embedding")
     for n, block in enumerate(model.layers):
         for kind, module in _MODULES.items():
-            w = _dequantised(tensors[f"blk.{n}.{kind}.weight"])
+            name = f"blk.{n}.{kind}.weight"
+            w = _dequantised(tensors.get(variant + name, tensors[name]))
             if kind in ("attn_q", "attn_k"):
                 w = gguf_to_hf_qk(w, heads if kind == "attn_q" else kv)
             block.get_submodule(module).weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))

@@ -11,6 +11,7 @@ import pytest
 from lsp_helpers import needs_model
 
 from cromwell_lsp.ghost import (
+    TASK,
     GhostCancelled,
     GhostRequest,
     GhostSettings,
@@ -292,16 +293,17 @@ def test_a_superseded_request_stops_inside_its_prefill_and_keeps_what_it_ran(mod
     ghost = GhostText(model, GhostSettings(max_tokens=4, fim="none"))
     end = len(SOURCE.split("\n")[900])
     request = GhostRequest("threading.py", SOURCE, 900, end)
-    model.decoder.cache.rollback(0)
+    decoder = model.decoder_for(TASK)  # the decoder ghost text runs on
+    decoder.cache.rollback(0)
     # Looks: on entry, before the prefill, before its first piece, before its second: stop.
     with pytest.raises(GhostCancelled):
         ghost.suggest(request, CancelAfter(3))
     prompt = ghost.prompt(request, Cursor.at(SOURCE, 900, end))
-    kept = model.decoder.cache.length
+    kept = decoder.cache.length
     assert 0 < kept < len(prompt)  # the prefill ended early, its first piece kept
-    assert model.decoder.cache.tokens == prompt[:kept]
+    assert decoder.cache.tokens == prompt[:kept]
     ghost.suggest(request)  # the next request picks up where the cancelled one stopped
-    assert model.decoder.last_prefill.prefix >= kept
+    assert decoder.last_prefill.prefix >= kept
 
 
 @needs_model
