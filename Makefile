@@ -36,12 +36,13 @@ $(DEFAULT_MODEL): | $(VENV)/.deps
 	$(CROMWELL) models fetch
 
 # cromwell-smol, the runtime's default model, built from SmolLM2 by the same command, with
-# the screenshot reader built in: a new reader asset makes it rebuild (the touch marks a cache
-# whose reader was already current as seen).
+# the screenshot reader and the infill/edit adapter built in: a new asset makes it rebuild
+# (the touch marks a cache whose assets were already current as seen).
 CROMWELL_SMOL := $(CROMWELL_HOME)/models/cromwell-smol.gguf
 READER_ASSET := $(wildcard engine/assets/reader.npz)
+ADAPTER_ASSET := $(wildcard engine/assets/cromwell-smol-fim/adapter.npz)
 
-$(CROMWELL_SMOL): $(READER_ASSET) | $(DEFAULT_MODEL) $(VENV)/.deps
+$(CROMWELL_SMOL): $(READER_ASSET) $(ADAPTER_ASSET) | $(DEFAULT_MODEL) $(VENV)/.deps
 	$(CROMWELL) models fetch
 	touch $@
 

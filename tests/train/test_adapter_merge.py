@@ -1,6 +1,8 @@
 """An adapter merged into cromwell-smol's GGUF (what `cromwell models fetch` ships) gives the
-logits the adapter gives on the fly over the unmerged file, the merged file declares its FIM
-ids, and the build is deterministic. Needs SmolLM2 in the cache (`make setup`)."""
+logits the adapter gives on the fly over the unmerged file, on the tasks it was trained for
+(infill, edit), while every other request keeps the base's own weights; the merged file
+declares its FIM ids, and the build is deterministic. Needs SmolLM2 in the cache
+(`make setup`)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ def logits(model, ids: list[int]) -> torch.Tensor:  # type: ignore[no-untyped-de
 
 def test_merged_file_gives_the_on_the_fly_logits(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import engine.runtime
+    from engine.runtime.decoder_weights import TUNED_PREFIX
     from engine.runtime.model_store import cromwell_smol_path
     from engine.runtime.reader_file import file_sha256
     from engine.train import export
@@ -74,12 +77,13 @@ def test_merged_file_gives_the_on_the_fly_logits(tmp_path: Path, monkeypatch) ->
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest[0]
 
     model = engine.runtime.load(str(merged_path))
+    assert model.tuned_tasks == {"infill", "edit"}
     tok = model.tokenizer
     assert model.fim.order == "psm" and tok.id_to_token(model.fim.prefix) == "<fim_prefix>"
     ids = [model.fim.prefix, *tok.encode("def add(a, b):\n    ", add_special=False),
            model.fim.suffix, *tok.encode("\n\nprint(add(1, 2))\n", add_special=False),
            model.fim.middle]
-    merged = load_text_model(merged_path)
+    merged = load_text_model(merged_path, TUNED_PREFIX)
     want, got = logits(on_the_fly, ids), logits(merged, ids)
     base_ids = logits(load_text_model(base_path), ids)
     moved = (want - base_ids).abs().max().item()
@@ -91,3 +95,50 @@ def test_merged_file_gives_the_on_the_fly_logits(tmp_path: Path, monkeypatch) ->
     print(f"moved {moved:.2f}, merged vs on the fly {err:.3f}, top-1 agreement {agree:.2f}")
     assert agree >= 0.8
     assert np.isfinite(plain.numpy()).all()
+
+    # The runtime: the tasks the adapter serves run on its weights, as torch computes them...
+    tuned = model.decoder_for("infill")
+    assert tuned is model.decoder_for("edit") and tuned is not model.decoder
+    tuned.cache.rollback(0)
+    runtime = tuned.forward(ids)
+    last = got[-1].numpy()
+    assert np.abs(runtime - last).max() < 0.1 * moved
+    assert runtime.argmax() == last.argmax()
+    # ...and every other request runs on SmolLM2's own bytes: the base build's logits.
+    assert model.decoder_for(None) is model.decoder_for("chat") is model.decoder
+    untuned = engine.runtime.load(str(base_path))
+    model.decoder.cache.rollback(0)
+    untuned.decoder.cache.rollback(0)
+    np.testing.assert_array_equal(model.decoder.forward(ids), untuned.decoder.forward(ids))
+    # A fine-tune of the shipped file starts from the base, the FIM rows included.
+    assert torch.equal(load_text_model(merged_path).embed, load_text_model(base_path).embed)
+    assert not untuned.tuned_tasks and untuned.decoder_for("infill") is untuned.decoder
+
+
+def test_requests_run_on_the_weights_of_their_task(tmp_path: Path) -> None:
+    """Ghost text and an edit action run on the tuned decoder, a plain generation on the
+    base: each leaves its prefill record on the decoder it ran on."""
+    import engine.runtime
+    from cromwell_lsp import domain
+    from engine.train.export import build_cromwell_smol
+    from engine.train.text_model import load_text_model
+
+    torch.manual_seed(0)
+    on_the_fly = load_text_model(build_cromwell_smol(tmp_path / "base.gguf", SOURCE))
+    on_the_fly.add_lora(4, 8.0)
+    on_the_fly.train_new_rows(49161)
+    random_adapter(on_the_fly, tmp_path / "adapter.npz")
+    path = build_cromwell_smol(tmp_path / "merged.gguf", SOURCE, adapter=tmp_path / "adapter.npz")
+    model = engine.runtime.load(str(path), threads=1)
+    tuned = model.decoder_for("infill")
+
+    domain.infill(model, "def add(a, b):\n    return ", "\n", max_tokens=4)
+    assert tuned.last_prefill is not None and model.decoder.last_prefill is None
+
+    tuned.last_prefill = None
+    domain.generate(model, "def add(a, b):", max_tokens=4)
+    assert model.decoder.last_prefill is not None and tuned.last_prefill is None
+
+    model.decoder.last_prefill = None
+    domain.generate(model, "def add(a, b):", max_tokens=4, task=domain.EDIT_TASK)
+    assert tuned.last_prefill is not None and model.decoder.last_prefill is None
