@@ -303,3 +303,6 @@ def vocab_objects(
     lefts: npt.NDArray[np.int32],
     rights: npt.NDArray[np.int32],
 ) -> tuple[list[str], dict[str, int], list[tuple[str, str]]]: ...
+def vocab_tables(
+    tokens: list[str], merges: list[str]
+) -> tuple[bytes, npt.NDArray[np.int32], npt.NDArray[np.int32]] | None: ...

@@ -25,6 +25,7 @@ KERNEL_TESTS = [
     "tests/test_vision_ops.py",
     # The byte-level BPE: flat hash tables, string views into its own buffers.
     "tests/test_native_bpe.py",
+    "tests/test_vocab_tables.py",
     # The fused decode step reads the arrays it was built from for as long as it lives.
     "tests/runtime/test_decode_step_weights.py",
     "tests/runtime/test_decode_step_spans.py",

@@ -77,14 +77,21 @@ def read(gguf_path: Path) -> CachedLoad | None:
 def write(gguf_path: Path, layout: HeaderLayout, spec: VocabSpec) -> bool:
     """Store the entry for `gguf_path` (atomically: a reader never sees half of one). False
     when it cannot be stored: a NUL inside a token, or a cache that cannot be written."""
-    if any(SEP in t for t in spec.tokens):
-        return False
     import tempfile  # only a first load writes an entry
 
-    if spec.merge_ids is None:
-        return False  # a merge of strings that are not tokens: left to the tokenizer to reject
-    sides = [np.ascontiguousarray(a, "<i4") for a in spec.merge_ids]
-    blobs = [SEP.join(spec.tokens).encode("utf-8", ENCODING_ERRORS)] + [a.tobytes() for a in sides]
+    t = spec.tables
+    if t is not None:  # packed by vocab_spec: no token holds a NUL
+        n_tokens, sides = t.n_tokens, [t.lefts, t.rights]
+        tokens_utf8 = bytes(t.tokens_utf8)
+    else:
+        if any(SEP in t for t in spec.tokens):
+            return False
+        if spec.merge_ids is None:
+            return False  # a merge of strings that are not tokens: the tokenizer rejects it
+        n_tokens, sides = len(spec.tokens), list(spec.merge_ids)
+        tokens_utf8 = SEP.join(spec.tokens).encode("utf-8", ENCODING_ERRORS)
+    sides = [np.ascontiguousarray(a, "<i4") for a in sides]
+    blobs = [tokens_utf8] + [a.tobytes() for a in sides]
     header = {
         "layout": {
             "kv_end": layout.kv_end,
@@ -92,8 +99,8 @@ def write(gguf_path: Path, layout: HeaderLayout, spec: VocabSpec) -> bool:
             "string_arrays": [[s, n, e] for s, (n, e) in layout.string_arrays.items()],
         },
         "spec": {
-            "n_tokens": len(spec.tokens),
-            "n_merges": len(spec.merges),
+            "n_tokens": n_tokens,
+            "n_merges": len(sides[0]),
             "pre": spec.pre,
             "special": spec.special,
             "user_defined": spec.user_defined,

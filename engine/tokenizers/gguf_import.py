@@ -104,8 +104,9 @@ class VocabSpec:
 
 
 def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
-    """Read and check `tokenizer.*` metadata (as read by gguf_meta); the merges are checked
-    against the vocabulary when the tokenizer is built."""
+    """Read and check `tokenizer.*` metadata (as read by gguf_meta): packed (`tables`) when
+    the vocabulary is clean, else with the lists, the merges then checked against the
+    vocabulary when the tokenizer is built."""
     model = _required(meta, "tokenizer.ggml.model")
     if model != "gpt2":
         raise GGUFTokenizerError(
@@ -117,15 +118,34 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
     if pre not in GGUF_PRE_REGEXES:  # (building the library's pre-tokenizer cost a first load)
         raise UnknownPreTokenizerError(pre)
 
+    import numpy as np
+
+    from engine import _native
+
     tokens: list[str] = _required(meta, "tokenizer.ggml.tokens")
     merges: list[str] = _required(meta, "tokenizer.ggml.merges")
     n = len(tokens)
-    types: list[int] = meta.get("tokenizer.ggml.token_type") or [TokenType.NORMAL] * n
+    types = meta.get("tokenizer.ggml.token_type")
+    types = np.asarray([TokenType.NORMAL] * n if types is None else types, np.int64)
     if len(types) != n:
         raise GGUFTokenizerError(f"token_type has {len(types)} entries for {n} tokens")
 
-    # llama.cpp names empty tokens "[EMPTY_<id>]" so every id keeps a distinct text.
-    tokens = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(tokens)]
+    def name(i: int) -> str:  # llama.cpp names empty tokens "[EMPTY_<id>]": ids stay distinct
+        return tokens[i] or f"[EMPTY_{i}]"
+
+    special = np.flatnonzero((types == TokenType.CONTROL) | (types == TokenType.UNKNOWN))
+    user_defined = np.flatnonzero(types == TokenType.USER_DEFINED)
+    added = {"special": [name(int(i)) for i in special],
+             "user_defined": [name(int(i)) for i in user_defined]}
+    # A clean vocabulary (every token distinct, every merge two tokens) is packed in one
+    # native pass, the load-cache entry's form; the lists below only say what is wrong.
+    packed = _native.vocab_tables(tokens, merges)
+    if packed is not None:
+        blob, lefts, rights = packed
+        return VocabSpec(tokens=[], merges=[], **added, **_spec_fields(meta, pre, n),
+                         tables=VocabTables(blob, n, lefts, rights), merge_ids=(lefts, rights))
+
+    tokens = [name(i) for i in range(n)]
     vocab = dict(zip(tokens, range(n), strict=True))
     if len(vocab) != n:
         dup = next(t for i, t in enumerate(tokens) if vocab[t] != i)
@@ -139,14 +159,14 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
         merge_ids: tuple[Any, Any] | None = merge_ids_of(vocab, merge_pairs)
     except GGUFTokenizerError:
         merge_ids = None  # the tokenizer refuses it by name when it is built
+    return VocabSpec(tokens=tokens, merges=merge_pairs, **added, **_spec_fields(meta, pre, n),
+                     merge_ids=merge_ids)
 
-    special = {int(TokenType.CONTROL), int(TokenType.UNKNOWN)}
-    return VocabSpec(
-        tokens=tokens,
-        merges=merge_pairs,
+
+def _spec_fields(meta: Mapping[str, Any], pre: str, n: int) -> dict[str, Any]:
+    """The spec's ids, flags and template from the metadata."""
+    return dict(
         pre=pre,
-        special=[tokens[i] for i, k in enumerate(types) if k in special],
-        user_defined=[tokens[i] for i, k in enumerate(types) if k == TokenType.USER_DEFINED],
         bos_id=_optional_id(meta, "tokenizer.ggml.bos_token_id", n),
         eos_id=_optional_id(meta, "tokenizer.ggml.eos_token_id", n),
         pad_id=_optional_id(meta, "tokenizer.ggml.padding_token_id", n),
@@ -155,7 +175,6 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
         add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", pre in GGUF_PRE_IGNORE_MERGES)),
         add_eos=bool(meta.get("tokenizer.ggml.add_eos_token", False)),
         chat_template=meta.get("tokenizer.chat_template"),
-        merge_ids=merge_ids,
     )
 
 
