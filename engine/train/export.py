@@ -52,8 +52,8 @@ SMOL_TRAINED_PARTS = ["language", "ar_head", "lm_head"]
 # else, so `cromwell models fetch` rebuilds a cache an older build wrote. 2: the FIM token ids
 # are no longer declared (the weights never learnt them; see gguf_export.vocab_metadata). 3: an
 # adapter's merged projections sit beside SmolLM2's as `tuned.*` tensors (TUNED_TASKS_KEY)
-# instead of over them.
-SMOL_BUILD = 3
+# instead of over them. 4: for edits only.
+SMOL_BUILD = 4
 SMOL_BUILD_KEY = f"{ARCH}.smol_build"
 # The text-path adapter `cromwell models fetch` merges into cromwell-smol when it is committed
 # (engine/assets/cromwell-smol-fim/README.md says how it was trained); without it the build is
@@ -62,13 +62,14 @@ SMOL_ADAPTER = Path(__file__).resolve().parents[1] / "assets" / "cromwell-smol-f
 # The sha256 of the adapter a build merged in: a cached file built with another adapter (or
 # none) is rebuilt when the committed one changes.
 SMOL_ADAPTER_SHA_KEY = f"{ARCH}.smol_adapter.sha256"
-# The tasks an adapter was trained for, which run on its merged projections; stored as
-# `tuned.<tensor name>` (TUNED_PREFIX) beside the base's; engine/runtime/decoder_weights.py
-# reads them.
-# Chat and generation from a description stay on SmolLM2's own weights: a LoRA trained on
-# FIM and edit rows over the one chat path cost HumanEval (9 -> 4 of 164), so the adapter
-# serves only the tasks it was measured to improve.
-TUNED_TASKS = ("infill", "edit")
+# The tasks that run on the shipped adapter's merged projections, stored as `tuned.<tensor
+# name>` (TUNED_PREFIX) beside the base's; engine/runtime/decoder_weights.py reads them. Only
+# the tasks it was measured to improve in the product: edits (0 -> 6 of 14 pass). Chat and
+# generation stay on SmolLM2's own weights (the adapter over the one chat path cost HumanEval
+# 9 -> 4 of 164), and so does ghost text: its infilling gains on HumanEval's whole-line tasks
+# (2.0% -> 18.5%) turned into fewer accepted suggestions in a real typing session, where the
+# cursor sits mid-line in a long file (engine/assets/cromwell-smol-fim/README.md).
+SMOL_TUNED_TASKS = ("edit",)
 # The screenshot code reader built into cromwell-smol (engine/runtime/reader_file.py); a
 # cached build whose reader is not this file's (by sha256) is rebuilt.
 READER_ASSET = Path(__file__).resolve().parents[1] / "assets" / "reader.npz"
@@ -279,19 +280,20 @@ def frozen_language_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.nda
 def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = None,
                         fmt: str = "Q8_0", seed: int = 0,
                         adapter: str | Path | None = None,
-                        reader: str | Path | None = None) -> Path:
+                        reader: str | Path | None = None,
+                        tasks: tuple[str, ...] = SMOL_TUNED_TASKS) -> Path:
     """SmolLM2-135M GGUF (the model store's, fetched if needed) -> cromwell-smol: language path,
     AR head and tied LM head from SmolLM2, fusion gates closed (so it answers as SmolLM2),
     vision, fusion and JEPA as initialised from `seed` -> a `cromwell` GGUF at `out_path`.
 
     `adapter`: a fine-tune of the text path (engine/train/adapter.py) merged in beside the
-    base, for the tasks it was trained on (TUNED_TASKS: the runtime routes those to them,
-    every other request keeps SmolLM2's weights): the projections it changes are written a
-    second time, as `tuned.<name>` in `fmt` from SmolLM2's dequantised weights plus the
-    adapter's product, and the embedding as `tuned.token_embd.weight` with the FIM tokens'
-    trained rows; the file declares its FIM ids. `reader`: a reader.npz (the screenshot
-    code reader) built in as F16 tensors `reader.*` with its config
-    (engine/runtime/reader_file.py). Deterministic: the same inputs give the same bytes."""
+    base, for `tasks` (the runtime routes those to it, every other request keeps SmolLM2's
+    weights): the projections it changes are written a second time, as `tuned.<name>` in
+    `fmt` from SmolLM2's dequantised weights plus the adapter's product, and the embedding as
+    `tuned.token_embd.weight` with the FIM tokens' trained rows; the file declares its FIM
+    ids when "infill" is one of the tasks (ghost text then prompts in PSM). `reader`: a
+    reader.npz (the screenshot code reader) built in as F16 tensors `reader.*` with its
+    config (engine/runtime/reader_file.py). Deterministic: the same inputs give the same bytes."""
     from engine.config import load_config
     from engine.model.llama_gguf import load_llama_gguf
     from engine.runtime.reader_file import gguf_parts
@@ -323,13 +325,13 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
         # The embedding (the head too, tied to it) with the FIM tokens' trained rows.
         tensors[TUNED_PREFIX + EMBEDDING] = source_bytes(model, Path(source_gguf))[EMBEDDING]
         extra[SMOL_ADAPTER_SHA_KEY] = file_sha256(adapter)
-        extra[TUNED_TASKS_KEY] = list(TUNED_TASKS)
+        extra[TUNED_TASKS_KEY] = list(tasks)
     if reader is not None:
         reader_meta, reader_tensors = gguf_parts(reader)
         extra.update(reader_meta)
         tensors.update(reader_tensors)
     return export_model(model, Path(out_path), fmt, SMOL_TRAINED_PARTS, str(source_gguf),
-                        extra, raw=raw, fim_trained=adapter is not None,
+                        extra, raw=raw, fim_trained=adapter is not None and "infill" in tasks,
                         extra_tensors=tensors)
 
 

@@ -163,15 +163,17 @@ def test_a_cromwell_file_fills_only_when_its_metadata_says_so(tmp_path: Path) ->
     assert fim_of(plain, "starcoder")[0].fills
 
 
-def test_the_default_model_fills_in_the_middle_on_its_tuned_weights() -> None:
+def test_the_default_model_completes_prefix_only() -> None:
     from engine.train.export import ensure_cromwell_smol
 
-    # The shipped adapter (engine/assets/cromwell-smol-fim) trained the FIM markers' rows, so
-    # the file declares them, and infilling runs on its tuned weights.
+    # The shipped adapter (engine/assets/cromwell-smol-fim) serves edits only: ghost text runs
+    # on SmolLM2's weights, which never learnt the FIM markers, so the file does not declare
+    # them.
     model = engine.runtime.load(str(ensure_cromwell_smol()))
     assert model.architecture == "cromwell"
-    assert model.fim.family == "starcoder" and model.fim.fills
-    assert model.tuned_tasks == {"infill", "edit"}
+    assert model.tokenizer.token_to_id("<fim_prefix>") is not None
+    assert model.fim.family == "none" and not model.fim.fills
+    assert model.tuned_tasks == {"edit"}
 
 
 def test_a_vocabulary_without_markers_is_none(tmp_path: Path) -> None:

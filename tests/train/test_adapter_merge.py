@@ -77,12 +77,12 @@ def test_merged_file_gives_the_on_the_fly_logits(tmp_path: Path, monkeypatch) ->
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest[0]
 
     model = engine.runtime.load(str(merged_path))
-    assert model.tuned_tasks == {"infill", "edit"}
+    assert model.tuned_tasks == {"edit"}  # what ships (export.SMOL_TUNED_TASKS)...
+    assert model.fim.family == "none"  # ...so ghost text stays prefix-only, on the base
     tok = model.tokenizer
-    assert model.fim.order == "psm" and tok.id_to_token(model.fim.prefix) == "<fim_prefix>"
-    ids = [model.fim.prefix, *tok.encode("def add(a, b):\n    ", add_special=False),
-           model.fim.suffix, *tok.encode("\n\nprint(add(1, 2))\n", add_special=False),
-           model.fim.middle]
+    fim = [tok.token_to_id(t) for t in ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")]
+    ids = [fim[0], *tok.encode("def add(a, b):\n    ", add_special=False),
+           fim[1], *tok.encode("\n\nprint(add(1, 2))\n", add_special=False), fim[2]]
     merged = load_text_model(merged_path, TUNED_PREFIX)
     want, got = logits(on_the_fly, ids), logits(merged, ids)
     base_ids = logits(load_text_model(base_path), ids)
@@ -97,8 +97,8 @@ def test_merged_file_gives_the_on_the_fly_logits(tmp_path: Path, monkeypatch) ->
     assert np.isfinite(plain.numpy()).all()
 
     # The runtime: the tasks the adapter serves run on its weights, as torch computes them...
-    tuned = model.decoder_for("infill")
-    assert tuned is model.decoder_for("edit") and tuned is not model.decoder
+    tuned = model.decoder_for("edit")
+    assert tuned is not model.decoder and model.decoder_for("infill") is model.decoder
     tuned.cache.rollback(0)
     runtime = tuned.forward(ids)
     last = got[-1].numpy()
@@ -116,8 +116,9 @@ def test_merged_file_gives_the_on_the_fly_logits(tmp_path: Path, monkeypatch) ->
 
 
 def test_requests_run_on_the_weights_of_their_task(tmp_path: Path) -> None:
-    """Ghost text and an edit action run on the tuned decoder, a plain generation on the
-    base: each leaves its prefill record on the decoder it ran on."""
+    """With an adapter built in for infilling and edits, ghost text and an edit action run
+    on the tuned decoder, a plain generation on the base: each leaves its prefill record on
+    the decoder it ran on."""
     import engine.runtime
     from cromwell_lsp import domain
     from engine.train.export import build_cromwell_smol
@@ -128,9 +129,12 @@ def test_requests_run_on_the_weights_of_their_task(tmp_path: Path) -> None:
     on_the_fly.add_lora(4, 8.0)
     on_the_fly.train_new_rows(49161)
     random_adapter(on_the_fly, tmp_path / "adapter.npz")
-    path = build_cromwell_smol(tmp_path / "merged.gguf", SOURCE, adapter=tmp_path / "adapter.npz")
+    path = build_cromwell_smol(tmp_path / "merged.gguf", SOURCE, adapter=tmp_path / "adapter.npz",
+                               tasks=("infill", "edit"))
     model = engine.runtime.load(str(path), threads=1)
+    assert model.fim.order == "psm"  # trained on the FIM markers: the file declares them
     tuned = model.decoder_for("infill")
+    assert tuned is model.decoder_for("edit") and tuned is not model.decoder
 
     domain.infill(model, "def add(a, b):\n    return ", "\n", max_tokens=4)
     assert tuned.last_prefill is not None and model.decoder.last_prefill is None
