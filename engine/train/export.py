@@ -52,8 +52,9 @@ SMOL_TRAINED_PARTS = ["language", "ar_head", "lm_head"]
 # else, so `cromwell models fetch` rebuilds a cache an older build wrote. 2: the FIM token ids
 # are no longer declared (the weights never learnt them; see gguf_export.vocab_metadata). 3: an
 # adapter's merged projections sit beside SmolLM2's as `tuned.*` tensors (TUNED_TASKS_KEY)
-# instead of over them. 4: for edits only.
-SMOL_BUILD = 4
+# instead of over them. 4: for edits only. 5: the tuned embedding only for the infilling
+# route.
+SMOL_BUILD = 5
 SMOL_BUILD_KEY = f"{ARCH}.smol_build"
 # The text-path adapter `cromwell models fetch` merges into cromwell-smol when it is committed
 # (engine/assets/cromwell-smol-fim/README.md says how it was trained); without it the build is
@@ -289,9 +290,10 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
     `adapter`: a fine-tune of the text path (engine/train/adapter.py) merged in beside the
     base, for `tasks` (the runtime routes those to it, every other request keeps SmolLM2's
     weights): the projections it changes are written a second time, as `tuned.<name>` in
-    `fmt` from SmolLM2's dequantised weights plus the adapter's product, and the embedding as
-    `tuned.token_embd.weight` with the FIM tokens' trained rows; the file declares its FIM
-    ids when "infill" is one of the tasks (ghost text then prompts in PSM). `reader`: a
+    `fmt` from SmolLM2's dequantised weights plus the adapter's product. When "infill"
+    is one of the tasks, the embedding is written again as `tuned.token_embd.weight` with the
+    FIM tokens' trained rows, and the file declares its FIM ids (ghost text then prompts in
+    PSM). `reader`: a
     reader.npz (the screenshot code reader) built in as F16 tensors `reader.*` with its
     config (engine/runtime/reader_file.py). Deterministic: the same inputs give the same bytes."""
     from engine.config import load_config
@@ -320,10 +322,14 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
         changed = set(merge_into_vljepa(model, Adapter(adapter)))
         for name, w in gguf_tensors(model):
             if name in changed:
+                # In `fmt` (Q8_0), not the base's Q4_1: re-rounding the base plus a small
+                # delta to 4 bits moved the logits as much as the adapter itself did.
                 qtype = tensor_type(name, w.shape, fmt)
                 tensors[TUNED_PREFIX + name] = (gguf.quants.quantize(w, qtype), qtype)
-        # The embedding (the head too, tied to it) with the FIM tokens' trained rows.
-        tensors[TUNED_PREFIX + EMBEDDING] = source_bytes(model, Path(source_gguf))[EMBEDDING]
+        if "infill" in tasks:
+            # The embedding (the head too, tied to it) with the FIM tokens' trained rows: only
+            # a FIM prompt reads them, so a file without the infilling route keeps one copy.
+            tensors[TUNED_PREFIX + EMBEDDING] = source_bytes(model, Path(source_gguf))[EMBEDDING]
         extra[SMOL_ADAPTER_SHA_KEY] = file_sha256(adapter)
         extra[TUNED_TASKS_KEY] = list(tasks)
     if reader is not None:
