@@ -296,7 +296,8 @@ class EditProposal:
     old_hash: str | None  # the file's bytes when read (None for caller-supplied text)
     prompt_tokens: int
     output: str
-    tries: int = 1  # 2 when the first answer was no edit and a second sample was taken
+    tries: int = 1  # 2 when the first answer was no edit and a second sample was taken, 3 when
+    # the base weights answered after two tuned answers were no edit (run_action)
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "diff": self.diff, "new_text": self.new_text,
@@ -406,20 +407,20 @@ def check_parses(patch: patches.Patch) -> None:
 
 
 def neither_is_an_edit(first: patches.PatchError,
-                       second: patches.PatchError) -> patches.PatchError:
-    """The refusal when both answers were no edit: the first one's reason, and the
-    second's where it differs."""
-    if str(first) == str(second):
-        return patches.PatchError(f"neither of the model's two answers is an edit: {first}")
-    return patches.PatchError(f"neither of the model's two answers is an edit: {first}; "
-                              f"the second: {second}")
+                       last: patches.PatchError) -> patches.PatchError:
+    """The refusal when no answer was an edit: the first one's reason, and the last's where
+    it differs."""
+    if str(first) == str(last):
+        return patches.PatchError(f"none of the model's answers is an edit: {first}")
+    return patches.PatchError(f"none of the model's answers is an edit: {first}; "
+                              f"the last: {last}")
 
 
 @dataclass(frozen=True)
 class ActionResult:
     patch: patches.Patch
     output: str  # the model's answer the patch was made from
-    tries: int  # 1, or 2 when the first answer was no edit
+    tries: int  # 1; 2 when the first answer was no edit; 3 when the base weights answered
 
 
 def run_action(
@@ -434,14 +435,17 @@ def run_action(
 ) -> ActionResult:
     """Generate the answer to `prepared` and check it into a patch that, for an edit, leaves
     the file parsing (check_parses); an answer that is no edit gets one more try with a different
-    sample (RETRY_TEMPERATURE, RETRY_SEED), and `on_retry(why)` is told. When neither answer
-    is an edit nothing is offered: PatchError (neither_is_an_edit) says why. Every door
-    offers only what this returns."""
-    def attempt(temperature: float, seed: int | None, n: int) -> ActionResult:
+    sample (RETRY_TEMPERATURE, RETRY_SEED), and `on_retry(why)` is told. A model whose edits run
+    on tuned weights (Model.decoder_for) gets a third try, greedy, on its base weights when
+    neither tuned answer is an edit: the fine-tune passes more of the edit kinds it learnt,
+    the base carries out some plain instructions it leaves undone. When no answer is an edit
+    nothing is offered: PatchError (neither_is_an_edit) says why. Every door offers only what
+    this returns."""
+    def attempt(temperature: float, seed: int | None, n: int, task: str | None) -> ActionResult:
         output = generate(model, prepared.prompt, max_tokens=prepared.max_new_tokens,
                           temperature=temperature, seed=seed, image=model_image(model, action),
                           cancel=cancel, on_piece=on_piece, stop_when=prepared.stop_when,
-                          task=EDIT_TASK)
+                          task=task)
         patch = action_patch(action, prepared, output)
         if action.request.action != "fromScreenshot":
             # A screenshot's new file is what the picture shows, and a picture may show a
@@ -449,19 +453,22 @@ def run_action(
             check_parses(patch)
         return ActionResult(patch, output, n)
 
-    try:
-        return attempt(temperature, None, 1)
-    except patches.StaleDocument:
-        raise
-    except patches.PatchError as first:
-        if on_retry is not None:
-            on_retry(str(first))
+    tries = [(temperature, None, EDIT_TASK), (max(temperature, RETRY_TEMPERATURE), RETRY_SEED,
+                                              EDIT_TASK)]
+    decoder_for = getattr(model, "decoder_for", None)
+    if decoder_for is not None and decoder_for(EDIT_TASK) is not decoder_for(None):
+        tries.append((temperature, None, None))
+    errors: list[patches.PatchError] = []
+    for n, (temp, seed, task) in enumerate(tries, 1):
+        if errors and on_retry is not None:
+            on_retry(str(errors[-1]))
         try:
-            return attempt(max(temperature, RETRY_TEMPERATURE), RETRY_SEED, 2)
+            return attempt(temp, seed, n, task)
         except patches.StaleDocument:
             raise
-        except patches.PatchError as second:
-            raise neither_is_an_edit(first, second) from second
+        except patches.PatchError as err:
+            errors.append(err)
+    raise neither_is_an_edit(errors[0], errors[-1]) from errors[-1]
 
 
 def edit_action(ws: Workspace, source: Source, instruction: str,

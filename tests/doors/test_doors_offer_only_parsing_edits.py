@@ -33,7 +33,7 @@ BROKEN = (
 INSTRUCTION = "fix add: it must return a + b"
 LINES = (2, 3)  # 1-based, inclusive: the method `add`
 MAX_TOKENS = 24
-REFUSAL = "neither of the model's two answers is an edit"
+REFUSAL = "none of the model's answers is an edit"
 # `mul` stays broken whatever `add` becomes, and the refusal says the file was broken before.
 REASON = "did not parse before the edit either"
 

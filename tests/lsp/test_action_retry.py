@@ -23,13 +23,15 @@ class ScriptedAnswers:
     def __init__(self, model: Any, answers: list[str]) -> None:
         self._model, self._answers = model, list(answers)
         self.asked: list[tuple[float, int | None]] = []
+        self.tasks: list[str | None] = []  # which weights each generation asked for
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
     def stream(self, prompt: str, *, temperature: float, seed: int | None = None,
-               **_: Any) -> Any:
+               task: str | None = None, **_: Any) -> Any:
         self.asked.append((temperature, seed))
+        self.tasks.append(task)
         yield from self._answers.pop(0)
 
 
@@ -55,11 +57,24 @@ def test_a_good_first_answer_is_kept(tmp_path):
     assert ask().tries == 1 and model.asked == [(0.0, None)]
 
 
-def test_when_both_answers_are_no_edit_nothing_is_offered_and_both_reasons_are_given(tmp_path):
-    _, ask = propose(tmp_path, ["def add(a, b:\n    return a + b\n```", SOURCE + "```"])
-    with pytest.raises(patches.PatchError, match="neither of the model's two answers is an "
-                       "edit: the edited python does not parse .*; the second: .*no change"):
+def test_when_no_answer_is_an_edit_nothing_is_offered_and_the_reasons_are_given(tmp_path):
+    # The default model's edits run on its tuned weights: two tuned answers, then the base's.
+    model, ask = propose(tmp_path, ["def add(a, b:\n    return a + b\n```", SOURCE + "```",
+                                    SOURCE + "```"])
+    with pytest.raises(patches.PatchError, match="none of the model's answers is an "
+                       "edit: the edited python does not parse .*; the last: .*no change"):
         ask()
+    assert model.tasks == [domain.EDIT_TASK, domain.EDIT_TASK, None]
+
+
+def test_the_base_weights_answer_when_the_tuned_ones_give_no_edit(tmp_path):
+    model, ask = propose(tmp_path, [SOURCE + "```", SOURCE + "```",
+                                    "def add(a, b):\n    return a + b\n```"])
+    proposal = ask()
+    assert proposal.tries == 3 and "+    return a + b" in proposal.diff
+    assert model.asked == [(0.0, None), (domain.RETRY_TEMPERATURE, domain.RETRY_SEED),
+                           (0.0, None)]
+    assert model.tasks == [domain.EDIT_TASK, domain.EDIT_TASK, None]
 
 
 BROKEN = "def add(a, b)\n    return a - b\n"  # a syntax error to fix, as fix_syntax asks
@@ -73,9 +88,10 @@ def test_an_edit_of_a_file_that_did_not_parse_must_leave_it_parsing(tmp_path):
     assert model.asked == [(0.0, None), (domain.RETRY_TEMPERATURE, domain.RETRY_SEED)]
 
 
-def test_when_neither_answer_parses_nothing_is_offered(tmp_path):
+def test_when_no_answer_parses_nothing_is_offered(tmp_path):
     _, ask = propose(tmp_path, ["def add(a, b)\n    return a + b\n```",
+                                "def add(a, b\n    return a + b\n```",
                                 "def add(a, b\n    return a + b\n```"], BROKEN)
-    with pytest.raises(patches.PatchError, match="neither of the model's two answers is an "
+    with pytest.raises(patches.PatchError, match="none of the model's answers is an "
                        "edit: the edited python does not parse .*did not parse before"):
         ask()
