@@ -79,10 +79,10 @@ def write(gguf_path: Path, layout: HeaderLayout, spec: VocabSpec) -> bool:
     when it cannot be stored: a NUL inside a token, or a cache that cannot be written."""
     import tempfile  # only a first load writes an entry
 
-    t = spec.tables
-    if t is not None:  # packed by vocab_spec: no token holds a NUL
-        n_tokens, sides = t.n_tokens, [t.lefts, t.rights]
-        tokens_utf8 = bytes(t.tokens_utf8)
+    packed = spec.tables
+    if packed is not None:  # packed by vocab_spec: no token holds a NUL
+        n_tokens, sides = packed.n_tokens, [packed.lefts, packed.rights]
+        tokens_utf8 = bytes(packed.tokens_utf8)
     else:
         if any(SEP in t for t in spec.tokens):
             return False

@@ -143,7 +143,7 @@ def vocab_spec(meta: Mapping[str, Any]) -> VocabSpec:
     if packed is not None:
         blob, lefts, rights = packed
         return VocabSpec(tokens=[], merges=[], **added, **_spec_fields(meta, pre, n),
-                         tables=VocabTables(blob, n, lefts, rights), merge_ids=(lefts, rights))
+                         tables=VocabTables(blob, n, lefts, rights))
 
     tokens = [name(i) for i in range(n)]
     vocab = dict(zip(tokens, range(n), strict=True))

@@ -71,6 +71,7 @@ SMOL_ADAPTER_SHA_KEY = f"{ARCH}.smol_adapter.sha256"
 # (2.0% -> 18.5%) turned into fewer accepted suggestions in a real typing session, where the
 # cursor sits mid-line in a long file (engine/assets/cromwell-smol-fim/README.md).
 SMOL_TUNED_TASKS = ("edit",)
+EMBEDDING = "token_embd.weight"  # the token embedding, tied to the LM head
 # The screenshot code reader built into cromwell-smol (engine/runtime/reader_file.py); a
 # cached build whose reader is not this file's (by sha256) is rebuilt.
 READER_ASSET = Path(__file__).resolve().parents[1] / "assets" / "reader.npz"
@@ -293,9 +294,9 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
     `fmt` from SmolLM2's dequantised weights plus the adapter's product. When "infill"
     is one of the tasks, the embedding is written again as `tuned.token_embd.weight` with the
     FIM tokens' trained rows, and the file declares its FIM ids (ghost text then prompts in
-    PSM). `reader`: a
-    reader.npz (the screenshot code reader) built in as F16 tensors `reader.*` with its
-    config (engine/runtime/reader_file.py). Deterministic: the same inputs give the same bytes."""
+    PSM). `reader`: a reader.npz (the screenshot code reader) built in as F16 tensors
+    `reader.*` with its config (engine/runtime/reader_file.py). Deterministic: the same
+    inputs give the same bytes."""
     from engine.config import load_config
     from engine.model.llama_gguf import load_llama_gguf
     from engine.runtime.reader_file import gguf_parts
@@ -340,8 +341,6 @@ def build_cromwell_smol(out_path: str | Path, source_gguf: str | Path | None = N
                         extra, raw=raw, fim_trained=adapter is not None and "infill" in tasks,
                         extra_tensors=tensors)
 
-
-EMBEDDING = "token_embd.weight"
 
 
 def source_bytes(model: VLJEPA, source: Path) -> dict[str, tuple[np.ndarray, Q]]:
