@@ -80,6 +80,20 @@ void run_items(int64_t n_items, int64_t total_work, Item&& item) {
   });
 }
 
+// Runs item(i) for i in [0, n_items) with each thread owning a contiguous run of items, taken
+// in order (a thread done early takes from the end of another's run): a decode split's key
+// prefetch runs on into the thread's next split instead of into keys another core reads.
+template <typename Item>
+void run_items_in_runs(int64_t n_items, int64_t total_work, Item&& item) {
+  if (n_items == 1 || total_work < kMinParallelWork || thread_pool().size() == 1) {
+    for (int64_t i = 0; i < n_items; ++i) item(i);
+    return;
+  }
+  thread_pool().run_chunks(n_items, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) item(i);
+  });
+}
+
 // Scratch that lives as long as its thread: tiles allocate nothing once warm.
 struct TileScratch {
   std::vector<const float*> q;
@@ -149,7 +163,7 @@ void attention_decode(const float* q, int64_t hq, int64_t hd, const void* k, con
   if (int64_t(partial.size()) < splits * hq * stride) partial.resize(splits * hq * stride);
   float* parts = partial.data();
 
-  run_items(n_items, work, [&](int64_t item) {
+  run_items_in_runs(n_items, work, [&](int64_t item) {
     const int64_t split = item / items_per_split;
     const int64_t kvh = whole_rows ? 0 : (item % base_items) / chunks_per_kv;
     const int64_t h0 = whole_rows ? 0 : kvh * group + (item % chunks_per_kv) * chunk;

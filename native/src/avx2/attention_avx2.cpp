@@ -79,10 +79,11 @@ inline void qk_group(const float* const* q, const T* const* rows, int64_t hd, fl
   }
 }
 
-// acc_j[d .. d + 8 DV) = acc_j * alpha_j + sum_t p_j[t] * vrows[t][d ..], for JQ queries.
+// acc_j[d .. d + 8 DV) = acc_j * alpha_j + sum_t p_j[t] * vrows[t][d ..], for JQ queries;
+// requests the same columns of the rows `ahead` elements on (none when 0).
 template <int JQ, int DV, typename T>
 inline void pv_group(float* const* acc, const float* alpha, const float* const* p,
-                     const T* const* vrows, int64_t cnt, int64_t d) {
+                     const T* const* vrows, int64_t cnt, int64_t d, int64_t ahead) {
   __m256 c[JQ][DV];
   for (int j = 0; j < JQ; ++j) {
     const __m256 a = _mm256_set1_ps(alpha[j]);
@@ -91,6 +92,7 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
   for (int64_t t = 0; t < cnt; ++t) {
     __m256 vv[DV];
     for (int v = 0; v < DV; ++v) vv[v] = load8(vrows[t] + d + 8 * v);
+    if (ahead != 0) prefetch_ahead(vrows[t] + ahead + d, 8 * DV);
     for (int j = 0; j < JQ; ++j) {
       const __m256 w = _mm256_broadcast_ss(p[j] + t);
       for (int v = 0; v < DV; ++v) c[j][v] = _mm256_fmadd_ps(w, vv[v], c[j][v]);
@@ -103,18 +105,22 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
 // The decode products on 8 lanes, for few_block. Value columns 24 at a time (the accumulators
 // of 3 queries and the value vectors within 16 registers), a head size short of 8 scalar.
 struct Few {
+  static constexpr int64_t kLanes = 8;
+  static float softmax_block(float* sc, int64_t cnt, int64_t padded, float scale, float* m, float* l) {
+    return online_softmax_block(sc, cnt, padded, scale, m, l);
+  }
   template <int JQ, int KR, typename T>
   static void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {
     avx2::qk_group<JQ, KR, T>(q, rows, hd, sc);
   }
   template <int JQ, typename T>
   static void pv_columns(float* const* acc, const float* alpha, const float* const* p, const T* const* vrows,
-                         int64_t cnt, int64_t hd) {
+                         int64_t cnt, int64_t hd, int64_t ahead) {
     const int64_t hd8 = hd / 8 * 8;
     int64_t d = 0;
-    for (; d + 24 <= hd8; d += 24) pv_group<JQ, 3, T>(acc, alpha, p, vrows, cnt, d);
-    if (hd8 - d == 16) pv_group<JQ, 2, T>(acc, alpha, p, vrows, cnt, d);
-    if (hd8 - d == 8) pv_group<JQ, 1, T>(acc, alpha, p, vrows, cnt, d);
+    for (; d + 24 <= hd8; d += 24) pv_group<JQ, 3, T>(acc, alpha, p, vrows, cnt, d, ahead);
+    if (hd8 - d == 16) pv_group<JQ, 2, T>(acc, alpha, p, vrows, cnt, d, ahead);
+    if (hd8 - d == 8) pv_group<JQ, 1, T>(acc, alpha, p, vrows, cnt, d, ahead);
     for (d = hd8; d < hd; ++d) {
       for (int j = 0; j < JQ; ++j) {
         float c = acc[j][d] * alpha[j];

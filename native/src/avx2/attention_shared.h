@@ -33,6 +33,18 @@ inline void prefetch_kv_row(const T* k, const T* v, int64_t hd) {
   }
 }
 
+// Asks for the lines of n elements at p a block ahead, into L2 (T1): a block of a long cache
+// is more than L1 holds, and the L1 takes the lines from L2 in time when they are used.
+template <typename T>
+inline void prefetch_ahead(const T* p, int64_t n) {
+  const char* first = reinterpret_cast<const char*>(p);
+  const char* last = reinterpret_cast<const char*>(p + n) - 1;
+  for (const char* b = first; b <= last; b += 64) _mm_prefetch(b, _MM_HINT_T1);
+  if ((reinterpret_cast<uintptr_t>(first) & 63) > (reinterpret_cast<uintptr_t>(last) & 63)) {
+    _mm_prefetch(last, _MM_HINT_T1);  // the span ends in a line the steps of 64 skipped
+  }
+}
+
 // A decode tile (a few queries a KV head): resets the queries' results, then walks the key
 // blocks, every KV head of a block in turn while its rows are in L1/L2, handing block(idx,
 // take, t0, nb, krows, vrows) each group of `take` = group_size(left) of a head's queries
@@ -113,7 +125,9 @@ inline float online_softmax_block(float* sc, int64_t cnt, int64_t cnt8, float sc
 
 // One key block for a group of JQ queries of a decode tile: scores KR key rows at a time
 // (Isa::qk_group<JQ, KR, T>(q, rows, hd, sc): sc[j][0 .. 4) = q_j . rows[r]), the online-softmax
-// update, value accumulation (Isa::pv_columns<JQ, T>(acc, alpha, p, vrows, cnt, hd)). `scores`
+// update (Isa::softmax_block, as online_softmax_block on a padding of Isa::kLanes), value
+// accumulation (Isa::pv_columns<JQ, T>(acc, alpha, p, vrows, cnt, hd, ahead),
+// which also requests the value rows `ahead` elements on). `scores`
 // holds JQ rows of kKeyBlock + 8 floats.
 template <class Isa, int JQ, int KR, typename T>
 void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb, const T* const* krows,
@@ -133,25 +147,28 @@ void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb, c
   }
   if (cnt_max == 0) return;
   float* out[JQ];
-  // The next block's rows of this head are requested while this block's scores are computed,
-  // a few lines per step: at long contexts they come from memory, and strided as they are
-  // (the other heads' rows lie between them) the hardware prefetcher does not fetch them in
-  // time. Past the cache's end a prefetch is harmless: it never faults.
+  // The next block's rows of this head are requested while this block is worked on, a few
+  // lines per step: its key rows while the scores are computed, its value rows while the values
+  // are summed (Isa::pv_columns, given `ahead`), so requests go out at an even pace through
+  // the block instead of in bursts that fill the core's miss buffers and stall it. At long
+  // contexts the rows come from memory, and strided as they are (the other heads' rows lie
+  // between them) the hardware prefetcher does not fetch them in time. Past the cache's end a
+  // prefetch is harmless: it never faults.
   const int64_t ahead = kKeyBlock * t.kv_stride;
   for (int64_t r = 0; r < cnt_max; r += KR) {  // rows past the block end are padded valid rows
-    for (int64_t i = r; i < r + KR && i < cnt_max; ++i) prefetch_kv_row(krows[i] + ahead, vrows[i] + ahead, hd);
+    for (int64_t i = r; i < r + KR && i < cnt_max; ++i) prefetch_ahead(krows[i] + ahead, hd);
     for (int j = 0; j < JQ; ++j) out[j] = sc[j] + r;
     Isa::template qk_group<JQ, KR, T>(q, krows + r, hd, out);
   }
-  const int64_t cnt8 = (cnt_max + 7) / 8 * 8;
+  const int64_t padded = (cnt_max + Isa::kLanes - 1) / Isa::kLanes * Isa::kLanes;
   float alpha[JQ];
   for (int j = 0; j < JQ; ++j) {
     const int64_t qi = qidx[j];
-    alpha[j] = online_softmax_block(sc[j], cnt[j], cnt8, t.scale, t.m + qi, t.l + qi);
+    alpha[j] = Isa::softmax_block(sc[j], cnt[j], padded, t.scale, t.m + qi, t.l + qi);
   }
   const float* p[JQ];
   for (int j = 0; j < JQ; ++j) p[j] = sc[j];
-  Isa::template pv_columns<JQ, T>(acc, alpha, p, vrows, cnt_max, hd);
+  Isa::template pv_columns<JQ, T>(acc, alpha, p, vrows, cnt_max, hd, ahead);
 }
 
 // ---- many queries (prefill, windows) --------------------------------------------------------

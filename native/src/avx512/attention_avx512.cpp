@@ -35,22 +35,68 @@ inline __m512 load16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// Sum of the lanes of up to 4 vectors, as the 4 lanes of one 128-bit vector.
-inline __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-  auto half = [](__m512 a) {
-    return _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
-  };
-  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(half(a0), half(a1)), _mm256_hadd_ps(half(a2), half(a3)));
-  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+// e^x, as avx2::exp_ps on 16 lanes.
+inline __m512 exp16(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.3365479f);
+  const __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.0f));
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
+  const __m512 n = _mm512_sub_ps(t, magic);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
+  const __m512 pow2n = _mm512_castsi512_ps(_mm512_add_epi32(bits, _mm512_set1_epi32(127 << 23)));
+  return _mm512_maskz_mul_ps(_knot_mask16(underflow), p, pow2n);
 }
 
-// sc[j][0 .. 4) = q_j . rows[r] for KR (<= 4) rows and JQ queries (lanes >= KR: junk); hd a
+// One query's four key sums, folded to 4 lanes each: [a0's 4 partial sums | a1's | a2's | a3's]
+// (each 128-bit quarter sums to that key's score). Blends and 128-bit shuffles: about half the
+// shuffles of summing each vector's 16 lanes on its own.
+inline __m512 fold4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  // s01: lanes 0-7 hold a0's partial sums, lanes 8-15 a1's; s23 likewise.
+  const __m512 s01 = _mm512_add_ps(_mm512_mask_blend_ps(0xFF00, a0, a1),
+                                   _mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(1, 0, 3, 2)));
+  const __m512 s23 = _mm512_add_ps(_mm512_mask_blend_ps(0xFF00, a2, a3),
+                                   _mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Two queries' folded sums (fold4) to their 4 scores each: sc0[0 .. 4) from u, sc1 from w.
+inline void store_scores2(__m512 u, __m512 w, float* sc0, float* sc1) {
+  // Per quarter (one key): u's two partial sums, then w's; then each pair summed.
+  const __m512 v = _mm512_add_ps(_mm512_shuffle_ps(u, w, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_ps(u, w, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 z = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256 r = _mm512_castps512_ps256(_mm512_permutexvar_ps(idx, z));
+  _mm_storeu_ps(sc0, _mm256_castps256_ps128(r));
+  _mm_storeu_ps(sc1, _mm256_extractf128_ps(r, 1));
+}
+
+// One query's folded sums to its 4 scores.
+inline void store_scores1(__m512 u, float* sc) {
+  const __m512 v = _mm512_add_ps(u, _mm512_permute_ps(u, _MM_SHUFFLE(1, 0, 3, 2)));
+  const __m512 z = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  _mm_storeu_ps(sc, _mm512_castps512_ps128(_mm512_permutexvar_ps(idx, z)));
+}
+
+// sc[j][0 .. 4) = q_j . rows[r] for KR (<= 4) rows and JQ queries (lanes >= KR: 0); hd a
 // multiple of 16.
 template <int JQ, int KR, typename T>
 inline void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {
-  __m512 acc[JQ][KR];
+  __m512 acc[JQ][4];
   for (int j = 0; j < JQ; ++j)
-    for (int r = 0; r < KR; ++r) acc[j][r] = _mm512_setzero_ps();
+    for (int r = 0; r < 4; ++r) acc[j][r] = _mm512_setzero_ps();
   for (int64_t i = 0; i < hd; i += 16) {
     __m512 k[KR];
     for (int r = 0; r < KR; ++r) k[r] = load16(rows[r] + i);
@@ -59,17 +105,19 @@ inline void qk_group(const float* const* q, const T* const* rows, int64_t hd, fl
       for (int r = 0; r < KR; ++r) acc[j][r] = _mm512_fmadd_ps(qv, k[r], acc[j][r]);
     }
   }
-  const __m512 zero = _mm512_setzero_ps();
-  for (int j = 0; j < JQ; ++j) {
-    _mm_storeu_ps(sc[j], hsum4(acc[j][0], KR > 1 ? acc[j][KR > 1 ? 1 : 0] : zero,
-                               KR > 2 ? acc[j][KR > 2 ? 2 : 0] : zero, KR > 3 ? acc[j][KR > 3 ? 3 : 0] : zero));
+  int j = 0;
+  for (; j + 2 <= JQ; j += 2) {
+    store_scores2(fold4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]),
+                  fold4(acc[j + 1][0], acc[j + 1][1], acc[j + 1][2], acc[j + 1][3]), sc[j], sc[j + 1]);
   }
+  if (j < JQ) store_scores1(fold4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]), sc[j]);
 }
 
-// acc_j[d .. d + 16 DV) = acc_j * alpha_j + sum_t p_j[t] * vrows[t][d ..], for JQ queries.
+// acc_j[d .. d + 16 DV) = acc_j * alpha_j + sum_t p_j[t] * vrows[t][d ..], for JQ queries;
+// requests the same columns of the rows `ahead` elements on (none when 0).
 template <int JQ, int DV, typename T>
 inline void pv_group(float* const* acc, const float* alpha, const float* const* p,
-                     const T* const* vrows, int64_t cnt, int64_t d) {
+                     const T* const* vrows, int64_t cnt, int64_t d, int64_t ahead) {
   __m512 c[JQ][DV];
   for (int j = 0; j < JQ; ++j) {
     const __m512 a = _mm512_set1_ps(alpha[j]);
@@ -78,6 +126,7 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
   for (int64_t t = 0; t < cnt; ++t) {
     __m512 vv[DV];
     for (int v = 0; v < DV; ++v) vv[v] = load16(vrows[t] + d + 16 * v);
+    if (ahead != 0) avx2::prefetch_ahead(vrows[t] + ahead + d, 16 * DV);
     for (int j = 0; j < JQ; ++j) {
       const __m512 w = _mm512_set1_ps(p[j][t]);
       for (int v = 0; v < DV; ++v) c[j][v] = _mm512_fmadd_ps(w, vv[v], c[j][v]);
@@ -90,28 +139,59 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
 // The value columns in passes of DV vectors: accumulators and value vectors within 32 registers.
 template <int JQ, typename T>
 inline void pv_columns(float* const* acc, const float* alpha, const float* const* p,
-                       const T* const* vrows, int64_t cnt, int64_t hd) {
+                       const T* const* vrows, int64_t cnt, int64_t hd, int64_t ahead) {
   constexpr int DV = JQ <= 6 ? 4 : 3;
   int64_t d = 0;
-  for (; d + 16 * DV <= hd; d += 16 * DV) pv_group<JQ, DV, T>(acc, alpha, p, vrows, cnt, d);
+  for (; d + 16 * DV <= hd; d += 16 * DV) pv_group<JQ, DV, T>(acc, alpha, p, vrows, cnt, d, ahead);
   switch ((hd - d) / 16) {
-    case 3: pv_group<JQ, 3, T>(acc, alpha, p, vrows, cnt, d); break;
-    case 2: pv_group<JQ, 2, T>(acc, alpha, p, vrows, cnt, d); break;
-    case 1: pv_group<JQ, 1, T>(acc, alpha, p, vrows, cnt, d); break;
+    case 3: pv_group<JQ, 3, T>(acc, alpha, p, vrows, cnt, d, ahead); break;
+    case 2: pv_group<JQ, 2, T>(acc, alpha, p, vrows, cnt, d, ahead); break;
+    case 1: pv_group<JQ, 1, T>(acc, alpha, p, vrows, cnt, d, ahead); break;
     default: break;
   }
 }
 
-// The decode products on 16 lanes, for few_block.
+// avx2::online_softmax_block on 16 lanes: `padded` a multiple of 16.
+inline float softmax_block16(float* sc, int64_t cnt, int64_t padded, float scale, float* m, float* l) {
+  for (int64_t r = cnt; r < padded; ++r) sc[r] = -INFINITY;  // past this query's limit
+  const __m512 vscale = _mm512_set1_ps(scale);
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  for (int64_t r = 0; r < padded; r += 16) {
+    const __m512 sv = _mm512_mul_ps(_mm512_loadu_ps(sc + r), vscale);
+    _mm512_storeu_ps(sc + r, sv);
+    vmax = _mm512_max_ps(vmax, sv);
+  }
+  const float m_old = *m;
+  const float m_new = std::max(m_old, _mm512_reduce_max_ps(vmax));
+  // Subtract 0 rather than -inf while a query has seen no key, so e^(s - m) is 0, not NaN.
+  const float m_sub = m_new == -INFINITY ? 0.0f : m_new;
+  const float alpha = std::exp(m_old - m_sub);
+  const __m512 vm = _mm512_set1_ps(m_sub);
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t r = 0; r < padded; r += 16) {
+    const __m512 pr = exp16(_mm512_sub_ps(_mm512_loadu_ps(sc + r), vm));
+    _mm512_storeu_ps(sc + r, pr);
+    vsum = _mm512_add_ps(vsum, pr);
+  }
+  *l = *l * alpha + _mm512_reduce_add_ps(vsum);
+  *m = m_new;
+  return alpha;
+}
+
+// The decode products and softmax on 16 lanes, for few_block.
 struct Few {
+  static constexpr int64_t kLanes = 16;
+  static float softmax_block(float* sc, int64_t cnt, int64_t padded, float scale, float* m, float* l) {
+    return softmax_block16(sc, cnt, padded, scale, m, l);
+  }
   template <int JQ, int KR, typename T>
   static void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {
     avx512::qk_group<JQ, KR, T>(q, rows, hd, sc);
   }
   template <int JQ, typename T>
   static void pv_columns(float* const* acc, const float* alpha, const float* const* p, const T* const* vrows,
-                         int64_t cnt, int64_t hd) {
-    avx512::pv_columns<JQ, T>(acc, alpha, p, vrows, cnt, hd);
+                         int64_t cnt, int64_t hd, int64_t ahead) {
+    avx512::pv_columns<JQ, T>(acc, alpha, p, vrows, cnt, hd, ahead);
   }
 };
 
@@ -148,28 +228,6 @@ void tile_few_queries(const AttnTile& t) {
 // block's scores ST[key][nqp], the output OT[hd][nqp], nqp a multiple of 16; the online softmax
 // works down columns, and each product broadcasts one key or value element against 16-32
 // queries held in registers.
-
-// e^x, as avx2::exp_ps on 16 lanes.
-inline __m512 exp16(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.3365479f);
-  const __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-  x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.0f));
-  const __m512 magic = _mm512_set1_ps(12582912.0f);
-  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
-  const __m512 n = _mm512_sub_ps(t, magic);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
-  const __m512 pow2n = _mm512_castsi512_ps(_mm512_add_epi32(bits, _mm512_set1_epi32(127 << 23)));
-  return _mm512_maskz_mul_ps(_knot_mask16(underflow), p, pow2n);
-}
 
 // ST[k][j .. j + 16 JV) = QT[:, j ..]^T k_k, for KT keys.
 template <int KT, int JV>
