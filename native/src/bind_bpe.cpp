@@ -22,18 +22,6 @@ namespace py = pybind11;
 namespace cromwell::bind {
 namespace {
 
-// The UTF-8 of a str, surrogates kept; `keep` holds the bytes object when one had to be made.
-std::string_view utf8_of(const py::handle& text, py::object& keep) {
-  if (!PyUnicode_Check(text.ptr())) throw py::type_error("expected str");
-  Py_ssize_t n = 0;
-  if (const char* fast = PyUnicode_AsUTF8AndSize(text.ptr(), &n); fast != nullptr) {
-    return {fast, size_t(n)};
-  }
-  PyErr_Clear();  // lone surrogates: encode them as they came
-  keep = owned(PyUnicode_AsEncodedString(text.ptr(), "utf-8", "surrogatepass"));
-  return {PyBytes_AS_STRING(keep.ptr()), size_t(PyBytes_GET_SIZE(keep.ptr()))};
-}
-
 py::str str_of(std::string_view utf8) {
   return owned(PyUnicode_DecodeUTF8(utf8.data(), Py_ssize_t(utf8.size()), "surrogatepass"));
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "quant.h"
 
@@ -17,6 +18,19 @@ namespace py = pybind11;
 inline py::object owned(PyObject* p) {
   if (p == nullptr) throw py::error_already_set();
   return py::reinterpret_steal<py::object>(p);
+}
+
+// The UTF-8 of a str, lone surrogates kept (as "surrogatepass" writes them); `keep` holds the
+// bytes object when one had to be made.
+inline std::string_view utf8_of(const py::handle& text, py::object& keep) {
+  if (!PyUnicode_Check(text.ptr())) throw py::type_error("expected str");
+  Py_ssize_t n = 0;
+  if (const char* fast = PyUnicode_AsUTF8AndSize(text.ptr(), &n); fast != nullptr) {
+    return {fast, size_t(n)};
+  }
+  PyErr_Clear();  // lone surrogates: encode them as they came
+  keep = owned(PyUnicode_AsEncodedString(text.ptr(), "utf-8", "surrogatepass"));
+  return {PyBytes_AS_STRING(keep.ptr()), size_t(PyBytes_GET_SIZE(keep.ptr()))};
 }
 
 inline bool same_dtype(const py::dtype& a, const py::dtype& b) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bind_util.h"
+#include "spelling_table.h"
 
 namespace py = pybind11;
 
@@ -104,59 +105,6 @@ py::tuple gguf_strings(const py::buffer& file, int64_t pos, int64_t count) {
   return py::make_tuple(out, int64_t(at));
 }
 
-// The UTF-8 of a str (lone surrogates kept, as "surrogatepass" writes them); `keep` holds the
-// bytes object when one had to be made.
-std::string_view utf8_view(PyObject* text, py::object& keep) {
-  if (!PyUnicode_Check(text)) throw py::type_error("expected a list of str");
-  Py_ssize_t n = 0;
-  if (const char* fast = PyUnicode_AsUTF8AndSize(text, &n); fast != nullptr) return {fast, size_t(n)};
-  PyErr_Clear();
-  keep = owned(PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass"));
-  return {PyBytes_AS_STRING(keep.ptr()), size_t(PyBytes_GET_SIZE(keep.ptr()))};
-}
-
-uint64_t fnv1a(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (const char c : s) h = (h ^ uint8_t(c)) * 0x100000001b3ull;
-  return h ^ (h >> 29);
-}
-
-// Spelling -> id over the spellings laid end to end in one buffer (open addressing, linear
-// probing, at most half full): no node or string per token.
-class SpellingIndex {
- public:
-  SpellingIndex(const std::string& buf, const std::vector<uint32_t>& off) : buf_(buf), off_(off) {
-    size_t cap = 16;
-    while (cap < 2 * (off.size() - 1) + 2) cap <<= 1;
-    slots_.assign(cap, -1);
-  }
-  // Adds id (whose spelling is already in the buffer); false when its spelling was there.
-  bool add(int32_t id) {
-    const std::string_view s = spelling(id);
-    for (size_t i = fnv1a(s) & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
-      if (slots_[i] < 0) {
-        slots_[i] = id;
-        return true;
-      }
-      if (spelling(slots_[i]) == s) return false;
-    }
-  }
-  int32_t find(std::string_view s) const {
-    for (size_t i = fnv1a(s) & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
-      if (slots_[i] < 0) return -1;
-      if (spelling(slots_[i]) == s) return slots_[i];
-    }
-  }
-
- private:
-  std::string_view spelling(int32_t id) const {
-    return {buf_.data() + off_[size_t(id)], size_t(off_[size_t(id) + 1] - off_[size_t(id)])};
-  }
-  const std::string& buf_;
-  const std::vector<uint32_t>& off_;
-  std::vector<int32_t> slots_;
-};
-
 // A first load's vocabulary in the load-cache entry's packed form, from the file's two string
 // lists in one pass: (blob, lefts, rights), the spellings joined by NULs (an empty one named
 // "[EMPTY_<id>]", as llama.cpp names it) and the merges ("left right", by rank) as int32 token
@@ -171,7 +119,7 @@ py::object vocab_tables(const py::list& tokens, const py::list& merges) {
   off.reserve(n + 1);
   for (size_t i = 0; i < n; ++i) {
     py::object keep;
-    const std::string_view s = utf8_view(PyList_GET_ITEM(tokens.ptr(), Py_ssize_t(i)), keep);
+    const std::string_view s = utf8_of(PyList_GET_ITEM(tokens.ptr(), Py_ssize_t(i)), keep);
     if (s.find('\0') != std::string_view::npos) return py::none();
     if (s.empty()) {
       spell += "[EMPTY_" + std::to_string(i) + "]";
@@ -181,9 +129,10 @@ py::object vocab_tables(const py::list& tokens, const py::list& merges) {
     if (spell.size() > UINT32_MAX) throw py::value_error("the vocabulary is over 4 GB");
     off.push_back(uint32_t(spell.size()));
   }
-  SpellingIndex index(spell, off);
+  SpellingTable index;
+  index.reset(n);
   for (size_t i = 0; i < n; ++i) {
-    if (!index.add(int32_t(i))) return py::none();
+    if (index.put(spell, off, int32_t(i), /*replace=*/false) >= 0) return py::none();  // a repeat
   }
   const size_t m = merges.size();
   py::array_t<int32_t> lefts{py::ssize_t(m)}, rights{py::ssize_t(m)};
@@ -191,11 +140,11 @@ py::object vocab_tables(const py::list& tokens, const py::list& merges) {
   int32_t* r = rights.mutable_data();
   for (size_t i = 0; i < m; ++i) {
     py::object keep;
-    const std::string_view merge = utf8_view(PyList_GET_ITEM(merges.ptr(), Py_ssize_t(i)), keep);
+    const std::string_view merge = utf8_of(PyList_GET_ITEM(merges.ptr(), Py_ssize_t(i)), keep);
     const size_t space = merge.find(' ');
     if (space == std::string_view::npos) return py::none();
-    l[i] = index.find(merge.substr(0, space));
-    r[i] = index.find(merge.substr(space + 1));
+    l[i] = index.find(spell, off, merge.substr(0, space));
+    r[i] = index.find(spell, off, merge.substr(space + 1));
     if (l[i] < 0 || r[i] < 0) return py::none();
   }
   std::string blob;

@@ -59,23 +59,10 @@ uint64_t pair_key(int32_t left, int32_t right) { return (uint64_t(uint32_t(left)
 constexpr size_t kCacheWords = 1 << 16;
 constexpr uint64_t kNoPair = ~uint64_t(0);
 
-uint64_t hash_bytes(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a: tokens are a few bytes long
-  for (const char c : s) h = (h ^ uint8_t(c)) * 0x100000001b3ull;
-  return h ^ (h >> 29);
-}
-
 uint64_t hash_pair(uint64_t key) {
   key ^= key >> 33;
   key *= 0xff51afd7ed558ccdull;
   return key ^ (key >> 33);
-}
-
-// A power of two with room for n entries at most half full.
-size_t table_size(size_t n) {
-  size_t size = 16;
-  while (size < 2 * n) size *= 2;
-  return size;
 }
 
 }  // namespace
@@ -93,10 +80,10 @@ BpeTokenizer::BpeTokenizer(std::string spellings, std::vector<uint32_t> offsets,
   bytes_buf_.reserve(spell_buf_.size());
   bytes_off_.reserve(spell_off_.size());
   bytes_off_.push_back(0);
-  by_spelling_.assign(table_size(size_t(n)), -1);
-  by_bytes_.assign(table_size(size_t(n)), -1);
+  by_spelling_.reset(size_t(n));
+  by_bytes_.reset(size_t(n));
   for (int32_t id = 0; id < n; ++id) {
-    insert(by_spelling_, spell_buf_, spell_off_, id);  // a repeated spelling keeps its last id
+    by_spelling_.put(spell_buf_, spell_off_, id, /*replace=*/true);  // a repeated spelling: its last id
     const size_t at = bytes_buf_.size();
     const bool spelt_in_alphabet = to_bytes(spelling(id), bytes_buf_);
     if (!spelt_in_alphabet) {
@@ -105,7 +92,7 @@ BpeTokenizer::BpeTokenizer(std::string spellings, std::vector<uint32_t> offsets,
     }
     bytes_off_.push_back(uint32_t(bytes_buf_.size()));
     // Only tokens spelt in the alphabet can be a word's bytes (words are spelt in it).
-    if (spelt_in_alphabet) insert(by_bytes_, bytes_buf_, bytes_off_, id);
+    if (spelt_in_alphabet) by_bytes_.put(bytes_buf_, bytes_off_, id, /*replace=*/true);
   }
   for (uint32_t b = 0; b < 256; ++b) {
     char one[2];
@@ -144,24 +131,6 @@ BpeTokenizer::BpeTokenizer(std::string spellings, std::vector<uint32_t> offsets,
   }
 }
 
-void BpeTokenizer::insert(IdTable& table, const std::string& buf, const std::vector<uint32_t>& off, int32_t id) {
-  const std::string_view key = view(buf, off, id);
-  const size_t mask = table.size() - 1;
-  size_t slot = hash_bytes(key) & mask;
-  while (table[slot] >= 0 && view(buf, off, table[slot]) != key) slot = (slot + 1) & mask;
-  table[slot] = id;
-}
-
-int32_t BpeTokenizer::lookup(const IdTable& table, const std::string& buf, const std::vector<uint32_t>& off,
-                             std::string_view key) {
-  const size_t mask = table.size() - 1;
-  for (size_t slot = hash_bytes(key) & mask;; slot = (slot + 1) & mask) {
-    const int32_t id = table[slot];
-    if (id < 0) return -1;
-    if (view(buf, off, id) == key) return id;
-  }
-}
-
 const BpeTokenizer::MergeSlot* BpeTokenizer::find_merge(int32_t left, int32_t right) const {
   const uint64_t key = pair_key(left, right);
   const size_t mask = merges_.size() - 1;
@@ -175,7 +144,7 @@ const BpeTokenizer::MergeSlot* BpeTokenizer::find_merge(int32_t left, int32_t ri
 void BpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& out) {
   if (word.empty()) return;
   if (ignore_merges_) {
-    const int32_t whole = lookup(by_bytes_, bytes_buf_, bytes_off_, word);
+    const int32_t whole = by_bytes_.find(bytes_buf_, bytes_off_, word);
     if (whole >= 0) {
       out.push_back(whole);
       return;

@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "spelling_table.h"
+
 namespace cromwell {
 
 class BpeTokenizer {
@@ -33,10 +35,10 @@ class BpeTokenizer {
   int32_t size() const { return int32_t(spell_off_.size() - 1); }
   // The file's spelling of a token ("Ġthe"), and the bytes it stands for (" the"). A token
   // with a character outside the byte-level alphabet stands for its own UTF-8.
-  std::string_view spelling(int32_t id) const { return view(spell_buf_, spell_off_, id); }
-  std::string_view bytes(int32_t id) const { return view(bytes_buf_, bytes_off_, id); }
+  std::string_view spelling(int32_t id) const { return SpellingTable::spelling(spell_buf_, spell_off_, id); }
+  std::string_view bytes(int32_t id) const { return SpellingTable::spelling(bytes_buf_, bytes_off_, id); }
   // The id of a token by its spelling, or -1.
-  int32_t find(std::string_view spelling) const { return lookup(by_spelling_, spell_buf_, spell_off_, spelling); }
+  int32_t find(std::string_view spelling) const { return by_spelling_.find(spell_buf_, spell_off_, spelling); }
 
   // Appends the ids of `word` (raw UTF-8 bytes of one pre-tokenized word) to `out`.
   void encode_word(std::string_view word, std::vector<int32_t>& out);
@@ -51,15 +53,6 @@ class BpeTokenizer {
                                                                 bool parse_special) const;
 
  private:
-  // Open-addressing tables of ids (-1: empty), keyed by the strings the ids name: no node
-  // allocations, so a 151k-token vocabulary is a few flat arrays.
-  using IdTable = std::vector<int32_t>;
-  static std::string_view view(const std::string& buf, const std::vector<uint32_t>& off, int32_t id) {
-    return {buf.data() + off[size_t(id)], size_t(off[size_t(id) + 1] - off[size_t(id)])};
-  }
-  static void insert(IdTable& table, const std::string& buf, const std::vector<uint32_t>& off, int32_t id);
-  static int32_t lookup(const IdTable& table, const std::string& buf, const std::vector<uint32_t>& off,
-                        std::string_view key);
   struct MergeSlot {
     uint64_t key;  // kNoPair: empty
     int32_t rank, id;
@@ -68,7 +61,7 @@ class BpeTokenizer {
 
   std::string spell_buf_, bytes_buf_;
   std::vector<uint32_t> spell_off_, bytes_off_;
-  IdTable by_spelling_, by_bytes_;  // by_bytes_: only tokens spelt in the alphabet
+  SpellingTable by_spelling_, by_bytes_;  // by_bytes_: only tokens spelt in the alphabet
   std::vector<MergeSlot> merges_;
   int32_t byte_token_[256];
   bool ignore_merges_;

@@ -107,7 +107,7 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
 struct Few {
   static constexpr int64_t kLanes = 8;
   static float softmax_block(float* sc, int64_t cnt, int64_t padded, float scale, float* m, float* l) {
-    return online_softmax_block(sc, cnt, padded, scale, m, l);
+    return online_softmax_block<Lanes8>(sc, cnt, padded, scale, m, l);
   }
   template <int JQ, int KR, typename T>
   static void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {

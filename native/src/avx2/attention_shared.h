@@ -92,40 +92,60 @@ inline void few_query_tile(const AttnTile& t, GroupSize group_size, Block block)
 }
 
 
-// sc[0 .. cnt8) holds the block's raw scores of one query, of which the first `cnt` are keys it
-// may see (cnt8: cnt_max of the group rounded up to 8, the rest padding). Scales them, masks
-// the rest, and turns them into e^(s - m_new); updates the query's running max *m and sum *l;
-// returns alpha = e^(m_old - m_new), the factor its accumulated values are rescaled by.
-inline float online_softmax_block(float* sc, int64_t cnt, int64_t cnt8, float scale, float* m,
-                                         float* l) {
-  for (int64_t r = cnt; r < cnt8; ++r) sc[r] = -INFINITY;  // past this query's limit
-  const __m256 vscale = _mm256_set1_ps(scale);
-  __m256 vmax = _mm256_set1_ps(-INFINITY);
-  for (int64_t r = 0; r < cnt8; r += 8) {
-    const __m256 sv = _mm256_mul_ps(_mm256_loadu_ps(sc + r), vscale);
-    _mm256_storeu_ps(sc + r, sv);
-    vmax = _mm256_max_ps(vmax, sv);
+// The vector operations online_softmax_block needs, on 8 lanes; the AVX-512 tile passes its
+// own 16-lane set.
+struct Lanes8 {
+  using V = __m256;
+  static constexpr int64_t kWidth = 8;
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static V exp(V x) { return exp_ps(x); }
+  static float reduce_max(V v) { return hmax_float_8(v); }
+  static float reduce_add(V v) { return hsum_float_8(v); }
+};
+
+// sc[0 .. padded) holds the block's raw scores of one query, of which the first `cnt` are keys
+// it may see (padded: cnt_max of the group rounded up to S::kWidth lanes, the rest padding).
+// Scales them, masks the rest, and turns them into e^(s - m_new); updates the query's running
+// max *m and sum *l; returns alpha = e^(m_old - m_new), the factor its accumulated values are
+// rescaled by.
+template <class S = Lanes8>
+inline float online_softmax_block(float* sc, int64_t cnt, int64_t padded, float scale, float* m, float* l) {
+  using V = typename S::V;
+  for (int64_t r = cnt; r < padded; ++r) sc[r] = -INFINITY;  // past this query's limit
+  const V vscale = S::set1(scale);
+  V vmax = S::set1(-INFINITY);
+  for (int64_t r = 0; r < padded; r += S::kWidth) {
+    const V sv = S::mul(S::load(sc + r), vscale);
+    S::store(sc + r, sv);
+    vmax = S::max(vmax, sv);
   }
   const float m_old = *m;
-  const float m_new = std::max(m_old, hmax_float_8(vmax));
+  const float m_new = std::max(m_old, S::reduce_max(vmax));
   // Subtract 0 rather than -inf while a query has seen no key, so e^(s - m) is 0, not NaN.
   const float m_sub = m_new == -INFINITY ? 0.0f : m_new;
   const float alpha = std::exp(m_old - m_sub);
-  const __m256 vm = _mm256_set1_ps(m_sub);
-  __m256 vsum = _mm256_setzero_ps();
-  for (int64_t r = 0; r < cnt8; r += 8) {
-    const __m256 pr = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sc + r), vm));
-    _mm256_storeu_ps(sc + r, pr);
-    vsum = _mm256_add_ps(vsum, pr);
+  const V vm = S::set1(m_sub);
+  V vsum = S::set1(0.0f);
+  for (int64_t r = 0; r < padded; r += S::kWidth) {
+    const V pr = S::exp(S::sub(S::load(sc + r), vm));
+    S::store(sc + r, pr);
+    vsum = S::add(vsum, pr);
   }
-  *l = *l * alpha + hsum_float_8(vsum);
+  *l = *l * alpha + S::reduce_add(vsum);
   *m = m_new;
   return alpha;
 }
 
 // One key block for a group of JQ queries of a decode tile: scores KR key rows at a time
 // (Isa::qk_group<JQ, KR, T>(q, rows, hd, sc): sc[j][0 .. 4) = q_j . rows[r]), the online-softmax
-// update (Isa::softmax_block, as online_softmax_block on a padding of Isa::kLanes), value
+// update (Isa::softmax_block: online_softmax_block on the Isa's lanes, the scores padded to a
+// multiple of Isa::kLanes), value
 // accumulation (Isa::pv_columns<JQ, T>(acc, alpha, p, vrows, cnt, hd, ahead),
 // which also requests the value rows `ahead` elements on). `scores`
 // holds JQ rows of kKeyBlock + 8 floats.

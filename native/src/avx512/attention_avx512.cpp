@@ -35,28 +35,6 @@ inline __m512 load16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// e^x, as avx2::exp_ps on 16 lanes.
-inline __m512 exp16(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.3365479f);
-  const __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-  x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.0f));
-  const __m512 magic = _mm512_set1_ps(12582912.0f);
-  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
-  const __m512 n = _mm512_sub_ps(t, magic);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
-  const __m512 pow2n = _mm512_castsi512_ps(_mm512_add_epi32(bits, _mm512_set1_epi32(127 << 23)));
-  return _mm512_maskz_mul_ps(_knot_mask16(underflow), p, pow2n);
-}
-
 // One query's four key sums, folded to 4 lanes each: [a0's 4 partial sums | a1's | a2's | a3's]
 // (each 128-bit quarter sums to that key's score). Blends and 128-bit shuffles: about half the
 // shuffles of summing each vector's 16 lanes on its own.
@@ -151,38 +129,29 @@ inline void pv_columns(float* const* acc, const float* alpha, const float* const
   }
 }
 
-// avx2::online_softmax_block on 16 lanes: `padded` a multiple of 16.
-inline float softmax_block16(float* sc, int64_t cnt, int64_t padded, float scale, float* m, float* l) {
-  for (int64_t r = cnt; r < padded; ++r) sc[r] = -INFINITY;  // past this query's limit
-  const __m512 vscale = _mm512_set1_ps(scale);
-  __m512 vmax = _mm512_set1_ps(-INFINITY);
-  for (int64_t r = 0; r < padded; r += 16) {
-    const __m512 sv = _mm512_mul_ps(_mm512_loadu_ps(sc + r), vscale);
-    _mm512_storeu_ps(sc + r, sv);
-    vmax = _mm512_max_ps(vmax, sv);
-  }
-  const float m_old = *m;
-  const float m_new = std::max(m_old, _mm512_reduce_max_ps(vmax));
-  // Subtract 0 rather than -inf while a query has seen no key, so e^(s - m) is 0, not NaN.
-  const float m_sub = m_new == -INFINITY ? 0.0f : m_new;
-  const float alpha = std::exp(m_old - m_sub);
-  const __m512 vm = _mm512_set1_ps(m_sub);
-  __m512 vsum = _mm512_setzero_ps();
-  for (int64_t r = 0; r < padded; r += 16) {
-    const __m512 pr = exp16(_mm512_sub_ps(_mm512_loadu_ps(sc + r), vm));
-    _mm512_storeu_ps(sc + r, pr);
-    vsum = _mm512_add_ps(vsum, pr);
-  }
-  *l = *l * alpha + _mm512_reduce_add_ps(vsum);
-  *m = m_new;
-  return alpha;
-}
+inline __m512 exp16(__m512 x);
+
+// online_softmax_block's vector operations on 16 lanes.
+struct Lanes16 {
+  using V = __m512;
+  static constexpr int64_t kWidth = 16;
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static V exp(V x) { return exp16(x); }
+  static float reduce_max(V v) { return _mm512_reduce_max_ps(v); }
+  static float reduce_add(V v) { return _mm512_reduce_add_ps(v); }
+};
 
 // The decode products and softmax on 16 lanes, for few_block.
 struct Few {
   static constexpr int64_t kLanes = 16;
   static float softmax_block(float* sc, int64_t cnt, int64_t padded, float scale, float* m, float* l) {
-    return softmax_block16(sc, cnt, padded, scale, m, l);
+    return avx2::online_softmax_block<Lanes16>(sc, cnt, padded, scale, m, l);
   }
   template <int JQ, int KR, typename T>
   static void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {
@@ -228,6 +197,28 @@ void tile_few_queries(const AttnTile& t) {
 // block's scores ST[key][nqp], the output OT[hd][nqp], nqp a multiple of 16; the online softmax
 // works down columns, and each product broadcasts one key or value element against 16-32
 // queries held in registers.
+
+// e^x, as avx2::exp_ps on 16 lanes.
+inline __m512 exp16(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.3365479f);
+  const __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.0f));
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
+  const __m512 n = _mm512_sub_ps(t, magic);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
+  const __m512 pow2n = _mm512_castsi512_ps(_mm512_add_epi32(bits, _mm512_set1_epi32(127 << 23)));
+  return _mm512_maskz_mul_ps(_knot_mask16(underflow), p, pow2n);
+}
 
 // ST[k][j .. j + 16 JV) = QT[:, j ..]^T k_k, for KT keys.
 template <int KT, int JV>
