@@ -436,7 +436,7 @@ def run_action(
     """Generate the answer to `prepared` and check it into a patch that, for an edit, leaves
     the file parsing (check_parses); an answer that is no edit gets one more try with a different
     sample (RETRY_TEMPERATURE, RETRY_SEED), and `on_retry(why)` is told. A model whose edits run
-    on tuned weights (Model.decoder_for) gets a third try, greedy, on its base weights when
+    on tuned weights (Model.tuned_tasks) gets a third try, greedy, on its base weights when
     neither tuned answer is an edit: the fine-tune passes more of the edit kinds it learnt,
     the base carries out some plain instructions it leaves undone. When no answer is an edit
     nothing is offered: PatchError (neither_is_an_edit) says why. Every door offers only what
@@ -455,8 +455,7 @@ def run_action(
 
     tries = [(temperature, None, EDIT_TASK), (max(temperature, RETRY_TEMPERATURE), RETRY_SEED,
                                               EDIT_TASK)]
-    decoder_for = getattr(model, "decoder_for", None)
-    if decoder_for is not None and decoder_for(EDIT_TASK) is not decoder_for(None):
+    if EDIT_TASK in getattr(model, "tuned_tasks", ()):  # the edit ran on tuned weights
         tries.append((temperature, None, None))
     errors: list[patches.PatchError] = []
     for n, (temp, seed, task) in enumerate(tries, 1):
