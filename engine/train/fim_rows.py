@@ -31,6 +31,12 @@ FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>")
 END_TOKEN = "<|endoftext|>"
 REPO = "workspace"  # GhostSettings.repo's default
 MAX_EXAMPLE_TOKENS = 512
+# The window a FIM example shows. "excerpt": 2-20 lines above the cursor and 0-8 below, at
+# most MAX_EXAMPLE_TOKENS in all. "file": the whole file, trimmed by the ghost pipeline's own
+# window (WindowSettings: up to 128 lines above, 32 below, about 2,000 tokens), so the model
+# learns on the prompt the editor sends; at most FILE_EXAMPLE_TOKENS.
+FIM_WINDOWS = ("excerpt", "file")
+FILE_EXAMPLE_TOKENS = 2560
 Example = tuple[list[int], list[int]]  # (prompt ids, target ids)
 PACK_TRIES = 8  # examples passed over before a batch is closed
 
@@ -74,7 +80,10 @@ class Cut:
     middle: str
 
 
-def cut(text: str, rng: random.Random) -> Cut | None:
+def cut(text: str, rng: random.Random, whole_file: bool = False) -> Cut | None:
+    """A cursor and the middle taken out at it: the rest of a line (a cursor inside the line,
+    often mid-word), one line or 2-4 lines; the document is an excerpt around it, or with
+    `whole_file` the whole text."""
     lines = text.split("\n")
     candidates = [i for i, ln in enumerate(lines) if ln.strip()]
     if len(candidates) < 3:
@@ -96,20 +105,23 @@ def cut(text: str, rng: random.Random) -> Cut | None:
         lines = lines[:i] + [""] + lines[i + len(block):]
         column = 0
         last = i
+    if whole_file:
+        return Cut("\n".join(lines), i, column, middle)
     start = max(0, i - before)
     excerpt = lines[start:last + 1 + after]
     return Cut("\n".join(excerpt) + "\n", i - start, column, middle)
 
 
-def pack_batch(example: Callable[[int], Example], start: int, rows: int,
-               row_len: int) -> tuple[dict[str, torch.Tensor], int]:
+def pack_batch(example: Callable[[int], Example], start: int, rows: int, row_len: int,
+               longest: int = MAX_EXAMPLE_TOKENS) -> tuple[dict[str, torch.Tensor], int]:
     """`rows` rows of `row_len` tokens packed from examples start, start+1, ..., each into the
     first row it fits (first fit); an example that fits no row is passed over (the stream of
     examples never ends, and padding costs as much compute as a scored token) until
     PACK_TRIES have been; returns the batch and the index of the first example not looked at.
-    Each example is its own document (attention and positions)."""
-    if row_len < MAX_EXAMPLE_TOKENS:
-        raise ValueError(f"rows must hold an example of {MAX_EXAMPLE_TOKENS} tokens, "
+    Each example is its own document (attention and positions); `longest`: the most tokens
+    an example may have, which a row must hold."""
+    if row_len < longest:
+        raise ValueError(f"rows must hold an example of {longest} tokens, "
                          f"got a row length of {row_len}")
     tokens = torch.zeros(rows, row_len, dtype=torch.long)
     labels = torch.full((rows, row_len), -100, dtype=torch.long)
@@ -140,10 +152,15 @@ def pack_batch(example: Callable[[int], Example], start: int, rows: int,
 class FimRows:
     """Examples (prompt ids, target ids) for a seed, and packing them into rows."""
 
-    def __init__(self, tokenizer: Any, files: list[tuple[str, str]], seed: int) -> None:
+    def __init__(self, tokenizer: Any, files: list[tuple[str, str]], seed: int,
+                 window: str = "excerpt") -> None:
         if not files:
             raise ValueError("no training files")
+        if window not in FIM_WINDOWS:
+            raise ValueError(f"the FIM window is one of {', '.join(FIM_WINDOWS)}, got {window!r}")
         self.tokenizer, self.files, self.seed = tokenizer, files, seed
+        self.whole_file = window == "file"
+        self.longest = FILE_EXAMPLE_TOKENS if self.whole_file else MAX_EXAMPLE_TOKENS
         self.fim = fim_format_of(tokenizer)
         self.end = tokenizer.token_to_id(END_TOKEN)
         self.blocks = BlockTokens(tokenizer)
@@ -155,7 +172,7 @@ class FimRows:
         rng = random.Random(f"{self.seed}:{index}")
         while True:
             path, text = self.files[rng.randrange(len(self.files))]
-            c = cut(text, rng)
+            c = cut(text, rng, self.whole_file)
             if c is None or not c.middle.strip():
                 continue
             cursor = Cursor.at(c.document, c.line, c.column)
@@ -164,11 +181,11 @@ class FimRows:
                             None).ids
             target = [*self.tokenizer.encode(c.middle, add_special=False,
                                              parse_special=False), self.end]
-            if len(prompt) + len(target) <= MAX_EXAMPLE_TOKENS:
+            if len(prompt) + len(target) <= self.longest:
                 return prompt, target
 
     def batch(self, start: int, rows: int, row_len: int) -> tuple[dict[str, torch.Tensor], int]:
-        return pack_batch(self.example, start, rows, row_len)
+        return pack_batch(self.example, start, rows, row_len, self.longest)
 
 
 def preview(rows: FimRows, count: int) -> Iterator[str]:

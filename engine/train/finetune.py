@@ -16,11 +16,12 @@ next example; written then renamed) and adapter.npz (what ships); metrics.jsonl 
 step (loss, each kind's loss in the batch, tokens/s, scored tokens). A resumed run reads
 checkpoint.pt and continues with the same next batch and loss as if it had never stopped.
 
-A resume may change `--steps` (the schedule's end), `--threads`, `--stop-after` and, when it is
-given, `--mix`: a later phase of a run can draw its examples in other shares (example `i` is a
-pure function of seed, i and mix, so the run stays reproducible from its commands). Each
-invocation appends its step, schedule and mix to invocations.jsonl, the run's own record of how
-it was made.
+A resume may change `--steps` (the schedule's end), `--threads`, `--stop-after` and, when they
+are given, the phase's data (PHASE_SETTINGS: `--mix`, `--fim-window`, `--rows`, `--row-len`): a
+later phase of a run can draw its examples in other shares, or its FIM examples over the
+editor's whole window (example `i` is a pure function of seed, i, mix and window, so the run
+stays reproducible from its commands). Each invocation appends its step, schedule and data to
+invocations.jsonl, the run's own record of how it was made.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ SETTINGS = "settings.json"
 INVOCATIONS = "invocations.jsonl"
 # What a resume may change; the rest (data seed, adapter shape, learning rates) is the run's.
 RESUME_MAY_CHANGE = ("steps", "threads", "stop_after")
+# What a later phase of a run may set when its command gives it: the data it draws.
+PHASE_SETTINGS = ("mix", "fim_window", "rows", "row_len")
 
 
 @dataclass
@@ -63,6 +66,7 @@ class FinetuneSettings:
     threads: int = 2
     bf16: bool = True
     mix: str = "0.5,0.3,0.2"  # shares of fim, edit and complete rows (engine/train/mixed_rows.py)
+    fim_window: str = "excerpt"  # or "file": the editor's window (engine/train/fim_rows.py)
     stop_after: int = 0  # this invocation stops after so many steps (0: at `steps`)
     resume: bool = False
 
@@ -185,9 +189,12 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
     from tqdm import tqdm
 
     from engine.train.adapter import ADAPTER_FILE, save_adapter
+    from engine.train.fim_rows import FIM_WINDOWS
     from engine.train.mixed_rows import parse_mix
 
-    mix = parse_mix(s.mix)  # a bad --mix is refused before anything is written
+    mix = parse_mix(s.mix)  # a bad --mix or --fim-window is refused before anything is written
+    if s.fim_window not in FIM_WINDOWS:
+        raise ValueError(f"--fim-window is one of {', '.join(FIM_WINDOWS)}, got {s.fim_window!r}")
     torch.set_num_threads(s.threads)
     out = Path(s.out)
     if out.joinpath(CHECKPOINT).exists() and not s.resume:
@@ -196,16 +203,18 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
     if s.resume and not out.joinpath(CHECKPOINT).exists():
         raise ValueError(f"{out} holds no checkpoint to resume")
     out.mkdir(parents=True, exist_ok=True)
-    # settings.json holds the latest mix, so a resume after a kill draws as the phase did.
+    # settings.json holds the latest phase's data, so a resume after a kill draws as it did.
     saved_file = out / SETTINGS
     saved = json.loads(saved_file.read_text()) if s.resume and saved_file.exists() else {}
-    if saved.get("mix") != s.mix:
+    if any(saved.get(name, getattr(FinetuneSettings, name)) != getattr(s, name)
+           for name in PHASE_SETTINGS) or not saved:
         saved_file.write_text(json.dumps({**asdict(s), "resume": False}, indent=1))
     if rows_source is None:
         from engine.train.fim_rows import training_files
         from engine.train.mixed_rows import MixedRows
 
-        rows_source = MixedRows(load_tokenizer(s.model), training_files(), s.seed, mix)
+        rows_source = MixedRows(load_tokenizer(s.model), training_files(), s.seed, mix,
+                                s.fim_window)
     if model is None:
         model = prepare_model(s.model, s.rank, s.alpha, s.seed)
     opt = build_optimizer(model, s)
@@ -216,7 +225,8 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
     last = min(s.steps, step + s.stop_after) if s.stop_after else s.steps
     with out.joinpath(INVOCATIONS).open("a") as record:
         record.write(json.dumps({"from_step": step, "to_step": last, "steps": s.steps,
-                                 "mix": s.mix, "threads": s.threads, "bf16": bf16,
+                                 "mix": s.mix, "fim_window": s.fim_window, "rows": s.rows,
+                                 "row_len": s.row_len, "threads": s.threads, "bf16": bf16,
                                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
                      + "\n")
     meta = {"seed": s.seed, "base": Path(s.model or str(default_base())).name,
@@ -273,6 +283,9 @@ OPTION_HELP = {
     "bf16": "bf16 autocast where the CPU has AVX-512 BF16 or AMX.",
     "mix": "Shares of fim, edit and complete rows, e.g. 0.5,0.3,0.2 (given with --resume: "
            "the run draws in these shares from where it stopped).",
+    "fim_window": "FIM examples over an excerpt (2-20 lines above, 0-8 below) or over the "
+                  "file, trimmed to the editor's window (about 2,000 tokens: give --row-len "
+                  "2560); given with --resume: from where it stopped.",
     "stop_after": "Stop this invocation after so many steps (0: at --steps); --resume goes on.",
     "resume": "Continue the run in --out from its checkpoint.",
 }
@@ -298,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_of(argv: list[str]) -> FinetuneSettings:
     """The command line's settings; on --resume, the run's own, changed only where a resume
-    may change them (a longer run, a busier machine, another mix when --mix is given)."""
+    may change them (a longer run, a busier machine, and the phase's data where given)."""
     settings = FinetuneSettings(**vars(build_parser().parse_args(argv)))
     if not (settings.resume and Path(settings.out, SETTINGS).exists()):
         return settings
@@ -306,8 +319,10 @@ def settings_of(argv: list[str]) -> FinetuneSettings:
     # `out` is the folder named, so a copied run folder resumes itself, not its original.
     kept.update({name: getattr(settings, name) for name in ("out", *RESUME_MAY_CHANGE)},
                 resume=True)
-    if any(a == "--mix" or a.startswith("--mix=") for a in argv):
-        kept["mix"] = settings.mix
+    for name in PHASE_SETTINGS:
+        flag = "--" + name.replace("_", "-")
+        if any(a == flag or a.startswith(flag + "=") for a in argv):
+            kept[name] = getattr(settings, name)
     return FinetuneSettings(**kept)
 
 

@@ -1,7 +1,8 @@
 """Fine-tuning rows of three kinds, mixed by a seeded draw, all from the standard library's
 training split and all asked exactly as the product asks:
 
-- `fim`: fill in the middle in the ghost-text pipeline's own layout (engine/train/fim_rows.py);
+- `fim`: fill in the middle in the ghost-text pipeline's own layout (engine/train/fim_rows.py),
+  over an excerpt or, with `fim_window="file"`, over the window the editor sends;
 - `edit`: a verified mechanical edit (engine/data/edit_makers.py: renames, a docstring, a body,
   a syntax or name fix, spacing) asked in the one edit format through the chat template, the
   target the rewritten region and the closing fence;
@@ -77,12 +78,12 @@ class MixedRows:
     """Examples of the three kinds for a seed, drawn by `mix` (shares of fim, edit, complete)."""
 
     def __init__(self, tokenizer: Any, files: list[tuple[str, str]], seed: int,
-                 mix: Sequence[float] = DEFAULT_MIX) -> None:
+                 mix: Sequence[float] = DEFAULT_MIX, fim_window: str = "excerpt") -> None:
         if len(mix) != len(KINDS) or sum(mix) <= 0:
             raise ValueError(f"mix needs {len(KINDS)} shares, not all 0")
         self.tokenizer, self.files, self.seed = tokenizer, files, seed
         self.mix = tuple(mix)
-        self.fim = FimRows(tokenizer, files, seed)
+        self.fim = FimRows(tokenizer, files, seed, fim_window)
         self.render = chat_renderer(tokenizer)
         end = tokenizer.token_to_id(END_OF_TURN)
         self.end_of_turn = [end] if end is not None else []
@@ -130,4 +131,4 @@ class MixedRows:
         return prompt, target + self.end_of_turn
 
     def batch(self, start: int, rows: int, row_len: int) -> tuple[dict[str, torch.Tensor], int]:
-        return pack_batch(self.example, start, rows, row_len)
+        return pack_batch(self.example, start, rows, row_len, self.fim.longest)

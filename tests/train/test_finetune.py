@@ -136,3 +136,54 @@ def test_a_resume_changes_the_mix_only_when_asked_and_records_it(rows: FimRows,
     record = [json.loads(line) for line in (out / "invocations.jsonl").read_text().splitlines()]
     assert [(r["from_step"], r["to_step"], r["mix"]) for r in record] == [
         (0, 2, "0.5,0.3,0.2"), (2, 4, "0,0,1")]
+
+
+def test_file_window_rows_are_the_editors_own_prompt_over_the_whole_file(rows: FimRows) -> None:
+    import random
+
+    from engine.runtime.prompt_window import Cursor, layout
+    from engine.train.fim_rows import FILE_EXAMPLE_TOKENS, MAX_EXAMPLE_TOKENS, cut
+
+    long = FimRows(rows.tokenizer, rows.files, seed=0, window="file")
+    sizes = [sum(map(len, long.example(i))) for i in range(12)]
+    assert max(sizes) <= FILE_EXAMPLE_TOKENS and max(sizes) > MAX_EXAMPLE_TOKENS
+    # Example 4 rebuilt by hand: the cut over the whole text, laid out as the ghost pipeline
+    # lays out the file for the editor (its window trims what is shown).
+    rng = random.Random("0:4")
+    while True:
+        path, text = long.files[rng.randrange(len(long.files))]
+        c = cut(text, rng, whole_file=True)
+        if c is not None and c.middle.strip():
+            break
+    lines = c.document.split("\n")
+    assert len(lines) == len(text.split("\n")) - c.middle.count("\n")
+    prompt = layout(long.fim, Cursor.at(c.document, c.line, c.column), [long.repo],
+                    long.fim.file_head(long.tokenizer, path), long.window, long.blocks, None).ids
+    assert long.example(4)[0] == prompt
+    with pytest.raises(ValueError, match=str(FILE_EXAMPLE_TOKENS)):
+        long.batch(0, 1, 1024)
+    with pytest.raises(ValueError, match="window"):
+        FimRows(rows.tokenizer, rows.files, seed=0, window="page")
+
+
+def test_a_phase_may_draw_fim_over_the_file_and_it_is_recorded(rows: FimRows,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = FinetuneSettings(out=str(out), steps=4, rows=2, row_len=512, lr=5e-3, warmup=1,
+                             checkpoint_every=1, bf16=False, threads=1, stop_after=1)
+    run(first, MixedRows(rows.tokenizer, rows.files, 0), small_model(rows))
+    with pytest.raises(ValueError, match="--fim-window"):
+        run(replace(first, resume=True, fim_window="page"), None, small_model(rows))
+    assert json.loads((out / "settings.json").read_text())["fim_window"] == "excerpt"
+
+    phase = settings_of(["--out", str(out), "--resume", "--fim-window", "file",
+                         "--row-len", "2560", "--rows", "1"])
+    assert (phase.fim_window, phase.row_len, phase.rows, phase.lr) == ("file", 2560, 1, 5e-3)
+    run(replace(phase, stop_after=1), MixedRows(rows.tokenizer, rows.files, 0,
+                                                fim_window="file"), small_model(rows))
+    saved = json.loads((out / "settings.json").read_text())
+    assert (saved["fim_window"], saved["row_len"], saved["rows"]) == ("file", 2560, 1)
+    assert settings_of(["--out", str(out), "--resume"]).fim_window == "file"
+    record = [json.loads(line) for line in (out / "invocations.jsonl").read_text().splitlines()]
+    assert [(r["from_step"], r["fim_window"], r["row_len"]) for r in record] == [
+        (0, "excerpt", 512), (1, "file", 2560)]
