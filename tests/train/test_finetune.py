@@ -107,12 +107,18 @@ def test_resume_after_a_stop_continues_with_the_same_losses(rows: FimRows,
         run(settings(tmp_path / "a"), mixed, small_model(rows))
 
 
+def first_phase(rows: FimRows, out: Path, steps: int) -> FinetuneSettings:
+    """The first `steps` steps of a 4-step run in `out`, checkpointed at their end."""
+    first = FinetuneSettings(out=str(out), steps=4, rows=2, row_len=512, lr=5e-3, warmup=1,
+                             checkpoint_every=steps, bf16=False, threads=1, stop_after=steps)
+    run(first, MixedRows(rows.tokenizer, rows.files, 0), small_model(rows))
+    return first
+
+
 def test_a_resume_changes_the_mix_only_when_asked_and_records_it(rows: FimRows,
                                                                  tmp_path: Path) -> None:
     out = tmp_path / "run"
-    first = FinetuneSettings(out=str(out), steps=4, rows=2, row_len=512, lr=5e-3, warmup=1,
-                             checkpoint_every=2, bf16=False, threads=1, stop_after=2)
-    run(first, MixedRows(rows.tokenizer, rows.files, 0), small_model(rows))
+    first_phase(rows, out, 2)
 
     kept = settings_of(["--out", str(out), "--resume", "--steps", "6", "--lr", "0.5"])
     assert (kept.steps, kept.lr, kept.mix, kept.resume) == (6, 5e-3, "0.5,0.3,0.2", True)
@@ -169,9 +175,7 @@ def test_file_window_rows_are_the_editors_own_prompt_over_the_whole_file(rows: F
 def test_a_phase_may_draw_fim_over_the_file_and_it_is_recorded(rows: FimRows,
                                                                 tmp_path: Path) -> None:
     out = tmp_path / "run"
-    first = FinetuneSettings(out=str(out), steps=4, rows=2, row_len=512, lr=5e-3, warmup=1,
-                             checkpoint_every=1, bf16=False, threads=1, stop_after=1)
-    run(first, MixedRows(rows.tokenizer, rows.files, 0), small_model(rows))
+    first = first_phase(rows, out, 1)
     with pytest.raises(ValueError, match="--fim-window"):
         run(replace(first, resume=True, fim_window="page"), None, small_model(rows))
     assert json.loads((out / "settings.json").read_text())["fim_window"] == "excerpt"
