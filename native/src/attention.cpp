@@ -66,11 +66,16 @@ constexpr int64_t kChunkBytes = 256 * 1024;
 // Below this many multiply-adds (q.k and p.v together), one thread does the whole call.
 constexpr int64_t kMinParallelWork = 1 << 15;
 
+// Whether a job of n_items and total_work multiply-adds runs on the caller alone.
+bool on_caller_alone(int64_t n_items, int64_t total_work) {
+  return n_items == 1 || total_work < kMinParallelWork || thread_pool().size() == 1;
+}
+
 // Runs item(i) for i in [0, n_items) on the pool, handing out items one at a time (causal
 // tiles differ in cost), or on the caller alone when the whole job is small.
 template <typename Item>
 void run_items(int64_t n_items, int64_t total_work, Item&& item) {
-  if (n_items == 1 || total_work < kMinParallelWork || thread_pool().size() == 1) {
+  if (on_caller_alone(n_items, total_work)) {
     for (int64_t i = 0; i < n_items; ++i) item(i);
     return;
   }
@@ -85,7 +90,7 @@ void run_items(int64_t n_items, int64_t total_work, Item&& item) {
 // prefetch runs on into the thread's next split instead of into keys another core reads.
 template <typename Item>
 void run_items_in_runs(int64_t n_items, int64_t total_work, Item&& item) {
-  if (n_items == 1 || total_work < kMinParallelWork || thread_pool().size() == 1) {
+  if (on_caller_alone(n_items, total_work)) {
     for (int64_t i = 0; i < n_items; ++i) item(i);
     return;
   }

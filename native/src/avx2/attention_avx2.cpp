@@ -80,7 +80,7 @@ inline void qk_group(const float* const* q, const T* const* rows, int64_t hd, fl
 }
 
 // acc_j[d .. d + 8 DV) = acc_j * alpha_j + sum_t p_j[t] * vrows[t][d ..], for JQ queries;
-// requests the same columns of the rows `ahead` elements on (none when 0).
+// requests the same columns of the rows `ahead` elements on.
 template <int JQ, int DV, typename T>
 inline void pv_group(float* const* acc, const float* alpha, const float* const* p,
                      const T* const* vrows, int64_t cnt, int64_t d, int64_t ahead) {
@@ -92,7 +92,7 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
   for (int64_t t = 0; t < cnt; ++t) {
     __m256 vv[DV];
     for (int v = 0; v < DV; ++v) vv[v] = load8(vrows[t] + d + 8 * v);
-    if (ahead != 0) prefetch_ahead(vrows[t] + ahead + d, 8 * DV);
+    prefetch_ahead(vrows[t] + ahead + d, 8 * DV);
     for (int j = 0; j < JQ; ++j) {
       const __m256 w = _mm256_broadcast_ss(p[j] + t);
       for (int v = 0; v < DV; ++v) c[j][v] = _mm256_fmadd_ps(w, vv[v], c[j][v]);
@@ -105,10 +105,7 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
 // The decode products on 8 lanes, for few_block. Value columns 24 at a time (the accumulators
 // of 3 queries and the value vectors within 16 registers), a head size short of 8 scalar.
 struct Few {
-  static constexpr int64_t kLanes = 8;
-  static float softmax_block(float* sc, int64_t cnt, int64_t padded, float scale, float* m, float* l) {
-    return online_softmax_block<Lanes8>(sc, cnt, padded, scale, m, l);
-  }
+  using Lanes = Lanes8;  // the softmax's vector operations
   template <int JQ, int KR, typename T>
   static void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {
     avx2::qk_group<JQ, KR, T>(q, rows, hd, sc);

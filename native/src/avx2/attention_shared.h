@@ -33,7 +33,7 @@ inline void prefetch_kv_row(const T* k, const T* v, int64_t hd) {
   }
 }
 
-// Asks for the lines of n elements at p a block ahead, into L2 (T1): a block of a long cache
+// Asks for the lines of the n elements at p (a block ahead), into L2 (T1): a block of a long cache
 // is more than L1 holds, and the L1 takes the lines from L2 in time when they are used.
 template <typename T>
 inline void prefetch_ahead(const T* p, int64_t n) {
@@ -114,7 +114,7 @@ struct Lanes8 {
 // Scales them, masks the rest, and turns them into e^(s - m_new); updates the query's running
 // max *m and sum *l; returns alpha = e^(m_old - m_new), the factor its accumulated values are
 // rescaled by.
-template <class S = Lanes8>
+template <class S>
 inline float online_softmax_block(float* sc, int64_t cnt, int64_t padded, float scale, float* m, float* l) {
   using V = typename S::V;
   for (int64_t r = cnt; r < padded; ++r) sc[r] = -INFINITY;  // past this query's limit
@@ -144,10 +144,9 @@ inline float online_softmax_block(float* sc, int64_t cnt, int64_t padded, float 
 
 // One key block for a group of JQ queries of a decode tile: scores KR key rows at a time
 // (Isa::qk_group<JQ, KR, T>(q, rows, hd, sc): sc[j][0 .. 4) = q_j . rows[r]), the online-softmax
-// update (Isa::softmax_block: online_softmax_block on the Isa's lanes, the scores padded to a
-// multiple of Isa::kLanes), value
-// accumulation (Isa::pv_columns<JQ, T>(acc, alpha, p, vrows, cnt, hd, ahead),
-// which also requests the value rows `ahead` elements on). `scores`
+// update (online_softmax_block on the Isa's vector operations, Isa::Lanes, the scores padded
+// to a multiple of its width), value accumulation (Isa::pv_columns<JQ, T>(acc, alpha, p,
+// vrows, cnt, hd, ahead), which also requests the value rows `ahead` elements on). `scores`
 // holds JQ rows of kKeyBlock + 8 floats.
 template <class Isa, int JQ, int KR, typename T>
 void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb, const T* const* krows,
@@ -180,11 +179,12 @@ void few_block(const AttnTile& t, const int64_t* qidx, int64_t t0, int64_t nb, c
     for (int j = 0; j < JQ; ++j) out[j] = sc[j] + r;
     Isa::template qk_group<JQ, KR, T>(q, krows + r, hd, out);
   }
-  const int64_t padded = (cnt_max + Isa::kLanes - 1) / Isa::kLanes * Isa::kLanes;
+  using Lanes = typename Isa::Lanes;
+  const int64_t padded = (cnt_max + Lanes::kWidth - 1) / Lanes::kWidth * Lanes::kWidth;
   float alpha[JQ];
   for (int j = 0; j < JQ; ++j) {
     const int64_t qi = qidx[j];
-    alpha[j] = Isa::softmax_block(sc[j], cnt[j], padded, t.scale, t.m + qi, t.l + qi);
+    alpha[j] = online_softmax_block<Lanes>(sc[j], cnt[j], padded, t.scale, t.m + qi, t.l + qi);
   }
   const float* p[JQ];
   for (int j = 0; j < JQ; ++j) p[j] = sc[j];

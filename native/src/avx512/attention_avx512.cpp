@@ -92,7 +92,7 @@ inline void qk_group(const float* const* q, const T* const* rows, int64_t hd, fl
 }
 
 // acc_j[d .. d + 16 DV) = acc_j * alpha_j + sum_t p_j[t] * vrows[t][d ..], for JQ queries;
-// requests the same columns of the rows `ahead` elements on (none when 0).
+// requests the same columns of the rows `ahead` elements on.
 template <int JQ, int DV, typename T>
 inline void pv_group(float* const* acc, const float* alpha, const float* const* p,
                      const T* const* vrows, int64_t cnt, int64_t d, int64_t ahead) {
@@ -104,7 +104,7 @@ inline void pv_group(float* const* acc, const float* alpha, const float* const* 
   for (int64_t t = 0; t < cnt; ++t) {
     __m512 vv[DV];
     for (int v = 0; v < DV; ++v) vv[v] = load16(vrows[t] + d + 16 * v);
-    if (ahead != 0) avx2::prefetch_ahead(vrows[t] + ahead + d, 16 * DV);
+    avx2::prefetch_ahead(vrows[t] + ahead + d, 16 * DV);
     for (int j = 0; j < JQ; ++j) {
       const __m512 w = _mm512_set1_ps(p[j][t]);
       for (int v = 0; v < DV; ++v) c[j][v] = _mm512_fmadd_ps(w, vv[v], c[j][v]);
@@ -149,10 +149,7 @@ struct Lanes16 {
 
 // The decode products and softmax on 16 lanes, for few_block.
 struct Few {
-  static constexpr int64_t kLanes = 16;
-  static float softmax_block(float* sc, int64_t cnt, int64_t padded, float scale, float* m, float* l) {
-    return avx2::online_softmax_block<Lanes16>(sc, cnt, padded, scale, m, l);
-  }
+  using Lanes = Lanes16;  // the softmax's vector operations
   template <int JQ, int KR, typename T>
   static void qk_group(const float* const* q, const T* const* rows, int64_t hd, float* const* sc) {
     avx512::qk_group<JQ, KR, T>(q, rows, hd, sc);
