@@ -41,6 +41,12 @@ Example = tuple[list[int], list[int]]  # (prompt ids, target ids)
 PACK_TRIES = 8  # examples passed over before a batch is closed
 
 
+def check_window(window: str, name: str = "the FIM window") -> None:
+    """ValueError, naming the setting as `name`, unless `window` is one of FIM_WINDOWS."""
+    if window not in FIM_WINDOWS:
+        raise ValueError(f"{name} is one of {', '.join(FIM_WINDOWS)}, got {window!r}")
+
+
 def training_files() -> list[tuple[str, str]]:
     """(relative path, text) of the standard library's training-split files."""
     from engine.data.corpus import indexable_text, stdlib_source
@@ -156,8 +162,7 @@ class FimRows:
                  window: str = "excerpt") -> None:
         if not files:
             raise ValueError("no training files")
-        if window not in FIM_WINDOWS:
-            raise ValueError(f"the FIM window is one of {', '.join(FIM_WINDOWS)}, got {window!r}")
+        check_window(window)
         self.tokenizer, self.files, self.seed = tokenizer, files, seed
         self.whole_file = window == "file"
         self.longest = FILE_EXAMPLE_TOKENS if self.whole_file else MAX_EXAMPLE_TOKENS

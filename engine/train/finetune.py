@@ -189,12 +189,11 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
     from tqdm import tqdm
 
     from engine.train.adapter import ADAPTER_FILE, save_adapter
-    from engine.train.fim_rows import FIM_WINDOWS
+    from engine.train.fim_rows import check_window
     from engine.train.mixed_rows import parse_mix
 
     mix = parse_mix(s.mix)  # a bad --mix or --fim-window is refused before anything is written
-    if s.fim_window not in FIM_WINDOWS:
-        raise ValueError(f"--fim-window is one of {', '.join(FIM_WINDOWS)}, got {s.fim_window!r}")
+    check_window(s.fim_window, "--fim-window")
     torch.set_num_threads(s.threads)
     out = Path(s.out)
     if out.joinpath(CHECKPOINT).exists() and not s.resume:
