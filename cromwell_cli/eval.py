@@ -89,11 +89,10 @@ class GhostInfiller:
         self.stop_ids = self.ghost.stop_ids
 
     def prompt_ids(self, task: InfillTask) -> list[int]:
-        from engine.runtime.prompt_window import Cursor
-
-        line, column = self._cursor(task)
-        return self.ghost.prompt(self._request(task),
-                                 Cursor.at(task.prefix + task.suffix, line, column))
+        # The prompt laid out where ghost text lays it: at the healed cursor, which is the
+        # cursor itself here (a masked line starts at column 0: no word to heal).
+        request = self._request(task)
+        return self.ghost.prompt(request, self.ghost.healed(request)[1])
 
     def fill(self, task: InfillTask) -> tuple[str, int]:
         s = self.ghost.suggest(self._request(task))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.runtime.fim_format import chunk_header
 from engine.runtime.prompt_window import BlockTokens, Cursor, WindowSettings, layout
+from engine.runtime.token_healing import heal_span
 
 from .ghost_ring import Chunk
 
@@ -53,6 +54,9 @@ class GhostSettings:
     reuse_min: int | None = 32
     """Cached runs of at least this many tokens are kept past a change in the prompt (their
     keys shifted to their new positions); None keeps to the exact common prefix."""
+    heal: bool = True
+    """Token healing: the prompt stops before the word at the cursor and the suggestion's
+    first tokens spell it again (engine/runtime/token_healing.py)."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,13 @@ class GhostText:
         bos = tok.bos_id if getattr(tok, "add_bos", False) else None
         return layout(fim, cursor, chunks, header, self.settings.window, self.blocks, bos).ids
 
+    def healed(self, request: GhostRequest) -> tuple[Cursor, Cursor, str]:
+        """The request's cursor, the cursor the prompt is laid out at, and the characters
+        between them that the suggestion spells first (token healing; none when it is off)."""
+        cursor = Cursor.at(request.text, request.line, request.column)
+        n = heal_span(cursor.line_before) if self.settings.heal else 0
+        return cursor, cursor.cut_before(n), cursor.line_before[len(cursor.line_before) - n :]
+
     def _prompt_ids(self, request: GhostRequest, cursor: Cursor) -> list[int]:
         ids = self.prompt(request, cursor)
         room = self.model.n_ctx - self.settings.max_tokens - 1
@@ -259,11 +270,12 @@ class GhostText:
         """Run the request's prompt into the model's KV cache and suggest nothing: a later
         prompt with the same head starts from it. False when `cancel` stopped it first (what
         its prefill computed stays cached)."""
-        ids = self._prompt_ids(request, Cursor.at(request.text, request.line, request.column))
+        _, healed, spell = self.healed(request)
+        ids = self._prompt_ids(request, healed)
         if ids:
             for _ in self.model.stream_tokens(
                 ids, max_tokens=1, stop_ids=self.stop_ids, cancel=cancel,
-                reuse_min=self.settings.reuse_min, task=TASK,
+                reuse_min=self.settings.reuse_min, task=TASK, spell=spell,
             ):
                 pass
         return not (cancel is not None and cancel.is_set())
@@ -289,18 +301,18 @@ class GhostText:
         hit = self.cached(request)
         if hit is not None:
             return replace(hit, total_ms=(time.perf_counter() - started) * 1000)
-        cursor = Cursor.at(request.text, request.line, request.column)
+        cursor, healed, spell = self.healed(request)
         if not self.fim.fills and not closers_only(cursor.line_after):
             # A model that cannot see the text after the cursor would write over it.
             return Suggestion("", "model", total_ms=(time.perf_counter() - started) * 1000)
-        ids = self._prompt_ids(request, cursor)
+        ids = self._prompt_ids(request, healed)
         if not ids or not (request.text.strip() or request.extra):
             # An empty document, and nothing to condition on: nothing to suggest (a FIM
             # prompt is never empty, its markers alone would get the model's idle guess).
             return Suggestion("", "model", total_ms=(time.perf_counter() - started) * 1000)
         shaper = Shaper(cursor, self.settings.max_lines)
         text, generated, complete, prefill_ms = self._generate(
-            ids, shaper, cancel, started, on_piece
+            ids, shaper, cancel, started, on_piece, spell
         )
         if cancel is not None and cancel.is_set():
             raise GhostCancelled("superseded by a newer request")
@@ -323,9 +335,11 @@ class GhostText:
         cancel: threading.Event | None,
         started: float,
         on_piece: Callable[[str], None] | None,
+        spell: str = "",
     ) -> tuple[str, int, bool, float]:
         """Stream the suggestion; (text, tokens generated, whether it ended by itself, ms
-        until the first token)."""
+        until the first token). The stream starts by spelling `spell` (the characters token
+        healing left out of the prompt, already in the document): they are not part of it."""
         from engine.runtime.generate import stream_text  # the runtime loads with the model
 
         s = self.settings
@@ -341,16 +355,21 @@ class GhostText:
 
         tokens = self.model.stream_tokens(
             ids, max_tokens=s.max_tokens, stop_ids=self.stop_ids, cancel=cancel,
-            reuse_min=s.reuse_min, task=TASK,
+            reuse_min=s.reuse_min, task=TASK, spell=spell,
         )
         decode = self.model.tokenizer.decode
         pieces = stream_text(
             lambda t: decode(t, skip_special=True), count(tokens),
             ["\n"] if shaper.single_line else [],
         )
-        text, complete = "", True
+        text, spelt, complete = "", "", True
         try:
             for piece in pieces:
+                if len(spelt) < len(spell):
+                    spelt += piece
+                    piece = spelt[len(spell) :]
+                    if not piece:
+                        continue
                 text += piece
                 if on_piece is not None:
                     on_piece(piece)

@@ -65,6 +65,8 @@ def main() -> int:
     parser.add_argument("--prefix-lines", type=int, default=WindowSettings.prefix_lines)
     parser.add_argument("--suffix-lines", type=int, default=WindowSettings.suffix_lines)
     parser.add_argument("--fim", default=None, help="the prompt format (default: the model's)")
+    parser.add_argument("--no-heal", action="store_true",
+                        help="suggest from the cursor itself, without token healing")
     parser.add_argument("--spots", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -75,9 +77,10 @@ def main() -> int:
 
     model = engine.runtime.load(args.model, threads=args.threads)
     window = WindowSettings(prefix_lines=args.prefix_lines, suffix_lines=args.suffix_lines)
-    ghost = GhostText(model, GhostSettings(window=window, fim=args.fim))
+    ghost = GhostText(model, GhostSettings(window=window, fim=args.fim, heal=not args.no_heal))
     report = {"model": Path(args.model).name if args.model else "embedded default",
-              "fim": ghost.fim.family, "prefix_lines": args.prefix_lines,
+              "fim": ghost.fim.family, "heal": not args.no_heal,
+              "prefix_lines": args.prefix_lines,
               "suffix_lines": args.suffix_lines,
               "files": {name: measure(ghost, name, Path(path).read_text(), args.spots, args.seed)
                         for name, path in FILES.items()}}

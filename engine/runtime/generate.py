@@ -19,6 +19,7 @@ from engine.runtime.decoder import PREFILL_CHUNK, Decoder
 from engine.runtime.fusion import Fusion
 from engine.runtime.sampler import Sampler
 from engine.runtime.speculative import DraftLength, draft_tokens
+from engine.runtime.token_healing import SpellingConstraint
 
 # Prompt tokens a cancellable prefill runs between two looks at its cancel flag: a newer
 # request waits at most this long for the worker (tens of ms), at little cost in speed.
@@ -151,6 +152,7 @@ def decode_n_tokens(
     fusion: Fusion | None = None,
     adaptive: bool = True,
     reuse_min: int | None = None,
+    spelling: SpellingConstraint | None = None,
 ) -> Iterator[int]:
     """Generate up to `max_tokens` ids after `prompt`, stopping before any id in `stop_ids`.
 
@@ -162,6 +164,8 @@ def decode_n_tokens(
     tokens slower than plain steps do (the decoder's `LookupPayoff`, which learns across
     generations); without it every token for which a draft is found is verified with it.
     `reuse_min` is prefill's: keep cached runs of that many tokens after a change.
+    `spelling` (token healing) holds the first tokens to spelling its text; no drafts are
+    verified until it is spelt, and the tokens that spell it are not counted in `max_tokens`.
     """
     stops = frozenset(stop_ids)
     cancelled = cancel.is_set if cancel is not None else (lambda: False)
@@ -172,7 +176,19 @@ def decode_n_tokens(
         logits = prefill(decoder, prompt, fusion, reuse_min, cancelled if cancel else None)
     except PrefillCancelled:
         return
-    token = sampler.sample(logits, history)
+
+    spelt = 0  # tokens chosen under `spelling`: not counted in max_tokens
+
+    def choose(logits: np.ndarray) -> int:
+        nonlocal spelt
+        if spelling is None or not spelling.active:
+            return sampler.sample(logits, history)
+        token = sampler.sample(spelling.mask(logits), history)
+        spelling.advance(token)
+        spelt += 1
+        return token
+
+    token = choose(logits)
     speculate = speculative and sampler.params.greedy
     draft_length = DraftLength()
     payoff = decoder.lookup_payoff if speculate and adaptive else None
@@ -186,10 +202,11 @@ def decode_n_tokens(
         produced += 1
         history.append(token)
         room = decoder.n_ctx - decoder.cache.length  # free positions; `token` needs one
-        if produced >= max_tokens or room <= 0 or cancelled():
+        if produced - spelt >= max_tokens or room <= 0 or cancelled():
             return
-        limit = min(draft_length.n, room - 1, max_tokens - produced, PREFILL_CHUNK - 1)
+        limit = min(draft_length.n, room - 1, max_tokens - produced + spelt, PREFILL_CHUNK - 1)
         drafting = speculate and (payoff is None or payoff.drafting())
+        drafting = drafting and not (spelling is not None and spelling.active)
         if speculate and not drafting:
             draft_length.restart()
         draft = draft_tokens(history, limit) if drafting else []
@@ -198,7 +215,7 @@ def decode_n_tokens(
             logits = decode_one_token(decoder, token)
             if payoff is not None:
                 payoff.record(time.perf_counter() - started, 1)
-            token = sampler.sample(logits, history)
+            token = choose(logits)
             continue
         base = decoder.cache.length
         if stats is not None:
@@ -220,7 +237,7 @@ def decode_n_tokens(
             yield choice
             produced += 1
             history.append(choice)
-            if produced >= max_tokens or cancelled():
+            if produced - spelt >= max_tokens or cancelled():
                 decoder.cache.rollback(base + 2 + i)
                 return
         decoder.cache.rollback(base + 1 + i)  # keep `token` and the accepted draft[:i]

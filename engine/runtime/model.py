@@ -19,6 +19,7 @@ from engine.runtime.fusion import Fusion
 from engine.runtime.generate import decode_n_tokens, stream_text
 from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.sampler import Sampler, SamplingParams
+from engine.runtime.token_healing import SpellingConstraint, spelling_index
 from engine.runtime.vision_encoder import VisionEncoder
 from engine.tokenizer import CodeTokenizer
 
@@ -199,6 +200,7 @@ class Model:
         image: str | Path | np.ndarray | PIL.Image.Image | None = None,
         reuse_min: int | None = None,
         task: str | None = None,
+        spell: str = "",
     ) -> Iterator[int]:
         """`image` (a `cromwell` model only): a file or an (H, W, 3) array in [0, 1]; it is
         encoded once and fused with the prompt (see fusion.py). `reuse_min`: keep cached
@@ -206,7 +208,10 @@ class Model:
         None keeps to the exact common prefix. A `cancel` set during the prefill ends the
         stream with no token, the prompt's computed part kept in the cache. `task`: what
         the request is for ("infill", "edit"), which picks the decoder (`decoder_for`); a
-        request with an image runs on the base, the one fusion is wired into."""
+        request with an image runs on the base, the one fusion is wired into. `spell`: text
+        the answer must start with, in whatever tokens the model prefers (token healing:
+        engine/runtime/token_healing.py); its tokens are part of the stream, beyond
+        `max_tokens`."""
         vision = None if image is None else self.encode_image(image)
         sampler = Sampler(
             SamplingParams(
@@ -234,6 +239,8 @@ class Model:
             speculative=speculative,
             fusion=fusion,
             reuse_min=reuse_min,
+            spelling=(SpellingConstraint(spelling_index(self.tokenizer), spell, self.tokenizer)
+                      if spell else None),
         )
         try:
             while True:

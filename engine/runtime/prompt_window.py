@@ -93,6 +93,18 @@ class Cursor:
         """The cursor line from the cursor on, without its line ending."""
         return self.current.rstrip("\r\n")[self.column :]
 
+    def cut_before(self, n: int) -> Cursor:
+        """The document without the `n` characters before the cursor, the cursor where they
+        began (a prompt healed for token healing: the answer spells them again)."""
+        if not 0 <= n <= self.column:
+            raise ValueError(f"cannot cut {n} characters before column {self.column + 1}")
+        if n == 0:
+            return self
+        current = self.current  # a line of the document: column >= n > 0
+        lines = list(self.lines)
+        lines[self.line] = current[: self.column - n] + current[self.column :]
+        return Cursor(tuple(lines), self.line, self.column - n)
+
 
 class BlockTokens:
     """Token ids of text blocks, remembered by text (least recently used dropped first)."""

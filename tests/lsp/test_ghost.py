@@ -266,7 +266,7 @@ def test_suggestions_start_at_the_cursor_and_differ_by_place(model, fim):
     for line in (300, 700, 1200):
         col = len(SOURCE.splitlines()[line])
         request = GhostRequest("threading.py", SOURCE, line, col)
-        prompt = ghost.prompt(request, Cursor.at(SOURCE, line, col))
+        prompt = ghost.prompt(request, ghost.healed(request)[1])
         prompts.add(tuple(prompt))
         suggestion = ghost.suggest(request)
         assert suggestion.source == "model" and suggestion.prompt_tokens == len(prompt)
@@ -274,6 +274,42 @@ def test_suggestions_start_at_the_cursor_and_differ_by_place(model, fim):
         again = ghost.suggest(request)  # the same place again: from the cache, at once
         assert again.source == "cache" and again.text == suggestion.text
     assert len(prompts) == 3
+
+
+AREA = '''def compute_total_area(shapes):
+    """The sum of the shapes' areas."""
+    return sum(s.area() for s in shapes)
+
+
+def report(shapes):
+    total = '''
+
+
+@needs_model
+def test_inside_a_word_the_suggestion_finishes_the_word_and_the_prompt_stays_put(model):
+    # Without healing the prompt ends on a token the tokenizer never makes there ("tot"),
+    # and SmolLM2 answers "_area(shapes)" after "compute_tot" and "opleft()" after
+    # "compute_t". Healed, every keystroke in the word sends the same prompt.
+    ghost = GhostText(model, GhostSettings(max_tokens=8, fim="none"))
+    last = AREA.count("\n")
+    computed = []
+    for typed in ("compute_t", "compute_to", "compute_tot"):
+        request = GhostRequest("area.py", AREA + typed, last, len("    total = ") + len(typed))
+        cursor, healed, spell = ghost.healed(request)
+        assert spell == " " + typed and healed.line_before == "    total ="
+        suggestion = ghost.suggest(request)
+        assert typed + suggestion.text == "compute_total_area(shapes)"
+        computed.append(suggestion.computed_tokens)
+    assert max(computed[1:]) <= 1  # at most the prompt's last token again, for its logits
+
+
+@needs_model
+def test_without_healing_the_prompt_ends_at_the_cursor(model):
+    ghost = GhostText(model, GhostSettings(max_tokens=4, fim="none", heal=False))
+    request = GhostRequest("area.py", AREA + "compute_t", AREA.count("\n"), 21)
+    cursor, healed, spell = ghost.healed(request)
+    assert healed is cursor and spell == ""
+    assert model.tokenizer.decode(ghost.prompt(request, healed)).endswith("total = compute_t")
 
 
 class CancelAfter(threading.Event):
@@ -298,7 +334,7 @@ def test_a_superseded_request_stops_inside_its_prefill_and_keeps_what_it_ran(mod
     # Looks: on entry, before the prefill, before its first piece, before its second: stop.
     with pytest.raises(GhostCancelled):
         ghost.suggest(request, CancelAfter(3))
-    prompt = ghost.prompt(request, Cursor.at(SOURCE, 900, end))
+    prompt = ghost.prompt(request, ghost.healed(request)[1])
     kept = decoder.cache.length
     assert 0 < kept < len(prompt)  # the prefill ended early, its first piece kept
     assert decoder.cache.tokens == prompt[:kept]
