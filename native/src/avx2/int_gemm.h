@@ -304,11 +304,14 @@ inline void store_rows(const typename V::F (&acc)[MR], float* y, int64_t ldy, in
   }
 }
 
-// The panel's nb packed blocks against MR activation rows (row i at x + i * act_bytes, already
-// at the first of these blocks; for the k-quants, pairs + i * pair_stride their pair sums).
-template <class V, Format F, int MR>
-void micro_kernel(const uint8_t* pk, int64_t nb, const uint8_t* x, int64_t act_bytes,
-                  const int32_t* pairs, int64_t pair_stride, float* y, int64_t ldy, int nr,
+// P panels' nb packed blocks (panel p at pk + p * panel_bytes) against MR activation rows (row
+// i at x + i * act_bytes, already at the first of these blocks; for the k-quants, pairs + i *
+// pair_stride their pair sums): y[i * ldy + 16 p ..] (+)= row i's results for panel p, its
+// first nr[p] columns. Two panels a step load each activation's four bytes once for twice the
+// multiply-and-sums.
+template <class V, Format F, int MR, int P = 1>
+void micro_kernel(const uint8_t* pk, int64_t panel_bytes, int64_t nb, const uint8_t* x, int64_t act_bytes,
+                  const int32_t* pairs, int64_t pair_stride, float* y, int64_t ldy, const int* nr,
                   bool accumulate) {
   using I = typename V::I;
   using Fv = typename V::F;
@@ -320,60 +323,75 @@ void micro_kernel(const uint8_t* pk, int64_t nb, const uint8_t* x, int64_t act_b
   constexpr int64_t kActBlock = kKquant ? int64_t(sizeof(block_q8_K)) : int64_t(sizeof(block_q8a));
   constexpr int64_t kQsAt = kKquant ? int64_t(offsetof(block_q8_K, qs)) : int64_t(offsetof(block_q8a, qs));
   // The results go to (and, after the first stretch, come from) y at the end: n rows of all
-  // the weight rows' floats, far beyond L2, one 64-byte line per row here. Asked for now,
+  // the weight rows' floats, far beyond L2, P 64-byte lines per row here. Asked for now,
   // with intent to write, their misses hide behind the multiplies.
-  for (int i = 0; i < MR; ++i) __builtin_prefetch(y + i * ldy, 1, 3);
-  Fv acc[MR];
-  for (int i = 0; i < MR; ++i) acc[i] = V::fzero();
+  for (int i = 0; i < MR; ++i) {
+    for (int p = 0; p < P; ++p) __builtin_prefetch(y + i * ldy + p * L, 1, 3);
+  }
+  Fv acc[P][MR];
+  for (int p = 0; p < P; ++p) {
+    for (int i = 0; i < MR; ++i) acc[p][i] = V::fzero();
+  }
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* pb = pk + b * kStride;
+    const uint8_t* pb = pk + b * kStride;  // panel 0's block; panel p's is panel_bytes * p on
     const uint8_t* xb = x + b * kActBlock;
-    Fv sub_acc[MR];
-    for (int i = 0; i < MR; ++i) sub_acc[i] = V::fzero();
+    Fv sub_acc[P][MR];
+    for (int p = 0; p < P; ++p) {
+      for (int i = 0; i < MR; ++i) sub_acc[p][i] = V::fzero();
+    }
     for (int64_t s = 0; s < T.sub; ++s) {
-      const I corr = V::load(pb + T.elems * L + s * 4 * L);
-      I sum[MR];
-      for (int i = 0; i < MR; ++i) sum[i] = corr;
+      I sum[P][MR];
+      for (int p = 0; p < P; ++p) {
+        const I corr = V::load(pb + p * panel_bytes + T.elems * L + s * 4 * L);
+        for (int i = 0; i < MR; ++i) sum[p][i] = corr;
+      }
       for (int64_t q = 0; q < kSubQuads; ++q) {
         const int64_t quad = s * kSubQuads + q;
-        const I w = V::load(pb + quad * 4 * L);
+        I w[P];
+        for (int p = 0; p < P; ++p) w[p] = V::load(pb + p * panel_bytes + quad * 4 * L);
         if constexpr (sign_trick(F)) {
-          const I w_abs = _mm256_sign_epi8(w, w);
           const I unshift = _mm256_set1_epi8(char(0x80));
+          I w_abs[P];
+          for (int p = 0; p < P; ++p) w_abs[p] = _mm256_sign_epi8(w[p], w[p]);
           for (int i = 0; i < MR; ++i) {
             const I xs = _mm256_xor_si256(V::bcast32(xb + i * act_bytes + kQsAt + 4 * quad), unshift);
-            sum[i] = V::dot_add(sum[i], w_abs, _mm256_sign_epi8(xs, w));
+            for (int p = 0; p < P; ++p) sum[p][i] = V::dot_add(sum[p][i], w_abs[p], _mm256_sign_epi8(xs, w[p]));
           }
         } else {
           for (int i = 0; i < MR; ++i) {
-            sum[i] = V::dot_add(sum[i], V::bcast32(xb + i * act_bytes + kQsAt + 4 * quad), w);
+            const I xs = V::bcast32(xb + i * act_bytes + kQsAt + 4 * quad);
+            for (int p = 0; p < P; ++p) sum[p][i] = V::dot_add(sum[p][i], xs, w[p]);
           }
         }
       }
-      const Fv scale = V::loadf(pb + T.elems * L + 4 * T.sub * L + s * 4 * L);
-      for (int i = 0; i < MR; ++i) sub_acc[i] = V::fma(V::cvt(sum[i]), scale, sub_acc[i]);
+      for (int p = 0; p < P; ++p) {
+        const Fv scale = V::loadf(pb + p * panel_bytes + T.elems * L + 4 * T.sub * L + s * 4 * L);
+        for (int i = 0; i < MR; ++i) sub_acc[p][i] = V::fma(V::cvt(sum[p][i]), scale, sub_acc[p][i]);
+      }
     }
-    const uint8_t* extra = pb + T.elems * L + 8 * T.sub * L;
-    for (int i = 0; i < MR; ++i) {
-      const uint8_t* xi = xb + i * act_bytes;
-      float dx;
-      std::memcpy(&dx, xi, 4);  // d leads both activation blocks
-      Fv block = sub_acc[i];
-      if constexpr (T.with_min) {
-        float sx;  // block_q8a's s = dx * sum(q)
-        std::memcpy(&sx, xi + 4, 4);
-        acc[i] = V::fma(V::loadf(extra), V::bcastf(sx), acc[i]);
+    for (int p = 0; p < P; ++p) {
+      const uint8_t* extra = pb + p * panel_bytes + T.elems * L + 8 * T.sub * L;
+      for (int i = 0; i < MR; ++i) {
+        const uint8_t* xi = xb + i * act_bytes;
+        float dx;
+        std::memcpy(&dx, xi, 4);  // d leads both activation blocks
+        Fv block = sub_acc[p][i];
+        if constexpr (T.with_min) {
+          float sx;  // block_q8a's s = dx * sum(q)
+          std::memcpy(&sx, xi + 4, 4);
+          acc[p][i] = V::fma(V::loadf(extra), V::bcastf(sx), acc[p][i]);
+        }
+        if constexpr (T.with_kmins) {
+          const int32_t* pr = pairs + i * pair_stride + 4 * b;
+          I mins = V::madd16(V::load(extra), V::bcast32(pr));
+          for (int m = 1; m < 4; ++m) mins = V::add32(mins, V::madd16(V::load(extra + m * 4 * L), V::bcast32(pr + m)));
+          block = V::fnma(V::cvt(mins), V::loadf(extra + 16 * L), block);
+        }
+        acc[p][i] = V::fma(block, V::bcastf(dx), acc[p][i]);
       }
-      if constexpr (T.with_kmins) {
-        const int32_t* pr = pairs + i * pair_stride + 4 * b;
-        I mins = V::madd16(V::load(extra), V::bcast32(pr));
-        for (int p = 1; p < 4; ++p) mins = V::add32(mins, V::madd16(V::load(extra + p * 4 * L), V::bcast32(pr + p)));
-        block = V::fnma(V::cvt(mins), V::loadf(extra + 16 * L), block);
-      }
-      acc[i] = V::fma(block, V::bcastf(dx), acc[i]);
     }
   }
-  store_rows<V, MR>(acc, y, ldy, nr, accumulate);
+  for (int p = 0; p < P; ++p) store_rows<V, MR>(acc[p], y + p * L, ldy, nr[p], accumulate);
 }
 
 // Blocks in a stretch of k: nb_all blocks cut into stretches of at most `most`, evened out.
@@ -410,10 +428,12 @@ struct NoWideRows {
 
 // Wide (NoWideRows, or the AMX build's tiles) takes the activation rows Wide::kRows at a time
 // first, with micro_kernel's arguments; MR at a time takes the rest. A Wide::Scope<F> lives for
-// the whole call (the AMX build loads its tile configuration there).
-template <class V, Format F, int MR, class Wide = NoWideRows>
+// the whole call (the AMX build loads its tile configuration there). P panels are packed and
+// passed over together (the last step of an odd count takes one).
+template <class V, Format F, int MR, class Wide = NoWideRows, int P = 1>
 void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
                int64_t act_bytes, int64_t n, float* y, int64_t ldy) {
+  static_assert(P == 1 || Wide::kRows == 0, "wide row groups take one panel at a time");
   [[maybe_unused]] typename Wide::template Scope<F> scope;
   constexpr int L = V::kLanes;
   constexpr Layout T = layout_of(F);
@@ -421,9 +441,11 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
   constexpr bool kKquant = T.elems == QK_K;
   static_assert(kStride % 64 == 0 || (L == 8 && kStride % 32 == 0), "aligned panel blocks");
   const int64_t nb_all = k / T.elems;
-  const int64_t per = stretch_blocks(nb_all, std::max<int64_t>(1, kPackBytes / kStride));
+  // The P panels' stretch together fits where one panel's did.
+  const int64_t per = stretch_blocks(nb_all, std::max<int64_t>(1, kPackBytes / (P * kStride)));
+  const int64_t panel_bytes = per * kStride;
   thread_local Bytes pack_buf, tmp_buf, pair_buf;
-  uint8_t* pk = pack_buf.get(size_t(per * kStride));
+  uint8_t* pk = pack_buf.get(size_t(P * panel_bytes));
   uint8_t* tmp = tmp_buf.get(size_t(L * T.elems));
   int32_t* pairs = nullptr;
   if constexpr (T.with_kmins) {
@@ -433,20 +455,28 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
     }
   }
   constexpr int64_t kActBlock = kKquant ? int64_t(sizeof(block_q8_K)) : int64_t(sizeof(block_q8a));
-  using Micro = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, const int32_t*, int64_t,
-                         float*, int64_t, int, bool);
-  static constexpr Micro kTail[4] = {micro_kernel<V, F, 1>, micro_kernel<V, F, 2>,
-                                     micro_kernel<V, F, 3>, micro_kernel<V, F, 4>};
+  using Micro = void (*)(const uint8_t*, int64_t, int64_t, const uint8_t*, int64_t, const int32_t*, int64_t,
+                         float*, int64_t, const int*, bool);
+  // [panels this step - 1][rows - 1] for the last rows, [panels - 1] for MR rows
+  static constexpr Micro kTail[2][4] = {
+      {micro_kernel<V, F, 1>, micro_kernel<V, F, 2>, micro_kernel<V, F, 3>, micro_kernel<V, F, 4>},
+      {micro_kernel<V, F, 1, P>, micro_kernel<V, F, 2, P>, micro_kernel<V, F, 3, P>, micro_kernel<V, F, 4, P>}};
+  static constexpr Micro kMain[2] = {micro_kernel<V, F, MR>, micro_kernel<V, F, MR, P>};
   static_assert(MR >= 4, "tails go up to 4 rows");
+  static_assert(P == 1 || P == 2, "one or two panels a step");
   // Stretches outside, panels inside: the activations' bytes of one stretch (n rows of up to
   // kPackBytes / L values) stay in L2 while every panel passes over them. (Panels outside, a
   // long k such as the down projection's 8,960 read all of x from L3 once per panel: 0.65x.)
   for (int64_t b0 = 0; b0 < nb_all; b0 += per) {
     const int64_t nb = std::min(per, nb_all - b0);
-    for (int64_t p = r0; p < r1; p += L) {
-      const uint8_t* rows[L];
-      const int nr = panel_rows<L>(w, rb, p, r1, rows);
-      pack_panel<V, F>(rows, b0, nb, pk, tmp);
+    for (int64_t p = r0; p < r1; p += P * L) {
+      int nr[P];
+      int panels = 0;
+      for (; panels < P && p + panels * L < r1; ++panels) {
+        const uint8_t* rows[L];
+        nr[panels] = panel_rows<L>(w, rb, p + panels * L, r1, rows);
+        pack_panel<V, F>(rows, b0, nb, pk + panels * panel_bytes, tmp);
+      }
       const uint8_t* xs = xq + b0 * kActBlock;
       // the k-quants' pair sums of row i, from this stretch on (none for the other formats)
       auto pairs_of = [&](int64_t i) { return pairs == nullptr ? nullptr : pairs + (i * nb_all + b0) * 4; };
@@ -454,40 +484,40 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
       if constexpr (Wide::kRows > 0) {
         for (; i + Wide::kRows <= n; i += Wide::kRows) {
           Wide::template run<F>(pk, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
-                                y + i * ldy + p, ldy, nr, b0 > 0);
+                                y + i * ldy + p, ldy, nr[0], b0 > 0);
         }
       }
       for (; i + MR <= n; i += MR) {
-        micro_kernel<V, F, MR>(pk, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
-                               y + i * ldy + p, ldy, nr, b0 > 0);
+        kMain[panels - 1](pk, panel_bytes, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
+                          y + i * ldy + p, ldy, nr, b0 > 0);
       }
       while (i < n) {
         const int64_t mr = std::min<int64_t>(4, n - i);
-        kTail[mr - 1](pk, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
-                      y + i * ldy + p, ldy, nr, b0 > 0);
+        kTail[panels - 1][mr - 1](pk, panel_bytes, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
+                                  y + i * ldy + p, ldy, nr, b0 > 0);
         i += mr;
       }
     }
   }
 }
 
-// The entry point for f, on panels of V::kLanes rows with MR activation rows per step.
-template <class V, int MR, class Wide = NoWideRows>
+// The entry point for f, on P panels of V::kLanes rows with MR activation rows per step.
+template <class V, int MR, class Wide = NoWideRows, int P = 1>
 void gemm_rows_for(Format f, const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1,
                    const uint8_t* xq, int64_t act_bytes, int64_t n, const uint8_t* /*prepared: none*/,
                    float* y, int64_t ldy) {
   switch (f) {
-    case Format::Q8_0: return gemm_rows<V, Format::Q8_0, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q4_0: return gemm_rows<V, Format::Q4_0, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q4_1: return gemm_rows<V, Format::Q4_1, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q5_0: return gemm_rows<V, Format::Q5_0, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q5_1: return gemm_rows<V, Format::Q5_1, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q4_K: return gemm_rows<V, Format::Q4_K, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    case Format::Q5_K: return gemm_rows<V, Format::Q5_K, MR, Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q8_0: return gemm_rows<V, Format::Q8_0, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q4_0: return gemm_rows<V, Format::Q4_0, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q4_1: return gemm_rows<V, Format::Q4_1, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q5_0: return gemm_rows<V, Format::Q5_0, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q5_1: return gemm_rows<V, Format::Q5_1, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q4_K: return gemm_rows<V, Format::Q4_K, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q5_K: return gemm_rows<V, Format::Q5_K, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
     // Q6_K's sub-blocks of 16 leave four multiply steps between two float conversions; more
     // than four rows a step then waits on those conversions (AVX-512 VNNI, 8 rows: 0.88x).
     case Format::Q6_K:
-      return gemm_rows<V, Format::Q6_K, std::min(MR, 4), Wide>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+      return gemm_rows<V, Format::Q6_K, std::min(MR, 4), Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
     default: return;  // no integer kernel: the caller never sends these
   }
 }

@@ -12,9 +12,7 @@ namespace cromwell::CROMWELL_VNNI_NAMESPACE {
 
 IntGemmKernel int_gemm_kernel() {
 #if defined(__AVX512F__)
-  // Eight activation rows a step: each weight register then serves eight multiply-and-sums,
-  // and eight chains of them keep both VNNI units busy (1.13-1.3x four rows on Q4_K and Q8_0).
-  return {avx2::int_gemm::gemm_rows_for<avx2::int_gemm::V16, 8>, 16};
+  return {avx2::int_gemm::gemm_rows_for<avx2::int_gemm::V16, 4, avx2::int_gemm::NoWideRows, 2>, 16};
 #else
   return {avx2::int_gemm::gemm_rows_for<avx2::int_gemm::V8, 4>, 8};
 #endif
