@@ -8,7 +8,8 @@
 // that one register holds the same four elements of every row of the panel. One multiply-and-sum
 // of that register with four bytes of an activation row broadcast to every lane then advances
 // all the panel's dot products by four elements, and each unpacked register serves MR
-// activation rows in turn, as ggml's repacked gemm_q4_0_8x8 and llamafile's tinyBLAS do. A
+// activation rows in turn, as ggml's repacked gemm_q4_0_8x8 and llamafile's tinyBLAS do. With
+// 32 registers (AVX-512) two panels go together, so each activation's broadcast serves both. A
 // panel is unpacked over a stretch of k that fits L1 (about kPackBytes) and every activation row
 // passes over it before the next stretch is unpacked.
 //
