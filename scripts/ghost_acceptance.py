@@ -46,10 +46,27 @@ def keystrokes(text: str, spots: int, seed: int) -> list[tuple[str, int, int, st
     return states
 
 
-def measure(ghost: GhostText, name: str, text: str, spots: int, seed: int) -> dict[str, Any]:
+def line_starts(text: str, spots: int, seed: int) -> list[tuple[str, int, int, str]]:
+    """(document, line, column, the line's code) with one of the session's lines cleared to its
+    indentation and the cursor after it: the moment after Enter, when a suggestion can offer
+    the whole line."""
+    lines = text.split("\n")
+    states = []
+    for spot in pick_spots(lines, spots, random.Random(seed)):
+        doc = list(lines)
+        doc[spot.line] = spot.indent
+        states.append(("\n".join(doc), spot.line, len(spot.indent), spot.first))
+    return states
+
+
+def measure(ghost: GhostText, name: str, text: str, spots: int, seed: int,
+            at_line_starts: bool = False) -> dict[str, Any]:
     keys = shown = accepted = whole = 0
-    for doc, line, column, rest in keystrokes(text, spots, seed):
+    states = (line_starts if at_line_starts else keystrokes)(text, spots, seed)
+    for doc, line, column, rest in states:
         suggestion = ghost.suggest(GhostRequest(name, doc, line, column)).text
+        if at_line_starts:  # from a blank line it may run on: its first line is the offer
+            suggestion = suggestion.split("\n")[0]
         keys += 1
         shown += bool(suggestion)
         if suggestion and rest.startswith(suggestion):
@@ -67,6 +84,8 @@ def main() -> int:
     parser.add_argument("--fim", default=None, help="the prompt format (default: the model's)")
     parser.add_argument("--no-heal", action="store_true",
                         help="suggest from the cursor itself, without token healing")
+    parser.add_argument("--line-starts", action="store_true",
+                        help="ask once per spot, at the start of a cleared line, for the whole line")
     parser.add_argument("--spots", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -82,7 +101,9 @@ def main() -> int:
               "fim": ghost.fim.family, "heal": not args.no_heal,
               "prefix_lines": args.prefix_lines,
               "suffix_lines": args.suffix_lines,
-              "files": {name: measure(ghost, name, Path(path).read_text(), args.spots, args.seed)
+              "line_starts": args.line_starts,
+              "files": {name: measure(ghost, name, Path(path).read_text(), args.spots, args.seed,
+                                      args.line_starts)
                         for name, path in FILES.items()}}
     if args.json:
         print(json.dumps(report, indent=1))

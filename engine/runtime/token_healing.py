@@ -27,8 +27,10 @@ import numpy as np
 def heal_span(line_before: str) -> int:
     """How many characters at the end of `line_before` (the cursor line up to the cursor) the
     prompt leaves out for the answer to spell: a word the cursor is in or just after, with
-    the one space before it (byte-level BPE spells " word" as one token), or else a run of
-    spaces and tabs after code (the space before a word that is yet to come)."""
+    the one space before it (byte-level BPE spells " word" as one token), or else the run of
+    spaces and tabs before the cursor: the space before a word yet to come, or the line's
+    indentation, whose last space the tokenizer joins to the line's first word (after Enter,
+    an unhealed prompt ending in 8 spaces got " if ..." where "if ..." was due)."""
     n = len(line_before)
     start = n
     while start > 0 and (line_before[start - 1].isalnum() or line_before[start - 1] == "_"):
@@ -39,7 +41,7 @@ def heal_span(line_before: str) -> int:
         return n - start
     while start > 0 and line_before[start - 1] in " \t":
         start -= 1
-    return n - start if line_before[:start].strip() else 0
+    return n - start
 
 
 class SpellingIndex:

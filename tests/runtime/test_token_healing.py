@@ -27,7 +27,7 @@ def model(smollm2_path: Path):
         ("    return valu", " valu"),  # the space before the word goes with it
         ("x = ", " "),  # after code, the space a word will take
         ("    x =\t ", "\t "),
-        ("        ", ""),  # indentation alone: the line's own start, nothing to heal
+        ("        ", "        "),  # indentation: its last space goes with the first word
         ("", ""),
         ("print(", ""),  # after punctuation: a token boundary
         ("total_2", "total_2"),
