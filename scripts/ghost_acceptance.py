@@ -85,7 +85,7 @@ def main() -> int:
     parser.add_argument("--no-heal", action="store_true",
                         help="suggest from the cursor itself, without token healing")
     parser.add_argument("--line-starts", action="store_true",
-                        help="ask once per spot, at the start of a cleared line, for the whole line")
+                        help="ask once per spot, at the start of a cleared line, for the line")
     parser.add_argument("--spots", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
