@@ -81,8 +81,8 @@ _INDEXES: weakref.WeakKeyDictionary[Any, SpellingIndex] = weakref.WeakKeyDiction
 
 
 def spelling_index(tokenizer: Any) -> SpellingIndex:
-    """The tokenizer's index, built once (about a second for 50K tokens) and kept while it
-    lives."""
+    """The tokenizer's index, built once and kept while it lives (0.3 s for SmolLM2's 49K
+    tokens, 0.7 s for Qwen2.5's 152K, on the first healed request)."""
     index = _INDEXES.get(tokenizer)
     if index is None:
         index = _INDEXES[tokenizer] = SpellingIndex(tokenizer)
