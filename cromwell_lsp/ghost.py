@@ -259,6 +259,8 @@ class GhostText:
         between them that the suggestion spells first (token healing; none when it is off)."""
         cursor = Cursor.at(request.text, request.line, request.column)
         n = heal_span(cursor.line_before) if self.settings.heal else 0
+        if cursor.line == 0 and n == cursor.column:
+            n = 0  # the document's first word: healed, the prompt would hold none of the file
         return cursor, cursor.cut_before(n), cursor.line_before[len(cursor.line_before) - n :]
 
     def _prompt_ids(self, request: GhostRequest, cursor: Cursor) -> list[int]:

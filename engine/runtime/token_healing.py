@@ -23,6 +23,10 @@ from typing import Any
 
 import numpy as np
 
+# The most characters healing leaves out: a longer run is not a word or an indentation (a
+# minified line, a data blob), and spelling it back would cost a decoder pass a token.
+MAX_HEAL_CHARS = 48
+
 
 def heal_span(line_before: str) -> int:
     """How many characters at the end of `line_before` (the cursor line up to the cursor) the
@@ -30,18 +34,20 @@ def heal_span(line_before: str) -> int:
     the one space before it (byte-level BPE spells " word" as one token), or else the run of
     spaces and tabs before the cursor: the space before a word yet to come, or the line's
     indentation, whose last space the tokenizer joins to the line's first word (after Enter,
-    an unhealed prompt ending in 8 spaces got " if ..." where "if ..." was due)."""
+    an unhealed prompt ending in 8 spaces got " if ..." where "if ..." was due). Nothing
+    when that is more than MAX_HEAL_CHARS."""
     n = len(line_before)
     start = n
-    while start > 0 and (line_before[start - 1].isalnum() or line_before[start - 1] == "_"):
+    floor = max(0, n - MAX_HEAL_CHARS - 1)  # no need to look further back than that
+    while start > floor and (line_before[start - 1].isalnum() or line_before[start - 1] == "_"):
         start -= 1
     if start < n:
         if start > 0 and line_before[start - 1] == " ":
             start -= 1
-        return n - start
-    while start > 0 and line_before[start - 1] in " \t":
-        start -= 1
-    return n - start
+    else:
+        while start > floor and line_before[start - 1] in " \t":
+            start -= 1
+    return n - start if n - start <= MAX_HEAL_CHARS else 0
 
 
 class SpellingIndex:

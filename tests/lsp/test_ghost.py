@@ -303,6 +303,16 @@ def test_inside_a_word_the_suggestion_finishes_the_word_and_the_prompt_stays_put
     assert max(computed[1:]) <= 1  # at most the prompt's last token again, for its logits
 
 
+def test_the_documents_first_word_and_a_huge_line_are_not_healed():
+    ghost = GhostText.__new__(GhostText)  # healed() reads the settings only
+    ghost.settings = GhostSettings()
+    for text in ("impo", "x" * 90_000):
+        cursor, healed, spell = ghost.healed(GhostRequest("f.py", text, 0, len(text)))
+        assert healed is cursor and spell == ""
+    _, healed, spell = ghost.healed(GhostRequest("f.py", "a\nimpo", 1, 4))
+    assert spell == "impo" and healed.column == 0
+
+
 @needs_model
 def test_without_healing_the_prompt_ends_at_the_cursor(model):
     ghost = GhostText(model, GhostSettings(max_tokens=4, fim="none", heal=False))

@@ -32,6 +32,9 @@ def model(smollm2_path: Path):
         ("print(", ""),  # after punctuation: a token boundary
         ("total_2", "total_2"),
         ("    naïve", " naïve"),
+        ("x = " + "y" * 47, " " + "y" * 47),  # 48 characters at most
+        ("x = " + "y" * 48, ""),  # longer: a blob, not a word; nothing healed
+        (" " * 60, ""),
     ],
 )
 def test_the_prompt_leaves_out_the_word_at_the_cursor(line_before, left_out):
