@@ -76,9 +76,12 @@ class SpellingIndex:
     def allowed(self, rest: bytes) -> np.ndarray:
         """The ids of tokens that finish `rest` (start with it) or spell a start of it."""
         lo = bisect.bisect_left(self._sorted, rest)
-        hi = lo
-        while hi < len(self._sorted) and self._sorted[hi].startswith(rest):
-            hi += 1
+        # Those that start with `rest` run up to the least string past all of them: `rest`
+        # with its last byte below 0xff raised by one, the 0xff bytes after it dropped (a
+        # single space starts 32K of SmolLM2's tokens: a scan took 9 ms a step).
+        head = rest.rstrip(b"\xff")
+        hi = (len(self._sorted) if not head
+              else bisect.bisect_left(self._sorted, head[:-1] + bytes([head[-1] + 1]), lo))
         starts = [i for n in range(1, len(rest)) for i in self._exact.get(rest[:n], ())]
         return np.concatenate([self._ids[lo:hi], np.asarray(starts, dtype=np.int64)])
 
