@@ -19,7 +19,7 @@ from engine.runtime.fusion import Fusion
 from engine.runtime.generate import decode_n_tokens, stream_text
 from engine.runtime.gguf_file import GGUFFile
 from engine.runtime.sampler import Sampler, SamplingParams
-from engine.runtime.token_healing import SpellingConstraint, spelling_index
+from engine.runtime.token_healing import SpellingConstraint
 from engine.runtime.vision_encoder import VisionEncoder
 from engine.tokenizer import CodeTokenizer
 
@@ -239,8 +239,7 @@ class Model:
             speculative=speculative,
             fusion=fusion,
             reuse_min=reuse_min,
-            spelling=(SpellingConstraint(spelling_index(self.tokenizer), spell, self.tokenizer)
-                      if spell else None),
+            spelling=SpellingConstraint(self.tokenizer, spell) if spell else None,
         )
         try:
             while True:

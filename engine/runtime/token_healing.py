@@ -99,11 +99,11 @@ def spelling_index(tokenizer: Any) -> SpellingIndex:
 
 
 class SpellingConstraint:
-    """Holds an answer's first tokens to spelling `text`: `mask` the logits before sampling,
-    `advance` with the token chosen; `active` until the text is spelt."""
+    """Holds an answer's first tokens to spelling `text` in the tokenizer's tokens: `mask` the
+    logits before sampling, `advance` with the token chosen; `active` until the text is spelt."""
 
-    def __init__(self, index: SpellingIndex, text: str, tokenizer: Any) -> None:
-        self.index = index
+    def __init__(self, tokenizer: Any, text: str) -> None:
+        self.index = spelling_index(tokenizer)
         self.tokenizer = tokenizer
         self.rest = text.encode("utf-8")
 

@@ -71,7 +71,7 @@ def test_allowed_tokens_are_exactly_those_that_spell_on(model, rest):
 
 def test_a_constraint_spells_its_text_then_lets_go(model):
     tok = model.tokenizer
-    spelling = SpellingConstraint(spelling_index(tok), "whitespace", tok)
+    spelling = SpellingConstraint(tok, "whitespace")
     logits = np.zeros(tok.vocab_size, dtype=np.float32)
     masked = spelling.mask(logits)
     allowed = np.isfinite(masked)
