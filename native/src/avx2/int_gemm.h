@@ -520,10 +520,7 @@ void gemm_rows_for(Format f, const uint8_t* w, int64_t rb, int64_t k, int64_t r0
     case Format::Q5_1: return gemm_rows<V, Format::Q5_1, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
     case Format::Q4_K: return gemm_rows<V, Format::Q4_K, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
     case Format::Q5_K: return gemm_rows<V, Format::Q5_K, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
-    // Q6_K's sub-blocks of 16 leave four multiply steps between two float conversions; more
-    // than four rows a step then waits on those conversions (AVX-512 VNNI, 8 rows: 0.88x).
-    case Format::Q6_K:
-      return gemm_rows<V, Format::Q6_K, std::min(MR, 4), Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
+    case Format::Q6_K: return gemm_rows<V, Format::Q6_K, MR, Wide, P>(w, rb, k, r0, r1, xq, act_bytes, n, y, ldy);
     default: return;  // no integer kernel: the caller never sends these
   }
 }
