@@ -419,6 +419,13 @@ inline int64_t pack_bytes() {
   return l1 > 0 ? l1 * 3 / 4 : int64_t(24) << 10;
 }
 
+// Whether `bytes` of a step's inputs and results stay in L2 (seven eighths of it; 1 MB assumed
+// where CPUID does not tell).
+inline bool inputs_fit_l2(int64_t bytes) {
+  const int64_t l2 = cpu_features().l2_bytes;
+  return bytes <= (l2 > 0 ? l2 : int64_t(1) << 20) * 7 / 8;
+}
+
 // y[i * ldy + r] = W_r . x_i for weight rows [r0, r1) and activation rows i < n (quantized:
 // xq + i * act_bytes, quant bytes plus 128): one stretch of k at a time, each panel's part of it
 // packed and passed over by all the activation rows MR at a time.
@@ -448,6 +455,7 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
   static_assert(kStride % 64 == 0 || (L == 8 && kStride % 32 == 0), "aligned panel blocks");
   const int64_t nb_all = k / T.elems;
   // The P panels' stretch together fits where one panel's did.
+  constexpr int64_t kActBlock = kKquant ? int64_t(sizeof(block_q8_K)) : int64_t(sizeof(block_q8a));
   const int64_t per = stretch_blocks(nb_all, std::max<int64_t>(1, pack_bytes() / (P * kStride)));
   const int64_t panel_bytes = per * kStride;
   thread_local Bytes pack_buf, tmp_buf, pair_buf;
@@ -460,7 +468,6 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
       kquant_pair_sums(reinterpret_cast<const block_q8_K*>(xq + i * act_bytes), nb_all, pairs + i * nb_all * 4);
     }
   }
-  constexpr int64_t kActBlock = kKquant ? int64_t(sizeof(block_q8_K)) : int64_t(sizeof(block_q8a));
   using Micro = void (*)(const uint8_t*, int64_t, int64_t, const uint8_t*, int64_t, const int32_t*, int64_t,
                          float*, int64_t, const int*, bool);
   // [panels this step - 1][rows - 1] for the last rows, [panels - 1] for MR rows
@@ -470,40 +477,54 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
   static constexpr Micro kMain[2] = {micro_kernel<V, F, MR>, micro_kernel<V, F, MR, P>};
   static_assert(MR >= 4, "tails go up to 4 rows");
   static_assert(P == 1 || P == 2, "one or two panels a step");
-  // Stretches outside, panels inside: the activations' bytes of one stretch (n rows of up to
-  // pack_bytes() / L values) stay in L2 while every panel passes over them. (Panels outside, a
-  // long k such as the down projection's 8,960 read all of x from L3 once per panel: 0.65x.)
-  for (int64_t b0 = 0; b0 < nb_all; b0 += per) {
+  // One step: the P panels at weight row p, over the stretch of k from block b0, packed and
+  // passed over by every activation row.
+  auto step = [&](int64_t b0, int64_t p) {
     const int64_t nb = std::min(per, nb_all - b0);
-    for (int64_t p = r0; p < r1; p += P * L) {
-      int nr[P];
-      int panels = 0;
-      for (; panels < P && p + panels * L < r1; ++panels) {
-        const uint8_t* rows[L];
-        nr[panels] = panel_rows<L>(w, rb, p + panels * L, r1, rows);
-        pack_panel<V, F>(rows, b0, nb, pk + panels * panel_bytes, tmp);
-      }
-      const uint8_t* xs = xq + b0 * kActBlock;
-      // the k-quants' pair sums of row i, from this stretch on (none for the other formats)
-      auto pairs_of = [&](int64_t i) { return pairs == nullptr ? nullptr : pairs + (i * nb_all + b0) * 4; };
-      int64_t i = 0;
-      if constexpr (Wide::kRows > 0) {
-        for (; i + Wide::kRows <= n; i += Wide::kRows) {
-          Wide::template run<F>(pk, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
-                                y + i * ldy + p, ldy, nr[0], b0 > 0);
-        }
-      }
-      for (; i + MR <= n; i += MR) {
-        kMain[panels - 1](pk, panel_bytes, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
-                          y + i * ldy + p, ldy, nr, b0 > 0);
-      }
-      while (i < n) {
-        const int64_t mr = std::min<int64_t>(4, n - i);
-        kTail[panels - 1][mr - 1](pk, panel_bytes, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
-                                  y + i * ldy + p, ldy, nr, b0 > 0);
-        i += mr;
+    int nr[P];
+    int panels = 0;
+    for (; panels < P && p + panels * L < r1; ++panels) {
+      const uint8_t* rows[L];
+      nr[panels] = panel_rows<L>(w, rb, p + panels * L, r1, rows);
+      pack_panel<V, F>(rows, b0, nb, pk + panels * panel_bytes, tmp);
+    }
+    const uint8_t* xs = xq + b0 * kActBlock;
+    // the k-quants' pair sums of row i, from this stretch on (none for the other formats)
+    auto pairs_of = [&](int64_t i) { return pairs == nullptr ? nullptr : pairs + (i * nb_all + b0) * 4; };
+    int64_t i = 0;
+    if constexpr (Wide::kRows > 0) {
+      for (; i + Wide::kRows <= n; i += Wide::kRows) {
+        Wide::template run<F>(pk, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
+                              y + i * ldy + p, ldy, nr[0], b0 > 0);
       }
     }
+    for (; i + MR <= n; i += MR) {
+      kMain[panels - 1](pk, panel_bytes, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
+                        y + i * ldy + p, ldy, nr, b0 > 0);
+    }
+    while (i < n) {
+      const int64_t mr = std::min<int64_t>(4, n - i);
+      kTail[panels - 1][mr - 1](pk, panel_bytes, nb, xs + i * act_bytes, act_bytes, pairs_of(i), nb_all * 4,
+                                y + i * ldy + p, ldy, nr, b0 > 0);
+      i += mr;
+    }
+  };
+  // Where all the activations' bytes fit in L2 beside a step's results, panels go outside and
+  // stretches inside: the results of a panel (n rows of P * L floats) then stay in L2 from one
+  // stretch to the next, where otherwise every stretch after the first reads and writes all of y
+  // from memory again (512 x 8,960 floats for a gate projection: 18 MB a pass).
+  if (inputs_fit_l2(n * act_bytes + n * P * L * int64_t(sizeof(float)))) {
+    for (int64_t p = r0; p < r1; p += P * L) {
+      for (int64_t b0 = 0; b0 < nb_all; b0 += per) step(b0, p);
+    }
+    return;
+  }
+  // Otherwise stretches outside, panels inside: the activations' bytes of one stretch (n rows
+  // of up to pack_bytes() / L values) stay in L2 while every panel passes over them. (Panels
+  // outside, a long k such as the down projection's 8,960 read all of x from L3 once per panel:
+  // 0.65x.)
+  for (int64_t b0 = 0; b0 < nb_all; b0 += per) {
+    for (int64_t p = r0; p < r1; p += P * L) step(b0, p);
   }
 }
 
