@@ -21,6 +21,7 @@ tasks are made lazily, so a short list costs only the probes it needs.
 from __future__ import annotations
 
 import ast
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -180,32 +181,41 @@ class _Builder:
                 yield made
 
 
-def build_tasks(
+def iter_tasks(
     seed: int = DEFAULT_SEED,
     kinds: Sequence[str] = KINDS,
-    limit: int | None = None,
     files: Sequence[tuple[str, str]] | None = None,
-) -> list[InstructionTask]:
+) -> Iterator[InstructionTask]:
     """Tasks of `files` ((relative path, text); default: the held-out standard-library
-    files), round-robin over `kinds`; the first `limit` (default: all)."""
+    files), round-robin over `kinds`, made as they are asked for. Unknown kinds are refused
+    at the call, before any task is made."""
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown instruction-edit kinds: {sorted(unknown)}")
     builder = _Builder(heldout_stdlib_files() if files is None else files, seed)
+    return _round_robin(builder, kinds)
+
+
+def _round_robin(builder: _Builder, kinds: Sequence[str]) -> Iterator[InstructionTask]:
     streams = {k: builder.kind_tasks(k) for k in kinds}
     counts = dict.fromkeys(kinds, 0)
-    tasks: list[InstructionTask] = []
-    while streams and (limit is None or len(tasks) < limit):
+    while streams:
         for kind in list(streams):
             made = next(streams[kind], None)
             if made is None:
                 del streams[kind]
                 continue
             example, tests = made
-            tasks.append(
-                InstructionTask(f"{kind}/{counts[kind]}", example, example.meta["function"], tests)
-            )
+            function = example.meta["function"]
+            yield InstructionTask(f"{kind}/{counts[kind]}", example, function, tests)
             counts[kind] += 1
-            if limit is not None and len(tasks) >= limit:
-                break
-    return tasks
+
+
+def build_tasks(
+    seed: int = DEFAULT_SEED,
+    kinds: Sequence[str] = KINDS,
+    limit: int | None = None,
+    files: Sequence[tuple[str, str]] | None = None,
+) -> list[InstructionTask]:
+    """The first `limit` (default: all) of iter_tasks."""
+    return list(itertools.islice(iter_tasks(seed, kinds, files), limit))

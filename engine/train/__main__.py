@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         "curriculum (1 JEPA pre-training, 2 LM fine-tuning, 3 joint, 4 instruction); a "
         "stage with a checkpoint in OUT_DIR/stageN resumes from it.",
         epilog="commands: `cromwell train plot RUN` draws a run's loss curves as a PNG; "
-        "`cromwell train finetune` fine-tunes cromwell-smol (LoRA) on FIM, edit and function rows; "
+        "`cromwell train finetune` fine-tunes cromwell-smol (LoRA) on FIM, edit, function and "
+        "instruction rows; `cromwell train instruct-pool` makes the instruction rows' tasks; "
         "`cromwell train reader` trains the screenshot code reader. Each takes -h.")
     hints = typing.get_type_hints(TrainSettings)
     for f in dataclasses.fields(TrainSettings):
@@ -102,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         from engine.train.finetune import main as finetune_main
 
         return finetune_main(argv[1:])
+    if argv and argv[0] == "instruct-pool":
+        from engine.train.instruct_pool import main as pool_main
+
+        return pool_main(argv[1:])
     if argv and argv[0] == "reader":
         from engine.train.reader import main as reader_main
 

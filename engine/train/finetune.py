@@ -46,7 +46,7 @@ INVOCATIONS = "invocations.jsonl"
 # What a resume may change; the rest (data seed, adapter shape, learning rates) is the run's.
 RESUME_MAY_CHANGE = ("steps", "threads", "stop_after")
 # What a later phase of a run may set when its command gives it: the data it draws.
-PHASE_SETTINGS = ("mix", "fim_window", "rows", "row_len")
+PHASE_SETTINGS = ("mix", "fim_window", "rows", "row_len", "instruct_pool")
 
 
 @dataclass
@@ -65,8 +65,10 @@ class FinetuneSettings:
     checkpoint_every: int = 10
     threads: int = 2
     bf16: bool = True
-    mix: str = "0.5,0.3,0.2"  # shares of fim, edit and complete rows (engine/train/mixed_rows.py)
+    mix: str = "0.5,0.3,0.2"  # shares of fim, edit, complete (and instruct) rows: mixed_rows.py
     fim_window: str = "excerpt"  # or "file": the editor's window (engine/train/fim_rows.py)
+    instruct_pool: str | None = None  # instruction tasks (engine/train/instruct_pool.py)
+    init_adapter: str | None = None  # a new run's adapter starts from this adapter.npz
     stop_after: int = 0  # this invocation stops after so many steps (0: at `steps`)
     resume: bool = False
 
@@ -183,6 +185,48 @@ def train_step(model: Any, opt: torch.optim.Optimizer, batch: dict[str, torch.Te
     return float(loss.detach()), int(losses.numel()), by_kind
 
 
+def file_sha256(path: str | None) -> str | None:
+    """The file's sha256 (the run's record of which pool or adapter it read), or None."""
+    if not path:
+        return None
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_instruct_pool(s: FinetuneSettings) -> list[Any]:
+    """The instruction tasks the mix draws from: none without --instruct-pool; an instruct
+    share without one is refused by MixedRows."""
+    if not s.instruct_pool:
+        return []
+    from engine.train.instruct_pool import load_pool
+
+    try:
+        return load_pool(s.instruct_pool)
+    except OSError as err:
+        raise ValueError(f"--instruct-pool {s.instruct_pool}: {err.strerror}") from None
+
+
+def start_from_adapter(model: Any, s: FinetuneSettings) -> None:
+    """Put --init-adapter's values (LoRA pairs and FIM rows) into the fresh adapters: a new run
+    that goes on from a shipped adapter. Its rank and scale must be the run's."""
+    from engine.train.adapter import Adapter, load_into_text_model
+
+    try:
+        adapter = Adapter(s.init_adapter)
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"--init-adapter {s.init_adapter} is not an adapter: {err}") from None
+    rank, scale = int(adapter.meta["rank"]), float(adapter.meta["scale"])
+    if rank != s.rank or not math.isclose(scale, s.alpha / s.rank):
+        raise ValueError(f"--init-adapter {s.init_adapter} has rank {rank} and scale {scale}: "
+                         f"give --rank {rank} --alpha {rank * scale:g}")
+    missing = set(adapter.pairs) - set(model.adapters())
+    if missing:
+        raise ValueError(f"--init-adapter {s.init_adapter} adapts tensors the model has no "
+                         f"adapter on: {sorted(missing)[:3]}")
+    load_into_text_model(model, adapter)
+
+
 def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict[str, Any]:
     """Train to `s.steps` (or `s.stop_after` more steps); `rows_source`/`model` replace the
     corpus and the model file (tests)."""
@@ -190,10 +234,15 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
 
     from engine.train.adapter import ADAPTER_FILE, save_adapter
     from engine.train.fim_rows import check_window
-    from engine.train.mixed_rows import parse_mix
+    from engine.train.mixed_rows import KINDS, parse_mix
 
-    mix = parse_mix(s.mix)  # a bad --mix or --fim-window is refused before anything is written
+    # A bad --mix, --fim-window or --instruct-pool is refused before anything is written.
+    mix = parse_mix(s.mix)
     check_window(s.fim_window, "--fim-window")
+    if mix[KINDS.index("instruct")] > 0 and not s.instruct_pool:
+        raise ValueError("--mix gives instruction rows a share: give --instruct-pool FILE "
+                         "(made by `cromwell train instruct-pool`)")
+    pool = load_instruct_pool(s)
     torch.set_num_threads(s.threads)
     out = Path(s.out)
     if out.joinpath(CHECKPOINT).exists() and not s.resume:
@@ -213,9 +262,11 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
         from engine.train.mixed_rows import MixedRows
 
         rows_source = MixedRows(load_tokenizer(s.model), training_files(), s.seed, mix,
-                                s.fim_window)
+                                s.fim_window, pool)
     if model is None:
         model = prepare_model(s.model, s.rank, s.alpha, s.seed)
+    if s.init_adapter and not s.resume:
+        start_from_adapter(model, s)
     opt = build_optimizer(model, s)
     step, next_example = 0, 0
     if s.resume:
@@ -224,7 +275,12 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
     last = min(s.steps, step + s.stop_after) if s.stop_after else s.steps
     with out.joinpath(INVOCATIONS).open("a") as record:
         record.write(json.dumps({"from_step": step, "to_step": last, "steps": s.steps,
-                                 "mix": s.mix, "fim_window": s.fim_window, "rows": s.rows,
+                                 "mix": s.mix, "fim_window": s.fim_window,
+                                 "instruct_pool": s.instruct_pool,
+                                 "instruct_pool_sha256": file_sha256(s.instruct_pool),
+                                 "init_adapter": s.init_adapter if step == 0 else None,
+                                 "init_adapter_sha256": file_sha256(s.init_adapter)
+                                 if step == 0 else None, "rows": s.rows,
                                  "row_len": s.row_len, "threads": s.threads, "bf16": bf16,
                                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
                      + "\n")
@@ -280,8 +336,15 @@ OPTION_HELP = {
     "checkpoint_every": "Steps between checkpoints (and adapter.npz).",
     "threads": "Torch threads (may change on --resume).",
     "bf16": "bf16 autocast where the CPU has AVX-512 BF16 or AMX.",
-    "mix": "Shares of fim, edit and complete rows, e.g. 0.5,0.3,0.2 (given with --resume: "
+    "mix": "Shares of fim, edit, complete and (optional) instruct rows, e.g. 0.5,0.3,0.2 or "
+           "0.2,0.3,0.1,0.4 (given with --resume: "
            "the run draws in these shares from where it stopped).",
+    "instruct_pool": "Instruction-edit tasks the instruct share draws from (made by "
+                     "`cromwell train instruct-pool`); given with --resume: from where it "
+                     "stopped.",
+    "init_adapter": "A new run's adapter (LoRA pairs and FIM rows) starts from this "
+                    "adapter.npz, e.g. the shipped engine/assets/cromwell-smol-fim/adapter.npz "
+                    "(its rank and alpha must be given).",
     "fim_window": "FIM examples over an excerpt (2-20 lines above, 0-8 below) or over the "
                   "file, trimmed to the editor's window (about 2,000 tokens: give --row-len "
                   "2560); given with --resume: from where it stopped.",

@@ -1,4 +1,4 @@
-"""Fine-tuning rows of three kinds, mixed by a seeded draw, all from the standard library's
+"""Fine-tuning rows of four kinds, mixed by a seeded draw, all from the standard library's
 training split and all asked exactly as the product asks:
 
 - `fim`: fill in the middle in the ghost-text pipeline's own layout (engine/train/fim_rows.py),
@@ -10,7 +10,10 @@ training split and all asked exactly as the product asks:
   in the chat turn HumanEval asks with (engine/eval/humaneval.py's INSTRUCTION); the target is
   the whole function in one Python block and the end of the turn. It keeps the chat path
   writing code while the adapter learns the other two (a FIM-only adapter cost HumanEval 4 of
-  its 5 passes).
+  its 5 passes);
+- `instruct`: an instruction edit with tests (a behaviour change asked as a user asks, the
+  function as the selected region), drawn from a pool made beforehand
+  (engine/train/instruct_pool.py), in the same edit prompt as `edit`.
 
 Only the target tokens are scored. Example `i` of a seed is a pure function of (seed, i), so a
 run resumes exactly from the index of the next example.
@@ -25,27 +28,32 @@ from typing import Any
 
 import torch
 
+from engine.data.edit_example import EditExample
 from engine.data.edit_makers import SYNTHETIC_KINDS, make_examples, to_prompt
 from engine.edit_format import chat_renderer
 from engine.eval.humaneval import INSTRUCTION
 from engine.train.fim_rows import MAX_EXAMPLE_TOKENS, Example, FimRows, pack_batch
 
-KINDS = ("fim", "edit", "complete")
-DEFAULT_MIX = (0.5, 0.3, 0.2)
+KINDS = ("fim", "edit", "complete", "instruct")
+DEFAULT_MIX = (0.5, 0.3, 0.2, 0.0)
 END_OF_TURN = "<|im_end|>"
 
 
-def parse_mix(text: str) -> tuple[float, float, float]:
-    """`fim,edit,complete` shares, e.g. "0.5,0.3,0.2" (normalised; a zero drops the kind)."""
+def parse_mix(text: str) -> tuple[float, ...]:
+    """`fim,edit,complete[,instruct]` shares, e.g. "0.5,0.3,0.2" or "0.2,0.3,0.1,0.4"
+    (normalised; a zero drops the kind, and three shares leave out the instruction rows, as
+    runs made before them did: the kind drawn for each example stays the same)."""
     try:
         parts = tuple(float(p) for p in text.split(","))
     except ValueError:
         parts = ()
-    if len(parts) != len(KINDS) or any(p < 0 for p in parts) or sum(parts) <= 0:
-        raise ValueError(f"--mix takes {len(KINDS)} shares ({','.join(KINDS)}) that are "
-                         f">= 0 and not all 0, got {text!r}")
+    if len(parts) not in (len(KINDS) - 1, len(KINDS)) or any(p < 0 for p in parts) \
+            or sum(parts) <= 0:
+        raise ValueError(f"--mix takes {len(KINDS) - 1} or {len(KINDS)} shares "
+                         f"({','.join(KINDS)}) that are >= 0 and not all 0, got {text!r}")
+    parts = parts + (0.0,) * (len(KINDS) - len(parts))
     total = sum(parts)
-    return tuple(p / total for p in parts)  # type: ignore[return-value]
+    return tuple(p / total for p in parts)
 
 
 def documented_functions(text: str) -> list[tuple[str, str]]:
@@ -75,14 +83,21 @@ def documented_functions(text: str) -> list[tuple[str, str]]:
 
 
 class MixedRows:
-    """Examples of the three kinds for a seed, drawn by `mix` (shares of fim, edit, complete)."""
+    """Examples of the four kinds for a seed, drawn by `mix` (shares of fim, edit, complete
+    and instruct; the instruction rows from `instruct_pool`, which a share above 0 needs)."""
 
     def __init__(self, tokenizer: Any, files: list[tuple[str, str]], seed: int,
-                 mix: Sequence[float] = DEFAULT_MIX, fim_window: str = "excerpt") -> None:
-        if len(mix) != len(KINDS) or sum(mix) <= 0:
-            raise ValueError(f"mix needs {len(KINDS)} shares, not all 0")
+                 mix: Sequence[float] = DEFAULT_MIX, fim_window: str = "excerpt",
+                 instruct_pool: Sequence[EditExample] = ()) -> None:
+        if len(mix) not in (len(KINDS) - 1, len(KINDS)) or sum(mix) <= 0:
+            raise ValueError(f"mix needs {len(KINDS) - 1} or {len(KINDS)} shares, not all 0")
+        mix = tuple(mix) + (0.0,) * (len(KINDS) - len(mix))
+        if mix[KINDS.index("instruct")] > 0 and not instruct_pool:
+            raise ValueError("instruction rows need a pool of tasks (--instruct-pool FILE, "
+                             "made by `cromwell train instruct-pool`)")
         self.tokenizer, self.files, self.seed = tokenizer, files, seed
         self.mix = tuple(mix)
+        self.instruct_pool = list(instruct_pool)
         self.fim = FimRows(tokenizer, files, seed, fim_window)
         self.render = chat_renderer(tokenizer)
         end = tokenizer.token_to_id(END_OF_TURN)
@@ -97,7 +112,7 @@ class MixedRows:
         if kind == "fim":
             return self.fim.example(index)
         rng = random.Random(f"{self.seed}:{kind}:{index}")
-        make = self._edit if kind == "edit" else self._complete
+        make = {"edit": self._edit, "complete": self._complete, "instruct": self._instruct}[kind]
         for _ in range(200):
             made = make(rng)
             if made is not None and sum(map(len, made)) <= MAX_EXAMPLE_TOKENS:
@@ -116,6 +131,11 @@ class MixedRows:
         if not made:
             return None
         prompt = to_prompt(made[0], self.render, context_lines=rng.randint(2, 12))
+        return self._encode(prompt.prompt, prompt.target)
+
+    def _instruct(self, rng: random.Random) -> Example | None:
+        example = self.instruct_pool[rng.randrange(len(self.instruct_pool))]
+        prompt = to_prompt(example, self.render, context_lines=rng.randint(2, 12))
         return self._encode(prompt.prompt, prompt.target)
 
     def _complete(self, rng: random.Random) -> Example | None:

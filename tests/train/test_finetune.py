@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_files import some_training_files
+from training_files import instruction_pool, some_training_files
 
 import engine.runtime
+from engine.train.adapter import ADAPTER_FILE, Adapter, save_adapter
 from engine.train.fim_rows import FIM_TOKENS, FimRows
 from engine.train.finetune import (
     FinetuneSettings,
@@ -23,6 +24,7 @@ from engine.train.finetune import (
     settings_of,
     train_step,
 )
+from engine.train.instruct_pool import load_pool
 from engine.train.mixed_rows import KINDS, MixedRows
 from engine.train.text_model import TextModel
 
@@ -30,6 +32,11 @@ from engine.train.text_model import TextModel
 @pytest.fixture(scope="module")
 def rows() -> FimRows:
     return FimRows(engine.runtime.load(None).tokenizer, some_training_files(), seed=0)
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return instruction_pool(tmp_path_factory.mktemp("pool"))
 
 
 def small_model(rows: FimRows) -> TextModel:
@@ -60,9 +67,10 @@ def test_rows_are_psm_prompts_scored_on_the_middle_only(rows: FimRows) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_few_steps_lower_the_loss_on_a_fixed_batch_of_each_kind(rows: FimRows,
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch_of_each_kind(rows: FimRows, pool: Path,
                                                                   kind: str) -> None:
-    only = MixedRows(rows.tokenizer, rows.files, 0, [float(k == kind) for k in KINDS])
+    only = MixedRows(rows.tokenizer, rows.files, 0, [float(k == kind) for k in KINDS],
+                     instruct_pool=load_pool(pool))
     model = small_model(rows)
     opt = build_optimizer(model, FinetuneSettings(lr=3e-2, rows_lr=3e-2))
     batch, _ = only.batch(0, 2, 512)
@@ -191,3 +199,50 @@ def test_a_phase_may_draw_fim_over_the_file_and_it_is_recorded(rows: FimRows,
     record = [json.loads(line) for line in (out / "invocations.jsonl").read_text().splitlines()]
     assert [(r["from_step"], r["fim_window"], r["row_len"]) for r in record] == [
         (0, "excerpt", 512), (1, "file", 2560)]
+
+
+def test_an_instruction_share_needs_a_pool_and_the_pool_is_recorded(rows: FimRows, pool: Path,
+                                                                   tmp_path: Path) -> None:
+    base = FinetuneSettings(out=str(tmp_path / "run"), steps=2, rows=2, row_len=512,
+                            checkpoint_every=2, bf16=False, threads=1, mix="0,0.5,0,0.5")
+    with pytest.raises(ValueError, match="--instruct-pool"):
+        run(base, MixedRows(rows.tokenizer, rows.files, 0), small_model(rows))
+    with pytest.raises(ValueError, match="--instruct-pool"):
+        run(replace(base, instruct_pool=str(tmp_path / "missing.jsonl")),
+            MixedRows(rows.tokenizer, rows.files, 0), small_model(rows))
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    with_pool = replace(base, instruct_pool=str(pool))
+    mixed = MixedRows(rows.tokenizer, rows.files, 0, (0, 0.5, 0, 0.5),
+                      instruct_pool=load_pool(pool))
+    assert {mixed.kind(i) for i in range(40)} == {"edit", "instruct"}
+    run(with_pool, mixed, small_model(rows))
+    record = json.loads((tmp_path / "run" / "invocations.jsonl").read_text())
+    assert record["instruct_pool"] == str(pool) and len(record["instruct_pool_sha256"]) == 64
+
+
+def test_a_new_run_can_start_from_an_adapter(rows: FimRows, tmp_path: Path) -> None:
+    trained = small_model(rows)
+    with torch.no_grad():
+        for p in trained.parameters():
+            if p.requires_grad:
+                p.normal_(0, 0.05)
+    path = save_adapter(trained, tmp_path / ADAPTER_FILE, {})
+    settings = FinetuneSettings(out=str(tmp_path / "run"), steps=1, rows=2, row_len=512,
+                                rank=4, alpha=8.0, checkpoint_every=1, bf16=False, threads=1,
+                                lr=0.0, rows_lr=0.0, init_adapter=str(path))
+    fresh = small_model(rows)
+    run(settings, MixedRows(rows.tokenizer, rows.files, 0), fresh)
+    # A step at learning rate 0 leaves the adapter where it started: the one given (as
+    # stored: float16 pairs, float32 rows).
+    given = Adapter(path)
+    for name, layer in fresh.adapters().items():
+        a, b = given.pairs[name]
+        assert torch.equal(layer.lora_A, torch.from_numpy(a)), name
+        assert torch.equal(layer.lora_B, torch.from_numpy(b)), name
+    assert given.new_rows is not None and torch.equal(fresh.new_rows,
+                                                      torch.from_numpy(given.new_rows))
+    assert not torch.equal(fresh.new_rows, small_model(rows).new_rows)
+    assert Adapter(tmp_path / "run" / ADAPTER_FILE).pairs.keys() == given.pairs.keys()
+    with pytest.raises(ValueError, match="--rank 4 --alpha 8"):
+        run(replace(settings, out=str(tmp_path / "other"), rank=8, alpha=16.0),
+            MixedRows(rows.tokenizer, rows.files, 0), small_model(rows))

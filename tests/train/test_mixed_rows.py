@@ -8,13 +8,14 @@ import random
 from collections import Counter
 
 import pytest
-from training_files import some_training_files
+from training_files import instruction_pool, some_training_files
 
 import engine.runtime
 from engine.data.edit_makers import SYNTHETIC_KINDS, make_examples, to_prompt
 from engine.edit_format import FENCE, chat_renderer
 from engine.eval.humaneval import INSTRUCTION
 from engine.train.fim_rows import MAX_EXAMPLE_TOKENS, pack_batch
+from engine.train.instruct_pool import load_pool
 from engine.train.mixed_rows import KINDS, MixedRows, documented_functions, parse_mix
 
 
@@ -107,8 +108,34 @@ def test_packing_refuses_rows_shorter_than_an_example(mixed: MixedRows) -> None:
         pack_batch(mixed.example, 0, 2, MAX_EXAMPLE_TOKENS - 1)
 
 
-@pytest.mark.parametrize("bad", ["1,2", "a,b,c", "-1,1,1", "0,0,0"])
+@pytest.mark.parametrize("bad", ["1,2", "a,b,c", "-1,1,1", "0,0,0", "1,1,1,1,1", "0,0,0,0"])
 def test_a_bad_mix_is_refused_in_one_sentence(bad: str) -> None:
-    with pytest.raises(ValueError, match="--mix takes 3 shares"):
+    with pytest.raises(ValueError, match="--mix takes 3 or 4 shares"):
         parse_mix(bad)
-    assert parse_mix("2,1,1") == (0.5, 0.25, 0.25)
+    assert parse_mix("2,1,1") == (0.5, 0.25, 0.25, 0.0)
+    assert parse_mix("2,1,0,1") == (0.5, 0.25, 0.0, 0.25)
+
+
+def test_three_shares_draw_the_kinds_runs_before_instruction_rows_drew(
+        mixed: MixedRows) -> None:
+    # The same draw as a three-kind mix: a run recorded with three shares resumes as it ran.
+    old = [random.Random(f"{mixed.seed}:kind:{i}").choices(KINDS[:3], (0.5, 0.3, 0.2))[0]
+           for i in range(500)]
+    assert [mixed.kind(i) for i in range(500)] == old
+    assert MixedRows(mixed.tokenizer, mixed.files, 3, (0.5, 0.3, 0.2)).mix == mixed.mix
+
+
+def test_an_instruction_row_is_the_products_edit_prompt_for_a_pool_task(
+        mixed: MixedRows, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pool = load_pool(instruction_pool(tmp_path, tasks=2))
+    rows = MixedRows(mixed.tokenizer, mixed.files, 3, (0, 0, 0, 1), instruct_pool=pool)
+    tok = mixed.tokenizer
+    prompt, target = rows.example(4)
+    rng = random.Random(f"{rows.seed}:instruct:4")
+    example = pool[rng.randrange(len(pool))]
+    asked = to_prompt(example, chat_renderer(tok), context_lines=rng.randint(2, 12))
+    assert tok.encode(asked.prompt, add_special=True) == prompt
+    assert example.instruction in tok.decode(prompt)
+    assert tok.decode(target) == example.region_after + FENCE
+    with pytest.raises(ValueError, match="pool"):
+        MixedRows(mixed.tokenizer, mixed.files, 3, (0, 0, 0, 1))
