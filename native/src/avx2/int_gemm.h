@@ -347,9 +347,10 @@ void micro_kernel(const uint8_t* pk, int64_t panel_bytes, int64_t nb, const uint
   constexpr bool kKquant = T.elems == QK_K;
   constexpr int64_t kActBlock = kKquant ? int64_t(sizeof(block_q8_K)) : int64_t(sizeof(block_q8a));
   constexpr int64_t kQsAt = kKquant ? int64_t(offsetof(block_q8_K, qs)) : int64_t(offsetof(block_q8a, qs));
-  // The results go to (and, after the first stretch, come from) y at the end: n rows of all
-  // the weight rows' floats, far beyond L2, P 64-byte lines per row here. Asked for now,
-  // with intent to write, their misses hide behind the multiplies.
+  // The results go to (and, after the first stretch, come from) y at the end, P 64-byte lines
+  // per row here: from memory (n rows of all the weight rows' floats, far beyond L2), or from
+  // L2 where panels go outside. Asked for now, with intent to write, their misses hide behind
+  // the multiplies.
   for (int i = 0; i < MR; ++i) {
     for (int p = 0; p < P; ++p) __builtin_prefetch(y + i * ldy + p * L, 1, 3);
   }
@@ -497,8 +498,8 @@ void gemm_rows(const uint8_t* w, int64_t rb, int64_t k, int64_t r0, int64_t r1, 
   constexpr bool kKquant = T.elems == QK_K;
   static_assert(kStride % 64 == 0 || (L == 8 && kStride % 32 == 0), "aligned panel blocks");
   const int64_t nb_all = k / T.elems;
-  // The P panels' stretch together fits where one panel's did.
   constexpr int64_t kActBlock = kKquant ? int64_t(sizeof(block_q8_K)) : int64_t(sizeof(block_q8a));
+  // The P panels' stretch together fits where one panel's did.
   const int64_t per = stretch_blocks(nb_all, std::max<int64_t>(1, pack_bytes() / (P * kStride)));
   const int64_t panel_bytes = per * kStride;
   thread_local Bytes pack_buf, tmp_buf, pair_buf;

@@ -14,11 +14,11 @@ IntGemmKernel int_gemm_kernel() {
 #if defined(__AVX512F__)
   // Two panels (32 weight rows) against four activation rows a step (six for the 32-element
   // formats: int_gemm.h's step_rows): each broadcast activation load feeds two
-  // multiply-and-sums. Measured on one core of a model-106 Xeon (a
-  // loop of the multiplies alone, L1-resident): one panel x 4 rows 110-120 GMAC/s, x 8 rows
-  // 130-170, two panels x 4 rows about 200; six rows no longer fit the 32 registers. (One
-  // panel x 8 rows in the GEMM itself: Q4_K and Q8_0 1.13-1.3x, but Q6_K 0.88x, whose
-  // sub-blocks of 16 leave four multiply steps between two float conversions.)
+  // multiply-and-sums. Measured on one core of a model-106 Xeon (a loop of the multiplies
+  // alone, L1-resident): one panel x 4 rows 110-120 GMAC/s, x 8 rows 130-170, two panels x 4
+  // rows about 200; six rows fit the 32 registers only without the per-block float sums, where
+  // the scales fold. (One panel x 8 rows in the GEMM itself: Q4_K and Q8_0 1.13-1.3x, but Q6_K
+  // 0.88x, whose sub-blocks of 16 leave four multiply steps between two float conversions.)
   return {avx2::int_gemm::gemm_rows_for<avx2::int_gemm::V16, 4, avx2::int_gemm::NoWideRows, 2>, 16};
 #else
   return {avx2::int_gemm::gemm_rows_for<avx2::int_gemm::V8, 4>, 8};
