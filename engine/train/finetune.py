@@ -185,18 +185,9 @@ def train_step(model: Any, opt: torch.optim.Optimizer, batch: dict[str, torch.Te
     return float(loss.detach()), int(losses.numel()), by_kind
 
 
-def file_sha256(path: str | None) -> str | None:
-    """The file's sha256 (the run's record of which pool or adapter it read), or None."""
-    if not path:
-        return None
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def load_instruct_pool(s: FinetuneSettings) -> list[Any]:
-    """The instruction tasks the mix draws from: none without --instruct-pool; an instruct
-    share without one is refused by MixedRows."""
+    """The instruction tasks the mix draws from: none without --instruct-pool (run refuses an
+    instruct share without one)."""
     if not s.instruct_pool:
         return []
     from engine.train.instruct_pool import load_pool
@@ -232,6 +223,7 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
     corpus and the model file (tests)."""
     from tqdm import tqdm
 
+    from engine.runtime.reader_file import file_sha256
     from engine.train.adapter import ADAPTER_FILE, save_adapter
     from engine.train.fim_rows import check_window
     from engine.train.mixed_rows import KINDS, parse_mix
@@ -273,14 +265,18 @@ def run(s: FinetuneSettings, rows_source: Any = None, model: Any = None) -> dict
         step, next_example = load_checkpoint(out, model, opt)
     bf16 = s.bf16 and cpu_has_bf16()
     last = min(s.steps, step + s.stop_after) if s.stop_after else s.steps
+    # The run's record of which pool and (for a new run) which adapter it read.
+    init_adapter = s.init_adapter if step == 0 else None
     with out.joinpath(INVOCATIONS).open("a") as record:
         record.write(json.dumps({"from_step": step, "to_step": last, "steps": s.steps,
                                  "mix": s.mix, "fim_window": s.fim_window,
                                  "instruct_pool": s.instruct_pool,
-                                 "instruct_pool_sha256": file_sha256(s.instruct_pool),
-                                 "init_adapter": s.init_adapter if step == 0 else None,
-                                 "init_adapter_sha256": file_sha256(s.init_adapter)
-                                 if step == 0 else None, "rows": s.rows,
+                                 "instruct_pool_sha256":
+                                 file_sha256(s.instruct_pool) if s.instruct_pool else None,
+                                 "init_adapter": init_adapter,
+                                 "init_adapter_sha256":
+                                 file_sha256(init_adapter) if init_adapter else None,
+                                 "rows": s.rows,
                                  "row_len": s.row_len, "threads": s.threads, "bf16": bf16,
                                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
                      + "\n")

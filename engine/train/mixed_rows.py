@@ -51,9 +51,14 @@ def parse_mix(text: str) -> tuple[float, ...]:
             or sum(parts) <= 0:
         raise ValueError(f"--mix takes {len(KINDS) - 1} or {len(KINDS)} shares "
                          f"({','.join(KINDS)}) that are >= 0 and not all 0, got {text!r}")
-    parts = parts + (0.0,) * (len(KINDS) - len(parts))
     total = sum(parts)
-    return tuple(p / total for p in parts)
+    return tuple(p / total for p in all_kinds(parts))
+
+
+def all_kinds(shares: Sequence[float]) -> tuple[float, ...]:
+    """A share for each of KINDS: three shares (runs made before instruction rows) get 0 for
+    `instruct`."""
+    return tuple(shares) + (0.0,) * (len(KINDS) - len(shares))
 
 
 def documented_functions(text: str) -> list[tuple[str, str]]:
@@ -91,12 +96,12 @@ class MixedRows:
                  instruct_pool: Sequence[EditExample] = ()) -> None:
         if len(mix) not in (len(KINDS) - 1, len(KINDS)) or sum(mix) <= 0:
             raise ValueError(f"mix needs {len(KINDS) - 1} or {len(KINDS)} shares, not all 0")
-        mix = tuple(mix) + (0.0,) * (len(KINDS) - len(mix))
+        mix = all_kinds(mix)
         if mix[KINDS.index("instruct")] > 0 and not instruct_pool:
             raise ValueError("instruction rows need a pool of tasks (--instruct-pool FILE, "
                              "made by `cromwell train instruct-pool`)")
         self.tokenizer, self.files, self.seed = tokenizer, files, seed
-        self.mix = tuple(mix)
+        self.mix = mix
         self.instruct_pool = list(instruct_pool)
         self.fim = FimRows(tokenizer, files, seed, fim_window)
         self.render = chat_renderer(tokenizer)
@@ -130,11 +135,13 @@ class MixedRows:
         made = make_examples(path, text, rng, kinds=(kind,), per_kind=1, max_tries=4)
         if not made:
             return None
-        prompt = to_prompt(made[0], self.render, context_lines=rng.randint(2, 12))
-        return self._encode(prompt.prompt, prompt.target)
+        return self._asked(made[0], rng)
 
     def _instruct(self, rng: random.Random) -> Example | None:
-        example = self.instruct_pool[rng.randrange(len(self.instruct_pool))]
+        return self._asked(self.instruct_pool[rng.randrange(len(self.instruct_pool))], rng)
+
+    def _asked(self, example: EditExample, rng: random.Random) -> Example:
+        """An edit example in the product's edit prompt, with 2-12 lines around its region."""
         prompt = to_prompt(example, self.render, context_lines=rng.randint(2, 12))
         return self._encode(prompt.prompt, prompt.target)
 
